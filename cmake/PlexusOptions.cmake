@@ -1,0 +1,41 @@
+# Build options. Engine options take AUTO (use it when its client library is
+# installed), ON (required) or OFF, as SOCI does.
+set(PLEXUS_WITH_SQLITE AUTO CACHE STRING "SQLite driver: AUTO, ON or OFF")
+set(PLEXUS_WITH_POSTGRES AUTO CACHE STRING "PostgreSQL driver: AUTO, ON or OFF")
+set(PLEXUS_WITH_MYSQL AUTO CACHE STRING "MySQL/MariaDB driver: AUTO, ON or OFF")
+option(PLEXUS_BUILD_CLI "Build the plexus command" ON)
+option(PLEXUS_BUILD_TESTS "Build the tests" ${PROJECT_IS_TOP_LEVEL})
+option(PLEXUS_BUILD_EXAMPLES "Build the examples" ${PROJECT_IS_TOP_LEVEL})
+option(PLEXUS_BUILD_BENCH "Build the benchmarks" OFF)
+set(PLEXUS_SANITIZE "" CACHE STRING "Sanitizers to build with: '', 'address,undefined' or 'thread'")
+
+add_library(plexus_warnings INTERFACE)
+target_compile_options(plexus_warnings INTERFACE -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor)
+if(PLEXUS_SANITIZE)
+  add_compile_options(-fsanitize=${PLEXUS_SANITIZE} -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=${PLEXUS_SANITIZE})
+endif()
+
+find_package(PkgConfig REQUIRED)
+
+function(plexus_engine option var)
+  # plexus_engine(<option> <found-var>): fails when ON and not found.
+  if(${option} STREQUAL "OFF")
+    set(${var} FALSE PARENT_SCOPE)
+  elseif(${ARGV2})
+    set(${var} TRUE PARENT_SCOPE)
+  elseif(${option} STREQUAL "ON")
+    message(FATAL_ERROR "${option}=ON but its client library was not found")
+  else()
+    set(${var} FALSE PARENT_SCOPE)
+  endif()
+endfunction()
+
+find_package(SQLite3 QUIET)
+plexus_engine(${PLEXUS_WITH_SQLITE} PLEXUS_HAS_SQLITE ${SQLite3_FOUND})
+find_package(PostgreSQL QUIET)
+plexus_engine(${PLEXUS_WITH_POSTGRES} PLEXUS_HAS_POSTGRES ${PostgreSQL_FOUND})
+pkg_check_modules(MARIADB QUIET IMPORTED_TARGET libmariadb)
+plexus_engine(${PLEXUS_WITH_MYSQL} PLEXUS_HAS_MYSQL ${MARIADB_FOUND})
+
+message(STATUS "plexus engines: sqlite=${PLEXUS_HAS_SQLITE} postgres=${PLEXUS_HAS_POSTGRES} mysql=${PLEXUS_HAS_MYSQL}")

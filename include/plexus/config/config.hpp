@@ -1,0 +1,110 @@
+// Typed configuration: the C++ counterpart of a `database.ts` / `database.php`.
+//
+// Build it in code, from a TOML file (`config/database.toml`) with ${VAR} and
+// ${VAR:-default} interpolation, or from URLs. Secrets are never printed:
+// to_string() redacts passwords.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "plexus/config/env.hpp"
+
+namespace plexus {
+
+/// One server address: host + port, or a Unix socket path.
+struct Endpoint {
+  std::string host;
+  std::uint16_t port = 0;
+  std::string socket;
+  unsigned weight = 1;  ///< for the weighted load-balance strategy
+  [[nodiscard]] std::string to_string() const;
+  friend bool operator==(const Endpoint&, const Endpoint&) = default;
+};
+
+struct PoolConfig {
+  std::size_t min = 0;
+  std::size_t max = 8;
+  std::chrono::milliseconds acquire_timeout{5000};
+  std::chrono::milliseconds idle_timeout{10 * 60 * 1000};
+  std::chrono::milliseconds max_lifetime{30 * 60 * 1000};
+  /// Connections idle longer than this are pinged before being handed out.
+  std::chrono::milliseconds validate_after{30 * 1000};
+};
+
+enum class LoadBalance { round_robin, random, weighted, least_outstanding };
+std::string_view to_string(LoadBalance lb) noexcept;
+
+/// A named logical database: a primary (write side) and optional replicas.
+struct ConnectionConfig {
+  std::string name;
+  /// "sqlite", "postgres" or "mysql" (aliases such as "postgresql", "pgsql",
+  /// "mariadb", "sqlite3" are normalised by normalize_driver()).
+  std::string driver;
+  /// Write side. Several entries = libpq multi-host failover list.
+  std::vector<Endpoint> hosts;
+  /// Database name; for SQLite the file path or ":memory:".
+  std::string database;
+  std::string username;
+  std::string password;
+  /// Engine options passed through: sslmode, sslrootcert, sslcert, sslkey,
+  /// application_name, connect_timeout, busy_timeout (sqlite), …
+  std::map<std::string, std::string> options;
+  PoolConfig pool;
+  std::vector<Endpoint> read_hosts;
+  LoadBalance load_balance = LoadBalance::round_robin;
+  bool sticky = false;
+  bool read_only = false;
+  std::string migrations;
+
+  /// A readable one-line description with the password replaced by "***".
+  [[nodiscard]] std::string to_string() const;
+  /// Value of an option, if set.
+  [[nodiscard]] std::optional<std::string> option(std::string_view key) const;
+};
+
+/// Maps driver aliases to the canonical name; nullopt for an unknown driver.
+std::optional<std::string> normalize_driver(std::string_view name);
+
+/// Parses a connection URL:
+///   sqlite:path/to/file.db   sqlite::memory:   sqlite:///abs/path.db
+///   postgresql://user:pass@host:5432,host2:5433/db?sslmode=require&application_name=app
+///   mysql://user:pass@host:3306/db?ssl=true
+/// @throws ConfigError naming the problem (the password is never echoed).
+ConnectionConfig parse_url(std::string_view url);
+/// The URL with its password replaced by "***".
+std::string redact_url(std::string_view url);
+
+/// Convenience constructors for programmatic configuration.
+ConnectionConfig sqlite(std::string path);
+
+struct DatabaseConfig {
+  /// Name of the default connection ("" = none chosen).
+  std::string default_connection;
+  std::vector<ConnectionConfig> connections;
+
+  /// Adds (or replaces) a connection under `name`; returns it for chaining edits.
+  ConnectionConfig& add(std::string name, ConnectionConfig cfg);
+  /// Adds a connection from a URL. @throws ConfigError.
+  ConnectionConfig& add(std::string name, std::string_view url);
+  [[nodiscard]] const ConnectionConfig* find(std::string_view name) const noexcept;
+  [[nodiscard]] std::vector<std::string> names() const;
+  /// Checks every connection (driver known, required fields present).
+  /// @throws ConfigError naming the connection and the problem.
+  void validate(std::string_view source = "configuration") const;
+  [[nodiscard]] std::string to_string() const;
+
+  /// Loads a TOML file. `DB_CONNECTION` in `env` overrides the file's `default`.
+  /// @throws ConfigError naming the file, the key and the problem.
+  static DatabaseConfig from_toml_file(const std::filesystem::path& path, const Env& env = Env::system());
+  static DatabaseConfig from_toml_string(std::string_view text, std::string_view source_name,
+                                         const Env& env = Env::system());
+};
+
+}  // namespace plexus

@@ -1,0 +1,149 @@
+// A named logical database: a primary pool and optional replica pools.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "plexus/config/config.hpp"
+#include "plexus/db/events.hpp"
+#include "plexus/db/pool.hpp"
+#include "plexus/db/queryable.hpp"
+
+namespace plexus {
+
+class Transaction;
+
+/// Hooks registered on a connection or on the whole Database. Thread-safe;
+/// queries see a consistent snapshot.
+class HookRegistry {
+ public:
+  struct Set {
+    std::vector<QueryHook> before, after, error;
+    [[nodiscard]] bool empty() const noexcept { return before.empty() && after.empty() && error.empty(); }
+  };
+  void add_before(QueryHook h);
+  void add_after(QueryHook h);
+  void add_error(QueryHook h);
+  [[nodiscard]] std::shared_ptr<const Set> snapshot() const;
+
+ private:
+  template <class F>
+  void edit(F&& f);
+  mutable std::mutex m_mutex;
+  std::shared_ptr<const Set> m_set = std::make_shared<Set>();
+};
+
+struct HostHealth {
+  std::string role;  ///< "primary" or "replica"
+  std::string host;
+  bool reachable = false;
+  std::chrono::microseconds latency{0};
+  std::string server_version;
+  std::string error;  ///< why it is unreachable (no secrets)
+  PoolStats pool;
+};
+
+struct ConnectionHealth {
+  std::string name;
+  std::string type;        ///< driver name
+  bool connected = false;  ///< had an open session before the check
+  bool healthy = false;    ///< the primary answered
+  std::vector<HostHealth> hosts;
+};
+
+class Connection final : public Queryable {
+ public:
+  /// @throws ConfigError when the driver is not compiled in.
+  Connection(ConnectionConfig cfg, std::shared_ptr<const HookRegistry> global_hooks);
+  ~Connection() override;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  [[nodiscard]] const std::string& name() const noexcept { return m_cfg.name; }
+  /// Driver name: "sqlite", "postgres" or "mysql" (the seed's getType()).
+  [[nodiscard]] const std::string& type() const noexcept { return m_cfg.driver; }
+  [[nodiscard]] const ConnectionConfig& config() const noexcept { return m_cfg; }
+  /// True when at least one session to the primary is open (the seed's isConnected()).
+  [[nodiscard]] bool is_connected() const;
+  /// Opens a session if needed and makes a round trip. @throws ConnectionError.
+  void ping();
+  /// Round trip to every host, with latency and pool stats; never throws for a down host.
+  [[nodiscard]] ConnectionHealth health();
+  /// The primary's server version string.
+  [[nodiscard]] std::string server_version();
+
+  /// Runs `fn(tx)` in a transaction on the primary: commits when it returns,
+  /// rolls back when it throws (and rethrows). Returns what `fn` returns.
+  template <class F>
+  auto transaction(F&& fn) -> std::invoke_result_t<F, Transaction&>;
+  /// Starts a transaction to drive by hand (commit()/rollback(); rolls back if neither is called).
+  [[nodiscard]] Transaction begin();
+
+  void on_before_query(QueryHook h) { m_hooks->add_before(std::move(h)); }
+  void on_after_query(QueryHook h) { m_hooks->add_after(std::move(h)); }
+  void on_error(QueryHook h) { m_hooks->add_error(std::move(h)); }
+  /// Calls `fn` after every query that took longer than `threshold`.
+  void on_slow_query(std::chrono::nanoseconds threshold, QueryHook fn) {
+    on_after_query(slow_query_hook(threshold, std::move(fn)));
+  }
+  /// Hide bound values from hook events (they may hold personal data).
+  void redact_bindings(bool on) noexcept { m_redact = on; }
+
+  [[nodiscard]] PoolStats pool_stats() const { return m_primary->stats(); }
+
+ protected:
+  Result run(std::string_view sql, std::span<const Value> params, Intent intent) override;
+  Cursor open_cursor(std::string_view sql, std::span<const Value> params, Intent intent) override;
+
+ private:
+  friend class Transaction;
+  struct Route {
+    Pool* pool;
+    std::string_view reason;
+  };
+  Route route(Intent intent);
+  void refuse_if_read_only(std::string_view sql, Intent intent) const;
+  /// Runs one statement on a leased session with hooks, timing and error context.
+  Result run_on(Pool::Lease& lease, const Pool& pool, std::string_view reason, std::string_view sql,
+                std::span<const Value> params, Intent intent, std::uint64_t tx_id);
+  void fire(const std::vector<QueryHook> HookRegistry::Set::*which, const QueryEvent& ev) const;
+  QueryEvent event(const Pool& pool, std::string_view reason, std::string_view sql, std::span<const Value> params,
+                   Intent intent, std::uint64_t tx_id) const;
+
+  ConnectionConfig m_cfg;
+  const driver::Driver* m_driver;
+  std::unique_ptr<Pool> m_primary;
+  std::vector<std::unique_ptr<Pool>> m_replicas;
+  std::atomic<std::size_t> m_next_replica{0};
+  std::shared_ptr<HookRegistry> m_hooks = std::make_shared<HookRegistry>();
+  std::shared_ptr<const HookRegistry> m_global;
+  std::atomic<std::uint64_t> m_tx_counter{0};
+  bool m_redact = false;
+};
+
+}  // namespace plexus
+
+#include "plexus/db/transaction.hpp"
+
+namespace plexus {
+
+template <class F>
+auto Connection::transaction(F&& fn) -> std::invoke_result_t<F, Transaction&> {
+  Transaction tx = begin();
+  if constexpr (std::is_void_v<std::invoke_result_t<F, Transaction&>>) {
+    std::forward<F>(fn)(tx);
+    tx.commit();
+  } else {
+    auto result = std::forward<F>(fn)(tx);
+    tx.commit();
+    return result;
+  }
+}
+
+}  // namespace plexus

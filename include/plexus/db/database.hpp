@@ -1,0 +1,56 @@
+// Database: the registry of named connections. Owns everything; no globals.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "plexus/config/config.hpp"
+#include "plexus/db/connection.hpp"
+
+namespace plexus {
+
+class Database {
+ public:
+  /// Validates the configuration and creates every Connection (no session is
+  /// opened until first use). @throws ConfigError.
+  explicit Database(DatabaseConfig cfg);
+  /// Loads a TOML file (and a `.env` beside the working directory, if any).
+  /// @throws ConfigError naming the file, the key and the problem.
+  static Database from_file(const std::filesystem::path& path);
+  static Database from_file(const std::filesystem::path& path, const Env& env);
+
+  Database(Database&&) noexcept;
+  Database& operator=(Database&&) noexcept;
+  ~Database();
+
+  /// The named connection. @throws ConfigError listing the configured names.
+  [[nodiscard]] Connection& connection(std::string_view name);
+  /// The default connection (`default` / DB_CONNECTION). @throws ConfigError if none.
+  [[nodiscard]] Connection& connection();
+  [[nodiscard]] bool has_connection(std::string_view name) const noexcept;
+  /// Names in configuration order.
+  [[nodiscard]] std::vector<std::string> connection_names() const;
+  [[nodiscard]] const DatabaseConfig& config() const noexcept { return m_cfg; }
+
+  /// Hooks for every connection.
+  void on_before_query(QueryHook h) { m_hooks->add_before(std::move(h)); }
+  void on_after_query(QueryHook h) { m_hooks->add_after(std::move(h)); }
+  void on_error(QueryHook h) { m_hooks->add_error(std::move(h)); }
+  void on_slow_query(std::chrono::nanoseconds threshold, QueryHook fn) {
+    on_after_query(slow_query_hook(threshold, std::move(fn)));
+  }
+
+  /// Health of every connection (pings each host).
+  [[nodiscard]] std::vector<ConnectionHealth> health();
+
+ private:
+  DatabaseConfig m_cfg;
+  std::shared_ptr<HookRegistry> m_hooks;
+  std::map<std::string, std::unique_ptr<Connection>, std::less<>> m_connections;
+};
+
+}  // namespace plexus

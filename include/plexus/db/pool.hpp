@@ -1,0 +1,102 @@
+// A bounded, thread-safe pool of sessions to one host.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "plexus/config/config.hpp"
+#include "plexus/driver/driver.hpp"
+
+namespace plexus {
+
+struct PoolStats {
+  std::size_t open = 0;      ///< sessions that exist (idle + in use)
+  std::size_t in_use = 0;
+  std::size_t idle = 0;
+  std::size_t waiting = 0;   ///< callers blocked in acquire()
+  std::size_t max = 0;
+  std::uint64_t created = 0;
+  std::uint64_t discarded = 0;  ///< closed as broken, expired or idle too long
+  std::uint64_t timeouts = 0;   ///< acquire() calls that gave up
+  [[nodiscard]] std::string to_string() const;
+};
+
+class Pool {
+ public:
+  /// `host` is nullptr for file engines. `role` is "primary" or "replica".
+  Pool(const driver::Driver& driver, const ConnectionConfig& cfg, const Endpoint* host, std::string role);
+  ~Pool();
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  /// A session on loan; returned to the pool when destroyed.
+  class Lease {
+   public:
+    Lease() = default;
+    Lease(Lease&& o) noexcept : m_pool(o.m_pool), m_session(std::move(o.m_session)), m_created(o.m_created) {
+      o.m_pool = nullptr;
+    }
+    Lease& operator=(Lease&& o) noexcept;
+    ~Lease() { release(); }
+    driver::Session* operator->() const noexcept { return m_session.get(); }
+    driver::Session& operator*() const noexcept { return *m_session; }
+    explicit operator bool() const noexcept { return m_session != nullptr; }
+    /// Closes the session instead of returning it (after a connection-level error).
+    void discard() noexcept;
+    void release() noexcept;
+
+   private:
+    friend class Pool;
+    Lease(Pool* p, std::unique_ptr<driver::Session> s, std::chrono::steady_clock::time_point created)
+        : m_pool(p), m_session(std::move(s)), m_created(created) {}
+    Pool* m_pool = nullptr;
+    std::unique_ptr<driver::Session> m_session;
+    std::chrono::steady_clock::time_point m_created;
+  };
+
+  /// Borrows a session, connecting if needed.
+  /// @throws TimeoutError when none frees up within pool.acquire_timeout;
+  ///         ConnectionError when a new session cannot be opened.
+  [[nodiscard]] Lease acquire();
+
+  [[nodiscard]] PoolStats stats() const;
+  [[nodiscard]] const std::string& role() const noexcept { return m_role; }
+  /// How the host is named in events and errors.
+  [[nodiscard]] const std::string& host() const noexcept { return m_host_name; }
+  [[nodiscard]] const Endpoint* endpoint() const noexcept { return m_host ? &*m_host : nullptr; }
+  /// Closes every idle session.
+  void close_idle();
+
+ private:
+  struct Idle {
+    std::unique_ptr<driver::Session> session;
+    std::chrono::steady_clock::time_point created;
+    std::chrono::steady_clock::time_point last_used;
+  };
+  void give_back(std::unique_ptr<driver::Session> s, std::chrono::steady_clock::time_point created,
+                 bool broken) noexcept;
+
+  const driver::Driver& m_driver;
+  const ConnectionConfig& m_cfg;
+  std::optional<Endpoint> m_host;
+  std::string m_role;
+  std::string m_host_name;
+  std::size_t m_max;
+
+  mutable std::mutex m_mutex;
+  std::condition_variable m_cv;
+  std::vector<Idle> m_idle;
+  std::size_t m_open = 0;
+  std::size_t m_waiting = 0;
+  std::uint64_t m_created = 0;
+  std::uint64_t m_discarded = 0;
+  std::uint64_t m_timeouts = 0;
+};
+
+}  // namespace plexus

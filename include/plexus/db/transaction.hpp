@@ -1,0 +1,71 @@
+// A transaction on one connection's primary. Nested calls use savepoints.
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+#include <utility>
+
+#include "plexus/db/pool.hpp"
+#include "plexus/db/queryable.hpp"
+
+namespace plexus {
+
+class Connection;
+
+class Transaction final : public Queryable {
+ public:
+  Transaction(Transaction&& o) noexcept;
+  Transaction& operator=(Transaction&&) = delete;
+  /// Rolls back if neither commit() nor rollback() was called.
+  ~Transaction() override;
+
+  /// @throws plexus::Error; after a failed commit the transaction is over.
+  void commit();
+  void rollback();
+  [[nodiscard]] bool active() const noexcept { return m_active; }
+  /// Unique within its connection; also in every QueryEvent it runs.
+  [[nodiscard]] std::uint64_t id() const noexcept { return m_id; }
+  [[nodiscard]] Connection& connection() const noexcept { return *m_conn; }
+
+  /// Runs `fn(tx)` inside a savepoint: released when it returns, rolled back
+  /// to (and rethrown) when it throws; the outer transaction goes on.
+  template <class F>
+  auto transaction(F&& fn) -> std::invoke_result_t<F, Transaction&> {
+    auto sp = savepoint();
+    try {
+      if constexpr (std::is_void_v<std::invoke_result_t<F, Transaction&>>) {
+        std::forward<F>(fn)(*this);
+        release(sp);
+      } else {
+        auto r = std::forward<F>(fn)(*this);
+        release(sp);
+        return r;
+      }
+    } catch (...) {
+      rollback_to(sp);
+      throw;
+    }
+  }
+
+ protected:
+  Result run(std::string_view sql, std::span<const Value> params, Intent intent) override;
+  Cursor open_cursor(std::string_view sql, std::span<const Value> params, Intent intent) override;
+
+ private:
+  friend class Connection;
+  Transaction(Connection& conn, Pool& pool, Pool::Lease lease, std::uint64_t id);
+  std::string savepoint();
+  void release(const std::string& sp);
+  void rollback_to(const std::string& sp);
+  void check_active() const;
+  void finish(bool commit);
+
+  Connection* m_conn;
+  Pool* m_pool;
+  Pool::Lease m_lease;
+  std::uint64_t m_id;
+  unsigned m_depth = 0;
+  bool m_active = true;
+};
+
+}  // namespace plexus

@@ -1,0 +1,66 @@
+// The engine contract. Each folder under src/drivers/ implements it; nothing
+// above db/ talks to a Session directly.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "plexus/config/config.hpp"
+#include "plexus/core/result.hpp"
+#include "plexus/core/value.hpp"
+
+namespace plexus::driver {
+
+/// One open connection to one server (or one SQLite file). Not thread-safe:
+/// the pool hands a session to one user at a time.
+class Session {
+ public:
+  virtual ~Session() = default;
+
+  /// Runs one statement with bound parameters and materialises its rows.
+  /// Placeholders are `?` on every engine (PostgreSQL also accepts $1…).
+  /// @throws plexus::Error with the engine's kind, SQLSTATE and code.
+  virtual Result execute(std::string_view sql, std::span<const Value> params) = 0;
+  /// Runs one statement and streams its rows. The session is busy until the
+  /// returned source is exhausted or destroyed. Parameters are copied.
+  virtual std::unique_ptr<RowSource> stream(std::string_view sql, std::span<const Value> params) = 0;
+
+  virtual void begin() = 0;
+  virtual void commit() = 0;
+  virtual void rollback() = 0;
+  virtual void savepoint(std::string_view name);
+  virtual void release_savepoint(std::string_view name);
+  virtual void rollback_to_savepoint(std::string_view name);
+
+  /// A round trip to the server. @throws ConnectionError when it is gone.
+  virtual void ping() = 0;
+  /// False once a connection-level failure has made this session unusable.
+  [[nodiscard]] virtual bool healthy() const noexcept = 0;
+  [[nodiscard]] virtual std::string server_version() = 0;
+  /// Canonical engine name: "sqlite", "postgres", "mysql".
+  [[nodiscard]] virtual std::string_view engine() const noexcept = 0;
+};
+
+class Driver {
+ public:
+  virtual ~Driver() = default;
+  [[nodiscard]] virtual std::string_view name() const noexcept = 0;
+  /// Opens a session to `host` (nullptr for file engines) of connection `cfg`.
+  /// @throws ConnectionError (never containing the password).
+  [[nodiscard]] virtual std::unique_ptr<Session> connect(const ConnectionConfig& cfg, const Endpoint* host) const = 0;
+  /// How to name the target in logs and errors: "127.0.0.1:5432", "/path/app.db".
+  [[nodiscard]] virtual std::string describe(const ConnectionConfig& cfg, const Endpoint* host) const;
+  /// Whether a pool may hold more than one session to the same target
+  /// (false for SQLite :memory:, where every session is a new database).
+  [[nodiscard]] virtual bool shareable(const ConnectionConfig& cfg) const;
+};
+
+/// The driver compiled in under that canonical name, or nullptr.
+[[nodiscard]] const Driver* find(std::string_view name) noexcept;
+/// Canonical names of the drivers compiled into this build.
+[[nodiscard]] std::vector<std::string_view> available();
+
+}  // namespace plexus::driver

@@ -1,0 +1,12 @@
+// Plexus: one include for the whole public API.
+#pragma once
+
+#include "plexus/config/config.hpp"
+#include "plexus/config/env.hpp"
+#include "plexus/core/error.hpp"
+#include "plexus/core/result.hpp"
+#include "plexus/core/value.hpp"
+#include "plexus/db/connection.hpp"
+#include "plexus/db/database.hpp"
+#include "plexus/db/events.hpp"
+#include "plexus/db/transaction.hpp"

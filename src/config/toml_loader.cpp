@@ -1,0 +1,257 @@
+// config/database.toml → DatabaseConfig. The only translation unit that sees toml++.
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+#include "plexus/config/config.hpp"
+#include "plexus/core/error.hpp"
+
+namespace plexus {
+namespace {
+
+class Loader {
+ public:
+  Loader(std::string_view source, const Env& env) : m_source(source), m_env(env) {}
+
+  DatabaseConfig load(const toml::table& root) {
+    DatabaseConfig cfg;
+    for (auto&& [k, node] : root) {
+      std::string key(k.str());
+      if (key == "default") {
+        cfg.default_connection = string(node, "default");
+      } else if (key == "connections") {
+        const auto* conns = node.as_table();
+        if (!conns) fail("connections", "must be a table of [connections.NAME] sections");
+        for (auto&& [name, cnode] : *conns) {
+          const auto* t = cnode.as_table();
+          std::string where = "connections." + std::string(name.str());
+          if (!t) fail(where, "must be a table");
+          cfg.connections.push_back(connection(std::string(name.str()), *t, where));
+        }
+      } else {
+        fail(key, "unknown top-level key (expected 'default' and [connections.NAME] sections)");
+      }
+    }
+    if (auto d = m_env.get("DB_CONNECTION"); d && !d->empty()) cfg.default_connection = *d;
+    if (cfg.default_connection.empty() && cfg.connections.size() == 1)
+      cfg.default_connection = cfg.connections.front().name;
+    cfg.validate(m_source);
+    return cfg;
+  }
+
+ private:
+  [[noreturn]] void fail(std::string_view key, std::string_view problem) const {
+    throw ConfigError(m_source + ": key '" + std::string(key) + "': " + std::string(problem));
+  }
+
+  std::string where_in(std::string_view key) const { return m_source + ": key '" + std::string(key) + "'"; }
+
+  std::string string(const toml::node& n, std::string_view key) const {
+    if (auto s = n.value<std::string>()) return m_env.interpolate(*s, where_in(key));
+    fail(key, std::string("expected a string, found ") + type_name(n));
+  }
+
+  std::int64_t integer(const toml::node& n, std::string_view key, std::int64_t lo, std::int64_t hi) const {
+    std::int64_t v = 0;
+    if (n.is_integer()) {
+      v = n.value<std::int64_t>().value_or(0);
+    } else if (n.is_string()) {
+      std::string s = string(n, key);
+      auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+      if (ec != std::errc{} || p != s.data() + s.size() || s.empty())
+        fail(key, "expected an integer, got '" + s + "'");
+    } else {
+      fail(key, std::string("expected an integer, found ") + type_name(n));
+    }
+    if (v < lo || v > hi) fail(key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+    return v;
+  }
+
+  bool boolean(const toml::node& n, std::string_view key) const {
+    if (auto b = n.value<bool>()) return *b;
+    if (n.is_string()) {
+      std::string s = string(n, key);
+      if (s == "true" || s == "1" || s == "yes" || s == "on") return true;
+      if (s == "false" || s == "0" || s == "no" || s == "off" || s.empty()) return false;
+      fail(key, "expected true or false, got '" + s + "'");
+    }
+    fail(key, std::string("expected a boolean, found ") + type_name(n));
+  }
+
+  static const char* type_name(const toml::node& n) {
+    switch (n.type()) {
+      case toml::node_type::table: return "a table";
+      case toml::node_type::array: return "an array";
+      case toml::node_type::string: return "a string";
+      case toml::node_type::integer: return "an integer";
+      case toml::node_type::floating_point: return "a float";
+      case toml::node_type::boolean: return "a boolean";
+      default: return "a date/time";
+    }
+  }
+
+  Endpoint endpoint(const toml::node& n, std::string_view key) const {
+    Endpoint e;
+    if (n.is_string()) {
+      std::string s = string(n, key);
+      if (s.starts_with("/")) {
+        e.socket = s;
+        return e;
+      }
+      auto colon = s.rfind(':');
+      e.host = s.substr(0, colon);
+      if (colon != std::string::npos) {
+        unsigned p = 0;
+        auto [ptr, ec] = std::from_chars(s.data() + colon + 1, s.data() + s.size(), p);
+        if (ec != std::errc{} || ptr != s.data() + s.size() || p == 0 || p > 65535)
+          fail(key, "'" + s + "' is not host[:port] with a port from 1 to 65535");
+        e.port = static_cast<std::uint16_t>(p);
+      }
+      if (e.host.empty()) fail(key, "empty host");
+      return e;
+    }
+    const auto* t = n.as_table();
+    if (!t) fail(key, "expected \"host:port\" or { host = …, port = …, weight = … }");
+    for (auto&& [k, v] : *t) {
+      std::string sub = std::string(key) + "." + std::string(k.str());
+      if (k == "host") e.host = string(v, sub);
+      else if (k == "port") e.port = static_cast<std::uint16_t>(integer(v, sub, 1, 65535));
+      else if (k == "socket") e.socket = string(v, sub);
+      else if (k == "weight") e.weight = static_cast<unsigned>(integer(v, sub, 0, 1000000));
+      else fail(sub, "unknown key (expected host, port, socket, weight)");
+    }
+    if (e.host.empty() && e.socket.empty()) fail(key, "needs host or socket");
+    return e;
+  }
+
+  void pool(const toml::node& n, PoolConfig& p, std::string_view key) const {
+    const auto* t = n.as_table();
+    if (!t) fail(key, "must be a table");
+    for (auto&& [k, v] : *t) {
+      std::string sub = std::string(key) + "." + std::string(k.str());
+      auto ms = [&] { return std::chrono::milliseconds(integer(v, sub, 0, 86400000)); };
+      if (k == "min") p.min = static_cast<std::size_t>(integer(v, sub, 0, 10000));
+      else if (k == "max") p.max = static_cast<std::size_t>(integer(v, sub, 1, 10000));
+      else if (k == "acquire_timeout_ms") p.acquire_timeout = ms();
+      else if (k == "idle_timeout_ms") p.idle_timeout = ms();
+      else if (k == "max_lifetime_ms") p.max_lifetime = ms();
+      else if (k == "validate_after_ms") p.validate_after = ms();
+      else fail(sub, "unknown key (expected min, max, acquire_timeout_ms, idle_timeout_ms, max_lifetime_ms, validate_after_ms)");
+    }
+  }
+
+  ConnectionConfig connection(std::string name, const toml::table& t, const std::string& where) const {
+    ConnectionConfig c;
+    // A url is the base; explicit keys override it.
+    if (const auto* url = t.get("url")) {
+      std::string u = string(*url, where + ".url");
+      try {
+        c = parse_url(u);
+      } catch (const ConfigError& e) {
+        fail(where + ".url", e.message());
+      }
+    }
+    c.name = std::move(name);
+    std::optional<std::uint16_t> port;
+    std::optional<std::string> host;
+    for (auto&& [k, v] : t) {
+      std::string key(k.str());
+      std::string sub = where + "." + key;
+      if (key == "url") continue;
+      if (key == "driver") {
+        std::string d = string(v, sub);
+        auto norm = normalize_driver(d);
+        if (!norm) fail(sub, "unknown driver '" + d + "' (use sqlite, postgresql or mysql)");
+        c.driver = *norm;
+      } else if (key == "host") host = string(v, sub);
+      else if (key == "port") port = static_cast<std::uint16_t>(integer(v, sub, 1, 65535));
+      else if (key == "socket") {
+        Endpoint ep;
+        ep.socket = string(v, sub);
+        c.hosts = {std::move(ep)};
+      }
+      else if (key == "database") c.database = string(v, sub);
+      else if (key == "username" || key == "user") c.username = string(v, sub);
+      else if (key == "password") c.password = string(v, sub);
+      else if (key == "ssl") c.options["ssl"] = boolean(v, sub) ? "true" : "false";
+      else if (key == "sslmode" || key == "sslrootcert" || key == "sslcert" || key == "sslkey" ||
+               key == "application_name" || key == "connect_timeout" || key == "busy_timeout" ||
+               key == "statement_cache")
+        c.options[key] = v.is_integer() ? std::to_string(integer(v, sub, 0, INT32_MAX)) : string(v, sub);
+      else if (key == "options") {
+        const auto* ot = v.as_table();
+        if (!ot) fail(sub, "must be a table of strings");
+        for (auto&& [ok, ov] : *ot) {
+          std::string osub = sub + "." + std::string(ok.str());
+          c.options[std::string(ok.str())] =
+              ov.is_integer() ? std::to_string(integer(ov, osub, INT64_MIN, INT64_MAX))
+                              : (ov.is_boolean() ? (boolean(ov, osub) ? "true" : "false") : string(ov, osub));
+        }
+      } else if (key == "pool") pool(v, c.pool, sub);
+      else if (key == "read_hosts") {
+        const auto* arr = v.as_array();
+        if (!arr) fail(sub, "must be an array of \"host:port\" strings or { host, port, weight } tables");
+        c.read_hosts.clear();
+        for (std::size_t i = 0; i < arr->size(); ++i)
+          c.read_hosts.push_back(endpoint(*arr->get(i), sub + "[" + std::to_string(i) + "]"));
+      } else if (key == "load_balance") {
+        std::string lb = string(v, sub);
+        if (lb == "round_robin") c.load_balance = LoadBalance::round_robin;
+        else if (lb == "random") c.load_balance = LoadBalance::random;
+        else if (lb == "weighted") c.load_balance = LoadBalance::weighted;
+        else if (lb == "least_outstanding") c.load_balance = LoadBalance::least_outstanding;
+        else fail(sub, "unknown strategy '" + lb + "' (use round_robin, random, weighted or least_outstanding)");
+      } else if (key == "sticky") c.sticky = boolean(v, sub);
+      else if (key == "read_only") c.read_only = boolean(v, sub);
+      else if (key == "migrations") c.migrations = string(v, sub);
+      else
+        fail(sub, "unknown key (known: driver, url, host, port, socket, database, username, password, ssl, sslmode, "
+                  "sslrootcert, sslcert, sslkey, application_name, connect_timeout, busy_timeout, options, pool, "
+                  "read_hosts, load_balance, sticky, read_only, migrations)");
+    }
+    if (host) {
+      if (c.hosts.empty()) c.hosts.emplace_back();
+      c.hosts.front().host = *host;
+      c.hosts.front().socket.clear();
+    }
+    if (port) {
+      if (c.hosts.empty()) fail(where + ".port", "a port needs a host");
+      c.hosts.front().port = *port;
+    }
+    // Replicas inherit the primary's port when they give none.
+    if (!c.hosts.empty())
+      for (auto& r : c.read_hosts)
+        if (r.port == 0 && r.socket.empty()) r.port = c.hosts.front().port;
+    return c;
+  }
+
+  std::string m_source;
+  const Env& m_env;
+};
+
+}  // namespace
+
+DatabaseConfig DatabaseConfig::from_toml_string(std::string_view text, std::string_view source_name, const Env& env) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source_name);
+  } catch (const toml::parse_error& e) {
+    const auto& at = e.source().begin;
+    throw ConfigError(std::string(source_name) + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) +
+                      ": invalid TOML: " + std::string(e.description()));
+  }
+  return Loader(source_name, env).load(root);
+}
+
+DatabaseConfig DatabaseConfig::from_toml_file(const std::filesystem::path& path, const Env& env) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw ConfigError(path.string() + ": cannot open the configuration file (create it, or pass --config PATH)");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return from_toml_string(ss.str(), path.string(), env);
+}
+
+}  // namespace plexus

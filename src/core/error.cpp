@@ -1,0 +1,104 @@
+#include "plexus/core/error.hpp"
+
+namespace plexus {
+
+std::string_view to_string(ErrorKind kind) noexcept {
+  switch (kind) {
+    case ErrorKind::other: return "database error";
+    case ErrorKind::config: return "configuration error";
+    case ErrorKind::connection: return "connection error";
+    case ErrorKind::constraint: return "constraint violation";
+    case ErrorKind::retryable: return "retryable conflict";
+    case ErrorKind::timeout: return "timeout";
+    case ErrorKind::read_only: return "read-only violation";
+    case ErrorKind::syntax: return "SQL error";
+    case ErrorKind::conversion: return "conversion error";
+    case ErrorKind::usage: return "usage error";
+  }
+  return "error";
+}
+
+Error::Error(ErrorKind kind, std::string message) : m_kind(kind), m_message(std::move(message)) { rebuild(); }
+
+Error& Error::set_engine(std::string sqlstate, int code) {
+  m_sqlstate = std::move(sqlstate);
+  m_engine_code = code;
+  rebuild();
+  return *this;
+}
+
+Error& Error::set_sql(std::string_view sql) {
+  constexpr std::size_t max_sql = 500;  // keep messages readable; full SQL is in the query event
+  m_sql = sql.size() > max_sql ? std::string(sql.substr(0, max_sql)) + "…" : std::string(sql);
+  rebuild();
+  return *this;
+}
+
+Error& Error::set_hint(std::string hint) {
+  m_hint = std::move(hint);
+  rebuild();
+  return *this;
+}
+
+Error& Error::add_context(const ErrorContext& ctx) {
+  if (m_context.connection.empty()) m_context.connection = ctx.connection;
+  if (m_context.host.empty()) m_context.host = ctx.host;
+  if (m_context.role.empty()) m_context.role = ctx.role;
+  if (m_context.shard.empty()) m_context.shard = ctx.shard;
+  rebuild();
+  return *this;
+}
+
+void Error::rebuild() {
+  std::string w = "plexus: ";
+  w += to_string(m_kind);
+  if (!m_context.connection.empty()) {
+    w += " on connection '" + m_context.connection + "'";
+    std::string where;
+    if (!m_context.role.empty()) where += m_context.role;
+    if (!m_context.host.empty()) where += (where.empty() ? "" : " ") + m_context.host;
+    if (!m_context.shard.empty()) where += (where.empty() ? "shard " : ", shard ") + m_context.shard;
+    if (!where.empty()) w += " (" + where + ")";
+  }
+  w += ": " + m_message;
+  if (!m_sqlstate.empty() || m_engine_code != 0) {
+    w += " [";
+    if (!m_sqlstate.empty()) w += "SQLSTATE " + m_sqlstate;
+    if (m_engine_code != 0) w += (m_sqlstate.empty() ? "code " : ", code ") + std::to_string(m_engine_code);
+    w += "]";
+  }
+  if (!m_sql.empty()) w += " while running: " + m_sql;
+  if (!m_hint.empty()) w += " — " + m_hint;
+  m_what = std::move(w);
+}
+
+namespace {
+template <class E>
+[[noreturn]] void throw_as(EngineError& e) {
+  E err(std::move(e.message));
+  err.set_engine(std::move(e.sqlstate), e.code);
+  if (!e.sql.empty()) err.set_sql(e.sql);
+  throw err;
+}
+}  // namespace
+
+void raise(EngineError e) {
+  switch (e.kind) {
+    case ErrorKind::config: throw_as<ConfigError>(e);
+    case ErrorKind::connection: throw_as<ConnectionError>(e);
+    case ErrorKind::constraint: throw_as<ConstraintError>(e);
+    case ErrorKind::retryable: throw_as<RetryableError>(e);
+    case ErrorKind::timeout: throw_as<TimeoutError>(e);
+    case ErrorKind::read_only: throw_as<ReadOnlyError>(e);
+    case ErrorKind::syntax: throw_as<SyntaxError>(e);
+    case ErrorKind::conversion: throw_as<ConversionError>(e);
+    case ErrorKind::usage: throw_as<UsageError>(e);
+    case ErrorKind::other: break;
+  }
+  struct Other : Error {
+    explicit Other(std::string m) : Error(ErrorKind::other, std::move(m)) {}
+  };
+  throw_as<Other>(e);
+}
+
+}  // namespace plexus

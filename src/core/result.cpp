@@ -1,0 +1,61 @@
+#include "plexus/core/result.hpp"
+
+#include "plexus/core/error.hpp"
+
+namespace plexus {
+
+const std::vector<std::string>& Columns::names() const noexcept {
+  static const std::vector<std::string> none;
+  return m_names ? *m_names : none;
+}
+
+std::optional<std::size_t> Columns::find(std::string_view name) const noexcept {
+  const auto& n = names();
+  for (std::size_t i = 0; i < n.size(); ++i)
+    if (n[i] == name) return i;
+  return std::nullopt;
+}
+
+std::size_t Columns::index_of(std::string_view name) const {
+  if (auto i = find(name)) return *i;
+  std::string list;
+  for (const auto& n : names()) list += (list.empty() ? "" : ", ") + n;
+  throw UsageError("no column named '" + std::string(name) + "' in this result (columns: " +
+                   (list.empty() ? "none" : list) + ")");
+}
+
+const Value& Row::operator[](std::size_t i) const {
+  if (i >= m_cols->size())
+    throw UsageError("column index " + std::to_string(i) + " is out of range (row has " +
+                     std::to_string(m_cols->size()) + " columns)");
+  return m_vals[i];
+}
+
+Row Result::operator[](std::size_t i) const {
+  if (i >= m_rows)
+    throw UsageError("row index " + std::to_string(i) + " is out of range (result has " + std::to_string(m_rows) +
+                     " rows)");
+  return Row(&m_cols, m_values.data() + i * m_cols.size());
+}
+
+Value* Result::append_row() {
+  std::size_t n = m_cols.size();
+  m_values.resize(m_values.size() + n);
+  ++m_rows;
+  return m_values.data() + (m_rows - 1) * n;
+}
+
+Cursor::Cursor(std::unique_ptr<RowSource> src) : m_src(std::move(src)) {}
+Cursor::~Cursor() = default;
+
+bool Cursor::next() {
+  if (m_done || !m_src) return false;
+  if (!m_src->next(m_row)) {
+    m_done = true;
+    return false;
+  }
+  ++m_count;
+  return true;
+}
+
+}  // namespace plexus

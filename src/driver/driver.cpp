@@ -1,0 +1,47 @@
+#include "plexus/driver/driver.hpp"
+
+#include "drivers/factories.hpp"
+
+namespace plexus::driver {
+
+void Session::savepoint(std::string_view name) { execute("SAVEPOINT " + std::string(name), {}); }
+void Session::release_savepoint(std::string_view name) { execute("RELEASE SAVEPOINT " + std::string(name), {}); }
+void Session::rollback_to_savepoint(std::string_view name) {
+  execute("ROLLBACK TO SAVEPOINT " + std::string(name), {});
+}
+
+std::string Driver::describe(const ConnectionConfig& cfg, const Endpoint* host) const {
+  return host ? host->to_string() : cfg.database;
+}
+
+bool Driver::shareable(const ConnectionConfig&) const { return true; }
+
+const Driver* find(std::string_view name) noexcept {
+#ifdef PLEXUS_HAS_SQLITE
+  if (name == "sqlite") return &sqlite_driver();
+#endif
+#ifdef PLEXUS_HAS_POSTGRES
+  if (name == "postgres") return &postgres_driver();
+#endif
+#ifdef PLEXUS_HAS_MYSQL
+  if (name == "mysql") return &mysql_driver();
+#endif
+  (void)name;
+  return nullptr;
+}
+
+std::vector<std::string_view> available() {
+  std::vector<std::string_view> out;
+#ifdef PLEXUS_HAS_SQLITE
+  out.push_back("sqlite");
+#endif
+#ifdef PLEXUS_HAS_POSTGRES
+  out.push_back("postgres");
+#endif
+#ifdef PLEXUS_HAS_MYSQL
+  out.push_back("mysql");
+#endif
+  return out;
+}
+
+}  // namespace plexus::driver

@@ -1,0 +1,288 @@
+#include "drivers/sqlite/session.hpp"
+
+#include <cstring>
+#include <strings.h>
+
+#include "drivers/sqlite/errors.hpp"
+#include "plexus/core/error.hpp"
+
+namespace plexus::engine::sqlite {
+namespace {
+
+ColumnHint hint_for(const char* decl) {
+  if (!decl) return ColumnHint::plain;
+  if (!strcasecmp(decl, "BOOLEAN") || !strcasecmp(decl, "BOOL")) return ColumnHint::boolean;
+  if (!strcasecmp(decl, "DATE")) return ColumnHint::date;
+  if (!strcasecmp(decl, "TIME")) return ColumnHint::time;
+  if (!strcasecmp(decl, "DATETIME") || !strcasecmp(decl, "TIMESTAMP")) return ColumnHint::timestamp;
+  return ColumnHint::plain;
+}
+
+bool is_blank(std::string_view s) {
+  for (char c : s)
+    if (c != ' ' && c != '\n' && c != '\t' && c != '\r' && c != ';') return false;
+  return true;
+}
+
+/// A streamed statement: owns its own sqlite3_stmt, finalised at the end.
+class Stream final : public RowSource {
+ public:
+  Stream(sqlite3* db, sqlite3_stmt* stmt, std::string sql) : m_db(db), m_stmt(stmt), m_sql(std::move(sql)) {
+    PreparedStatement p;
+    describe_columns(stmt, p);
+    m_columns = std::move(p.columns);
+    m_hints = std::move(p.hints);
+  }
+  ~Stream() override { sqlite3_finalize(m_stmt); }
+  const Columns& columns() const override { return m_columns; }
+  bool next(std::vector<Value>& row) override {
+    if (m_done) return false;
+    int rc = sqlite3_step(m_stmt);
+    if (rc == SQLITE_DONE) {
+      m_done = true;
+      return false;
+    }
+    if (rc != SQLITE_ROW) throw_error(m_db, sqlite3_extended_errcode(m_db), m_sql);
+    int n = static_cast<int>(m_hints.size());
+    row.resize(m_hints.size());
+    for (int i = 0; i < n; ++i) row[static_cast<std::size_t>(i)] = read_column(m_stmt, i, m_hints[static_cast<std::size_t>(i)]);
+    return true;
+  }
+
+ private:
+  sqlite3* m_db;
+  sqlite3_stmt* m_stmt;
+  std::string m_sql;
+  Columns m_columns;
+  std::vector<ColumnHint> m_hints;
+  bool m_done = false;
+};
+
+}  // namespace
+
+void describe_columns(sqlite3_stmt* stmt, PreparedStatement& out) {
+  int n = sqlite3_column_count(stmt);
+  std::vector<std::string> names;
+  names.reserve(static_cast<std::size_t>(n));
+  out.hints.clear();
+  for (int i = 0; i < n; ++i) {
+    names.emplace_back(sqlite3_column_name(stmt, i));
+    out.hints.push_back(hint_for(sqlite3_column_decltype(stmt, i)));
+  }
+  out.columns = Columns(std::move(names));
+}
+
+void bind_all(sqlite3* db, sqlite3_stmt* stmt, std::span<const Value> params, bool copy, std::string_view sql) {
+  int expected = sqlite3_bind_parameter_count(stmt);
+  if (static_cast<std::size_t>(expected) != params.size())
+    throw UsageError("the statement has " + std::to_string(expected) + " placeholder(s) but " +
+                     std::to_string(params.size()) + " value(s) were bound: " + std::string(sql.substr(0, 200)));
+  auto lifetime = copy ? SQLITE_TRANSIENT : SQLITE_STATIC;
+  for (int i = 0; i < expected; ++i) {
+    const Value& v = params[static_cast<std::size_t>(i)];
+    int idx = i + 1, rc = SQLITE_OK;
+    switch (v.type()) {
+      case Value::Type::null: rc = sqlite3_bind_null(stmt, idx); break;
+      case Value::Type::boolean: rc = sqlite3_bind_int(stmt, idx, v.raw_bool() ? 1 : 0); break;
+      case Value::Type::integer: rc = sqlite3_bind_int64(stmt, idx, v.raw_int()); break;
+      case Value::Type::real: rc = sqlite3_bind_double(stmt, idx, v.raw_real()); break;
+      case Value::Type::text:
+        rc = sqlite3_bind_text64(stmt, idx, v.raw_text().data(), v.raw_text().size(), lifetime, SQLITE_UTF8);
+        break;
+      case Value::Type::bytes: {
+        const auto& b = v.raw_bytes().data;
+        rc = sqlite3_bind_blob64(stmt, idx, b.empty() ? "" : static_cast<const void*>(b.data()), b.size(), lifetime);
+        break;
+      }
+      default: {  // date/time types are stored as ISO-8601 text
+        std::string s = v.to_string();
+        rc = sqlite3_bind_text64(stmt, idx, s.data(), s.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+      }
+    }
+    if (rc != SQLITE_OK) throw_error(db, rc, sql);
+  }
+}
+
+Value read_column(sqlite3_stmt* stmt, int i, ColumnHint hint) {
+  switch (sqlite3_column_type(stmt, i)) {
+    case SQLITE_NULL: return {};
+    case SQLITE_INTEGER: {
+      auto v = sqlite3_column_int64(stmt, i);
+      if (hint == ColumnHint::boolean && (v == 0 || v == 1)) return Value(v == 1);
+      return Value(v);
+    }
+    case SQLITE_FLOAT: return Value(sqlite3_column_double(stmt, i));
+    case SQLITE_BLOB: {
+      auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(stmt, i));
+      auto n = static_cast<std::size_t>(sqlite3_column_bytes(stmt, i));
+      return Value(Bytes(std::vector<std::uint8_t>(p, p + n)));
+    }
+    default: {
+      auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt, i));
+      std::string_view s(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt, i)));
+      try {
+        switch (hint) {
+          case ColumnHint::date: return Value(parse_date(s));
+          case ColumnHint::time: return Value(parse_time(s));
+          case ColumnHint::timestamp: return Value(parse_timestamp(s));
+          default: break;
+        }
+      } catch (const ConversionError&) {
+        // Not in ISO form: hand the text over unchanged rather than lose it.
+      }
+      return Value(std::string(s));
+    }
+  }
+}
+
+Session::Session(const ConnectionConfig& cfg, std::string path) {
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI;
+  int rc = sqlite3_open_v2(path.c_str(), &m_db, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = m_db ? sqlite3_errmsg(m_db) : sqlite3_errstr(rc);
+    sqlite3_close_v2(m_db);
+    m_db = nullptr;
+    throw ConnectionError("cannot open SQLite database '" + path + "': " + msg +
+                          " (check that the directory exists and is writable)");
+  }
+  sqlite3_extended_result_codes(m_db, 1);
+  int busy_ms = 5000;
+  if (auto b = cfg.option("busy_timeout")) busy_ms = std::stoi(*b);
+  sqlite3_busy_timeout(m_db, busy_ms);
+  m_cache_cap = 256;
+  if (auto c = cfg.option("statement_cache")) m_cache_cap = static_cast<std::size_t>(std::stoul(*c));
+  try {
+    exec_simple("PRAGMA foreign_keys = ON");
+    bool memory = path == ":memory:" || path.empty() || path.find("mode=memory") != std::string::npos;
+    if (!memory && !cfg.read_only) exec_simple("PRAGMA journal_mode = WAL");
+    if (!memory) exec_simple("PRAGMA synchronous = NORMAL");
+    if (cfg.read_only) exec_simple("PRAGMA query_only = 1");
+  } catch (...) {
+    sqlite3_close_v2(m_db);
+    m_db = nullptr;
+    throw;
+  }
+}
+
+Session::~Session() {
+  for (auto& [sql, p] : m_cache) sqlite3_finalize(p.stmt);
+  sqlite3_close_v2(m_db);
+}
+
+void Session::exec_simple(const char* sql) {
+  char* err = nullptr;
+  int rc = sqlite3_exec(m_db, sql, nullptr, nullptr, &err);
+  sqlite3_free(err);
+  if (rc != SQLITE_OK) throw_error(m_db, sqlite3_extended_errcode(m_db), sql);
+}
+
+PreparedStatement& Session::prepare_cached(std::string_view sql) {
+  if (auto it = m_cache.find(sql); it != m_cache.end() && !it->second.busy) return it->second;
+  sqlite3_stmt* stmt = nullptr;
+  const char* tail = nullptr;
+  int rc = sqlite3_prepare_v3(m_db, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
+  if (rc != SQLITE_OK) throw_error(m_db, sqlite3_extended_errcode(m_db), sql);
+  if (!stmt) throw UsageError("empty SQL statement");
+  if (tail && !is_blank(std::string_view(tail, static_cast<std::size_t>(sql.data() + sql.size() - tail)))) {
+    sqlite3_finalize(stmt);
+    throw UsageError("several statements in one call; pass one statement, or run a script without parameters");
+  }
+  if (m_cache.size() >= m_cache_cap) {
+    // Simple, bounded eviction: drop every idle statement.
+    for (auto it = m_cache.begin(); it != m_cache.end();) {
+      if (!it->second.busy) {
+        sqlite3_finalize(it->second.stmt);
+        it = m_cache.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  PreparedStatement p;
+  p.stmt = stmt;
+  describe_columns(stmt, p);
+  return m_cache.insert_or_assign(std::string(sql), std::move(p)).first->second;
+}
+
+void Session::run_script(std::string_view sql) {
+  const char* p = sql.data();
+  const char* end = sql.data() + sql.size();
+  while (p < end && !is_blank(std::string_view(p, static_cast<std::size_t>(end - p)))) {
+    sqlite3_stmt* stmt = nullptr;
+    const char* tail = nullptr;
+    int rc = sqlite3_prepare_v2(m_db, p, static_cast<int>(end - p), &stmt, &tail);
+    if (rc != SQLITE_OK) throw_error(m_db, sqlite3_extended_errcode(m_db), std::string_view(p, static_cast<std::size_t>(end - p)));
+    if (stmt) {
+      while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      }
+      sqlite3_finalize(stmt);
+      if (rc != SQLITE_DONE) throw_error(m_db, sqlite3_extended_errcode(m_db), std::string_view(p, static_cast<std::size_t>(tail - p)));
+    }
+    p = tail;
+  }
+}
+
+Result Session::execute(std::string_view sql, std::span<const Value> params) {
+  PreparedStatement* ps = nullptr;
+  try {
+    ps = &prepare_cached(sql);
+  } catch (const UsageError&) {
+    if (!params.empty()) throw;
+    // A multi-statement script (migrations, fixtures) without parameters.
+    int before = sqlite3_total_changes(m_db);
+    run_script(sql);
+    Result r;
+    r.set_affected_rows(static_cast<std::uint64_t>(sqlite3_total_changes(m_db) - before));
+    return r;
+  }
+  sqlite3_stmt* stmt = ps->stmt;
+  struct Reset {
+    sqlite3_stmt* s;
+    ~Reset() {
+      sqlite3_reset(s);
+      sqlite3_clear_bindings(s);
+    }
+  } reset{stmt};
+  bind_all(m_db, stmt, params, false, sql);
+
+  Result result(ps->columns);
+  const int ncols = static_cast<int>(ps->hints.size());
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    Value* out = result.append_row();
+    for (int i = 0; i < ncols; ++i) out[i] = read_column(stmt, i, ps->hints[static_cast<std::size_t>(i)]);
+  }
+  if (rc != SQLITE_DONE) throw_error(m_db, sqlite3_extended_errcode(m_db), sql);
+  if (ncols == 0 || !sqlite3_stmt_readonly(stmt)) {
+    result.set_affected_rows(static_cast<std::uint64_t>(sqlite3_changes64(m_db)));
+    result.set_last_insert_id(sqlite3_last_insert_rowid(m_db));
+  }
+  return result;
+}
+
+std::unique_ptr<RowSource> Session::stream(std::string_view sql, std::span<const Value> params) {
+  sqlite3_stmt* stmt = nullptr;
+  int rc = sqlite3_prepare_v2(m_db, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
+  if (rc != SQLITE_OK) throw_error(m_db, sqlite3_extended_errcode(m_db), sql);
+  if (!stmt) throw UsageError("empty SQL statement");
+  try {
+    bind_all(m_db, stmt, params, true, sql);
+  } catch (...) {
+    sqlite3_finalize(stmt);
+    throw;
+  }
+  return std::make_unique<Stream>(m_db, stmt, std::string(sql));
+}
+
+void Session::begin() { execute("BEGIN IMMEDIATE", {}); }
+void Session::commit() { execute("COMMIT", {}); }
+void Session::rollback() {
+  if (!sqlite3_get_autocommit(m_db)) execute("ROLLBACK", {});
+}
+
+void Session::ping() {
+  if (!m_db) throw ConnectionError("the SQLite handle is closed");
+  execute("SELECT 1", {});
+}
+
+}  // namespace plexus::engine::sqlite

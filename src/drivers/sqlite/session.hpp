@@ -1,0 +1,64 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <sqlite3.h>
+
+#include "plexus/driver/driver.hpp"
+
+namespace plexus::engine::sqlite {
+
+/// How to turn a column's storage value into a Value, decided once per
+/// statement from the declared type.
+enum class ColumnHint : unsigned char { plain, boolean, date, time, timestamp };
+
+struct PreparedStatement {
+  sqlite3_stmt* stmt = nullptr;
+  Columns columns;
+  std::vector<ColumnHint> hints;
+  bool busy = false;  // handed to a stream
+};
+
+class Session final : public driver::Session {
+ public:
+  Session(const ConnectionConfig& cfg, std::string path);
+  ~Session() override;
+
+  Result execute(std::string_view sql, std::span<const Value> params) override;
+  std::unique_ptr<RowSource> stream(std::string_view sql, std::span<const Value> params) override;
+  void begin() override;
+  void commit() override;
+  void rollback() override;
+  void ping() override;
+  [[nodiscard]] bool healthy() const noexcept override { return m_db != nullptr; }
+  [[nodiscard]] std::string server_version() override { return sqlite3_libversion(); }
+  [[nodiscard]] std::string_view engine() const noexcept override { return "sqlite"; }
+
+  sqlite3* handle() const noexcept { return m_db; }
+
+ private:
+  struct SvHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+
+  PreparedStatement& prepare_cached(std::string_view sql);
+  void run_script(std::string_view sql);
+  void exec_simple(const char* sql);
+
+  sqlite3* m_db = nullptr;
+  std::size_t m_cache_cap;
+  std::unordered_map<std::string, PreparedStatement, SvHash, std::equal_to<>> m_cache;
+};
+
+/// Fills a PreparedStatement's column names and hints.
+void describe_columns(sqlite3_stmt* stmt, PreparedStatement& out);
+/// Binds params (count-checked). `copy` = SQLITE_TRANSIENT, for statements that outlive params.
+void bind_all(sqlite3* db, sqlite3_stmt* stmt, std::span<const Value> params, bool copy, std::string_view sql);
+/// Reads column i of the current row.
+Value read_column(sqlite3_stmt* stmt, int i, ColumnHint hint);
+
+}  // namespace plexus::engine::sqlite
