@@ -1,0 +1,95 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <mysql.h>
+
+#include "plexus/core/error.hpp"
+#include "plexus/driver/driver.hpp"
+
+namespace plexus::engine::mysql {
+
+/// How a result column is fetched and turned into a Value.
+enum class Kind : unsigned char { integer, unsigned_integer, boolean, real, text, bytes, date, time, datetime };
+
+/// A prepared statement with its reusable bind buffers.
+class Statement {
+ public:
+  Statement(MYSQL* db, std::string_view sql);
+  ~Statement();
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  /// Binds and executes; with `buffered` all rows are read to the client first.
+  void execute(std::span<const Value> params, bool buffered);
+  /// Reads the next row into `row`; false at the end.
+  bool fetch(std::vector<Value>& row);
+  /// Reads the next row straight into a Result.
+  bool fetch_into(Value* out);
+  void finish() noexcept;
+
+  [[nodiscard]] const Columns& columns() const noexcept { return m_columns; }
+  [[nodiscard]] std::size_t column_count() const noexcept { return m_kinds.size(); }
+  [[nodiscard]] std::uint64_t affected_rows() const { return mysql_stmt_affected_rows(m_stmt); }
+  [[nodiscard]] std::uint64_t insert_id() const { return mysql_stmt_insert_id(m_stmt); }
+  /// Rows held by the client after a buffered execute.
+  [[nodiscard]] std::uint64_t buffered_rows() const { return mysql_stmt_num_rows(m_stmt); }
+  [[noreturn]] void fail() const;
+
+ private:
+  Value read(std::size_t i);
+
+  MYSQL_STMT* m_stmt = nullptr;
+  std::string m_sql;
+  unsigned long m_param_count = 0;
+  std::vector<MYSQL_BIND> m_params;
+  std::vector<MYSQL_TIME> m_param_times;
+  std::vector<char> m_param_bools;
+  std::vector<std::int64_t> m_param_ints;
+  std::vector<double> m_param_reals;
+  Columns m_columns;
+  std::vector<Kind> m_kinds;
+  std::vector<MYSQL_BIND> m_out;
+  std::vector<std::vector<char>> m_buffers;
+  std::vector<unsigned long> m_lengths;
+  std::vector<my_bool> m_nulls;
+  std::vector<my_bool> m_errors;
+  bool m_active = false;
+};
+
+class Session final : public driver::Session {
+ public:
+  Session(const ConnectionConfig& cfg, const Endpoint* host);
+  ~Session() override;
+
+  Result execute(std::string_view sql, std::span<const Value> params) override;
+  std::unique_ptr<RowSource> stream(std::string_view sql, std::span<const Value> params) override;
+  void begin() override { simple("START TRANSACTION"); }
+  void commit() override { simple("COMMIT"); }
+  void rollback() override { simple("ROLLBACK"); }
+  void ping() override;
+  [[nodiscard]] bool healthy() const noexcept override { return m_db && !m_broken; }
+  [[nodiscard]] std::string server_version() override;
+  [[nodiscard]] std::string_view engine() const noexcept override { return "mysql"; }
+
+ private:
+  struct SvHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  void simple(std::string_view sql);
+  Result text_query(std::string_view sql);
+  [[noreturn]] void fail(std::string_view sql);
+  Statement& cached(std::string_view sql);
+  void note_error(const Error& e) noexcept;
+
+  MYSQL* m_db = nullptr;
+  bool m_broken = false;
+  std::size_t m_cache_cap = 256;
+  std::unordered_map<std::string, std::unique_ptr<Statement>, SvHash, std::equal_to<>> m_cache;
+};
+
+}  // namespace plexus::engine::mysql

@@ -1,0 +1,463 @@
+#include "drivers/postgres/session.hpp"
+
+#include <cctype>
+#include <charconv>
+#include <cstring>
+
+#include "drivers/postgres/errors.hpp"
+#include "plexus/core/error.hpp"
+
+namespace plexus::engine::postgres {
+namespace {
+
+// Type OIDs from pg_type.h (stable across versions).
+constexpr Oid kBool = 16, kBytea = 17, kInt8 = 20, kInt2 = 21, kInt4 = 23, kOid = 26, kFloat4 = 700, kFloat8 = 701,
+              kDate = 1082, kTime = 1083, kTimestamp = 1114, kTimestamptz = 1184;
+
+struct ResultPtr {
+  PGresult* r;
+  explicit ResultPtr(PGresult* p) : r(p) {}
+  ~ResultPtr() { PQclear(r); }
+  ResultPtr(const ResultPtr&) = delete;
+  ResultPtr& operator=(const ResultPtr&) = delete;
+};
+
+bool failed(const PGresult* r) {
+  if (!r) return true;
+  auto st = PQresultStatus(r);
+  return st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_SINGLE_TUPLE && st != PGRES_EMPTY_QUERY;
+}
+
+int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return 0;
+}
+
+Columns columns_of(const PGresult* r, std::vector<Oid>& types) {
+  int n = PQnfields(r);
+  std::vector<std::string> names;
+  names.reserve(static_cast<std::size_t>(n));
+  types.resize(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    names.emplace_back(PQfname(r, i));
+    types[static_cast<std::size_t>(i)] = PQftype(r, i);
+  }
+  return Columns(std::move(names));
+}
+
+/// Rows of a single-row-mode query, pulled one PGresult at a time.
+class Stream final : public RowSource {
+ public:
+  Stream(PGconn* conn, std::string sql) : m_conn(conn), m_sql(std::move(sql)) { fetch(); }
+  ~Stream() override {
+    if (m_done) return;
+    // Stop the server sending the rest, then drain what is in flight.
+    if (PGcancel* c = PQgetCancel(m_conn)) {
+      char buf[256];
+      PQcancel(c, buf, sizeof buf);
+      PQfreeCancel(c);
+    }
+    PQclear(m_pending);
+    while (PGresult* r = PQgetResult(m_conn)) PQclear(r);
+  }
+  const Columns& columns() const override { return m_columns; }
+  bool next(std::vector<Value>& row) override {
+    if (m_done) return false;
+    if (!m_pending) fetch();
+    if (m_done) return false;
+    std::size_t n = m_types.size();
+    row.resize(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      int c = static_cast<int>(i);
+      row[i] = PQgetisnull(m_pending, 0, c) ? Value() : decode(m_types[i], PQgetvalue(m_pending, 0, c), PQgetlength(m_pending, 0, c));
+    }
+    PQclear(m_pending);
+    m_pending = nullptr;
+    return true;
+  }
+
+ private:
+  void fetch() {
+    PGresult* r = PQgetResult(m_conn);
+    if (r && PQresultStatus(r) == PGRES_SINGLE_TUPLE) {
+      if (m_types.empty() && m_columns.size() == 0) m_columns = columns_of(r, m_types);
+      m_pending = r;
+      return;
+    }
+    // The final result: TUPLES_OK with no rows, or an error.
+    bool bad = failed(r) && r;
+    if (r && !bad && m_columns.size() == 0) m_columns = columns_of(r, m_types);
+    if (bad || !r) {
+      std::string state = r && PQresultErrorField(r, PG_DIAG_SQLSTATE) ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : "";
+      PGresult* keep = r;
+      while (PGresult* more = PQgetResult(m_conn)) PQclear(more);
+      m_done = true;
+      if (!keep && PQstatus(m_conn) != CONNECTION_BAD) return;  // no result at all: nothing to read
+      ResultPtr guard(keep);
+      throw_result_error(m_conn, keep, m_sql);
+    }
+    PQclear(r);
+    while (PGresult* more = PQgetResult(m_conn)) PQclear(more);
+    m_done = true;
+  }
+
+  PGconn* m_conn;
+  std::string m_sql;
+  Columns m_columns;
+  std::vector<Oid> m_types;
+  PGresult* m_pending = nullptr;
+  bool m_done = false;
+};
+
+}  // namespace
+
+std::string translate_placeholders(std::string_view sql) {
+  std::string out;
+  out.reserve(sql.size() + 8);
+  int n = 0;
+  std::size_t i = 0;
+  auto copy_until = [&](std::string_view end) {
+    auto p = sql.find(end, i);
+    std::size_t stop = p == std::string_view::npos ? sql.size() : p + end.size();
+    out.append(sql.substr(i, stop - i));
+    i = stop;
+  };
+  while (i < sql.size()) {
+    char c = sql[i];
+    if (c == '\'' || c == '"') {
+      // Quoted literal or identifier; doubled quotes stay inside. E'…' escapes too.
+      bool backslash = c == '\'' && i > 0 && (sql[i - 1] == 'E' || sql[i - 1] == 'e');
+      out += c;
+      ++i;
+      while (i < sql.size()) {
+        char d = sql[i++];
+        out += d;
+        if (backslash && d == '\\' && i < sql.size()) {
+          out += sql[i++];
+        } else if (d == c) {
+          if (i < sql.size() && sql[i] == c) out += sql[i++];
+          else break;
+        }
+      }
+    } else if (c == '-' && i + 1 < sql.size() && sql[i + 1] == '-') {
+      copy_until("\n");
+    } else if (c == '/' && i + 1 < sql.size() && sql[i + 1] == '*') {
+      copy_until("*/");
+    } else if (c == '$') {
+      if (i + 1 < sql.size() && sql[i + 1] >= '0' && sql[i + 1] <= '9') return std::string(sql);  // already $n
+      // Dollar-quoted string $tag$…$tag$.
+      auto close = sql.find('$', i + 1);
+      std::string_view tag = close == std::string_view::npos ? std::string_view{} : sql.substr(i, close - i + 1);
+      bool is_tag = !tag.empty();
+      for (char t : tag.substr(1, tag.size() > 2 ? tag.size() - 2 : 0))
+        if (!(std::isalnum(static_cast<unsigned char>(t)) || t == '_')) is_tag = false;
+      if (is_tag) {
+        out.append(tag);
+        i += tag.size();
+        copy_until(tag);
+      } else {
+        out += c;
+        ++i;
+      }
+    } else if (c == '?') {
+      if (i + 1 < sql.size() && sql[i + 1] == '?') {
+        out += '?';
+        i += 2;
+      } else {
+        out += '$';
+        out += std::to_string(++n);
+        ++i;
+      }
+    } else {
+      out += c;
+      ++i;
+    }
+  }
+  return out;
+}
+
+Value decode(Oid oid, const char* data, int len) {
+  std::string_view s(data, static_cast<std::size_t>(len));
+  switch (oid) {
+    case kBool: return Value(s == "t");
+    case kInt2:
+    case kInt4:
+    case kInt8:
+    case kOid: {
+      std::int64_t v = 0;
+      std::from_chars(s.data(), s.data() + s.size(), v);
+      return Value(v);
+    }
+    case kFloat4:
+    case kFloat8: {
+      if (s == "NaN" || s == "Infinity" || s == "-Infinity") return Value(std::stod(std::string(s)));
+      double d = 0;
+      std::from_chars(s.data(), s.data() + s.size(), d);
+      return Value(d);
+    }
+    case kBytea: {
+      std::vector<std::uint8_t> b;
+      if (s.starts_with("\\x")) {
+        b.reserve((s.size() - 2) / 2);
+        for (std::size_t i = 2; i + 1 < s.size(); i += 2) b.push_back(static_cast<std::uint8_t>(hexval(s[i]) * 16 + hexval(s[i + 1])));
+      } else {
+        b.assign(s.begin(), s.end());
+      }
+      return Value(Bytes(std::move(b)));
+    }
+    case kDate:
+      try {
+        return Value(parse_date(s));
+      } catch (const ConversionError&) {
+        return Value(std::string(s));  // infinity, BC dates: keep the server's text
+      }
+    case kTime:
+      try {
+        return Value(parse_time(s));
+      } catch (const ConversionError&) {
+        return Value(std::string(s));
+      }
+    case kTimestamp:
+    case kTimestamptz:
+      try {
+        return Value(parse_timestamp(s));
+      } catch (const ConversionError&) {
+        return Value(std::string(s));
+      }
+    default: return Value(std::string(s));
+  }
+}
+
+Session::Session(const ConnectionConfig& cfg, const Endpoint* host) {
+  std::vector<std::string> keys, vals;
+  auto add = [&](std::string k, std::string v) {
+    keys.push_back(std::move(k));
+    vals.push_back(std::move(v));
+  };
+  std::string hosts, ports;
+  // A replica pool connects to its one host; the primary pool gets the whole
+  // failover list (libpq tries them in order).
+  std::vector<Endpoint> targets = host ? std::vector<Endpoint>{*host} : cfg.hosts;
+  if (host && !cfg.hosts.empty() && *host == cfg.hosts.front()) targets = cfg.hosts;
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    hosts += (i ? "," : "") + (targets[i].socket.empty() ? targets[i].host : targets[i].socket);
+    ports += (i ? "," : "") + (targets[i].port ? std::to_string(targets[i].port) : std::string());
+  }
+  if (!hosts.empty()) add("host", hosts);
+  if (ports.find_first_not_of(',') != std::string::npos) add("port", ports);
+  if (!cfg.database.empty()) add("dbname", cfg.database);
+  if (!cfg.username.empty()) add("user", cfg.username);
+  if (!cfg.password.empty()) add("password", cfg.password);
+  add("client_encoding", "UTF8");
+  bool has_app = false, has_timeout = false, has_sslmode = false;
+  for (const auto& [k, v] : cfg.options) {
+    if (k == "statement_cache") {
+      m_cache_enabled = v != "0" && v != "false" && v != "off";
+      if (m_cache_enabled && v != "true" && v != "on") m_cache_cap = static_cast<std::size_t>(std::stoul(v));
+      continue;
+    }
+    if (k == "ssl") {
+      if (v == "true" && !cfg.options.contains("sslmode")) {
+        add("sslmode", "require");
+        has_sslmode = true;
+      }
+      continue;
+    }
+    has_app |= k == "application_name";
+    has_timeout |= k == "connect_timeout";
+    has_sslmode |= k == "sslmode";
+    add(k, v);  // libpq rejects keywords it does not know, with a clear message
+  }
+  if (!has_app) add("application_name", "plexus");
+  if (!has_timeout) add("connect_timeout", "10");
+  (void)has_sslmode;
+
+  std::vector<const char*> k, v;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    k.push_back(keys[i].c_str());
+    v.push_back(vals[i].c_str());
+  }
+  k.push_back(nullptr);
+  v.push_back(nullptr);
+  m_conn = PQconnectdbParams(k.data(), v.data(), 0);
+  if (!m_conn || PQstatus(m_conn) != CONNECTION_OK) {
+    std::string msg = m_conn ? PQerrorMessage(m_conn) : "out of memory";
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+    PQfinish(m_conn);
+    m_conn = nullptr;
+    EngineError e{ErrorKind::connection, "cannot connect to PostgreSQL: " + msg, "08001", 0, {}};
+    raise(std::move(e));
+  }
+  try {
+    // Timestamps cross the wire in UTC; pgbouncer tracks TimeZone per client.
+    exec_simple("SET TimeZone = 'UTC'");
+    if (cfg.read_only) exec_simple("SET default_transaction_read_only = on");
+  } catch (...) {
+    PQfinish(m_conn);
+    m_conn = nullptr;
+    throw;
+  }
+}
+
+Session::~Session() { PQfinish(m_conn); }
+
+bool Session::healthy() const noexcept { return m_conn && PQstatus(m_conn) == CONNECTION_OK; }
+
+std::string Session::server_version() {
+  const char* v = PQparameterStatus(m_conn, "server_version");
+  return std::string("PostgreSQL ") + (v ? v : "?");
+}
+
+void Session::exec_simple(const char* sql) {
+  ResultPtr r(PQexec(m_conn, sql));
+  if (failed(r.r)) throw_result_error(m_conn, r.r, sql);
+}
+
+void Session::encode(std::span<const Value> params, Encoded& out) {
+  std::size_t n = params.size();
+  out.storage.resize(n);
+  out.values.assign(n, nullptr);
+  out.lengths.assign(n, 0);
+  out.formats.assign(n, 0);
+  for (std::size_t i = 0; i < n; ++i) {
+    const Value& v = params[i];
+    auto& s = out.storage[i];
+    switch (v.type()) {
+      case Value::Type::null: continue;
+      case Value::Type::boolean: s = v.raw_bool() ? "t" : "f"; break;
+      case Value::Type::integer: {
+        char buf[24];
+        auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v.raw_int());
+        s.assign(buf, p);
+        break;
+      }
+      case Value::Type::real: {
+        char buf[32];
+        auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v.raw_real());
+        s.assign(buf, p);
+        break;
+      }
+      case Value::Type::text:
+        // Borrow the caller's text: it outlives this call.
+        out.values[i] = v.raw_text().c_str();
+        out.lengths[i] = static_cast<int>(v.raw_text().size());
+        continue;
+      case Value::Type::bytes: {
+        const auto& b = v.raw_bytes().data;
+        out.values[i] = b.empty() ? "" : reinterpret_cast<const char*>(b.data());
+        out.lengths[i] = static_cast<int>(b.size());
+        out.formats[i] = 1;  // binary: no escaping needed
+        continue;
+      }
+      case Value::Type::timestamp: s = format_timestamp(v.raw_timestamp()) + "+00"; break;
+      default: s = v.to_string(); break;
+    }
+    out.values[i] = s.c_str();
+    out.lengths[i] = static_cast<int>(s.size());
+  }
+}
+
+const Prepared& Session::prepare(std::string_view sql, int nparams) {
+  if (!m_cache_enabled) {
+    m_unnamed.sql = translate_placeholders(sql);
+    return m_unnamed;
+  }
+  if (auto it = m_cache.find(sql); it != m_cache.end()) return it->second;
+  if (m_cache.size() >= m_cache_cap) {
+    if (PQtransactionStatus(m_conn) == PQTRANS_IDLE) {
+      ResultPtr r(PQexec(m_conn, "DEALLOCATE ALL"));
+      m_cache.clear();
+    }
+  }
+  Prepared p;
+  p.sql = translate_placeholders(sql);
+  p.name = "plexus_" + std::to_string(++m_next_name);
+  ResultPtr r(PQprepare(m_conn, p.name.c_str(), p.sql.c_str(), nparams, nullptr));
+  if (failed(r.r)) throw_result_error(m_conn, r.r, sql);
+  return m_cache.emplace(std::string(sql), std::move(p)).first->second;
+}
+
+PGresult* Session::run(const Prepared& p, const Encoded& enc) {
+  int n = static_cast<int>(enc.values.size());
+  if (p.name.empty())
+    return PQexecParams(m_conn, p.sql.c_str(), n, nullptr, enc.values.data(), enc.lengths.data(), enc.formats.data(), 0);
+  return PQexecPrepared(m_conn, p.name.c_str(), n, enc.values.data(), enc.lengths.data(), enc.formats.data(), 0);
+}
+
+Result Session::execute(std::string_view sql, std::span<const Value> params) {
+  if (!m_conn) throw ConnectionError("the PostgreSQL session is closed");
+  Encoded enc;
+  encode(params, enc);
+  PGresult* raw = nullptr;
+  if (params.empty() && !m_cache_enabled) {
+    // No parameters and no cache: the simple protocol also runs scripts.
+    raw = PQexec(m_conn, std::string(sql).c_str());
+  } else {
+    const Prepared& p = prepare(sql, static_cast<int>(params.size()));
+    raw = run(p, enc);
+    if (failed(raw) && !p.name.empty()) {
+      const char* st = raw ? PQresultErrorField(raw, PG_DIAG_SQLSTATE) : nullptr;
+      // The table behind a cached plan changed shape: prepare again once, when
+      // no transaction was aborted by the failure.
+      if (st && std::strcmp(st, "0A000") == 0 && PQtransactionStatus(m_conn) == PQTRANS_IDLE) {
+        PQclear(raw);
+        std::string name = p.name;
+        m_cache.erase(std::string(sql));
+        ResultPtr d(PQexec(m_conn, ("DEALLOCATE " + name).c_str()));
+        raw = run(prepare(sql, static_cast<int>(params.size())), enc);
+      }
+    }
+  }
+  ResultPtr r(raw);
+  if (failed(raw)) throw_result_error(m_conn, raw, sql);
+
+  std::vector<Oid> types;
+  Result result(columns_of(raw, types));
+  int nrows = PQntuples(raw);
+  int ncols = static_cast<int>(types.size());
+  result.reserve_rows(static_cast<std::size_t>(nrows));
+  for (int row = 0; row < nrows; ++row) {
+    Value* out = result.append_row();
+    for (int c = 0; c < ncols; ++c)
+      if (!PQgetisnull(raw, row, c)) out[c] = decode(types[static_cast<std::size_t>(c)], PQgetvalue(raw, row, c), PQgetlength(raw, row, c));
+  }
+  const char* affected = PQcmdTuples(raw);
+  if (affected && *affected) result.set_affected_rows(std::strtoull(affected, nullptr, 10));
+  return result;
+}
+
+std::unique_ptr<RowSource> Session::stream(std::string_view sql, std::span<const Value> params) {
+  if (!m_conn) throw ConnectionError("the PostgreSQL session is closed");
+  Encoded enc;
+  encode(params, enc);
+  std::string translated = translate_placeholders(sql);
+  int ok = PQsendQueryParams(m_conn, translated.c_str(), static_cast<int>(params.size()), nullptr, enc.values.data(),
+                             enc.lengths.data(), enc.formats.data(), 0);
+  if (!ok) throw_result_error(m_conn, nullptr, sql);
+  if (!PQsetSingleRowMode(m_conn)) {
+    while (PGresult* r = PQgetResult(m_conn)) PQclear(r);
+    throw UsageError("PostgreSQL refused single-row mode for this query");
+  }
+  return std::make_unique<Stream>(m_conn, std::string(sql));
+}
+
+void Session::begin() { exec_simple("BEGIN"); }
+void Session::commit() {
+  // COMMIT of a transaction that failed earlier reports ROLLBACK: surface it.
+  ResultPtr r(PQexec(m_conn, "COMMIT"));
+  if (failed(r.r)) throw_result_error(m_conn, r.r, "COMMIT");
+  if (std::strcmp(PQcmdStatus(r.r), "ROLLBACK") == 0)
+    raise(EngineError{ErrorKind::other,
+                      "the server rolled the transaction back instead of committing it (an earlier statement failed)",
+                      "25P02", 0, "COMMIT"});
+}
+void Session::rollback() { exec_simple("ROLLBACK"); }
+
+void Session::ping() {
+  if (!m_conn) throw ConnectionError("the PostgreSQL session is closed");
+  exec_simple("");
+}
+
+}  // namespace plexus::engine::postgres

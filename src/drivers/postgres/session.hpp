@@ -1,0 +1,68 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <libpq-fe.h>
+
+#include "plexus/driver/driver.hpp"
+
+namespace plexus::engine::postgres {
+
+/// `?` placeholders → `$1…` (outside literals, identifiers and comments;
+/// `??` is a literal `?`). SQL that already uses `$n` is returned unchanged.
+std::string translate_placeholders(std::string_view sql);
+
+/// Converts one text-format field of type `oid` to a Value.
+Value decode(Oid oid, const char* data, int len);
+
+struct Prepared {
+  std::string name;  // empty when statements are not cached (pgbouncer transaction mode)
+  std::string sql;   // translated SQL
+};
+
+class Session final : public driver::Session {
+ public:
+  Session(const ConnectionConfig& cfg, const Endpoint* host);
+  ~Session() override;
+
+  Result execute(std::string_view sql, std::span<const Value> params) override;
+  std::unique_ptr<RowSource> stream(std::string_view sql, std::span<const Value> params) override;
+  void begin() override;
+  void commit() override;
+  void rollback() override;
+  void ping() override;
+  [[nodiscard]] bool healthy() const noexcept override;
+  [[nodiscard]] std::string server_version() override;
+  [[nodiscard]] std::string_view engine() const noexcept override { return "postgres"; }
+
+  PGconn* handle() const noexcept { return m_conn; }
+
+ private:
+  struct SvHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  /// Encoded parameters, kept alive for one libpq call.
+  struct Encoded {
+    std::vector<std::string> storage;
+    std::vector<const char*> values;
+    std::vector<int> lengths;
+    std::vector<int> formats;
+  };
+  static void encode(std::span<const Value> params, Encoded& out);
+  const Prepared& prepare(std::string_view sql, int nparams);
+  PGresult* run(const Prepared& p, const Encoded& enc);
+  void exec_simple(const char* sql);
+
+  PGconn* m_conn = nullptr;
+  bool m_cache_enabled = true;
+  std::size_t m_cache_cap = 256;
+  std::uint64_t m_next_name = 0;
+  std::unordered_map<std::string, Prepared, SvHash, std::equal_to<>> m_cache;
+  Prepared m_unnamed;  // reused when the cache is off
+};
+
+}  // namespace plexus::engine::postgres
