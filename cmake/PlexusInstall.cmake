@@ -18,7 +18,7 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/plexusConfig.cmake
   ${CMAKE_CURRENT_BINARY_DIR}/plexusConfigVersion.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/plexus)
 
-set(PLEXUS_PC_REQUIRES "fmt")
+set(PLEXUS_PC_REQUIRES "")
 if(PLEXUS_HAS_SQLITE)
   string(APPEND PLEXUS_PC_REQUIRES " sqlite3")
 endif()

@@ -28,9 +28,21 @@ void Transaction::check_active() const {
   if (!m_active)
     throw UsageError("transaction " + std::to_string(m_id) + " on connection '" + m_conn->name() +
                      "' is already committed or rolled back");
+  if (!m_lease) {
+    // The session died under us; the server has rolled the work back.
+    ConnectionError e("the connection was lost during transaction " + std::to_string(m_id) +
+                      "; the server rolled it back, so nothing of it was committed");
+    e.add_context({m_conn->name(), m_pool->host(), m_pool->role(), {}});
+    e.set_hint("run the whole transaction again");
+    throw e;
+  }
 }
 
 void Transaction::finish(bool commit) {
+  if (m_active && !m_lease && !commit) {  // lost session: nothing left to roll back
+    m_active = false;
+    return;
+  }
   check_active();
   m_active = false;
   const char* sql = commit ? "COMMIT" : "ROLLBACK";

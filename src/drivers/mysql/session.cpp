@@ -230,7 +230,9 @@ void Statement::execute(std::span<const Value> params, bool buffered) {
         break;
       case Value::Type::bytes:
         b.buffer_type = MYSQL_TYPE_BLOB;
-        b.buffer = const_cast<std::uint8_t*>(v.raw_bytes().data.data());
+        // A null buffer would read as SQL NULL: point empty blobs at a real byte.
+        b.buffer = v.raw_bytes().data.empty() ? static_cast<void*>(&m_param_bools[i])
+                                              : const_cast<std::uint8_t*>(v.raw_bytes().data.data());
         b.buffer_length = v.raw_bytes().data.size();
         break;
       default:

@@ -1,0 +1,330 @@
+// One conformance suite for every engine (SOCI's test-context idea): each test
+// runs on sqlite, postgres (direct and through pgbouncer) and mysql. A server
+// whose URL is not in the environment makes its tests SKIPPED, with the reason.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <thread>
+
+#include "engine_context.hpp"
+
+using namespace plexus;
+using namespace std::chrono;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::size_t rss_bytes() {
+  std::ifstream f("/proc/self/statm");
+  std::size_t pages = 0, resident = 0;
+  f >> pages >> resident;
+  return resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+}
+
+/// Rows n = 1..count, portable to every engine (no recursion limits), ordered.
+std::string series(int count, const std::string& extra = "") {
+  return "WITH d(x) AS (SELECT 0 UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 "
+         "UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9), "
+         "s(n) AS (SELECT a.x + 10 * b.x + 100 * c.x + 1000 * e.x + 10000 * f.x + 1 FROM d a, d b, d c, d e, d f) "
+         "SELECT n" + extra + " FROM s WHERE n <= " + std::to_string(count) + " ORDER BY n";
+}
+
+class Conformance : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    ctx = test::context_for(GetParam());
+    DatabaseConfig cfg;
+    if (ctx.name == "sqlite") {
+      dir = fs::temp_directory_path() / ("plexus_conf_" + std::to_string(::getpid()));
+      fs::create_directories(dir);
+      cfg.add("main", sqlite((dir / "main.db").string()));
+    } else {
+      std::string url = test::env_or_empty(ctx.url_env);
+      if (url.empty())
+        GTEST_SKIP() << ctx.url_env << " is not set: start the servers with `scripts/servers start` and source "
+                     << "/tmp/plx/env, or run ./scripts/test";
+      cfg.add("main", url);
+    }
+    std::string replica = test::env_or_empty(ctx.replica_env);
+    if (!replica.empty()) cfg.add("replica", replica);
+    db = std::make_unique<Database>(cfg);
+    conn = &db->connection("main");
+    // Unique per test and engine: ctest runs tests in parallel against shared servers.
+    table = "conf_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    for (auto& ch : table)
+      if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+    table = table.substr(0, 40) + "_" + ctx.name;
+    conn->execute("DROP TABLE IF EXISTS " + table);
+  }
+  void TearDown() override {
+    if (conn) {
+      try {
+        conn->execute("DROP TABLE IF EXISTS " + table);
+      } catch (...) {
+      }
+    }
+    db.reset();
+    if (!dir.empty()) fs::remove_all(dir);
+  }
+
+  test::EngineContext ctx;
+  fs::path dir;
+  std::unique_ptr<Database> db;
+  Connection* conn = nullptr;
+  std::string table;
+};
+
+}  // namespace
+
+TEST_P(Conformance, TypesRoundTrip) {
+  conn->execute("CREATE TABLE " + table + " (id INTEGER PRIMARY KEY, b " + ctx.boolean + ", i " + ctx.bigint +
+                ", r " + ctx.real + ", t " + ctx.text + ", y " + ctx.blob + ", d " + ctx.date + ", tm " + ctx.time +
+                ", ts " + ctx.timestamp + ")");
+  const auto ts = Timestamp(sys_days(year{2024} / 2 / 29)) + hours{23} + minutes{59} + seconds{58} + microseconds{654321};
+  const Bytes bytes(std::vector<std::uint8_t>{0x00, 0x01, 0x7f, 0x80, 0xff, 0x00});
+  const std::string unicode = "Grüße, 世界 🌍 'quoted' \"double\" \\ back";
+  const Time tm{hours{7} + minutes{6} + seconds{5} + microseconds{4}};
+  const std::string insert = "INSERT INTO " + table + " (id, b, i, r, t, y, d, tm, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+  conn->execute(insert, {1, true, std::numeric_limits<std::int64_t>::max(), 3.25, unicode, bytes,
+                         Date{year{1999} / 12 / 31}, tm, ts});
+  conn->execute(insert, {2, false, std::numeric_limits<std::int64_t>::min(), -1e300, "", Bytes{}, nullptr, nullptr, nullptr});
+  conn->execute(insert, {3, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr});
+
+  auto r = conn->select("SELECT id, b, i, r, t, y, d, tm, ts FROM " + table + " ORDER BY id");
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_TRUE(r[0]["b"].as<bool>());
+  EXPECT_EQ(r[0]["i"].as<std::int64_t>(), std::numeric_limits<std::int64_t>::max());
+  EXPECT_DOUBLE_EQ(r[0]["r"].as<double>(), 3.25);
+  EXPECT_EQ(r[0]["t"].as<std::string>(), unicode);
+  EXPECT_EQ(r[0]["y"].as<Bytes>(), bytes);
+  EXPECT_EQ(r[0]["d"].as<Date>(), (Date{year{1999} / 12 / 31}));
+  EXPECT_EQ(r[0]["tm"].as<Time>(), tm);
+  EXPECT_EQ(r[0]["ts"].as<Timestamp>(), ts);
+
+  EXPECT_FALSE(r[1]["b"].as<bool>());
+  EXPECT_EQ(r[1]["i"].as<std::int64_t>(), std::numeric_limits<std::int64_t>::min());
+  EXPECT_DOUBLE_EQ(r[1]["r"].as<double>(), -1e300);
+  EXPECT_EQ(r[1]["t"].as<std::string>(), "");
+  EXPECT_TRUE(r[1]["y"].as<Bytes>().data.empty());
+
+  for (std::size_t c = 1; c < r.columns().size(); ++c) EXPECT_TRUE(r[2][c].is_null()) << r.columns()[c];
+}
+
+TEST_P(Conformance, PlaceholdersAreBoundNeverSpliced) {
+  conn->execute("CREATE TABLE " + table + " (id INTEGER PRIMARY KEY, t " + ctx.text + ")");
+  const std::string evil = "x'); DROP TABLE " + table + "; --";
+  conn->execute("INSERT INTO " + table + " (id, t) VALUES (?, ?)", {1, evil});
+  EXPECT_EQ(conn->scalar("SELECT t FROM " + table + " WHERE t = ?", {evil}).as<std::string>(), evil);
+  // A question mark inside a literal is not a placeholder.
+  EXPECT_EQ(conn->scalar("SELECT count(*) FROM " + table + " WHERE t <> 'what?' AND id = ?", {1}).as<int>(), 1);
+}
+
+TEST_P(Conformance, AffectedRowsAndGeneratedIds) {
+  std::string auto_id = ctx.name == "sqlite" ? "INTEGER PRIMARY KEY"
+                        : ctx.name == "mysql" ? "BIGINT AUTO_INCREMENT PRIMARY KEY"
+                                              : "BIGSERIAL PRIMARY KEY";
+  conn->execute("CREATE TABLE " + table + " (id " + auto_id + ", n INTEGER)");
+  for (int i = 0; i < 5; ++i) conn->execute("INSERT INTO " + table + " (n) VALUES (?)", {i});
+  auto upd = conn->execute("UPDATE " + table + " SET n = n + 100 WHERE n >= ?", {2});
+  EXPECT_EQ(upd.affected_rows(), 3u);
+  auto del = conn->execute("DELETE FROM " + table + " WHERE n < ?", {100});
+  EXPECT_EQ(del.affected_rows(), 2u);
+  if (ctx.name == "postgres" || ctx.name == "pgbouncer") {
+    auto ret = conn->execute("INSERT INTO " + table + " (n) VALUES (?) RETURNING id", {7});
+    EXPECT_EQ(ret[0]["id"].as<std::int64_t>(), 6);
+  } else {
+    auto ins = conn->execute("INSERT INTO " + table + " (n) VALUES (?)", {7});
+    EXPECT_EQ(ins.last_insert_id(), 6);
+  }
+}
+
+TEST_P(Conformance, DuplicateKeyIsAConstraintViolation) {
+  conn->execute("CREATE TABLE " + table + " (id INTEGER PRIMARY KEY, t " + ctx.text + ")");
+  conn->execute("INSERT INTO " + table + " (id, t) VALUES (?, ?)", {1, "a"});
+  try {
+    conn->execute("INSERT INTO " + table + " (id, t) VALUES (?, ?)", {1, "secret-value"});
+    FAIL() << "duplicate accepted";
+  } catch (const ConstraintError& e) {
+    EXPECT_TRUE(e.is_constraint_violation());
+    EXPECT_FALSE(e.is_connection_lost());
+    EXPECT_EQ(e.connection(), "main");
+    EXPECT_EQ(e.sqlstate().substr(0, 2), "23") << e.what();
+    EXPECT_EQ(std::string(e.what()).find("secret-value"), std::string::npos);
+  }
+  EXPECT_EQ(conn->scalar("SELECT count(*) FROM " + table).as<int>(), 1) << "the connection is usable afterwards";
+}
+
+TEST_P(Conformance, SyntaxErrorIsClassified) {
+  try {
+    (void)conn->select("SELEC 1");
+    FAIL();
+  } catch (const SyntaxError& e) {
+    EXPECT_TRUE(e.is_syntax());
+    EXPECT_NE(std::string(e.what()).find("SELEC 1"), std::string::npos) << e.what();
+  }
+  try {
+    (void)conn->select("SELECT * FROM no_such_table_anywhere");
+    FAIL();
+  } catch (const SyntaxError& e) {
+    EXPECT_NE(std::string(e.what()).find("no_such_table_anywhere"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(conn->scalar("SELECT 1").as<int>(), 1);
+}
+
+TEST_P(Conformance, CommitAndRollback) {
+  conn->execute("CREATE TABLE " + table + " (id INTEGER PRIMARY KEY)");
+  conn->transaction([&](Transaction& tx) { tx.execute("INSERT INTO " + table + " (id) VALUES (?)", {1}); });
+  EXPECT_THROW(conn->transaction([&](Transaction& tx) {
+    tx.execute("INSERT INTO " + table + " (id) VALUES (?)", {2});
+    EXPECT_EQ(tx.scalar("SELECT count(*) FROM " + table).as<int>(), 2) << "a transaction sees its own writes";
+    throw std::runtime_error("abort");
+  }),
+               std::runtime_error);
+  conn->transaction([&](Transaction& tx) {
+    tx.execute("INSERT INTO " + table + " (id) VALUES (?)", {3});
+    EXPECT_THROW(tx.transaction([&](Transaction& inner) {
+      inner.execute("INSERT INTO " + table + " (id) VALUES (?)", {4});
+      throw std::runtime_error("inner");
+    }),
+                 std::runtime_error);
+  });
+  auto r = conn->select("SELECT id FROM " + table + " ORDER BY id");
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0][0].as<int>(), 1);
+  EXPECT_EQ(r[1][0].as<int>(), 3);
+}
+
+TEST_P(Conformance, ConstraintErrorInsideTransactionRollsBackEverything) {
+  conn->execute("CREATE TABLE " + table + " (id INTEGER PRIMARY KEY)");
+  EXPECT_THROW(conn->transaction([&](Transaction& tx) {
+    tx.execute("INSERT INTO " + table + " (id) VALUES (?)", {1});
+    tx.execute("INSERT INTO " + table + " (id) VALUES (?)", {1});
+  }),
+               ConstraintError);
+  EXPECT_EQ(conn->scalar("SELECT count(*) FROM " + table).as<int>(), 0);
+}
+
+TEST_P(Conformance, StreamsOneHundredThousandRowsInFlatMemory) {
+  const std::string sql = series(100000, ", '" + std::string(300, 'x') + "' AS pad");
+  std::uint64_t hooked = 0;
+  conn->on_after_query([&](const QueryEvent& e) { hooked = e.rows; });
+  auto cur = conn->cursor(sql);
+  std::size_t before = 0, peak = 0;
+  std::int64_t sum = 0;
+  std::size_t n = 0;
+  for (const Row row : cur) {
+    sum += row[0].as<std::int64_t>();
+    ASSERT_EQ(row[1].text_view().size(), 300u);
+    if (++n == 1000) before = rss_bytes();
+    if (n % 10000 == 0) peak = std::max(peak, rss_bytes());
+  }
+  EXPECT_EQ(n, 100000u);
+  EXPECT_EQ(sum, std::int64_t{100000} * 100001 / 2);
+  EXPECT_EQ(hooked, 100000u);
+  // Materialised, the rows would take > 30 MB; streamed, memory stays flat.
+  EXPECT_LT(peak - std::min(peak, before), std::size_t{8} << 20) << "RSS grew while streaming";
+}
+
+TEST_P(Conformance, AbandonedCursorLeavesTheConnectionUsable) {
+  {
+    auto cur = conn->cursor(series(50000));
+    ASSERT_TRUE(cur.next());
+    EXPECT_EQ(cur.row()[0].as<int>(), 1);
+  }
+  EXPECT_EQ(conn->scalar("SELECT 2").as<int>(), 2);
+  EXPECT_EQ(conn->pool_stats().in_use, 0u);
+}
+
+TEST_P(Conformance, ThreadsEachWithTheirOwnSession) {
+  conn->execute("CREATE TABLE " + table + " (id INTEGER PRIMARY KEY, th INTEGER)");
+  constexpr int kThreads = 4, kRows = 100;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      try {
+        for (int i = 0; i < kRows; ++i) {
+          conn->execute("INSERT INTO " + table + " (id, th) VALUES (?, ?)", {t * kRows + i, t});
+          if (conn->scalar("SELECT count(*) FROM " + table + " WHERE th = ?", {t}).as<int>() != i + 1) ++failures;
+        }
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << e.what();
+        ++failures;
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(conn->scalar("SELECT count(*) FROM " + table).as<int>(), kThreads * kRows);
+}
+
+TEST_P(Conformance, KilledConnectionIsConnectionLostAndTheNextQueryReconnects) {
+  if (ctx.own_session_id.empty()) GTEST_SKIP() << ctx.name << " has no server session to kill";
+  std::string error_kind;
+  try {
+    conn->transaction([&](Transaction& tx) {
+      auto id = tx.scalar(ctx.own_session_id).as<std::int64_t>();
+      conn->query(ctx.kill_session, {id}, Intent::write);  // from another session of the pool
+      std::this_thread::sleep_for(milliseconds(50));
+      (void)tx.select("SELECT 1");
+    });
+    FAIL() << "a query on a killed session succeeded";
+  } catch (const Error& e) {
+    EXPECT_TRUE(e.is_connection_lost()) << e.what();
+    EXPECT_EQ(e.connection(), "main");
+  }
+  EXPECT_EQ(conn->scalar("SELECT 3").as<int>(), 3) << "a fresh session replaces the dead one";
+}
+
+TEST_P(Conformance, WriteToReadOnlyReplicaIsAReadOnlyViolation) {
+  if (ctx.name == "sqlite") {
+    DatabaseConfig cfg;
+    auto& ro = cfg.add("replica", sqlite((dir / "main.db").string()));
+    ro.read_only = true;
+    conn->execute("CREATE TABLE " + table + " (id INTEGER)");
+    Database rdb(cfg);
+    EXPECT_THROW(rdb.connection("replica").query("INSERT INTO " + table + " VALUES (1)", {}, Intent::read), ReadOnlyError);
+    return;
+  }
+  if (!db->has_connection("replica")) GTEST_SKIP() << ctx.replica_env << " is not set";
+  auto& replica = db->connection("replica");
+  try {
+    // Intent::read gets past Plexus's own check, so the server must refuse.
+    replica.query("CREATE TABLE " + table + " (id INTEGER)", {}, Intent::read);
+    FAIL() << "the replica accepted a write";
+  } catch (const Error& e) {
+    EXPECT_TRUE(e.is_read_only_violation()) << e.what();
+    EXPECT_EQ(e.connection(), "replica");
+  }
+}
+
+TEST_P(Conformance, PingVersionAndHealth) {
+  conn->ping();
+  EXPECT_TRUE(conn->is_connected());
+  auto v = conn->server_version();
+  EXPECT_FALSE(v.empty());
+  auto h = conn->health();
+  EXPECT_TRUE(h.healthy);
+  EXPECT_EQ(h.type, ctx.name == "pgbouncer" ? "postgres" : ctx.name);
+  EXPECT_GT(h.hosts.at(0).latency.count(), 0);
+}
+
+TEST_P(Conformance, UnreachableServerIsAClearConnectionError) {
+  if (ctx.name == "sqlite") GTEST_SKIP() << "sqlite has no server";
+  DatabaseConfig cfg;
+  std::string url = ctx.name == "mysql" ? "mysql://plexus:pw-not-shown@127.0.0.1:1/plexus"
+                                        : "postgresql://plexus:pw-not-shown@127.0.0.1:1/plexus";
+  cfg.add("down", url);
+  Database ddb(cfg);
+  try {
+    (void)ddb.connection("down").select("SELECT 1");
+    FAIL();
+  } catch (const ConnectionError& e) {
+    std::string w = e.what();
+    EXPECT_NE(w.find("connection 'down'"), std::string::npos) << w;
+    EXPECT_NE(w.find("127.0.0.1:1"), std::string::npos) << w;
+    EXPECT_EQ(w.find("pw-not-shown"), std::string::npos) << w;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, Conformance, ::testing::Values("sqlite", "postgres", "pgbouncer", "mysql"),
+                         [](const auto& p) { return p.param; });

@@ -1,0 +1,234 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "plexus/config/config.hpp"
+#include "plexus/core/error.hpp"
+
+using namespace plexus;
+
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "<no ConfigError>";
+}
+
+const char* kSeedConfig = R"(
+default = "postgresql"
+
+[connections.sqlite]
+driver = "sqlite"
+database = ".plexus/dbs/plexus.sqlite"
+migrations = "database/migrations"
+
+[connections.postgresql]
+driver = "postgresql"
+host = "${DB_HOST:-localhost}"
+port = "${DB_PORT:-5432}"
+database = "${DB_DATABASE}"
+username = "${DB_USERNAME}"
+password = "${DB_PASSWORD}"
+ssl = "${DB_SSL:-false}"
+read_hosts = ["read-1.db:5433", { host = "read-2.db", weight = 3 }]
+load_balance = "weighted"
+pool = { max = 20, acquire_timeout_ms = 250 }
+
+[connections.users_db]
+url = "mysql://shard_user:${DB_USERS_PASSWORD}@users-shard-1.example.com:3306/users_shard_1"
+)";
+
+Env seed_env() {
+  return Env::from_map({{"DB_DATABASE", "plexus_main"},
+                        {"DB_USERNAME", "postgres"},
+                        {"DB_PASSWORD", "s3cret-pw"},
+                        {"DB_USERS_PASSWORD", "sh@rd-pw"}});
+}
+
+}  // namespace
+
+TEST(Config, LoadsTheSeedConnectionsWithEnvInterpolation) {
+  auto cfg = DatabaseConfig::from_toml_string(kSeedConfig, "database.toml", seed_env());
+  EXPECT_EQ(cfg.default_connection, "postgresql");
+  ASSERT_EQ(cfg.connections.size(), 3u);
+  const auto* pg = cfg.find("postgresql");
+  ASSERT_NE(pg, nullptr);
+  EXPECT_EQ(pg->driver, "postgres");
+  EXPECT_EQ(pg->hosts.at(0).host, "localhost");
+  EXPECT_EQ(pg->hosts.at(0).port, 5432);
+  EXPECT_EQ(pg->database, "plexus_main");
+  EXPECT_EQ(pg->password, "s3cret-pw");
+  EXPECT_EQ(pg->options.at("ssl"), "false");
+  ASSERT_EQ(pg->read_hosts.size(), 2u);
+  EXPECT_EQ(pg->read_hosts[0].port, 5433);
+  EXPECT_EQ(pg->read_hosts[1].port, 5432) << "replicas inherit the primary's port";
+  EXPECT_EQ(pg->read_hosts[1].weight, 3u);
+  EXPECT_EQ(pg->load_balance, LoadBalance::weighted);
+  EXPECT_EQ(pg->pool.max, 20u);
+  EXPECT_EQ(pg->pool.acquire_timeout.count(), 250);
+  const auto* users = cfg.find("users_db");
+  ASSERT_NE(users, nullptr);
+  EXPECT_EQ(users->driver, "mysql");
+  EXPECT_EQ(users->password, "sh@rd-pw");
+  EXPECT_EQ(users->hosts.at(0).host, "users-shard-1.example.com");
+  EXPECT_EQ(cfg.find("sqlite")->migrations, "database/migrations");
+}
+
+TEST(Config, DbConnectionEnvOverridesDefault) {
+  auto env = seed_env();
+  env.set("DB_CONNECTION", "sqlite");
+  EXPECT_EQ(DatabaseConfig::from_toml_string(kSeedConfig, "database.toml", env).default_connection, "sqlite");
+}
+
+TEST(Config, ToStringRedactsPasswords) {
+  auto cfg = DatabaseConfig::from_toml_string(kSeedConfig, "database.toml", seed_env());
+  std::string s = cfg.to_string();
+  EXPECT_EQ(s.find("s3cret-pw"), std::string::npos) << s;
+  EXPECT_EQ(s.find("sh@rd-pw"), std::string::npos) << s;
+  EXPECT_NE(s.find("postgres:***@localhost:5432/plexus_main"), std::string::npos) << s;
+}
+
+TEST(Config, MissingEnvVariableNamesFileKeyAndVariable) {
+  auto msg = error_of([] { (void)DatabaseConfig::from_toml_string(kSeedConfig, "config/database.toml", Env::from_map({})); });
+  EXPECT_NE(msg.find("config/database.toml"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("connections.postgresql.database"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("DB_DATABASE is not set"), std::string::npos) << msg;
+}
+
+TEST(Config, BadTomlSyntaxGivesLineAndColumn) {
+  auto msg = error_of([] { (void)DatabaseConfig::from_toml_string("[connections.a]\ndriver = \n", "db.toml", Env::from_map({})); });
+  EXPECT_NE(msg.find("db.toml:2:"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("invalid TOML"), std::string::npos) << msg;
+}
+
+TEST(Config, UnknownKeyIsRefusedWithTheKnownOnes) {
+  auto msg = error_of([] {
+    (void)DatabaseConfig::from_toml_string("[connections.a]\ndriver = \"sqlite\"\ndatabse = \"x.db\"\n", "db.toml",
+                                           Env::from_map({}));
+  });
+  EXPECT_NE(msg.find("connections.a.databse"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("unknown key"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("database"), std::string::npos) << msg;
+}
+
+TEST(Config, WrongTypesAndRangesAreRefused) {
+  auto env = Env::from_map({});
+  auto msg = error_of([&] {
+    (void)DatabaseConfig::from_toml_string("[connections.a]\ndriver = \"postgres\"\nhost = \"h\"\nport = 99999\n", "db.toml", env);
+  });
+  EXPECT_NE(msg.find("connections.a.port"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("between 1 and 65535"), std::string::npos) << msg;
+  msg = error_of([&] { (void)DatabaseConfig::from_toml_string("[connections.a]\ndriver = 5\n", "db.toml", env); });
+  EXPECT_NE(msg.find("expected a string, found an integer"), std::string::npos) << msg;
+  msg = error_of([&] { (void)DatabaseConfig::from_toml_string("[connections.a]\ndriver = \"oracle\"\n", "db.toml", env); });
+  EXPECT_NE(msg.find("unknown driver 'oracle'"), std::string::npos) << msg;
+  msg = error_of([&] {
+    (void)DatabaseConfig::from_toml_string("[connections.a]\ndriver = \"sqlite\"\ndatabase=\"a\"\nsticky = \"maybe\"\n", "db.toml", env);
+  });
+  EXPECT_NE(msg.find("expected true or false"), std::string::npos) << msg;
+}
+
+TEST(Config, MissingFileSaysWhatToDo) {
+  auto msg = error_of([] { (void)DatabaseConfig::from_toml_file("/nonexistent/database.toml", Env::from_map({})); });
+  EXPECT_NE(msg.find("/nonexistent/database.toml"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("cannot open"), std::string::npos) << msg;
+}
+
+TEST(Config, DefaultMustExist) {
+  auto msg = error_of([] {
+    (void)DatabaseConfig::from_toml_string("default = \"nope\"\n[connections.a]\ndriver=\"sqlite\"\ndatabase=\"a.db\"\n",
+                                           "db.toml", Env::from_map({}));
+  });
+  EXPECT_NE(msg.find("default connection 'nope' is not configured (configured: a)"), std::string::npos) << msg;
+}
+
+TEST(Config, ValidationNamesTheConnection) {
+  DatabaseConfig cfg;
+  ConnectionConfig pg;
+  pg.driver = "postgres";
+  cfg.add("analytics", pg);
+  auto msg = error_of([&] { cfg.validate("code"); });
+  EXPECT_NE(msg.find("connection 'analytics': no host given"), std::string::npos) << msg;
+}
+
+TEST(Env, InterpolationForms) {
+  auto env = Env::from_map({{"A", "1"}, {"EMPTY", ""}});
+  EXPECT_EQ(env.interpolate("x${A}y", "k"), "x1y");
+  EXPECT_EQ(env.interpolate("${B:-dflt}", "k"), "dflt");
+  EXPECT_EQ(env.interpolate("${EMPTY:-dflt}", "k"), "dflt");
+  EXPECT_EQ(env.interpolate("$$5", "k"), "$5");
+  EXPECT_THROW((void)env.interpolate("${A", "k"), ConfigError);
+  EXPECT_THROW((void)env.interpolate("${1BAD}", "k"), ConfigError);
+}
+
+TEST(Env, DotenvFillsOnlyWhatIsUnset) {
+  auto dir = std::filesystem::temp_directory_path() / "plexus_env_test";
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream f(dir / ".env");
+    f << "# comment\nDB_HOST=from-dotenv\nexport DB_NAME=\"quoted value\"\nKEPT=x # trailing\n";
+  }
+  auto env = Env::from_map({{"DB_HOST", "from-env"}});
+  env.load_dotenv(dir / ".env");
+  EXPECT_EQ(env.get("DB_HOST"), "from-env");
+  EXPECT_EQ(env.get("DB_NAME"), "quoted value");
+  EXPECT_EQ(env.get("KEPT"), "x");
+  {
+    std::ofstream f(dir / ".env.bad");
+    f << "OK=1\nthis line is wrong\n";
+  }
+  auto msg = error_of([&] { env.load_dotenv(dir / ".env.bad"); });
+  EXPECT_NE(msg.find(".env.bad:2"), std::string::npos) << msg;
+}
+
+TEST(Url, ParsesPostgresWithMultiHostAndOptions) {
+  auto c = parse_url("postgresql://app:p%40ss@db1:5432,db2:5433/main?sslmode=verify-full&application_name=api");
+  EXPECT_EQ(c.driver, "postgres");
+  EXPECT_EQ(c.username, "app");
+  EXPECT_EQ(c.password, "p@ss");
+  ASSERT_EQ(c.hosts.size(), 2u);
+  EXPECT_EQ(c.hosts[1].host, "db2");
+  EXPECT_EQ(c.hosts[1].port, 5433);
+  EXPECT_EQ(c.database, "main");
+  EXPECT_EQ(c.options.at("sslmode"), "verify-full");
+  EXPECT_EQ(c.options.at("application_name"), "api");
+}
+
+TEST(Url, ParsesMysqlAndSqliteForms) {
+  auto m = parse_url("mysql://root:root@localhost/db_one");
+  EXPECT_EQ(m.driver, "mysql");
+  EXPECT_EQ(m.database, "db_one");
+  EXPECT_EQ(m.hosts.at(0).port, 0);
+  EXPECT_EQ(parse_url("sqlite:var/app.db").database, "var/app.db");
+  EXPECT_EQ(parse_url("sqlite::memory:").database, ":memory:");
+  EXPECT_EQ(parse_url("sqlite:///abs/app.db").database, "/abs/app.db");
+  EXPECT_EQ(parse_url("postgres://u@[::1]:6000/d").hosts.at(0).host, "::1");
+}
+
+TEST(Url, BadUrlsGiveClearErrorsWithoutThePassword) {
+  auto msg = error_of([] { (void)parse_url("oracle://u:topsecret@h/d"); });
+  EXPECT_NE(msg.find("unknown scheme 'oracle'"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("topsecret"), std::string::npos) << msg;
+  msg = error_of([] { (void)parse_url("postgresql://u:topsecret@h:notaport/d"); });
+  EXPECT_NE(msg.find("port 'notaport'"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("topsecret"), std::string::npos) << msg;
+  msg = error_of([] { (void)parse_url("mysql:/h/d"); });
+  EXPECT_NE(msg.find("expected mysql://"), std::string::npos) << msg;
+  msg = error_of([] { (void)parse_url("no-scheme-here"); });
+  EXPECT_NE(msg.find("expected scheme:"), std::string::npos) << msg;
+  msg = error_of([] { (void)parse_url("sqlite:"); });
+  EXPECT_NE(msg.find("no database file"), std::string::npos) << msg;
+}
+
+TEST(Url, RedactUrlHidesPasswordsEverywhere) {
+  EXPECT_EQ(redact_url("postgresql://u:pw@h:1/d"), "postgresql://u:***@h:1/d");
+  EXPECT_EQ(redact_url("postgresql://u:p@w@h/d"), "postgresql://u:***@h/d");
+  EXPECT_EQ(redact_url("postgresql://h/d?user=u&password=pw&sslmode=require"),
+            "postgresql://h/d?user=u&password=***&sslmode=require");
+  EXPECT_EQ(redact_url("sqlite:app.db"), "sqlite:app.db");
+}

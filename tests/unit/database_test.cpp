@@ -1,0 +1,355 @@
+// The db/ layer on SQLite: registry, hooks, transactions, pool, errors.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "plexus/plexus.hpp"
+
+using namespace plexus;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path temp_dir(const std::string& name) {
+  auto d = fs::temp_directory_path() / ("plexus_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+class DatabaseTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = temp_dir(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    DatabaseConfig cfg;
+    cfg.add("db_one", sqlite((dir / "one.db").string()));
+    cfg.add("db_two", sqlite((dir / "two.db").string()));
+    cfg.default_connection = "db_one";
+    db = std::make_unique<Database>(cfg);
+    db->connection("db_one").execute("CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL)");
+    db->connection("db_two").execute("CREATE TABLE categories (id INTEGER PRIMARY KEY, name TEXT NOT NULL)");
+  }
+  void TearDown() override {
+    db.reset();
+    fs::remove_all(dir);
+  }
+  fs::path dir;
+  std::unique_ptr<Database> db;
+};
+
+}  // namespace
+
+TEST_F(DatabaseTest, EachConnectionIsItsOwnDatabaseFile) {
+  db->connection("db_one").execute("INSERT INTO products (name) VALUES (?)", {"Keyboard"});
+  db->connection("db_two").execute("INSERT INTO categories (name) VALUES (?)", {"Peripherals"});
+  EXPECT_EQ(db->connection("db_one").scalar("SELECT count(*) FROM products").as<int>(), 1);
+  EXPECT_THROW(db->connection("db_two").select("SELECT * FROM products"), SyntaxError);
+  EXPECT_EQ(db->connection("db_two").scalar("SELECT name FROM categories").as<std::string>(), "Peripherals");
+  EXPECT_TRUE(fs::exists(dir / "one.db"));
+  EXPECT_TRUE(fs::exists(dir / "two.db"));
+}
+
+TEST_F(DatabaseTest, UnknownConnectionListsTheConfiguredNames) {
+  try {
+    (void)db->connection("analytcs");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_TRUE(e.is_config());
+    EXPECT_NE(std::string(e.what()).find("unknown connection 'analytcs' (configured: db_one, db_two)"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(db->connection().name(), "db_one");
+  EXPECT_EQ(db->connection().type(), "sqlite");
+}
+
+TEST_F(DatabaseTest, LazyConnectAndHealth) {
+  auto& two = db->connection("db_two");
+  EXPECT_TRUE(two.is_connected());  // SetUp ran DDL
+  DatabaseConfig cfg;
+  cfg.add("lazy", sqlite((dir / "lazy.db").string()));
+  Database lazy(cfg);
+  EXPECT_FALSE(lazy.connection("lazy").is_connected());
+  EXPECT_FALSE(fs::exists(dir / "lazy.db")) << "nothing is opened before first use";
+  auto h = lazy.health();
+  ASSERT_EQ(h.size(), 1u);
+  EXPECT_TRUE(h[0].healthy);
+  EXPECT_EQ(h[0].hosts.at(0).role, "primary");
+  EXPECT_NE(h[0].hosts.at(0).host.find("lazy.db"), std::string::npos);
+  EXPECT_TRUE(lazy.connection("lazy").is_connected());
+}
+
+TEST_F(DatabaseTest, HooksSeeConnectionRoleHostDurationAndRows) {
+  std::vector<std::string> seen;
+  std::uint64_t rows = 0;
+  db->on_before_query([&](const QueryEvent& e) { seen.push_back("before " + std::string(e.connection) + " " + std::string(e.sql)); });
+  db->connection("db_one").on_after_query([&](const QueryEvent& e) {
+    seen.push_back("after " + std::string(e.connection) + " " + std::string(e.role));
+    rows = e.rows;
+    EXPECT_NE(e.host.find("one.db"), std::string::npos);
+    EXPECT_GE(e.duration.count(), 0);
+    ASSERT_EQ(e.bindings.size(), 1u);
+    EXPECT_EQ(e.bindings[0].as<std::string>(), "Mouse");
+  });
+  db->connection("db_one").execute("INSERT INTO products (name) VALUES (?)", {"Mouse"});
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0], "before db_one INSERT INTO products (name) VALUES (?)");
+  EXPECT_EQ(seen[1], "after db_one primary");
+  EXPECT_EQ(rows, 1u);
+}
+
+TEST_F(DatabaseTest, ErrorHookAndErrorContext) {
+  std::string hooked;
+  db->on_error([&](const QueryEvent& e) { hooked = std::string(e.connection) + ": " + e.error->message(); });
+  db->connection("db_one").execute("INSERT INTO products (name) VALUES (?)", {"Dup"});
+  try {
+    db->connection("db_one").execute("INSERT INTO products (name) VALUES (?)", {"Dup"});
+    FAIL();
+  } catch (const ConstraintError& e) {
+    EXPECT_TRUE(e.is_constraint_violation());
+    EXPECT_EQ(e.connection(), "db_one");
+    EXPECT_EQ(e.role(), "primary");
+    EXPECT_EQ(e.sqlstate(), "23505");
+    EXPECT_NE(std::string(e.what()).find("INSERT INTO products"), std::string::npos);
+    EXPECT_EQ(std::string(e.what()).find("Dup"), std::string::npos) << "bound values never appear in errors";
+  }
+  EXPECT_NE(hooked.find("db_one: UNIQUE constraint failed"), std::string::npos) << hooked;
+}
+
+TEST_F(DatabaseTest, SlowQueryHookFiltersByDuration) {
+  int slow = 0, all = 0;
+  auto& c = db->connection("db_one");
+  c.on_slow_query(std::chrono::hours(1), [&](const QueryEvent&) { ++slow; });
+  c.on_slow_query(std::chrono::nanoseconds(-1), [&](const QueryEvent&) { ++all; });
+  (void)c.select("SELECT 1");
+  EXPECT_EQ(slow, 0);
+  EXPECT_EQ(all, 1);
+}
+
+TEST_F(DatabaseTest, RedactedBindingsAreHiddenFromHooks) {
+  auto& c = db->connection("db_one");
+  c.redact_bindings(true);
+  bool redacted = false;
+  std::size_t n = 99;
+  c.on_after_query([&](const QueryEvent& e) {
+    redacted = e.bindings_redacted;
+    n = e.bindings.size();
+  });
+  c.execute("INSERT INTO products (name) VALUES (?)", {"secret-name"});
+  EXPECT_TRUE(redacted);
+  EXPECT_EQ(n, 0u);
+}
+
+TEST_F(DatabaseTest, TransactionCommitsOnReturnAndRollsBackOnThrow) {
+  auto& c = db->connection("db_one");
+  auto id = c.transaction([](Transaction& tx) {
+    return tx.execute("INSERT INTO products (name) VALUES (?)", {"A"}).last_insert_id().value();
+  });
+  EXPECT_GT(id, 0);
+  EXPECT_THROW(c.transaction([](Transaction& tx) {
+    tx.execute("INSERT INTO products (name) VALUES (?)", {"B"});
+    throw std::runtime_error("boom");
+  }),
+               std::runtime_error);
+  EXPECT_EQ(c.scalar("SELECT count(*) FROM products").as<int>(), 1);
+}
+
+TEST_F(DatabaseTest, NestedTransactionsUseSavepoints) {
+  auto& c = db->connection("db_one");
+  c.transaction([](Transaction& tx) {
+    tx.execute("INSERT INTO products (name) VALUES ('outer')");
+    EXPECT_THROW(tx.transaction([](Transaction& inner) {
+      inner.execute("INSERT INTO products (name) VALUES ('inner')");
+      throw std::runtime_error("inner fails");
+    }),
+                 std::runtime_error);
+    tx.transaction([](Transaction& inner) { inner.execute("INSERT INTO products (name) VALUES ('inner2')"); });
+  });
+  auto r = c.select("SELECT name FROM products ORDER BY id");
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0]["name"].as<std::string>(), "outer");
+  EXPECT_EQ(r[1]["name"].as<std::string>(), "inner2");
+}
+
+TEST_F(DatabaseTest, TransactionEventsCarryTheTransactionId) {
+  auto& c = db->connection("db_one");
+  std::vector<std::uint64_t> ids;
+  c.on_after_query([&](const QueryEvent& e) { ids.push_back(e.transaction_id); });
+  c.transaction([](Transaction& tx) { tx.execute("INSERT INTO products (name) VALUES ('x')"); });
+  (void)c.select("SELECT 1");
+  ASSERT_EQ(ids.size(), 4u);  // BEGIN, INSERT, COMMIT, SELECT
+  EXPECT_NE(ids[0], 0u);
+  EXPECT_EQ(ids[0], ids[1]);
+  EXPECT_EQ(ids[1], ids[2]);
+  EXPECT_EQ(ids[3], 0u);
+}
+
+TEST_F(DatabaseTest, ManualTransactionRollsBackIfAbandoned) {
+  auto& c = db->connection("db_one");
+  {
+    auto tx = c.begin();
+    tx.execute("INSERT INTO products (name) VALUES ('abandoned')");
+  }
+  EXPECT_EQ(c.scalar("SELECT count(*) FROM products").as<int>(), 0);
+  auto tx = c.begin();
+  tx.commit();
+  EXPECT_THROW(tx.commit(), UsageError);
+}
+
+TEST_F(DatabaseTest, ReadOnlyConnectionRefusesWritesClientSide) {
+  DatabaseConfig cfg;
+  auto& ro = cfg.add("analytics", sqlite((dir / "one.db").string()));
+  ro.read_only = true;
+  Database rdb(cfg);
+  auto& c = rdb.connection("analytics");
+  EXPECT_EQ(c.scalar("SELECT count(*) FROM products").as<int>(), 0);
+  try {
+    c.execute("INSERT INTO products (name) VALUES ('x')");
+    FAIL();
+  } catch (const ReadOnlyError& e) {
+    EXPECT_NE(std::string(e.what()).find("connection 'analytics'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("read_only"), std::string::npos) << e.what();
+  }
+  // A write disguised as a read is still refused, by the engine.
+  EXPECT_THROW(c.query("INSERT INTO products (name) VALUES ('x')", {}, Intent::read), ReadOnlyError);
+}
+
+TEST_F(DatabaseTest, CursorStreamsAndReleasesTheSession) {
+  auto& c = db->connection("db_one");
+  c.transaction([](Transaction& tx) {
+    for (int i = 0; i < 500; ++i) tx.execute("INSERT INTO products (name) VALUES (?)", {"p" + std::to_string(i)});
+  });
+  std::uint64_t hooked_rows = 0;
+  c.on_after_query([&](const QueryEvent& e) { hooked_rows = e.rows; });
+  auto cur = c.cursor("SELECT id, name FROM products WHERE id > ? ORDER BY id", {100});
+  std::int64_t sum = 0;
+  std::size_t n = 0;
+  for (const Row row : cur) {
+    sum += row.get<std::int64_t>("id");
+    ++n;
+  }
+  EXPECT_EQ(n, 400u);
+  EXPECT_EQ(sum, (101 + 500) * 400 / 2);
+  EXPECT_EQ(hooked_rows, 400u);
+  EXPECT_EQ(c.pool_stats().in_use, 0u) << "an exhausted cursor gives its session back";
+}
+
+TEST_F(DatabaseTest, PoolTimeoutNamesConnectionAndStats) {
+  DatabaseConfig cfg;
+  auto& one = cfg.add("tiny", sqlite((dir / "tiny.db").string()));
+  one.pool.max = 1;
+  one.pool.acquire_timeout = std::chrono::milliseconds(50);
+  Database tdb(cfg);
+  auto& c = tdb.connection("tiny");
+  auto tx = c.begin();
+  try {
+    (void)c.select("SELECT 1");
+    FAIL();
+  } catch (const TimeoutError& e) {
+    EXPECT_TRUE(e.is_timeout());
+    std::string w = e.what();
+    EXPECT_NE(w.find("connection 'tiny'"), std::string::npos) << w;
+    EXPECT_NE(w.find("open 1/1"), std::string::npos) << w;
+    EXPECT_NE(w.find("pool.max"), std::string::npos) << w;
+  }
+  tx.rollback();
+  EXPECT_EQ(c.scalar("SELECT 1").as<int>(), 1);
+  EXPECT_EQ(c.pool_stats().timeouts, 1u);
+}
+
+TEST_F(DatabaseTest, ThreadsShareAConnectionSafely) {
+  auto& c = db->connection("db_one");
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i)
+        c.execute("INSERT INTO products (name) VALUES (?)", {"t" + std::to_string(t) + "-" + std::to_string(i)});
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(c.scalar("SELECT count(*) FROM products").as<int>(), 200);
+  EXPECT_LE(c.pool_stats().open, c.config().pool.max);
+}
+
+TEST_F(DatabaseTest, ParameterCountMismatchIsAUsageError) {
+  try {
+    (void)db->connection("db_one").select("SELECT * FROM products WHERE id = ? AND name = ?", {1});
+    FAIL();
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("2 placeholder(s) but 1 value(s)"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(DatabaseTest, ScriptsWithoutParametersRunWhole) {
+  auto& c = db->connection("db_two");
+  auto r = c.execute("INSERT INTO categories (name) VALUES ('a'); INSERT INTO categories (name) VALUES ('b');");
+  EXPECT_EQ(r.affected_rows(), 2u);
+  EXPECT_EQ(c.scalar("SELECT count(*) FROM categories").as<int>(), 2);
+}
+
+TEST_F(DatabaseTest, RowsByIndexAndByName) {
+  auto& c = db->connection("db_one");
+  c.execute("INSERT INTO products (name) VALUES ('Desk')");
+  auto r = c.select("SELECT id, name FROM products");
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0][1].as<std::string>(), "Desk");
+  EXPECT_EQ(r.front().get<std::string>("name"), "Desk");
+  try {
+    (void)r[0]["nmae"];
+    FAIL();
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("no column named 'nmae' in this result (columns: id, name)"), std::string::npos);
+  }
+  EXPECT_THROW((void)r[5], UsageError);
+}
+
+TEST_F(DatabaseTest, MemoryDatabaseKeepsOneSession) {
+  DatabaseConfig cfg;
+  cfg.add("mem", sqlite(":memory:"));
+  Database mdb(cfg);
+  auto& c = mdb.connection("mem");
+  c.execute("CREATE TABLE t (x INTEGER)");
+  c.execute("INSERT INTO t VALUES (1)");
+  EXPECT_EQ(c.scalar("SELECT count(*) FROM t").as<int>(), 1) << "every query sees the same in-memory database";
+  EXPECT_EQ(c.pool_stats().max, 1u);
+}
+
+TEST(DatabaseConfigErrors, DriverNotCompiledOrUnknown) {
+  DatabaseConfig cfg;
+  ConnectionConfig c;
+  c.driver = "oracle";
+  c.database = "x";
+  cfg.add("legacy", c);
+  try {
+    Database db(cfg);
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("connection 'legacy': unknown driver 'oracle'"), std::string::npos) << e.what();
+  }
+}
+
+TEST(DatabaseConfigErrors, NoDefaultConnection) {
+  DatabaseConfig cfg;
+  cfg.add("a", sqlite(":memory:"));
+  cfg.add("b", sqlite(":memory:"));
+  Database db(cfg);
+  try {
+    (void)db.connection();
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("DB_CONNECTION"), std::string::npos) << e.what();
+  }
+}
+
+TEST(DatabaseConfigErrors, UnopenableSqliteFileIsAConnectionError) {
+  DatabaseConfig cfg;
+  cfg.add("broken", sqlite("/proc/definitely/not/here.db"));
+  Database db(cfg);
+  try {
+    (void)db.connection("broken").select("SELECT 1");
+    FAIL();
+  } catch (const ConnectionError& e) {
+    EXPECT_TRUE(e.is_connection_lost());
+    EXPECT_EQ(e.connection(), "broken");
+    EXPECT_NE(std::string(e.what()).find("cannot open SQLite database"), std::string::npos) << e.what();
+  }
+}
