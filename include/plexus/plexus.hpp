@@ -10,3 +10,6 @@
 #include "plexus/db/database.hpp"
 #include "plexus/db/events.hpp"
 #include "plexus/db/transaction.hpp"
+#include "plexus/query/builder.hpp"
+#include "plexus/query/grammar.hpp"
+#include "plexus/query/query.hpp"

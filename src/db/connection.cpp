@@ -110,6 +110,10 @@ ConnectionHealth Connection::health() {
   return h;
 }
 
+void Connection::atomically(const std::function<void(Queryable&)>& fn) {
+  transaction([&](Transaction& tx) { fn(tx); });
+}
+
 Transaction Connection::begin() {
   if (m_cfg.read_only) {
     // A read-only connection may still want a consistent snapshot; the engine

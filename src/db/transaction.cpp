@@ -65,6 +65,8 @@ void Transaction::finish(bool commit) {
   }
 }
 
+const std::string& Transaction::driver() const noexcept { return m_conn->driver(); }
+
 void Transaction::commit() { finish(true); }
 void Transaction::rollback() { finish(false); }
 

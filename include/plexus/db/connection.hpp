@@ -97,6 +97,9 @@ class Connection final : public Queryable {
 
   [[nodiscard]] PoolStats pool_stats() const { return m_primary->stats(); }
 
+  [[nodiscard]] const std::string& driver() const noexcept override { return m_cfg.driver; }
+  void atomically(const std::function<void(Queryable&)>& fn) override;
+
  protected:
   Result run(std::string_view sql, std::span<const Value> params, Intent intent) override;
   Cursor open_cursor(std::string_view sql, std::span<const Value> params, Intent intent) override;

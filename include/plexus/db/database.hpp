@@ -44,6 +44,11 @@ class Database {
     on_after_query(slow_query_hook(threshold, std::move(fn)));
   }
 
+  /// A query builder on `table` of the named connection: the seed's
+  /// `query('users', 'users_db')` / `QueryBuilder.create('users', db)`.
+  /// @throws ConfigError for an unknown connection, UsageError for a bad table name.
+  [[nodiscard]] QueryBuilder table(std::string_view table, std::string_view connection_name);
+
   /// Health of every connection (pings each host).
   [[nodiscard]] std::vector<ConnectionHealth> health();
 

@@ -1,7 +1,9 @@
 // The query API shared by a Connection and a Transaction.
 #pragma once
 
+#include <functional>
 #include <initializer_list>
+#include <string>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -10,6 +12,8 @@
 #include "plexus/db/events.hpp"
 
 namespace plexus {
+
+class QueryBuilder;
 
 /// Bound parameters, borrowed for the duration of one call:
 /// `conn.select("… where id = ?", {42})` or a std::vector<Value>.
@@ -45,6 +49,15 @@ class Queryable {
   Cursor cursor(std::string_view sql, Params params = {}, Intent intent = Intent::read) {
     return open_cursor(sql, params.span(), intent);
   }
+
+  /// A query builder on `table` that runs here: `conn.table("users").where("id", 1).first()`.
+  /// @throws UsageError for an invalid table name.
+  [[nodiscard]] QueryBuilder table(std::string_view name);
+  /// Canonical driver name ("sqlite", "postgres", "mysql") of the database this runs on.
+  [[nodiscard]] virtual const std::string& driver() const noexcept = 0;
+  /// Runs `fn` atomically: in a new transaction on a Connection, in a savepoint
+  /// inside a Transaction.
+  virtual void atomically(const std::function<void(Queryable&)>& fn) = 0;
 
  protected:
   virtual Result run(std::string_view sql, std::span<const Value> params, Intent intent) = 0;

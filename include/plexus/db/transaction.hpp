@@ -26,6 +26,10 @@ class Transaction final : public Queryable {
   /// Unique within its connection; also in every QueryEvent it runs.
   [[nodiscard]] std::uint64_t id() const noexcept { return m_id; }
   [[nodiscard]] Connection& connection() const noexcept { return *m_conn; }
+  [[nodiscard]] const std::string& driver() const noexcept override;
+  void atomically(const std::function<void(Queryable&)>& fn) override {
+    transaction([&](Transaction& tx) { fn(tx); });
+  }
 
   /// Runs `fn(tx)` inside a savepoint: released when it returns, rolled back
   /// to (and rethrown) when it throws; the outer transaction goes on.

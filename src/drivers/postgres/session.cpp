@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "driver/placeholders.hpp"
 #include "drivers/postgres/errors.hpp"
 #include "plexus/core/error.hpp"
 
@@ -114,67 +115,13 @@ class Stream final : public RowSource {
 }  // namespace
 
 std::string translate_placeholders(std::string_view sql) {
+  if (detail::has_dollar_placeholders(sql)) return std::string(sql);
   std::string out;
-  out.reserve(sql.size() + 8);
-  int n = 0;
-  std::size_t i = 0;
-  auto copy_until = [&](std::string_view end) {
-    auto p = sql.find(end, i);
-    std::size_t stop = p == std::string_view::npos ? sql.size() : p + end.size();
-    out.append(sql.substr(i, stop - i));
-    i = stop;
-  };
-  while (i < sql.size()) {
-    char c = sql[i];
-    if (c == '\'' || c == '"') {
-      // Quoted literal or identifier; doubled quotes stay inside. E'…' escapes too.
-      bool backslash = c == '\'' && i > 0 && (sql[i - 1] == 'E' || sql[i - 1] == 'e');
-      out += c;
-      ++i;
-      while (i < sql.size()) {
-        char d = sql[i++];
-        out += d;
-        if (backslash && d == '\\' && i < sql.size()) {
-          out += sql[i++];
-        } else if (d == c) {
-          if (i < sql.size() && sql[i] == c) out += sql[i++];
-          else break;
-        }
-      }
-    } else if (c == '-' && i + 1 < sql.size() && sql[i + 1] == '-') {
-      copy_until("\n");
-    } else if (c == '/' && i + 1 < sql.size() && sql[i + 1] == '*') {
-      copy_until("*/");
-    } else if (c == '$') {
-      if (i + 1 < sql.size() && sql[i + 1] >= '0' && sql[i + 1] <= '9') return std::string(sql);  // already $n
-      // Dollar-quoted string $tag$…$tag$.
-      auto close = sql.find('$', i + 1);
-      std::string_view tag = close == std::string_view::npos ? std::string_view{} : sql.substr(i, close - i + 1);
-      bool is_tag = !tag.empty();
-      for (char t : tag.substr(1, tag.size() > 2 ? tag.size() - 2 : 0))
-        if (!(std::isalnum(static_cast<unsigned char>(t)) || t == '_')) is_tag = false;
-      if (is_tag) {
-        out.append(tag);
-        i += tag.size();
-        copy_until(tag);
-      } else {
-        out += c;
-        ++i;
-      }
-    } else if (c == '?') {
-      if (i + 1 < sql.size() && sql[i + 1] == '?') {
-        out += '?';
-        i += 2;
-      } else {
-        out += '$';
-        out += std::to_string(++n);
-        ++i;
-      }
-    } else {
-      out += c;
-      ++i;
-    }
-  }
+  std::size_t n = 0;
+  detail::rewrite_placeholders(sql, out, [&](std::string& o) {
+    o += '$';
+    o += std::to_string(++n);
+  });
   return out;
 }
 

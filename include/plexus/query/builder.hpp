@@ -1,0 +1,232 @@
+// The fluent query builder: `conn.table("users").where("is_admin", true).get()`.
+// Identifiers are validated and quoted per dialect; values are always bound.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "plexus/core/result.hpp"
+#include "plexus/query/grammar.hpp"
+#include "plexus/query/query.hpp"
+
+namespace plexus {
+
+class Queryable;
+
+/// Column → value pairs for insert/update, in order: {{"name", "John"}, {"age", 42}}.
+using Fields = std::vector<std::pair<std::string, Value>>;
+
+/// A select-list entry: a column name (validated, quoted) or a Raw expression.
+class Expr {
+ public:
+  Expr(const char* column) : m_text(column) {}
+  Expr(std::string column) : m_text(std::move(column)) {}
+  Expr(std::string_view column) : m_text(column) {}
+  Expr(Raw r) : m_text(std::move(r.sql)), m_bindings(std::move(r.bindings)), m_raw(true) {}
+  [[nodiscard]] bool is_raw() const noexcept { return m_raw; }
+  [[nodiscard]] const std::string& text() const noexcept { return m_text; }
+  [[nodiscard]] const std::vector<Value>& bindings() const noexcept { return m_bindings; }
+
+ private:
+  std::string m_text;
+  std::vector<Value> m_bindings;
+  bool m_raw = false;
+};
+
+/// One row that owns its data (what first() returns).
+class Record {
+ public:
+  explicit Record(Result r) : m_result(std::move(r)) {}
+  [[nodiscard]] Row row() const { return m_result[0]; }
+  [[nodiscard]] const Value& operator[](std::string_view name) const { return row()[name]; }
+  [[nodiscard]] const Value& operator[](std::size_t i) const { return row()[i]; }
+  template <class T>
+  [[nodiscard]] T get(std::string_view name) const {
+    return row().get<T>(name);
+  }
+  [[nodiscard]] const Columns& columns() const noexcept { return m_result.columns(); }
+
+ private:
+  Result m_result;
+};
+
+/// One page of results with the totals a pager needs.
+struct Page {
+  Result items;
+  std::uint64_t total = 0;
+  std::uint64_t page = 1;
+  std::uint64_t per_page = 15;
+  std::uint64_t last_page = 1;
+};
+
+class QueryBuilder {
+ public:
+  /// A builder for `table` that is only compiled (to_sql with a dialect).
+  explicit QueryBuilder(std::string table);
+  /// A builder that runs on `target` (a Connection or a Transaction).
+  QueryBuilder(Queryable& target, std::string table);
+
+  // ---- select ----
+  QueryBuilder& select(std::initializer_list<Expr> columns);
+  QueryBuilder& select(std::vector<Expr> columns);
+  QueryBuilder& add_select(Expr column);
+  QueryBuilder& distinct(bool on = true);
+
+  // ---- where ----
+  /// column = value
+  QueryBuilder& where(std::string_view column, Value value);
+  /// column <op> value; op is one of = <> != < <= > >= like, not like, ilike.
+  QueryBuilder& where(std::string_view column, std::string_view op, Value value);
+  /// A parenthesised group: where([](QueryBuilder& q){ q.where(…).or_where(…); })
+  QueryBuilder& where(const std::function<void(QueryBuilder&)>& group);
+  QueryBuilder& or_where(std::string_view column, Value value);
+  QueryBuilder& or_where(std::string_view column, std::string_view op, Value value);
+  QueryBuilder& or_where(const std::function<void(QueryBuilder&)>& group);
+  QueryBuilder& where_in(std::string_view column, std::vector<Value> values);
+  QueryBuilder& where_in(std::string_view column, std::initializer_list<Value> values) {
+    return where_in(column, std::vector<Value>(values));
+  }
+  QueryBuilder& where_not_in(std::string_view column, std::initializer_list<Value> values) {
+    return where_not_in(column, std::vector<Value>(values));
+  }
+  QueryBuilder& or_where_in(std::string_view column, std::initializer_list<Value> values) {
+    return or_where_in(column, std::vector<Value>(values));
+  }
+  QueryBuilder& where_in(std::string_view column, const QueryBuilder& subquery);
+  QueryBuilder& where_not_in(std::string_view column, std::vector<Value> values);
+  QueryBuilder& where_not_in(std::string_view column, const QueryBuilder& subquery);
+  QueryBuilder& or_where_in(std::string_view column, std::vector<Value> values);
+  QueryBuilder& where_null(std::string_view column);
+  QueryBuilder& where_not_null(std::string_view column);
+  QueryBuilder& or_where_null(std::string_view column);
+  QueryBuilder& where_between(std::string_view column, Value low, Value high);
+  QueryBuilder& where_not_between(std::string_view column, Value low, Value high);
+  QueryBuilder& where_like(std::string_view column, Value pattern) { return where(column, "like", std::move(pattern)); }
+  QueryBuilder& where_raw(std::string sql, std::vector<Value> bindings = {});
+  QueryBuilder& or_where_raw(std::string sql, std::vector<Value> bindings = {});
+  /// where(raw("CONCAT(id, '-', user_id) LIKE ?", {x})) as in the seed.
+  QueryBuilder& where(Raw r) { return where_raw(std::move(r.sql), std::move(r.bindings)); }
+
+  // ---- joins, grouping, order, paging ----
+  QueryBuilder& join(std::string_view table, std::string_view first, std::string_view op, std::string_view second);
+  QueryBuilder& left_join(std::string_view table, std::string_view first, std::string_view op, std::string_view second);
+  QueryBuilder& right_join(std::string_view table, std::string_view first, std::string_view op, std::string_view second);
+  QueryBuilder& cross_join(std::string_view table);
+  QueryBuilder& group_by(std::initializer_list<std::string_view> columns);
+  QueryBuilder& having(std::string_view column, std::string_view op, Value value);
+  QueryBuilder& having_raw(std::string sql, std::vector<Value> bindings = {});
+  /// direction "asc" or "desc" (any case).
+  QueryBuilder& order_by(std::string_view column, std::string_view direction = "asc");
+  QueryBuilder& order_by_desc(std::string_view column) { return order_by(column, "desc"); }
+  QueryBuilder& order_by_raw(std::string sql, std::vector<Value> bindings = {});
+  QueryBuilder& limit(std::uint64_t n);
+  QueryBuilder& offset(std::uint64_t n);
+  /// Removes order, limit and offset (for counts).
+  QueryBuilder& reorder();
+
+  // ---- compile ----
+  /// SELECT for the bound connection's dialect. @throws UsageError if unbound.
+  [[nodiscard]] Query to_sql() const;
+  [[nodiscard]] Query to_sql(const Grammar& g) const;
+  [[nodiscard]] Query to_sql(std::string_view dialect) const { return to_sql(grammar_for(dialect)); }
+  [[nodiscard]] Query insert_sql(const Grammar& g, const std::vector<Fields>& rows,
+                                 std::span<const std::string> returning = {}) const;
+  [[nodiscard]] Query update_sql(const Grammar& g, const Fields& fields) const;
+  [[nodiscard]] Query delete_sql(const Grammar& g) const;
+  [[nodiscard]] Query upsert_sql(const Grammar& g, const std::vector<Fields>& rows,
+                                 std::span<const std::string> unique_by, std::span<const std::string> update) const;
+  [[nodiscard]] Query aggregate_sql(const Grammar& g, std::string_view function, std::string_view column) const;
+
+  // ---- run (bound builders only) ----
+  [[nodiscard]] Result get();
+  [[nodiscard]] std::optional<Record> first();
+  /// First row's `column`, or null.
+  [[nodiscard]] Value value(std::string_view column);
+  [[nodiscard]] Cursor cursor();
+  [[nodiscard]] std::int64_t count(std::string_view column = "*");
+  [[nodiscard]] Value sum(std::string_view column) { return aggregate("SUM", column); }
+  [[nodiscard]] Value avg(std::string_view column) { return aggregate("AVG", column); }
+  [[nodiscard]] Value min(std::string_view column) { return aggregate("MIN", column); }
+  [[nodiscard]] Value max(std::string_view column) { return aggregate("MAX", column); }
+  [[nodiscard]] bool exists();
+  /// Page `page` (1-based) of `per_page` rows, with the total count.
+  [[nodiscard]] Page paginate(std::uint64_t page, std::uint64_t per_page = 15);
+  /// Calls fn with `size` rows at a time (needs order_by); fn returns false to stop.
+  void chunk(std::uint64_t size, const std::function<bool(const Result&)>& fn);
+
+  Result insert(const Fields& row);
+  /// Inserts and returns the new row's id (RETURNING or the engine's last insert id).
+  std::int64_t insert_get_id(const Fields& row, std::string_view id_column = "id");
+  /// Multi-row INSERTs, split to stay within the engine's parameter limit;
+  /// several statements run in one transaction. Returns rows inserted.
+  std::uint64_t insert_many(const std::vector<Fields>& rows);
+  /// UPDATE with the builder's where clauses. Returns affected rows.
+  std::uint64_t update(const Fields& fields);
+  /// column = column + by
+  std::uint64_t increment(std::string_view column, std::int64_t by = 1, const Fields& also = {});
+  /// DELETE with the builder's where clauses. Returns affected rows.
+  std::uint64_t remove();
+  /// INSERT … ON CONFLICT (unique_by) DO UPDATE SET update… (ON DUPLICATE KEY UPDATE on MySQL).
+  std::uint64_t upsert(const std::vector<Fields>& rows, std::vector<std::string> unique_by,
+                       std::vector<std::string> update);
+
+  [[nodiscard]] const std::string& table() const noexcept { return m_table; }
+  [[nodiscard]] Queryable* target() const noexcept { return m_target; }
+  /// The dialect this builder compiles to when run.
+  [[nodiscard]] const Grammar& grammar() const;
+
+  struct Condition;
+
+ private:
+  struct Join {
+    std::string type, table, first, op, second;
+  };
+  struct Order {
+    std::string column;  // empty for raw
+    bool desc = false;
+    std::string raw_sql;
+    std::vector<Value> raw_bindings;
+  };
+  class Compiler;
+
+  QueryBuilder& add_condition(Condition c);
+  QueryBuilder& add_join(std::string type, std::string_view table, std::string_view first, std::string_view op,
+                         std::string_view second);
+  Value aggregate(std::string_view function, std::string_view column);
+  Queryable& require_target(std::string_view what) const;
+  void compile_where(Compiler& c, const std::vector<Condition>& conds) const;
+  void compile_select(Compiler& c) const;
+  void compile_from(Compiler& c) const;
+
+  Queryable* m_target = nullptr;
+  std::string m_table;
+  std::vector<Expr> m_columns;
+  bool m_distinct = false;
+  std::vector<Condition> m_wheres;
+  std::vector<Join> m_joins;
+  std::vector<std::string> m_groups;
+  std::vector<Condition> m_havings;
+  std::vector<Order> m_orders;
+  std::optional<std::uint64_t> m_limit, m_offset;
+};
+
+/// One WHERE/HAVING condition (public so tests can inspect builders; not API).
+struct QueryBuilder::Condition {
+  enum class Kind { basic, in, not_in, in_sub, not_in_sub, null, not_null, between, not_between, raw, group };
+  Kind kind = Kind::basic;
+  bool use_or = false;
+  std::string column;
+  std::string op;
+  std::vector<Value> values;
+  std::string raw_sql;
+  std::shared_ptr<const QueryBuilder> nested;  // group or subquery
+};
+
+}  // namespace plexus

@@ -1,0 +1,46 @@
+// One SQL dialect per engine: quoting, placeholders, LIMIT/OFFSET, RETURNING,
+// upsert. Pure text: no database is needed to use a grammar.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace plexus {
+
+class Grammar {
+ public:
+  virtual ~Grammar() = default;
+  /// Canonical engine name: "sqlite", "postgres", "mysql".
+  [[nodiscard]] virtual std::string_view name() const noexcept = 0;
+  /// Appends one identifier part, quoted ("users" or `users`).
+  virtual void quote(std::string& out, std::string_view part) const = 0;
+  /// Appends the placeholder for the n-th (1-based) bound value.
+  virtual void placeholder(std::string& out, std::size_t n) const = 0;
+  /// Appends LIMIT/OFFSET (a LIMIT is implied where an engine needs one for OFFSET).
+  virtual void limit_offset(std::string& out, std::optional<std::uint64_t> limit,
+                            std::optional<std::uint64_t> offset) const;
+  /// Whether INSERT … RETURNING is available.
+  [[nodiscard]] virtual bool supports_returning() const noexcept = 0;
+  /// Most bound values one statement may carry.
+  [[nodiscard]] virtual std::size_t max_parameters() const noexcept = 0;
+  /// Appends the upsert tail after INSERT … VALUES …: ON CONFLICT / ON DUPLICATE KEY.
+  virtual void upsert_tail(std::string& out, std::span<const std::string> unique_by,
+                           std::span<const std::string> update) const = 0;
+  /// Appends `name`, validated and quoted: `users.id` → "users"."id",
+  /// `u.*`, `*`, and `col AS alias` are accepted.
+  /// @throws UsageError for anything else (injection attempts included).
+  void identifier(std::string& out, std::string_view name) const;
+};
+
+/// The grammar for a driver name. @throws ConfigError for an unknown one.
+[[nodiscard]] const Grammar& grammar_for(std::string_view driver);
+
+/// Checks a plain identifier (letters, digits, _; one dot for table.column).
+/// @throws UsageError naming it.
+void validate_identifier(std::string_view name);
+
+}  // namespace plexus

@@ -1,0 +1,19 @@
+// SQL-aware placeholder scanning shared by drivers and grammars (private).
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace plexus::detail {
+
+/// Copies `sql`, calling `on_placeholder(out)` for every `?` that is outside
+/// string literals, quoted identifiers, dollar quotes and comments. `??` is
+/// copied as a literal `?`. Returns the number of placeholders seen.
+std::size_t rewrite_placeholders(std::string_view sql, std::string& out,
+                                 const std::function<void(std::string&)>& on_placeholder);
+
+/// True when `sql` uses PostgreSQL `$1`-style placeholders outside literals.
+bool has_dollar_placeholders(std::string_view sql);
+
+}  // namespace plexus::detail

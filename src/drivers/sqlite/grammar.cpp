@@ -1,0 +1,55 @@
+// SQLite dialect: "double quotes", ?, LIMIT -1 for a bare OFFSET, ON CONFLICT upserts.
+#include "drivers/grammars.hpp"
+
+namespace plexus::detail {
+namespace {
+
+class SqliteGrammar final : public Grammar {
+ public:
+  std::string_view name() const noexcept override { return "sqlite"; }
+  void quote(std::string& out, std::string_view part) const override {
+    out += '"';
+    out += part;
+    out += '"';
+  }
+  void placeholder(std::string& out, std::size_t) const override { out += '?'; }
+  void limit_offset(std::string& out, std::optional<std::uint64_t> limit,
+                    std::optional<std::uint64_t> offset) const override {
+    if (offset && !limit) {
+      out += " LIMIT -1 OFFSET " + std::to_string(*offset);
+      return;
+    }
+    Grammar::limit_offset(out, limit, offset);
+  }
+  bool supports_returning() const noexcept override { return true; }  // SQLite ≥ 3.35
+  std::size_t max_parameters() const noexcept override { return 32766; }
+  void upsert_tail(std::string& out, std::span<const std::string> unique_by,
+                   std::span<const std::string> update) const override {
+    out += " ON CONFLICT (";
+    for (std::size_t i = 0; i < unique_by.size(); ++i) {
+      if (i) out += ", ";
+      identifier(out, unique_by[i]);
+    }
+    out += ")";
+    if (update.empty()) {
+      out += " DO NOTHING";
+      return;
+    }
+    out += " DO UPDATE SET ";
+    for (std::size_t i = 0; i < update.size(); ++i) {
+      if (i) out += ", ";
+      identifier(out, update[i]);
+      out += " = excluded.";
+      identifier(out, update[i]);
+    }
+  }
+};
+
+}  // namespace
+
+const Grammar& sqlite_grammar() {
+  static const SqliteGrammar g;
+  return g;
+}
+
+}  // namespace plexus::detail

@@ -1,0 +1,694 @@
+#include "plexus/query/builder.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include "driver/placeholders.hpp"
+#include "plexus/core/error.hpp"
+#include "plexus/db/database.hpp"
+#include "plexus/db/queryable.hpp"
+
+namespace plexus {
+namespace {
+
+// Names are checked when they enter the builder, so a bad one fails at the
+// call that gave it, whatever dialect it is compiled to later.
+void check_name(std::string_view name) {
+  std::string scratch;
+  grammar_for("sqlite").identifier(scratch, name);
+}
+
+std::string normalize_op(std::string_view op) {
+  std::string o;
+  for (char c : op) o += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (o == "!=") o = "<>";
+  static constexpr std::string_view allowed[] = {"=", "<>", "<", "<=", ">", ">=", "like", "not like", "ilike"};
+  for (auto a : allowed)
+    if (o == a) return o;
+  throw UsageError("unsupported operator '" + std::string(op) +
+                   "' (use =, <>, !=, <, <=, >, >=, like, not like, ilike; or where_raw)");
+}
+
+}  // namespace
+
+/// Accumulates SQL and bindings for one statement in one dialect.
+class QueryBuilder::Compiler {
+ public:
+  explicit Compiler(const Grammar& g) : grammar(g) {}
+  void bind(const Value& v) {
+    q.bindings.push_back(v);
+    grammar.placeholder(q.sql, q.bindings.size());
+  }
+  void raw(std::string_view sql, const std::vector<Value>& values) {
+    std::size_t used = 0;
+    detail::rewrite_placeholders(sql, q.sql, [&](std::string& out) {
+      if (used >= values.size()) {
+        ++used;
+        return;
+      }
+      q.bindings.push_back(values[used++]);
+      grammar.placeholder(out, q.bindings.size());
+    });
+    if (used != values.size())
+      throw UsageError("raw SQL '" + std::string(sql.substr(0, 80)) + "' has " + std::to_string(used) +
+                       " placeholder(s) but " + std::to_string(values.size()) + " value(s)");
+  }
+  void ident(std::string_view name) { grammar.identifier(q.sql, name); }
+  std::string& sql() { return q.sql; }
+
+  const Grammar& grammar;
+  Query q;
+};
+
+QueryBuilder::QueryBuilder(std::string table) : m_table(std::move(table)) { check_name(m_table); }
+QueryBuilder::QueryBuilder(Queryable& target, std::string table) : m_target(&target), m_table(std::move(table)) {
+  check_name(m_table);
+}
+
+QueryBuilder Queryable::table(std::string_view name) { return QueryBuilder(*this, std::string(name)); }
+QueryBuilder Database::table(std::string_view table, std::string_view connection_name) {
+  return connection(connection_name).table(table);
+}
+
+// ---- building ---------------------------------------------------------------
+
+QueryBuilder& QueryBuilder::select(std::initializer_list<Expr> columns) {
+  return select(std::vector<Expr>(columns));
+}
+QueryBuilder& QueryBuilder::select(std::vector<Expr> columns) {
+  for (const auto& c : columns)
+    if (!c.is_raw()) check_name(c.text());
+  m_columns = std::move(columns);
+  return *this;
+}
+QueryBuilder& QueryBuilder::add_select(Expr column) {
+  if (!column.is_raw()) check_name(column.text());
+  m_columns.push_back(std::move(column));
+  return *this;
+}
+QueryBuilder& QueryBuilder::distinct(bool on) {
+  m_distinct = on;
+  return *this;
+}
+
+QueryBuilder& QueryBuilder::add_condition(Condition c) {
+  if (c.kind != Condition::Kind::raw && c.kind != Condition::Kind::group) check_name(c.column);
+  m_wheres.push_back(std::move(c));
+  return *this;
+}
+
+QueryBuilder& QueryBuilder::where(std::string_view column, Value value) { return where(column, "=", std::move(value)); }
+QueryBuilder& QueryBuilder::where(std::string_view column, std::string_view op, Value value) {
+  Condition c;
+  c.column = column;
+  c.op = normalize_op(op);
+  if (value.is_null() && (c.op == "=" || c.op == "<>")) {
+    // "= NULL" is never true in SQL; say what was meant.
+    c.kind = c.op == "=" ? Condition::Kind::null : Condition::Kind::not_null;
+  } else {
+    c.values.push_back(std::move(value));
+  }
+  return add_condition(std::move(c));
+}
+QueryBuilder& QueryBuilder::or_where(std::string_view column, Value value) {
+  return or_where(column, "=", std::move(value));
+}
+QueryBuilder& QueryBuilder::or_where(std::string_view column, std::string_view op, Value value) {
+  where(column, op, std::move(value));
+  m_wheres.back().use_or = true;
+  return *this;
+}
+QueryBuilder& QueryBuilder::where(const std::function<void(QueryBuilder&)>& group) {
+  auto nested = std::make_shared<QueryBuilder>(m_table);
+  group(*nested);
+  Condition c;
+  c.kind = Condition::Kind::group;
+  c.nested = std::move(nested);
+  return add_condition(std::move(c));
+}
+QueryBuilder& QueryBuilder::or_where(const std::function<void(QueryBuilder&)>& group) {
+  where(group);
+  m_wheres.back().use_or = true;
+  return *this;
+}
+QueryBuilder& QueryBuilder::where_in(std::string_view column, std::vector<Value> values) {
+  Condition c;
+  c.kind = Condition::Kind::in;
+  c.column = column;
+  c.values = std::move(values);
+  return add_condition(std::move(c));
+}
+QueryBuilder& QueryBuilder::or_where_in(std::string_view column, std::vector<Value> values) {
+  where_in(column, std::move(values));
+  m_wheres.back().use_or = true;
+  return *this;
+}
+QueryBuilder& QueryBuilder::where_in(std::string_view column, const QueryBuilder& subquery) {
+  Condition c;
+  c.kind = Condition::Kind::in_sub;
+  c.column = column;
+  c.nested = std::make_shared<QueryBuilder>(subquery);
+  return add_condition(std::move(c));
+}
+QueryBuilder& QueryBuilder::where_not_in(std::string_view column, std::vector<Value> values) {
+  where_in(column, std::move(values));
+  m_wheres.back().kind = Condition::Kind::not_in;
+  return *this;
+}
+QueryBuilder& QueryBuilder::where_not_in(std::string_view column, const QueryBuilder& subquery) {
+  where_in(column, subquery);
+  m_wheres.back().kind = Condition::Kind::not_in_sub;
+  return *this;
+}
+QueryBuilder& QueryBuilder::where_null(std::string_view column) {
+  Condition c;
+  c.kind = Condition::Kind::null;
+  c.column = column;
+  return add_condition(std::move(c));
+}
+QueryBuilder& QueryBuilder::or_where_null(std::string_view column) {
+  where_null(column);
+  m_wheres.back().use_or = true;
+  return *this;
+}
+QueryBuilder& QueryBuilder::where_not_null(std::string_view column) {
+  where_null(column);
+  m_wheres.back().kind = Condition::Kind::not_null;
+  return *this;
+}
+QueryBuilder& QueryBuilder::where_between(std::string_view column, Value low, Value high) {
+  Condition c;
+  c.kind = Condition::Kind::between;
+  c.column = column;
+  c.values = {std::move(low), std::move(high)};
+  return add_condition(std::move(c));
+}
+QueryBuilder& QueryBuilder::where_not_between(std::string_view column, Value low, Value high) {
+  where_between(column, std::move(low), std::move(high));
+  m_wheres.back().kind = Condition::Kind::not_between;
+  return *this;
+}
+QueryBuilder& QueryBuilder::where_raw(std::string sql, std::vector<Value> bindings) {
+  Condition c;
+  c.kind = Condition::Kind::raw;
+  c.raw_sql = std::move(sql);
+  c.values = std::move(bindings);
+  return add_condition(std::move(c));
+}
+QueryBuilder& QueryBuilder::or_where_raw(std::string sql, std::vector<Value> bindings) {
+  where_raw(std::move(sql), std::move(bindings));
+  m_wheres.back().use_or = true;
+  return *this;
+}
+
+QueryBuilder& QueryBuilder::add_join(std::string type, std::string_view table, std::string_view first,
+                                     std::string_view op, std::string_view second) {
+  check_name(table);
+  if (!first.empty()) {
+    check_name(first);
+    check_name(second);
+  }
+  std::string o = first.empty() ? std::string() : normalize_op(op);
+  m_joins.push_back(Join{std::move(type), std::string(table), std::string(first), o, std::string(second)});
+  return *this;
+}
+QueryBuilder& QueryBuilder::join(std::string_view t, std::string_view a, std::string_view op, std::string_view b) {
+  return add_join("INNER JOIN", t, a, op, b);
+}
+QueryBuilder& QueryBuilder::left_join(std::string_view t, std::string_view a, std::string_view op, std::string_view b) {
+  return add_join("LEFT JOIN", t, a, op, b);
+}
+QueryBuilder& QueryBuilder::right_join(std::string_view t, std::string_view a, std::string_view op, std::string_view b) {
+  return add_join("RIGHT JOIN", t, a, op, b);
+}
+QueryBuilder& QueryBuilder::cross_join(std::string_view t) { return add_join("CROSS JOIN", t, {}, {}, {}); }
+
+QueryBuilder& QueryBuilder::group_by(std::initializer_list<std::string_view> columns) {
+  for (auto c : columns) {
+    check_name(c);
+    m_groups.emplace_back(c);
+  }
+  return *this;
+}
+QueryBuilder& QueryBuilder::having(std::string_view column, std::string_view op, Value value) {
+  check_name(column);
+  Condition c;
+  c.column = column;
+  c.op = normalize_op(op);
+  c.values.push_back(std::move(value));
+  m_havings.push_back(std::move(c));
+  return *this;
+}
+QueryBuilder& QueryBuilder::having_raw(std::string sql, std::vector<Value> bindings) {
+  Condition c;
+  c.kind = Condition::Kind::raw;
+  c.raw_sql = std::move(sql);
+  c.values = std::move(bindings);
+  m_havings.push_back(std::move(c));
+  return *this;
+}
+QueryBuilder& QueryBuilder::order_by(std::string_view column, std::string_view direction) {
+  check_name(column);
+  std::string d;
+  for (char ch : direction) d += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (d != "asc" && d != "desc")
+    throw UsageError("order direction must be \"asc\" or \"desc\", got '" + std::string(direction.substr(0, 40)) + "'");
+  m_orders.push_back(Order{std::string(column), d == "desc", {}, {}});
+  return *this;
+}
+QueryBuilder& QueryBuilder::order_by_raw(std::string sql, std::vector<Value> bindings) {
+  m_orders.push_back(Order{{}, false, std::move(sql), std::move(bindings)});
+  return *this;
+}
+QueryBuilder& QueryBuilder::limit(std::uint64_t n) {
+  m_limit = n;
+  return *this;
+}
+QueryBuilder& QueryBuilder::offset(std::uint64_t n) {
+  m_offset = n;
+  return *this;
+}
+QueryBuilder& QueryBuilder::reorder() {
+  m_orders.clear();
+  m_limit.reset();
+  m_offset.reset();
+  return *this;
+}
+
+// ---- compiling --------------------------------------------------------------
+
+void QueryBuilder::compile_where(Compiler& c, const std::vector<Condition>& conds) const {
+  bool first = true;
+  for (const auto& w : conds) {
+    if (!first) c.sql() += w.use_or ? " OR " : " AND ";
+    first = false;
+    switch (w.kind) {
+      case Condition::Kind::basic:
+        if (w.op == "ilike" && c.grammar.name() != "postgres") {
+          c.sql() += "LOWER(";
+          c.ident(w.column);
+          c.sql() += ") LIKE LOWER(";
+          c.bind(w.values[0]);
+          c.sql() += ")";
+        } else {
+          c.ident(w.column);
+          c.sql() += ' ';
+          for (char ch : w.op) c.sql() += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+          c.sql() += ' ';
+          c.bind(w.values[0]);
+        }
+        break;
+      case Condition::Kind::in:
+      case Condition::Kind::not_in:
+        if (w.values.empty()) {  // IN () is invalid SQL: say what it means
+          c.sql() += w.kind == Condition::Kind::in ? "1 = 0" : "1 = 1";
+          break;
+        }
+        c.ident(w.column);
+        c.sql() += w.kind == Condition::Kind::in ? " IN (" : " NOT IN (";
+        for (std::size_t i = 0; i < w.values.size(); ++i) {
+          if (i) c.sql() += ", ";
+          c.bind(w.values[i]);
+        }
+        c.sql() += ')';
+        break;
+      case Condition::Kind::in_sub:
+      case Condition::Kind::not_in_sub: {
+        c.ident(w.column);
+        c.sql() += w.kind == Condition::Kind::in_sub ? " IN (" : " NOT IN (";
+        w.nested->compile_select(c);
+        c.sql() += ')';
+        break;
+      }
+      case Condition::Kind::null:
+      case Condition::Kind::not_null:
+        c.ident(w.column);
+        c.sql() += w.kind == Condition::Kind::null ? " IS NULL" : " IS NOT NULL";
+        break;
+      case Condition::Kind::between:
+      case Condition::Kind::not_between:
+        c.ident(w.column);
+        c.sql() += w.kind == Condition::Kind::between ? " BETWEEN " : " NOT BETWEEN ";
+        c.bind(w.values[0]);
+        c.sql() += " AND ";
+        c.bind(w.values[1]);
+        break;
+      case Condition::Kind::raw:
+        c.sql() += '(';
+        c.raw(w.raw_sql, w.values);
+        c.sql() += ')';
+        break;
+      case Condition::Kind::group:
+        if (w.nested->m_wheres.empty()) {
+          c.sql() += "1 = 1";
+          break;
+        }
+        c.sql() += '(';
+        compile_where(c, w.nested->m_wheres);
+        c.sql() += ')';
+        break;
+    }
+  }
+}
+
+void QueryBuilder::compile_from(Compiler& c) const {
+  c.sql() += " FROM ";
+  c.ident(m_table);
+  for (const auto& j : m_joins) {
+    c.sql() += ' ' + j.type + ' ';
+    c.ident(j.table);
+    if (!j.first.empty()) {
+      c.sql() += " ON ";
+      c.ident(j.first);
+      c.sql() += ' ' + j.op + ' ';
+      c.ident(j.second);
+    }
+  }
+  if (!m_wheres.empty()) {
+    c.sql() += " WHERE ";
+    compile_where(c, m_wheres);
+  }
+}
+
+void QueryBuilder::compile_select(Compiler& c) const {
+  c.sql() += m_distinct ? "SELECT DISTINCT " : "SELECT ";
+  if (m_columns.empty()) c.sql() += '*';
+  for (std::size_t i = 0; i < m_columns.size(); ++i) {
+    if (i) c.sql() += ", ";
+    if (m_columns[i].is_raw()) c.raw(m_columns[i].text(), m_columns[i].bindings());
+    else c.ident(m_columns[i].text());
+  }
+  compile_from(c);
+  if (!m_groups.empty()) {
+    c.sql() += " GROUP BY ";
+    for (std::size_t i = 0; i < m_groups.size(); ++i) {
+      if (i) c.sql() += ", ";
+      c.ident(m_groups[i]);
+    }
+  }
+  if (!m_havings.empty()) {
+    c.sql() += " HAVING ";
+    compile_where(c, m_havings);
+  }
+  if (!m_orders.empty()) {
+    c.sql() += " ORDER BY ";
+    for (std::size_t i = 0; i < m_orders.size(); ++i) {
+      if (i) c.sql() += ", ";
+      if (m_orders[i].column.empty()) {
+        c.raw(m_orders[i].raw_sql, m_orders[i].raw_bindings);
+      } else {
+        c.ident(m_orders[i].column);
+        c.sql() += m_orders[i].desc ? " DESC" : " ASC";
+      }
+    }
+  }
+  c.grammar.limit_offset(c.sql(), m_limit, m_offset);
+}
+
+const Grammar& QueryBuilder::grammar() const { return grammar_for(require_target("compile").driver()); }
+
+Query QueryBuilder::to_sql() const { return to_sql(grammar()); }
+
+Query QueryBuilder::to_sql(const Grammar& g) const {
+  Compiler c(g);
+  compile_select(c);
+  return std::move(c.q);
+}
+
+Query QueryBuilder::insert_sql(const Grammar& g, const std::vector<Fields>& rows,
+                               std::span<const std::string> returning) const {
+  if (rows.empty() || rows.front().empty()) throw UsageError("insert into '" + m_table + "' needs at least one column");
+  const Fields& head = rows.front();
+  for (const auto& [col, v] : head) check_name(col);
+  Compiler c(g);
+  c.sql() += "INSERT INTO ";
+  c.ident(m_table);
+  c.sql() += " (";
+  for (std::size_t i = 0; i < head.size(); ++i) {
+    if (i) c.sql() += ", ";
+    c.ident(head[i].first);
+  }
+  c.sql() += ") VALUES ";
+  c.q.bindings.reserve(rows.size() * head.size());
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    const Fields& row = rows[r];
+    if (row.size() != head.size())
+      throw UsageError("insert into '" + m_table + "': row " + std::to_string(r) + " has " + std::to_string(row.size()) +
+                       " columns, the first has " + std::to_string(head.size()));
+    c.sql() += r ? ", (" : "(";
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      if (row[i].first != head[i].first)
+        throw UsageError("insert into '" + m_table + "': row " + std::to_string(r) + " has column '" + row[i].first +
+                         "' where the first row has '" + head[i].first + "'");
+      if (i) c.sql() += ", ";
+      c.bind(row[i].second);
+    }
+    c.sql() += ')';
+  }
+  if (!returning.empty()) {
+    if (!g.supports_returning())
+      throw UsageError(std::string(g.name()) + " has no INSERT … RETURNING; use insert_get_id()");
+    c.sql() += " RETURNING ";
+    for (std::size_t i = 0; i < returning.size(); ++i) {
+      if (i) c.sql() += ", ";
+      c.ident(returning[i]);
+    }
+  }
+  return std::move(c.q);
+}
+
+Query QueryBuilder::update_sql(const Grammar& g, const Fields& fields) const {
+  if (fields.empty()) throw UsageError("update of '" + m_table + "' needs at least one column");
+  Compiler c(g);
+  c.sql() += "UPDATE ";
+  c.ident(m_table);
+  c.sql() += " SET ";
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    if (i) c.sql() += ", ";
+    check_name(fields[i].first);
+    c.ident(fields[i].first);
+    c.sql() += " = ";
+    c.bind(fields[i].second);
+  }
+  if (!m_wheres.empty()) {
+    c.sql() += " WHERE ";
+    compile_where(c, m_wheres);
+  }
+  return std::move(c.q);
+}
+
+Query QueryBuilder::delete_sql(const Grammar& g) const {
+  Compiler c(g);
+  c.sql() += "DELETE FROM ";
+  c.ident(m_table);
+  if (!m_wheres.empty()) {
+    c.sql() += " WHERE ";
+    compile_where(c, m_wheres);
+  }
+  return std::move(c.q);
+}
+
+Query QueryBuilder::upsert_sql(const Grammar& g, const std::vector<Fields>& rows, std::span<const std::string> unique_by,
+                               std::span<const std::string> update) const {
+  if (unique_by.empty()) throw UsageError("upsert into '" + m_table + "' needs the unique column(s) to match on");
+  for (const auto& u : unique_by) check_name(u);
+  for (const auto& u : update) check_name(u);
+  Query q = insert_sql(g, rows);
+  g.upsert_tail(q.sql, unique_by, update);
+  return q;
+}
+
+Query QueryBuilder::aggregate_sql(const Grammar& g, std::string_view function, std::string_view column) const {
+  if (column != "*") check_name(column);
+  Compiler c(g);
+  auto call = [&](Compiler& cc) {
+    cc.sql() += "SELECT ";
+    cc.sql() += function;
+    cc.sql() += '(';
+    if (column == "*") cc.sql() += '*';
+    else cc.ident(column);
+    cc.sql() += ") AS ";
+    g.quote(cc.sql(), "aggregate");
+  };
+  if (!m_groups.empty() || m_distinct || m_limit || m_offset) {
+    // Aggregate over the rows the query returns, not over the groups' rows.
+    call(c);
+    c.sql() += " FROM (";
+    compile_select(c);
+    c.sql() += ") AS ";
+    g.quote(c.sql(), "plexus_sub");
+    return std::move(c.q);
+  }
+  call(c);
+  compile_from(c);
+  return std::move(c.q);
+}
+
+// ---- running ----------------------------------------------------------------
+
+Queryable& QueryBuilder::require_target(std::string_view what) const {
+  if (!m_target)
+    throw UsageError("this query builder for '" + m_table + "' is not bound to a connection, so it cannot " +
+                     std::string(what) + "; create it with db.table(\"" + m_table +
+                     "\", \"connection\") or conn.table(\"" + m_table + "\"), or pass a dialect to to_sql()");
+  return *m_target;
+}
+
+Result QueryBuilder::get() {
+  auto& t = require_target("run");
+  Query q = to_sql(grammar_for(t.driver()));
+  return t.select(q.sql, q.bindings);
+}
+
+std::optional<Record> QueryBuilder::first() {
+  QueryBuilder one = *this;
+  one.limit(1);
+  Result r = one.get();
+  if (r.empty()) return std::nullopt;
+  return Record(std::move(r));
+}
+
+Value QueryBuilder::value(std::string_view column) {
+  QueryBuilder one = *this;
+  one.select({Expr(column)}).limit(1);
+  Result r = one.get();
+  return r.empty() ? Value() : r[0][0];
+}
+
+Cursor QueryBuilder::cursor() {
+  auto& t = require_target("run");
+  Query q = to_sql(grammar_for(t.driver()));
+  return t.cursor(q.sql, q.bindings);
+}
+
+Value QueryBuilder::aggregate(std::string_view function, std::string_view column) {
+  auto& t = require_target("run");
+  Query q = aggregate_sql(grammar_for(t.driver()), function, column);
+  return t.scalar(q.sql, q.bindings);
+}
+
+std::int64_t QueryBuilder::count(std::string_view column) { return aggregate("COUNT", column).as<std::int64_t>(); }
+
+bool QueryBuilder::exists() {
+  QueryBuilder one = *this;
+  one.m_columns = {Expr(raw("1"))};
+  one.reorder().limit(1);
+  return !one.get().empty();
+}
+
+Page QueryBuilder::paginate(std::uint64_t page, std::uint64_t per_page) {
+  if (page == 0 || per_page == 0) throw UsageError("paginate: page and per_page start at 1");
+  Page p;
+  p.page = page;
+  p.per_page = per_page;
+  QueryBuilder counter = *this;
+  p.total = static_cast<std::uint64_t>(counter.reorder().count());
+  p.last_page = std::max<std::uint64_t>(1, (p.total + per_page - 1) / per_page);
+  QueryBuilder rows = *this;
+  p.items = rows.limit(per_page).offset((page - 1) * per_page).get();
+  return p;
+}
+
+void QueryBuilder::chunk(std::uint64_t size, const std::function<bool(const Result&)>& fn) {
+  if (size == 0) throw UsageError("chunk size must be at least 1");
+  if (m_orders.empty())
+    throw UsageError("chunk() over '" + m_table + "' needs order_by(): without an order, rows may repeat or be skipped");
+  for (std::uint64_t off = m_offset.value_or(0);; off += size) {
+    QueryBuilder page = *this;
+    Result r = page.limit(size).offset(off).get();
+    if (r.empty() || !fn(r) || r.size() < size) return;
+  }
+}
+
+Result QueryBuilder::insert(const Fields& row) {
+  auto& t = require_target("insert");
+  Query q = insert_sql(grammar_for(t.driver()), {row});
+  return t.execute(q.sql, q.bindings);
+}
+
+std::int64_t QueryBuilder::insert_get_id(const Fields& row, std::string_view id_column) {
+  auto& t = require_target("insert");
+  const Grammar& g = grammar_for(t.driver());
+  if (g.supports_returning()) {
+    std::string id(id_column);
+    Query q = insert_sql(g, {row}, std::span<const std::string>(&id, 1));
+    return t.execute(q.sql, q.bindings)[0][0].as<std::int64_t>();
+  }
+  Query q = insert_sql(g, {row});
+  auto r = t.execute(q.sql, q.bindings);
+  if (!r.last_insert_id())
+    throw UsageError("the engine reported no generated id for the insert into '" + m_table + "'");
+  return *r.last_insert_id();
+}
+
+std::uint64_t QueryBuilder::insert_many(const std::vector<Fields>& rows) {
+  if (rows.empty()) return 0;
+  auto& t = require_target("insert");
+  const Grammar& g = grammar_for(t.driver());
+  const std::size_t cols = std::max<std::size_t>(1, rows.front().size());
+  const std::size_t per_statement = std::clamp<std::size_t>(g.max_parameters() / cols, 1, 1000);
+  if (rows.size() <= per_statement) {
+    Query q = insert_sql(g, rows);
+    t.execute(q.sql, q.bindings);
+    return rows.size();
+  }
+  // Several statements: all or nothing.
+  t.atomically([&](Queryable& tx) {
+    std::vector<Fields> batch;
+    for (std::size_t start = 0; start < rows.size(); start += per_statement) {
+      auto end = std::min(rows.size(), start + per_statement);
+      batch.assign(rows.begin() + static_cast<std::ptrdiff_t>(start), rows.begin() + static_cast<std::ptrdiff_t>(end));
+      Query q = insert_sql(g, batch);
+      tx.execute(q.sql, q.bindings);
+    }
+  });
+  return rows.size();
+}
+
+std::uint64_t QueryBuilder::update(const Fields& fields) {
+  auto& t = require_target("update");
+  Query q = update_sql(grammar_for(t.driver()), fields);
+  return t.execute(q.sql, q.bindings).affected_rows();
+}
+
+std::uint64_t QueryBuilder::increment(std::string_view column, std::int64_t by, const Fields& also) {
+  auto& t = require_target("update");
+  check_name(column);
+  const Grammar& g = grammar_for(t.driver());
+  Compiler c(g);
+  c.sql() += "UPDATE ";
+  c.ident(m_table);
+  c.sql() += " SET ";
+  c.ident(column);
+  c.sql() += " = ";
+  c.ident(column);
+  c.sql() += " + ";
+  c.bind(Value(by));
+  for (const auto& [col, v] : also) {
+    check_name(col);
+    c.sql() += ", ";
+    c.ident(col);
+    c.sql() += " = ";
+    c.bind(v);
+  }
+  if (!m_wheres.empty()) {
+    c.sql() += " WHERE ";
+    compile_where(c, m_wheres);
+  }
+  return t.execute(c.q.sql, c.q.bindings).affected_rows();
+}
+
+std::uint64_t QueryBuilder::remove() {
+  auto& t = require_target("delete");
+  Query q = delete_sql(grammar_for(t.driver()));
+  return t.execute(q.sql, q.bindings).affected_rows();
+}
+
+std::uint64_t QueryBuilder::upsert(const std::vector<Fields>& rows, std::vector<std::string> unique_by,
+                                   std::vector<std::string> update) {
+  auto& t = require_target("upsert");
+  Query q = upsert_sql(grammar_for(t.driver()), rows, unique_by, update);
+  return t.execute(q.sql, q.bindings).affected_rows();
+}
+
+}  // namespace plexus

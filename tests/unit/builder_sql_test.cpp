@@ -1,0 +1,186 @@
+// Golden SQL per dialect: no database needed.
+#include <gtest/gtest.h>
+
+#include "plexus/core/error.hpp"
+#include "plexus/query/builder.hpp"
+
+using namespace plexus;
+
+namespace {
+
+struct Golden {
+  std::string sqlite, postgres, mysql;
+};
+
+void expect_sql(const QueryBuilder& q, const Golden& g) {
+  EXPECT_EQ(q.to_sql("sqlite").sql, g.sqlite);
+  EXPECT_EQ(q.to_sql("postgres").sql, g.postgres);
+  EXPECT_EQ(q.to_sql("mysql").sql, g.mysql);
+}
+
+}  // namespace
+
+TEST(BuilderSql, SelectWhereOrderLimit) {
+  QueryBuilder q("user_metrics");
+  q.select({"user_id", "total_purchases"}).where("total_purchases", ">", 0).order_by_desc("total_purchases").limit(100);
+  expect_sql(q, {R"(SELECT "user_id", "total_purchases" FROM "user_metrics" WHERE "total_purchases" > ? ORDER BY "total_purchases" DESC LIMIT 100)",
+                 R"(SELECT "user_id", "total_purchases" FROM "user_metrics" WHERE "total_purchases" > $1 ORDER BY "total_purchases" DESC LIMIT 100)",
+                 "SELECT `user_id`, `total_purchases` FROM `user_metrics` WHERE `total_purchases` > ? ORDER BY `total_purchases` DESC LIMIT 100"});
+  EXPECT_EQ(q.to_sql("postgres").bindings, std::vector<Value>{Value(0)});
+}
+
+TEST(BuilderSql, WhereFamilyAndNestedGroups) {
+  QueryBuilder sub("orders");
+  sub.select({"user_id"}).where("total_amount", ">=", 100);
+  QueryBuilder q("users");
+  q.where("is_admin", true)
+      .where([](QueryBuilder& g) { g.where("name", "like", "J%").or_where("email", "like", "%@example.com"); })
+      .where_in("id", {1, 2, 3})
+      .where_in("id", sub)
+      .where_not_in("status", {"banned"})
+      .where_null("deleted_at")
+      .where_not_null("email")
+      .where_between("age", 18, 65)
+      .where_raw("lower(city) = ?", {"lima"})
+      .or_where("id", 42);
+  auto pg = q.to_sql("postgres");
+  EXPECT_EQ(pg.sql,
+            R"(SELECT * FROM "users" WHERE "is_admin" = $1 AND ("name" LIKE $2 OR "email" LIKE $3) AND "id" IN ($4, $5, $6))"
+            R"( AND "id" IN (SELECT "user_id" FROM "orders" WHERE "total_amount" >= $7) AND "status" NOT IN ($8))"
+            R"( AND "deleted_at" IS NULL AND "email" IS NOT NULL AND "age" BETWEEN $9 AND $10 AND (lower(city) = $11) OR "id" = $12)");
+  ASSERT_EQ(pg.bindings.size(), 12u);
+  EXPECT_EQ(pg.bindings[6], Value(100));
+  EXPECT_EQ(pg.bindings[10], Value("lima"));
+  auto my = q.to_sql("mysql");
+  EXPECT_NE(my.sql.find("`id` IN (SELECT `user_id` FROM `orders` WHERE `total_amount` >= ?)"), std::string::npos);
+  EXPECT_EQ(my.bindings, pg.bindings);
+}
+
+TEST(BuilderSql, NullComparisonsBecomeIsNull) {
+  QueryBuilder q("t");
+  q.where("a", nullptr).where("b", "<>", nullptr);
+  EXPECT_EQ(q.to_sql("sqlite").sql, R"(SELECT * FROM "t" WHERE "a" IS NULL AND "b" IS NOT NULL)");
+}
+
+TEST(BuilderSql, EmptyInListIsFalseNotInvalid) {
+  QueryBuilder q("t");
+  q.where_in("id", {}).or_where_null("x");
+  EXPECT_EQ(q.to_sql("sqlite").sql, R"(SELECT * FROM "t" WHERE 1 = 0 OR "x" IS NULL)");
+}
+
+TEST(BuilderSql, JoinsGroupHavingDistinctAliases) {
+  QueryBuilder q("users as u");
+  q.distinct()
+      .select({"u.id", "u.name AS author", raw("COUNT(p.id) AS posts")})
+      .left_join("posts as p", "p.user_id", "=", "u.id")
+      .group_by({"u.id", "u.name"})
+      .having_raw("COUNT(p.id) > ?", {5})
+      .order_by("u.name");
+  expect_sql(q, {R"(SELECT DISTINCT "u"."id", "u"."name" AS "author", COUNT(p.id) AS posts FROM "users" AS "u" LEFT JOIN "posts" AS "p" ON "p"."user_id" = "u"."id" GROUP BY "u"."id", "u"."name" HAVING (COUNT(p.id) > ?) ORDER BY "u"."name" ASC)",
+                 R"(SELECT DISTINCT "u"."id", "u"."name" AS "author", COUNT(p.id) AS posts FROM "users" AS "u" LEFT JOIN "posts" AS "p" ON "p"."user_id" = "u"."id" GROUP BY "u"."id", "u"."name" HAVING (COUNT(p.id) > $1) ORDER BY "u"."name" ASC)",
+                 "SELECT DISTINCT `u`.`id`, `u`.`name` AS `author`, COUNT(p.id) AS posts FROM `users` AS `u` LEFT JOIN `posts` AS `p` ON `p`.`user_id` = `u`.`id` GROUP BY `u`.`id`, `u`.`name` HAVING (COUNT(p.id) > ?) ORDER BY `u`.`name` ASC"});
+}
+
+TEST(BuilderSql, OffsetWithoutLimitPerDialect) {
+  QueryBuilder q("t");
+  q.offset(20);
+  expect_sql(q, {R"(SELECT * FROM "t" LIMIT -1 OFFSET 20)", R"(SELECT * FROM "t" OFFSET 20)",
+                 "SELECT * FROM `t` LIMIT 18446744073709551615 OFFSET 20"});
+  q.limit(10);
+  EXPECT_EQ(q.to_sql("postgres").sql, R"(SELECT * FROM "t" LIMIT 10 OFFSET 20)");
+}
+
+TEST(BuilderSql, InsertManyReturningUpdateDelete) {
+  QueryBuilder q("events");
+  std::vector<Fields> rows = {{{"event_type", "a"}, {"user_id", 1}}, {{"event_type", "b"}, {"user_id", 2}}};
+  std::string id = "id";
+  auto pg = q.insert_sql(grammar_for("postgres"), rows, std::span<const std::string>(&id, 1));
+  EXPECT_EQ(pg.sql, R"(INSERT INTO "events" ("event_type", "user_id") VALUES ($1, $2), ($3, $4) RETURNING "id")");
+  EXPECT_EQ(pg.bindings.size(), 4u);
+  EXPECT_EQ(q.insert_sql(grammar_for("mysql"), rows).sql,
+            "INSERT INTO `events` (`event_type`, `user_id`) VALUES (?, ?), (?, ?)");
+  EXPECT_THROW((void)q.insert_sql(grammar_for("mysql"), rows, std::span<const std::string>(&id, 1)), UsageError);
+
+  QueryBuilder u("user_snapshot");
+  u.where("user_id", 7);
+  EXPECT_EQ(u.update_sql(grammar_for("postgres"), {{"name", "x"}, {"synced_at", "now"}}).sql,
+            R"(UPDATE "user_snapshot" SET "name" = $1, "synced_at" = $2 WHERE "user_id" = $3)");
+  EXPECT_EQ(u.delete_sql(grammar_for("mysql")).sql, "DELETE FROM `user_snapshot` WHERE `user_id` = ?");
+}
+
+TEST(BuilderSql, UpsertPerDialect) {
+  QueryBuilder q("user_snapshot");
+  std::vector<Fields> rows = {{{"user_id", 1}, {"name", "a"}}};
+  std::vector<std::string> by = {"user_id"}, upd = {"name"};
+  EXPECT_EQ(q.upsert_sql(grammar_for("sqlite"), rows, by, upd).sql,
+            R"(INSERT INTO "user_snapshot" ("user_id", "name") VALUES (?, ?) ON CONFLICT ("user_id") DO UPDATE SET "name" = excluded."name")");
+  EXPECT_EQ(q.upsert_sql(grammar_for("postgres"), rows, by, upd).sql,
+            R"(INSERT INTO "user_snapshot" ("user_id", "name") VALUES ($1, $2) ON CONFLICT ("user_id") DO UPDATE SET "name" = EXCLUDED."name")");
+  EXPECT_EQ(q.upsert_sql(grammar_for("mysql"), rows, by, upd).sql,
+            "INSERT INTO `user_snapshot` (`user_id`, `name`) VALUES (?, ?) ON DUPLICATE KEY UPDATE `name` = VALUES(`name`)");
+  EXPECT_TRUE(q.upsert_sql(grammar_for("postgres"), rows, by, {}).sql.ends_with(R"(VALUES ($1, $2) ON CONFLICT ("user_id") DO NOTHING)"));
+}
+
+TEST(BuilderSql, AggregatesAndGroupedCounts) {
+  QueryBuilder q("orders");
+  q.where("user_id", 5).order_by("id").limit(3);
+  EXPECT_EQ(q.aggregate_sql(grammar_for("sqlite"), "COUNT", "*").sql,
+            R"(SELECT COUNT(*) AS "aggregate" FROM (SELECT * FROM "orders" WHERE "user_id" = ? ORDER BY "id" ASC LIMIT 3) AS "plexus_sub")");
+  QueryBuilder plain("orders");
+  plain.where("user_id", 5);
+  EXPECT_EQ(plain.aggregate_sql(grammar_for("postgres"), "SUM", "total_amount").sql,
+            R"(SELECT SUM("total_amount") AS "aggregate" FROM "orders" WHERE "user_id" = $1)");
+}
+
+TEST(BuilderSql, RawExpressionsRenumberPlaceholders) {
+  QueryBuilder q("orders");
+  q.select({raw("COUNT(*) AS total_orders"), raw("SUM(total_amount) AS total_spent")})
+      .where("user_id", 9)
+      .where(raw("CONCAT(id, '-', user_id) LIKE ?", {"%9%"}))
+      .where_raw("note <> 'what?'");
+  auto pg = q.to_sql("postgres");
+  EXPECT_EQ(pg.sql,
+            R"(SELECT COUNT(*) AS total_orders, SUM(total_amount) AS total_spent FROM "orders" WHERE "user_id" = $1 AND (CONCAT(id, '-', user_id) LIKE $2) AND (note <> 'what?'))");
+  EXPECT_THROW((void)QueryBuilder("t").where_raw("a = ? and b = ?", {1}).to_sql("sqlite"), UsageError);
+}
+
+TEST(BuilderSql, IlikeIsPortable) {
+  QueryBuilder q("events");
+  q.where("event_type", "ilike", "%Purchase%");
+  EXPECT_EQ(q.to_sql("postgres").sql, R"(SELECT * FROM "events" WHERE "event_type" ILIKE $1)");
+  EXPECT_EQ(q.to_sql("mysql").sql, "SELECT * FROM `events` WHERE LOWER(`event_type`) LIKE LOWER(?)");
+}
+
+TEST(BuilderSql, InjectionThroughNamesIsRefused) {
+  const std::vector<std::string> evil = {"users; DROP TABLE users",   "name\" OR 1=1 --", "id`",
+                                         "a.b.c",                     "1abc",             "",
+                                         "name AS x; DROP TABLE t",   "users--",          "*/",
+                                         "col /* comment */",         "\"quoted\"",       "na me"};
+  for (const auto& e : evil) {
+    EXPECT_THROW(QueryBuilder{e}, UsageError) << e;
+    QueryBuilder q("users");
+    EXPECT_THROW(q.where(e, 1), UsageError) << e;
+    EXPECT_THROW(q.order_by(e), UsageError) << e;
+    EXPECT_THROW(q.select({Expr(e)}), UsageError) << e;
+    EXPECT_THROW((void)q.update_sql(grammar_for("sqlite"), {{e, 1}}), UsageError) << e;
+  }
+  try {
+    QueryBuilder("users").where("id; DROP TABLE users", 1);
+    FAIL();
+  } catch (const UsageError& err) {
+    EXPECT_NE(std::string(err.what()).find("is not a valid identifier"), std::string::npos);
+  }
+  EXPECT_THROW(QueryBuilder("t").where("a", "; DROP", 1), UsageError);
+  EXPECT_THROW(QueryBuilder("t").order_by("a", "desc; DROP"), UsageError);
+}
+
+TEST(BuilderSql, UnboundBuilderSaysHowToBindIt) {
+  QueryBuilder q("users");
+  try {
+    (void)q.get();
+    FAIL();
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("db.table(\"users\", \"connection\")"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW((void)q.to_sql("oracle"), ConfigError);
+}
