@@ -514,7 +514,10 @@ Query QueryBuilder::aggregate_sql(const Grammar& g, std::string_view function, s
     // Aggregate over the rows the query returns, not over the groups' rows.
     call(c);
     c.sql() += " FROM (";
-    compile_select(c);
+    QueryBuilder inner = *this;
+    if (inner.m_columns.empty() && !m_groups.empty())  // SELECT * is invalid with GROUP BY on most engines
+      inner.m_columns.assign(m_groups.begin(), m_groups.end());
+    inner.compile_select(c);
     c.sql() += ") AS ";
     g.quote(c.sql(), "plexus_sub");
     return std::move(c.q);

@@ -126,6 +126,10 @@ TEST(BuilderSql, AggregatesAndGroupedCounts) {
   q.where("user_id", 5).order_by("id").limit(3);
   EXPECT_EQ(q.aggregate_sql(grammar_for("sqlite"), "COUNT", "*").sql,
             R"(SELECT COUNT(*) AS "aggregate" FROM (SELECT * FROM "orders" WHERE "user_id" = ? ORDER BY "id" ASC LIMIT 3) AS "plexus_sub")");
+  QueryBuilder grouped("orders");
+  grouped.group_by({"user_id"});
+  EXPECT_EQ(grouped.aggregate_sql(grammar_for("mysql"), "COUNT", "*").sql,
+            "SELECT COUNT(*) AS `aggregate` FROM (SELECT `user_id` FROM `orders` GROUP BY `user_id`) AS `plexus_sub`");
   QueryBuilder plain("orders");
   plain.where("user_id", 5);
   EXPECT_EQ(plain.aggregate_sql(grammar_for("postgres"), "SUM", "total_amount").sql,

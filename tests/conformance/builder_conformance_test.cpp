@@ -1,0 +1,169 @@
+// The query builder's behaviour, the same on every engine.
+#include "conformance_fixture.hpp"
+
+using namespace plexus;
+using namespace plexus::test;
+
+namespace {
+
+void create_orders(Connection& c, const std::string& table, const EngineContext& ctx) {
+  c.execute("CREATE TABLE " + table + " (id " + std::string(ctx.name == "sqlite" ? "INTEGER PRIMARY KEY" : ctx.name == "mysql" ? "BIGINT AUTO_INCREMENT PRIMARY KEY" : "BIGSERIAL PRIMARY KEY") +
+            ", user_id INTEGER NOT NULL, status VARCHAR(20) NOT NULL, total_amount " + ctx.real +
+            ", note VARCHAR(100), UNIQUE (user_id, status))");
+}
+
+std::vector<Fields> sample_orders() {
+  return {{{"user_id", 1}, {"status", "paid"}, {"total_amount", 10.0}, {"note", nullptr}},
+          {{"user_id", 1}, {"status", "open"}, {"total_amount", 20.0}, {"note", "gift"}},
+          {{"user_id", 2}, {"status", "paid"}, {"total_amount", 30.0}, {"note", nullptr}},
+          {{"user_id", 3}, {"status", "paid"}, {"total_amount", 40.0}, {"note", "rush"}},
+          {{"user_id", 3}, {"status", "void"}, {"total_amount", 50.0}, {"note", nullptr}}};
+}
+
+}  // namespace
+
+TEST_P(Conformance, BuilderSelectsWithTheWhereFamily) {
+  create_orders(*conn, table, ctx);
+  EXPECT_EQ(conn->table(table).insert_many(sample_orders()), 5u);
+  auto t = [&] { return conn->table(table); };
+  EXPECT_EQ(t().where("status", "paid").count(), 3);
+  EXPECT_EQ(t().where("total_amount", ">", 25).count(), 3);
+  EXPECT_EQ(t().where_in("user_id", {1, 3}).count(), 4);
+  EXPECT_EQ(t().where_not_in("status", {"paid", "open"}).count(), 1);
+  EXPECT_EQ(t().where_null("note").count(), 3);
+  EXPECT_EQ(t().where_not_null("note").count(), 2);
+  EXPECT_EQ(t().where_between("total_amount", 20, 40).count(), 3);
+  EXPECT_EQ(t().where("note", "like", "g%").count(), 1);
+  EXPECT_EQ(t().where("status", "ilike", "PAID").count(), 3);
+  EXPECT_EQ(t().where("user_id", 1).where([](QueryBuilder& g) { g.where("status", "open").or_where("total_amount", ">", 5); }).count(), 2);
+  EXPECT_EQ(t().where("user_id", 2).or_where("user_id", 3).count(), 3);
+  EXPECT_EQ(t().where_raw("total_amount * 2 > ?", {70}).count(), 2);
+  auto sub = conn->table(table).select({"user_id"}).where("status", "void");
+  EXPECT_EQ(t().where_in("user_id", sub).count(), 2);
+
+  auto rows = t().select({"user_id", "total_amount"}).where("status", "paid").order_by_desc("total_amount").limit(2).get();
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0]["user_id"].as<int>(), 3);
+  EXPECT_DOUBLE_EQ(rows[1]["total_amount"].as<double>(), 30.0);
+  auto first = t().where("status", "open").first();
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->get<std::string>("note"), "gift");
+  EXPECT_FALSE(t().where("status", "nope").first().has_value());
+  EXPECT_EQ(t().where("status", "open").value("note").as<std::string>(), "gift");
+  EXPECT_TRUE(t().where("user_id", 2).exists());
+  EXPECT_FALSE(t().where("user_id", 99).exists());
+}
+
+TEST_P(Conformance, BuilderAggregatesGroupsAndJoins) {
+  create_orders(*conn, table, ctx);
+  conn->table(table).insert_many(sample_orders());
+  auto t = [&] { return conn->table(table); };
+  EXPECT_DOUBLE_EQ(t().sum("total_amount").as<double>(), 150.0);
+  EXPECT_DOUBLE_EQ(t().avg("total_amount").as<double>(), 30.0);
+  EXPECT_DOUBLE_EQ(t().min("total_amount").as<double>(), 10.0);
+  EXPECT_DOUBLE_EQ(t().max("total_amount").as<double>(), 50.0);
+  EXPECT_EQ(t().count("note"), 2);
+
+  auto groups = t().select({"user_id", raw("COUNT(*) AS n"), raw("SUM(total_amount) AS spent")})
+                    .group_by({"user_id"})
+                    .having_raw("COUNT(*) > ?", {1})
+                    .order_by("user_id")
+                    .get();
+  ASSERT_EQ(groups.size(), 2u);
+  EXPECT_EQ(groups[0]["user_id"].as<int>(), 1);
+  EXPECT_EQ(groups[1]["n"].as<int>(), 2);
+  EXPECT_DOUBLE_EQ(groups[1]["spent"].as<double>(), 90.0);
+  EXPECT_EQ(t().group_by({"user_id"}).count(), 3) << "count of a grouped query counts groups";
+
+  auto joined = conn->table(table + " AS a")
+                    .select({"a.id", "b.status AS other"})
+                    .join(table + " AS b", "b.user_id", "=", "a.user_id")
+                    .where("a.status", "paid")
+                    .where("b.status", "<>", "paid")
+                    .order_by("b.status")
+                    .get();
+  ASSERT_EQ(joined.size(), 2u);
+  EXPECT_EQ(joined[0]["other"].as<std::string>(), "open");
+  EXPECT_EQ(joined[1]["other"].as<std::string>(), "void");
+}
+
+TEST_P(Conformance, BuilderWritesUpdatesDeletesAndUpserts) {
+  create_orders(*conn, table, ctx);
+  auto t = [&] { return conn->table(table); };
+  auto id = t().insert_get_id({{"user_id", 7}, {"status", "open"}, {"total_amount", 1.5}});
+  EXPECT_GT(id, 0);
+  EXPECT_EQ(t().where("id", id).value("user_id").as<int>(), 7);
+  EXPECT_EQ(t().insert({{"user_id", 8}, {"status", "open"}, {"total_amount", 2.5}}).affected_rows(), 1u);
+  EXPECT_EQ(t().where("user_id", 7).update({{"status", "paid"}, {"note", "updated"}}), 1u);
+  EXPECT_EQ(t().where("user_id", 7).value("note").as<std::string>(), "updated");
+  EXPECT_EQ(t().where("user_id", 8).increment("total_amount", 10), 1u);
+  EXPECT_DOUBLE_EQ(t().where("user_id", 8).value("total_amount").as<double>(), 12.5);
+
+  // Upsert: one new row, one conflicting row updated in place.
+  t().upsert({{{"user_id", 8}, {"status", "open"}, {"total_amount", 99.0}},
+              {{"user_id", 9}, {"status", "open"}, {"total_amount", 5.0}}},
+             {"user_id", "status"}, {"total_amount"});
+  EXPECT_EQ(t().count(), 3);
+  EXPECT_DOUBLE_EQ(t().where("user_id", 8).value("total_amount").as<double>(), 99.0);
+
+  EXPECT_EQ(t().where("user_id", ">=", 8).remove(), 2u);
+  EXPECT_EQ(t().count(), 1);
+}
+
+TEST_P(Conformance, InsertManySplitsIntoBatchesAllOrNothing) {
+  create_orders(*conn, table, ctx);
+  std::vector<Fields> rows;
+  for (int i = 0; i < 2500; ++i) rows.push_back({{"user_id", i}, {"status", "s"}, {"total_amount", i * 0.5}, {"note", nullptr}});
+  int statements = 0;
+  conn->on_before_query([&](const QueryEvent& e) {
+    if (e.sql.starts_with("INSERT")) ++statements;
+  });
+  EXPECT_EQ(conn->table(table).insert_many(rows), 2500u);
+  EXPECT_EQ(statements, 3) << "1000 rows per statement";
+  EXPECT_EQ(conn->table(table).count(), 2500);
+  EXPECT_DOUBLE_EQ(conn->table(table).sum("total_amount").as<double>(), 0.5 * 2499 * 2500 / 2);
+
+  // A duplicate in the last batch: none of the batches stays.
+  std::vector<Fields> more;
+  for (int i = 0; i < 2100; ++i) more.push_back({{"user_id", 10000 + i}, {"status", "s"}, {"total_amount", 1.0}, {"note", nullptr}});
+  more.back() = {{"user_id", 0}, {"status", "s"}, {"total_amount", 1.0}, {"note", nullptr}};
+  EXPECT_THROW(conn->table(table).insert_many(more), ConstraintError);
+  EXPECT_EQ(conn->table(table).count(), 2500);
+}
+
+TEST_P(Conformance, PaginateChunkAndCursor) {
+  create_orders(*conn, table, ctx);
+  std::vector<Fields> rows;
+  for (int i = 1; i <= 23; ++i) rows.push_back({{"user_id", i}, {"status", "s"}, {"total_amount", 1.0}, {"note", nullptr}});
+  conn->table(table).insert_many(rows);
+  auto page = conn->table(table).order_by("user_id").paginate(3, 10);
+  EXPECT_EQ(page.total, 23u);
+  EXPECT_EQ(page.last_page, 3u);
+  ASSERT_EQ(page.items.size(), 3u);
+  EXPECT_EQ(page.items[0]["user_id"].as<int>(), 21);
+
+  std::vector<std::size_t> sizes;
+  conn->table(table).order_by("user_id").chunk(10, [&](const Result& r) {
+    sizes.push_back(r.size());
+    return true;
+  });
+  EXPECT_EQ(sizes, (std::vector<std::size_t>{10, 10, 3}));
+  EXPECT_THROW(conn->table(table).chunk(10, [](const Result&) { return true; }), UsageError);
+
+  int n = 0;
+  auto cur = conn->table(table).where("user_id", ">", 20).order_by("user_id").cursor();
+  for (Row r : cur) n += r["user_id"].as<int>();
+  EXPECT_EQ(n, 21 + 22 + 23);
+}
+
+TEST_P(Conformance, BuilderInsideATransaction) {
+  create_orders(*conn, table, ctx);
+  EXPECT_THROW(conn->transaction([&](Transaction& tx) {
+    tx.table(table).insert({{"user_id", 1}, {"status", "x"}, {"total_amount", 1.0}});
+    EXPECT_EQ(tx.table(table).count(), 1);
+    throw std::runtime_error("undo");
+  }),
+               std::runtime_error);
+  EXPECT_EQ(conn->table(table).count(), 0);
+  EXPECT_EQ(db->table(table, "main").count(), 0) << "db.table(name, connection) is the same table";
+}
