@@ -14,6 +14,7 @@ std::string_view to_string(ErrorKind kind) noexcept {
     case ErrorKind::syntax: return "SQL error";
     case ErrorKind::conversion: return "conversion error";
     case ErrorKind::usage: return "usage error";
+    case ErrorKind::not_found: return "not found";
   }
   return "error";
 }
@@ -93,11 +94,18 @@ void raise(EngineError e) {
     case ErrorKind::syntax: throw_as<SyntaxError>(e);
     case ErrorKind::conversion: throw_as<ConversionError>(e);
     case ErrorKind::usage: throw_as<UsageError>(e);
+    case ErrorKind::not_found:
     case ErrorKind::other: break;
   }
   struct Other : Error {
     explicit Other(std::string m) : Error(ErrorKind::other, std::move(m)) {}
   };
+  if (e.kind == ErrorKind::not_found) {
+    struct NotFound : Error {
+      explicit NotFound(std::string m) : Error(ErrorKind::not_found, std::move(m)) {}
+    };
+    throw_as<NotFound>(e);
+  }
   throw_as<Other>(e);
 }
 

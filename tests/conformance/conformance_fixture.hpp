@@ -46,6 +46,16 @@ class Conformance : public ::testing::TestWithParam<std::string> {
                      << "/tmp/plx/env, or run ./scripts/test";
       cfg.add("main", url);
     }
+    // Models declare these names: the engine under test owns the users, and a
+    // SQLite file stands in for a separate analytics database.
+    ConnectionConfig users = *cfg.find("main");
+    cfg.add("users_db", users);
+    if (dir.empty()) {
+      dir = fs::temp_directory_path() / ("plexus_conf_" + std::to_string(::getpid()));
+      fs::create_directories(dir);
+    }
+    fs::remove(dir / "analytics.db");
+    cfg.add("analytics", sqlite((dir / "analytics.db").string()));
     std::string replica = test::env_or_empty(ctx.replica_env);
     if (!replica.empty()) cfg.add("replica", replica);
     db = std::make_unique<Database>(cfg);

@@ -25,6 +25,7 @@ enum class ErrorKind : std::uint8_t {
   syntax,       ///< the SQL is malformed or names something that does not exist
   conversion,   ///< a Value could not be converted to the requested type
   usage,        ///< the API was used in a way it does not allow
+  not_found,    ///< find_or_fail() and friends found no row
 };
 
 std::string_view to_string(ErrorKind kind) noexcept;

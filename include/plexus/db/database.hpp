@@ -13,6 +13,9 @@
 
 namespace plexus {
 
+template <class T>
+class Model;
+
 class Database {
  public:
   /// Validates the configuration and creates every Connection (no session is
@@ -48,6 +51,12 @@ class Database {
   /// `query('users', 'users_db')` / `QueryBuilder.create('users', db)`.
   /// @throws ConfigError for an unknown connection, UsageError for a bad table name.
   [[nodiscard]] QueryBuilder table(std::string_view table, std::string_view connection_name);
+
+  /// A typed model bound to the connection its schema declares (or the
+  /// default connection). Defined in plexus/orm/model.hpp.
+  /// @throws ConfigError when that connection is not configured.
+  template <class T>
+  [[nodiscard]] Model<T> model();
 
   /// Health of every connection (pings each host).
   [[nodiscard]] std::vector<ConnectionHealth> health();

@@ -13,7 +13,7 @@ ErrorKind kind_for_errno(unsigned code) noexcept {
     case 1213: case 1205: case 1614:  // deadlock, lock wait timeout, XA deadlock
       return ErrorKind::retryable;
     case 1022: case 1048: case 1062: case 1169: case 1216: case 1217: case 1451: case 1452: case 1557: case 1586:
-    case 3819: case 4025:  // duplicates, not null, foreign keys, check constraints
+    case 1364: case 3819: case 4025:  // duplicates, not null / no default, foreign keys, checks
       return ErrorKind::constraint;
     case 1290: case 1792: case 1836:  // --read-only, read-only transaction, read-only mode
       return ErrorKind::read_only;

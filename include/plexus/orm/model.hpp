@@ -1,0 +1,468 @@
+// Typed models bound to the connection that owns their table.
+//
+//   auto users = db.model<User>();                 // bound to User::schema's connection
+//   auto u = users.find(1);                         // std::optional<Entity<User>>
+//   auto admins = users.where("is_admin", true).get();
+//   auto old = users.on("analytics").where("id", 1).first();   // one query elsewhere (the seed's .db())
+//   auto Product = db.model<ProductRow>().bind("db_one");       // objection's bindKnex
+//   users.save(*u);                                 // back to the database it came from
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "plexus/core/error.hpp"
+#include "plexus/db/database.hpp"
+#include "plexus/orm/schema.hpp"
+#include "plexus/query/builder.hpp"
+
+namespace plexus {
+
+/// find_or_fail() found nothing.
+class NotFoundError : public Error {
+ public:
+  explicit NotFoundError(std::string message) : Error(ErrorKind::not_found, std::move(message)) {}
+};
+
+/// Parses a flat JSON object into Fields (null, bool, number, string values).
+/// @throws UsageError for invalid JSON or nested values.
+Fields fields_from_json(std::string_view json);
+/// Serialises Fields as a JSON object (dates as ISO-8601 strings, bytes as \x hex).
+std::string fields_to_json(const Fields& fields);
+
+namespace detail {
+struct EntityAccess;
+}
+
+/// A model instance that remembers which connection it came from and what its
+/// columns held then, so save() writes only what changed, back to that database.
+template <class T>
+class Entity : public T {
+  static_assert(Modeled<T>, "plexus::Entity<T>: T needs a `static constexpr auto schema = plexus::schema(...)`");
+ public:
+  Entity() = default;
+  explicit Entity(T value) : T(std::move(value)) {}
+  /// Connection it was loaded from or last saved to ("" for a new instance).
+  [[nodiscard]] const std::string& origin() const noexcept { return m_origin; }
+  [[nodiscard]] bool exists() const noexcept { return m_exists; }
+  /// Names of the columns changed since it was loaded or saved.
+  [[nodiscard]] std::vector<std::string> dirty() const {
+    std::vector<std::string> out;
+    T::schema.for_each([&](const auto& c, std::size_t i) {
+      if (!m_exists || i >= m_original.size() || !(Value(this->*(c.member)) == m_original[i])) out.emplace_back(c.name);
+    });
+    return out;
+  }
+
+ private:
+  template <class>
+  friend class Model;
+  template <class>
+  friend class ModelQuery;
+  friend struct detail::EntityAccess;
+  void remember(std::string origin) {
+    m_origin = std::move(origin);
+    m_exists = true;
+    m_original.clear();
+    T::schema.for_each([&](const auto& c, std::size_t) { m_original.emplace_back(this->*(c.member)); });
+  }
+  std::string m_origin;
+  std::vector<Value> m_original;
+  bool m_exists = false;
+};
+
+namespace detail {
+
+struct EntityAccess {
+  template <class T>
+  static void remember(Entity<T>& e, std::string origin) {
+    e.remember(std::move(origin));
+  }
+};
+
+template <Modeled T>
+using KeyColumn = std::tuple_element_t<T::schema.key_index(), std::remove_cvref_t<decltype(T::schema.columns())>>;
+
+template <Modeled T>
+Value key_of(const T& obj) {
+  static_assert(T::schema.key_index() < T::schema.size(), "the schema needs a primary_key column (or one named \"id\")");
+  return Value(obj.*(KeyColumn<T>::member));
+}
+
+/// A relation's loaded values are matched by key text, so an int4 key on one
+/// engine matches an int8 foreign key on another.
+inline std::string match_key(const Value& v) { return v.to_string(); }
+
+template <Modeled T>
+std::vector<Expr> schema_columns() {
+  std::vector<Expr> cols;
+  // Qualified, so a join with another table cannot make a column ambiguous.
+  const std::string prefix = std::string(T::schema.table()) + ".";
+  T::schema.for_each([&](const auto& c, std::size_t) { cols.emplace_back(prefix + std::string(c.name)); });
+  return cols;
+}
+
+/// Builds entities from rows selected with schema_columns<T>() (same order).
+template <Modeled T>
+std::vector<Entity<T>> hydrate(const Result& rows, const std::string& origin) {
+  std::vector<Entity<T>> out;
+  out.reserve(rows.size());
+  for (Row row : rows) {
+    Entity<T>& e = out.emplace_back();
+    T::schema.for_each([&](const auto& c, std::size_t i) {
+      using F = typename std::remove_cvref_t<decltype(c)>::field;
+      try {
+        e.*(c.member) = row[i].template as<F>();
+      } catch (ConversionError& err) {
+        throw ConversionError("column '" + std::string(c.name) + "' of '" + std::string(T::schema.table()) +
+                              "': " + err.message());
+      }
+    });
+    EntityAccess::remember(e, origin);
+  }
+  return out;
+}
+
+[[noreturn]] void throw_unknown_column(std::string_view table, std::string_view column);
+[[noreturn]] void throw_guarded(std::string_view table, std::string_view column);
+
+template <Modeled T>
+void fill(T& obj, const Fields& attributes) {
+  for (const auto& [name, value] : attributes) {
+    bool known = false;
+    T::schema.for_each([&](const auto& c, std::size_t) {
+      if (c.name != name) return;
+      known = true;
+      if (has(c.flags, ColumnFlags::guarded) || has(c.flags, ColumnFlags::primary_key))
+        throw_guarded(T::schema.table(), c.name);
+      using F = typename std::remove_cvref_t<decltype(c)>::field;
+      try {
+        obj.*(c.member) = value.template as<F>();
+      } catch (ConversionError& err) {
+        throw ConversionError("column '" + std::string(c.name) + "' of '" + std::string(T::schema.table()) +
+                              "': " + err.message());
+      }
+    });
+    if (!known) throw_unknown_column(T::schema.table(), name);
+  }
+}
+
+template <Modeled T>
+Fields to_fields(const T& obj) {
+  Fields f;
+  T::schema.for_each([&](const auto& c, std::size_t) { f.emplace_back(std::string(c.name), Value(obj.*(c.member))); });
+  return f;
+}
+
+inline Timestamp now_seconds() {
+  return std::chrono::time_point_cast<std::chrono::microseconds>(
+      std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()));
+}
+
+template <class F>
+void set_now(F& field, bool only_if_unset) {
+  if constexpr (std::is_same_v<F, Timestamp>) {
+    if (!only_if_unset || field == Timestamp{}) field = now_seconds();
+  } else if constexpr (std::is_same_v<F, std::optional<Timestamp>>) {
+    if (!only_if_unset || !field) field = now_seconds();
+  }
+}
+
+template <Modeled T>
+void touch(T& obj, bool inserting) {
+  T::schema.for_each([&](const auto& c, std::size_t) {
+    if (inserting && has(c.flags, ColumnFlags::created_at)) set_now(obj.*(c.member), true);
+    if (has(c.flags, ColumnFlags::updated_at)) set_now(obj.*(c.member), false);
+  });
+}
+
+}  // namespace detail
+
+template <class T>
+class ModelQuery;
+
+template <class T>
+class Model {
+  static_assert(Modeled<T>, "plexus::Model<T>: T needs a `static constexpr auto schema = plexus::schema(...)`");
+
+ public:
+  /// An empty `connection` leaves the model unbound until bind().
+  Model(Database& db, std::string connection) : m_db(&db), m_conn(std::move(connection)) {
+    if (!m_conn.empty()) (void)m_db->connection(m_conn);  // unknown names fail here, not at the first query
+  }
+
+  [[nodiscard]] const std::string& connection_name() const noexcept { return m_conn; }
+  /// @throws ConfigError when the model is bound to no connection.
+  [[nodiscard]] Connection& connection() const {
+    if (m_conn.empty())
+      throw ConfigError("model '" + std::string(T::schema.table()) +
+                        "' is bound to no connection: its schema declares none and no default connection is "
+                        "configured; call .bind(\"name\") or declare .connection(\"name\") in its schema");
+    return m_db->connection(m_conn);
+  }
+  [[nodiscard]] Database& database() const noexcept { return *m_db; }
+
+  /// The same model bound to another connection (objection's bindKnex).
+  [[nodiscard]] Model bind(std::string_view connection) const { return Model(*m_db, std::string(connection)); }
+  /// One query on another connection (the seed's Model.db('analytics')).
+  [[nodiscard]] ModelQuery<T> on(std::string_view connection) const { return bind(connection).query(); }
+  [[nodiscard]] ModelQuery<T> query() const { return ModelQuery<T>(*m_db, connection().name()); }
+
+  [[nodiscard]] ModelQuery<T> where(std::string_view column, Value value) const {
+    return query().where(column, std::move(value));
+  }
+  [[nodiscard]] ModelQuery<T> where(std::string_view column, std::string_view op, Value value) const {
+    return query().where(column, op, std::move(value));
+  }
+  template <class Rel>
+  [[nodiscard]] ModelQuery<T> with(Rel rel) const {
+    return query().with(rel);
+  }
+
+  [[nodiscard]] std::optional<Entity<T>> find(const Value& id) const {
+    return query().where(key_name(), id).first();
+  }
+  /// @throws NotFoundError naming the table, the key and the connection.
+  [[nodiscard]] Entity<T> find_or_fail(const Value& id) const {
+    if (auto e = find(id)) return std::move(*e);
+    throw NotFoundError("no row in '" + std::string(T::schema.table()) + "' with " + std::string(key_name()) + " = " +
+                        id.to_string() + " on connection '" + m_conn + "'");
+  }
+  [[nodiscard]] std::vector<Entity<T>> all() const { return query().get(); }
+
+  /// Inserts a new row from attributes (guarded columns are refused).
+  Entity<T> create(const Fields& attributes) const {
+    Entity<T> e;
+    detail::fill<T>(e, attributes);
+    save(e);
+    return e;
+  }
+  Entity<T> create(const T& value) const {
+    Entity<T> e(value);
+    save(e);
+    return e;
+  }
+  Entity<T> create_from_json(std::string_view json) const { return create(fields_from_json(json)); }
+  /// Mass assignment: sets the named columns; guarded or unknown ones throw UsageError.
+  void fill(T& obj, const Fields& attributes) const { detail::fill<T>(obj, attributes); }
+  void fill_from_json(T& obj, std::string_view json) const { detail::fill<T>(obj, fields_from_json(json)); }
+  [[nodiscard]] std::string to_json(const T& obj) const { return fields_to_json(detail::to_fields(obj)); }
+
+  /// Inserts a new entity, or updates the changed columns of a loaded one on
+  /// the connection it came from.
+  void save(Entity<T>& e) const {
+    if (!e.exists()) {
+      insert(e);
+      e.remember(connection().name());
+      return;
+    }
+    auto dirty = e.dirty();
+    if (dirty.empty()) return;
+    detail::touch<T>(e, false);
+    dirty = e.dirty();
+    Fields changed;
+    T::schema.for_each([&](const auto& c, std::size_t) {
+      for (const auto& d : dirty)
+        if (d == c.name) changed.emplace_back(std::string(c.name), Value(e.*(c.member)));
+    });
+    const std::string where = e.origin().empty() ? connection().name() : e.origin();
+    m_db->connection(where).table(T::schema.table()).where(key_name(), e.m_original[T::schema.key_index()]).update(changed);
+    e.remember(where);
+  }
+  /// A plain struct: inserted when its key is unset (0 / empty), else every column is updated.
+  void save(T& obj) const {
+    Value key = detail::key_of(obj);
+    bool unset = key.is_null() || key == Value(0) || key == Value("");
+    if (unset) {
+      insert(obj);
+      return;
+    }
+    detail::touch<T>(obj, false);
+    Fields all = detail::to_fields(obj);
+    all.erase(all.begin() + static_cast<std::ptrdiff_t>(T::schema.key_index()));
+    connection().table(T::schema.table()).where(key_name(), key).update(all);
+  }
+  /// Deletes by primary key; true if a row was deleted.
+  bool remove(const T& obj) const {
+    return connection().table(T::schema.table()).where(key_name(), detail::key_of(obj)).remove() > 0;
+  }
+  bool remove(Entity<T>& e) const {
+    const std::string where = e.origin().empty() ? connection().name() : e.origin();
+    bool done = m_db->connection(where).table(T::schema.table()).where(key_name(), detail::key_of<T>(e)).remove() > 0;
+    e.m_exists = false;
+    return done;
+  }
+  /// column = column + by, in the database and in the entity.
+  void increment(Entity<T>& e, std::string_view column, std::int64_t by = 1) const {
+    const std::string where = e.origin().empty() ? connection().name() : e.origin();
+    m_db->connection(where).table(T::schema.table()).where(key_name(), detail::key_of<T>(e)).increment(column, by);
+    bool known = false;
+    T::schema.for_each([&](const auto& c, std::size_t i) {
+      if (c.name != column) return;
+      known = true;
+      using F = typename std::remove_cvref_t<decltype(c)>::field;
+      if constexpr (std::is_integral_v<F> && !std::is_same_v<F, bool>) {
+        e.*(c.member) = static_cast<F>(e.*(c.member) + by);
+        e.m_original[i] = Value(e.*(c.member));
+      }
+    });
+    if (!known) detail::throw_unknown_column(T::schema.table(), column);
+  }
+
+  /// Loads a relation into already-loaded entities (one query per relation).
+  template <class Rel>
+  void load(std::vector<Entity<T>>& entities, Rel rel) const {
+    rel.template eager<T>(*m_db, entities);
+  }
+  template <class Rel>
+  void load(Entity<T>& entity, Rel rel) const {
+    std::vector<Entity<T>> one{std::move(entity)};
+    rel.template eager<T>(*m_db, one);
+    entity = std::move(one.front());
+  }
+
+  [[nodiscard]] static constexpr std::string_view key_name() { return std::get<T::schema.key_index()>(T::schema.columns()).name; }
+
+ private:
+  template <class Obj>
+  void insert(Obj& obj) const {
+    detail::touch<T>(obj, true);
+    Fields fields = detail::to_fields<T>(obj);
+    Value key = detail::key_of<T>(obj);
+    bool generated = key.is_null() || key == Value(0);
+    auto q = connection().table(T::schema.table());
+    if (generated) {
+      using K = typename detail::KeyColumn<T>::field;
+      fields.erase(fields.begin() + static_cast<std::ptrdiff_t>(T::schema.key_index()));
+      auto id = q.insert_get_id(fields, key_name());
+      if constexpr (std::is_integral_v<K>) obj.*(detail::KeyColumn<T>::member) = static_cast<K>(id);
+      else obj.*(detail::KeyColumn<T>::member) = Value(id).as<K>();
+    } else {
+      q.insert(fields);
+    }
+  }
+
+  Database* m_db;
+  std::string m_conn;
+};
+
+template <class T>
+class ModelQuery {
+  static_assert(Modeled<T>, "plexus::ModelQuery<T>: T needs a `static constexpr auto schema = plexus::schema(...)`");
+
+ public:
+  ModelQuery(Database& db, std::string connection)
+      : m_db(&db), m_conn(std::move(connection)), m_q(db.connection(m_conn).table(T::schema.table())) {
+    m_q.select(detail::schema_columns<T>());
+  }
+
+  ModelQuery& where(std::string_view c, Value v) { return fwd([&] { m_q.where(c, std::move(v)); }); }
+  ModelQuery& where(std::string_view c, std::string_view op, Value v) { return fwd([&] { m_q.where(c, op, std::move(v)); }); }
+  ModelQuery& where(const std::function<void(QueryBuilder&)>& g) { return fwd([&] { m_q.where(g); }); }
+  ModelQuery& or_where(std::string_view c, Value v) { return fwd([&] { m_q.or_where(c, std::move(v)); }); }
+  ModelQuery& or_where(std::string_view c, std::string_view op, Value v) { return fwd([&] { m_q.or_where(c, op, std::move(v)); }); }
+  ModelQuery& where_in(std::string_view c, std::vector<Value> v) { return fwd([&] { m_q.where_in(c, std::move(v)); }); }
+  ModelQuery& where_in(std::string_view c, std::initializer_list<Value> v) { return where_in(c, std::vector<Value>(v)); }
+  ModelQuery& where_not_in(std::string_view c, std::vector<Value> v) { return fwd([&] { m_q.where_not_in(c, std::move(v)); }); }
+  ModelQuery& where_null(std::string_view c) { return fwd([&] { m_q.where_null(c); }); }
+  ModelQuery& where_not_null(std::string_view c) { return fwd([&] { m_q.where_not_null(c); }); }
+  ModelQuery& where_between(std::string_view c, Value a, Value b) { return fwd([&] { m_q.where_between(c, std::move(a), std::move(b)); }); }
+  ModelQuery& where_raw(std::string sql, std::vector<Value> b = {}) { return fwd([&] { m_q.where_raw(std::move(sql), std::move(b)); }); }
+  ModelQuery& order_by(std::string_view c, std::string_view dir = "asc") { return fwd([&] { m_q.order_by(c, dir); }); }
+  ModelQuery& order_by_desc(std::string_view c) { return order_by(c, "desc"); }
+  ModelQuery& limit(std::uint64_t n) { return fwd([&] { m_q.limit(n); }); }
+  ModelQuery& offset(std::uint64_t n) { return fwd([&] { m_q.offset(n); }); }
+
+  /// Eager-loads a relation: one query per relation for the whole result,
+  /// on the related model's own connection.
+  template <class Rel>
+  ModelQuery& with(Rel rel) {
+    m_eager.push_back([rel, db = m_db](std::vector<Entity<T>>& parents) { rel.template eager<T>(*db, parents); });
+    return *this;
+  }
+  /// Keeps rows that have at least one related row matching `constrain`. When
+  /// the related model lives on another connection this runs as two queries.
+  template <class Rel, class F>
+  ModelQuery& where_has(Rel rel, F&& constrain) {
+    m_deferred.push_back([rel, db = m_db, conn = m_conn, c = std::function<void(QueryBuilder&)>(std::forward<F>(constrain))](
+                             QueryBuilder& q) { rel.template constrain<T>(*db, conn, q, c); });
+    return *this;
+  }
+  template <class Rel>
+  ModelQuery& where_has(Rel rel) {
+    return where_has(rel, [](QueryBuilder&) {});
+  }
+
+  /// Joins another model's table. Both schemas must declare the same
+  /// connection: a join cannot cross databases, and this is checked at compile time.
+  template <Modeled R>
+  ModelQuery& join(std::string_view first, std::string_view op, std::string_view second) {
+    static_assert(T::schema.connection_name() == R::schema.connection_name(),
+                  "plexus: these models' schemas declare different connections, and a SQL join cannot cross "
+                  "databases; load the other model with with() or filter with where_has(), which run one query "
+                  "per connection");
+    m_q.join(R::schema.table(), first, op, second);
+    return *this;
+  }
+
+  [[nodiscard]] std::vector<Entity<T>> get() {
+    QueryBuilder q = prepared();
+    auto entities = detail::hydrate<T>(q.get(), m_conn);
+    for (auto& load : m_eager) load(entities);
+    return entities;
+  }
+  [[nodiscard]] std::optional<Entity<T>> first() {
+    QueryBuilder saved = m_q;
+    m_q.limit(1);
+    auto all = get();
+    m_q = std::move(saved);
+    if (all.empty()) return std::nullopt;
+    return std::move(all.front());
+  }
+  [[nodiscard]] std::int64_t count() { return prepared().count(); }
+  [[nodiscard]] Query to_sql() const { return prepared().to_sql(); }
+  [[nodiscard]] const std::string& connection_name() const noexcept { return m_conn; }
+  /// The underlying builder, for anything the model query does not wrap.
+  [[nodiscard]] QueryBuilder& builder() noexcept { return m_q; }
+
+ private:
+  template <class F>
+  ModelQuery& fwd(F&& f) {
+    f();
+    return *this;
+  }
+  QueryBuilder prepared() const {
+    QueryBuilder q = m_q;
+    for (const auto& d : m_deferred) d(q);
+    return q;
+  }
+
+  Database* m_db;
+  std::string m_conn;
+  QueryBuilder m_q;
+  std::vector<std::function<void(std::vector<Entity<T>>&)>> m_eager;
+  std::vector<std::function<void(QueryBuilder&)>> m_deferred;
+};
+
+template <class T>
+Model<T> Database::model() {
+  constexpr std::string_view declared = T::schema.connection_name();
+  if (!declared.empty()) return Model<T>(*this, std::string(declared));
+  return Model<T>(*this, config().default_connection);  // may be empty: bind() it
+}
+
+/// The connection name a model's schema declares, or the Database's default.
+template <Modeled T>
+std::string connection_of(Database& db) {
+  constexpr std::string_view declared = T::schema.connection_name();
+  return declared.empty() ? db.connection().name() : std::string(declared);
+}
+
+}  // namespace plexus
+
+#include "plexus/orm/relations.hpp"
