@@ -1,6 +1,7 @@
 // `plexus demo`: the objection.js post's scenario. Product is bound to db_one,
-// Category to db_two; every query prints the database file that served it and
-// how long it took — our answer to the post's SHOW PROCESSLIST.
+// Category to db_two (objection's bindKnex); every query prints the database
+// file that served it and how long it took — our answer to the post's
+// SHOW PROCESSLIST.
 #include "demo.hpp"
 
 #include <ostream>
@@ -13,11 +14,20 @@
 namespace plexus::cli {
 namespace {
 
-/// A table bound to the connection that owns it (what bindKnex does for a model).
-struct BoundTable {
-  std::string table;
-  Connection& db;
-  Result query() { return db.select("SELECT * FROM " + table + " ORDER BY id"); }
+// models/Product.js and models/Category.js: no connection in the schema.
+struct Product {
+  std::int64_t id = 0;
+  std::string name;
+  double price = 0;
+  static constexpr auto schema = plexus::schema("products", col<&Product::id>("id", primary_key),
+                                                col<&Product::name>("name"), col<&Product::price>("price"));
+};
+
+struct Category {
+  std::int64_t id = 0;
+  std::string name;
+  static constexpr auto schema =
+      plexus::schema("categories", col<&Category::id>("id", primary_key), col<&Category::name>("name"));
 };
 
 }  // namespace
@@ -31,7 +41,6 @@ int run_demo(std::ostream& out, const std::filesystem::path& dir) {
   DatabaseConfig cfg;
   cfg.add("db_one", sqlite((dir / "db_one.sqlite").string()));
   cfg.add("db_two", sqlite((dir / "db_two.sqlite").string()));
-  cfg.default_connection = "db_one";
   Database db(cfg);
 
   db.on_after_query([&out](const QueryEvent& e) {
@@ -39,27 +48,39 @@ int run_demo(std::ostream& out, const std::filesystem::path& dir) {
                        std::chrono::duration<double, std::milli>(e.duration).count(), e.sql);
   });
 
-  out << "Plexus demo: two databases, each table bound to the connection that owns it\n\n";
+  out << "Plexus demo: two databases, each model bound to the connection that owns its table\n\n";
   out << "Setting up db_one (products) and db_two (categories):\n";
-  Connection& db_one = db.connection("db_one");
-  Connection& db_two = db.connection("db_two");
-  db_one.execute("CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT NOT NULL, price REAL NOT NULL)");
-  db_two.execute("CREATE TABLE categories (id INTEGER PRIMARY KEY, name TEXT NOT NULL)");
+  db.connection("db_one").execute("CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT NOT NULL, price REAL NOT NULL)");
+  db.connection("db_two").execute("CREATE TABLE categories (id INTEGER PRIMARY KEY, name TEXT NOT NULL)");
 
-  db_one.transaction([](Transaction& tx) {
-    for (auto [name, price] : {std::pair{"Keyboard", 49.9}, {"Monitor", 189.0}, {"Mouse", 19.5}})
-      tx.execute("INSERT INTO products (name, price) VALUES (?, ?)", {name, price});
+  auto ProductModel = db.model<Product>().bind("db_one");    // ProductModel.bindKnex(cnDbOne)
+  auto CategoryModel = db.model<Category>().bind("db_two");  // CategoryModel.bindKnex(cnDbTwo)
+
+  db.connection("db_one").transaction([](Transaction& tx) {
+    tx.table("products").insert_many({{{"name", "Keyboard"}, {"price", 49.9}},
+                                      {{"name", "Monitor"}, {"price", 189.0}},
+                                      {{"name", "Mouse"}, {"price", 19.5}}});
   });
-  for (const char* name : {"Peripherals", "Displays"})
-    db_two.execute("INSERT INTO categories (name) VALUES (?)", {name});
-
-  BoundTable Product{"products", db_one};   // ProductModel.bindKnex(cnDbOne)
-  BoundTable Category{"categories", db_two};  // CategoryModel.bindKnex(cnDbTwo)
+  for (const char* name : {"Peripherals", "Displays"}) CategoryModel.create({{"name", name}});
 
   out << "\nProduct.query()  -- bound to db_one\n";
-  print_table(out, Product.query());
+  Result products = Result(Columns({"id", "name", "price"}));
+  for (const auto& p : ProductModel.query().order_by("id").get()) {
+    Value* row = products.append_row();
+    row[0] = p.id;
+    row[1] = p.name;
+    row[2] = p.price;
+  }
+  print_table(out, products);
+
   out << "\nCategory.query()  -- bound to db_two\n";
-  print_table(out, Category.query());
+  Result categories = Result(Columns({"id", "name"}));
+  for (const auto& c : CategoryModel.query().order_by("id").get()) {
+    Value* row = categories.append_row();
+    row[0] = c.id;
+    row[1] = c.name;
+  }
+  print_table(out, categories);
 
   out << "\nConnections (our SHOW PROCESSLIST):\n";
   for (const auto& name : db.connection_names()) {
