@@ -140,6 +140,30 @@ TEST_P(Models, MassAssignmentGuardsAndJson) {
   EXPECT_THROW((void)users.create_from_json(R"({"name": {"nested": 1}})"), UsageError);
 }
 
+namespace {
+struct Account {
+  std::int64_t id = 0;
+  std::string name;
+  std::int64_t balance = 0;
+  static constexpr auto schema = plexus::schema("plexus_accounts", col<&Account::id>("id", primary_key),
+                                                col<&Account::name>("name", fillable), col<&Account::balance>("balance"))
+                                     .connection("analytics");
+};
+}  // namespace
+
+TEST_P(Models, FillableIsAWhitelist) {
+  db->connection("analytics").execute("CREATE TABLE plexus_accounts (id INTEGER PRIMARY KEY, name TEXT, balance INTEGER)");
+  auto accounts = db->model<Account>();
+  auto a = accounts.create({{"name", "ok"}});
+  EXPECT_EQ(a.balance, 0);
+  EXPECT_THROW((void)accounts.create({{"name", "x"}, {"balance", 1000000}}), UsageError);
+  Account plain;
+  plain.name = "direct";
+  plain.balance = 5;  // code may set any column
+  accounts.save(plain);
+  EXPECT_EQ(accounts.find_or_fail(plain.id).balance, 5);
+}
+
 TEST_P(Models, IncrementAndPlainStructSave) {
   seed();
   auto posts = db->model<Post>();

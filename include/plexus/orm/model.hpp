@@ -138,7 +138,9 @@ void fill(T& obj, const Fields& attributes) {
     T::schema.for_each([&](const auto& c, std::size_t) {
       if (c.name != name) return;
       known = true;
-      if (has(c.flags, ColumnFlags::guarded) || has(c.flags, ColumnFlags::primary_key))
+      constexpr bool whitelist = T::schema.has_fillable();
+      if (has(c.flags, ColumnFlags::guarded) || has(c.flags, ColumnFlags::primary_key) ||
+          (whitelist && !has(c.flags, ColumnFlags::fillable)))
         throw_guarded(T::schema.table(), c.name);
       using F = typename std::remove_cvref_t<decltype(c)>::field;
       try {

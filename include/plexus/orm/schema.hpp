@@ -28,6 +28,7 @@ enum class ColumnFlags : unsigned {
   guarded = 2,      ///< refused in mass assignment (create/fill from a map or JSON)
   created_at = 4,   ///< set to now on insert
   updated_at = 8,   ///< set to now on insert and on every save
+  fillable = 16,    ///< when any column is fillable, only fillable ones take mass assignment
 };
 constexpr ColumnFlags operator|(ColumnFlags a, ColumnFlags b) {
   return static_cast<ColumnFlags>(static_cast<unsigned>(a) | static_cast<unsigned>(b));
@@ -38,6 +39,7 @@ inline constexpr ColumnFlags primary_key = ColumnFlags::primary_key;
 inline constexpr ColumnFlags guarded = ColumnFlags::guarded;
 inline constexpr ColumnFlags created_at = ColumnFlags::created_at;
 inline constexpr ColumnFlags updated_at = ColumnFlags::updated_at;
+inline constexpr ColumnFlags fillable = ColumnFlags::fillable;
 
 namespace detail {
 template <class M>
@@ -96,6 +98,12 @@ class Schema {
   template <class F>
   constexpr void for_each(F&& f) const {
     for_each_impl(f, std::index_sequence_for<Cols...>{});
+  }
+  /// Whether any column is flagged fillable (then mass assignment is a whitelist).
+  [[nodiscard]] constexpr bool has_fillable() const {
+    bool any = false;
+    for_each([&](const auto& c, std::size_t) { any = any || has(c.flags, ColumnFlags::fillable); });
+    return any;
   }
   /// Index of the primary-key column (the first flagged one, else a column named "id").
   [[nodiscard]] constexpr std::size_t key_index() const {
