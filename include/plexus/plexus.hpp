@@ -10,6 +10,7 @@
 #include "plexus/db/database.hpp"
 #include "plexus/db/events.hpp"
 #include "plexus/db/transaction.hpp"
+#include "plexus/db/unit_of_work.hpp"
 #include "plexus/orm/model.hpp"
 #include "plexus/orm/relations.hpp"
 #include "plexus/orm/schema.hpp"

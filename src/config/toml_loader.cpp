@@ -21,6 +21,8 @@ class Loader {
       std::string key(k.str());
       if (key == "default") {
         cfg.default_connection = string(node, "default");
+      } else if (key == "max_connections") {
+        cfg.max_connections = static_cast<std::size_t>(integer(node, "max_connections", 0, 1000000));
       } else if (key == "connections") {
         const auto* conns = node.as_table();
         if (!conns) fail("connections", "must be a table of [connections.NAME] sections");
@@ -31,7 +33,7 @@ class Loader {
           cfg.connections.push_back(connection(std::string(name.str()), *t, where));
         }
       } else {
-        fail(key, "unknown top-level key (expected 'default' and [connections.NAME] sections)");
+        fail(key, "unknown top-level key (expected 'default', 'max_connections' and [connections.NAME] sections)");
       }
     }
     if (auto d = m_env.get("DB_CONNECTION"); d && !d->empty()) cfg.default_connection = *d;
@@ -138,7 +140,8 @@ class Loader {
       else if (k == "idle_timeout_ms") p.idle_timeout = ms();
       else if (k == "max_lifetime_ms") p.max_lifetime = ms();
       else if (k == "validate_after_ms") p.validate_after = ms();
-      else fail(sub, "unknown key (expected min, max, acquire_timeout_ms, idle_timeout_ms, max_lifetime_ms, validate_after_ms)");
+      else if (k == "leak_warning_ms") p.leak_warning = ms();
+      else fail(sub, "unknown key (expected min, max, acquire_timeout_ms, idle_timeout_ms, max_lifetime_ms, validate_after_ms, leak_warning_ms)");
     }
   }
 
@@ -204,12 +207,17 @@ class Loader {
         else if (lb == "least_outstanding") c.load_balance = LoadBalance::least_outstanding;
         else fail(sub, "unknown strategy '" + lb + "' (use round_robin, random, weighted or least_outstanding)");
       } else if (key == "sticky") c.sticky = boolean(v, sub);
+      else if (key == "causal") c.causal = boolean(v, sub);
+      else if (key == "causal_wait_ms") c.causal_wait = std::chrono::milliseconds(integer(v, sub, 0, 60000));
+      else if (key == "max_replica_lag_ms") c.max_replica_lag = std::chrono::milliseconds(integer(v, sub, 0, 86400000));
+      else if (key == "replica_cooldown_ms") c.replica_cooldown = std::chrono::milliseconds(integer(v, sub, 0, 3600000));
       else if (key == "read_only") c.read_only = boolean(v, sub);
       else if (key == "migrations") c.migrations = string(v, sub);
       else
         fail(sub, "unknown key (known: driver, url, host, port, socket, database, username, password, ssl, sslmode, "
                   "sslrootcert, sslcert, sslkey, application_name, connect_timeout, busy_timeout, options, pool, "
-                  "read_hosts, load_balance, sticky, read_only, migrations)");
+                  "read_hosts, load_balance, sticky, causal, causal_wait_ms, max_replica_lag_ms, replica_cooldown_ms, "
+                  "read_only, migrations)");
     }
     if (host) {
       if (c.hosts.empty()) c.hosts.emplace_back();

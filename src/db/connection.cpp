@@ -1,6 +1,8 @@
 #include "plexus/db/connection.hpp"
 
 #include <algorithm>
+#include <climits>
+#include <random>
 
 #include "plexus/core/error.hpp"
 #include "plexus/driver/driver.hpp"
@@ -50,11 +52,38 @@ bool is_lost(const Error& e) { return e.is_connection_lost(); }
 
 }  // namespace
 
-Connection::Connection(ConnectionConfig cfg, std::shared_ptr<const HookRegistry> global_hooks)
+Connection::Connection(ConnectionConfig cfg, std::shared_ptr<const HookRegistry> global_hooks,
+                       ConnectionBudget* budget)
     : m_cfg(std::move(cfg)), m_driver(&require_driver(m_cfg)), m_global(std::move(global_hooks)) {
   const Endpoint* primary = m_cfg.hosts.empty() ? nullptr : &m_cfg.hosts.front();
-  m_primary = std::make_unique<Pool>(*m_driver, m_cfg, primary, "primary");
-  for (const auto& r : m_cfg.read_hosts) m_replicas.push_back(std::make_unique<Pool>(*m_driver, m_cfg, &r, "replica"));
+  auto warn = [w = m_warn](const std::string& msg) {
+    if (*w) (*w)(msg);
+  };
+  m_primary = std::make_unique<Pool>(*m_driver, m_cfg, primary, "primary", budget);
+  m_primary->on_warning(warn);
+  for (const auto& r : m_cfg.read_hosts) {
+    auto rep = std::make_unique<Replica>();
+    rep->pool = std::make_unique<Pool>(*m_driver, m_cfg, &r, "replica", budget);
+    rep->pool->on_warning(warn);
+    rep->weight = r.weight;
+    m_replicas.push_back(std::move(rep));
+  }
+}
+
+void Connection::on_warning(std::function<void(const std::string&)> fn) { *m_warn = std::move(fn); }
+
+void Connection::warn(const std::string& msg) const {
+  if (*m_warn) (*m_warn)(msg);
+}
+
+void Connection::warm_up() {
+  m_primary->warm_up();
+  for (auto& r : m_replicas) r->pool->warm_up();
+}
+
+void Connection::close_idle() {
+  m_primary->close_idle();
+  for (auto& r : m_replicas) r->pool->close_idle();
 }
 
 Connection::~Connection() = default;
@@ -106,7 +135,19 @@ ConnectionHealth Connection::health() {
   };
   h.hosts.push_back(probe(*m_primary));
   h.healthy = h.hosts.front().reachable;
-  for (auto& r : m_replicas) h.hosts.push_back(probe(*r));
+  for (auto& r : m_replicas) {
+    auto hh = probe(*r->pool);
+    hh.ejected = !eligible(*r);
+    if (hh.reachable) {
+      try {
+        auto lease = r->pool->acquire();
+        hh.lag = lease->replica_lag();
+      } catch (const Error&) {
+        // Reachable a moment ago; the lag stays unknown.
+      }
+    }
+    h.hosts.push_back(std::move(hh));
+  }
   return h;
 }
 
@@ -134,12 +175,6 @@ Transaction Connection::begin() {
     throw;
   }
   return Transaction(*this, *m_primary, std::move(lease), id);
-}
-
-Connection::Route Connection::route(Intent intent) {
-  if (intent == Intent::write || m_replicas.empty()) return {m_primary.get(), intent == Intent::write ? "write" : "read"};
-  auto i = m_next_replica.fetch_add(1, std::memory_order_relaxed) % m_replicas.size();
-  return {m_replicas[i].get(), "read (round_robin)"};
 }
 
 void Connection::refuse_if_read_only(std::string_view sql, Intent intent) const {
@@ -197,22 +232,6 @@ Result Connection::run_on(Pool::Lease& lease, const Pool& pool, std::string_view
   }
 }
 
-Result Connection::run(std::string_view sql, std::span<const Value> params, Intent intent) {
-  refuse_if_read_only(sql, intent);
-  auto [pool, reason] = route(intent);
-  Pool::Lease lease;
-  try {
-    lease = pool->acquire();
-  } catch (Error& e) {
-    e.set_sql(sql);
-    QueryEvent ev = event(*pool, reason, sql, params, intent, 0);
-    ev.error = &e;
-    fire(&HookRegistry::Set::error, ev);
-    throw;
-  }
-  return run_on(lease, *pool, reason, sql, params, intent, 0);
-}
-
 namespace {
 
 /// Keeps the session leased while rows stream, and reports the query to the
@@ -255,10 +274,246 @@ class LeasedStream final : public RowSource {
 
 }  // namespace
 
-Cursor Connection::open_cursor(std::string_view sql, std::span<const Value> params, Intent intent) {
+// ---- routing ---------------------------------------------------------------
+
+namespace {
+
+std::int64_t now_ticks() { return Clock::now().time_since_epoch().count(); }
+
+std::string_view strategy_reason(LoadBalance lb) {
+  switch (lb) {
+    case LoadBalance::round_robin: return "read: round_robin";
+    case LoadBalance::random: return "read: random";
+    case LoadBalance::weighted: return "read: weighted";
+    case LoadBalance::least_outstanding: return "read: least_outstanding";
+  }
+  return "read";
+}
+
+std::mt19937_64& rng() {
+  thread_local std::mt19937_64 gen{std::random_device{}()};
+  return gen;
+}
+
+struct InFlight {
+  std::atomic<int>& n;
+  explicit InFlight(std::atomic<int>& c) : n(c) { n.fetch_add(1, std::memory_order_relaxed); }
+  ~InFlight() { n.fetch_sub(1, std::memory_order_relaxed); }
+};
+
+}  // namespace
+
+Consistency Connection::consistency(const RouteOptions& o) const noexcept {
+  Consistency m = o.uow ? o.uow->mode() : Consistency::eventual;
+  if (m != Consistency::from_config) return m;
+  if (m_cfg.causal) return Consistency::causal;
+  if (m_cfg.sticky) return Consistency::sticky;
+  return Consistency::eventual;
+}
+
+bool Connection::eligible(const Replica& r) const noexcept {
+  return r.ejected_until.load(std::memory_order_relaxed) <= now_ticks();
+}
+
+void Connection::eject(Replica& r, const Error& why) {
+  auto until = Clock::now() + m_cfg.replica_cooldown;
+  r.ejected_until.store(until.time_since_epoch().count(), std::memory_order_relaxed);
+  r.pool->close_idle();  // sessions to a failed server are as good as dead
+  warn("replica " + r.pool->host() + " of connection '" + m_cfg.name + "' left out for " +
+       std::to_string(m_cfg.replica_cooldown.count()) + " ms after: " + why.message());
+}
+
+std::vector<std::size_t> Connection::replica_order() {
+  const std::size_t n = m_replicas.size();
+  std::vector<std::size_t> order;
+  order.reserve(n);
+  std::size_t first = 0;
+  switch (m_cfg.load_balance) {
+    case LoadBalance::round_robin: first = m_next_replica.fetch_add(1, std::memory_order_relaxed) % n; break;
+    case LoadBalance::random: first = std::uniform_int_distribution<std::size_t>(0, n - 1)(rng()); break;
+    case LoadBalance::weighted: {
+      unsigned total = 0;
+      for (const auto& r : m_replicas)
+        if (eligible(*r)) total += r->weight;
+      if (total > 0) {
+        auto pick = std::uniform_int_distribution<unsigned>(0, total - 1)(rng());
+        for (std::size_t i = 0; i < n; ++i) {
+          if (!eligible(*m_replicas[i])) continue;
+          if (pick < m_replicas[i]->weight) {
+            first = i;
+            break;
+          }
+          pick -= m_replicas[i]->weight;
+        }
+      }
+      break;
+    }
+    case LoadBalance::least_outstanding: {
+      int best = INT32_MAX;
+      for (std::size_t i = 0; i < n; ++i) {
+        int load = m_replicas[i]->in_flight.load(std::memory_order_relaxed);
+        if (eligible(*m_replicas[i]) && load < best) {
+          best = load;
+          first = i;
+        }
+      }
+      break;
+    }
+  }
+  for (std::size_t k = 0; k < n; ++k) order.push_back((first + k) % n);
+  return order;
+}
+
+bool Connection::lag_ok(Replica& r, Pool::Lease& lease) {
+  if (m_cfg.max_replica_lag.count() <= 0) return true;
+  const auto now = now_ticks();
+  const auto every = std::chrono::duration_cast<Clock::duration>(std::chrono::milliseconds(500)).count();
+  if (now - r.lag_checked.load(std::memory_order_relaxed) >= every) {
+    std::int64_t lag = -1;
+    try {
+      if (auto l = lease->replica_lag()) lag = l->count();
+    } catch (const Error&) {
+      lag = -1;
+    }
+    r.lag_ms.store(lag, std::memory_order_relaxed);
+    r.lag_checked.store(now, std::memory_order_relaxed);
+  }
+  auto lag = r.lag_ms.load(std::memory_order_relaxed);
+  return lag >= 0 && lag <= m_cfg.max_replica_lag.count();
+}
+
+void Connection::record_write(driver::Session& s, const RouteOptions& o) {
+  if (!o.uow) return;
+  std::optional<std::string> pos;
+  if (consistency(o) == Consistency::causal) {
+    try {
+      pos = s.replication_position();
+    } catch (const Error&) {
+      pos.reset();  // without a position, causal reads in this unit use the primary
+    }
+  }
+  o.uow->record_write(m_cfg.name, std::move(pos));
+}
+
+Pool::Lease Connection::acquire_or_report(Pool& pool, std::string_view reason, std::string_view sql,
+                                          std::span<const Value> params, Intent intent) {
+  try {
+    return pool.acquire();
+  } catch (Error& e) {
+    e.set_sql(sql);
+    QueryEvent ev = event(pool, reason, sql, params, intent, 0);
+    ev.error = &e;
+    fire(&HookRegistry::Set::error, ev);
+    throw;
+  }
+}
+
+Result Connection::run_primary(std::string_view reason, std::string_view sql, std::span<const Value> params,
+                               Intent intent, const RouteOptions& o) {
+  auto lease = acquire_or_report(*m_primary, reason, sql, params, intent);
+  Result r = run_on(lease, *m_primary, reason, sql, params, intent, 0);
+  if (intent == Intent::write && o.uow) record_write(*lease, o);
+  return r;
+}
+
+Result Connection::run_routed(std::string_view sql, std::span<const Value> params, Intent intent,
+                              const RouteOptions& o) {
   refuse_if_read_only(sql, intent);
-  auto [pool, reason] = route(intent);
-  auto lease = pool->acquire();
+  if (intent == Intent::write) return run_primary("write", sql, params, intent, o);
+  if (o.side == RouteOptions::Side::primary) return run_primary("read: forced primary", sql, params, intent, o);
+  if (m_replicas.empty()) {
+    if (o.side == RouteOptions::Side::replica)
+      throw UsageError("connection '" + m_cfg.name + "' has no read_hosts, so on_replica() cannot be served");
+    return run_primary("read", sql, params, intent, o);
+  }
+
+  if (o.uow && o.side != RouteOptions::Side::replica && o.uow->wrote(m_cfg.name)) {
+    switch (consistency(o)) {
+      case Consistency::sticky: return run_primary("read: sticky (this unit wrote)", sql, params, intent, o);
+      case Consistency::causal: {
+        auto pos = o.uow->position(m_cfg.name);
+        if (!pos) return run_primary("read: causal (no position, primary)", sql, params, intent, o);
+        // Wait on one replica only: waiting on each in turn would multiply the bound.
+        for (std::size_t i : replica_order()) {
+          Replica& r = *m_replicas[i];
+          if (!eligible(r)) continue;
+          try {
+            auto lease = r.pool->acquire();
+            if (!lease->wait_for_position(*pos, m_cfg.causal_wait)) break;
+            InFlight guard(r.in_flight);
+            return run_on(lease, *r.pool, "read: causal (replica caught up)", sql, params, intent, 0);
+          } catch (Error& e) {
+            if (!e.is_connection_lost()) throw;
+            eject(r, e);
+          }
+        }
+        return run_primary("read: causal (replica behind, primary)", sql, params, intent, o);
+      }
+      default: break;
+    }
+  }
+
+  const std::string_view reason = strategy_reason(m_cfg.load_balance);
+  std::optional<Error> last;
+  for (std::size_t i : replica_order()) {
+    Replica& r = *m_replicas[i];
+    if (!eligible(r)) continue;
+    try {
+      auto lease = r.pool->acquire();
+      if (!lag_ok(r, lease)) continue;
+      InFlight guard(r.in_flight);
+      return run_on(lease, *r.pool, reason, sql, params, intent, 0);
+    } catch (Error& e) {
+      if (!e.is_connection_lost()) throw;  // only a dead host is worth another try
+      eject(r, e);
+      last = e;
+    }
+  }
+  if (o.side == RouteOptions::Side::replica) {
+    ConnectionError e("no replica of connection '" + m_cfg.name + "' can serve this read" +
+                      (last ? " (last error: " + last->message() + ")" : std::string(" (all are left out or lagging)")));
+    e.set_sql(sql);
+    e.add_context({m_cfg.name, {}, "replica", {}});
+    e.set_hint("drop on_replica() to let the primary serve it");
+    throw e;
+  }
+  return run_primary("read: fallback to primary (no replica available)", sql, params, intent, o);
+}
+
+Cursor Connection::cursor_routed(std::string_view sql, std::span<const Value> params, Intent intent,
+                                 const RouteOptions& o) {
+  refuse_if_read_only(sql, intent);
+  // Pick a host as a read would (no retry once rows flow).
+  Pool* pool = m_primary.get();
+  std::string_view reason = intent == Intent::write ? "write" : "read";
+  Pool::Lease lease;
+  bool replica_ok = intent == Intent::read && o.side != RouteOptions::Side::primary && !m_replicas.empty() &&
+                    !(o.uow && o.uow->wrote(m_cfg.name) && consistency(o) != Consistency::eventual);
+  if (replica_ok) {
+    for (std::size_t i : replica_order()) {
+      Replica& r = *m_replicas[i];
+      if (!eligible(r)) continue;
+      try {
+        lease = r.pool->acquire();
+        if (!lag_ok(r, lease)) {
+          lease.release();
+          continue;
+        }
+        pool = r.pool.get();
+        reason = strategy_reason(m_cfg.load_balance);
+        break;
+      } catch (Error& e) {
+        if (!e.is_connection_lost()) throw;
+        eject(r, e);
+      }
+    }
+  }
+  if (!lease) {
+    if (o.side == RouteOptions::Side::replica)
+      throw ConnectionError("no replica of connection '" + m_cfg.name + "' can serve this cursor");
+    if (replica_ok) reason = "read: fallback to primary (no replica available)";
+    lease = acquire_or_report(*m_primary, reason, sql, params, intent);
+  }
   auto ev = event(*pool, reason, sql, params, intent, 0);
   fire(&HookRegistry::Set::before, ev);
   auto start = Clock::now();
@@ -293,6 +548,22 @@ Cursor Connection::open_cursor(std::string_view sql, std::span<const Value> para
     }
   };
   return Cursor(std::make_unique<LeasedStream>(std::move(lease), std::move(src), std::move(done)));
+}
+
+// ---- routed view -------------------------------------------------------------
+
+const std::string& RoutedConnection::driver() const noexcept { return m_conn->driver(); }
+
+void RoutedConnection::atomically(const std::function<void(Queryable&)>& fn) {
+  transaction([&](Transaction& tx) { fn(tx); });
+}
+
+Result RoutedConnection::run(std::string_view sql, std::span<const Value> params, Intent intent) {
+  return m_conn->run_routed(sql, params, intent, m_opts);
+}
+
+Cursor RoutedConnection::open_cursor(std::string_view sql, std::span<const Value> params, Intent intent) {
+  return m_conn->cursor_routed(sql, params, intent, m_opts);
 }
 
 // ---- queryable -------------------------------------------------------------

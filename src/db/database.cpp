@@ -8,7 +8,9 @@ Database::Database(DatabaseConfig cfg) : m_cfg(std::move(cfg)), m_hooks(std::mak
   for (auto& c : m_cfg.connections)
     if (auto d = normalize_driver(c.driver)) c.driver = *d;
   m_cfg.validate();
-  for (const auto& c : m_cfg.connections) m_connections.emplace(c.name, std::make_unique<Connection>(c, m_hooks));
+  if (m_cfg.max_connections > 0) m_budget = std::make_unique<ConnectionBudget>(m_cfg.max_connections);
+  for (const auto& c : m_cfg.connections)
+    m_connections.emplace(c.name, std::make_unique<Connection>(c, m_hooks, m_budget.get()));
 }
 
 Database Database::from_file(const std::filesystem::path& path) {
@@ -44,6 +46,15 @@ Connection& Database::connection() {
 bool Database::has_connection(std::string_view name) const noexcept { return m_connections.contains(name); }
 
 std::vector<std::string> Database::connection_names() const { return m_cfg.names(); }
+
+std::size_t Database::open_sessions() const {
+  std::size_t n = 0;
+  for (const auto& [name, c] : m_connections) {
+    n += c->pool_stats().open;
+    for (std::size_t i = 0; i < c->replica_count(); ++i) n += c->replica_pool_stats(i).open;
+  }
+  return n;
+}
 
 std::vector<ConnectionHealth> Database::health() {
   std::vector<ConnectionHealth> out;

@@ -1,5 +1,7 @@
 #include "plexus/db/pool.hpp"
 
+#include <algorithm>
+
 #include "plexus/core/error.hpp"
 
 namespace plexus {
@@ -12,44 +14,133 @@ std::string PoolStats::to_string() const {
          std::to_string(timeouts);
 }
 
+// ---- budget ------------------------------------------------------------------
+
+std::size_t ConnectionBudget::used() const {
+  std::lock_guard lock(m_mutex);
+  return m_used;
+}
+
+void ConnectionBudget::attach(Pool* p) {
+  std::lock_guard lock(m_mutex);
+  m_pools.push_back(p);
+}
+
+void ConnectionBudget::detach(Pool* p) {
+  std::lock_guard lock(m_mutex);
+  std::erase(m_pools, p);
+}
+
+bool ConnectionBudget::take(Pool* requester, Clock::time_point deadline) {
+  std::unique_lock lock(m_mutex);
+  for (;;) {
+    if (m_used < m_max) {
+      ++m_used;
+      return true;
+    }
+    // Evict from the least recently used other pool that has idle sessions.
+    Pool* victim = nullptr;
+    for (Pool* p : m_pools)
+      if (p != requester && p->idle_count() > 0 && (!victim || p->last_used() < victim->last_used())) victim = p;
+    if (victim) {
+      lock.unlock();
+      victim->close_idle();  // gives its slots back through give_back()
+      lock.lock();
+      continue;
+    }
+    if (m_cv.wait_until(lock, deadline) == std::cv_status::timeout && m_used >= m_max) return false;
+  }
+}
+
+void ConnectionBudget::give_back(std::size_t n) noexcept {
+  if (n == 0) return;
+  {
+    std::lock_guard lock(m_mutex);
+    m_used -= std::min(n, m_used);
+  }
+  m_cv.notify_all();
+}
+
+// ---- lease -------------------------------------------------------------------
+
 Pool::Lease& Pool::Lease::operator=(Lease&& o) noexcept {
   if (this != &o) {
     release();
     m_pool = o.m_pool;
     m_session = std::move(o.m_session);
     m_created = o.m_created;
+    m_acquired = o.m_acquired;
     o.m_pool = nullptr;
   }
   return *this;
 }
 
 void Pool::Lease::release() noexcept {
-  if (m_pool && m_session) m_pool->give_back(std::move(m_session), m_created, false);
+  if (m_pool && m_session) m_pool->give_back(std::move(m_session), m_created, m_acquired, false);
   m_pool = nullptr;
 }
 
 void Pool::Lease::discard() noexcept {
-  if (m_pool && m_session) m_pool->give_back(std::move(m_session), m_created, true);
+  if (m_pool && m_session) m_pool->give_back(std::move(m_session), m_created, m_acquired, true);
   m_pool = nullptr;
 }
 
-Pool::Pool(const driver::Driver& driver, const ConnectionConfig& cfg, const Endpoint* host, std::string role)
+// ---- pool --------------------------------------------------------------------
+
+Pool::Pool(const driver::Driver& driver, const ConnectionConfig& cfg, const Endpoint* host, std::string role,
+           ConnectionBudget* budget)
     : m_driver(driver),
       m_cfg(cfg),
       m_host(host ? std::optional<Endpoint>(*host) : std::nullopt),
       m_role(std::move(role)),
       m_host_name(driver.describe(cfg, host)),
-      m_max(driver.shareable(cfg) ? cfg.pool.max : 1) {}
+      m_max(driver.shareable(cfg) ? cfg.pool.max : 1),
+      m_budget(budget) {
+  if (m_budget) m_budget->attach(this);
+}
 
 Pool::~Pool() {
-  std::lock_guard lock(m_mutex);
-  m_idle.clear();
+  if (m_budget) m_budget->detach(this);
+  std::size_t n;
+  {
+    std::lock_guard lock(m_mutex);
+    n = m_idle.size();
+    m_idle.clear();
+  }
+  if (m_budget) m_budget->give_back(n);
+}
+
+void Pool::closed(std::size_t n) noexcept {
+  if (m_budget) m_budget->give_back(n);
+}
+
+std::vector<Pool::Idle> Pool::take_expired_locked(Clock::time_point now) {
+  std::vector<Idle> out;
+  for (auto it = m_idle.begin(); it != m_idle.end() && m_open > m_cfg.pool.min;) {
+    if (now - it->last_used >= m_cfg.pool.idle_timeout || now - it->created >= m_cfg.pool.max_lifetime) {
+      out.push_back(std::move(*it));
+      it = m_idle.erase(it);
+      --m_open;
+      ++m_discarded;
+    } else {
+      ++it;
+    }
+  }
+  return out;
 }
 
 Pool::Lease Pool::acquire() {
   const auto deadline = Clock::now() + m_cfg.pool.acquire_timeout;
   std::unique_lock lock(m_mutex);
+  m_last_used = Clock::now();
   for (;;) {
+    if (auto expired = take_expired_locked(Clock::now()); !expired.empty()) {
+      lock.unlock();
+      auto n = expired.size();
+      expired.clear();  // close outside the lock
+      closed(n);
+      lock.lock();
+    }
     while (!m_idle.empty()) {
       Idle slot = std::move(m_idle.back());
       m_idle.pop_back();
@@ -59,7 +150,8 @@ Pool::Lease Pool::acquire() {
         --m_open;
         ++m_discarded;
         lock.unlock();
-        slot.session.reset();  // close outside the lock
+        slot.session.reset();
+        closed(1);
         lock.lock();
         continue;
       }
@@ -70,6 +162,7 @@ Pool::Lease Pool::acquire() {
           return Lease(this, std::move(slot.session), slot.created);
         } catch (const Error&) {
           slot.session.reset();
+          closed(1);
           lock.lock();
           --m_open;
           ++m_discarded;
@@ -82,6 +175,19 @@ Pool::Lease Pool::acquire() {
     if (m_open < m_max) {
       ++m_open;
       lock.unlock();
+      if (m_budget && !m_budget->take(this, deadline)) {
+        lock.lock();
+        --m_open;
+        ++m_timeouts;
+        m_cv.notify_one();
+        lock.unlock();
+        TimeoutError err("the global connection cap (max_connections = " + std::to_string(m_budget->max()) +
+                         ") is reached and no idle session elsewhere could be closed within " +
+                         std::to_string(m_cfg.pool.acquire_timeout.count()) + " ms");
+        err.add_context({m_cfg.name, m_host_name, m_role, {}});
+        err.set_hint("raise max_connections, or release sessions sooner");
+        throw err;
+      }
       try {
         auto s = m_driver.connect(m_cfg, m_host ? &*m_host : nullptr);
         lock.lock();
@@ -89,9 +195,11 @@ Pool::Lease Pool::acquire() {
         lock.unlock();
         return Lease(this, std::move(s), Clock::now());
       } catch (Error& e) {
+        closed(1);
         lock.lock();
         --m_open;
         m_cv.notify_one();
+        lock.unlock();
         e.add_context({m_cfg.name, m_host_name, m_role, {}});
         throw;
       }
@@ -112,17 +220,29 @@ Pool::Lease Pool::acquire() {
   }
 }
 
-void Pool::give_back(std::unique_ptr<driver::Session> s, Clock::time_point created, bool broken) noexcept {
+void Pool::give_back(std::unique_ptr<driver::Session> s, Clock::time_point created, Clock::time_point acquired,
+                     bool broken) noexcept {
+  const auto now = Clock::now();
+  if (m_cfg.pool.leak_warning.count() > 0 && now - acquired > m_cfg.pool.leak_warning && m_warn) {
+    try {
+      m_warn("a session of connection '" + m_cfg.name + "' (" + m_role + " " + m_host_name + ") was held for " +
+             std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(now - acquired).count()) +
+             " ms, longer than pool.leak_warning_ms = " + std::to_string(m_cfg.pool.leak_warning.count()));
+    } catch (...) {
+      // A warning hook must not break the release.
+    }
+  }
   std::unique_lock lock(m_mutex);
-  if (broken || !s->healthy()) {
+  if (broken || !s->healthy() || now - created >= m_cfg.pool.max_lifetime) {
     --m_open;
     ++m_discarded;
     lock.unlock();
     s.reset();
+    closed(1);
     m_cv.notify_one();
     return;
   }
-  m_idle.push_back(Idle{std::move(s), created, Clock::now()});
+  m_idle.push_back(Idle{std::move(s), created, now});
   lock.unlock();
   m_cv.notify_one();
 }
@@ -132,7 +252,17 @@ PoolStats Pool::stats() const {
   return PoolStats{m_open, m_open - m_idle.size(), m_idle.size(), m_waiting, m_max, m_created, m_discarded, m_timeouts};
 }
 
-void Pool::close_idle() {
+Clock::time_point Pool::last_used() const {
+  std::lock_guard lock(m_mutex);
+  return m_last_used;
+}
+
+std::size_t Pool::idle_count() const {
+  std::lock_guard lock(m_mutex);
+  return m_idle.size();
+}
+
+std::size_t Pool::close_idle() {
   std::vector<Idle> victims;
   {
     std::lock_guard lock(m_mutex);
@@ -140,7 +270,16 @@ void Pool::close_idle() {
     m_open -= victims.size();
     m_discarded += victims.size();
   }
+  auto n = victims.size();
+  victims.clear();
+  closed(n);
   m_cv.notify_all();
+  return n;
+}
+
+void Pool::warm_up() {
+  std::vector<Lease> held;
+  while (stats().open < std::min(m_cfg.pool.min, m_max)) held.push_back(acquire());
 }
 
 }  // namespace plexus

@@ -10,7 +10,7 @@ Transaction::Transaction(Connection& conn, Pool& pool, Pool::Lease lease, std::u
 
 Transaction::Transaction(Transaction&& o) noexcept
     : m_conn(o.m_conn), m_pool(o.m_pool), m_lease(std::move(o.m_lease)), m_id(o.m_id), m_depth(o.m_depth),
-      m_active(o.m_active) {
+      m_active(o.m_active), m_after_commit(std::move(o.m_after_commit)) {
   o.m_active = false;
 }
 
@@ -52,6 +52,13 @@ void Transaction::finish(bool commit) {
   try {
     if (commit) m_lease->commit();
     else m_lease->rollback();
+    if (commit && m_after_commit) {
+      try {
+        m_after_commit(*m_lease);
+      } catch (const Error&) {
+        // Committed; only the follow-up (a replication position) failed.
+      }
+    }
     ev.duration = std::chrono::steady_clock::now() - start;
     m_lease.release();
     m_conn->fire(&HookRegistry::Set::after, ev);

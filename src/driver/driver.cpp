@@ -10,6 +10,10 @@ void Session::rollback_to_savepoint(std::string_view name) {
   execute("ROLLBACK TO SAVEPOINT " + std::string(name), {});
 }
 
+std::optional<std::string> Session::replication_position() { return std::nullopt; }
+bool Session::wait_for_position(const std::string&, std::chrono::milliseconds) { return true; }
+std::optional<std::chrono::milliseconds> Session::replica_lag() { return std::nullopt; }
+
 std::string Driver::describe(const ConnectionConfig& cfg, const Endpoint* host) const {
   return host ? host->to_string() : cfg.database;
 }

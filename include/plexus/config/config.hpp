@@ -36,6 +36,8 @@ struct PoolConfig {
   std::chrono::milliseconds max_lifetime{30 * 60 * 1000};
   /// Connections idle longer than this are pinged before being handed out.
   std::chrono::milliseconds validate_after{30 * 1000};
+  /// Warn (on_warning hooks) when a session is held longer than this; 0 = never.
+  std::chrono::milliseconds leak_warning{0};
 };
 
 enum class LoadBalance { round_robin, random, weighted, least_outstanding };
@@ -59,7 +61,16 @@ struct ConnectionConfig {
   PoolConfig pool;
   std::vector<Endpoint> read_hosts;
   LoadBalance load_balance = LoadBalance::round_robin;
+  /// Read-your-writes: in a UnitOfWork that wrote, reads go to the primary.
   bool sticky = false;
+  /// Causal reads: in a UnitOfWork that wrote, reads go to a replica that has
+  /// replayed past the write (waiting up to causal_wait), else to the primary.
+  bool causal = false;
+  std::chrono::milliseconds causal_wait{200};
+  /// Replicas measured further behind than this are skipped; 0 = no check.
+  std::chrono::milliseconds max_replica_lag{0};
+  /// How long a failed replica stays out before it is tried again.
+  std::chrono::milliseconds replica_cooldown{2000};
   bool read_only = false;
   std::string migrations;
 
@@ -87,6 +98,10 @@ ConnectionConfig sqlite(std::string path);
 struct DatabaseConfig {
   /// Name of the default connection ("" = none chosen).
   std::string default_connection;
+  /// Most sessions open at once across every pool of the Database (many
+  /// tenants' databases); 0 = no cap. When reached, the least recently used
+  /// idle sessions elsewhere are closed to make room.
+  std::size_t max_connections = 0;
   std::vector<ConnectionConfig> connections;
 
   /// Adds (or replaces) a connection under `name`; returns it for chaining edits.

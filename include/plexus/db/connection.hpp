@@ -14,10 +14,41 @@
 #include "plexus/db/events.hpp"
 #include "plexus/db/pool.hpp"
 #include "plexus/db/queryable.hpp"
+#include "plexus/db/unit_of_work.hpp"
 
 namespace plexus {
 
 class Transaction;
+class Connection;
+
+/// How one query may be routed, beyond its intent.
+struct RouteOptions {
+  enum class Side : std::uint8_t { any, primary, replica };
+  UnitOfWork* uow = nullptr;
+  Side side = Side::any;
+};
+
+/// A connection seen through routing options: conn.with(uow), conn.on_primary(),
+/// conn.on_replica(). Cheap to make; use it for one call or keep it for a request.
+class RoutedConnection final : public Queryable {
+ public:
+  RoutedConnection(Connection& c, RouteOptions o) noexcept : m_conn(&c), m_opts(o) {}
+  [[nodiscard]] Connection& connection() const noexcept { return *m_conn; }
+  [[nodiscard]] const RouteOptions& options() const noexcept { return m_opts; }
+  [[nodiscard]] const std::string& driver() const noexcept override;
+  void atomically(const std::function<void(Queryable&)>& fn) override;
+  /// A transaction on the primary; on commit the unit of work records the write.
+  template <class F>
+  auto transaction(F&& fn) -> std::invoke_result_t<F, Transaction&>;
+
+ protected:
+  Result run(std::string_view sql, std::span<const Value> params, Intent intent) override;
+  Cursor open_cursor(std::string_view sql, std::span<const Value> params, Intent intent) override;
+
+ private:
+  Connection* m_conn;
+  RouteOptions m_opts;
+};
 
 /// Hooks registered on a connection or on the whole Database. Thread-safe;
 /// queries see a consistent snapshot.
@@ -43,6 +74,8 @@ struct HostHealth {
   std::string role;  ///< "primary" or "replica"
   std::string host;
   bool reachable = false;
+  bool ejected = false;  ///< a replica currently left out after a failure
+  std::optional<std::chrono::milliseconds> lag;  ///< replica lag where the engine reports it
   std::chrono::microseconds latency{0};
   std::string server_version;
   std::string error;  ///< why it is unreachable (no secrets)
@@ -60,7 +93,8 @@ struct ConnectionHealth {
 class Connection final : public Queryable {
  public:
   /// @throws ConfigError when the driver is not compiled in.
-  Connection(ConnectionConfig cfg, std::shared_ptr<const HookRegistry> global_hooks);
+  Connection(ConnectionConfig cfg, std::shared_ptr<const HookRegistry> global_hooks,
+             ConnectionBudget* budget = nullptr);
   ~Connection() override;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -94,23 +128,62 @@ class Connection final : public Queryable {
   }
   /// Hide bound values from hook events (they may hold personal data).
   void redact_bindings(bool on) noexcept { m_redact = on; }
+  /// Pool warnings (sessions held too long) and replica ejections.
+  void on_warning(std::function<void(const std::string&)> fn);
+
+  /// Queries that read your writes within `uow` (sticky or causal, per the
+  /// unit's mode or this connection's `sticky` / `causal` settings).
+  [[nodiscard]] RoutedConnection with(UnitOfWork& uow) noexcept { return RoutedConnection(*this, {&uow, RouteOptions::Side::any}); }
+  /// Forces reads to the primary.
+  [[nodiscard]] RoutedConnection on_primary() noexcept { return RoutedConnection(*this, {nullptr, RouteOptions::Side::primary}); }
+  /// Forces reads to a replica (no fallback to the primary); writes still go to the primary.
+  [[nodiscard]] RoutedConnection on_replica() noexcept { return RoutedConnection(*this, {nullptr, RouteOptions::Side::replica}); }
+
+  /// Opens pool.min sessions on every host now instead of on first use.
+  void warm_up();
+  /// Closes every idle session (on every host).
+  void close_idle();
 
   [[nodiscard]] PoolStats pool_stats() const { return m_primary->stats(); }
+  /// Stats of replica `i` (in read_hosts order).
+  [[nodiscard]] PoolStats replica_pool_stats(std::size_t i) const { return m_replicas.at(i)->pool->stats(); }
+  [[nodiscard]] std::size_t replica_count() const noexcept { return m_replicas.size(); }
 
   [[nodiscard]] const std::string& driver() const noexcept override { return m_cfg.driver; }
   void atomically(const std::function<void(Queryable&)>& fn) override;
 
  protected:
-  Result run(std::string_view sql, std::span<const Value> params, Intent intent) override;
-  Cursor open_cursor(std::string_view sql, std::span<const Value> params, Intent intent) override;
+  Result run(std::string_view sql, std::span<const Value> params, Intent intent) override {
+    return run_routed(sql, params, intent, RouteOptions{});
+  }
+  Cursor open_cursor(std::string_view sql, std::span<const Value> params, Intent intent) override {
+    return cursor_routed(sql, params, intent, RouteOptions{});
+  }
 
  private:
   friend class Transaction;
-  struct Route {
-    Pool* pool;
-    std::string_view reason;
+  friend class RoutedConnection;
+  struct Replica {
+    std::unique_ptr<Pool> pool;
+    unsigned weight = 1;
+    std::atomic<std::int64_t> ejected_until{0};  // steady_clock ticks
+    std::atomic<int> in_flight{0};
+    std::atomic<std::int64_t> lag_ms{-1};        // -1 = unknown
+    std::atomic<std::int64_t> lag_checked{0};
   };
-  Route route(Intent intent);
+  Result run_routed(std::string_view sql, std::span<const Value> params, Intent intent, const RouteOptions& o);
+  Cursor cursor_routed(std::string_view sql, std::span<const Value> params, Intent intent, const RouteOptions& o);
+  Result run_primary(std::string_view reason, std::string_view sql, std::span<const Value> params, Intent intent,
+                     const RouteOptions& o);
+  Pool::Lease acquire_or_report(Pool& pool, std::string_view reason, std::string_view sql,
+                                std::span<const Value> params, Intent intent);
+  [[nodiscard]] Consistency consistency(const RouteOptions& o) const noexcept;
+  [[nodiscard]] std::vector<std::size_t> replica_order();
+  [[nodiscard]] bool eligible(const Replica& r) const noexcept;
+  bool lag_ok(Replica& r, Pool::Lease& lease);
+  void eject(Replica& r, const Error& why);
+  void record_write(driver::Session& s, const RouteOptions& o);
+  void warn(const std::string& msg) const;
   void refuse_if_read_only(std::string_view sql, Intent intent) const;
   /// Runs one statement on a leased session with hooks, timing and error context.
   Result run_on(Pool::Lease& lease, const Pool& pool, std::string_view reason, std::string_view sql,
@@ -122,8 +195,10 @@ class Connection final : public Queryable {
   ConnectionConfig m_cfg;
   const driver::Driver* m_driver;
   std::unique_ptr<Pool> m_primary;
-  std::vector<std::unique_ptr<Pool>> m_replicas;
+  std::vector<std::unique_ptr<Replica>> m_replicas;
   std::atomic<std::size_t> m_next_replica{0};
+  std::shared_ptr<std::function<void(const std::string&)>> m_warn =
+      std::make_shared<std::function<void(const std::string&)>>();
   std::shared_ptr<HookRegistry> m_hooks = std::make_shared<HookRegistry>();
   std::shared_ptr<const HookRegistry> m_global;
   std::atomic<std::uint64_t> m_tx_counter{0};
@@ -135,6 +210,24 @@ class Connection final : public Queryable {
 #include "plexus/db/transaction.hpp"
 
 namespace plexus {
+
+template <class F>
+auto RoutedConnection::transaction(F&& fn) -> std::invoke_result_t<F, Transaction&> {
+  Transaction tx = m_conn->begin();
+  if (m_opts.uow) {
+    Connection* c = m_conn;
+    RouteOptions o = m_opts;
+    tx.after_commit([c, o](driver::Session& s) { c->record_write(s, o); });
+  }
+  if constexpr (std::is_void_v<std::invoke_result_t<F, Transaction&>>) {
+    std::forward<F>(fn)(tx);
+    tx.commit();
+  } else {
+    auto result = std::forward<F>(fn)(tx);
+    tx.commit();
+    return result;
+  }
+}
 
 template <class F>
 auto Connection::transaction(F&& fn) -> std::invoke_result_t<F, Transaction&> {

@@ -58,12 +58,17 @@ class Database {
   template <class T>
   [[nodiscard]] Model<T> model();
 
+  /// Sessions open across every pool (what max_connections caps).
+  [[nodiscard]] std::size_t open_sessions() const;
+
   /// Health of every connection (pings each host).
   [[nodiscard]] std::vector<ConnectionHealth> health();
 
  private:
   DatabaseConfig m_cfg;
   std::shared_ptr<HookRegistry> m_hooks;
+  // Declared before the connections: their pools give slots back on destruction.
+  std::unique_ptr<ConnectionBudget> m_budget;
   std::map<std::string, std::unique_ptr<Connection>, std::less<>> m_connections;
 };
 

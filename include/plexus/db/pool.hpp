@@ -4,6 +4,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -27,10 +28,37 @@ struct PoolStats {
   [[nodiscard]] std::string to_string() const;
 };
 
+class Pool;
+
+/// A cap on sessions open at once across many pools (one per Database). When
+/// it is reached, idle sessions of the least recently used other pools are
+/// closed to make room; with none idle, acquire waits for one.
+class ConnectionBudget {
+ public:
+  explicit ConnectionBudget(std::size_t max) : m_max(max) {}
+  [[nodiscard]] std::size_t max() const noexcept { return m_max; }
+  [[nodiscard]] std::size_t used() const;
+  void attach(Pool* p);
+  void detach(Pool* p);
+  /// Takes one slot for `requester`, evicting idle sessions elsewhere if needed.
+  /// False when none frees up before the deadline.
+  bool take(Pool* requester, std::chrono::steady_clock::time_point deadline);
+  void give_back(std::size_t n) noexcept;
+
+ private:
+  std::size_t m_max;
+  mutable std::mutex m_mutex;
+  std::condition_variable m_cv;
+  std::size_t m_used = 0;
+  std::vector<Pool*> m_pools;
+};
+
 class Pool {
  public:
   /// `host` is nullptr for file engines. `role` is "primary" or "replica".
-  Pool(const driver::Driver& driver, const ConnectionConfig& cfg, const Endpoint* host, std::string role);
+  /// `budget` (optional) caps sessions across pools.
+  Pool(const driver::Driver& driver, const ConnectionConfig& cfg, const Endpoint* host, std::string role,
+       ConnectionBudget* budget = nullptr);
   ~Pool();
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
@@ -39,7 +67,8 @@ class Pool {
   class Lease {
    public:
     Lease() = default;
-    Lease(Lease&& o) noexcept : m_pool(o.m_pool), m_session(std::move(o.m_session)), m_created(o.m_created) {
+    Lease(Lease&& o) noexcept
+        : m_pool(o.m_pool), m_session(std::move(o.m_session)), m_created(o.m_created), m_acquired(o.m_acquired) {
       o.m_pool = nullptr;
     }
     Lease& operator=(Lease&& o) noexcept;
@@ -54,10 +83,11 @@ class Pool {
    private:
     friend class Pool;
     Lease(Pool* p, std::unique_ptr<driver::Session> s, std::chrono::steady_clock::time_point created)
-        : m_pool(p), m_session(std::move(s)), m_created(created) {}
+        : m_pool(p), m_session(std::move(s)), m_created(created), m_acquired(std::chrono::steady_clock::now()) {}
     Pool* m_pool = nullptr;
     std::unique_ptr<driver::Session> m_session;
     std::chrono::steady_clock::time_point m_created;
+    std::chrono::steady_clock::time_point m_acquired;
   };
 
   /// Borrows a session, connecting if needed.
@@ -70,8 +100,15 @@ class Pool {
   /// How the host is named in events and errors.
   [[nodiscard]] const std::string& host() const noexcept { return m_host_name; }
   [[nodiscard]] const Endpoint* endpoint() const noexcept { return m_host ? &*m_host : nullptr; }
-  /// Closes every idle session.
-  void close_idle();
+  /// Closes every idle session; returns how many.
+  std::size_t close_idle();
+  /// Opens sessions until pool.min are open.
+  void warm_up();
+  /// When a session was last handed out (for the budget's LRU choice).
+  [[nodiscard]] std::chrono::steady_clock::time_point last_used() const;
+  [[nodiscard]] std::size_t idle_count() const;
+  /// Called with a message when a session is held longer than pool.leak_warning.
+  void on_warning(std::function<void(const std::string&)> fn) { m_warn = std::move(fn); }
 
  private:
   struct Idle {
@@ -80,7 +117,10 @@ class Pool {
     std::chrono::steady_clock::time_point last_used;
   };
   void give_back(std::unique_ptr<driver::Session> s, std::chrono::steady_clock::time_point created,
-                 bool broken) noexcept;
+                 std::chrono::steady_clock::time_point acquired, bool broken) noexcept;
+  /// Removes idle sessions past idle_timeout (keeping pool.min); caller holds the lock.
+  std::vector<Idle> take_expired_locked(std::chrono::steady_clock::time_point now);
+  void closed(std::size_t n) noexcept;
 
   const driver::Driver& m_driver;
   const ConnectionConfig& m_cfg;
@@ -97,6 +137,9 @@ class Pool {
   std::uint64_t m_created = 0;
   std::uint64_t m_discarded = 0;
   std::uint64_t m_timeouts = 0;
+  std::chrono::steady_clock::time_point m_last_used{};
+  ConnectionBudget* m_budget;
+  std::function<void(const std::string&)> m_warn;
 };
 
 }  // namespace plexus

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <type_traits>
 #include <utility>
 
@@ -30,6 +31,9 @@ class Transaction final : public Queryable {
   void atomically(const std::function<void(Queryable&)>& fn) override {
     transaction([&](Transaction& tx) { fn(tx); });
   }
+  /// Runs `fn` on the transaction's session right after a successful COMMIT
+  /// (used to capture the replication position for causal reads).
+  void after_commit(std::function<void(driver::Session&)> fn) { m_after_commit = std::move(fn); }
 
   /// Runs `fn(tx)` inside a savepoint: released when it returns, rolled back
   /// to (and rethrown) when it throws; the outer transaction goes on.
@@ -70,6 +74,7 @@ class Transaction final : public Queryable {
   std::uint64_t m_id;
   unsigned m_depth = 0;
   bool m_active = true;
+  std::function<void(driver::Session&)> m_after_commit;
 };
 
 }  // namespace plexus

@@ -2,7 +2,9 @@
 // above db/ talks to a Session directly.
 #pragma once
 
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -34,6 +36,16 @@ class Session {
   virtual void savepoint(std::string_view name);
   virtual void release_savepoint(std::string_view name);
   virtual void rollback_to_savepoint(std::string_view name);
+
+  // ---- replication (engines without it keep the defaults) ----
+  /// The primary's replication position after this session's last write
+  /// (PostgreSQL WAL LSN, MariaDB GTID); nullopt when the engine has none.
+  [[nodiscard]] virtual std::optional<std::string> replication_position();
+  /// On a replica: waits up to `timeout` until it has replayed `position`.
+  /// Returns false on timeout.
+  [[nodiscard]] virtual bool wait_for_position(const std::string& position, std::chrono::milliseconds timeout);
+  /// On a replica: how far behind the primary it is, if the engine says.
+  [[nodiscard]] virtual std::optional<std::chrono::milliseconds> replica_lag();
 
   /// A round trip to the server. @throws ConnectionError when it is gone.
   virtual void ping() = 0;

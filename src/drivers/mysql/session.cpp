@@ -360,6 +360,7 @@ Session::Session(const ConnectionConfig& cfg, const Endpoint* host) {
                   static_cast<int>(code), {}};
     raise(std::move(e));
   }
+  m_mariadb = std::string_view(mysql_get_server_info(m_db)).find("MariaDB") != std::string_view::npos;
   try {
     simple("SET time_zone = '+00:00'");
     if (cfg.read_only) simple("SET SESSION TRANSACTION READ ONLY");
@@ -467,6 +468,27 @@ std::unique_ptr<RowSource> Session::stream(std::string_view sql, std::span<const
     note_error(e);
     throw;
   }
+}
+
+std::optional<std::string> Session::replication_position() {
+  if (!m_mariadb) return std::nullopt;  // MySQL's GTID sets are not supported yet: callers use the primary
+  auto gtid = execute("SELECT @@last_gtid", {})[0][0];
+  if (gtid.is_null() || gtid.to_string().empty()) return std::nullopt;
+  return gtid.to_string();
+}
+
+bool Session::wait_for_position(const std::string& position, std::chrono::milliseconds timeout) {
+  if (!m_mariadb) return false;
+  std::vector<Value> args{Value(position), Value(static_cast<double>(timeout.count()) / 1000.0)};
+  return execute("SELECT MASTER_GTID_WAIT(?, ?)", args)[0][0].as<std::int64_t>() == 0;
+}
+
+std::optional<std::chrono::milliseconds> Session::replica_lag() {
+  Result r = text_query("SHOW SLAVE STATUS");
+  if (r.empty()) return std::chrono::milliseconds(0);  // not a replica
+  auto idx = r.columns().find("Seconds_Behind_Master");
+  if (!idx || r[0][*idx].is_null()) return std::nullopt;  // replication stopped: lag unknown
+  return std::chrono::milliseconds(r[0][*idx].as<std::int64_t>() * 1000);
 }
 
 void Session::ping() {

@@ -71,6 +71,9 @@ class Session final : public driver::Session {
   void commit() override { simple("COMMIT"); }
   void rollback() override { simple("ROLLBACK"); }
   void ping() override;
+  [[nodiscard]] std::optional<std::string> replication_position() override;
+  [[nodiscard]] bool wait_for_position(const std::string& position, std::chrono::milliseconds timeout) override;
+  [[nodiscard]] std::optional<std::chrono::milliseconds> replica_lag() override;
   [[nodiscard]] bool healthy() const noexcept override { return m_db && !m_broken; }
   [[nodiscard]] std::string server_version() override;
   [[nodiscard]] std::string_view engine() const noexcept override { return "mysql"; }
@@ -88,6 +91,7 @@ class Session final : public driver::Session {
 
   MYSQL* m_db = nullptr;
   bool m_broken = false;
+  bool m_mariadb = false;  // GTID functions differ between MariaDB and MySQL
   std::size_t m_cache_cap = 256;
   std::unordered_map<std::string, std::unique_ptr<Statement>, SvHash, std::equal_to<>> m_cache;
 };

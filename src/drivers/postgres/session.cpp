@@ -3,6 +3,7 @@
 #include <cctype>
 #include <charconv>
 #include <cstring>
+#include <thread>
 
 #include "driver/placeholders.hpp"
 #include "drivers/postgres/errors.hpp"
@@ -401,6 +402,32 @@ void Session::commit() {
                       "25P02", 0, "COMMIT"});
 }
 void Session::rollback() { exec_simple("ROLLBACK"); }
+
+std::optional<std::string> Session::replication_position() {
+  return execute("SELECT pg_current_wal_lsn()::text", {})[0][0].as<std::string>();
+}
+
+bool Session::wait_for_position(const std::string& position, std::chrono::milliseconds timeout) {
+  // A host that is not in recovery has every committed write.
+  const std::string sql = "SELECT COALESCE(pg_last_wal_replay_lsn() >= CAST(? AS pg_lsn), true)";
+  Value pos(position);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto pause = std::chrono::microseconds(200);
+  for (;;) {
+    if (execute(sql, std::span<const Value>(&pos, 1))[0][0].as<bool>()) return true;
+    if (std::chrono::steady_clock::now() + pause > deadline) return false;
+    std::this_thread::sleep_for(pause);
+    pause = std::min<std::chrono::microseconds>(pause * 2, std::chrono::milliseconds(5));
+  }
+}
+
+std::optional<std::chrono::milliseconds> Session::replica_lag() {
+  auto v = execute(
+      "SELECT CASE WHEN NOT pg_is_in_recovery() OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
+      "ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) * 1000, 0) END::bigint",
+      {})[0][0];
+  return std::chrono::milliseconds(v.as<std::int64_t>());
+}
 
 void Session::ping() {
   if (!m_conn) throw ConnectionError("the PostgreSQL session is closed");

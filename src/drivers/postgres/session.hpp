@@ -34,6 +34,9 @@ class Session final : public driver::Session {
   void commit() override;
   void rollback() override;
   void ping() override;
+  [[nodiscard]] std::optional<std::string> replication_position() override;
+  [[nodiscard]] bool wait_for_position(const std::string& position, std::chrono::milliseconds timeout) override;
+  [[nodiscard]] std::optional<std::chrono::milliseconds> replica_lag() override;
   [[nodiscard]] bool healthy() const noexcept override;
   [[nodiscard]] std::string server_version() override;
   [[nodiscard]] std::string_view engine() const noexcept override { return "postgres"; }
