@@ -267,3 +267,41 @@ TEST_P(Conformance, UnreachableServerIsAClearConnectionError) {
 
 INSTANTIATE_TEST_SUITE_P(Engines, Conformance, ::testing::Values("sqlite", "postgres", "pgbouncer", "mysql"),
                          [](const auto& p) { return p.param; });
+
+TEST_P(Conformance, DeadlockIsRetryable) {
+  if (ctx.name == "sqlite") GTEST_SKIP() << "SQLite has one writer at a time: no deadlocks";
+  conn->execute("CREATE TABLE " + table + " (id INTEGER PRIMARY KEY, v INTEGER)");
+  conn->execute("INSERT INTO " + table + " (id, v) VALUES (1, 0), (2, 0)");
+  std::atomic<int> retryable{0}, other{0};
+  auto worker = [&](int first, int second) {
+    try {
+      conn->transaction([&](Transaction& tx) {
+        tx.execute("UPDATE " + table + " SET v = v + 1 WHERE id = ?", {first});
+        std::this_thread::sleep_for(milliseconds(300));
+        tx.execute("UPDATE " + table + " SET v = v + 1 WHERE id = ?", {second});
+      });
+    } catch (const Error& e) {
+      (e.is_retryable() ? retryable : other)++;
+      if (!e.is_retryable()) ADD_FAILURE() << e.what();
+    }
+  };
+  std::thread a(worker, 1, 2), b(worker, 2, 1);
+  a.join();
+  b.join();
+  EXPECT_EQ(retryable.load(), 1) << "exactly one side of the deadlock is chosen as victim";
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(conn->scalar("SELECT SUM(v) FROM " + table).as<int>(), 2) << "the survivor committed both updates";
+}
+
+TEST_P(Conformance, PostgresMultiHostUrlAndApplicationName) {
+  if (ctx.name != "postgres") GTEST_SKIP() << "libpq multi-host lists and application_name are PostgreSQL features";
+  auto url = parse_url(test::env_or_empty(ctx.url_env));
+  // A dead first host: libpq moves on to the next one in the list.
+  std::string multi = "postgresql://" + url.username + ":" + url.password + "@127.0.0.1:1,127.0.0.1:" +
+                      std::to_string(url.hosts.at(0).port) + "/" + url.database + "?application_name=plexus-conf";
+  DatabaseConfig cfg;
+  cfg.add("multi", multi);
+  Database mdb(cfg);
+  EXPECT_EQ(mdb.connection("multi").scalar("SELECT current_setting('application_name')").as<std::string>(), "plexus-conf");
+  EXPECT_EQ(conn->scalar("SELECT current_setting('application_name')").as<std::string>(), "plexus") << "the default";
+}

@@ -19,6 +19,7 @@ namespace {
 
 struct Engine {
   std::string name, primary_env, replica_env, halt_primary, halt_replica;
+  std::string pause_replay, resume_replay;  // run on the replica itself
   std::string is_replica_sql;  // true/1 on the replica, false/0 on the primary
   std::string id_column, sleep_sql;
 };
@@ -26,8 +27,10 @@ struct Engine {
 Engine engine(const std::string& name) {
   if (name == "postgres")
     return {name, "PLEXUS_TEST_PG_URL", "PLEXUS_TEST_PG_REPLICA_URL", "pg-primary", "pg-replica",
+            "SELECT pg_wal_replay_pause()", "SELECT pg_wal_replay_resume()",
             "SELECT pg_is_in_recovery()", "BIGSERIAL PRIMARY KEY", "SELECT pg_sleep(0.3)"};
   return {name, "PLEXUS_TEST_MYSQL_URL", "PLEXUS_TEST_MYSQL_REPLICA_URL", "my-primary", "my-replica",
+          "STOP SLAVE SQL_THREAD", "START SLAVE SQL_THREAD",
           "SELECT @@read_only", "BIGINT AUTO_INCREMENT PRIMARY KEY", "SELECT SLEEP(0.3)"};
 }
 
@@ -200,6 +203,27 @@ TEST_P(Routing, MaxReplicaLagSkipsLaggingReplicas) {
   ASSERT_EQ(health.hosts.size(), 2u);
   ASSERT_TRUE(health.hosts[1].lag.has_value());
   EXPECT_LT(*health.hosts[1].lag, milliseconds(60000));
+}
+
+TEST_P(Routing, LaggingReplicaIsSkippedUntilItCatchesUp) {
+  auto strict = open([](ConnectionConfig& c) { c.max_replica_lag = milliseconds(200); });
+  auto& c = strict->connection("app");
+  DatabaseConfig direct_cfg;
+  direct_cfg.add("replica_itself", replica_url);
+  Database direct(direct_cfg);
+  auto& replica = direct.connection("replica_itself");
+  replica.execute(e.pause_replay);
+  c.execute("INSERT INTO " + table + " (v) VALUES (1)");
+  std::this_thread::sleep_for(milliseconds(1200));  // > max lag, and > the lag re-check interval
+  bool skipped = !served_by_replica(c);
+  replica.execute(e.resume_replay);
+  EXPECT_TRUE(skipped) << "a replica whose replay is paused must be skipped";
+  bool back = false;
+  for (int i = 0; i < 50 && !back; ++i) {
+    std::this_thread::sleep_for(milliseconds(100));
+    back = served_by_replica(c);
+  }
+  EXPECT_TRUE(back) << "the replica serves reads again once it caught up";
 }
 
 TEST_P(Routing, ReplicaDownFailsNoReadAndComesBack) {
