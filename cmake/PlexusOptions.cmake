@@ -12,8 +12,9 @@ set(PLEXUS_SANITIZE "" CACHE STRING "Sanitizers to build with: '', 'address,unde
 add_library(plexus_warnings INTERFACE)
 target_compile_options(plexus_warnings INTERFACE -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor)
 if(PLEXUS_SANITIZE)
-  add_compile_options(-fsanitize=${PLEXUS_SANITIZE} -fno-omit-frame-pointer)
-  add_link_options(-fsanitize=${PLEXUS_SANITIZE})
+  # Any report fails the run: no recovering past undefined behaviour.
+  add_compile_options(-fsanitize=${PLEXUS_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  add_link_options(-fsanitize=${PLEXUS_SANITIZE} -fno-sanitize-recover=all)
 endif()
 
 find_package(PkgConfig REQUIRED)

@@ -34,7 +34,6 @@ class Conformance : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     ctx = test::context_for(GetParam());
-    DatabaseConfig cfg;
     if (ctx.name == "sqlite") {
       dir = fs::temp_directory_path() / ("plexus_conf_" + std::to_string(::getpid()));
       fs::create_directories(dir);
@@ -69,8 +68,11 @@ class Conformance : public ::testing::TestWithParam<std::string> {
   }
   void TearDown() override {
     if (conn) {
+      // A fresh Database: hooks the test added may capture the test body's locals.
+      db.reset();
+      conn = nullptr;
       try {
-        conn->execute("DROP TABLE IF EXISTS " + table);
+        Database(cfg).connection("main").execute("DROP TABLE IF EXISTS " + table);
       } catch (...) {
       }
     }
@@ -79,6 +81,7 @@ class Conformance : public ::testing::TestWithParam<std::string> {
   }
 
   test::EngineContext ctx;
+  DatabaseConfig cfg;
   fs::path dir;
   std::unique_ptr<Database> db;
   Connection* conn = nullptr;

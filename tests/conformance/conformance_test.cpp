@@ -159,7 +159,12 @@ TEST_P(Conformance, StreamsOneHundredThousandRowsInFlatMemory) {
   EXPECT_EQ(sum, std::int64_t{100000} * 100001 / 2);
   EXPECT_EQ(hooked, 100000u);
   // Materialised, the rows would take > 30 MB; streamed, memory stays flat.
+  // (AddressSanitizer keeps freed memory in quarantine, so RSS says nothing there.)
+#if !defined(__SANITIZE_ADDRESS__)
   EXPECT_LT(peak - std::min(peak, before), std::size_t{8} << 20) << "RSS grew while streaming";
+#else
+  (void)before;
+#endif
 }
 
 TEST_P(Conformance, AbandonedCursorLeavesTheConnectionUsable) {

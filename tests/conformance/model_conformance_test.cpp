@@ -33,7 +33,9 @@ class Models : public Conformance {
   }
   void TearDown() override {
     if (db && !IsSkipped()) {
-      auto& users = db->connection("users_db");
+      db.reset();
+      Database fresh(cfg);
+      auto& users = fresh.connection("users_db");
       for (const char* t : {"plexus_role_user", "plexus_profiles", "plexus_posts", "plexus_users"})
         users.execute(std::string("DROP TABLE IF EXISTS ") + t);
     }
