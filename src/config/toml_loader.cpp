@@ -131,7 +131,8 @@ class Loader {
   void pool(const toml::node& n, PoolConfig& p, std::string_view key) const {
     const auto* t = n.as_table();
     if (!t) fail(key, "must be a table");
-    for (auto&& [k, v] : *t) {
+    for (auto&& [k, node] : *t) {
+      const toml::node& v = node;  // a plain reference: lambdas may capture it (clang 14)
       std::string sub = std::string(key) + "." + std::string(k.str());
       auto ms = [&] { return std::chrono::milliseconds(integer(v, sub, 0, 86400000)); };
       if (k == "min") p.min = static_cast<std::size_t>(integer(v, sub, 0, 10000));
@@ -239,9 +240,85 @@ class Loader {
   const Env& m_env;
 };
 
+/// TOML allows non-ASCII text only inside strings and comments. Anything else
+/// is refused here, before toml++ sees it: its 3.3 release reaches undefined
+/// behaviour for some such characters (found by tests/fuzz/fuzz_config.cpp).
+void check_non_ascii(std::string_view text, std::string_view source_name) {
+  enum class In { code, basic, literal, ml_basic, ml_literal, comment } in = In::code;
+  std::size_t line = 1, col = 0;
+  char prev = '\n';  // last significant character in code: a quote opens a string only after = [ , { . or a line start
+  auto where = [&] { return std::string(source_name) + ":" + std::to_string(line) + ":" + std::to_string(col); };
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    ++col;
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
+      throw ConfigError(where() + ": invalid TOML: control character " + std::to_string(c) + " (not allowed in TOML)");
+    if (c == '\n') {
+      ++line;
+      col = 0;
+      if (in == In::comment || in == In::basic || in == In::literal) in = In::code;
+      if (in == In::code) prev = '\n';
+      continue;
+    }
+    auto starts = [&](std::string_view t) { return text.substr(i, t.size()) == t; };
+    auto skip = [&](std::size_t n) {
+      i += n;
+      col += n;
+    };
+    switch (in) {
+      case In::code: {
+        if (c >= 0x80)
+          throw ConfigError(where() + ": invalid TOML: a non-ASCII character outside a string or comment (quote the key)");
+        const bool may_open = prev == '=' || prev == '[' || prev == ',' || prev == '{' || prev == '.' || prev == '\n';
+        if (c != ' ' && c != '\t' && c != '\r') prev = static_cast<char>(c);
+        if ((c == '"' || c == '\'') && !may_open) break;  // not a string in TOML: stay strict
+        if (c == '#') {
+          in = In::comment;
+        } else if (starts("\"\"\"")) {
+          in = In::ml_basic;
+          skip(2);
+        } else if (starts("'''")) {
+          in = In::ml_literal;
+          skip(2);
+        } else if (c == '"') {
+          in = In::basic;
+        } else if (c == '\'') {
+          in = In::literal;
+        }
+        break;
+      }
+      case In::basic:
+        if (c == '\\') skip(1);
+        else if (c == '"') in = In::code, prev = '"';
+        break;
+      case In::literal:
+        if (c == '\'') in = In::code, prev = '\'';
+        break;
+      case In::ml_basic:
+        if (c == '\\') {
+          skip(1);
+        } else if (starts("\"\"\"")) {
+          in = In::code;
+          prev = '"';
+          skip(2);
+        }
+        break;
+      case In::ml_literal:
+        if (starts("'''")) {
+          in = In::code;
+          prev = '\'';
+          skip(2);
+        }
+        break;
+      case In::comment: break;
+    }
+  }
+}
+
 }  // namespace
 
 DatabaseConfig DatabaseConfig::from_toml_string(std::string_view text, std::string_view source_name, const Env& env) {
+  check_non_ascii(text, source_name);
   toml::table root;
   try {
     root = toml::parse(text, source_name);

@@ -106,6 +106,18 @@ TEST(Config, BadTomlSyntaxGivesLineAndColumn) {
   EXPECT_NE(msg.find("invalid TOML"), std::string::npos) << msg;
 }
 
+TEST(Config, NonAsciiOutsideStringsIsRefusedClearly) {
+  // Found by fuzzing: toml++ 3.3 reaches undefined behaviour on such input.
+  auto msg = error_of([] {
+    (void)DatabaseConfig::from_toml_string("[connections\xcc\x92]\nurl = \"x\"\n", "db.toml", Env::from_map({}));
+  });
+  EXPECT_NE(msg.find("db.toml:1:13: invalid TOML: a non-ASCII character outside a string"), std::string::npos) << msg;
+  // Inside strings and comments it is fine.
+  auto cfg = DatabaseConfig::from_toml_string(
+      "# caf\xc3\xa9\n[connections.a]\ndriver = \"sqlite\"\ndatabase = \"donn\xc3\xa9" "es.db\"\n", "db.toml", Env::from_map({}));
+  EXPECT_EQ(cfg.find("a")->database, "donn\xc3\xa9" "es.db");
+}
+
 TEST(Config, UnknownKeyIsRefusedWithTheKnownOnes) {
   auto msg = error_of([] {
     (void)DatabaseConfig::from_toml_string("[connections.a]\ndriver = \"sqlite\"\ndatabse = \"x.db\"\n", "db.toml",

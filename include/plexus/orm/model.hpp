@@ -133,7 +133,9 @@ std::vector<Entity<T>> hydrate(const Result& rows, const std::string& origin) {
 
 template <Modeled T>
 void fill(T& obj, const Fields& attributes) {
-  for (const auto& [name, value] : attributes) {
+  for (const auto& field : attributes) {
+    const std::string& name = field.first;  // plain references: lambdas may capture them (clang 14)
+    const Value& value = field.second;
     bool known = false;
     T::schema.for_each([&](const auto& c, std::size_t) {
       if (c.name != name) return;
