@@ -219,11 +219,11 @@ TEST_P(Conformance, KilledConnectionIsConnectionLostAndTheNextQueryReconnects) {
 
 TEST_P(Conformance, WriteToReadOnlyReplicaIsAReadOnlyViolation) {
   if (ctx.name == "sqlite") {
-    DatabaseConfig cfg;
-    auto& ro = cfg.add("replica", sqlite((dir / "main.db").string()));
+    DatabaseConfig local_cfg;
+    auto& ro = local_cfg.add("replica", sqlite((dir / "main.db").string()));
     ro.read_only = true;
     conn->execute("CREATE TABLE " + table + " (id INTEGER)");
-    Database rdb(cfg);
+    Database rdb(local_cfg);
     EXPECT_THROW(rdb.connection("replica").query("INSERT INTO " + table + " VALUES (1)", {}, Intent::read), ReadOnlyError);
     return;
   }
@@ -254,11 +254,11 @@ TEST_P(Conformance, PingVersionAndHealth) {
 
 TEST_P(Conformance, UnreachableServerIsAClearConnectionError) {
   if (ctx.name == "sqlite") GTEST_SKIP() << "sqlite has no server";
-  DatabaseConfig cfg;
+  DatabaseConfig local_cfg;
   std::string url = ctx.name == "mysql" ? "mysql://plexus:pw-not-shown@127.0.0.1:1/plexus"
                                         : "postgresql://plexus:pw-not-shown@127.0.0.1:1/plexus";
-  cfg.add("down", url);
-  Database ddb(cfg);
+  local_cfg.add("down", url);
+  Database ddb(local_cfg);
   try {
     (void)ddb.connection("down").select("SELECT 1");
     FAIL();
@@ -304,9 +304,9 @@ TEST_P(Conformance, PostgresMultiHostUrlAndApplicationName) {
   // A dead first host: libpq moves on to the next one in the list.
   std::string multi = "postgresql://" + url.username + ":" + url.password + "@127.0.0.1:1,127.0.0.1:" +
                       std::to_string(url.hosts.at(0).port) + "/" + url.database + "?application_name=plexus-conf";
-  DatabaseConfig cfg;
-  cfg.add("multi", multi);
-  Database mdb(cfg);
+  DatabaseConfig local_cfg;
+  local_cfg.add("multi", multi);
+  Database mdb(local_cfg);
   EXPECT_EQ(mdb.connection("multi").scalar("SELECT current_setting('application_name')").as<std::string>(), "plexus-conf");
   EXPECT_EQ(conn->scalar("SELECT current_setting('application_name')").as<std::string>(), "plexus") << "the default";
 }
