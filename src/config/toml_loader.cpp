@@ -211,13 +211,14 @@ class Loader {
       else if (key == "causal") c.causal = boolean(v, sub);
       else if (key == "causal_wait_ms") c.causal_wait = std::chrono::milliseconds(integer(v, sub, 0, 60000));
       else if (key == "max_replica_lag_ms") c.max_replica_lag = std::chrono::milliseconds(integer(v, sub, 0, 86400000));
+      else if (key == "query_timeout_ms") c.query_timeout = std::chrono::milliseconds(integer(v, sub, 0, 86400000));
       else if (key == "replica_cooldown_ms") c.replica_cooldown = std::chrono::milliseconds(integer(v, sub, 0, 3600000));
       else if (key == "read_only") c.read_only = boolean(v, sub);
       else if (key == "migrations") c.migrations = string(v, sub);
       else
         fail(sub, "unknown key (known: driver, url, host, port, socket, database, username, password, ssl, sslmode, "
                   "sslrootcert, sslcert, sslkey, application_name, connect_timeout, busy_timeout, options, pool, "
-                  "read_hosts, load_balance, sticky, causal, causal_wait_ms, max_replica_lag_ms, replica_cooldown_ms, "
+                  "read_hosts, load_balance, sticky, causal, causal_wait_ms, max_replica_lag_ms, replica_cooldown_ms, query_timeout_ms, "
                   "read_only, migrations)");
     }
     if (host) {

@@ -204,11 +204,12 @@ QueryBuilder& QueryBuilder::or_where_raw(std::string sql, std::vector<Value> bin
 QueryBuilder& QueryBuilder::add_join(std::string type, std::string_view table, std::string_view first,
                                      std::string_view op, std::string_view second) {
   check_name(table);
-  if (!first.empty()) {
+  const bool cross = type == "CROSS JOIN";
+  if (!cross) {  // an ON clause needs both sides, each a valid name
     check_name(first);
     check_name(second);
   }
-  std::string o = first.empty() ? std::string() : normalize_op(op);
+  std::string o = cross ? std::string() : normalize_op(op);
   m_joins.push_back(Join{std::move(type), std::string(table), std::string(first), o, std::string(second)});
   return *this;
 }

@@ -310,3 +310,24 @@ TEST_P(Conformance, PostgresMultiHostUrlAndApplicationName) {
   EXPECT_EQ(mdb.connection("multi").scalar("SELECT current_setting('application_name')").as<std::string>(), "plexus-conf");
   EXPECT_EQ(conn->scalar("SELECT current_setting('application_name')").as<std::string>(), "plexus") << "the default";
 }
+
+TEST_P(Conformance, QueryTimeoutIsEnforcedByTheClient) {
+  DatabaseConfig local_cfg;
+  ConnectionConfig timed = *cfg.find("main");
+  timed.query_timeout = milliseconds(300);
+  local_cfg.add("timed", timed);
+  Database tdb(local_cfg);
+  auto& c = tdb.connection("timed");
+  auto start = steady_clock::now();
+  try {
+    (void)c.select(ctx.slow_sql);
+    FAIL() << "the slow statement finished within its timeout";
+  } catch (const TimeoutError& e) {
+    EXPECT_TRUE(e.is_timeout());
+    EXPECT_EQ(e.connection(), "timed");
+    EXPECT_NE(std::string(e.what()).find("query_timeout_ms"), std::string::npos) << e.what();
+  }
+  // MariaDB's client counts whole seconds, up to three reads: allow for that.
+  EXPECT_LT(steady_clock::now() - start, seconds(5)) << "the client must not wait for the server";
+  EXPECT_EQ(c.scalar("SELECT 1").as<int>(), 1) << "a fresh session replaces the timed-out one";
+}

@@ -20,6 +20,9 @@ struct EngineContext {
               boolean = "BOOLEAN", date = "DATE", time = "TIME", timestamp = "TIMESTAMP";
   std::string own_session_id;  ///< SQL returning this session's server id
   std::string kill_session;    ///< SQL killing session ? (from another session)
+  /// A statement that runs for several seconds.
+  std::string slow_sql = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 2000000000) "
+                         "SELECT count(*) FROM c";
 };
 
 inline EngineContext context_for(const std::string& name) {
@@ -35,6 +38,7 @@ inline EngineContext context_for(const std::string& name) {
     c.timestamp = "TIMESTAMP(6)";
     c.own_session_id = "SELECT pg_backend_pid()";
     c.kill_session = "SELECT pg_terminate_backend(CAST(? AS INTEGER))";
+    c.slow_sql = "SELECT pg_sleep(10)";
   } else if (name == "mysql") {
     c.url_env = "PLEXUS_TEST_MYSQL_URL";
     c.replica_env = "PLEXUS_TEST_MYSQL_REPLICA_URL";
@@ -44,6 +48,7 @@ inline EngineContext context_for(const std::string& name) {
     c.timestamp = "DATETIME(6)";
     c.own_session_id = "SELECT CONNECTION_ID()";
     c.kill_session = "KILL CONNECTION ?";
+    c.slow_sql = "SELECT SLEEP(10)";
   }
   return c;
 }

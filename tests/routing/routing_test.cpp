@@ -97,6 +97,8 @@ class Routing : public ::testing::TestWithParam<std::string> {
   }
 
   bool served_by_replica(Queryable& q) { return q.scalar(e.is_replica_sql).as<bool>(); }
+  /// After a primary restart: until a causal read is served by the replica again.
+  void wait_until_streaming(Connection& c);
 
   Engine e;
   std::string primary_url, replica_url, table;
@@ -287,6 +289,39 @@ TEST_P(Routing, PrimaryDownWritesFailFastReadsGoOn) {
     }
   }
   EXPECT_TRUE(back) << "writes work again once the primary is back";
+  wait_until_streaming(c);
+}
+
+TEST_P(Routing, ServerKilledMidQueryIsAClearErrorNotAHang) {
+  auto& c = db->connection("app");
+  std::string error;
+  auto start = steady_clock::now();
+  std::thread slow([&] {
+    try {
+      (void)c.on_primary().select(e.name == "postgres" ? "SELECT pg_sleep(10)" : "SELECT SLEEP(10)");
+    } catch (const Error& err) {
+      error = err.what();
+      EXPECT_TRUE(err.is_connection_lost() || err.is_timeout()) << err.what();
+    }
+  });
+  std::this_thread::sleep_for(milliseconds(300));
+  servers("halt", e.halt_primary);
+  slow.join();
+  EXPECT_LT(steady_clock::now() - start, seconds(6)) << "the query hung after its server went away";
+  EXPECT_NE(error.find("connection 'app'"), std::string::npos) << error;
+  servers("resume", e.halt_primary);
+  for (int i = 0; i < 100; ++i) {
+    try {
+      c.execute("INSERT INTO " + table + " (v) VALUES (1)");
+      break;
+    } catch (const Error&) {
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+  }
+  wait_until_streaming(c);
+}
+
+void Routing::wait_until_streaming(Connection& c) {
   // Leave the pair as found: the replica streams from the restarted primary again.
   UnitOfWork uow(Consistency::causal);
   bool streaming = false;

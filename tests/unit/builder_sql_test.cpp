@@ -167,6 +167,23 @@ TEST(BuilderSql, InjectionThroughNamesIsRefused) {
     EXPECT_THROW(q.order_by(e), UsageError) << e;
     EXPECT_THROW(q.select({Expr(e)}), UsageError) << e;
     EXPECT_THROW((void)q.update_sql(grammar_for("sqlite"), {{e, 1}}), UsageError) << e;
+    EXPECT_THROW(q.where_in(e, {1}), UsageError) << e;
+    EXPECT_THROW(q.where_null(e), UsageError) << e;
+    EXPECT_THROW(q.where_between(e, 1, 2), UsageError) << e;
+    EXPECT_THROW(q.join(e, "a.id", "=", "b.id"), UsageError) << e;
+    EXPECT_THROW(q.join("t", e, "=", "b.id"), UsageError) << e;
+    EXPECT_THROW(q.left_join("t", "a.id", "=", e), UsageError) << e;
+    EXPECT_THROW(q.group_by({e}), UsageError) << e;
+    EXPECT_THROW(q.having(e, ">", 1), UsageError) << e;
+    EXPECT_THROW(q.add_select(Expr(e)), UsageError) << e;
+    EXPECT_THROW((void)q.insert_sql(grammar_for("mysql"), {{{e, 1}}}), UsageError) << e;
+    std::vector<std::string> bad{e}, good{"id"};
+    std::vector<Fields> row{{{"id", 1}}};
+    EXPECT_THROW((void)q.upsert_sql(grammar_for("postgres"), row, bad, good), UsageError) << e;
+    EXPECT_THROW((void)q.upsert_sql(grammar_for("postgres"), row, good, bad), UsageError) << e;
+    EXPECT_THROW((void)q.aggregate_sql(grammar_for("sqlite"), "SUM", e), UsageError) << e;
+    std::string ret = e;
+    EXPECT_THROW((void)q.insert_sql(grammar_for("postgres"), row, std::span<const std::string>(&ret, 1)), UsageError) << e;
   }
   try {
     QueryBuilder("users").where("id; DROP TABLE users", 1);

@@ -71,6 +71,10 @@ struct ConnectionConfig {
   std::chrono::milliseconds max_replica_lag{0};
   /// How long a failed replica stays out before it is tried again.
   std::chrono::milliseconds replica_cooldown{2000};
+  /// Client-side bound on one statement (and on each row of a cursor): past
+  /// it the session is closed and a TimeoutError thrown, even when the server
+  /// hangs. 0 = no bound.
+  std::chrono::milliseconds query_timeout{0};
   bool read_only = false;
   std::string migrations;
 

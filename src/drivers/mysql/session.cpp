@@ -330,6 +330,13 @@ Session::Session(const ConnectionConfig& cfg, const Endpoint* host) {
   unsigned timeout = 10;
   if (auto t = cfg.option("connect_timeout")) timeout = static_cast<unsigned>(std::stoul(*t));
   mysql_options(m_db, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+  if (cfg.query_timeout.count() > 0) {
+    // The client library counts whole seconds per socket read/write.
+    unsigned secs = static_cast<unsigned>((cfg.query_timeout.count() + 999) / 1000);
+    mysql_options(m_db, MYSQL_OPT_READ_TIMEOUT, &secs);
+    mysql_options(m_db, MYSQL_OPT_WRITE_TIMEOUT, &secs);
+    m_timeout = cfg.query_timeout;
+  }
   my_bool report = 1;
   mysql_options(m_db, MYSQL_REPORT_DATA_TRUNCATION, &report);
   auto opt = [&](const char* key) { return cfg.option(key); };
@@ -377,7 +384,7 @@ Session::~Session() {
 }
 
 void Session::note_error(const Error& e) noexcept {
-  if (e.is_connection_lost()) m_broken = true;
+  if (e.is_connection_lost() || e.is_timeout()) m_broken = true;
 }
 
 void Session::fail(std::string_view sql) {
@@ -437,6 +444,7 @@ Result Session::execute(std::string_view sql, std::span<const Value> params) {
     if (e.engine_code() == 1295 && params.empty()) return text_query(sql);
     throw;
   }
+  const auto started = std::chrono::steady_clock::now();
   try {
     st->execute(params, true);
     Result result(st->columns());
@@ -454,6 +462,15 @@ Result Session::execute(std::string_view sql, std::span<const Value> params) {
     return result;
   } catch (const Error& e) {
     note_error(e);
+    // The socket read timed out (query_timeout): say so, rather than "lost".
+    if (e.is_connection_lost() && m_timeout.count() > 0 &&
+        std::chrono::steady_clock::now() - started >= m_timeout - std::chrono::milliseconds(50)) {
+      TimeoutError t("no answer within query_timeout_ms = " + std::to_string(m_timeout.count()) +
+                     " ms; the session was closed");
+      t.set_engine("57014", e.engine_code());
+      t.set_sql(sql);
+      throw t;
+    }
     throw;
   }
 }

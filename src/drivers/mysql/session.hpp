@@ -91,7 +91,8 @@ class Session final : public driver::Session {
 
   MYSQL* m_db = nullptr;
   bool m_broken = false;
-  bool m_mariadb = false;  // GTID functions differ between MariaDB and MySQL
+  bool m_mariadb = false;
+  std::chrono::milliseconds m_timeout{0};  // query_timeout: a lost connection after it is a timeout  // GTID functions differ between MariaDB and MySQL
   std::size_t m_cache_cap = 256;
   std::unordered_map<std::string, std::unique_ptr<Statement>, SvHash, std::equal_to<>> m_cache;
 };

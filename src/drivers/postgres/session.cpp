@@ -2,7 +2,9 @@
 
 #include <cctype>
 #include <charconv>
+#include <cerrno>
 #include <cstring>
+#include <poll.h>
 #include <thread>
 
 #include "driver/placeholders.hpp"
@@ -52,9 +54,9 @@ Columns columns_of(const PGresult* r, std::vector<Oid>& types) {
 /// Rows of a single-row-mode query, pulled one PGresult at a time.
 class Stream final : public RowSource {
  public:
-  Stream(PGconn* conn, std::string sql) : m_conn(conn), m_sql(std::move(sql)) { fetch(); }
+  Stream(Session& owner, std::string sql) : m_owner(&owner), m_conn(owner.handle()), m_sql(std::move(sql)) { fetch(); }
   ~Stream() override {
-    if (m_done) return;
+    if (m_done || !m_owner->handle()) return;
     // Stop the server sending the rest, then drain what is in flight.
     if (PGcancel* c = PQgetCancel(m_conn)) {
       char buf[256];
@@ -82,6 +84,11 @@ class Stream final : public RowSource {
 
  private:
   void fetch() {
+    if (m_owner->timeout().count() > 0 &&
+        !await_result(m_conn, std::chrono::steady_clock::now() + m_owner->timeout())) {
+      m_done = true;
+      m_owner->fail_timeout(m_sql);
+    }
     PGresult* r = PQgetResult(m_conn);
     if (r && PQresultStatus(r) == PGRES_SINGLE_TUPLE) {
       if (m_types.empty() && m_columns.size() == 0) m_columns = columns_of(r, m_types);
@@ -105,6 +112,7 @@ class Stream final : public RowSource {
     m_done = true;
   }
 
+  Session* m_owner;
   PGconn* m_conn;
   std::string m_sql;
   Columns m_columns;
@@ -124,6 +132,19 @@ std::string translate_placeholders(std::string_view sql) {
     o += std::to_string(++n);
   });
   return out;
+}
+
+bool await_result(PGconn* conn, std::chrono::steady_clock::time_point deadline) {
+  while (PQisBusy(conn)) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd pfd{PQsocket(conn), POLLIN, 0};
+    int rc = ::poll(&pfd, 1, static_cast<int>(left.count()) + 1);
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc < 0) return true;  // let PQgetResult report the socket error
+    if (rc > 0 && !PQconsumeInput(conn)) return true;
+  }
+  return true;
 }
 
 Value decode(Oid oid, const char* data, int len) {
@@ -218,6 +239,7 @@ Session::Session(const ConnectionConfig& cfg, const Endpoint* host) {
     has_sslmode |= k == "sslmode";
     add(k, v);  // libpq rejects keywords it does not know, with a clear message
   }
+  m_timeout = cfg.query_timeout;
   if (!has_app) add("application_name", "plexus");
   if (!has_timeout) add("connect_timeout", "10");
   (void)has_sslmode;
@@ -329,9 +351,51 @@ const Prepared& Session::prepare(std::string_view sql, int nparams) {
 
 PGresult* Session::run(const Prepared& p, const Encoded& enc) {
   int n = static_cast<int>(enc.values.size());
-  if (p.name.empty())
-    return PQexecParams(m_conn, p.sql.c_str(), n, nullptr, enc.values.data(), enc.lengths.data(), enc.formats.data(), 0);
-  return PQexecPrepared(m_conn, p.name.c_str(), n, enc.values.data(), enc.lengths.data(), enc.formats.data(), 0);
+  if (m_timeout.count() == 0) {
+    if (p.name.empty())
+      return PQexecParams(m_conn, p.sql.c_str(), n, nullptr, enc.values.data(), enc.lengths.data(), enc.formats.data(), 0);
+    return PQexecPrepared(m_conn, p.name.c_str(), n, enc.values.data(), enc.lengths.data(), enc.formats.data(), 0);
+  }
+  // With a query_timeout: send, then wait with a deadline the client enforces
+  // itself, so a hung server cannot hang the caller.
+  int sent = p.name.empty() ? PQsendQueryParams(m_conn, p.sql.c_str(), n, nullptr, enc.values.data(),
+                                                enc.lengths.data(), enc.formats.data(), 0)
+                            : PQsendQueryPrepared(m_conn, p.name.c_str(), n, enc.values.data(), enc.lengths.data(),
+                                                  enc.formats.data(), 0);
+  if (!sent) return nullptr;
+  return collect(p.sql);
+}
+
+PGresult* Session::collect(std::string_view sql) {
+  const auto deadline = std::chrono::steady_clock::now() + m_timeout;
+  PGresult* keep = nullptr;  // the first error, else the last result
+  for (;;) {
+    if (!await_result(m_conn, deadline)) {
+      PQclear(keep);
+      fail_timeout(sql);
+    }
+    PGresult* r = PQgetResult(m_conn);
+    if (!r) break;
+    if (!keep || (!failed(keep) && failed(r))) {
+      PQclear(keep);
+      keep = r;
+    } else {
+      PQclear(r);
+    }
+  }
+  return keep;
+}
+
+void Session::fail_timeout(std::string_view sql) {
+  // A cancel request would wait on the same silent server: close instead.
+  PQfinish(m_conn);
+  m_conn = nullptr;
+  m_cache.clear();
+  TimeoutError t("no answer within query_timeout_ms = " + std::to_string(m_timeout.count()) +
+                 " ms; the session was closed");
+  t.set_engine("57014", 0);
+  t.set_sql(sql);
+  throw t;
 }
 
 Result Session::execute(std::string_view sql, std::span<const Value> params) {
@@ -341,7 +405,9 @@ Result Session::execute(std::string_view sql, std::span<const Value> params) {
   PGresult* raw = nullptr;
   if (params.empty() && !m_cache_enabled) {
     // No parameters and no cache: the simple protocol also runs scripts.
-    raw = PQexec(m_conn, std::string(sql).c_str());
+    std::string text(sql);
+    if (m_timeout.count() == 0) raw = PQexec(m_conn, text.c_str());
+    else raw = PQsendQuery(m_conn, text.c_str()) ? collect(sql) : nullptr;
   } else {
     const Prepared& p = prepare(sql, static_cast<int>(params.size()));
     raw = run(p, enc);
@@ -388,7 +454,7 @@ std::unique_ptr<RowSource> Session::stream(std::string_view sql, std::span<const
     while (PGresult* r = PQgetResult(m_conn)) PQclear(r);
     throw UsageError("PostgreSQL refused single-row mode for this query");
   }
-  return std::make_unique<Stream>(m_conn, std::string(sql));
+  return std::make_unique<Stream>(*this, std::string(sql));
 }
 
 void Session::begin() { exec_simple("BEGIN"); }

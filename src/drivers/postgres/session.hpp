@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -14,6 +15,10 @@ namespace plexus::engine::postgres {
 /// `?` placeholders → `$1…` (outside literals, identifiers and comments;
 /// `??` is a literal `?`). SQL that already uses `$n` is returned unchanged.
 std::string translate_placeholders(std::string_view sql);
+
+/// Waits (poll) until libpq can hand out a result without blocking; false when
+/// `deadline` passes first.
+bool await_result(PGconn* conn, std::chrono::steady_clock::time_point deadline);
 
 /// Converts one text-format field of type `oid` to a Value.
 Value decode(Oid oid, const char* data, int len);
@@ -42,6 +47,10 @@ class Session final : public driver::Session {
   [[nodiscard]] std::string_view engine() const noexcept override { return "postgres"; }
 
   PGconn* handle() const noexcept { return m_conn; }
+  /// query_timeout (0 = none).
+  [[nodiscard]] std::chrono::milliseconds timeout() const noexcept { return m_timeout; }
+  /// Closes the session after a timeout and throws TimeoutError.
+  [[noreturn]] void fail_timeout(std::string_view sql);
 
  private:
   struct SvHash {
@@ -58,9 +67,12 @@ class Session final : public driver::Session {
   static void encode(std::span<const Value> params, Encoded& out);
   const Prepared& prepare(std::string_view sql, int nparams);
   PGresult* run(const Prepared& p, const Encoded& enc);
+  /// Gathers the results of a sent query within query_timeout.
+  PGresult* collect(std::string_view sql);
   void exec_simple(const char* sql);
 
   PGconn* m_conn = nullptr;
+  std::chrono::milliseconds m_timeout{0};
   bool m_cache_enabled = true;
   std::size_t m_cache_cap = 256;
   std::uint64_t m_next_name = 0;

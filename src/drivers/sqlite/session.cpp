@@ -149,6 +149,8 @@ Session::Session(const ConnectionConfig& cfg, std::string path) {
   int busy_ms = 5000;
   if (auto b = cfg.option("busy_timeout")) busy_ms = std::stoi(*b);
   sqlite3_busy_timeout(m_db, busy_ms);
+  m_timeout = cfg.query_timeout;
+  if (m_timeout.count() > 0) sqlite3_progress_handler(m_db, 1000, &Session::on_progress, this);
   m_cache_cap = 256;
   if (auto c = cfg.option("statement_cache")) m_cache_cap = static_cast<std::size_t>(std::stoul(*c));
   try {
@@ -167,6 +169,15 @@ Session::Session(const ConnectionConfig& cfg, std::string path) {
 Session::~Session() {
   for (auto& [sql, p] : m_cache) sqlite3_finalize(p.stmt);
   sqlite3_close_v2(m_db);
+}
+
+int Session::on_progress(void* self) noexcept {
+  auto* s = static_cast<Session*>(self);
+  return std::chrono::steady_clock::now() > s->m_deadline ? 1 : 0;  // 1 interrupts: SQLITE_INTERRUPT
+}
+
+void Session::arm_deadline() noexcept {
+  if (m_timeout.count() > 0) m_deadline = std::chrono::steady_clock::now() + m_timeout;
 }
 
 void Session::exec_simple(const char* sql) {
@@ -244,6 +255,7 @@ Result Session::execute(std::string_view sql, std::span<const Value> params) {
     }
   } reset{stmt};
   bind_all(m_db, stmt, params, false, sql);
+  arm_deadline();
 
   Result result(ps->columns);
   const int ncols = static_cast<int>(ps->hints.size());
@@ -252,7 +264,16 @@ Result Session::execute(std::string_view sql, std::span<const Value> params) {
     Value* out = result.append_row();
     for (int i = 0; i < ncols; ++i) out[i] = read_column(stmt, i, ps->hints[static_cast<std::size_t>(i)]);
   }
-  if (rc != SQLITE_DONE) throw_error(m_db, sqlite3_extended_errcode(m_db), sql);
+  if (rc != SQLITE_DONE) {
+    if ((rc & 0xff) == SQLITE_INTERRUPT && m_timeout.count() > 0) {
+      TimeoutError t("no answer within query_timeout_ms = " + std::to_string(m_timeout.count()) +
+                     " ms; the statement was interrupted");
+      t.set_engine("57014", rc);
+      t.set_sql(sql);
+      throw t;
+    }
+    throw_error(m_db, sqlite3_extended_errcode(m_db), sql);
+  }
   if (ncols == 0 || !sqlite3_stmt_readonly(stmt)) {
     result.set_affected_rows(static_cast<std::uint64_t>(sqlite3_changes64(m_db)));
     result.set_last_insert_id(sqlite3_last_insert_rowid(m_db));

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -46,10 +47,14 @@ class Session final : public driver::Session {
   };
 
   PreparedStatement& prepare_cached(std::string_view sql);
+  void arm_deadline() noexcept;
+  static int on_progress(void* self) noexcept;
   void run_script(std::string_view sql);
   void exec_simple(const char* sql);
 
   sqlite3* m_db = nullptr;
+  std::chrono::milliseconds m_timeout{0};
+  std::chrono::steady_clock::time_point m_deadline{};
   std::size_t m_cache_cap;
   std::unordered_map<std::string, PreparedStatement, SvHash, std::equal_to<>> m_cache;
 };
