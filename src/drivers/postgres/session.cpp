@@ -260,6 +260,9 @@ Session::Session(const ConnectionConfig& cfg, const Endpoint* host) {
     EngineError e{ErrorKind::connection, "cannot connect to PostgreSQL: " + msg, "08001", 0, {}};
     raise(std::move(e));
   }
+  // Server notices ("table … does not exist, skipping") are not errors; libpq
+  // would print them to stderr.
+  PQsetNoticeProcessor(m_conn, [](void*, const char*) {}, nullptr);
   try {
     // Timestamps cross the wire in UTC; pgbouncer tracks TimeZone per client.
     exec_simple("SET TimeZone = 'UTC'");
