@@ -390,14 +390,15 @@ PGresult* Session::collect(std::string_view sql) {
 }
 
 void Session::fail_timeout(std::string_view sql) {
-  // A cancel request would wait on the same silent server: close instead.
-  PQfinish(m_conn);
-  m_conn = nullptr;
-  m_cache.clear();
+  // Build the error first: `sql` may live in the statement cache cleared below.
   TimeoutError t("no answer within query_timeout_ms = " + std::to_string(m_timeout.count()) +
                  " ms; the session was closed");
   t.set_engine("57014", 0);
   t.set_sql(sql);
+  // A cancel request would wait on the same silent server: close instead.
+  PQfinish(m_conn);
+  m_conn = nullptr;
+  m_cache.clear();
   throw t;
 }
 
