@@ -1,0 +1,58 @@
+// A small benchmark harness: runs a workload, measures wall time and the
+// calling thread's CPU time, and keeps results for the side-by-side table.
+#pragma once
+
+#include <chrono>
+#include <ctime>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace bench {
+
+struct Result {
+  std::string workload;  // W1 point select, …
+  std::string engine;    // sqlite-memory, sqlite-wal, postgres, mysql
+  std::string impl;      // raw, plexus-sql, plexus-builder, plexus-find, …
+  std::size_t ops = 0;
+  double wall_s = 0;
+  double cpu_ns_per_op = 0;
+  [[nodiscard]] double ops_per_s() const { return wall_s > 0 ? static_cast<double>(ops) / wall_s : 0; }
+};
+
+inline double thread_cpu_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+/// Runs fn(i) for i in [0, ops) after `warmup` untimed calls.
+inline Result measure(std::string workload, std::string engine, std::string impl, std::size_t ops,
+                      const std::function<void(std::size_t)>& fn, std::size_t warmup = 200) {
+  for (std::size_t i = 0; i < warmup; ++i) fn(i % ops);
+  auto w0 = std::chrono::steady_clock::now();
+  double c0 = thread_cpu_s();
+  for (std::size_t i = 0; i < ops; ++i) fn(i);
+  double c1 = thread_cpu_s();
+  auto w1 = std::chrono::steady_clock::now();
+  Result r{std::move(workload), std::move(engine), std::move(impl), ops,
+           std::chrono::duration<double>(w1 - w0).count(), 0};
+  r.cpu_ns_per_op = (c1 - c0) * 1e9 / static_cast<double>(ops);
+  return r;
+}
+
+/// Like measure(), but fn runs the whole batch once (for bulk workloads).
+inline Result measure_once(std::string workload, std::string engine, std::string impl, std::size_t ops,
+                           const std::function<void()>& fn) {
+  auto w0 = std::chrono::steady_clock::now();
+  double c0 = thread_cpu_s();
+  fn();
+  double c1 = thread_cpu_s();
+  auto w1 = std::chrono::steady_clock::now();
+  Result r{std::move(workload), std::move(engine), std::move(impl), ops,
+           std::chrono::duration<double>(w1 - w0).count(), 0};
+  r.cpu_ns_per_op = (c1 - c0) * 1e9 / static_cast<double>(ops);
+  return r;
+}
+
+}  // namespace bench
