@@ -19,6 +19,7 @@ void HookRegistry::edit(F&& f) {
   auto next = std::make_shared<Set>(*m_set);
   f(*next);
   m_set = std::move(next);
+  m_any.store(true, std::memory_order_release);
 }
 void HookRegistry::add_before(QueryHook h) { edit([&](Set& s) { s.before.push_back(std::move(h)); }); }
 void HookRegistry::add_after(QueryHook h) { edit([&](Set& s) { s.after.push_back(std::move(h)); }); }
@@ -202,6 +203,7 @@ QueryEvent Connection::event(const Pool& pool, std::string_view reason, std::str
 }
 
 void Connection::fire(const std::vector<QueryHook> HookRegistry::Set::*which, const QueryEvent& ev) const {
+  if (!hooked()) return;  // the common case costs one atomic load per call
   auto local = m_hooks->snapshot();
   for (const auto& h : (*local).*which) h(ev);
   if (m_global) {
@@ -212,17 +214,20 @@ void Connection::fire(const std::vector<QueryHook> HookRegistry::Set::*which, co
 
 Result Connection::run_on(Pool::Lease& lease, const Pool& pool, std::string_view reason, std::string_view sql,
                           std::span<const Value> params, Intent intent, std::uint64_t tx_id) {
+  const bool timed = hooked();
   auto ev = event(pool, reason, sql, params, intent, tx_id);
   fire(&HookRegistry::Set::before, ev);
-  auto start = Clock::now();
+  auto start = timed ? Clock::now() : Clock::time_point{};
   try {
     Result r = lease->execute(sql, params);
-    ev.duration = Clock::now() - start;
-    ev.rows = r.columns().size() ? r.size() : r.affected_rows();
-    fire(&HookRegistry::Set::after, ev);
+    if (timed) {
+      ev.duration = Clock::now() - start;
+      ev.rows = r.columns().size() ? r.size() : r.affected_rows();
+      fire(&HookRegistry::Set::after, ev);
+    }
     return r;
   } catch (Error& e) {
-    ev.duration = Clock::now() - start;
+    if (timed) ev.duration = Clock::now() - start;
     if (is_lost(e)) lease.discard();  // never hand a broken session out again
     e.add_context({m_cfg.name, pool.host(), pool.role(), {}});
     if (e.sql().empty()) e.set_sql(sql);

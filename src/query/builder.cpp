@@ -11,12 +11,8 @@
 namespace plexus {
 namespace {
 
-// Names are checked when they enter the builder, so a bad one fails at the
-// call that gave it, whatever dialect it is compiled to later.
-void check_name(std::string_view name) {
-  std::string scratch;
-  grammar_for("sqlite").identifier(scratch, name);
-}
+// Names are checked (check_name, grammar.hpp) when they enter the builder, so
+// a bad one fails at the call that gave it, whatever dialect it is compiled to.
 
 std::string normalize_op(std::string_view op) {
   std::string o;

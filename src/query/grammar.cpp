@@ -33,6 +33,22 @@ std::string_view trim(std::string_view s) {
 
 }  // namespace
 
+bool acceptable_name(std::string_view name) noexcept {
+  std::string_view n = trim(name);
+  for (std::size_t i = 0; i + 4 <= n.size(); ++i)
+    if (n[i] == ' ' && (n[i + 1] == 'a' || n[i + 1] == 'A') && (n[i + 2] == 's' || n[i + 2] == 'S') && n[i + 3] == ' ')
+      return plain_part(trim(n.substr(i + 4))) && acceptable_name(n.substr(0, i));
+  if (n == "*") return true;
+  auto dot = n.find('.');
+  if (dot == std::string_view::npos) return plain_part(n);
+  std::string_view column = n.substr(dot + 1);
+  return plain_part(n.substr(0, dot)) && (column == "*" || plain_part(column));
+}
+
+void check_name(std::string_view name) {
+  if (!acceptable_name(name)) refuse(name);
+}
+
 void validate_identifier(std::string_view name) {
   auto dot = name.find('.');
   if (dot == std::string_view::npos ? !plain_part(name)

@@ -62,10 +62,13 @@ class HookRegistry {
   void add_after(QueryHook h);
   void add_error(QueryHook h);
   [[nodiscard]] std::shared_ptr<const Set> snapshot() const;
+  /// False until the first hook is added: lets queries skip hooks without a lock.
+  [[nodiscard]] bool any() const noexcept { return m_any.load(std::memory_order_acquire); }
 
  private:
   template <class F>
   void edit(F&& f);
+  std::atomic<bool> m_any{false};
   mutable std::mutex m_mutex;
   std::shared_ptr<const Set> m_set = std::make_shared<Set>();
 };
@@ -189,6 +192,7 @@ class Connection final : public Queryable {
   Result run_on(Pool::Lease& lease, const Pool& pool, std::string_view reason, std::string_view sql,
                 std::span<const Value> params, Intent intent, std::uint64_t tx_id);
   void fire(const std::vector<QueryHook> HookRegistry::Set::*which, const QueryEvent& ev) const;
+  [[nodiscard]] bool hooked() const noexcept { return m_hooks->any() || (m_global && m_global->any()); }
   QueryEvent event(const Pool& pool, std::string_view reason, std::string_view sql, std::span<const Value> params,
                    Intent intent, std::uint64_t tx_id) const;
 

@@ -39,6 +39,10 @@ class Grammar {
 /// The grammar for a driver name. @throws ConfigError for an unknown one.
 [[nodiscard]] const Grammar& grammar_for(std::string_view driver);
 
+/// Checks a name as Grammar::identifier() would accept it, without building SQL.
+/// @throws UsageError naming it.
+void check_name(std::string_view name);
+
 /// Checks a plain identifier (letters, digits, _; one dot for table.column).
 /// @throws UsageError naming it.
 void validate_identifier(std::string_view name);
