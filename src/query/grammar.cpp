@@ -93,6 +93,27 @@ void Grammar::limit_offset(std::string& out, std::optional<std::uint64_t> limit,
   if (offset) out += " OFFSET " + std::to_string(*offset);
 }
 
+void Grammar::on_conflict_tail(std::string& out, std::span<const std::string> unique_by,
+                               std::span<const std::string> update) const {
+  out += " ON CONFLICT (";
+  for (std::size_t i = 0; i < unique_by.size(); ++i) {
+    if (i) out += ", ";
+    identifier(out, unique_by[i]);
+  }
+  out += ")";
+  if (update.empty()) {
+    out += " DO NOTHING";
+    return;
+  }
+  out += " DO UPDATE SET ";
+  for (std::size_t i = 0; i < update.size(); ++i) {
+    if (i) out += ", ";
+    identifier(out, update[i]);
+    out += " = excluded.";
+    identifier(out, update[i]);
+  }
+}
+
 const Grammar& grammar_for(std::string_view driver) {
   if (driver == "sqlite" || driver == "sqlite3") return detail::sqlite_grammar();
   if (driver == "postgres" || driver == "postgresql" || driver == "pgsql") return detail::postgres_grammar();

@@ -115,7 +115,7 @@ TEST(BuilderSql, UpsertPerDialect) {
   EXPECT_EQ(q.upsert_sql(grammar_for("sqlite"), rows, by, upd).sql,
             R"(INSERT INTO "user_snapshot" ("user_id", "name") VALUES (?, ?) ON CONFLICT ("user_id") DO UPDATE SET "name" = excluded."name")");
   EXPECT_EQ(q.upsert_sql(grammar_for("postgres"), rows, by, upd).sql,
-            R"(INSERT INTO "user_snapshot" ("user_id", "name") VALUES ($1, $2) ON CONFLICT ("user_id") DO UPDATE SET "name" = EXCLUDED."name")");
+            R"(INSERT INTO "user_snapshot" ("user_id", "name") VALUES ($1, $2) ON CONFLICT ("user_id") DO UPDATE SET "name" = excluded."name")");
   EXPECT_EQ(q.upsert_sql(grammar_for("mysql"), rows, by, upd).sql,
             "INSERT INTO `user_snapshot` (`user_id`, `name`) VALUES (?, ?) ON DUPLICATE KEY UPDATE `name` = VALUES(`name`)");
   EXPECT_TRUE(q.upsert_sql(grammar_for("postgres"), rows, by, {}).sql.ends_with(R"(VALUES ($1, $2) ON CONFLICT ("user_id") DO NOTHING)"));

@@ -235,15 +235,7 @@ auto RoutedConnection::transaction(F&& fn) -> std::invoke_result_t<F, Transactio
 
 template <class F>
 auto Connection::transaction(F&& fn) -> std::invoke_result_t<F, Transaction&> {
-  Transaction tx = begin();
-  if constexpr (std::is_void_v<std::invoke_result_t<F, Transaction&>>) {
-    std::forward<F>(fn)(tx);
-    tx.commit();
-  } else {
-    auto result = std::forward<F>(fn)(tx);
-    tx.commit();
-    return result;
-  }
+  return RoutedConnection(*this, RouteOptions{}).transaction(std::forward<F>(fn));
 }
 
 }  // namespace plexus

@@ -34,6 +34,12 @@ class Grammar {
   /// `u.*`, `*`, and `col AS alias` are accepted.
   /// @throws UsageError for anything else (injection attempts included).
   void identifier(std::string& out, std::string_view name) const;
+
+ protected:
+  /// The standard `ON CONFLICT (…) DO UPDATE SET c = excluded.c` tail
+  /// (SQLite and PostgreSQL spell upserts the same way).
+  void on_conflict_tail(std::string& out, std::span<const std::string> unique_by,
+                        std::span<const std::string> update) const;
 };
 
 /// The grammar for a driver name. @throws ConfigError for an unknown one.

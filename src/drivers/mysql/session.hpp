@@ -8,6 +8,7 @@
 #include <mysql.h>
 
 #include "plexus/core/error.hpp"
+#include "driver/string_hash.hpp"
 #include "plexus/driver/driver.hpp"
 
 namespace plexus::engine::mysql {
@@ -79,10 +80,6 @@ class Session final : public driver::Session {
   [[nodiscard]] std::string_view engine() const noexcept override { return "mysql"; }
 
  private:
-  struct SvHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-  };
   void simple(std::string_view sql);
   Result text_query(std::string_view sql);
   [[noreturn]] void fail(std::string_view sql);
@@ -94,7 +91,7 @@ class Session final : public driver::Session {
   bool m_mariadb = false;
   std::chrono::milliseconds m_timeout{0};  // query_timeout: a lost connection after it is a timeout  // GTID functions differ between MariaDB and MySQL
   std::size_t m_cache_cap = 256;
-  std::unordered_map<std::string, std::unique_ptr<Statement>, SvHash, std::equal_to<>> m_cache;
+  std::unordered_map<std::string, std::unique_ptr<Statement>, detail::StringHash, std::equal_to<>> m_cache;
 };
 
 }  // namespace plexus::engine::mysql

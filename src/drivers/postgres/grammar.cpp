@@ -20,23 +20,7 @@ class PostgresGrammar final : public Grammar {
   std::size_t max_parameters() const noexcept override { return 65535; }
   void upsert_tail(std::string& out, std::span<const std::string> unique_by,
                    std::span<const std::string> update) const override {
-    out += " ON CONFLICT (";
-    for (std::size_t i = 0; i < unique_by.size(); ++i) {
-      if (i) out += ", ";
-      identifier(out, unique_by[i]);
-    }
-    out += ")";
-    if (update.empty()) {
-      out += " DO NOTHING";
-      return;
-    }
-    out += " DO UPDATE SET ";
-    for (std::size_t i = 0; i < update.size(); ++i) {
-      if (i) out += ", ";
-      identifier(out, update[i]);
-      out += " = EXCLUDED.";
-      identifier(out, update[i]);
-    }
+    on_conflict_tail(out, unique_by, update);
   }
 };
 

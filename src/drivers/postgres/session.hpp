@@ -8,6 +8,7 @@
 
 #include <libpq-fe.h>
 
+#include "driver/string_hash.hpp"
 #include "plexus/driver/driver.hpp"
 
 namespace plexus::engine::postgres {
@@ -53,10 +54,6 @@ class Session final : public driver::Session {
   [[noreturn]] void fail_timeout(std::string_view sql);
 
  private:
-  struct SvHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-  };
   /// Encoded parameters, kept alive for one libpq call.
   struct Encoded {
     std::vector<std::string> storage;
@@ -76,7 +73,7 @@ class Session final : public driver::Session {
   bool m_cache_enabled = true;
   std::size_t m_cache_cap = 256;
   std::uint64_t m_next_name = 0;
-  std::unordered_map<std::string, Prepared, SvHash, std::equal_to<>> m_cache;
+  std::unordered_map<std::string, Prepared, detail::StringHash, std::equal_to<>> m_cache;
   Prepared m_unnamed;  // reused when the cache is off
 };
 

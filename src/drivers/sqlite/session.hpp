@@ -8,6 +8,7 @@
 
 #include <sqlite3.h>
 
+#include "driver/string_hash.hpp"
 #include "plexus/driver/driver.hpp"
 
 namespace plexus::engine::sqlite {
@@ -41,10 +42,6 @@ class Session final : public driver::Session {
   sqlite3* handle() const noexcept { return m_db; }
 
  private:
-  struct SvHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-  };
 
   PreparedStatement& prepare_cached(std::string_view sql);
   void arm_deadline() noexcept;
@@ -56,7 +53,7 @@ class Session final : public driver::Session {
   std::chrono::milliseconds m_timeout{0};
   std::chrono::steady_clock::time_point m_deadline{};
   std::size_t m_cache_cap;
-  std::unordered_map<std::string, PreparedStatement, SvHash, std::equal_to<>> m_cache;
+  std::unordered_map<std::string, PreparedStatement, detail::StringHash, std::equal_to<>> m_cache;
 };
 
 /// Fills a PreparedStatement's column names and hints.
