@@ -93,6 +93,12 @@ TEST(Config, ToStringRedactsPasswords) {
   EXPECT_NE(s.find("postgres:***@localhost:5432/plexus_main"), std::string::npos) << s;
 }
 
+TEST(Config, ToStringMasksThePasswordWhereverItIsCopied) {
+  auto c = parse_url("mysql://u:s3cret-pw@h:3306/d?note=s3cret-pw");
+  c.name = "m";
+  EXPECT_EQ(c.to_string().find("s3cret-pw"), std::string::npos) << c.to_string();
+}
+
 TEST(Config, MissingEnvVariableNamesFileKeyAndVariable) {
   auto msg = error_of([] { (void)DatabaseConfig::from_toml_string(kSeedConfig, "config/database.toml", Env::from_map({})); });
   EXPECT_NE(msg.find("config/database.toml"), std::string::npos) << msg;
