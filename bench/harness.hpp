@@ -26,22 +26,7 @@ inline double thread_cpu_s() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
-/// Runs fn(i) for i in [0, ops) after `warmup` untimed calls.
-inline Result measure(std::string workload, std::string engine, std::string impl, std::size_t ops,
-                      const std::function<void(std::size_t)>& fn, std::size_t warmup = 200) {
-  for (std::size_t i = 0; i < warmup; ++i) fn(i % ops);
-  auto w0 = std::chrono::steady_clock::now();
-  double c0 = thread_cpu_s();
-  for (std::size_t i = 0; i < ops; ++i) fn(i);
-  double c1 = thread_cpu_s();
-  auto w1 = std::chrono::steady_clock::now();
-  Result r{std::move(workload), std::move(engine), std::move(impl), ops,
-           std::chrono::duration<double>(w1 - w0).count(), 0};
-  r.cpu_ns_per_op = (c1 - c0) * 1e9 / static_cast<double>(ops);
-  return r;
-}
-
-/// Like measure(), but fn runs the whole batch once (for bulk workloads).
+/// Times fn, which does `ops` operations in one go (bulk workloads).
 inline Result measure_once(std::string workload, std::string engine, std::string impl, std::size_t ops,
                            const std::function<void()>& fn) {
   auto w0 = std::chrono::steady_clock::now();
@@ -53,6 +38,15 @@ inline Result measure_once(std::string workload, std::string engine, std::string
            std::chrono::duration<double>(w1 - w0).count(), 0};
   r.cpu_ns_per_op = (c1 - c0) * 1e9 / static_cast<double>(ops);
   return r;
+}
+
+/// Runs fn(i) for i in [0, ops) after `warmup` untimed calls.
+inline Result measure(std::string workload, std::string engine, std::string impl, std::size_t ops,
+                      const std::function<void(std::size_t)>& fn, std::size_t warmup = 200) {
+  for (std::size_t i = 0; i < warmup; ++i) fn(i % ops);
+  return measure_once(std::move(workload), std::move(engine), std::move(impl), ops, [&] {
+    for (std::size_t i = 0; i < ops; ++i) fn(i);
+  });
 }
 
 }  // namespace bench

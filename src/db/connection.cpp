@@ -1,6 +1,7 @@
 #include "plexus/db/connection.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <climits>
 #include <random>
 
@@ -39,14 +40,18 @@ QueryHook slow_query_hook(std::chrono::nanoseconds threshold, QueryHook fn) {
 
 namespace {
 
+std::string upper(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
 const driver::Driver& require_driver(const ConnectionConfig& cfg) {
   if (const auto* d = driver::find(cfg.driver)) return *d;
   std::string list;
   for (auto n : driver::available()) list += (list.empty() ? "" : ", ") + std::string(n);
   throw ConfigError("connection '" + cfg.name + "': driver '" + cfg.driver +
                     "' is not compiled into this build of Plexus (available: " + list +
-                    "); install its client library and rebuild with PLEXUS_WITH_" +
-                    (cfg.driver == "postgres" ? "POSTGRES" : cfg.driver == "mysql" ? "MYSQL" : "SQLITE") + "=ON");
+                    "); install its client library and rebuild with PLEXUS_WITH_" + upper(cfg.driver) + "=ON");
 }
 
 bool is_lost(const Error& e) { return e.is_connection_lost(); }
@@ -157,10 +162,6 @@ void Connection::atomically(const std::function<void(Queryable&)>& fn) {
 }
 
 Transaction Connection::begin() {
-  if (m_cfg.read_only) {
-    // A read-only connection may still want a consistent snapshot; the engine
-    // session itself refuses writes (query_only / default_transaction_read_only).
-  }
   auto lease = m_primary->acquire();
   auto id = ++m_tx_counter;
   try {
@@ -328,10 +329,8 @@ void Connection::eject(Replica& r, const Error& why) {
        std::to_string(m_cfg.replica_cooldown.count()) + " ms after: " + why.message());
 }
 
-std::vector<std::size_t> Connection::replica_order() {
+std::size_t Connection::first_replica() {
   const std::size_t n = m_replicas.size();
-  std::vector<std::size_t> order;
-  order.reserve(n);
   std::size_t first = 0;
   switch (m_cfg.load_balance) {
     case LoadBalance::round_robin: first = m_next_replica.fetch_add(1, std::memory_order_relaxed) % n; break;
@@ -365,8 +364,7 @@ std::vector<std::size_t> Connection::replica_order() {
       break;
     }
   }
-  for (std::size_t k = 0; k < n; ++k) order.push_back((first + k) % n);
-  return order;
+  return first;
 }
 
 bool Connection::lag_ok(Replica& r, Pool::Lease& lease) {
@@ -439,7 +437,8 @@ Result Connection::run_routed(std::string_view sql, std::span<const Value> param
         auto pos = o.uow->position(m_cfg.name);
         if (!pos) return run_primary("read: causal (no position, primary)", sql, params, intent, o);
         // Wait on one replica only: waiting on each in turn would multiply the bound.
-        for (std::size_t i : replica_order()) {
+        for (std::size_t k = 0, first = first_replica(), n = m_replicas.size(); k < n; ++k) {
+          std::size_t i = (first + k) % n;
           Replica& r = *m_replicas[i];
           if (!eligible(r)) continue;
           try {
@@ -460,7 +459,8 @@ Result Connection::run_routed(std::string_view sql, std::span<const Value> param
 
   const std::string_view reason = strategy_reason(m_cfg.load_balance);
   std::optional<Error> last;
-  for (std::size_t i : replica_order()) {
+  for (std::size_t k = 0, first = first_replica(), n = m_replicas.size(); k < n; ++k) {
+    std::size_t i = (first + k) % n;
     Replica& r = *m_replicas[i];
     if (!eligible(r)) continue;
     try {
@@ -495,7 +495,8 @@ Cursor Connection::cursor_routed(std::string_view sql, std::span<const Value> pa
   bool replica_ok = intent == Intent::read && o.side != RouteOptions::Side::primary && !m_replicas.empty() &&
                     !(o.uow && o.uow->wrote(m_cfg.name) && consistency(o) != Consistency::eventual);
   if (replica_ok) {
-    for (std::size_t i : replica_order()) {
+    for (std::size_t k = 0, first = first_replica(), n = m_replicas.size(); k < n; ++k) {
+      std::size_t i = (first + k) % n;
       Replica& r = *m_replicas[i];
       if (!eligible(r)) continue;
       try {

@@ -49,13 +49,6 @@ void check_name(std::string_view name) {
   if (!acceptable_name(name)) refuse(name);
 }
 
-void validate_identifier(std::string_view name) {
-  auto dot = name.find('.');
-  if (dot == std::string_view::npos ? !plain_part(name)
-                                    : (!plain_part(name.substr(0, dot)) || !plain_part(name.substr(dot + 1))))
-    refuse(name);
-}
-
 void Grammar::identifier(std::string& out, std::string_view name) const {
   std::string_view n = trim(name);
   // "col AS alias" (any case, single spaces around AS).

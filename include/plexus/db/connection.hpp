@@ -181,7 +181,8 @@ class Connection final : public Queryable {
   Pool::Lease acquire_or_report(Pool& pool, std::string_view reason, std::string_view sql,
                                 std::span<const Value> params, Intent intent);
   [[nodiscard]] Consistency consistency(const RouteOptions& o) const noexcept;
-  [[nodiscard]] std::vector<std::size_t> replica_order();
+  /// The replica the strategy picks first; callers walk on from it (modulo count).
+  [[nodiscard]] std::size_t first_replica();
   [[nodiscard]] bool eligible(const Replica& r) const noexcept;
   bool lag_ok(Replica& r, Pool::Lease& lease);
   void eject(Replica& r, const Error& why);

@@ -265,14 +265,12 @@ class Model {
       e.remember(connection().name());
       return;
     }
-    auto dirty = e.dirty();
-    if (dirty.empty()) return;
-    detail::touch<T>(e, false);
-    dirty = e.dirty();
+    if (e.dirty().empty()) return;
+    detail::touch<T>(e, false);  // updated_at moves only when something else changed
     Fields changed;
-    T::schema.for_each([&](const auto& c, std::size_t) {
-      for (const auto& d : dirty)
-        if (d == c.name) changed.emplace_back(std::string(c.name), Value(e.*(c.member)));
+    T::schema.for_each([&](const auto& c, std::size_t i) {
+      Value now(e.*(c.member));
+      if (!(now == e.m_original[i])) changed.emplace_back(std::string(c.name), std::move(now));
     });
     const std::string where = e.origin().empty() ? connection().name() : e.origin();
     m_db->connection(where).table(T::schema.table()).where(key_name(), e.m_original[T::schema.key_index()]).update(changed);

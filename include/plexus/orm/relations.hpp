@@ -74,17 +74,22 @@ inline std::vector<Value> distinct_values(std::vector<Value> in) {
 
 constexpr std::size_t kInBatch = 1000;
 
-/// Runs `q` for every batch of `keys` (WHERE column IN batch) and returns all entities.
+/// Calls fn(batch) for consecutive batches of at most kInBatch keys (one IN list each).
+template <class F>
+void for_each_batch(const std::vector<Value>& keys, F&& fn) {
+  for (std::size_t i = 0; i < keys.size(); i += kInBatch)
+    fn(std::vector<Value>(keys.begin() + static_cast<std::ptrdiff_t>(i),
+                          keys.begin() + static_cast<std::ptrdiff_t>(std::min(keys.size(), i + kInBatch))));
+}
+
+/// All R whose `column` is in `keys`, one query per batch on R's own connection.
 template <class R>
 std::vector<Entity<R>> load_in(Database& db, std::string_view column, const std::vector<Value>& keys) {
   std::vector<Entity<R>> out;
-  for (std::size_t i = 0; i < keys.size(); i += kInBatch) {
-    std::vector<Value> batch(keys.begin() + static_cast<std::ptrdiff_t>(i),
-                             keys.begin() + static_cast<std::ptrdiff_t>(std::min(keys.size(), i + kInBatch)));
-    ModelQuery<R> q(db, connection_of<R>(db));
-    auto part = q.where_in(column, std::move(batch)).get();
+  for_each_batch(keys, [&](std::vector<Value> batch) {
+    auto part = ModelQuery<R>(db, connection_of<R>(db)).where_in(column, std::move(batch)).get();
     std::move(part.begin(), part.end(), std::back_inserter(out));
-  }
+  });
   return out;
 }
 
@@ -204,14 +209,12 @@ struct BelongsToMany {
     std::unordered_map<std::string, std::vector<Value>> links;  // parent key → related keys
     std::vector<Value> related_keys;
     auto& pconn = db.connection(connection_of<P>(db));
-    for (std::size_t i = 0; i < keys.size(); i += detail::kInBatch) {
-      std::vector<Value> batch(keys.begin() + static_cast<std::ptrdiff_t>(i),
-                               keys.begin() + static_cast<std::ptrdiff_t>(std::min(keys.size(), i + detail::kInBatch)));
+    detail::for_each_batch(keys, [&](std::vector<Value> batch) {
       for (Row r : pconn.table(pivot).select({Expr(parent_key), Expr(related_key)}).where_in(parent_key, std::move(batch)).get()) {
         links[detail::match_key(r[0])].push_back(r[1]);
         related_keys.push_back(r[1]);
       }
-    }
+    });
     related_keys = detail::distinct_values(std::move(related_keys));
     std::unordered_map<std::string, Entity<Related>> by_key;
     if (!related_keys.empty())

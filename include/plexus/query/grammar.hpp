@@ -49,8 +49,5 @@ class Grammar {
 /// @throws UsageError naming it.
 void check_name(std::string_view name);
 
-/// Checks a plain identifier (letters, digits, _; one dot for table.column).
-/// @throws UsageError naming it.
-void validate_identifier(std::string_view name);
 
 }  // namespace plexus

@@ -99,7 +99,6 @@ class Stream final : public RowSource {
     bool bad = failed(r) && r;
     if (r && !bad && m_columns.size() == 0) m_columns = columns_of(r, m_types);
     if (bad || !r) {
-      std::string state = r && PQresultErrorField(r, PG_DIAG_SQLSTATE) ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : "";
       PGresult* keep = r;
       while (PGresult* more = PQgetResult(m_conn)) PQclear(more);
       m_done = true;

@@ -188,7 +188,7 @@ void Session::exec_simple(const char* sql) {
 }
 
 PreparedStatement& Session::prepare_cached(std::string_view sql) {
-  if (auto it = m_cache.find(sql); it != m_cache.end() && !it->second.busy) return it->second;
+  if (auto it = m_cache.find(sql); it != m_cache.end()) return it->second;
   sqlite3_stmt* stmt = nullptr;
   const char* tail = nullptr;
   int rc = sqlite3_prepare_v3(m_db, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
@@ -199,15 +199,9 @@ PreparedStatement& Session::prepare_cached(std::string_view sql) {
     throw UsageError("several statements in one call; pass one statement, or run a script without parameters");
   }
   if (m_cache.size() >= m_cache_cap) {
-    // Simple, bounded eviction: drop every idle statement.
-    for (auto it = m_cache.begin(); it != m_cache.end();) {
-      if (!it->second.busy) {
-        sqlite3_finalize(it->second.stmt);
-        it = m_cache.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    // Simple, bounded eviction: drop every cached statement (streams use their own).
+    for (auto& [text, p] : m_cache) sqlite3_finalize(p.stmt);
+    m_cache.clear();
   }
   PreparedStatement p;
   p.stmt = stmt;

@@ -21,7 +21,6 @@ struct PreparedStatement {
   sqlite3_stmt* stmt = nullptr;
   Columns columns;
   std::vector<ColumnHint> hints;
-  bool busy = false;  // handed to a stream
 };
 
 class Session final : public driver::Session {
