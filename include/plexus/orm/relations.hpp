@@ -93,6 +93,15 @@ std::vector<Entity<R>> load_in(Database& db, std::string_view column, const std:
   return out;
 }
 
+/// R by primary key (match_key text), loaded for `keys` on R's own connection.
+template <class R>
+std::unordered_map<std::string, Entity<R>> load_by_key(Database& db, const std::vector<Value>& keys) {
+  std::unordered_map<std::string, Entity<R>> by_key;
+  if (!keys.empty())
+    for (auto& r : load_in<R>(db, key_column<R>(), keys)) by_key.emplace(match_key(key_of<R>(r)), std::move(r));
+  return by_key;
+}
+
 /// Values of `column` from a related query, or the query itself as a
 /// subquery when both sides share a connection.
 inline void restrict_to(QueryBuilder& target, std::string_view target_column, QueryBuilder related,
@@ -165,10 +174,7 @@ struct BelongsTo {
     std::vector<Value> keys;
     for (const auto& c : children) keys.emplace_back(c.*ForeignKey);
     keys = detail::distinct_values(std::move(keys));
-    std::unordered_map<std::string, Entity<Owner>> by_key;
-    if (!keys.empty())
-      for (auto& o : detail::load_in<Owner>(db, detail::key_column<Owner>(), keys))
-        by_key.emplace(detail::match_key(detail::key_of<Owner>(o)), std::move(o));
+    auto by_key = detail::load_by_key<Owner>(db, keys);
     using Field = typename detail::member_traits<decltype(Target)>::field;
     using Elem = typename detail::element_of<Field>::type;
     for (auto& c : children) {
@@ -215,11 +221,7 @@ struct BelongsToMany {
         related_keys.push_back(r[1]);
       }
     });
-    related_keys = detail::distinct_values(std::move(related_keys));
-    std::unordered_map<std::string, Entity<Related>> by_key;
-    if (!related_keys.empty())
-      for (auto& r : detail::load_in<Related>(db, detail::key_column<Related>(), related_keys))
-        by_key.emplace(detail::match_key(detail::key_of<Related>(r)), std::move(r));
+    auto by_key = detail::load_by_key<Related>(db, detail::distinct_values(std::move(related_keys)));
     using Field = typename detail::member_traits<decltype(Target)>::field;
     using Elem = typename detail::element_of<Field>::type;
     for (auto& p : parents) {
