@@ -20,6 +20,15 @@ struct Result {
   [[nodiscard]] double ops_per_s() const { return wall_s > 0 ? static_cast<double>(ops) / wall_s : 0; }
 };
 
+/// `--only TEXT`: run just the variants whose "workload/impl" contains TEXT (for profiling).
+inline std::string& only() {
+  static std::string filter;
+  return filter;
+}
+inline bool wanted(const std::string& workload, const std::string& impl) {
+  return only().empty() || (workload + "/" + impl).find(only()) != std::string::npos;
+}
+
 inline double thread_cpu_s() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
@@ -29,6 +38,7 @@ inline double thread_cpu_s() {
 /// Times fn, which does `ops` operations in one go (bulk workloads).
 inline Result measure_once(std::string workload, std::string engine, std::string impl, std::size_t ops,
                            const std::function<void()>& fn) {
+  if (!wanted(workload, impl)) return Result{std::move(workload), std::move(engine), std::move(impl), 0, 0, 0};
   auto w0 = std::chrono::steady_clock::now();
   double c0 = thread_cpu_s();
   fn();
@@ -43,6 +53,7 @@ inline Result measure_once(std::string workload, std::string engine, std::string
 /// Runs fn(i) for i in [0, ops) after `warmup` untimed calls.
 inline Result measure(std::string workload, std::string engine, std::string impl, std::size_t ops,
                       const std::function<void(std::size_t)>& fn, std::size_t warmup = 200) {
+  if (!wanted(workload, impl)) return Result{std::move(workload), std::move(engine), std::move(impl), 0, 0, 0};
   for (std::size_t i = 0; i < warmup; ++i) fn(i % ops);
   return measure_once(std::move(workload), std::move(engine), std::move(impl), ops, [&] {
     for (std::size_t i = 0; i < ops; ++i) fn(i);

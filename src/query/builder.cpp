@@ -14,13 +14,19 @@ namespace {
 // Names are checked (check_name, grammar.hpp) when they enter the builder, so
 // a bad one fails at the call that gave it, whatever dialect it is compiled to.
 
-std::string normalize_op(std::string_view op) {
-  std::string o;
-  for (char c : op) o += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (o == "!=") o = "<>";
-  static constexpr std::string_view allowed[] = {"=", "<>", "<", "<=", ">", ">=", "like", "not like", "ilike"};
+/// The canonical (lower-case) spelling of a comparison operator, without allocating.
+std::string_view normalize_op(std::string_view op) {
+  if (op == "=") return "=";  // by far the most common
+  auto same = [op](std::string_view canonical) {
+    if (op.size() != canonical.size()) return false;
+    for (std::size_t i = 0; i < op.size(); ++i)
+      if (std::tolower(static_cast<unsigned char>(op[i])) != canonical[i]) return false;
+    return true;
+  };
+  if (op == "!=") return "<>";
+  static constexpr std::string_view allowed[] = {"<>", "<", "<=", ">", ">=", "like", "not like", "ilike"};
   for (auto a : allowed)
-    if (o == a) return o;
+    if (same(a)) return a;
   throw UsageError("unsupported operator '" + std::string(op) +
                    "' (use =, <>, !=, <, <=, >, >=, like, not like, ilike; or where_raw)");
 }
@@ -30,7 +36,7 @@ std::string normalize_op(std::string_view op) {
 /// Accumulates SQL and bindings for one statement in one dialect.
 class QueryBuilder::Compiler {
  public:
-  explicit Compiler(const Grammar& g) : grammar(g) {}
+  explicit Compiler(const Grammar& g) : grammar(g) { q.sql.reserve(160); }
   void bind(const Value& v) {
     q.bindings.push_back(v);
     grammar.placeholder(q.sql, q.bindings.size());
@@ -205,7 +211,7 @@ QueryBuilder& QueryBuilder::add_join(std::string type, std::string_view table, s
     check_name(first);
     check_name(second);
   }
-  std::string o = cross ? std::string() : normalize_op(op);
+  std::string o = cross ? std::string() : std::string(normalize_op(op));
   m_joins.push_back(Join{std::move(type), std::string(table), std::string(first), o, std::string(second)});
   return *this;
 }
@@ -541,9 +547,19 @@ Result QueryBuilder::get() {
 }
 
 std::optional<Record> QueryBuilder::first() {
-  QueryBuilder one = *this;
-  one.limit(1);
-  Result r = one.get();
+  // Compiled with LIMIT 1 in place (restored after), not on a copy of the builder.
+  auto& t = require_target("run");
+  const auto saved = m_limit;
+  m_limit = 1;
+  Query q;
+  try {
+    q = to_sql(grammar_for(t.driver()));
+  } catch (...) {
+    m_limit = saved;
+    throw;
+  }
+  m_limit = saved;
+  Result r = t.select(q.sql, q.bindings);
   if (r.empty()) return std::nullopt;
   return Record(std::move(r));
 }

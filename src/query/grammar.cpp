@@ -1,6 +1,6 @@
 #include "plexus/query/grammar.hpp"
 
-#include <cctype>
+#include <charconv>
 
 #include "drivers/grammars.hpp"
 #include "plexus/core/error.hpp"
@@ -8,14 +8,21 @@
 namespace plexus {
 namespace {
 
-bool ident_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
-bool ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+// ASCII only and locale-free: these run for every name of every compiled query.
+constexpr bool ident_start(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
+constexpr bool ident_char(char c) noexcept { return ident_start(c) || (c >= '0' && c <= '9'); }
 
 bool plain_part(std::string_view p) {
   if (p.empty() || !ident_start(p.front()) || p.size() > 128) return false;
   for (char c : p)
     if (!ident_char(c)) return false;
   return true;
+}
+
+void append_number(std::string& out, std::uint64_t n) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n);
+  out.append(buf, end);
 }
 
 [[noreturn]] void refuse(std::string_view name) {
@@ -34,6 +41,7 @@ std::string_view trim(std::string_view s) {
 }  // namespace
 
 bool acceptable_name(std::string_view name) noexcept {
+  if (plain_part(name)) return true;  // the common case: one scan
   std::string_view n = trim(name);
   for (std::size_t i = 0; i + 4 <= n.size(); ++i)
     if (n[i] == ' ' && (n[i + 1] == 'a' || n[i + 1] == 'A') && (n[i + 2] == 's' || n[i + 2] == 'S') && n[i + 3] == ' ')
@@ -50,6 +58,10 @@ void check_name(std::string_view name) {
 }
 
 void Grammar::identifier(std::string& out, std::string_view name) const {
+  if (plain_part(name)) {  // the common case: one scan
+    quote(out, name);
+    return;
+  }
   std::string_view n = trim(name);
   // "col AS alias" (any case, single spaces around AS).
   for (std::size_t i = 0; i + 4 <= n.size(); ++i) {
@@ -82,8 +94,8 @@ void Grammar::identifier(std::string& out, std::string_view name) const {
 
 void Grammar::limit_offset(std::string& out, std::optional<std::uint64_t> limit,
                            std::optional<std::uint64_t> offset) const {
-  if (limit) out += " LIMIT " + std::to_string(*limit);
-  if (offset) out += " OFFSET " + std::to_string(*offset);
+  if (limit) append_number(out.append(" LIMIT "), *limit);
+  if (offset) append_number(out.append(" OFFSET "), *offset);
 }
 
 void Grammar::on_conflict_tail(std::string& out, std::span<const std::string> unique_by,

@@ -82,8 +82,9 @@ class Pool {
 
    private:
     friend class Pool;
-    Lease(Pool* p, std::unique_ptr<driver::Session> s, std::chrono::steady_clock::time_point created)
-        : m_pool(p), m_session(std::move(s)), m_created(created), m_acquired(std::chrono::steady_clock::now()) {}
+    Lease(Pool* p, std::unique_ptr<driver::Session> s, std::chrono::steady_clock::time_point created,
+          std::chrono::steady_clock::time_point acquired)
+        : m_pool(p), m_session(std::move(s)), m_created(created), m_acquired(acquired) {}
     Pool* m_pool = nullptr;
     std::unique_ptr<driver::Session> m_session;
     std::chrono::steady_clock::time_point m_created;

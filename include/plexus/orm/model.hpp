@@ -107,25 +107,54 @@ std::vector<Expr> schema_columns() {
   return cols;
 }
 
+/// Fills one entity from a row selected with schema_columns<T>() (same order).
+template <Modeled T>
+void hydrate_row(Row row, Entity<T>& e, const std::string& origin) {
+  if (row.size() < T::schema.size())
+    throw UsageError("a row of '" + std::string(T::schema.table()) + "' has " + std::to_string(row.size()) +
+                     " columns; the schema declares " + std::to_string(T::schema.size()));
+  const Value* v = row.begin();
+  T::schema.for_each([&](const auto& c, std::size_t i) {
+    using F = typename std::remove_cvref_t<decltype(c)>::field;
+    try {
+      e.*(c.member) = v[i].template as<F>();
+    } catch (ConversionError& err) {
+      throw ConversionError("column '" + std::string(c.name) + "' of '" + std::string(T::schema.table()) +
+                            "': " + err.message());
+    }
+  });
+  EntityAccess::remember(e, origin);
+}
+
 /// Builds entities from rows selected with schema_columns<T>() (same order).
 template <Modeled T>
 std::vector<Entity<T>> hydrate(const Result& rows, const std::string& origin) {
   std::vector<Entity<T>> out;
   out.reserve(rows.size());
-  for (Row row : rows) {
-    Entity<T>& e = out.emplace_back();
-    T::schema.for_each([&](const auto& c, std::size_t i) {
-      using F = typename std::remove_cvref_t<decltype(c)>::field;
-      try {
-        e.*(c.member) = row[i].template as<F>();
-      } catch (ConversionError& err) {
-        throw ConversionError("column '" + std::string(c.name) + "' of '" + std::string(T::schema.table()) +
-                              "': " + err.message());
-      }
-    });
-    EntityAccess::remember(e, origin);
-  }
+  for (Row row : rows) hydrate_row<T>(row, out.emplace_back(), origin);
   return out;
+}
+
+/// `SELECT <schema columns> FROM <table> WHERE <key> = ? LIMIT 1` in one
+/// dialect, compiled once per model type and dialect (find() runs it).
+template <Modeled T>
+const std::string& find_sql(const Grammar& g) {
+  auto build = [&g] {
+    QueryBuilder q{std::string(T::schema.table())};
+    q.select(schema_columns<T>()).where(std::get<T::schema.key_index()>(T::schema.columns()).name, 0).limit(1);
+    return q.to_sql(g).sql;
+  };
+  const std::string_view dialect = g.name();
+  if (dialect == "postgres") {
+    static const std::string sql = build();
+    return sql;
+  }
+  if (dialect == "mysql") {
+    static const std::string sql = build();
+    return sql;
+  }
+  static const std::string sql = build();  // sqlite
+  return sql;
 }
 
 [[noreturn]] void throw_unknown_column(std::string_view table, std::string_view column);
@@ -229,7 +258,14 @@ class Model {
   }
 
   [[nodiscard]] std::optional<Entity<T>> find(const Value& id) const {
-    return query().where(key_name(), id).first();
+    // The hot path of most apps: SQL compiled once per dialect, one bound value,
+    // the row hydrated straight from the result.
+    Connection& c = connection();
+    Result r = c.select(detail::find_sql<T>(grammar_for(c.driver())), std::span<const Value>(&id, 1));
+    if (r.empty()) return std::nullopt;
+    std::optional<Entity<T>> e(std::in_place);
+    detail::hydrate_row<T>(r.front(), *e, m_conn);
+    return e;
   }
   /// @throws NotFoundError naming the table, the key and the connection.
   [[nodiscard]] Entity<T> find_or_fail(const Value& id) const {

@@ -241,12 +241,11 @@ Result Session::execute(std::string_view sql, std::span<const Value> params) {
     return r;
   }
   sqlite3_stmt* stmt = ps->stmt;
+  // Every parameter is bound on every run (bind_all checks the count), so
+  // resetting is enough; clearing the bindings too would cost a call per query.
   struct Reset {
     sqlite3_stmt* s;
-    ~Reset() {
-      sqlite3_reset(s);
-      sqlite3_clear_bindings(s);
-    }
+    ~Reset() { sqlite3_reset(s); }
   } reset{stmt};
   bind_all(m_db, stmt, params, false, sql);
   arm_deadline();
