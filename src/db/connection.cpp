@@ -213,14 +213,30 @@ void Connection::fire(const std::vector<QueryHook> HookRegistry::Set::*which, co
   }
 }
 
+namespace {
+
+/// Runs a batch on one session; the returned summary counts the rows (or
+/// affected rows) of every statement, for the hooks.
+Result run_batch_on(driver::Session& s, std::string_view sql, std::span<const std::vector<Value>> sets,
+                    std::vector<Result>& out) {
+  out = s.execute_batch(sql, sets);
+  std::uint64_t rows = 0;
+  for (const auto& r : out) rows += r.columns().size() ? r.size() : r.affected_rows();
+  Result summary;
+  summary.set_affected_rows(rows);
+  return summary;
+}
+
+}  // namespace
+
 Result Connection::run_on(Pool::Lease& lease, const Pool& pool, std::string_view reason, std::string_view sql,
-                          std::span<const Value> params, Intent intent, std::uint64_t tx_id) {
+                          std::span<const Value> params, Intent intent, std::uint64_t tx_id, const Batch* batch) {
   const bool timed = hooked();
   auto ev = event(pool, reason, sql, params, intent, tx_id);
   fire(&HookRegistry::Set::before, ev);
   auto start = timed ? Clock::now() : Clock::time_point{};
   try {
-    Result r = lease->execute(sql, params);
+    Result r = batch ? run_batch_on(*lease, sql, batch->sets, *batch->out) : lease->execute(sql, params);
     if (timed) {
       ev.duration = Clock::now() - start;
       ev.rows = r.columns().size() ? r.size() : r.affected_rows();
@@ -412,30 +428,44 @@ Pool::Lease Connection::acquire_or_report(Pool& pool, std::string_view reason, s
 }
 
 Result Connection::run_primary(std::string_view reason, std::string_view sql, std::span<const Value> params,
-                               Intent intent, const RouteOptions& o) {
+                               Intent intent, const RouteOptions& o, const Batch* batch) {
   auto lease = acquire_or_report(*m_primary, reason, sql, params, intent);
-  Result r = run_on(lease, *m_primary, reason, sql, params, intent, 0);
+  Result r = run_on(lease, *m_primary, reason, sql, params, intent, 0, batch);
   if (intent == Intent::write && o.uow) record_write(*lease, o);
   return r;
 }
 
+std::vector<Result> Connection::batch_routed(std::string_view sql, std::span<const std::vector<Value>> sets,
+                                             Intent intent, const RouteOptions& o) {
+  std::vector<Result> out;
+  if (sets.empty()) return out;
+  if (intent == Intent::write) {
+    // All or nothing, on every engine (PostgreSQL would otherwise commit each pipelined chunk on its own).
+    RoutedConnection routed(*this, o);
+    return routed.transaction([&](Transaction& tx) { return tx.execute_batch(sql, sets); });
+  }
+  Batch batch{sets, &out};
+  run_routed(sql, sets.front(), intent, o, &batch);
+  return out;
+}
+
 Result Connection::run_routed(std::string_view sql, std::span<const Value> params, Intent intent,
-                              const RouteOptions& o) {
+                              const RouteOptions& o, const Batch* batch) {
   refuse_if_read_only(sql, intent);
-  if (intent == Intent::write) return run_primary("write", sql, params, intent, o);
-  if (o.side == RouteOptions::Side::primary) return run_primary("read: forced primary", sql, params, intent, o);
+  if (intent == Intent::write) return run_primary("write", sql, params, intent, o, batch);
+  if (o.side == RouteOptions::Side::primary) return run_primary("read: forced primary", sql, params, intent, o, batch);
   if (m_replicas.empty()) {
     if (o.side == RouteOptions::Side::replica)
       throw UsageError("connection '" + m_cfg.name + "' has no read_hosts, so on_replica() cannot be served");
-    return run_primary("read", sql, params, intent, o);
+    return run_primary("read", sql, params, intent, o, batch);
   }
 
   if (o.uow && o.side != RouteOptions::Side::replica && o.uow->wrote(m_cfg.name)) {
     switch (consistency(o)) {
-      case Consistency::sticky: return run_primary("read: sticky (this unit wrote)", sql, params, intent, o);
+      case Consistency::sticky: return run_primary("read: sticky (this unit wrote)", sql, params, intent, o, batch);
       case Consistency::causal: {
         auto pos = o.uow->position(m_cfg.name);
-        if (!pos) return run_primary("read: causal (no position, primary)", sql, params, intent, o);
+        if (!pos) return run_primary("read: causal (no position, primary)", sql, params, intent, o, batch);
         // Wait on one replica only: waiting on each in turn would multiply the bound.
         for (std::size_t k = 0, first = first_replica(), n = m_replicas.size(); k < n; ++k) {
           std::size_t i = (first + k) % n;
@@ -445,13 +475,13 @@ Result Connection::run_routed(std::string_view sql, std::span<const Value> param
             auto lease = r.pool->acquire();
             if (!lease->wait_for_position(*pos, m_cfg.causal_wait)) break;
             InFlight guard(r.in_flight);
-            return run_on(lease, *r.pool, "read: causal (replica caught up)", sql, params, intent, 0);
+            return run_on(lease, *r.pool, "read: causal (replica caught up)", sql, params, intent, 0, batch);
           } catch (Error& e) {
             if (!e.is_connection_lost()) throw;
             eject(r, e);
           }
         }
-        return run_primary("read: causal (replica behind, primary)", sql, params, intent, o);
+        return run_primary("read: causal (replica behind, primary)", sql, params, intent, o, batch);
       }
       default: break;
     }
@@ -467,7 +497,7 @@ Result Connection::run_routed(std::string_view sql, std::span<const Value> param
       auto lease = r.pool->acquire();
       if (!lag_ok(r, lease)) continue;
       InFlight guard(r.in_flight);
-      return run_on(lease, *r.pool, reason, sql, params, intent, 0);
+      return run_on(lease, *r.pool, reason, sql, params, intent, 0, batch);
     } catch (Error& e) {
       if (!e.is_connection_lost()) throw;  // only a dead host is worth another try
       eject(r, e);
@@ -482,7 +512,7 @@ Result Connection::run_routed(std::string_view sql, std::span<const Value> param
     e.set_hint("drop on_replica() to let the primary serve it");
     throw e;
   }
-  return run_primary("read: fallback to primary (no replica available)", sql, params, intent, o);
+  return run_primary("read: fallback to primary (no replica available)", sql, params, intent, o, batch);
 }
 
 Cursor Connection::cursor_routed(std::string_view sql, std::span<const Value> params, Intent intent,
@@ -566,6 +596,11 @@ void RoutedConnection::atomically(const std::function<void(Queryable&)>& fn) {
 
 Result RoutedConnection::run(std::string_view sql, std::span<const Value> params, Intent intent) {
   return m_conn->run_routed(sql, params, intent, m_opts);
+}
+
+std::vector<Result> RoutedConnection::run_batch(std::string_view sql, std::span<const std::vector<Value>> sets,
+                                                Intent intent) {
+  return m_conn->batch_routed(sql, sets, intent, m_opts);
 }
 
 Cursor RoutedConnection::open_cursor(std::string_view sql, std::span<const Value> params, Intent intent) {

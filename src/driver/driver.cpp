@@ -4,6 +4,13 @@
 
 namespace plexus::driver {
 
+std::vector<Result> Session::execute_batch(std::string_view sql, std::span<const std::vector<Value>> sets) {
+  std::vector<Result> out;
+  out.reserve(sets.size());
+  for (const auto& params : sets) out.push_back(execute(sql, params));
+  return out;
+}
+
 void Session::savepoint(std::string_view name) { execute("SAVEPOINT " + std::string(name), {}); }
 void Session::release_savepoint(std::string_view name) { execute("RELEASE SAVEPOINT " + std::string(name), {}); }
 void Session::rollback_to_savepoint(std::string_view name) {

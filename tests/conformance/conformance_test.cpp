@@ -337,3 +337,73 @@ TEST_P(Conformance, QueryTimeoutIsEnforcedByTheClient) {
   EXPECT_LT(steady_clock::now() - start, seconds(5)) << "the client must not wait for the server";
   EXPECT_EQ(c.scalar("SELECT 1").as<int>(), 1) << "a fresh session replaces the timed-out one";
 }
+
+TEST_P(Conformance, SelectBatchReturnsOneResultPerSetInOrder) {
+  conn->execute("CREATE TABLE " + table + " (id INTEGER PRIMARY KEY, t " + ctx.text + ")");
+  std::vector<std::vector<Value>> rows;
+  for (int i = 1; i <= 300; ++i) rows.push_back({i, "row-" + std::to_string(i)});
+  auto written = conn->execute_batch("INSERT INTO " + table + " (id, t) VALUES (?, ?)", rows);
+  ASSERT_EQ(written.size(), 300u);
+  EXPECT_EQ(written[0].affected_rows(), 1u);
+
+  // More sets than one pipeline chunk, with a miss in the middle, in a scrambled order.
+  std::vector<std::vector<Value>> keys;
+  std::uint64_t hits = 0;
+  for (int i = 0; i < 300; ++i) {
+    int id = (i * 7) % 301 + (i == 150 ? 1000 : 0);  // 0 (a miss) every 43 steps, and 1000+ once
+    keys.push_back({id});
+    hits += id >= 1 && id <= 300;
+  }
+  ASSERT_LT(hits, 300u);
+  std::vector<std::uint64_t> rows_seen;
+  conn->on_after_query([&](const QueryEvent& e) { rows_seen.push_back(e.rows); });
+  auto results = conn->select_batch("SELECT id, t FROM " + table + " WHERE id = ?", keys);
+  ASSERT_EQ(results.size(), keys.size());
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    auto id = keys[i][0].as<int>();
+    if (id < 1 || id > 300) {
+      EXPECT_TRUE(results[i].empty()) << id;
+      continue;
+    }
+    ASSERT_EQ(results[i].size(), 1u) << id;
+    EXPECT_EQ(results[i][0]["id"].as<int>(), id);
+    EXPECT_EQ(results[i][0]["t"].as<std::string>(), "row-" + std::to_string(id));
+  }
+  ASSERT_EQ(rows_seen.size(), 1u) << "a batch is one query event";
+  EXPECT_EQ(rows_seen[0], hits);
+  EXPECT_TRUE(conn->select_batch("SELECT id FROM " + table + " WHERE id = ?", {}).empty());
+}
+
+TEST_P(Conformance, BatchErrorsNameTheStatementAndWritesAreAllOrNothing) {
+  conn->execute("CREATE TABLE " + table + " (id INTEGER PRIMARY KEY, t " + ctx.text + ")");
+  const std::string insert = "INSERT INTO " + table + " (id, t) VALUES (?, ?)";
+  // The third set repeats a key: nothing of the batch may stay.
+  try {
+    (void)conn->execute_batch(insert, {{1, "a"}, {2, "b"}, {1, "again"}, {3, "c"}});
+    FAIL() << "a duplicate key must fail the batch";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::constraint) << e.what();
+    EXPECT_NE(std::string(e.what()).find(table), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(conn->scalar("SELECT count(*) FROM " + table).as<int>(), 0);
+
+  // A read batch whose statement is broken fails clearly, and the session stays usable.
+  EXPECT_THROW((void)conn->select_batch("SELECT nope FROM " + table + " WHERE id = ?", {{1}, {2}}), Error);
+  EXPECT_THROW((void)conn->select_batch("SELECT id FROM " + table + " WHERE id = ?", {{1}, {2, 3}}), Error);
+  (void)conn->execute_batch(insert, {{1, "a"}, {2, "b"}});
+  auto r = conn->select_batch("SELECT t FROM " + table + " WHERE id = ?", {{2}, {1}});
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0][0][0].as<std::string>(), "b");
+  EXPECT_EQ(r[1][0][0].as<std::string>(), "a");
+
+  // Inside a transaction a batch joins it and rolls back with it.
+  try {
+    conn->transaction([&](Transaction& tx) {
+      (void)tx.execute_batch(insert, {{10, "x"}, {11, "y"}});
+      EXPECT_EQ(tx.select_batch("SELECT t FROM " + table + " WHERE id = ?", {{11}})[0][0][0].as<std::string>(), "y");
+      throw std::runtime_error("undo");
+    });
+  } catch (const std::runtime_error&) {
+  }
+  EXPECT_EQ(conn->scalar("SELECT count(*) FROM " + table).as<int>(), 2);
+}

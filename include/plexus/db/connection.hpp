@@ -44,6 +44,8 @@ class RoutedConnection final : public Queryable {
  protected:
   Result run(std::string_view sql, std::span<const Value> params, Intent intent) override;
   Cursor open_cursor(std::string_view sql, std::span<const Value> params, Intent intent) override;
+  std::vector<Result> run_batch(std::string_view sql, std::span<const std::vector<Value>> sets,
+                                Intent intent) override;
 
  private:
   Connection* m_conn;
@@ -162,6 +164,10 @@ class Connection final : public Queryable {
   Cursor open_cursor(std::string_view sql, std::span<const Value> params, Intent intent) override {
     return cursor_routed(sql, params, intent, RouteOptions{});
   }
+  std::vector<Result> run_batch(std::string_view sql, std::span<const std::vector<Value>> sets,
+                                Intent intent) override {
+    return batch_routed(sql, sets, intent, RouteOptions{});
+  }
 
  private:
   friend class Transaction;
@@ -174,10 +180,18 @@ class Connection final : public Queryable {
     std::atomic<std::int64_t> lag_ms{-1};        // -1 = unknown
     std::atomic<std::int64_t> lag_checked{0};
   };
-  Result run_routed(std::string_view sql, std::span<const Value> params, Intent intent, const RouteOptions& o);
+  /// A batch in flight: its parameter sets and where its results go.
+  struct Batch {
+    std::span<const std::vector<Value>> sets;
+    std::vector<Result>* out;
+  };
+  Result run_routed(std::string_view sql, std::span<const Value> params, Intent intent, const RouteOptions& o,
+                    const Batch* batch = nullptr);
+  std::vector<Result> batch_routed(std::string_view sql, std::span<const std::vector<Value>> sets, Intent intent,
+                                   const RouteOptions& o);
   Cursor cursor_routed(std::string_view sql, std::span<const Value> params, Intent intent, const RouteOptions& o);
   Result run_primary(std::string_view reason, std::string_view sql, std::span<const Value> params, Intent intent,
-                     const RouteOptions& o);
+                     const RouteOptions& o, const Batch* batch);
   Pool::Lease acquire_or_report(Pool& pool, std::string_view reason, std::string_view sql,
                                 std::span<const Value> params, Intent intent);
   [[nodiscard]] Consistency consistency(const RouteOptions& o) const noexcept;
@@ -191,7 +205,7 @@ class Connection final : public Queryable {
   void refuse_if_read_only(std::string_view sql, Intent intent) const;
   /// Runs one statement on a leased session with hooks, timing and error context.
   Result run_on(Pool::Lease& lease, const Pool& pool, std::string_view reason, std::string_view sql,
-                std::span<const Value> params, Intent intent, std::uint64_t tx_id);
+                std::span<const Value> params, Intent intent, std::uint64_t tx_id, const Batch* batch = nullptr);
   void fire(const std::vector<QueryHook> HookRegistry::Set::*which, const QueryEvent& ev) const;
   [[nodiscard]] bool hooked() const noexcept { return m_hooks->any() || (m_global && m_global->any()); }
   QueryEvent event(const Pool& pool, std::string_view reason, std::string_view sql, std::span<const Value> params,

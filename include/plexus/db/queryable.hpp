@@ -50,6 +50,25 @@ class Queryable {
     return open_cursor(sql, params.span(), intent);
   }
 
+  /// Runs one read once per parameter set and returns one Result per set, in
+  /// order: `conn.select_batch("SELECT … WHERE id = ?", {{1}, {2}, {3}})`.
+  /// PostgreSQL sends the whole batch in one round trip (pipeline mode, in
+  /// chunks); other engines run it back to back on one session. Routed like select().
+  std::vector<Result> select_batch(std::string_view sql, std::span<const std::vector<Value>> sets) {
+    return run_batch(sql, sets, Intent::read);
+  }
+  std::vector<Result> select_batch(std::string_view sql, std::initializer_list<std::vector<Value>> sets) {
+    return run_batch(sql, std::span<const std::vector<Value>>(sets.begin(), sets.size()), Intent::read);
+  }
+  /// The same for a write, on the primary. On a Connection the whole batch is
+  /// one transaction (all or nothing); inside a Transaction it joins it.
+  std::vector<Result> execute_batch(std::string_view sql, std::span<const std::vector<Value>> sets) {
+    return run_batch(sql, sets, Intent::write);
+  }
+  std::vector<Result> execute_batch(std::string_view sql, std::initializer_list<std::vector<Value>> sets) {
+    return run_batch(sql, std::span<const std::vector<Value>>(sets.begin(), sets.size()), Intent::write);
+  }
+
   /// A query builder on `table` that runs here: `conn.table("users").where("id", 1).first()`.
   /// @throws UsageError for an invalid table name.
   [[nodiscard]] QueryBuilder table(std::string_view name);
@@ -62,6 +81,8 @@ class Queryable {
  protected:
   virtual Result run(std::string_view sql, std::span<const Value> params, Intent intent) = 0;
   virtual Cursor open_cursor(std::string_view sql, std::span<const Value> params, Intent intent) = 0;
+  virtual std::vector<Result> run_batch(std::string_view sql, std::span<const std::vector<Value>> sets,
+                                        Intent intent) = 0;
 };
 
 }  // namespace plexus

@@ -58,6 +58,8 @@ class Transaction final : public Queryable {
  protected:
   Result run(std::string_view sql, std::span<const Value> params, Intent intent) override;
   Cursor open_cursor(std::string_view sql, std::span<const Value> params, Intent intent) override;
+  std::vector<Result> run_batch(std::string_view sql, std::span<const std::vector<Value>> sets,
+                                Intent intent) override;
 
  private:
   friend class Connection;

@@ -29,6 +29,10 @@ class Session {
   /// Runs one statement and streams its rows. The session is busy until the
   /// returned source is exhausted or destroyed. Parameters are copied.
   virtual std::unique_ptr<RowSource> stream(std::string_view sql, std::span<const Value> params) = 0;
+  /// Runs `sql` once per parameter set; one Result per set, in order. The
+  /// default runs them back to back; PostgreSQL pipelines them (one round trip
+  /// per chunk). On an error, the statements before it have run.
+  virtual std::vector<Result> execute_batch(std::string_view sql, std::span<const std::vector<Value>> sets);
 
   virtual void begin() = 0;
   virtual void commit() = 0;

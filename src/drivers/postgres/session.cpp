@@ -331,7 +331,7 @@ void Session::encode(std::span<const Value> params, Encoded& out) {
   }
 }
 
-const Prepared& Session::prepare(std::string_view sql, int nparams) {
+Prepared& Session::prepare(std::string_view sql, int nparams) {
   if (!m_cache_enabled) {
     m_unnamed.sql = translate_placeholders(sql);
     return m_unnamed;
@@ -403,35 +403,52 @@ void Session::fail_timeout(std::string_view sql) {
 
 Result Session::execute(std::string_view sql, std::span<const Value> params) {
   if (!m_conn) throw ConnectionError("the PostgreSQL session is closed");
-  Encoded enc;
+  Encoded& enc = m_enc;  // reused: no allocation per query once warm
   encode(params, enc);
   PGresult* raw = nullptr;
+  Prepared* shape = nullptr;
   if (params.empty() && !m_cache_enabled) {
     // No parameters and no cache: the simple protocol also runs scripts.
     std::string text(sql);
     if (m_timeout.count() == 0) raw = PQexec(m_conn, text.c_str());
     else raw = PQsendQuery(m_conn, text.c_str()) ? collect(sql) : nullptr;
   } else {
-    const Prepared& p = prepare(sql, static_cast<int>(params.size()));
-    raw = run(p, enc);
-    if (failed(raw) && !p.name.empty()) {
+    Prepared* p = &prepare(sql, static_cast<int>(params.size()));
+    raw = run(*p, enc);
+    if (failed(raw) && !p->name.empty()) {
       const char* st = raw ? PQresultErrorField(raw, PG_DIAG_SQLSTATE) : nullptr;
       // The table behind a cached plan changed shape: prepare again once, when
       // no transaction was aborted by the failure.
       if (st && std::strcmp(st, "0A000") == 0 && PQtransactionStatus(m_conn) == PQTRANS_IDLE) {
         PQclear(raw);
-        std::string name = p.name;
+        std::string name = p->name;
         m_cache.erase(std::string(sql));
         ResultPtr d(PQexec(m_conn, ("DEALLOCATE " + name).c_str()));
-        raw = run(prepare(sql, static_cast<int>(params.size())), enc);
+        p = &prepare(sql, static_cast<int>(params.size()));
+        raw = run(*p, enc);
       }
     }
+    if (!p->name.empty()) shape = p;
   }
   ResultPtr r(raw);
   if (failed(raw)) throw_result_error(m_conn, raw, sql);
+  return materialise(raw, shape);
+}
 
-  std::vector<Oid> types;
-  Result result(columns_of(raw, types));
+Result Session::materialise(PGresult* raw, Prepared* shape) {
+  // A named statement's columns cannot change without the server refusing it
+  // (0A000, handled in execute): build the names once and share them.
+  std::vector<Oid>& types = shape ? shape->types : m_types;
+  Result result;
+  if (shape && shape->described && static_cast<int>(types.size()) == PQnfields(raw)) {
+    result.set_columns(shape->columns);
+  } else {
+    result.set_columns(columns_of(raw, types));
+    if (shape) {
+      shape->columns = result.columns();
+      shape->described = true;
+    }
+  }
   int nrows = PQntuples(raw);
   int ncols = static_cast<int>(types.size());
   result.reserve_rows(static_cast<std::size_t>(nrows));
@@ -443,6 +460,84 @@ Result Session::execute(std::string_view sql, std::span<const Value> params) {
   const char* affected = PQcmdTuples(raw);
   if (affected && *affected) result.set_affected_rows(std::strtoull(affected, nullptr, 10));
   return result;
+}
+
+PGresult* Session::next_result(std::string_view sql) {
+  if (m_timeout.count() > 0 && !await_result(m_conn, std::chrono::steady_clock::now() + m_timeout)) fail_timeout(sql);
+  return PQgetResult(m_conn);
+}
+
+void Session::abandon() noexcept {
+  PQfinish(m_conn);
+  m_conn = nullptr;
+  m_cache.clear();
+}
+
+std::vector<Result> Session::execute_batch(std::string_view sql, std::span<const std::vector<Value>> sets) {
+  if (!m_conn) throw ConnectionError("the PostgreSQL session is closed");
+  std::vector<Result> out;
+  if (sets.empty()) return out;
+  const std::size_t nparams = sets.front().size();
+  for (std::size_t i = 1; i < sets.size(); ++i)
+    if (sets[i].size() != nparams)
+      throw UsageError("parameter set " + std::to_string(i) + " of the batch has " + std::to_string(sets[i].size()) +
+                       " value(s), the first has " + std::to_string(nparams) + ": every set binds the same statement");
+  // Prepared before the pipeline starts: PQprepare is synchronous.
+  Prepared& p = prepare(sql, static_cast<int>(nparams));
+  Prepared* shape = p.name.empty() ? nullptr : &p;  // nothing below adds to the cache, so p stays put
+  const std::string& name = p.name;
+  const std::string& text = p.sql;
+  out.reserve(sets.size());
+
+  if (PQenterPipelineMode(m_conn) != 1) throw_result_error(m_conn, nullptr, sql);
+  // Chunks keep what is in flight well inside the socket buffers, so a blocking
+  // send can never wait on a server that is itself waiting for us to read.
+  constexpr std::size_t kChunk = 128;
+  std::exception_ptr first_error;
+  try {
+    for (std::size_t start = 0; start < sets.size(); start += kChunk) {
+      const std::size_t end = std::min(sets.size(), start + kChunk);
+      for (std::size_t i = start; i < end; ++i) {
+        encode(sets[i], m_enc);
+        const int n = static_cast<int>(nparams);
+        int sent = name.empty() ? PQsendQueryParams(m_conn, text.c_str(), n, nullptr, m_enc.values.data(),
+                                                    m_enc.lengths.data(), m_enc.formats.data(), 0)
+                                : PQsendQueryPrepared(m_conn, name.c_str(), n, m_enc.values.data(),
+                                                      m_enc.lengths.data(), m_enc.formats.data(), 0);
+        if (!sent) throw_result_error(m_conn, nullptr, sql);
+      }
+      if (PQpipelineSync(m_conn) != 1) throw_result_error(m_conn, nullptr, sql);
+      // Each statement answers with its result and a null; the chunk ends with
+      // the sync. After a failure the rest of the chunk reports "aborted".
+      for (std::size_t i = start; i < end; ++i) {
+        ResultPtr r(next_result(sql));
+        if (!r.r) throw_result_error(m_conn, nullptr, sql);
+        auto st = PQresultStatus(r.r);
+        if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+          if (!first_error) out.push_back(materialise(r.r, shape));
+        } else if (st != PGRES_PIPELINE_ABORTED && !first_error) {
+          try {
+            throw_result_error(m_conn, r.r, sql);
+          } catch (Error&) {
+            first_error = std::current_exception();
+          }
+        }
+        ResultPtr end_of_statement(next_result(sql));
+      }
+      ResultPtr sync(next_result(sql));
+      if (!sync.r || PQresultStatus(sync.r) != PGRES_PIPELINE_SYNC) throw_result_error(m_conn, sync.r, sql);
+      if (first_error) break;
+    }
+  } catch (const TimeoutError&) {
+    throw;  // the session is already closed
+  } catch (...) {
+    // The protocol state is unknown mid-pipeline: close rather than reuse.
+    abandon();
+    throw;
+  }
+  PQexitPipelineMode(m_conn);
+  if (first_error) std::rethrow_exception(first_error);
+  return out;
 }
 
 std::unique_ptr<RowSource> Session::stream(std::string_view sql, std::span<const Value> params) {

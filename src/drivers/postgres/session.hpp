@@ -27,6 +27,10 @@ Value decode(Oid oid, const char* data, int len);
 struct Prepared {
   std::string name;  // empty when statements are not cached (pgbouncer transaction mode)
   std::string sql;   // translated SQL
+  // The result shape, learnt on first run (named statements only).
+  bool described = false;
+  Columns columns;
+  std::vector<Oid> types;
 };
 
 class Session final : public driver::Session {
@@ -36,6 +40,8 @@ class Session final : public driver::Session {
 
   Result execute(std::string_view sql, std::span<const Value> params) override;
   std::unique_ptr<RowSource> stream(std::string_view sql, std::span<const Value> params) override;
+  /// Pipeline mode: the batch is sent in chunks, each answered in one round trip.
+  std::vector<Result> execute_batch(std::string_view sql, std::span<const std::vector<Value>> sets) override;
   void begin() override;
   void commit() override;
   void rollback() override;
@@ -62,11 +68,17 @@ class Session final : public driver::Session {
     std::vector<int> formats;
   };
   static void encode(std::span<const Value> params, Encoded& out);
-  const Prepared& prepare(std::string_view sql, int nparams);
+  Prepared& prepare(std::string_view sql, int nparams);
   PGresult* run(const Prepared& p, const Encoded& enc);
   /// Gathers the results of a sent query within query_timeout.
   PGresult* collect(std::string_view sql);
   void exec_simple(const char* sql);
+  /// Rows and counts of one result (the session's type scratch is reused).
+  Result materialise(PGresult* raw, Prepared* shape);
+  /// The next result of a sent query, within query_timeout.
+  PGresult* next_result(std::string_view sql);
+  /// Closes the connection after a protocol failure: the pool then discards the session.
+  void abandon() noexcept;
 
   PGconn* m_conn = nullptr;
   std::chrono::milliseconds m_timeout{0};
@@ -75,6 +87,8 @@ class Session final : public driver::Session {
   std::uint64_t m_next_name = 0;
   std::unordered_map<std::string, Prepared, detail::StringHash, std::equal_to<>> m_cache;
   Prepared m_unnamed;  // reused when the cache is off
+  Encoded m_enc;               // parameter scratch, reused by every execute
+  std::vector<Oid> m_types;    // column type scratch
 };
 
 }  // namespace plexus::engine::postgres
