@@ -6,6 +6,7 @@
 #include <ctime>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace bench {
@@ -58,6 +59,34 @@ inline Result measure(std::string workload, std::string engine, std::string impl
   return measure_once(std::move(workload), std::move(engine), std::move(impl), ops, [&] {
     for (std::size_t i = 0; i < ops; ++i) fn(i);
   });
+}
+
+inline double process_cpu_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+/// Runs fn(thread, i) for i in [0, per_thread) on `threads` threads at once;
+/// CPU time is the whole process's (every thread's work).
+inline Result measure_threads(std::string workload, std::string engine, std::string impl, std::size_t threads,
+                              std::size_t per_thread, const std::function<void(std::size_t, std::size_t)>& fn) {
+  if (!wanted(workload, impl)) return Result{std::move(workload), std::move(engine), std::move(impl), 0, 0, 0};
+  auto w0 = std::chrono::steady_clock::now();
+  double c0 = process_cpu_s();
+  std::vector<std::thread> pool;
+  for (std::size_t t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      for (std::size_t i = 0; i < per_thread; ++i) fn(t, i);
+    });
+  for (auto& th : pool) th.join();
+  double c1 = process_cpu_s();
+  auto w1 = std::chrono::steady_clock::now();
+  const std::size_t ops = threads * per_thread;
+  Result r{std::move(workload), std::move(engine), std::move(impl), ops,
+           std::chrono::duration<double>(w1 - w0).count(), 0};
+  r.cpu_ns_per_op = (c1 - c0) * 1e9 / static_cast<double>(ops);
+  return r;
 }
 
 }  // namespace bench

@@ -1,12 +1,15 @@
 // plexus_bench: Plexus beside the raw C API of each engine, same work, same run.
-//   plexus_bench [--quick] [--json PATH] [--engines sqlite-memory,sqlite-wal,postgres,mysql]
-// Server URLs come from PLEXUS_TEST_PG_URL / PLEXUS_TEST_MYSQL_URL (scripts/servers).
+//   plexus_bench [--quick] [--json PATH] [--engines sqlite-memory,sqlite-wal,postgres,mysql] [--only TEXT]
+// Server URLs come from PLEXUS_TEST_PG_URL / PLEXUS_TEST_MYSQL_URL and their
+// _REPLICA_URL twins (scripts/servers). SOCI and libpqxx run beside Plexus
+// when the build found them.
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 #include <plexus/plexus.hpp>
@@ -25,6 +28,15 @@ struct BenchItem {
   double price = 0;
   static constexpr auto schema = plexus::schema("bench_items", col<&BenchItem::id>("id", primary_key),
                                                 col<&BenchItem::name>("name"), col<&BenchItem::price>("price"))
+                                     .connection("bench");
+};
+
+struct BenchInsert {
+  std::int64_t id = 0;
+  std::string name;
+  double price = 0;
+  static constexpr auto schema = plexus::schema("bench_insert", col<&BenchInsert::id>("id", primary_key),
+                                                col<&BenchInsert::name>("name"), col<&BenchInsert::price>("price"))
                                      .connection("bench");
 };
 
@@ -53,14 +65,36 @@ std::vector<std::string> split(const std::string& s, char sep) {
   return out;
 }
 
-void run_engine(const std::string& engine, const std::string& target, const Sizes& n, std::vector<bench::Result>& out) {
+struct Target {
+  std::string engine, url, replica;  // replica: empty when the engine has none here
+};
+
+using Peers = std::vector<std::pair<std::string, std::unique_ptr<bench::RawDriver>>>;
+
+/// SOCI on every engine, libpqxx on PostgreSQL, when the build found them.
+Peers make_peers(const Target& t) {
+  Peers peers;
+  auto add = [&](const char* name, auto make) {
+    try {
+      if (auto d = make()) peers.emplace_back(name, std::move(d));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "bench: %s on %s left out: %s\n", name, t.engine.c_str(), e.what());
+    }
+  };
+  add("soci", [&] { return bench::make_soci(t.engine, t.url); });
+  if (t.engine == "postgres") add("libpqxx", [&] { return bench::make_pqxx(t.url); });
+  return peers;
+}
+
+void run_engine(const Target& t, const Sizes& n, std::vector<bench::Result>& out) {
+  const std::string& engine = t.engine;
   DatabaseConfig cfg;
-  if (engine.starts_with("sqlite")) cfg.add("bench", sqlite(target));
-  else cfg.add("bench", target);
+  if (engine.starts_with("sqlite")) cfg.add("bench", sqlite(t.url));
+  else cfg.add("bench", t.url);
   Database db(cfg);
   auto& conn = db.connection("bench");
 
-  // Set-up (untimed): the same rows for Plexus and, for :memory:, the raw driver's own database.
+  // Set-up (untimed): the same rows for Plexus and, for :memory:, each driver's own database.
   auto setup = [&](const std::function<void(const std::string&)>& exec) {
     exec("DROP TABLE IF EXISTS bench_items");
     exec("DROP TABLE IF EXISTS bench_insert");
@@ -72,20 +106,31 @@ void run_engine(const std::string& engine, const std::string& target, const Size
   for (std::size_t i = 1; i <= n.rows; ++i)
     rows.push_back({{"id", static_cast<std::int64_t>(i)}, {"name", "item-" + std::to_string(i)}, {"price", i * 0.25}});
   conn.table("bench_items").insert_many(rows);
-  auto raw = bench::make_raw(engine, target);  // after set-up: it prepares against the tables
+  auto raw = bench::make_raw(engine, t.url);  // after set-up: it prepares against the tables
+  Peers peers = make_peers(t);
   if (engine == "sqlite-memory") {
-    setup([&](const std::string& sql) { raw->exec(sql); });
-    raw->exec("BEGIN");
-    for (std::size_t i = 1; i <= n.rows; ++i)
-      raw->exec("INSERT INTO bench_items VALUES (" + std::to_string(i) + ", 'item-" + std::to_string(i) + "', " +
-                std::to_string(i * 0.25) + ")");
-    raw->exec("COMMIT");
+    auto fill = [&](bench::RawDriver& d) {
+      setup([&](const std::string& sql) { d.exec(sql); });
+      d.exec("BEGIN");
+      for (std::size_t i = 1; i <= n.rows; ++i)
+        d.exec("INSERT INTO bench_items VALUES (" + std::to_string(i) + ", 'item-" + std::to_string(i) + "', " +
+               std::to_string(i * 0.25) + ")");
+      d.exec("COMMIT");
+    };
+    fill(*raw);
+    for (auto& [name, peer] : peers) fill(*peer);
   }
   auto key = [&](std::size_t i) { return static_cast<std::int64_t>((i * 7919) % n.rows + 1); };
-
-  // W1: point select by primary key. Each variant sums what it read, so a
-  // broken variant cannot look fast.
+  // Each variant sums the ids it read, so a broken variant cannot look fast.
   std::map<std::string, std::int64_t> sums;
+  auto check_sums = [&](const std::string& workload) {
+    for (const auto& [impl, sum] : sums)
+      if (sums.contains("raw") && sum != sums["raw"])
+        std::fprintf(stderr, "bench: %s %s %s read different rows than raw\n", workload.c_str(), engine.c_str(), impl.c_str());
+    sums.clear();
+  };
+
+  // W1: point select by primary key.
   const std::string w1 = "W1 point select";
   out.push_back(bench::measure(w1, engine, "raw", n.lookups, [&](std::size_t i) { sums["raw"] += raw->get(key(i)).id; }));
   const std::string sql = "SELECT id, name, price FROM bench_items WHERE id = ?";
@@ -100,8 +145,9 @@ void run_engine(const std::string& engine, const std::string& target, const Size
   }));
   auto items = db.model<BenchItem>();
   out.push_back(bench::measure(w1, engine, "plexus find", n.lookups, [&](std::size_t i) { sums["plexus find"] += items.find(key(i))->id; }));
-  for (const auto& [impl, sum] : sums)
-    if (sums.contains("raw") && sum != sums["raw"]) std::fprintf(stderr, "bench: %s %s read different rows than raw\n", engine.c_str(), impl.c_str());
+  for (auto& [name, peer] : peers)
+    out.push_back(bench::measure(w1, engine, name, n.lookups, [&, p = peer.get(), nm = name](std::size_t i) { sums[nm] += p->get(key(i)).id; }));
+  check_sums(w1);
 
   // W2: inserts in one transaction.
   const std::string w2 = "W2 insert";
@@ -113,30 +159,119 @@ void run_engine(const std::string& engine, const std::string& target, const Size
       for (std::size_t i = 0; i < n.inserts; ++i) tx.table("bench_insert").insert({{"name", "item"}, {"price", static_cast<double>(i)}});
     });
   }));
+  auto inserts = db.model<BenchInsert>();
+  out.push_back(bench::measure_once(w2, engine, "plexus model create", n.inserts, [&] {
+    conn.transaction([&](Transaction& tx) {
+      auto in_tx = inserts.in(tx);
+      for (std::size_t i = 0; i < n.inserts; ++i) (void)in_tx.create(BenchInsert{0, "item", static_cast<double>(i)});
+    });
+  }));
   std::vector<Fields> batch;
   batch.reserve(n.inserts);
   for (std::size_t i = 0; i < n.inserts; ++i) batch.push_back({{"name", "item"}, {"price", static_cast<double>(i)}});
   out.push_back(bench::measure_once(w2, engine, "plexus insert_many", n.inserts, [&] { conn.table("bench_insert").insert_many(batch); }));
+  for (auto& [name, peer] : peers)
+    out.push_back(bench::measure_once(w2, engine, name + " one-row loop", n.inserts, [&, p = peer.get()] { p->insert_loop(n.inserts); }));
 
   // W3: scan every row into structs.
   const std::string w3 = "W3 scan";
-  std::size_t seen = 0;
-  out.push_back(bench::measure_once(w3, engine, "raw", n.rows, [&] { seen = raw->scan().size(); }));
+  std::map<std::string, std::size_t> seen;
+  out.push_back(bench::measure_once(w3, engine, "raw", n.rows, [&] { seen["raw"] = raw->scan().size(); }));
   out.push_back(bench::measure_once(w3, engine, "plexus sql", n.rows, [&] {
     auto r = conn.select("SELECT id, name, price FROM bench_items");
     std::vector<Item> v;
     v.reserve(r.size());
     for (Row row : r) v.push_back(Item{row[0].as<std::int64_t>(), row[1].as<std::string>(), row[2].as<double>()});
-    seen = v.size();
+    seen["plexus sql"] = v.size();
   }));
   out.push_back(bench::measure_once(w3, engine, "plexus cursor", n.rows, [&] {
     std::vector<Item> v;
     auto cur = conn.cursor("SELECT id, name, price FROM bench_items");
     for (Row row : cur) v.push_back(Item{row[0].as<std::int64_t>(), row[1].as<std::string>(), row[2].as<double>()});
-    seen = v.size();
+    seen["plexus cursor"] = v.size();
   }));
-  out.push_back(bench::measure_once(w3, engine, "plexus model all", n.rows, [&] { seen = items.all().size(); }));
-  if (seen != n.rows && bench::only().empty()) std::fprintf(stderr, "bench: %s scan saw %zu rows, expected %zu\n", engine.c_str(), seen, n.rows);
+  out.push_back(bench::measure_once(w3, engine, "plexus model all", n.rows, [&] { seen["plexus model all"] = items.all().size(); }));
+  for (auto& [name, peer] : peers)
+    out.push_back(bench::measure_once(w3, engine, name, n.rows, [&, p = peer.get(), nm = name] { seen[nm] = p->scan().size(); }));
+  for (const auto& [impl, count] : seen)
+    if (count != n.rows && bench::wanted(w3, impl))
+      std::fprintf(stderr, "bench: %s %s scan saw %zu rows, expected %zu\n", engine.c_str(), impl.c_str(), count, n.rows);
+
+  // W4: 8 threads, 9 reads to 1 write, over the primary and its replica.
+  const std::string w4 = "W4 8 threads";
+  if (engine != "sqlite-memory") {
+    constexpr std::size_t kThreads = 8;
+    const std::size_t per_thread = std::max<std::size_t>(n.lookups / kThreads, 1);
+    const std::string& read_url = t.replica.empty() ? t.url : t.replica;
+    if (!t.replica.empty()) {  // the replica must have the rows before anyone reads them there
+      auto probe = bench::make_raw(engine, read_url);
+      for (int tries = 0; probe->get(static_cast<std::int64_t>(n.rows)).id != static_cast<std::int64_t>(n.rows); ++tries) {
+        if (tries > 200) throw std::runtime_error("the replica did not catch up within 10 s");
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
+    std::vector<std::unique_ptr<bench::RawDriver>> writers, readers;
+    for (std::size_t i = 0; i < kThreads; ++i) {
+      writers.push_back(bench::make_raw(engine, t.url));
+      readers.push_back(t.replica.empty() ? nullptr : bench::make_raw(engine, read_url));
+    }
+    out.push_back(bench::measure_threads(w4, engine, "raw", kThreads, per_thread, [&](std::size_t th, std::size_t i) {
+      auto id = key(th * per_thread + i);
+      if (i % 10 == 0) writers[th]->update(id, static_cast<double>(i));
+      else (readers[th] ? readers[th] : writers[th])->get(id);
+    }));
+    writers.clear();
+    readers.clear();
+    DatabaseConfig rw;
+    auto& c = engine.starts_with("sqlite") ? rw.add("rw", sqlite(t.url)) : rw.add("rw", t.url);
+    if (!t.replica.empty()) c.read_hosts = parse_url(t.replica).hosts;
+    c.pool.min = c.pool.max = kThreads;
+    Database rwdb(rw);
+    auto& routed = rwdb.connection("rw");
+    routed.warm_up();
+    const std::string update = "UPDATE bench_items SET price = ? WHERE id = ?";
+    out.push_back(bench::measure_threads(w4, engine, t.replica.empty() ? "plexus pool" : "plexus pool+replica", kThreads,
+                                         per_thread, [&](std::size_t th, std::size_t i) {
+      auto id = key(th * per_thread + i);
+      if (i % 10 == 0) (void)routed.execute(update, {static_cast<double>(i), id});
+      else (void)routed.select(sql, {id});
+    }));
+  }
+
+  // W5: many point selects at once: raw one by one (the yardstick), the best
+  // batching the raw API offers, and Plexus's select_batch.
+  const std::string w5 = "W5 batch select";
+  constexpr std::size_t kBatch = 100;
+  std::vector<std::int64_t> ids(n.lookups);
+  for (std::size_t i = 0; i < n.lookups; ++i) ids[i] = key(i);
+  auto in_batches = [&](const std::function<std::int64_t(std::span<const std::int64_t>)>& run) {
+    std::int64_t sum = 0;
+    for (std::size_t at = 0; at < ids.size(); at += kBatch)
+      sum += run(std::span<const std::int64_t>(ids).subspan(at, std::min(kBatch, ids.size() - at)));
+    return sum;
+  };
+  out.push_back(bench::measure_once(w5, engine, "raw one by one", n.lookups, [&] {
+    for (auto id : ids) sums["raw"] += raw->get(id).id;
+  }));
+  if (raw->batches())
+    out.push_back(bench::measure_once(w5, engine, "raw pipeline", n.lookups, [&] {
+      sums["raw pipeline"] = in_batches([&](std::span<const std::int64_t> part) {
+        std::int64_t s = 0;
+        for (const auto& it : raw->get_many(part)) s += it.id;
+        return s;
+      });
+    }));
+  out.push_back(bench::measure_once(w5, engine, "plexus select_batch", n.lookups, [&] {
+    std::vector<std::vector<Value>> sets;
+    sums["plexus select_batch"] = in_batches([&](std::span<const std::int64_t> part) {
+      sets.clear();
+      for (auto id : part) sets.push_back({id});
+      std::int64_t s = 0;
+      for (const auto& r : conn.select_batch(sql, sets)) s += r[0][0].as<std::int64_t>();
+      return s;
+    });
+  }));
+  check_sums(w5);
 }
 
 }  // namespace
@@ -160,36 +295,41 @@ int main(int argc, char** argv) {
   if (const char* tiny = std::getenv("PLEXUS_BENCH_TINY")) n = Sizes{500, 500, 500}, (void)tiny;
 
   std::vector<bench::Result> results;
+  bool failed = false;
   for (const auto& engine : engines) {
-    std::string target;
-    if (engine == "sqlite-memory") target = ":memory:";
+    Target t{engine, "", ""};
+    if (engine == "sqlite-memory") t.url = ":memory:";
     else if (engine == "sqlite-wal") {
-      target = (std::filesystem::temp_directory_path() / "plexus_bench.db").string();
-      for (const char* s : {"", "-wal", "-shm"}) std::filesystem::remove(target + s);
+      t.url = (std::filesystem::temp_directory_path() / "plexus_bench.db").string();
+      for (const char* s : {"", "-wal", "-shm"}) std::filesystem::remove(t.url + s);
     } else {
-      const char* url = std::getenv(engine == "postgres" ? "PLEXUS_TEST_PG_URL" : "PLEXUS_TEST_MYSQL_URL");
+      const bool pg = engine == "postgres";
+      const char* url = std::getenv(pg ? "PLEXUS_TEST_PG_URL" : "PLEXUS_TEST_MYSQL_URL");
       if (!url) {
         std::fprintf(stderr, "bench: skipping %s (no URL; run scripts/servers start and source /tmp/plx/env)\n", engine.c_str());
         continue;
       }
-      target = url;
-      // Measure the libraries, not OpenSSL: both sides connect without TLS.
-      if (engine == "postgres" && target.find("sslmode=") == std::string::npos)
-        target += (target.find('?') == std::string::npos ? "?" : "&") + std::string("sslmode=disable");
+      // Measure the libraries, not OpenSSL: every side connects without TLS.
+      auto no_tls = [pg](std::string u) {
+        if (pg && u.find("sslmode=") == std::string::npos) u += (u.find('?') == std::string::npos ? "?" : "&") + std::string("sslmode=disable");
+        return u;
+      };
+      t.url = no_tls(url);
+      if (const char* rep = std::getenv(pg ? "PLEXUS_TEST_PG_REPLICA_URL" : "PLEXUS_TEST_MYSQL_REPLICA_URL")) t.replica = no_tls(rep);
     }
     try {
-      run_engine(engine, target, n, results);
-    } catch (const std::exception& e) {
+      run_engine(t, n, results);
+    } catch (const std::exception& e) {  // the other engines' figures still count
       std::fprintf(stderr, "bench: %s failed: %s\n", engine.c_str(), e.what());
-      return 1;
+      failed = true;
     }
   }
 
   std::erase_if(results, [](const bench::Result& r) { return r.ops == 0; });  // left out by --only
   // The side-by-side table: ratio = ops/s ÷ the raw driver's ops/s in this run.
   std::map<std::string, double> raw_rate;
-  for (const auto& r : results)
-    if (r.impl.starts_with("raw")) raw_rate[r.workload + "|" + r.engine] = r.ops_per_s();
+  for (const auto& r : results)  // the first raw row of a workload is its yardstick
+    if (r.impl.starts_with("raw")) raw_rate.try_emplace(r.workload + "|" + r.engine, r.ops_per_s());
   std::printf("%-16s %-14s %-20s %12s %14s %8s\n", "workload", "engine", "implementation", "ops/s", "cpu ns/op", "vs raw");
   nlohmann::json j = nlohmann::json::array();
   for (const auto& r : results) {
@@ -203,5 +343,5 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(std::filesystem::path(json_path).parent_path());
   std::ofstream(json_path) << j.dump(2) << "\n";
   std::printf("results written to %s\n", json_path.c_str());
-  return 0;
+  return failed ? 1 : 0;
 }

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -26,9 +27,26 @@ class RawDriver {
   virtual void insert_loop(std::size_t n) = 0;
   /// Runs SQL without results (set-up of a private :memory: database).
   virtual void exec(const std::string& sql) = 0;
+  /// Point selects for many keys; the best the API offers (libpq: pipeline mode).
+  virtual std::vector<Item> get_many(std::span<const std::int64_t> ids) {
+    std::vector<Item> out;
+    out.reserve(ids.size());
+    for (auto id : ids) out.push_back(get(id));
+    return out;
+  }
+  /// UPDATE bench_items SET price = ? WHERE id = ? (W4's writes).
+  virtual void update(std::int64_t id, double price) = 0;
+  /// Whether get_many is more than a loop over get.
+  [[nodiscard]] virtual bool batches() const { return false; }
 };
 
 /// `target`: a SQLite path, or a postgresql:// / mysql:// URL.
 std::unique_ptr<RawDriver> make_raw(const std::string& engine, const std::string& target);
+/// SOCI doing the same work (nullptr when the build found no SOCI).
+std::unique_ptr<RawDriver> make_soci(const std::string& engine, const std::string& target);
+/// libpqxx doing the same work on PostgreSQL (nullptr when the build found no libpqxx).
+std::unique_ptr<RawDriver> make_pqxx(const std::string& target);
+/// libpq connection string for a postgresql:// URL (both sides connect without TLS).
+std::string pg_conninfo(const std::string& url);
 
 }  // namespace bench

@@ -331,3 +331,41 @@ TEST_P(Models, SeedQueryBuilderExamples) {
 
 INSTANTIATE_TEST_SUITE_P(Engines, Models, ::testing::Values("sqlite", "postgres", "pgbouncer", "mysql"),
                          [](const auto& p) { return p.param; });
+
+TEST_P(Models, InATransactionModelsCommitOrRollBackWithIt) {
+  auto users = db->model<User>();
+  auto& users_conn = db->connection("users_db");
+  try {
+    users_conn.transaction([&](Transaction& tx) {
+      auto in_tx = users.in(tx);
+      auto ann = in_tx.create({{"name", "Ann"}, {"email", "ann@example.com"}});
+      EXPECT_TRUE(in_tx.find(ann.id).has_value()) << "the transaction sees its own insert";
+      EXPECT_EQ(in_tx.where("name", "Ann").get().size(), 1u);
+      throw std::runtime_error("undo");
+    });
+  } catch (const std::runtime_error&) {
+  }
+  EXPECT_TRUE(users.where("name", "Ann").get().empty()) << "rolled back with the transaction";
+
+  users_conn.transaction([&](Transaction& tx) {
+    auto in_tx = users.in(tx);
+    auto robert = in_tx.create({{"name", "Bob"}, {"email", "bob@example.com"}});
+    robert.name = "Robert";
+    in_tx.save(robert);
+  });
+  auto all = users.all();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].name, "Robert");
+
+  // A transaction on another connection is refused, naming both.
+  auto& other = db->connection("analytics");
+  auto tx = other.begin();
+  try {
+    (void)users.in(tx);
+    FAIL() << "a model cannot join another connection's transaction";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("'users_db'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("'analytics'"), std::string::npos) << e.what();
+  }
+  tx.rollback();
+}

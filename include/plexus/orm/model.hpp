@@ -240,11 +240,24 @@ class Model {
   }
   [[nodiscard]] Database& database() const noexcept { return *m_db; }
 
+  /// The same model working inside `tx` (its writes and finds join the
+  /// transaction): `users.in(tx).create({...})`.
+  /// @throws UsageError when the transaction is on another connection.
+  [[nodiscard]] Model in(Transaction& tx) const {
+    if (tx.connection().name() != connection().name())
+      throw UsageError("model '" + std::string(T::schema.table()) + "' lives on connection '" + m_conn +
+                       "' but the transaction is on '" + tx.connection().name() +
+                       "'; open the transaction on '" + m_conn + "'");
+    Model m = *this;
+    m.m_tx = &tx;
+    return m;
+  }
+
   /// The same model bound to another connection (objection's bindKnex).
   [[nodiscard]] Model bind(std::string_view connection) const { return Model(*m_db, std::string(connection)); }
   /// One query on another connection (the seed's Model.db('analytics')).
   [[nodiscard]] ModelQuery<T> on(std::string_view connection) const { return bind(connection).query(); }
-  [[nodiscard]] ModelQuery<T> query() const { return ModelQuery<T>(*m_db, connection().name()); }
+  [[nodiscard]] ModelQuery<T> query() const { return ModelQuery<T>(*m_db, connection().name(), m_tx); }
 
   [[nodiscard]] ModelQuery<T> where(std::string_view column, Value value) const {
     return query().where(column, std::move(value));
@@ -260,7 +273,7 @@ class Model {
   [[nodiscard]] std::optional<Entity<T>> find(const Value& id) const {
     // The hot path of most apps: SQL compiled once per dialect, one bound value,
     // the row hydrated straight from the result.
-    Connection& c = connection();
+    Queryable& c = target(m_conn);
     Result r = c.select(detail::find_sql<T>(grammar_for(c.driver())), std::span<const Value>(&id, 1));
     if (r.empty()) return std::nullopt;
     std::optional<Entity<T>> e(std::in_place);
@@ -309,7 +322,7 @@ class Model {
       if (!(now == e.m_original[i])) changed.emplace_back(std::string(c.name), std::move(now));
     });
     const std::string where = e.origin().empty() ? connection().name() : e.origin();
-    m_db->connection(where).table(T::schema.table()).where(key_name(), e.m_original[T::schema.key_index()]).update(changed);
+    target(where).table(T::schema.table()).where(key_name(), e.m_original[T::schema.key_index()]).update(changed);
     e.remember(where);
   }
   /// A plain struct: inserted when its key is unset (0 / empty), else every column is updated.
@@ -323,22 +336,22 @@ class Model {
     detail::touch<T>(obj, false);
     Fields all = detail::to_fields(obj);
     all.erase(all.begin() + static_cast<std::ptrdiff_t>(T::schema.key_index()));
-    connection().table(T::schema.table()).where(key_name(), key).update(all);
+    target(m_conn).table(T::schema.table()).where(key_name(), key).update(all);
   }
   /// Deletes by primary key; true if a row was deleted.
   bool remove(const T& obj) const {
-    return connection().table(T::schema.table()).where(key_name(), detail::key_of(obj)).remove() > 0;
+    return target(m_conn).table(T::schema.table()).where(key_name(), detail::key_of(obj)).remove() > 0;
   }
   bool remove(Entity<T>& e) const {
     const std::string where = e.origin().empty() ? connection().name() : e.origin();
-    bool done = m_db->connection(where).table(T::schema.table()).where(key_name(), detail::key_of<T>(e)).remove() > 0;
+    bool done = target(where).table(T::schema.table()).where(key_name(), detail::key_of<T>(e)).remove() > 0;
     e.m_exists = false;
     return done;
   }
   /// column = column + by, in the database and in the entity.
   void increment(Entity<T>& e, std::string_view column, std::int64_t by = 1) const {
     const std::string where = e.origin().empty() ? connection().name() : e.origin();
-    m_db->connection(where).table(T::schema.table()).where(key_name(), detail::key_of<T>(e)).increment(column, by);
+    target(where).table(T::schema.table()).where(key_name(), detail::key_of<T>(e)).increment(column, by);
     bool known = false;
     T::schema.for_each([&](const auto& c, std::size_t i) {
       if (c.name != column) return;
@@ -373,7 +386,7 @@ class Model {
     Fields fields = detail::to_fields<T>(obj);
     Value key = detail::key_of<T>(obj);
     bool generated = key.is_null() || key == Value(0);
-    auto q = connection().table(T::schema.table());
+    auto q = target(m_conn).table(T::schema.table());
     if (generated) {
       using K = typename detail::KeyColumn<T>::field;
       fields.erase(fields.begin() + static_cast<std::ptrdiff_t>(T::schema.key_index()));
@@ -385,8 +398,16 @@ class Model {
     }
   }
 
+  /// Where a statement for a row living on `where` runs: the transaction this
+  /// model works in when it is on that connection, else the connection.
+  Queryable& target(const std::string& where) const {
+    if (m_tx && where == m_tx->connection().name()) return *m_tx;
+    return where == m_conn ? static_cast<Queryable&>(connection()) : m_db->connection(where);
+  }
+
   Database* m_db;
   std::string m_conn;
+  Transaction* m_tx = nullptr;
 };
 
 template <class T>
@@ -394,8 +415,11 @@ class ModelQuery {
   static_assert(Modeled<T>, "plexus::ModelQuery<T>: T needs a `static constexpr auto schema = plexus::schema(...)`");
 
  public:
-  ModelQuery(Database& db, std::string connection)
-      : m_db(&db), m_conn(std::move(connection)), m_q(db.connection(m_conn).table(T::schema.table())) {
+  /// `on`: a transaction on that connection to run in (Model::in), else the connection.
+  ModelQuery(Database& db, std::string connection, Queryable* on = nullptr)
+      : m_db(&db),
+        m_conn(std::move(connection)),
+        m_q(on ? on->table(T::schema.table()) : db.connection(m_conn).table(T::schema.table())) {
     m_q.select(detail::schema_columns<T>());
   }
 
