@@ -24,18 +24,14 @@ std::size_t Columns::index_of(std::string_view name) const {
                    (list.empty() ? "none" : list) + ")");
 }
 
-const Value& Row::operator[](std::size_t i) const {
-  if (i >= m_cols->size())
-    throw UsageError("column index " + std::to_string(i) + " is out of range (row has " +
-                     std::to_string(m_cols->size()) + " columns)");
-  return m_vals[i];
+void Row::out_of_range(std::size_t i) const {
+  throw UsageError("column index " + std::to_string(i) + " is out of range (row has " +
+                   std::to_string(m_cols->size()) + " columns)");
 }
 
-Row Result::operator[](std::size_t i) const {
-  if (i >= m_rows)
-    throw UsageError("row index " + std::to_string(i) + " is out of range (result has " + std::to_string(m_rows) +
-                     " rows)");
-  return Row(&m_cols, m_values.data() + i * m_cols.size());
+void Result::out_of_range(std::size_t i) const {
+  throw UsageError("row index " + std::to_string(i) + " is out of range (result has " + std::to_string(m_rows) +
+                   " rows)");
 }
 
 Value* Result::append_row() {

@@ -101,16 +101,18 @@ QueryBuilder& QueryBuilder::add_condition(Condition c) {
 
 QueryBuilder& QueryBuilder::where(std::string_view column, Value value) { return where(column, "=", std::move(value)); }
 QueryBuilder& QueryBuilder::where(std::string_view column, std::string_view op, Value value) {
-  Condition c;
+  check_name(column);
+  const std::string_view o = normalize_op(op);
+  Condition& c = m_wheres.emplace_back();  // built in place: no Condition moves
   c.column = column;
-  c.op = normalize_op(op);
-  if (value.is_null() && (c.op == "=" || c.op == "<>")) {
+  c.op = o;
+  if (value.is_null() && (o == "=" || o == "<>")) {
     // "= NULL" is never true in SQL; say what was meant.
-    c.kind = c.op == "=" ? Condition::Kind::null : Condition::Kind::not_null;
+    c.kind = o == "=" ? Condition::Kind::null : Condition::Kind::not_null;
   } else {
     c.values.push_back(std::move(value));
   }
-  return add_condition(std::move(c));
+  return *this;
 }
 QueryBuilder& QueryBuilder::or_where(std::string_view column, Value value) {
   return or_where(column, "=", std::move(value));

@@ -39,7 +39,10 @@ class Row {
   Row(const Columns* cols, const Value* vals) noexcept : m_cols(cols), m_vals(vals) {}
   [[nodiscard]] std::size_t size() const noexcept { return m_cols->size(); }
   /// @throws UsageError when out of range.
-  [[nodiscard]] const Value& operator[](std::size_t i) const;
+  [[nodiscard]] const Value& operator[](std::size_t i) const {
+    if (i >= m_cols->size()) [[unlikely]] out_of_range(i);
+    return m_vals[i];
+  }
   /// @throws UsageError when no column has that name.
   [[nodiscard]] const Value& operator[](std::string_view name) const { return m_vals[m_cols->index_of(name)]; }
   template <class T>
@@ -55,6 +58,7 @@ class Row {
   [[nodiscard]] const Value* end() const noexcept { return m_vals + m_cols->size(); }
 
  private:
+  [[noreturn]] void out_of_range(std::size_t i) const;
   const Columns* m_cols;
   const Value* m_vals;
 };
@@ -68,7 +72,10 @@ class Result {
   [[nodiscard]] std::size_t size() const noexcept { return m_rows; }
   [[nodiscard]] bool empty() const noexcept { return m_rows == 0; }
   /// @throws UsageError when out of range.
-  [[nodiscard]] Row operator[](std::size_t i) const;
+  [[nodiscard]] Row operator[](std::size_t i) const {
+    if (i >= m_rows) [[unlikely]] out_of_range(i);
+    return Row(&m_cols, m_values.data() + i * m_cols.size());
+  }
   [[nodiscard]] Row front() const { return (*this)[0]; }
 
   /// Rows changed by INSERT/UPDATE/DELETE (engine's count).
@@ -113,6 +120,7 @@ class Result {
   void set_columns(Columns c) { m_cols = std::move(c); }
 
  private:
+  [[noreturn]] void out_of_range(std::size_t i) const;
   Columns m_cols;
   std::vector<Value> m_values;
   std::size_t m_rows = 0;

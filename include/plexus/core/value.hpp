@@ -131,18 +131,22 @@ T Value::as() const {
     if (is_null()) return std::nullopt;
     return as<typename T::value_type>();
   } else if constexpr (std::same_as<T, bool>) {
+    if (const bool* b = std::get_if<bool>(&m_v)) return *b;  // exact type: no call
     return to_bool();
   } else if constexpr (std::same_as<T, std::int64_t>) {
+    if (const std::int64_t* i = std::get_if<std::int64_t>(&m_v)) return *i;
     return to_int64();
   } else if constexpr (std::integral<T>) {
     return static_cast<T>(to_int_in(static_cast<std::int64_t>(std::numeric_limits<T>::min()),
                                     static_cast<std::uint64_t>(std::numeric_limits<T>::max()),
                                     std::is_signed_v<T>, sizeof(T) * 8));
   } else if constexpr (std::same_as<T, double>) {
+    if (const double* d = std::get_if<double>(&m_v)) return *d;
     return to_double();
   } else if constexpr (std::same_as<T, float>) {
     return static_cast<float>(to_double());
   } else if constexpr (std::same_as<T, std::string>) {
+    if (const std::string* t = std::get_if<std::string>(&m_v)) return *t;
     return to_text();
   } else if constexpr (std::same_as<T, Bytes>) {
     return to_bytes();

@@ -69,6 +69,7 @@ class Entity : public T {
     m_origin = std::move(origin);
     m_exists = true;
     m_original.clear();
+    m_original.reserve(T::schema.size());
     T::schema.for_each([&](const auto& c, std::size_t) { m_original.emplace_back(this->*(c.member)); });
   }
   std::string m_origin;
