@@ -59,6 +59,11 @@ int main(int argc, char** argv) {
   std::cout << user[0]["name"].as<std::string>() << " <" << user[0]["email"].as<std::string>() << ">: "
             << stats[0]["total_orders"].as<int>() << " orders, " << stats[0]["total_spent"].as<double>() << " spent\n";
 
+  // Many lookups at once: one Result per key, in order (pipelined on PostgreSQL).
+  auto amounts = orders.select_batch("SELECT total_amount FROM orders WHERE id = ?", {{1}, {3}, {99}});
+  std::cout << "batch: order 1 = " << amounts[0][0][0].as<double>() << ", order 3 = " << amounts[1][0][0].as<double>()
+            << ", order 99 " << (amounts[2].empty() ? "not found" : "found") << "\n";
+
   // Raw SQL with an explicit read intent (the seed's isRead = true).
   auto events = analytics.query("SELECT event_type, COUNT(*) AS n FROM events GROUP BY event_type", {}, Intent::read);
   std::cout << events.size() << " event type(s) in analytics\n";
