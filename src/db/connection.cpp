@@ -227,16 +227,25 @@ Result run_batch_on(driver::Session& s, std::string_view sql, std::span<const st
   return summary;
 }
 
+/// The summary of a visited read, for the hooks: its row count.
+Result visited(std::uint64_t rows) {
+  Result summary;
+  summary.set_affected_rows(rows);
+  return summary;
+}
+
 }  // namespace
 
 Result Connection::run_on(Pool::Lease& lease, const Pool& pool, std::string_view reason, std::string_view sql,
-                          std::span<const Value> params, Intent intent, std::uint64_t tx_id, const Batch* batch) {
+                          std::span<const Value> params, Intent intent, std::uint64_t tx_id, const Mode* mode) {
   const bool timed = hooked();
   auto ev = event(pool, reason, sql, params, intent, tx_id);
   fire(&HookRegistry::Set::before, ev);
   auto start = timed ? Clock::now() : Clock::time_point{};
   try {
-    Result r = batch ? run_batch_on(*lease, sql, batch->sets, *batch->out) : lease->execute(sql, params);
+    Result r = !mode         ? lease->execute(sql, params)
+               : mode->visit ? visited(lease->execute_each(sql, params, *mode->visit))
+                             : run_batch_on(*lease, sql, mode->sets, *mode->out);
     if (timed) {
       ev.duration = Clock::now() - start;
       ev.rows = r.columns().size() ? r.size() : r.affected_rows();
@@ -428,9 +437,9 @@ Pool::Lease Connection::acquire_or_report(Pool& pool, std::string_view reason, s
 }
 
 Result Connection::run_primary(std::string_view reason, std::string_view sql, std::span<const Value> params,
-                               Intent intent, const RouteOptions& o, const Batch* batch) {
+                               Intent intent, const RouteOptions& o, const Mode* mode) {
   auto lease = acquire_or_report(*m_primary, reason, sql, params, intent);
-  Result r = run_on(lease, *m_primary, reason, sql, params, intent, 0, batch);
+  Result r = run_on(lease, *m_primary, reason, sql, params, intent, 0, mode);
   if (intent == Intent::write && o.uow) record_write(*lease, o);
   return r;
 }
@@ -444,28 +453,34 @@ std::vector<Result> Connection::batch_routed(std::string_view sql, std::span<con
     RoutedConnection routed(*this, o);
     return routed.transaction([&](Transaction& tx) { return tx.execute_batch(sql, sets); });
   }
-  Batch batch{sets, &out};
+  Mode batch{sets, &out, nullptr};
   run_routed(sql, sets.front(), intent, o, &batch);
   return out;
 }
 
+std::uint64_t Connection::each_routed(std::string_view sql, std::span<const Value> params, Intent intent,
+                                    const RowVisitor& visit, const RouteOptions& o) {
+  Mode mode{{}, nullptr, &visit};
+  return run_routed(sql, params, intent, o, &mode).affected_rows();
+}
+
 Result Connection::run_routed(std::string_view sql, std::span<const Value> params, Intent intent,
-                              const RouteOptions& o, const Batch* batch) {
+                              const RouteOptions& o, const Mode* mode) {
   refuse_if_read_only(sql, intent);
-  if (intent == Intent::write) return run_primary("write", sql, params, intent, o, batch);
-  if (o.side == RouteOptions::Side::primary) return run_primary("read: forced primary", sql, params, intent, o, batch);
+  if (intent == Intent::write) return run_primary("write", sql, params, intent, o, mode);
+  if (o.side == RouteOptions::Side::primary) return run_primary("read: forced primary", sql, params, intent, o, mode);
   if (m_replicas.empty()) {
     if (o.side == RouteOptions::Side::replica)
       throw UsageError("connection '" + m_cfg.name + "' has no read_hosts, so on_replica() cannot be served");
-    return run_primary("read", sql, params, intent, o, batch);
+    return run_primary("read", sql, params, intent, o, mode);
   }
 
   if (o.uow && o.side != RouteOptions::Side::replica && o.uow->wrote(m_cfg.name)) {
     switch (consistency(o)) {
-      case Consistency::sticky: return run_primary("read: sticky (this unit wrote)", sql, params, intent, o, batch);
+      case Consistency::sticky: return run_primary("read: sticky (this unit wrote)", sql, params, intent, o, mode);
       case Consistency::causal: {
         auto pos = o.uow->position(m_cfg.name);
-        if (!pos) return run_primary("read: causal (no position, primary)", sql, params, intent, o, batch);
+        if (!pos) return run_primary("read: causal (no position, primary)", sql, params, intent, o, mode);
         // Wait on one replica only: waiting on each in turn would multiply the bound.
         for (std::size_t k = 0, first = first_replica(), n = m_replicas.size(); k < n; ++k) {
           std::size_t i = (first + k) % n;
@@ -475,13 +490,13 @@ Result Connection::run_routed(std::string_view sql, std::span<const Value> param
             auto lease = r.pool->acquire();
             if (!lease->wait_for_position(*pos, m_cfg.causal_wait)) break;
             InFlight guard(r.in_flight);
-            return run_on(lease, *r.pool, "read: causal (replica caught up)", sql, params, intent, 0, batch);
+            return run_on(lease, *r.pool, "read: causal (replica caught up)", sql, params, intent, 0, mode);
           } catch (Error& e) {
-            if (!e.is_connection_lost()) throw;
+            if (!e.is_connection_lost() || (mode && mode->started())) throw;
             eject(r, e);
           }
         }
-        return run_primary("read: causal (replica behind, primary)", sql, params, intent, o, batch);
+        return run_primary("read: causal (replica behind, primary)", sql, params, intent, o, mode);
       }
       default: break;
     }
@@ -497,9 +512,10 @@ Result Connection::run_routed(std::string_view sql, std::span<const Value> param
       auto lease = r.pool->acquire();
       if (!lag_ok(r, lease)) continue;
       InFlight guard(r.in_flight);
-      return run_on(lease, *r.pool, reason, sql, params, intent, 0, batch);
+      return run_on(lease, *r.pool, reason, sql, params, intent, 0, mode);
     } catch (Error& e) {
-      if (!e.is_connection_lost()) throw;  // only a dead host is worth another try
+      // Only a dead host is worth another try, and only before rows reached the caller.
+      if (!e.is_connection_lost() || (mode && mode->started())) throw;
       eject(r, e);
       last = e;
     }
@@ -512,7 +528,7 @@ Result Connection::run_routed(std::string_view sql, std::span<const Value> param
     e.set_hint("drop on_replica() to let the primary serve it");
     throw e;
   }
-  return run_primary("read: fallback to primary (no replica available)", sql, params, intent, o, batch);
+  return run_primary("read: fallback to primary (no replica available)", sql, params, intent, o, mode);
 }
 
 Cursor Connection::cursor_routed(std::string_view sql, std::span<const Value> params, Intent intent,
@@ -596,6 +612,11 @@ void RoutedConnection::atomically(const std::function<void(Queryable&)>& fn) {
 
 Result RoutedConnection::run(std::string_view sql, std::span<const Value> params, Intent intent) {
   return m_conn->run_routed(sql, params, intent, m_opts);
+}
+
+std::uint64_t RoutedConnection::run_each(std::string_view sql, std::span<const Value> params, Intent intent,
+                                         const RowVisitor& visit) {
+  return m_conn->each_routed(sql, params, intent, visit, m_opts);
 }
 
 std::vector<Result> RoutedConnection::run_batch(std::string_view sql, std::span<const std::vector<Value>> sets,

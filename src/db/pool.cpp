@@ -110,6 +110,8 @@ Pool::Pool(const driver::Driver& driver, const ConnectionConfig& cfg, const Endp
       m_role(std::move(role)),
       m_host_name(driver.describe(cfg, host)),
       m_max(driver.shareable(cfg) ? cfg.pool.max : 1),
+      m_sweep_every(std::min<Clock::duration>({std::chrono::seconds(1), cfg.pool.idle_timeout / 2,
+                                               cfg.pool.max_lifetime / 2})),
       m_budget(budget) {
   if (m_budget) m_budget->attach(this);
 }
@@ -150,12 +152,17 @@ Pool::Lease Pool::acquire() {
   for (;;) {
     const auto now = coarse_now();
     m_last_used = now;
-    if (auto expired = take_expired_locked(now); !expired.empty()) {
-      lock.unlock();
-      auto n = expired.size();
-      expired.clear();  // close outside the lock
-      closed(n);
-      lock.lock();
+    // Sweeping idle sessions past their time walks the idle list: every half
+    // limit (at most a second) is soon enough, and keeps it off the hot path.
+    if (now - m_last_sweep >= m_sweep_every) {
+      m_last_sweep = now;
+      if (auto expired = take_expired_locked(now); !expired.empty()) {
+        lock.unlock();
+        auto n = expired.size();
+        expired.clear();  // close outside the lock
+        closed(n);
+        lock.lock();
+      }
     }
     while (!m_idle.empty()) {
       Idle slot = std::move(m_idle.back());
@@ -259,8 +266,9 @@ void Pool::give_back(std::unique_ptr<driver::Session> s, Clock::time_point creat
     return;
   }
   m_idle.push_back(Idle{std::move(s), created, now});
+  const bool waiters = m_waiting > 0;
   lock.unlock();
-  m_cv.notify_one();
+  if (waiters) m_cv.notify_one();
 }
 
 PoolStats Pool::stats() const {

@@ -83,13 +83,21 @@ Result Transaction::run(std::string_view sql, std::span<const Value> params, Int
   return m_conn->run_on(m_lease, *m_pool, "transaction", sql, params, intent, m_id);
 }
 
+std::uint64_t Transaction::run_each(std::string_view sql, std::span<const Value> params, Intent intent,
+                                    const RowVisitor& visit) {
+  check_active();
+  m_conn->refuse_if_read_only(sql, intent);
+  Connection::Mode mode{{}, nullptr, &visit};
+  return m_conn->run_on(m_lease, *m_pool, "transaction", sql, params, intent, m_id, &mode).affected_rows();
+}
+
 std::vector<Result> Transaction::run_batch(std::string_view sql, std::span<const std::vector<Value>> sets,
                                            Intent intent) {
   check_active();
   m_conn->refuse_if_read_only(sql, intent);
   std::vector<Result> out;
   if (sets.empty()) return out;
-  Connection::Batch batch{sets, &out};
+  Connection::Mode batch{sets, &out, nullptr};
   m_conn->run_on(m_lease, *m_pool, "transaction", sql, sets.front(), intent, m_id, &batch);
   return out;
 }

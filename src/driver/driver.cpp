@@ -11,6 +11,13 @@ std::vector<Result> Session::execute_batch(std::string_view sql, std::span<const
   return out;
 }
 
+std::uint64_t Session::execute_each(std::string_view sql, std::span<const Value> params, const RowVisitor& visit) {
+  Result r = execute(sql, params);
+  if (r.columns().size() == 0) return r.affected_rows();
+  for (Row row : r) visit(row);
+  return r.size();
+}
+
 void Session::savepoint(std::string_view name) { execute("SAVEPOINT " + std::string(name), {}); }
 void Session::release_savepoint(std::string_view name) { execute("RELEASE SAVEPOINT " + std::string(name), {}); }
 void Session::rollback_to_savepoint(std::string_view name) {

@@ -566,6 +566,31 @@ std::optional<Record> QueryBuilder::first() {
   return Record(std::move(r));
 }
 
+PreparedQuery QueryBuilder::prepare() const {
+  auto& t = require_target("be prepared");
+  const Grammar& g = grammar_for(t.driver());
+  QueryBuilder one = *this;
+  one.limit(1);
+  return PreparedQuery(t, to_sql(g), one.to_sql(g));
+}
+
+std::span<const Value> PreparedQuery::bind(Params values) const {
+  auto given = values.span();
+  if (given.empty()) return m_all.bindings;
+  if (given.size() != m_all.bindings.size())
+    throw UsageError("this prepared query binds " + std::to_string(m_all.bindings.size()) + " value(s) but " +
+                     std::to_string(given.size()) + " were given: " + m_all.sql);
+  return given;
+}
+
+Result PreparedQuery::get(Params values) { return m_target->select(m_all.sql, bind(values)); }
+
+std::optional<Record> PreparedQuery::first(Params values) {
+  Result r = m_target->select(m_first.sql, bind(values));
+  if (r.empty()) return std::nullopt;
+  return Record(std::move(r));
+}
+
 Value QueryBuilder::value(std::string_view column) {
   QueryBuilder one = *this;
   one.select({Expr(column)}).limit(1);

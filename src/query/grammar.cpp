@@ -1,6 +1,8 @@
 #include "plexus/query/grammar.hpp"
 
+#include <atomic>
 #include <charconv>
+#include <cstdlib>
 
 #include "drivers/grammars.hpp"
 #include "plexus/core/error.hpp"
@@ -117,6 +119,14 @@ void Grammar::on_conflict_tail(std::string& out, std::span<const std::string> un
     out += " = excluded.";
     identifier(out, update[i]);
   }
+}
+
+Grammar::Grammar() {
+  static std::atomic<std::size_t> next{0};
+  m_slot = next.fetch_add(1);
+  // Grammars are one static instance per engine; running out means a grammar
+  // is being made per use, which would defeat every per-dialect cache.
+  if (m_slot >= max_slots) std::abort();
 }
 
 const Grammar& grammar_for(std::string_view driver) {

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "plexus/core/value.hpp"
@@ -126,6 +127,29 @@ class Result {
   std::size_t m_rows = 0;
   std::uint64_t m_affected = 0;
   std::optional<std::int64_t> m_last_id;
+};
+
+/// Takes the rows of a query one at a time, as the driver reads them, so a
+/// typed read (structs, models) never builds a Result. Each Row is only valid
+/// during the call. Borrowed: `fn` must outlive the visitor. The callback must
+/// not run queries itself (the session is busy until the rows are read).
+class RowVisitor {
+ public:
+  template <class F>
+    requires(!std::is_same_v<std::remove_cvref_t<F>, RowVisitor>)
+  explicit RowVisitor(F& fn) noexcept
+      : m_fn(&fn), m_call([](void* f, Row row) { (*static_cast<F*>(f))(row); }) {}
+  void operator()(Row row) const {
+    ++m_calls;
+    m_call(m_fn, row);
+  }
+  /// Rows handed over so far (a read that has handed over rows is not retried elsewhere).
+  [[nodiscard]] std::uint64_t calls() const noexcept { return m_calls; }
+
+ private:
+  void* m_fn;
+  void (*m_call)(void*, Row);
+  mutable std::uint64_t m_calls = 0;
 };
 
 /// A source of rows, pulled one at a time (implemented by drivers).

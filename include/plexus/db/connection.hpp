@@ -46,6 +46,8 @@ class RoutedConnection final : public Queryable {
   Cursor open_cursor(std::string_view sql, std::span<const Value> params, Intent intent) override;
   std::vector<Result> run_batch(std::string_view sql, std::span<const std::vector<Value>> sets,
                                 Intent intent) override;
+  std::uint64_t run_each(std::string_view sql, std::span<const Value> params, Intent intent,
+                         const RowVisitor& visit) override;
 
  private:
   Connection* m_conn;
@@ -168,6 +170,10 @@ class Connection final : public Queryable {
                                 Intent intent) override {
     return batch_routed(sql, sets, intent, RouteOptions{});
   }
+  std::uint64_t run_each(std::string_view sql, std::span<const Value> params, Intent intent,
+                         const RowVisitor& visit) override {
+    return each_routed(sql, params, intent, visit, RouteOptions{});
+  }
 
  private:
   friend class Transaction;
@@ -180,18 +186,24 @@ class Connection final : public Queryable {
     std::atomic<std::int64_t> lag_ms{-1};        // -1 = unknown
     std::atomic<std::int64_t> lag_checked{0};
   };
-  /// A batch in flight: its parameter sets and where its results go.
-  struct Batch {
+  /// How run_on runs a statement when not into one Result: a batch (one run
+  /// per parameter set, results into `out`), or rows handed to `visit`.
+  struct Mode {
     std::span<const std::vector<Value>> sets;
     std::vector<Result>* out;
+    const RowVisitor* visit;
+    /// A read whose rows have started reaching the caller cannot move to another host.
+    [[nodiscard]] bool started() const noexcept { return visit && visit->calls() > 0; }
   };
   Result run_routed(std::string_view sql, std::span<const Value> params, Intent intent, const RouteOptions& o,
-                    const Batch* batch = nullptr);
+                    const Mode* mode = nullptr);
   std::vector<Result> batch_routed(std::string_view sql, std::span<const std::vector<Value>> sets, Intent intent,
                                    const RouteOptions& o);
   Cursor cursor_routed(std::string_view sql, std::span<const Value> params, Intent intent, const RouteOptions& o);
+  std::uint64_t each_routed(std::string_view sql, std::span<const Value> params, Intent intent,
+                            const RowVisitor& visit, const RouteOptions& o);
   Result run_primary(std::string_view reason, std::string_view sql, std::span<const Value> params, Intent intent,
-                     const RouteOptions& o, const Batch* batch);
+                     const RouteOptions& o, const Mode* mode);
   Pool::Lease acquire_or_report(Pool& pool, std::string_view reason, std::string_view sql,
                                 std::span<const Value> params, Intent intent);
   [[nodiscard]] Consistency consistency(const RouteOptions& o) const noexcept;
@@ -205,7 +217,7 @@ class Connection final : public Queryable {
   void refuse_if_read_only(std::string_view sql, Intent intent) const;
   /// Runs one statement on a leased session with hooks, timing and error context.
   Result run_on(Pool::Lease& lease, const Pool& pool, std::string_view reason, std::string_view sql,
-                std::span<const Value> params, Intent intent, std::uint64_t tx_id, const Batch* batch = nullptr);
+                std::span<const Value> params, Intent intent, std::uint64_t tx_id, const Mode* mode = nullptr);
   void fire(const std::vector<QueryHook> HookRegistry::Set::*which, const QueryEvent& ev) const;
   [[nodiscard]] bool hooked() const noexcept { return m_hooks->any() || (m_global && m_global->any()); }
   QueryEvent event(const Pool& pool, std::string_view reason, std::string_view sql, std::span<const Value> params,

@@ -139,6 +139,8 @@ class Pool {
   std::uint64_t m_discarded = 0;
   std::uint64_t m_timeouts = 0;
   std::chrono::steady_clock::time_point m_last_used{};
+  std::chrono::steady_clock::time_point m_last_sweep{};
+  std::chrono::steady_clock::duration m_sweep_every;
   ConnectionBudget* m_budget;
   std::function<void(const std::string&)> m_warn;
 };

@@ -2,10 +2,15 @@
 #pragma once
 
 #include <functional>
+#include <concepts>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <span>
 #include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "plexus/core/result.hpp"
@@ -29,6 +34,37 @@ class Params {
   std::span<const Value> m_values;
 };
 
+/// How select_as<T> turns rows into T: constructed once per query with the
+/// result's columns, then read() per row. Provided for std::tuple (by
+/// position), for types with a static `T from_row(Row)`, and for models
+/// (orm/model.hpp, by column name); specialise it for your own types.
+template <class T>
+struct RowReader;
+
+template <class T>
+concept ReadableRow = requires(const Columns& c, Row r) { RowReader<T>(c).read(r); };
+
+template <class T>
+  requires requires(Row r) {
+    { T::from_row(r) } -> std::convertible_to<T>;
+  }
+struct RowReader<T> {
+  explicit RowReader(const Columns&) noexcept {}
+  T read(Row row) const { return T::from_row(row); }
+};
+
+template <class... Ts>
+struct RowReader<std::tuple<Ts...>> {
+  explicit RowReader(const Columns&) noexcept {}
+  std::tuple<Ts...> read(Row row) const { return read(row, std::index_sequence_for<Ts...>{}); }
+
+ private:
+  template <std::size_t... I>
+  static std::tuple<Ts...> read(Row row, std::index_sequence<I...>) {
+    return std::tuple<Ts...>(row[I].template as<Ts>()...);
+  }
+};
+
 class Queryable {
  public:
   virtual ~Queryable() = default;
@@ -45,6 +81,29 @@ class Queryable {
   }
   /// First column of the first row (null when there are no rows).
   Value scalar(std::string_view sql, Params params = {}, Intent intent = Intent::read);
+  /// Runs a read and hands each row to `fn(Row)` as it is read, without
+  /// building a Result (the Row is valid during the call). Returns the number
+  /// of rows. `fn` must not query this connection or transaction: the session
+  /// is busy until the rows are read.
+  template <class F>
+  std::uint64_t select_each(std::string_view sql, Params params, F&& fn) {
+    return run_each(sql, params.span(), Intent::read, RowVisitor(fn));
+  }
+  /// Runs a read into a vector of T, row by row, without a Result in between:
+  /// `auto items = conn.select_as<std::tuple<int64_t, std::string>>("SELECT id, name FROM items");`
+  /// T is a std::tuple, a type with `static T from_row(Row)`, a model struct,
+  /// or any T with a RowReader<T> specialisation.
+  template <ReadableRow T>
+  std::vector<T> select_as(std::string_view sql, Params params = {}) {
+    std::vector<T> out;
+    std::optional<RowReader<T>> reader;
+    auto take = [&](Row row) {
+      if (!reader) [[unlikely]] reader.emplace(row.columns());
+      out.push_back(reader->read(row));
+    };
+    run_each(sql, params.span(), Intent::read, RowVisitor(take));
+    return out;
+  }
   /// Streams the rows of a query without holding them all in memory.
   Cursor cursor(std::string_view sql, Params params = {}, Intent intent = Intent::read) {
     return open_cursor(sql, params.span(), intent);
@@ -83,6 +142,9 @@ class Queryable {
   virtual Cursor open_cursor(std::string_view sql, std::span<const Value> params, Intent intent) = 0;
   virtual std::vector<Result> run_batch(std::string_view sql, std::span<const std::vector<Value>> sets,
                                         Intent intent) = 0;
+  /// Runs one statement handing its rows to `visit`; routed like run().
+  virtual std::uint64_t run_each(std::string_view sql, std::span<const Value> params, Intent intent,
+                                 const RowVisitor& visit) = 0;
 };
 
 }  // namespace plexus

@@ -60,6 +60,8 @@ class Transaction final : public Queryable {
   Cursor open_cursor(std::string_view sql, std::span<const Value> params, Intent intent) override;
   std::vector<Result> run_batch(std::string_view sql, std::span<const std::vector<Value>> sets,
                                 Intent intent) override;
+  std::uint64_t run_each(std::string_view sql, std::span<const Value> params, Intent intent,
+                         const RowVisitor& visit) override;
 
  private:
   friend class Connection;

@@ -33,6 +33,11 @@ class Session {
   /// default runs them back to back; PostgreSQL pipelines them (one round trip
   /// per chunk). On an error, the statements before it have run.
   virtual std::vector<Result> execute_batch(std::string_view sql, std::span<const std::vector<Value>> sets);
+  /// Runs one statement and hands its rows to `visit` as they are read,
+  /// without building a Result; returns the number of rows (or, for a
+  /// statement without columns, the affected rows). The default executes and
+  /// walks the Result; SQLite reads each row into a reused buffer.
+  virtual std::uint64_t execute_each(std::string_view sql, std::span<const Value> params, const RowVisitor& visit);
 
   virtual void begin() = 0;
   virtual void commit() = 0;

@@ -8,8 +8,10 @@
 //   users.save(*u);                                 // back to the database it came from
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -127,14 +129,32 @@ void hydrate_row(Row row, Entity<T>& e, const std::string& origin) {
   EntityAccess::remember(e, origin);
 }
 
-/// Builds entities from rows selected with schema_columns<T>() (same order).
+/// Reads the result columns that a schema declares, by name (others are
+/// ignored; missing ones keep their default).
 template <Modeled T>
-std::vector<Entity<T>> hydrate(const Result& rows, const std::string& origin) {
-  std::vector<Entity<T>> out;
-  out.reserve(rows.size());
-  for (Row row : rows) hydrate_row<T>(row, out.emplace_back(), origin);
-  return out;
-}
+class ModelReader {
+ public:
+  explicit ModelReader(const Columns& cols) noexcept {
+    T::schema.for_each([&](const auto& c, std::size_t i) { m_index[i] = cols.find(c.name).value_or(kAbsent); });
+  }
+  void read(Row row, T& obj) const {
+    const Value* v = row.begin();
+    T::schema.for_each([&](const auto& c, std::size_t i) {
+      if (m_index[i] == kAbsent) return;
+      using F = typename std::remove_cvref_t<decltype(c)>::field;
+      try {
+        obj.*(c.member) = v[m_index[i]].template as<F>();
+      } catch (ConversionError& err) {
+        throw ConversionError("column '" + std::string(c.name) + "' of '" + std::string(T::schema.table()) +
+                              "': " + err.message());
+      }
+    });
+  }
+
+ private:
+  static constexpr std::size_t kAbsent = static_cast<std::size_t>(-1);
+  std::array<std::size_t, T::schema.size()> m_index{};
+};
 
 /// `SELECT <schema columns> FROM <table> WHERE <key> = ? LIMIT 1` in one
 /// dialect, compiled once per model type and dialect (find() runs it).
@@ -145,17 +165,12 @@ const std::string& find_sql(const Grammar& g) {
     q.select(schema_columns<T>()).where(std::get<T::schema.key_index()>(T::schema.columns()).name, 0).limit(1);
     return q.to_sql(g).sql;
   };
-  const std::string_view dialect = g.name();
-  if (dialect == "postgres") {
-    static const std::string sql = build();
-    return sql;
-  }
-  if (dialect == "mysql") {
-    static const std::string sql = build();
-    return sql;
-  }
-  static const std::string sql = build();  // sqlite
-  return sql;
+  // One slot per grammar instance, filled on first use (thread-safe).
+  static std::array<std::once_flag, Grammar::max_slots> once;
+  static std::array<std::string, Grammar::max_slots> sql;
+  const std::size_t slot = g.slot();
+  std::call_once(once[slot], [&] { sql[slot] = build(); });
+  return sql[slot];
 }
 
 [[noreturn]] void throw_unknown_column(std::string_view table, std::string_view column);
@@ -227,7 +242,9 @@ class Model {
  public:
   /// An empty `connection` leaves the model unbound until bind().
   Model(Database& db, std::string connection) : m_db(&db), m_conn(std::move(connection)) {
-    if (!m_conn.empty()) (void)m_db->connection(m_conn);  // unknown names fail here, not at the first query
+    // Unknown names fail here, not at the first query. A Database never drops
+    // a connection, so the pointer stays good while the Database lives.
+    if (!m_conn.empty()) m_bound = &m_db->connection(m_conn);
   }
 
   [[nodiscard]] const std::string& connection_name() const noexcept { return m_conn; }
@@ -237,7 +254,7 @@ class Model {
       throw ConfigError("model '" + std::string(T::schema.table()) +
                         "' is bound to no connection: its schema declares none and no default connection is "
                         "configured; call .bind(\"name\") or declare .connection(\"name\") in its schema");
-    return m_db->connection(m_conn);
+    return *m_bound;
   }
   [[nodiscard]] Database& database() const noexcept { return *m_db; }
 
@@ -275,10 +292,9 @@ class Model {
     // The hot path of most apps: SQL compiled once per dialect, one bound value,
     // the row hydrated straight from the result.
     Queryable& c = target(m_conn);
-    Result r = c.select(detail::find_sql<T>(grammar_for(c.driver())), std::span<const Value>(&id, 1));
-    if (r.empty()) return std::nullopt;
-    std::optional<Entity<T>> e(std::in_place);
-    detail::hydrate_row<T>(r.front(), *e, m_conn);
+    std::optional<Entity<T>> e;
+    auto take = [&](Row row) { detail::hydrate_row<T>(row, e.emplace(), m_conn); };
+    c.select_each(detail::find_sql<T>(grammar_for(c.driver())), std::span<const Value>(&id, 1), take);
     return e;
   }
   /// @throws NotFoundError naming the table, the key and the connection.
@@ -403,11 +419,12 @@ class Model {
   /// model works in when it is on that connection, else the connection.
   Queryable& target(const std::string& where) const {
     if (m_tx && where == m_tx->connection().name()) return *m_tx;
-    return where == m_conn ? static_cast<Queryable&>(connection()) : m_db->connection(where);
+    return &where == &m_conn || where == m_conn ? static_cast<Queryable&>(connection()) : m_db->connection(where);
   }
 
   Database* m_db;
   std::string m_conn;
+  Connection* m_bound = nullptr;  // m_conn resolved once
   Transaction* m_tx = nullptr;
 };
 
@@ -475,7 +492,11 @@ class ModelQuery {
 
   [[nodiscard]] std::vector<Entity<T>> get() {
     QueryBuilder q = prepared();
-    auto entities = detail::hydrate<T>(q.get(), m_conn);
+    Queryable& on = *q.target();  // a model query is always bound
+    const Query sql = q.to_sql(grammar_for(on.driver()));
+    std::vector<Entity<T>> entities;
+    auto take = [&](Row row) { detail::hydrate_row<T>(row, entities.emplace_back(), m_conn); };
+    on.select_each(sql.sql, sql.bindings, take);
     for (auto& load : m_eager) load(entities);
     return entities;
   }
@@ -510,6 +531,18 @@ class ModelQuery {
   QueryBuilder m_q;
   std::vector<std::function<void(std::vector<Entity<T>>&)>> m_eager;
   std::vector<std::function<void(QueryBuilder&)>> m_deferred;
+};
+
+/// select_as<T>() and get_as<T>() on a model struct: columns matched by name.
+template <Modeled T>
+struct RowReader<T> {
+  explicit RowReader(const Columns& cols) noexcept : reader(cols) {}
+  T read(Row row) const {
+    T obj{};
+    reader.read(row, obj);
+    return obj;
+  }
+  detail::ModelReader<T> reader;
 };
 
 template <class T>

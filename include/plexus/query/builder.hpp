@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "plexus/core/result.hpp"
+#include "plexus/db/queryable.hpp"
 #include "plexus/query/grammar.hpp"
 #include "plexus/query/query.hpp"
 
@@ -64,6 +65,44 @@ struct Page {
   std::uint64_t page = 1;
   std::uint64_t per_page = 15;
   std::uint64_t last_page = 1;
+};
+
+class QueryBuilder;
+
+/// A read built once and run many times with new values: the SQL is compiled
+/// when it is prepared, so a call only binds and runs (the engine's statement
+/// cache does the rest). Values are passed in the order the builder bound
+/// them; a call without values uses the ones given when it was built.
+///
+///   auto by_email = conn.table("users").where("email", "").prepare();
+///   auto u = by_email.first({"ada@example.com"});
+///
+/// Runs where its builder would (a Connection, a Transaction, a routed view),
+/// which must outlive it.
+class PreparedQuery {
+ public:
+  [[nodiscard]] Result get(Params values = {});
+  [[nodiscard]] std::optional<Record> first(Params values = {});
+  /// The rows as T (see Queryable::select_as).
+  template <ReadableRow T>
+  [[nodiscard]] std::vector<T> get_as(Params values = {}) {
+    return m_target->select_as<T>(m_all.sql, bind(values));
+  }
+  /// The compiled SQL (without LIMIT 1; first() runs its own).
+  [[nodiscard]] const std::string& sql() const noexcept { return m_all.sql; }
+  /// How many values each call binds.
+  [[nodiscard]] std::size_t parameters() const noexcept { return m_all.bindings.size(); }
+
+ private:
+  friend class QueryBuilder;
+  PreparedQuery(Queryable& target, Query all, Query first) noexcept
+      : m_target(&target), m_all(std::move(all)), m_first(std::move(first)) {}
+  /// The values to bind: `values`, checked against the count, or the defaults.
+  [[nodiscard]] std::span<const Value> bind(Params values) const;
+
+  Queryable* m_target;
+  Query m_all;
+  Query m_first;
 };
 
 class QueryBuilder {
@@ -146,7 +185,18 @@ class QueryBuilder {
 
   // ---- run (bound builders only) ----
   [[nodiscard]] Result get();
+  /// The rows as T, read straight from the driver (see Queryable::select_as):
+  /// `conn.table("items").select({"id", "name"}).get_as<std::tuple<int64_t, std::string>>()`.
+  template <ReadableRow T>
+  [[nodiscard]] std::vector<T> get_as() {
+    auto& t = require_target("run");
+    Query q = to_sql(grammar_for(t.driver()));
+    return t.select_as<T>(q.sql, q.bindings);
+  }
   [[nodiscard]] std::optional<Record> first();
+  /// Compiles this read once for its target's dialect; run it with new values
+  /// through the returned PreparedQuery. @throws UsageError when unbound.
+  [[nodiscard]] PreparedQuery prepare() const;
   /// First row's `column`, or null.
   [[nodiscard]] Value value(std::string_view column);
   [[nodiscard]] Cursor cursor();

@@ -13,7 +13,16 @@ namespace plexus {
 
 class Grammar {
  public:
+  /// How many grammar instances one process may hold (each has a slot()).
+  static constexpr std::size_t max_slots = 8;
+
+  Grammar();
   virtual ~Grammar() = default;
+  Grammar(const Grammar&) = delete;
+  Grammar& operator=(const Grammar&) = delete;
+  /// A small number unique to this grammar instance (below max_slots), for
+  /// caches of SQL compiled once per dialect (a model's find()).
+  [[nodiscard]] std::size_t slot() const noexcept { return m_slot; }
   /// Canonical engine name: "sqlite", "postgres", "mysql".
   [[nodiscard]] virtual std::string_view name() const noexcept = 0;
   /// Appends one identifier part, quoted ("users" or `users`).
@@ -40,6 +49,9 @@ class Grammar {
   /// (SQLite and PostgreSQL spell upserts the same way).
   void on_conflict_tail(std::string& out, std::span<const std::string> unique_by,
                         std::span<const std::string> update) const;
+
+ private:
+  std::size_t m_slot;
 };
 
 /// The grammar for a driver name. @throws ConfigError for an unknown one.

@@ -427,10 +427,10 @@ Result Session::text_query(std::string_view sql) {
 }
 
 Statement& Session::cached(std::string_view sql) {
-  if (auto it = m_cache.find(sql); it != m_cache.end()) return *it->second;
+  if (auto* hit = m_cache.find(sql)) return **hit;
   if (m_cache.size() >= m_cache_cap) m_cache.clear();
   auto st = std::make_unique<Statement>(m_db, sql);
-  return *m_cache.emplace(std::string(sql), std::move(st)).first->second;
+  return *m_cache.insert(sql, std::move(st));
 }
 
 Result Session::execute(std::string_view sql, std::span<const Value> params) {

@@ -8,7 +8,7 @@
 #include <mysql.h>
 
 #include "plexus/core/error.hpp"
-#include "driver/string_hash.hpp"
+#include "driver/statement_cache.hpp"
 #include "plexus/driver/driver.hpp"
 
 namespace plexus::engine::mysql {
@@ -91,7 +91,7 @@ class Session final : public driver::Session {
   bool m_mariadb = false;
   std::chrono::milliseconds m_timeout{0};  // query_timeout: a lost connection after it is a timeout  // GTID functions differ between MariaDB and MySQL
   std::size_t m_cache_cap = 256;
-  std::unordered_map<std::string, std::unique_ptr<Statement>, detail::StringHash, std::equal_to<>> m_cache;
+  detail::StatementCache<std::unique_ptr<Statement>> m_cache;
 };
 
 }  // namespace plexus::engine::mysql

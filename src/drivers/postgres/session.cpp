@@ -336,7 +336,7 @@ Prepared& Session::prepare(std::string_view sql, int nparams) {
     m_unnamed.sql = translate_placeholders(sql);
     return m_unnamed;
   }
-  if (auto it = m_cache.find(sql); it != m_cache.end()) return it->second;
+  if (auto* hit = m_cache.find(sql)) return *hit;
   if (m_cache.size() >= m_cache_cap) {
     if (PQtransactionStatus(m_conn) == PQTRANS_IDLE) {
       ResultPtr r(PQexec(m_conn, "DEALLOCATE ALL"));
@@ -348,7 +348,7 @@ Prepared& Session::prepare(std::string_view sql, int nparams) {
   p.name = "plexus_" + std::to_string(++m_next_name);
   ResultPtr r(PQprepare(m_conn, p.name.c_str(), p.sql.c_str(), nparams, nullptr));
   if (failed(r.r)) throw_result_error(m_conn, r.r, sql);
-  return m_cache.emplace(std::string(sql), std::move(p)).first->second;
+  return m_cache.insert(sql, std::move(p));
 }
 
 PGresult* Session::run(const Prepared& p, const Encoded& enc) {
@@ -422,7 +422,7 @@ Result Session::execute(std::string_view sql, std::span<const Value> params) {
       if (st && std::strcmp(st, "0A000") == 0 && PQtransactionStatus(m_conn) == PQTRANS_IDLE) {
         PQclear(raw);
         std::string name = p->name;
-        m_cache.erase(std::string(sql));
+        m_cache.erase(sql);
         ResultPtr d(PQexec(m_conn, ("DEALLOCATE " + name).c_str()));
         p = &prepare(sql, static_cast<int>(params.size()));
         raw = run(*p, enc);

@@ -8,7 +8,7 @@
 
 #include <libpq-fe.h>
 
-#include "driver/string_hash.hpp"
+#include "driver/statement_cache.hpp"
 #include "plexus/driver/driver.hpp"
 
 namespace plexus::engine::postgres {
@@ -85,7 +85,7 @@ class Session final : public driver::Session {
   bool m_cache_enabled = true;
   std::size_t m_cache_cap = 256;
   std::uint64_t m_next_name = 0;
-  std::unordered_map<std::string, Prepared, detail::StringHash, std::equal_to<>> m_cache;
+  detail::StatementCache<Prepared> m_cache;
   Prepared m_unnamed;  // reused when the cache is off
   Encoded m_enc;               // parameter scratch, reused by every execute
   std::vector<Oid> m_types;    // column type scratch

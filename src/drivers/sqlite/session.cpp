@@ -167,7 +167,7 @@ Session::Session(const ConnectionConfig& cfg, std::string path) {
 }
 
 Session::~Session() {
-  for (auto& [sql, p] : m_cache) sqlite3_finalize(p.stmt);
+  m_cache.each([](PreparedStatement& p) { sqlite3_finalize(p.stmt); });
   sqlite3_close_v2(m_db);
 }
 
@@ -188,7 +188,7 @@ void Session::exec_simple(const char* sql) {
 }
 
 PreparedStatement& Session::prepare_cached(std::string_view sql) {
-  if (auto it = m_cache.find(sql); it != m_cache.end()) return it->second;
+  if (auto* hit = m_cache.find(sql)) return *hit;
   sqlite3_stmt* stmt = nullptr;
   const char* tail = nullptr;
   int rc = sqlite3_prepare_v3(m_db, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
@@ -200,13 +200,13 @@ PreparedStatement& Session::prepare_cached(std::string_view sql) {
   }
   if (m_cache.size() >= m_cache_cap) {
     // Simple, bounded eviction: drop every cached statement (streams use their own).
-    for (auto& [text, p] : m_cache) sqlite3_finalize(p.stmt);
+    m_cache.each([](PreparedStatement& p) { sqlite3_finalize(p.stmt); });
     m_cache.clear();
   }
   PreparedStatement p;
   p.stmt = stmt;
   describe_columns(stmt, p);
-  return m_cache.insert_or_assign(std::string(sql), std::move(p)).first->second;
+  return m_cache.insert(sql, std::move(p));
 }
 
 void Session::run_script(std::string_view sql) {
@@ -227,20 +227,24 @@ void Session::run_script(std::string_view sql) {
   }
 }
 
-Result Session::execute(std::string_view sql, std::span<const Value> params) {
-  PreparedStatement* ps = nullptr;
+PreparedStatement* Session::statement_for(std::string_view sql, std::span<const Value> params,
+                                         std::uint64_t& changes) {
   try {
-    ps = &prepare_cached(sql);
+    return &prepare_cached(sql);
   } catch (const UsageError&) {
     if (!params.empty()) throw;
     // A multi-statement script (migrations, fixtures) without parameters.
     int before = sqlite3_total_changes(m_db);
     run_script(sql);
-    Result r;
-    r.set_affected_rows(static_cast<std::uint64_t>(sqlite3_total_changes(m_db) - before));
-    return r;
+    changes = static_cast<std::uint64_t>(sqlite3_total_changes(m_db) - before);
+    return nullptr;
   }
-  sqlite3_stmt* stmt = ps->stmt;
+}
+
+template <class OnRow>
+void Session::step_all(const PreparedStatement& ps, std::string_view sql, std::span<const Value> params,
+                       OnRow&& on_row) {
+  sqlite3_stmt* stmt = ps.stmt;
   // Every parameter is bound on every run (bind_all checks the count), so
   // resetting is enough; clearing the bindings too would cost a call per query.
   struct Reset {
@@ -249,29 +253,58 @@ Result Session::execute(std::string_view sql, std::span<const Value> params) {
   } reset{stmt};
   bind_all(m_db, stmt, params, false, sql);
   arm_deadline();
-
-  Result result(ps->columns);
-  const int ncols = static_cast<int>(ps->hints.size());
   int rc;
-  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-    Value* out = result.append_row();
-    for (int i = 0; i < ncols; ++i) out[i] = read_column(stmt, i, ps->hints[static_cast<std::size_t>(i)]);
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) on_row();
+  if (rc == SQLITE_DONE) return;
+  if ((rc & 0xff) == SQLITE_INTERRUPT && m_timeout.count() > 0) {
+    TimeoutError t("no answer within query_timeout_ms = " + std::to_string(m_timeout.count()) +
+                   " ms; the statement was interrupted");
+    t.set_engine("57014", rc);
+    t.set_sql(sql);
+    throw t;
   }
-  if (rc != SQLITE_DONE) {
-    if ((rc & 0xff) == SQLITE_INTERRUPT && m_timeout.count() > 0) {
-      TimeoutError t("no answer within query_timeout_ms = " + std::to_string(m_timeout.count()) +
-                     " ms; the statement was interrupted");
-      t.set_engine("57014", rc);
-      t.set_sql(sql);
-      throw t;
-    }
-    throw_error(m_db, sqlite3_extended_errcode(m_db), sql);
+  throw_error(m_db, sqlite3_extended_errcode(m_db), sql);
+}
+
+namespace {
+
+void read_row(const PreparedStatement& ps, Value* out) {
+  const std::size_t n = ps.hints.size();
+  for (std::size_t i = 0; i < n; ++i) out[i] = read_column(ps.stmt, static_cast<int>(i), ps.hints[i]);
+}
+
+}  // namespace
+
+Result Session::execute(std::string_view sql, std::span<const Value> params) {
+  std::uint64_t changes = 0;
+  PreparedStatement* ps = statement_for(sql, params, changes);
+  if (!ps) {
+    Result r;
+    r.set_affected_rows(changes);
+    return r;
   }
-  if (ncols == 0 || !sqlite3_stmt_readonly(stmt)) {
+  Result result(ps->columns);
+  step_all(*ps, sql, params, [&] { read_row(*ps, result.append_row()); });
+  if (ps->hints.empty() || !sqlite3_stmt_readonly(ps->stmt)) {
     result.set_affected_rows(static_cast<std::uint64_t>(sqlite3_changes64(m_db)));
     result.set_last_insert_id(sqlite3_last_insert_rowid(m_db));
   }
   return result;
+}
+
+std::uint64_t Session::execute_each(std::string_view sql, std::span<const Value> params, const RowVisitor& visit) {
+  std::uint64_t changes = 0;
+  PreparedStatement* ps = statement_for(sql, params, changes);
+  if (!ps) return changes;
+  // One buffer for every row of every call: no allocation per row once warm.
+  m_row.resize(ps->hints.size());
+  std::uint64_t rows = 0;
+  step_all(*ps, sql, params, [&] {
+    read_row(*ps, m_row.data());
+    ++rows;
+    visit(Row(&ps->columns, m_row.data()));
+  });
+  return ps->hints.empty() ? static_cast<std::uint64_t>(sqlite3_changes64(m_db)) : rows;
 }
 
 std::unique_ptr<RowSource> Session::stream(std::string_view sql, std::span<const Value> params) {

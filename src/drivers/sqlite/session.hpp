@@ -8,7 +8,7 @@
 
 #include <sqlite3.h>
 
-#include "driver/string_hash.hpp"
+#include "driver/statement_cache.hpp"
 #include "plexus/driver/driver.hpp"
 
 namespace plexus::engine::sqlite {
@@ -29,6 +29,7 @@ class Session final : public driver::Session {
   ~Session() override;
 
   Result execute(std::string_view sql, std::span<const Value> params) override;
+  std::uint64_t execute_each(std::string_view sql, std::span<const Value> params, const RowVisitor& visit) override;
   std::unique_ptr<RowSource> stream(std::string_view sql, std::span<const Value> params) override;
   void begin() override;
   void commit() override;
@@ -43,6 +44,12 @@ class Session final : public driver::Session {
  private:
 
   PreparedStatement& prepare_cached(std::string_view sql);
+  /// The cached statement for `sql`; nullptr after running it as a script
+  /// (several statements, no parameters), with the rows it changed in `changes`.
+  PreparedStatement* statement_for(std::string_view sql, std::span<const Value> params, std::uint64_t& changes);
+  /// Binds, steps to the end calling on_row() at each row, resets; throws on failure.
+  template <class OnRow>
+  void step_all(const PreparedStatement& ps, std::string_view sql, std::span<const Value> params, OnRow&& on_row);
   void arm_deadline() noexcept;
   static int on_progress(void* self) noexcept;
   void run_script(std::string_view sql);
@@ -52,7 +59,8 @@ class Session final : public driver::Session {
   std::chrono::milliseconds m_timeout{0};
   std::chrono::steady_clock::time_point m_deadline{};
   std::size_t m_cache_cap;
-  std::unordered_map<std::string, PreparedStatement, detail::StringHash, std::equal_to<>> m_cache;
+  detail::StatementCache<PreparedStatement> m_cache;
+  std::vector<Value> m_row;  // execute_each's row buffer
 };
 
 /// Fills a PreparedStatement's column names and hints.
