@@ -167,3 +167,107 @@ TEST_P(Conformance, BuilderInsideATransaction) {
   EXPECT_EQ(conn->table(table).count(), 0);
   EXPECT_EQ(db->table(table, "main").count(), 0) << "db.table(name, connection) is the same table";
 }
+
+namespace {
+
+/// A plain struct read by column name through its schema (table name unused by select_as).
+struct OrderRow {
+  std::int64_t id = 0;
+  std::int64_t user_id = 0;
+  std::string status;
+  double total_amount = 0;
+  std::optional<std::string> note;
+  static constexpr auto schema =
+      plexus::schema("orders", col<&OrderRow::id>("id", primary_key), col<&OrderRow::user_id>("user_id"),
+                     col<&OrderRow::status>("status"), col<&OrderRow::total_amount>("total_amount"),
+                     col<&OrderRow::note>("note"));
+};
+
+struct Amount {
+  double value = 0;
+  static Amount from_row(Row r) { return Amount{r[0].as<double>()}; }
+};
+
+}  // namespace
+
+TEST_P(Conformance, TypedReadsAndPreparedQueries) {
+  create_orders(*conn, table, ctx);
+  conn->table(table).insert_many(sample_orders());
+
+  // Tuples read by position.
+  auto pairs = conn->select_as<std::tuple<std::int64_t, std::string>>(
+      "SELECT user_id, status FROM " + table + " WHERE total_amount > ? ORDER BY total_amount", {25});
+  ASSERT_EQ(pairs.size(), 3u);
+  EXPECT_EQ(pairs[0], std::make_tuple(std::int64_t{2}, std::string("paid")));
+  EXPECT_EQ(std::get<1>(pairs[2]), "void");
+
+  // Model structs read by name: column order and extra columns do not matter;
+  // a column not selected keeps its default.
+  auto orders = conn->select_as<OrderRow>("SELECT note, total_amount, 7 AS extra, status FROM " + table +
+                                          " ORDER BY total_amount");
+  ASSERT_EQ(orders.size(), 5u);
+  EXPECT_FALSE(orders[0].note.has_value());
+  EXPECT_EQ(orders[1].note, "gift");
+  EXPECT_EQ(orders[3].status, "paid");
+  EXPECT_DOUBLE_EQ(orders[4].total_amount, 50.0);
+  EXPECT_EQ(orders[4].user_id, 0);
+
+  // A type with from_row.
+  auto amounts = conn->select_as<Amount>("SELECT total_amount FROM " + table + " WHERE user_id = ? ORDER BY total_amount", {3});
+  ASSERT_EQ(amounts.size(), 2u);
+  EXPECT_DOUBLE_EQ(amounts[1].value, 50.0);
+
+  // select_each hands over every row once, and counts them.
+  double total = 0;
+  std::uint64_t n = conn->select_each("SELECT total_amount FROM " + table, {}, [&](Row r) { total += r[0].as<double>(); });
+  EXPECT_EQ(n, 5u);
+  EXPECT_DOUBLE_EQ(total, 150.0);
+
+  // The builder, typed.
+  auto statuses = conn->table(table).select({"status"}).where("user_id", 3).order_by("status").get_as<std::tuple<std::string>>();
+  ASSERT_EQ(statuses.size(), 2u);
+  EXPECT_EQ(std::get<0>(statuses[1]), "void");
+
+  // Prepared: compiled once, run with new values.
+  auto by_user = conn->table(table).select({"status", "total_amount"}).where("user_id", 0).order_by("total_amount").prepare();
+  EXPECT_EQ(by_user.parameters(), 1u);
+  EXPECT_EQ(by_user.get({1}).size(), 2u);
+  EXPECT_EQ(by_user.get({2}).size(), 1u);
+  EXPECT_TRUE(by_user.get().empty());  // the values it was built with: user 0
+  auto first = by_user.first({3});
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->get<std::string>("status"), "paid");
+  EXPECT_FALSE(by_user.first({99}).has_value());
+  auto typed = by_user.get_as<std::tuple<std::string, double>>({1});
+  ASSERT_EQ(typed.size(), 2u);
+  EXPECT_DOUBLE_EQ(std::get<1>(typed[1]), 20.0);
+  try {
+    (void)by_user.get({1, 2});
+    FAIL() << "a wrong number of values must be refused";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("binds 1 value(s) but 2 were given"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW((void)QueryBuilder(table).prepare(), UsageError);  // unbound: nowhere to run
+
+  // A typed read is one query event, with its row count.
+  std::vector<std::uint64_t> rows_seen;
+  conn->on_after_query([&](const QueryEvent& e) { rows_seen.push_back(e.rows); });
+  (void)conn->select_as<std::tuple<std::int64_t>>("SELECT id FROM " + table);
+  ASSERT_EQ(rows_seen.size(), 1u);
+  EXPECT_EQ(rows_seen[0], 5u);
+
+  // Conversion errors name the column and the model.
+  try {
+    (void)conn->select_as<OrderRow>("SELECT status AS total_amount FROM " + table);
+    FAIL() << "text into a double must fail";
+  } catch (const ConversionError& e) {
+    EXPECT_NE(std::string(e.what()).find("total_amount"), std::string::npos) << e.what();
+  }
+
+  // Inside a transaction the typed read sees the transaction's own writes.
+  conn->transaction([&](Transaction& tx) {
+    tx.table(table).insert({{"user_id", 9}, {"status", "new"}, {"total_amount", 1.0}});
+    EXPECT_EQ(tx.select_as<OrderRow>("SELECT * FROM " + table + " WHERE user_id = ?", {9}).size(), 1u);
+    EXPECT_EQ(tx.table(table).where("user_id", 9).prepare().get_as<OrderRow>().at(0).status, "new");
+  });
+}
