@@ -2,6 +2,7 @@
 // that owns each table: db.table("table", "connection").
 #include <filesystem>
 #include <iostream>
+#include <tuple>
 
 #include <plexus/plexus.hpp>
 
@@ -50,6 +51,14 @@ int main(int argc, char** argv) {
                    .limit(10)
                    .get();
   std::cout << found.size() << " order(s) matched\n";
+
+  // Typed rows, and a query prepared once and run with new values.
+  auto amounts = db.connection("orders_db")
+                     .select_as<std::tuple<std::int64_t, double>>("SELECT id, total_amount FROM orders WHERE user_id = ?", {1});
+  auto by_user = db.table("orders", "orders_db").select({"id", "total_amount"}).where("user_id", 0).prepare();
+  for (std::int64_t user : {1, 2})
+    std::cout << "user " << user << ": " << by_user.get({user}).size() << " order(s)\n";
+  if (amounts.size() != 3) return 1;
 
   // Upsert into a snapshot table, paginate, and see the SQL for another dialect.
   db.connection("analytics").execute("CREATE TABLE user_snapshot (user_id INTEGER PRIMARY KEY, name TEXT)");
