@@ -134,28 +134,30 @@ void run_engine(const Target& t, const Sizes& n, std::vector<bench::Result>& out
   // W1: point select by primary key.
   const std::string w1 = "W1 point select";
   // Each variant's sum slot is looked up once, outside the timed loop.
-  out.push_back(bench::measure(w1, engine, "raw", n.lookups, [&, &sum = sums["raw"]](std::size_t i) { sum += raw->get(key(i)).id; }));
   const std::string sql = "SELECT id, name, price FROM bench_items WHERE id = ?";
-  out.push_back(bench::measure(w1, engine, "plexus sql", n.lookups, [&, &sum = sums["plexus sql"]](std::size_t i) {
+  auto by_id = conn.table("bench_items").select({"id", "name", "price"}).where("id", 0).prepare();
+  auto items = db.model<BenchItem>();
+  std::vector<bench::Variant> w1v;
+  w1v.push_back({"raw", [&, &sum = sums["raw"]](std::size_t i) { sum += raw->get(key(i)).id; }});
+  w1v.push_back({"plexus sql", [&, &sum = sums["plexus sql"]](std::size_t i) {
     auto r = conn.select(sql, {key(i)});
     Item it{r[0][0].as<std::int64_t>(), r[0][1].as<std::string>(), r[0][2].as<double>()};
     sum += it.id;
-  }));
-  out.push_back(bench::measure(w1, engine, "plexus select_as", n.lookups, [&, &sum = sums["plexus select_as"]](std::size_t i) {
+  }});
+  w1v.push_back({"plexus select_as", [&, &sum = sums["plexus select_as"]](std::size_t i) {
     sum += conn.select_as<BenchItem>(sql, {key(i)}).at(0).id;
-  }));
-  out.push_back(bench::measure(w1, engine, "plexus builder", n.lookups, [&, &sum = sums["plexus builder"]](std::size_t i) {
+  }});
+  w1v.push_back({"plexus builder", [&, &sum = sums["plexus builder"]](std::size_t i) {
     auto rec = conn.table("bench_items").select({"id", "name", "price"}).where("id", key(i)).first();
     sum += rec->get<std::int64_t>("id");
-  }));
-  auto by_id = conn.table("bench_items").select({"id", "name", "price"}).where("id", 0).prepare();
-  out.push_back(bench::measure(w1, engine, "plexus prepared builder", n.lookups, [&, &sum = sums["plexus prepared builder"]](std::size_t i) {
+  }});
+  w1v.push_back({"plexus prepared builder", [&, &sum = sums["plexus prepared builder"]](std::size_t i) {
     sum += by_id.get_as<BenchItem>({key(i)}).at(0).id;
-  }));
-  auto items = db.model<BenchItem>();
-  out.push_back(bench::measure(w1, engine, "plexus find", n.lookups, [&, &sum = sums["plexus find"]](std::size_t i) { sum += items.find(key(i))->id; }));
+  }});
+  w1v.push_back({"plexus find", [&, &sum = sums["plexus find"]](std::size_t i) { sum += items.find(key(i))->id; }});
   for (auto& [name, peer] : peers)
-    out.push_back(bench::measure(w1, engine, name, n.lookups, [&, p = peer.get(), &sum = sums[name]](std::size_t i) { sum += p->get(key(i)).id; }));
+    w1v.push_back({name, [&, p = peer.get(), &sum = sums[name]](std::size_t i) { sum += p->get(key(i)).id; }});
+  for (auto& r : bench::measure_group(w1, engine, n.lookups, w1v)) out.push_back(std::move(r));
   check_sums(w1);
 
   // W2: inserts in one transaction.
@@ -185,26 +187,26 @@ void run_engine(const Target& t, const Sizes& n, std::vector<bench::Result>& out
   // W3: scan every row into structs.
   const std::string w3 = "W3 scan";
   std::map<std::string, std::size_t> seen;
-  out.push_back(bench::measure_once(w3, engine, "raw", n.rows, [&] { seen["raw"] = raw->scan().size(); }));
-  out.push_back(bench::measure_once(w3, engine, "plexus sql", n.rows, [&] {
+  out.push_back(bench::measure_best(w3, engine, "raw", n.rows, 3, [&] { seen["raw"] = raw->scan().size(); }));
+  out.push_back(bench::measure_best(w3, engine, "plexus sql", n.rows, 3, [&] {
     auto r = conn.select("SELECT id, name, price FROM bench_items");
     std::vector<Item> v;
     v.reserve(r.size());
     for (Row row : r) v.push_back(Item{row[0].as<std::int64_t>(), row[1].as<std::string>(), row[2].as<double>()});
     seen["plexus sql"] = v.size();
   }));
-  out.push_back(bench::measure_once(w3, engine, "plexus select_as", n.rows, [&] {
+  out.push_back(bench::measure_best(w3, engine, "plexus select_as", n.rows, 3, [&] {
     seen["plexus select_as"] = conn.select_as<BenchItem>("SELECT id, name, price FROM bench_items").size();
   }));
-  out.push_back(bench::measure_once(w3, engine, "plexus cursor", n.rows, [&] {
+  out.push_back(bench::measure_best(w3, engine, "plexus cursor", n.rows, 3, [&] {
     std::vector<Item> v;
     auto cur = conn.cursor("SELECT id, name, price FROM bench_items");
     for (Row row : cur) v.push_back(Item{row[0].as<std::int64_t>(), row[1].as<std::string>(), row[2].as<double>()});
     seen["plexus cursor"] = v.size();
   }));
-  out.push_back(bench::measure_once(w3, engine, "plexus model all", n.rows, [&] { seen["plexus model all"] = items.all().size(); }));
+  out.push_back(bench::measure_best(w3, engine, "plexus model all", n.rows, 3, [&] { seen["plexus model all"] = items.all().size(); }));
   for (auto& [name, peer] : peers)
-    out.push_back(bench::measure_once(w3, engine, name, n.rows, [&, p = peer.get(), nm = name] { seen[nm] = p->scan().size(); }));
+    out.push_back(bench::measure_best(w3, engine, name, n.rows, 3, [&, p = peer.get(), nm = name] { seen[nm] = p->scan().size(); }));
   for (const auto& [impl, count] : seen)
     if (count != n.rows && bench::wanted(w3, impl))
       std::fprintf(stderr, "bench: %s %s scan saw %zu rows, expected %zu\n", engine.c_str(), impl.c_str(), count, n.rows);
