@@ -2,6 +2,7 @@
 // calling thread's CPU time, and keeps results for the side-by-side table.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <functional>
@@ -88,17 +89,19 @@ struct Variant {
 };
 
 /// Runs every variant's fn(i), i in [0, ops), interleaved: `rounds` rounds in
-/// which each variant does the next ops/rounds calls, keeping each variant's
-/// fastest round. A slow spell of a shared machine then hits every variant
-/// alike instead of whichever ran during it, so the ratios stay comparable.
+/// which each variant does the next ops/rounds calls, and reports each
+/// variant's median round. A slow spell of a shared machine then hits every
+/// variant alike instead of whichever ran during it, and one lucky or unlucky
+/// round moves nothing.
 inline std::vector<Result> measure_group(const std::string& workload, const std::string& engine, std::size_t ops,
                                          const std::vector<Variant>& variants, std::size_t rounds = 10,
                                          std::size_t warmup = 200) {
   std::vector<Result> out;
-  std::vector<const Variant*> run;
+  std::vector<std::vector<double>> walls(variants.size()), cpus(variants.size());
+  std::vector<bool> run;
   for (const auto& v : variants) {
     out.push_back(Result{workload, engine, v.impl, 0, 0, 0});
-    run.push_back(wanted(workload, v.impl) ? &v : nullptr);
+    run.push_back(wanted(workload, v.impl));
     if (run.back())
       for (std::size_t i = 0; i < warmup; ++i) v.fn(i % ops);
   }
@@ -109,18 +112,21 @@ inline std::vector<Result> measure_group(const std::string& workload, const std:
       if (!run[j]) continue;
       const std::size_t first = k * per_round;
       Result r = measure_once(workload, engine, variants[j].impl, per_round, [&] {
-        for (std::size_t i = first; i < first + per_round; ++i) run[j]->fn(i);
+        for (std::size_t i = first; i < first + per_round; ++i) variants[j].fn(i);
       });
-      Result& best = out[j];
-      if (best.ops == 0 || r.wall_s < best.wall_s) best.wall_s = r.wall_s;
-      if (best.ops == 0 || r.cpu_ns_per_op < best.cpu_ns_per_op) best.cpu_ns_per_op = r.cpu_ns_per_op;
-      best.ops = per_round;
+      walls[j].push_back(r.wall_s);
+      cpus[j].push_back(r.cpu_ns_per_op);
     }
-  for (auto& r : out)
-    if (r.ops) {
-      r.wall_s *= static_cast<double>(ops) / static_cast<double>(per_round);
-      r.ops = ops;
-    }
+  auto median = [](std::vector<double>& v) {
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+  };
+  for (std::size_t j = 0; j < variants.size(); ++j) {
+    if (!run[j]) continue;
+    out[j].ops = ops;
+    out[j].wall_s = median(walls[j]) * static_cast<double>(rounds);
+    out[j].cpu_ns_per_op = median(cpus[j]);
+  }
   return out;
 }
 
