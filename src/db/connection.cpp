@@ -215,23 +215,21 @@ void Connection::fire(const std::vector<QueryHook> HookRegistry::Set::*which, co
 
 namespace {
 
-/// Runs a batch on one session; the returned summary counts the rows (or
-/// affected rows) of every statement, for the hooks.
+/// What the hooks see of a run that did not return one Result: its row count.
+Result summary(std::uint64_t rows) {
+  Result r;
+  r.set_affected_rows(rows);
+  return r;
+}
+
+/// Runs a batch on one session; the summary counts the rows (or affected
+/// rows) of every statement.
 Result run_batch_on(driver::Session& s, std::string_view sql, std::span<const std::vector<Value>> sets,
                     std::vector<Result>& out) {
   out = s.execute_batch(sql, sets);
   std::uint64_t rows = 0;
   for (const auto& r : out) rows += r.columns().size() ? r.size() : r.affected_rows();
-  Result summary;
-  summary.set_affected_rows(rows);
-  return summary;
-}
-
-/// The summary of a visited read, for the hooks: its row count.
-Result visited(std::uint64_t rows) {
-  Result summary;
-  summary.set_affected_rows(rows);
-  return summary;
+  return summary(rows);
 }
 
 }  // namespace
@@ -244,7 +242,7 @@ Result Connection::run_on(Pool::Lease& lease, const Pool& pool, std::string_view
   auto start = timed ? Clock::now() : Clock::time_point{};
   try {
     Result r = !mode         ? lease->execute(sql, params)
-               : mode->visit ? visited(lease->execute_each(sql, params, *mode->visit))
+               : mode->visit ? summary(lease->execute_each(sql, params, *mode->visit))
                              : run_batch_on(*lease, sql, mode->sets, *mode->out);
     if (timed) {
       ev.duration = Clock::now() - start;
@@ -333,6 +331,10 @@ struct InFlight {
 };
 
 }  // namespace
+
+bool Connection::worth_another_host(const Error& e, const Mode* mode) noexcept {
+  return e.is_connection_lost() && !(mode && mode->started());
+}
 
 Consistency Connection::consistency(const RouteOptions& o) const noexcept {
   Consistency m = o.uow ? o.uow->mode() : Consistency::eventual;
@@ -492,7 +494,7 @@ Result Connection::run_routed(std::string_view sql, std::span<const Value> param
             InFlight guard(r.in_flight);
             return run_on(lease, *r.pool, "read: causal (replica caught up)", sql, params, intent, 0, mode);
           } catch (Error& e) {
-            if (!e.is_connection_lost() || (mode && mode->started())) throw;
+            if (!worth_another_host(e, mode)) throw;
             eject(r, e);
           }
         }
@@ -514,8 +516,7 @@ Result Connection::run_routed(std::string_view sql, std::span<const Value> param
       InFlight guard(r.in_flight);
       return run_on(lease, *r.pool, reason, sql, params, intent, 0, mode);
     } catch (Error& e) {
-      // Only a dead host is worth another try, and only before rows reached the caller.
-      if (!e.is_connection_lost() || (mode && mode->started())) throw;
+      if (!worth_another_host(e, mode)) throw;
       eject(r, e);
       last = e;
     }

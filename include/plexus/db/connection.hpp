@@ -207,6 +207,8 @@ class Connection final : public Queryable {
   Pool::Lease acquire_or_report(Pool& pool, std::string_view reason, std::string_view sql,
                                 std::span<const Value> params, Intent intent);
   [[nodiscard]] Consistency consistency(const RouteOptions& o) const noexcept;
+  /// Only a dead host is worth another try, and only before rows reached the caller.
+  [[nodiscard]] static bool worth_another_host(const Error& e, const Mode* mode) noexcept;
   /// The replica the strategy picks first; callers walk on from it (modulo count).
   [[nodiscard]] std::size_t first_replica();
   [[nodiscard]] bool eligible(const Replica& r) const noexcept;

@@ -110,6 +110,19 @@ std::vector<Expr> schema_columns() {
   return cols;
 }
 
+/// Stores `v` in the member of `obj` that column `c` maps, converted to the
+/// member's type. @throws ConversionError naming the column and the table.
+template <Modeled T, class Col>
+void assign_column(T& obj, const Col& c, const Value& v) {
+  using F = typename std::remove_cvref_t<Col>::field;
+  try {
+    obj.*(c.member) = v.template as<F>();
+  } catch (ConversionError& err) {
+    throw ConversionError("column '" + std::string(c.name) + "' of '" + std::string(T::schema.table()) +
+                          "': " + err.message());
+  }
+}
+
 /// Fills one entity from a row selected with schema_columns<T>() (same order).
 template <Modeled T>
 void hydrate_row(Row row, Entity<T>& e, const std::string& origin) {
@@ -117,15 +130,7 @@ void hydrate_row(Row row, Entity<T>& e, const std::string& origin) {
     throw UsageError("a row of '" + std::string(T::schema.table()) + "' has " + std::to_string(row.size()) +
                      " columns; the schema declares " + std::to_string(T::schema.size()));
   const Value* v = row.begin();
-  T::schema.for_each([&](const auto& c, std::size_t i) {
-    using F = typename std::remove_cvref_t<decltype(c)>::field;
-    try {
-      e.*(c.member) = v[i].template as<F>();
-    } catch (ConversionError& err) {
-      throw ConversionError("column '" + std::string(c.name) + "' of '" + std::string(T::schema.table()) +
-                            "': " + err.message());
-    }
-  });
+  T::schema.for_each([&](const auto& c, std::size_t i) { assign_column<T>(e, c, v[i]); });
   EntityAccess::remember(e, origin);
 }
 
@@ -140,14 +145,7 @@ class ModelReader {
   void read(Row row, T& obj) const {
     const Value* v = row.begin();
     T::schema.for_each([&](const auto& c, std::size_t i) {
-      if (m_index[i] == kAbsent) return;
-      using F = typename std::remove_cvref_t<decltype(c)>::field;
-      try {
-        obj.*(c.member) = v[m_index[i]].template as<F>();
-      } catch (ConversionError& err) {
-        throw ConversionError("column '" + std::string(c.name) + "' of '" + std::string(T::schema.table()) +
-                              "': " + err.message());
-      }
+      if (m_index[i] != kAbsent) assign_column<T>(obj, c, v[m_index[i]]);
     });
   }
 
@@ -189,13 +187,7 @@ void fill(T& obj, const Fields& attributes) {
       if (has(c.flags, ColumnFlags::guarded) || has(c.flags, ColumnFlags::primary_key) ||
           (whitelist && !has(c.flags, ColumnFlags::fillable)))
         throw_guarded(T::schema.table(), c.name);
-      using F = typename std::remove_cvref_t<decltype(c)>::field;
-      try {
-        obj.*(c.member) = value.template as<F>();
-      } catch (ConversionError& err) {
-        throw ConversionError("column '" + std::string(c.name) + "' of '" + std::string(T::schema.table()) +
-                              "': " + err.message());
-      }
+      assign_column<T>(obj, c, value);
     });
     if (!known) throw_unknown_column(T::schema.table(), name);
   }
@@ -419,7 +411,7 @@ class Model {
   /// model works in when it is on that connection, else the connection.
   Queryable& target(const std::string& where) const {
     if (m_tx && where == m_tx->connection().name()) return *m_tx;
-    return &where == &m_conn || where == m_conn ? static_cast<Queryable&>(connection()) : m_db->connection(where);
+    return where == m_conn ? static_cast<Queryable&>(connection()) : m_db->connection(where);
   }
 
   Database* m_db;

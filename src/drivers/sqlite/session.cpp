@@ -24,37 +24,38 @@ bool is_blank(std::string_view s) {
   return true;
 }
 
+/// Reads the current row of `ps` into out[0 .. column count).
+void read_row(const PreparedStatement& ps, Value* out) {
+  const std::size_t n = ps.hints.size();
+  for (std::size_t i = 0; i < n; ++i) out[i] = read_column(ps.stmt, static_cast<int>(i), ps.hints[i]);
+}
+
 /// A streamed statement: owns its own sqlite3_stmt, finalised at the end.
 class Stream final : public RowSource {
  public:
-  Stream(sqlite3* db, sqlite3_stmt* stmt, std::string sql) : m_db(db), m_stmt(stmt), m_sql(std::move(sql)) {
-    PreparedStatement p;
-    describe_columns(stmt, p);
-    m_columns = std::move(p.columns);
-    m_hints = std::move(p.hints);
+  Stream(sqlite3* db, sqlite3_stmt* stmt, std::string sql) : m_db(db), m_sql(std::move(sql)) {
+    m_ps.stmt = stmt;
+    describe_columns(stmt, m_ps);
   }
-  ~Stream() override { sqlite3_finalize(m_stmt); }
-  const Columns& columns() const override { return m_columns; }
+  ~Stream() override { sqlite3_finalize(m_ps.stmt); }
+  const Columns& columns() const override { return m_ps.columns; }
   bool next(std::vector<Value>& row) override {
     if (m_done) return false;
-    int rc = sqlite3_step(m_stmt);
+    int rc = sqlite3_step(m_ps.stmt);
     if (rc == SQLITE_DONE) {
       m_done = true;
       return false;
     }
     if (rc != SQLITE_ROW) throw_error(m_db, sqlite3_extended_errcode(m_db), m_sql);
-    int n = static_cast<int>(m_hints.size());
-    row.resize(m_hints.size());
-    for (int i = 0; i < n; ++i) row[static_cast<std::size_t>(i)] = read_column(m_stmt, i, m_hints[static_cast<std::size_t>(i)]);
+    row.resize(m_ps.hints.size());
+    read_row(m_ps, row.data());
     return true;
   }
 
  private:
   sqlite3* m_db;
-  sqlite3_stmt* m_stmt;
+  PreparedStatement m_ps;
   std::string m_sql;
-  Columns m_columns;
-  std::vector<ColumnHint> m_hints;
   bool m_done = false;
 };
 
@@ -265,15 +266,6 @@ void Session::step_all(const PreparedStatement& ps, std::string_view sql, std::s
   }
   throw_error(m_db, sqlite3_extended_errcode(m_db), sql);
 }
-
-namespace {
-
-void read_row(const PreparedStatement& ps, Value* out) {
-  const std::size_t n = ps.hints.size();
-  for (std::size_t i = 0; i < n; ++i) out[i] = read_column(ps.stmt, static_cast<int>(i), ps.hints[i]);
-}
-
-}  // namespace
 
 Result Session::execute(std::string_view sql, std::span<const Value> params) {
   std::uint64_t changes = 0;
