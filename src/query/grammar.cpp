@@ -1,5 +1,6 @@
 #include "plexus/query/grammar.hpp"
 
+#include <array>
 #include <atomic>
 #include <charconv>
 #include <cstdlib>
@@ -11,8 +12,17 @@ namespace plexus {
 namespace {
 
 // ASCII only and locale-free: these run for every name of every compiled query.
-constexpr bool ident_start(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
-constexpr bool ident_char(char c) noexcept { return ident_start(c) || (c >= '0' && c <= '9'); }
+// One table lookup per character: bit 1 = may start a name, bit 2 = may continue one.
+constexpr std::array<unsigned char, 256> kNameChars = [] {
+  std::array<unsigned char, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    bool start = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    t[static_cast<std::size_t>(c)] = static_cast<unsigned char>((start ? 1 : 0) | (start || (c >= '0' && c <= '9') ? 2 : 0));
+  }
+  return t;
+}();
+constexpr bool ident_start(char c) noexcept { return kNameChars[static_cast<unsigned char>(c)] & 1; }
+constexpr bool ident_char(char c) noexcept { return kNameChars[static_cast<unsigned char>(c)] & 2; }
 
 bool plain_part(std::string_view p) {
   if (p.empty() || !ident_start(p.front()) || p.size() > 128) return false;

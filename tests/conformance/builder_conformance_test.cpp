@@ -211,6 +211,22 @@ TEST_P(Conformance, TypedReadsAndPreparedQueries) {
   EXPECT_EQ(orders[3].status, "paid");
   EXPECT_DOUBLE_EQ(orders[4].total_amount, 50.0);
   EXPECT_EQ(orders[4].user_id, 0);
+  // The column-to-member mapping is remembered per statement: another column
+  // order maps afresh, and going back to the first statement maps it again.
+  const std::string by_amount = "SELECT total_amount, status FROM " + table + " ORDER BY total_amount";
+  const std::string by_status = "SELECT status, user_id, total_amount FROM " + table + " ORDER BY total_amount";
+  for (int round = 0; round < 2; ++round) {
+    auto a = conn->select_as<OrderRow>(by_amount);
+    auto b = conn->select_as<OrderRow>(by_status);
+    ASSERT_EQ(a.size(), 5u);
+    ASSERT_EQ(b.size(), 5u);
+    EXPECT_EQ(a[3].status, "paid");
+    EXPECT_DOUBLE_EQ(a[4].total_amount, 50.0);
+    EXPECT_EQ(a[4].user_id, 0);  // not selected by the first statement
+    EXPECT_EQ(b[3].status, "paid");
+    EXPECT_DOUBLE_EQ(b[4].total_amount, 50.0);
+    EXPECT_EQ(b[4].user_id, 3);
+  }
 
   // A type with from_row.
   auto amounts = conn->select_as<Amount>("SELECT total_amount FROM " + table + " WHERE user_id = ? ORDER BY total_amount", {3});

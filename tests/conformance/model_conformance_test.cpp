@@ -118,6 +118,15 @@ TEST_P(Models, CreateFindWhereSaveRemove) {
   EXPECT_EQ(admins[0].email, "john@example.com");
   EXPECT_EQ(users.all().size(), 1u);
 
+  // A changed key is written, and the row is found by the key it was loaded with.
+  const std::int64_t old_id = found->id;
+  found->id = old_id + 500;
+  EXPECT_EQ(found->dirty(), std::vector<std::string>{"id"});
+  users.save(*found);
+  EXPECT_FALSE(users.find(old_id).has_value());
+  ASSERT_TRUE(users.find(old_id + 500).has_value());
+  EXPECT_TRUE(found->dirty().empty());
+
   EXPECT_TRUE(users.remove(*found));
   EXPECT_FALSE(users.find(john.id).has_value());
 }

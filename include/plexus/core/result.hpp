@@ -28,6 +28,8 @@ class Columns {
   [[nodiscard]] std::optional<std::size_t> find(std::string_view name) const noexcept;
   /// @throws UsageError naming the column and listing the available ones.
   [[nodiscard]] std::size_t index_of(std::string_view name) const;
+  /// True when both share one list of names (not merely equal ones).
+  [[nodiscard]] bool same_list(const Columns& o) const noexcept { return m_names && m_names == o.m_names; }
 
  private:
   // Shared: a cached statement hands the same names to every Result without copying.

@@ -55,8 +55,8 @@ class Entity : public T {
   /// Names of the columns changed since it was loaded or saved.
   [[nodiscard]] std::vector<std::string> dirty() const {
     std::vector<std::string> out;
-    T::schema.for_each([&](const auto& c, std::size_t i) {
-      if (!m_exists || i >= m_original.size() || !(Value(this->*(c.member)) == m_original[i])) out.emplace_back(c.name);
+    T::schema.for_each([&](const auto& c, std::size_t) {
+      if (!m_exists || changed(c)) out.emplace_back(c.name);
     });
     return out;
   }
@@ -70,12 +70,19 @@ class Entity : public T {
   void remember(std::string origin) {
     m_origin = std::move(origin);
     m_exists = true;
-    m_original.clear();
-    m_original.reserve(T::schema.size());
-    T::schema.for_each([&](const auto& c, std::size_t) { m_original.emplace_back(this->*(c.member)); });
+    // Only the schema's columns (not loaded relations), member to member: no Value per column.
+    T::schema.for_each([&](const auto& c, std::size_t) { m_original.*(c.member) = this->*(c.member); });
+  }
+  /// Whether column `c` differs from what was loaded or last saved.
+  template <class Col>
+  [[nodiscard]] bool changed(const Col& c) const {
+    const auto& now = this->*(c.member);
+    const auto& then = m_original.*(c.member);
+    if constexpr (std::equality_comparable<std::remove_cvref_t<decltype(now)>>) return !(now == then);
+    else return !(Value(now) == Value(then));
   }
   std::string m_origin;
-  std::vector<Value> m_original;
+  T m_original{};  // the columns as loaded or last saved (meaningful when m_exists)
   bool m_exists = false;
 };
 
@@ -140,7 +147,15 @@ template <Modeled T>
 class ModelReader {
  public:
   explicit ModelReader(const Columns& cols) noexcept {
-    T::schema.for_each([&](const auto& c, std::size_t i) { m_index[i] = cols.find(c.name).value_or(kAbsent); });
+    // A cached statement hands every run the same column list: match names
+    // once per list and thread, not once per query.
+    thread_local Columns last;
+    thread_local std::array<std::size_t, T::schema.size()> last_index{};
+    if (!cols.same_list(last)) {
+      T::schema.for_each([&](const auto& c, std::size_t i) { last_index[i] = cols.find(c.name).value_or(kAbsent); });
+      last = cols;  // holds the list, so its address cannot be reused while remembered
+    }
+    m_index = last_index;
   }
   void read(Row row, T& obj) const {
     const Value* v = row.begin();
@@ -326,12 +341,11 @@ class Model {
     if (e.dirty().empty()) return;
     detail::touch<T>(e, false);  // updated_at moves only when something else changed
     Fields changed;
-    T::schema.for_each([&](const auto& c, std::size_t i) {
-      Value now(e.*(c.member));
-      if (!(now == e.m_original[i])) changed.emplace_back(std::string(c.name), std::move(now));
+    T::schema.for_each([&](const auto& c, std::size_t) {
+      if (e.changed(c)) changed.emplace_back(std::string(c.name), Value(e.*(c.member)));
     });
     const std::string where = e.origin().empty() ? connection().name() : e.origin();
-    target(where).table(T::schema.table()).where(key_name(), e.m_original[T::schema.key_index()]).update(changed);
+    target(where).table(T::schema.table()).where(key_name(), detail::key_of(e.m_original)).update(changed);
     e.remember(where);
   }
   /// A plain struct: inserted when its key is unset (0 / empty), else every column is updated.
@@ -362,13 +376,13 @@ class Model {
     const std::string where = e.origin().empty() ? connection().name() : e.origin();
     target(where).table(T::schema.table()).where(key_name(), detail::key_of<T>(e)).increment(column, by);
     bool known = false;
-    T::schema.for_each([&](const auto& c, std::size_t i) {
+    T::schema.for_each([&](const auto& c, std::size_t) {
       if (c.name != column) return;
       known = true;
       using F = typename std::remove_cvref_t<decltype(c)>::field;
       if constexpr (std::is_integral_v<F> && !std::is_same_v<F, bool>) {
         e.*(c.member) = static_cast<F>(e.*(c.member) + by);
-        e.m_original[i] = Value(e.*(c.member));
+        e.m_original.*(c.member) = e.*(c.member);
       }
     });
     if (!known) detail::throw_unknown_column(T::schema.table(), column);
