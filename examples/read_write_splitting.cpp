@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
 
   DatabaseConfig config;
   auto& app = config.add("app", primary);
-  app.read_hosts = parse_url(replica).hosts;  // in TOML: read_hosts = ["127.0.0.1:55433"]
+  app.read_hosts = parse_url(replica).hosts;  // in TOML: read_hosts = ["127.0.0.1:25433"]
   app.load_balance = LoadBalance::round_robin;
   Database db(config);
 

@@ -222,6 +222,16 @@ Result summary(std::uint64_t rows) {
   return r;
 }
 
+/// The result an INSERT … RETURNING key would give, from the insert's row id.
+Result key_result(Result inserted, std::string_view column) {
+  if (!inserted.last_insert_id())
+    throw UsageError("the engine reported no row id for the insert (column '" + std::string(column) + "')");
+  Result r(Columns({std::string(column)}));
+  *r.append_row() = Value(*inserted.last_insert_id());
+  r.set_affected_rows(inserted.affected_rows());
+  return r;
+}
+
 /// Runs a batch on one session; the summary counts the rows (or affected
 /// rows) of every statement.
 Result run_batch_on(driver::Session& s, std::string_view sql, std::span<const std::vector<Value>> sets,
@@ -234,16 +244,21 @@ Result run_batch_on(driver::Session& s, std::string_view sql, std::span<const st
 
 }  // namespace
 
-Result Connection::run_on(Pool::Lease& lease, const Pool& pool, std::string_view reason, std::string_view sql,
+Result Connection::run_on(Pool::Lease& lease, const Pool& pool, std::string_view reason, std::string_view asked,
                           std::span<const Value> params, Intent intent, std::uint64_t tx_id, const Mode* mode) {
+  // An insert whose key is the row id runs without RETURNING (SQLite builds a
+  // temporary table for RETURNING rows); hooks see the statement that ran.
+  const bool by_row_id = mode && mode->key && lease->key_is_row_id(mode->key->table, mode->key->column);
+  const std::string_view sql = by_row_id ? mode->key->plain : asked;
   const bool timed = hooked();
   auto ev = event(pool, reason, sql, params, intent, tx_id);
   fire(&HookRegistry::Set::before, ev);
   auto start = timed ? Clock::now() : Clock::time_point{};
   try {
-    Result r = !mode         ? lease->execute(sql, params)
-               : mode->visit ? summary(lease->execute_each(sql, params, *mode->visit))
-                             : run_batch_on(*lease, sql, mode->sets, *mode->out);
+    Result r = by_row_id               ? key_result(lease->execute(sql, params), mode->key->column)
+               : !mode || mode->key    ? lease->execute(sql, params)
+               : mode->visit           ? summary(lease->execute_each(sql, params, *mode->visit))
+                                       : run_batch_on(*lease, sql, mode->sets, *mode->out);
     if (timed) {
       ev.duration = Clock::now() - start;
       ev.rows = r.columns().size() ? r.size() : r.affected_rows();
@@ -466,6 +481,11 @@ std::uint64_t Connection::each_routed(std::string_view sql, std::span<const Valu
   return run_routed(sql, params, intent, o, &mode).affected_rows();
 }
 
+Result Connection::insert_key_routed(const KeyedInsert& ins, std::span<const Value> params, const RouteOptions& o) {
+  Mode mode{{}, nullptr, nullptr, &ins};
+  return run_routed(ins.returning, params, Intent::write, o, &mode);
+}
+
 Result Connection::run_routed(std::string_view sql, std::span<const Value> params, Intent intent,
                               const RouteOptions& o, const Mode* mode) {
   refuse_if_read_only(sql, intent);
@@ -623,6 +643,10 @@ std::uint64_t RoutedConnection::run_each(std::string_view sql, std::span<const V
 std::vector<Result> RoutedConnection::run_batch(std::string_view sql, std::span<const std::vector<Value>> sets,
                                                 Intent intent) {
   return m_conn->batch_routed(sql, sets, intent, m_opts);
+}
+
+Result RoutedConnection::run_insert_key(const KeyedInsert& ins, std::span<const Value> params) {
+  return m_conn->insert_key_routed(ins, params, m_opts);
 }
 
 Cursor RoutedConnection::open_cursor(std::string_view sql, std::span<const Value> params, Intent intent) {

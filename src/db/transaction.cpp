@@ -91,6 +91,12 @@ std::uint64_t Transaction::run_each(std::string_view sql, std::span<const Value>
   return m_conn->run_on(m_lease, *m_pool, "transaction", sql, params, intent, m_id, &mode).affected_rows();
 }
 
+Result Transaction::run_insert_key(const KeyedInsert& ins, std::span<const Value> params) {
+  check_active();
+  Connection::Mode mode{{}, nullptr, nullptr, &ins};
+  return m_conn->run_on(m_lease, *m_pool, "transaction", ins.returning, params, Intent::write, m_id, &mode);
+}
+
 std::vector<Result> Transaction::run_batch(std::string_view sql, std::span<const std::vector<Value>> sets,
                                            Intent intent) {
   check_active();

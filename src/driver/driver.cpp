@@ -24,6 +24,7 @@ void Session::rollback_to_savepoint(std::string_view name) {
   execute("ROLLBACK TO SAVEPOINT " + std::string(name), {});
 }
 
+bool Session::key_is_row_id(std::string_view, std::string_view) { return false; }
 std::optional<std::string> Session::replication_position() { return std::nullopt; }
 bool Session::wait_for_position(const std::string&, std::chrono::milliseconds) { return true; }
 std::optional<std::chrono::milliseconds> Session::replica_lag() { return std::nullopt; }

@@ -655,7 +655,11 @@ std::int64_t QueryBuilder::insert_get_id(const Fields& row, std::string_view id_
   if (g.supports_returning()) {
     std::string id(id_column);
     Query q = insert_sql(g, {row}, std::span<const std::string>(&id, 1));
-    return t.execute(q.sql, q.bindings)[0][0].as<std::int64_t>();
+    // The same statement without its RETURNING tail, for sessions that read
+    // the key as the row id (names are quoted, so the last " RETURNING " is the tail).
+    const std::string_view plain = std::string_view(q.sql).substr(0, q.sql.rfind(" RETURNING "));
+    Result r = t.run_insert_key(KeyedInsert{m_table, id_column, q.sql, plain}, q.bindings);
+    return r[0][0].as<std::int64_t>();
   }
   Query q = insert_sql(g, {row});
   auto r = t.execute(q.sql, q.bindings);

@@ -353,3 +353,55 @@ TEST(DatabaseConfigErrors, UnopenableSqliteFileIsAConnectionError) {
     EXPECT_NE(std::string(e.what()).find("cannot open SQLite database"), std::string::npos) << e.what();
   }
 }
+
+// insert_get_id on SQLite reads the key as the row id only when the key column
+// is the rowid alias (INTEGER PRIMARY KEY); every other shape keeps RETURNING.
+TEST_F(DatabaseTest, InsertGetIdUsesTheRowIdOnlyForTheRowIdAlias) {
+  auto& c = db->connection("db_one");
+  std::vector<std::string> sql;
+  c.on_after_query([&](const QueryEvent& e) { sql.emplace_back(e.sql); });
+  auto returned = [&] { return !sql.empty() && sql.back().find("RETURNING") != std::string::npos; };
+
+  // The alias: no RETURNING, and the id is the row's key.
+  c.execute("INSERT INTO products (id, name) VALUES (41, 'first')");
+  const std::int64_t id = c.table("products").insert_get_id({{"name", "second"}});
+  EXPECT_FALSE(returned()) << sql.back();
+  EXPECT_EQ(id, 42);
+  EXPECT_EQ(c.table("products").where("id", id).value("name").as<std::string>(), "second");
+
+  // Inside a transaction too.
+  c.transaction([&](Transaction& tx) {
+    EXPECT_EQ(tx.table("products").insert_get_id({{"name", "third"}}), 43);
+    EXPECT_FALSE(returned()) << sql.back();
+  });
+
+  // A generated key that is not the row id: a default on another column.
+  c.execute("CREATE TABLE tickets (id INTEGER PRIMARY KEY, code INTEGER NOT NULL DEFAULT 777, note TEXT)");
+  EXPECT_EQ(c.table("tickets").insert_get_id({{"note", "a"}}, "code"), 777);
+  EXPECT_TRUE(returned()) << sql.back();
+
+  // Not aliases: INT (not INTEGER), a composite key, WITHOUT ROWID, the DESC
+  // quirk, and a real column named rowid. Each still returns the right key.
+  const std::vector<std::pair<std::string, std::string>> others = {
+      {"int_key", "CREATE TABLE int_key (id INT PRIMARY KEY DEFAULT 5, note TEXT)"},
+      {"pair_key", "CREATE TABLE pair_key (id INTEGER DEFAULT 6, n INTEGER DEFAULT 1, note TEXT, PRIMARY KEY (id, n))"},
+      {"no_rowid", "CREATE TABLE no_rowid (id INTEGER PRIMARY KEY DEFAULT 7, note TEXT) WITHOUT ROWID"},
+      {"desc_key", "CREATE TABLE desc_key (id INTEGER PRIMARY KEY DESC DEFAULT 8, note TEXT)"},
+  };
+  std::int64_t expected = 5;
+  for (const auto& [table, ddl] : others) {
+    c.execute(ddl);
+    EXPECT_EQ(c.table(table).insert_get_id({{"note", "x"}}), expected) << table;
+    EXPECT_TRUE(returned()) << table << ": " << sql.back();
+    ++expected;
+  }
+  c.execute("CREATE TABLE shadow (id INTEGER PRIMARY KEY, rowid INTEGER DEFAULT 99, note TEXT)");
+  EXPECT_EQ(c.table("shadow").insert_get_id({{"note", "x"}}, "rowid"), 99);
+  EXPECT_TRUE(returned()) << sql.back();
+
+  // The answer follows the schema: the same table recreated without the alias.
+  c.execute("DROP TABLE products");
+  c.execute("CREATE TABLE products (id INT PRIMARY KEY DEFAULT 31, name TEXT)");
+  EXPECT_EQ(c.table("products").insert_get_id({{"name", "again"}}), 31);
+  EXPECT_TRUE(returned()) << sql.back();
+}

@@ -92,6 +92,14 @@ class Value {
   [[nodiscard]] Date raw_date() const { return std::get<Date>(m_v); }
   [[nodiscard]] Time raw_time() const { return std::get<Time>(m_v); }
   [[nodiscard]] Timestamp raw_timestamp() const { return std::get<Timestamp>(m_v); }
+  // In-place setters for drivers that read every row into one reused buffer:
+  // text reuses the storage of the text held before.
+  void set_int(std::int64_t i) noexcept { m_v.emplace<std::int64_t>(i); }
+  void set_real(double d) noexcept { m_v.emplace<double>(d); }
+  void set_text(std::string_view s) {
+    if (auto* t = std::get_if<std::string>(&m_v)) t->assign(s.data(), s.size());
+    else m_v.emplace<std::string>(s);
+  }
 
   friend bool operator==(const Value&, const Value&) = default;
 

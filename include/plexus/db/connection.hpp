@@ -48,6 +48,7 @@ class RoutedConnection final : public Queryable {
                                 Intent intent) override;
   std::uint64_t run_each(std::string_view sql, std::span<const Value> params, Intent intent,
                          const RowVisitor& visit) override;
+  Result run_insert_key(const KeyedInsert& ins, std::span<const Value> params) override;
 
  private:
   Connection* m_conn;
@@ -174,6 +175,9 @@ class Connection final : public Queryable {
                          const RowVisitor& visit) override {
     return each_routed(sql, params, intent, visit, RouteOptions{});
   }
+  Result run_insert_key(const KeyedInsert& ins, std::span<const Value> params) override {
+    return insert_key_routed(ins, params, RouteOptions{});
+  }
 
  private:
   friend class Transaction;
@@ -187,11 +191,13 @@ class Connection final : public Queryable {
     std::atomic<std::int64_t> lag_checked{0};
   };
   /// How run_on runs a statement when not into one Result: a batch (one run
-  /// per parameter set, results into `out`), or rows handed to `visit`.
+  /// per parameter set, results into `out`), rows handed to `visit`, or an
+  /// insert whose generated key is wanted (`key`).
   struct Mode {
     std::span<const std::vector<Value>> sets;
     std::vector<Result>* out;
     const RowVisitor* visit;
+    const KeyedInsert* key = nullptr;
     /// A read whose rows have started reaching the caller cannot move to another host.
     [[nodiscard]] bool started() const noexcept { return visit && visit->calls() > 0; }
   };
@@ -202,6 +208,7 @@ class Connection final : public Queryable {
   Cursor cursor_routed(std::string_view sql, std::span<const Value> params, Intent intent, const RouteOptions& o);
   std::uint64_t each_routed(std::string_view sql, std::span<const Value> params, Intent intent,
                             const RowVisitor& visit, const RouteOptions& o);
+  Result insert_key_routed(const KeyedInsert& ins, std::span<const Value> params, const RouteOptions& o);
   Result run_primary(std::string_view reason, std::string_view sql, std::span<const Value> params, Intent intent,
                      const RouteOptions& o, const Mode* mode);
   Pool::Lease acquire_or_report(Pool& pool, std::string_view reason, std::string_view sql,

@@ -65,6 +65,16 @@ struct RowReader<std::tuple<Ts...>> {
   }
 };
 
+/// A one-row INSERT whose generated key the caller wants
+/// (QueryBuilder::insert_get_id): run as `plain` where the session reads the
+/// key as the row id (SQLite's INTEGER PRIMARY KEY), else as `returning`.
+struct KeyedInsert {
+  std::string_view table;
+  std::string_view column;
+  std::string_view returning;  ///< INSERT … RETURNING column
+  std::string_view plain;      ///< the same INSERT without RETURNING
+};
+
 class Queryable {
  public:
   virtual ~Queryable() = default;
@@ -138,6 +148,7 @@ class Queryable {
   virtual void atomically(const std::function<void(Queryable&)>& fn) = 0;
 
  protected:
+  friend class QueryBuilder;
   virtual Result run(std::string_view sql, std::span<const Value> params, Intent intent) = 0;
   virtual Cursor open_cursor(std::string_view sql, std::span<const Value> params, Intent intent) = 0;
   virtual std::vector<Result> run_batch(std::string_view sql, std::span<const std::vector<Value>> sets,
@@ -145,6 +156,8 @@ class Queryable {
   /// Runs one statement handing its rows to `visit`; routed like run().
   virtual std::uint64_t run_each(std::string_view sql, std::span<const Value> params, Intent intent,
                                  const RowVisitor& visit) = 0;
+  /// Runs `ins` on the primary; the Result's one row holds the generated key.
+  virtual Result run_insert_key(const KeyedInsert& ins, std::span<const Value> params) = 0;
 };
 
 }  // namespace plexus

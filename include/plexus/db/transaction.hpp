@@ -62,6 +62,7 @@ class Transaction final : public Queryable {
                                 Intent intent) override;
   std::uint64_t run_each(std::string_view sql, std::span<const Value> params, Intent intent,
                          const RowVisitor& visit) override;
+  Result run_insert_key(const KeyedInsert& ins, std::span<const Value> params) override;
 
  private:
   friend class Connection;

@@ -39,6 +39,11 @@ class Session {
   /// walks the Result; SQLite reads each row into a reused buffer.
   virtual std::uint64_t execute_each(std::string_view sql, std::span<const Value> params, const RowVisitor& visit);
 
+  /// True when `column` of `table` is the engine's own row id (SQLite's
+  /// INTEGER PRIMARY KEY alias): an insert's generated key is then read from
+  /// execute()'s last_insert_id, without INSERT … RETURNING. Default: false.
+  [[nodiscard]] virtual bool key_is_row_id(std::string_view table, std::string_view column);
+
   virtual void begin() = 0;
   virtual void commit() = 0;
   virtual void rollback() = 0;

@@ -1,5 +1,7 @@
 #include "drivers/sqlite/session.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <strings.h>
 
@@ -27,7 +29,7 @@ bool is_blank(std::string_view s) {
 /// Reads the current row of `ps` into out[0 .. column count).
 void read_row(const PreparedStatement& ps, Value* out) {
   const std::size_t n = ps.hints.size();
-  for (std::size_t i = 0; i < n; ++i) out[i] = read_column(ps.stmt, static_cast<int>(i), ps.hints[i]);
+  for (std::size_t i = 0; i < n; ++i) read_column_into(ps.stmt, static_cast<int>(i), ps.hints[i], out[i]);
 }
 
 /// A streamed statement: owns its own sqlite3_stmt, finalised at the end.
@@ -134,6 +136,22 @@ Value read_column(sqlite3_stmt* stmt, int i, ColumnHint hint) {
       return Value(std::string(s));
     }
   }
+}
+
+void read_column_into(sqlite3_stmt* stmt, int i, ColumnHint hint, Value& out) {
+  if (hint == ColumnHint::plain) {  // the common types, written in place
+    switch (sqlite3_column_type(stmt, i)) {
+      case SQLITE_INTEGER: out.set_int(sqlite3_column_int64(stmt, i)); return;
+      case SQLITE_FLOAT: out.set_real(sqlite3_column_double(stmt, i)); return;
+      case SQLITE_TEXT: {
+        auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt, i));
+        out.set_text(std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt, i))));
+        return;
+      }
+      default: break;
+    }
+  }
+  out = read_column(stmt, i, hint);
 }
 
 Session::Session(const ConnectionConfig& cfg, std::string path) {
@@ -311,6 +329,39 @@ std::unique_ptr<RowSource> Session::stream(std::string_view sql, std::span<const
     throw;
   }
   return std::make_unique<Stream>(m_db, stmt, std::string(sql));
+}
+
+bool Session::key_is_row_id(std::string_view table, std::string_view column) {
+  // A real column named like the row id shadows it, and a qualified table
+  // needs its schema split off: both keep INSERT … RETURNING.
+  auto is_rowid_name = [](std::string_view n) {
+    auto eq = [&](std::string_view w) {
+      return n.size() == w.size() && std::equal(n.begin(), n.end(), w.begin(), [](char a, char b) {
+               return std::tolower(static_cast<unsigned char>(a)) == b;
+             });
+    };
+    return eq("rowid") || eq("oid") || eq("_rowid_");
+  };
+  if (!m_db || is_rowid_name(column) || table.find('.') != std::string_view::npos) return false;
+  // SQLite names the origin of a selected rowid: the INTEGER PRIMARY KEY
+  // column when the table has one, else "rowid" (not for a composite key, an
+  // INT or DESC key); a WITHOUT ROWID table has no rowid to select. Stepping
+  // the cached probe re-prepares it after a schema change, so the answer is
+  // current.
+  std::string sql = "SELECT rowid FROM \"";
+  for (char ch : table) sql += ch == '"' ? std::string_view("\"\"") : std::string_view(&ch, 1);
+  sql += "\" LIMIT 0";
+  try {
+    PreparedStatement& probe = prepare_cached(sql);
+    const int rc = sqlite3_step(probe.stmt);
+    sqlite3_reset(probe.stmt);
+    if (rc != SQLITE_DONE) return false;
+    const char* origin = sqlite3_column_origin_name(probe.stmt, 0);
+    return origin && std::string_view(origin).size() == column.size() &&
+           sqlite3_strnicmp(origin, column.data(), static_cast<int>(column.size())) == 0;
+  } catch (const Error&) {
+    return false;  // no such table, no rowid: the RETURNING form reports or handles it
+  }
 }
 
 void Session::begin() { execute("BEGIN IMMEDIATE", {}); }

@@ -31,6 +31,7 @@ class Session final : public driver::Session {
   Result execute(std::string_view sql, std::span<const Value> params) override;
   std::uint64_t execute_each(std::string_view sql, std::span<const Value> params, const RowVisitor& visit) override;
   std::unique_ptr<RowSource> stream(std::string_view sql, std::span<const Value> params) override;
+  [[nodiscard]] bool key_is_row_id(std::string_view table, std::string_view column) override;
   void begin() override;
   void commit() override;
   void rollback() override;
@@ -69,5 +70,7 @@ void describe_columns(sqlite3_stmt* stmt, PreparedStatement& out);
 void bind_all(sqlite3* db, sqlite3_stmt* stmt, std::span<const Value> params, bool copy, std::string_view sql);
 /// Reads column i of the current row.
 Value read_column(sqlite3_stmt* stmt, int i, ColumnHint hint);
+/// read_column into `out`, reusing the text storage it holds (for row buffers).
+void read_column_into(sqlite3_stmt* stmt, int i, ColumnHint hint, Value& out);
 
 }  // namespace plexus::engine::sqlite
