@@ -165,6 +165,12 @@ void run_engine(const Target& t, const Sizes& n, std::vector<bench::Result>& out
   conn.execute("DELETE FROM bench_insert");
   if (engine == "sqlite-memory") raw->exec("DELETE FROM bench_insert");
   out.push_back(bench::measure_once(w2, engine, "raw one-row loop", n.inserts, [&] { raw->insert_loop(n.inserts); }));
+  out.push_back(bench::measure_once(w2, engine, "plexus sql loop", n.inserts, [&] {
+    const std::string ins = "INSERT INTO bench_insert (name, price) VALUES (?, ?)";
+    conn.transaction([&](Transaction& tx) {
+      for (std::size_t i = 0; i < n.inserts; ++i) tx.execute(ins, {"item", static_cast<double>(i)});
+    });
+  }));
   out.push_back(bench::measure_once(w2, engine, "plexus builder loop", n.inserts, [&] {
     conn.transaction([&](Transaction& tx) {
       for (std::size_t i = 0; i < n.inserts; ++i) tx.table("bench_insert").insert({{"name", "item"}, {"price", static_cast<double>(i)}});
