@@ -238,6 +238,15 @@ TEST_P(Conformance, TypedReadsAndPreparedQueries) {
   std::uint64_t n = conn->select_each("SELECT total_amount FROM " + table, {}, [&](Row r) { total += r[0].as<double>(); });
   EXPECT_EQ(n, 5u);
   EXPECT_DOUBLE_EQ(total, 150.0);
+  // A visitor that throws stops the read; the session stays usable.
+  int seen = 0;
+  EXPECT_THROW(conn->select_each("SELECT total_amount FROM " + table, {},
+                                 [&](Row) {
+                                   if (++seen == 2) throw std::runtime_error("stop");
+                                 }),
+               std::runtime_error);
+  EXPECT_EQ(seen, 2);
+  EXPECT_EQ(conn->select_as<std::tuple<std::int64_t>>("SELECT COUNT(*) FROM " + table).at(0), std::make_tuple(std::int64_t{5}));
 
   // The builder, typed.
   auto statuses = conn->table(table).select({"status"}).where("user_id", 3).order_by("status").get_as<std::tuple<std::string>>();

@@ -292,6 +292,28 @@ Value Statement::read(std::size_t i) {
   return {};
 }
 
+void Statement::read_into(std::size_t i, Value& out) {
+  if (!m_nulls[i]) {  // the common types, written in place (text reuses its storage)
+    switch (m_kinds[i]) {
+      case Kind::integer: {
+        long long v;
+        std::memcpy(&v, m_buffers[i].data(), sizeof v);
+        out.set_int(static_cast<std::int64_t>(v));
+        return;
+      }
+      case Kind::real: {
+        double d;
+        std::memcpy(&d, m_buffers[i].data(), sizeof d);
+        out.set_real(d);
+        return;
+      }
+      case Kind::text: out.set_text(std::string_view(m_buffers[i].data(), m_lengths[i])); return;
+      default: break;
+    }
+  }
+  out = read(i);
+}
+
 bool Statement::fetch_into(Value* out) {
   int rc = mysql_stmt_fetch(m_stmt);
   if (rc == MYSQL_NO_DATA) {
@@ -312,7 +334,7 @@ bool Statement::fetch_into(Value* out) {
     }
     if (rebind && mysql_stmt_bind_result(m_stmt, m_out.data())) fail();
   }
-  for (std::size_t i = 0; i < m_kinds.size(); ++i) out[i] = read(i);
+  for (std::size_t i = 0; i < m_kinds.size(); ++i) read_into(i, out[i]);
   return true;
 }
 
@@ -433,7 +455,8 @@ Statement& Session::cached(std::string_view sql) {
   return *m_cache.insert(sql, std::move(st));
 }
 
-Result Session::execute(std::string_view sql, std::span<const Value> params) {
+template <class Body>
+bool Session::run_statement(std::string_view sql, std::span<const Value> params, Body&& body) {
   if (!m_db) throw ConnectionError("the MySQL session is closed");
   Statement* st = nullptr;
   try {
@@ -441,25 +464,14 @@ Result Session::execute(std::string_view sql, std::span<const Value> params) {
   } catch (const Error& e) {
     note_error(e);
     // Statements the binary protocol cannot prepare run as plain text.
-    if (e.engine_code() == 1295 && params.empty()) return text_query(sql);
+    if (e.engine_code() == 1295 && params.empty()) return false;
     throw;
   }
   const auto started = std::chrono::steady_clock::now();
   try {
     st->execute(params, true);
-    Result result(st->columns());
-    if (st->column_count()) {
-      // Buffered: the row count is known, so every appended row is filled.
-      auto rows = static_cast<std::size_t>(st->buffered_rows());
-      result.reserve_rows(rows);
-      for (std::size_t i = 0; i < rows; ++i)
-        if (!st->fetch_into(result.append_row())) throw Error(ErrorKind::other, "MySQL returned fewer rows than it announced");
-      st->finish();
-    } else {
-      result.set_affected_rows(st->affected_rows());
-      if (auto id = st->insert_id()) result.set_last_insert_id(static_cast<std::int64_t>(id));
-    }
-    return result;
+    body(*st);
+    return true;
   } catch (const Error& e) {
     note_error(e);
     // The socket read timed out (query_timeout): say so, rather than "lost".
@@ -473,6 +485,46 @@ Result Session::execute(std::string_view sql, std::span<const Value> params) {
     }
     throw;
   }
+}
+
+Result Session::execute(std::string_view sql, std::span<const Value> params) {
+  Result result;
+  const bool prepared = run_statement(sql, params, [&](Statement& st) {
+    result = Result(st.columns());
+    if (st.column_count()) {
+      // Buffered: the row count is known, so every appended row is filled.
+      auto rows = static_cast<std::size_t>(st.buffered_rows());
+      result.reserve_rows(rows);
+      for (std::size_t i = 0; i < rows; ++i)
+        if (!st.fetch_into(result.append_row())) throw Error(ErrorKind::other, "MySQL returned fewer rows than it announced");
+      st.finish();
+    } else {
+      result.set_affected_rows(st.affected_rows());
+      if (auto id = st.insert_id()) result.set_last_insert_id(static_cast<std::int64_t>(id));
+    }
+  });
+  return prepared ? result : text_query(sql);
+}
+
+std::uint64_t Session::execute_each(std::string_view sql, std::span<const Value> params, const RowVisitor& visit) {
+  std::uint64_t count = 0;
+  const bool prepared = run_statement(sql, params, [&](Statement& st) {
+    if (!st.column_count()) {
+      count = st.affected_rows();
+      return;
+    }
+    struct Done {
+      Statement& st;
+      ~Done() { st.finish(); }  // also when the visitor throws
+    } done{st};
+    // One buffer for every row of every call: no allocation per row once warm.
+    m_row.resize(st.column_count());
+    while (st.fetch_into(m_row.data())) {
+      ++count;
+      visit(Row(&st.columns(), m_row.data()));
+    }
+  });
+  return prepared ? count : driver::Session::execute_each(sql, params, visit);
 }
 
 std::unique_ptr<RowSource> Session::stream(std::string_view sql, std::span<const Value> params) {

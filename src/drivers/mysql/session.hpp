@@ -42,6 +42,8 @@ class Statement {
 
  private:
   Value read(std::size_t i);
+  /// read(i) into `out`, reusing the text storage it holds (for row buffers).
+  void read_into(std::size_t i, Value& out);
 
   MYSQL_STMT* m_stmt = nullptr;
   std::string m_sql;
@@ -67,6 +69,7 @@ class Session final : public driver::Session {
   ~Session() override;
 
   Result execute(std::string_view sql, std::span<const Value> params) override;
+  std::uint64_t execute_each(std::string_view sql, std::span<const Value> params, const RowVisitor& visit) override;
   std::unique_ptr<RowSource> stream(std::string_view sql, std::span<const Value> params) override;
   void begin() override { simple("START TRANSACTION"); }
   void commit() override { simple("COMMIT"); }
@@ -84,6 +87,11 @@ class Session final : public driver::Session {
   Result text_query(std::string_view sql);
   [[noreturn]] void fail(std::string_view sql);
   Statement& cached(std::string_view sql);
+  /// Prepares (cached) and runs `sql` buffered, then body(statement); notes
+  /// errors and reports a read timeout as one. False when the binary protocol
+  /// cannot prepare it and it has no parameters: run it as text instead.
+  template <class Body>
+  bool run_statement(std::string_view sql, std::span<const Value> params, Body&& body);
   void note_error(const Error& e) noexcept;
 
   MYSQL* m_db = nullptr;
@@ -92,6 +100,7 @@ class Session final : public driver::Session {
   std::chrono::milliseconds m_timeout{0};  // query_timeout: a lost connection after it is a timeout  // GTID functions differ between MariaDB and MySQL
   std::size_t m_cache_cap = 256;
   detail::StatementCache<std::unique_ptr<Statement>> m_cache;
+  std::vector<Value> m_row;  // execute_each's reused row buffer
 };
 
 }  // namespace plexus::engine::mysql
