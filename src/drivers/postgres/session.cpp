@@ -75,7 +75,8 @@ class Stream final : public RowSource {
     row.resize(n);
     for (std::size_t i = 0; i < n; ++i) {
       int c = static_cast<int>(i);
-      row[i] = PQgetisnull(m_pending, 0, c) ? Value() : decode(m_types[i], PQgetvalue(m_pending, 0, c), PQgetlength(m_pending, 0, c));
+      if (PQgetisnull(m_pending, 0, c)) row[i] = Value();
+      else decode_into(m_types[i], PQgetvalue(m_pending, 0, c), PQgetlength(m_pending, 0, c), row[i]);
     }
     PQclear(m_pending);
     m_pending = nullptr;
@@ -144,6 +145,30 @@ bool await_result(PGconn* conn, std::chrono::steady_clock::time_point deadline) 
     if (rc > 0 && !PQconsumeInput(conn)) return true;
   }
   return true;
+}
+
+// Keep the list of typed OIDs in step with decode(): the rest is text.
+void decode_into(Oid oid, const char* data, int len, Value& out) {
+  switch (oid) {
+    case kInt2:
+    case kInt4:
+    case kInt8:
+    case kOid: {
+      std::int64_t v = 0;
+      std::from_chars(data, data + len, v);
+      out.set_int(v);
+      return;
+    }
+    case kBool:
+    case kFloat4:
+    case kFloat8:
+    case kBytea:
+    case kDate:
+    case kTime:
+    case kTimestamp:
+    case kTimestamptz: out = decode(oid, data, len); return;
+    default: out.set_text(std::string_view(data, static_cast<std::size_t>(len))); return;  // decode's default
+  }
 }
 
 Value decode(Oid oid, const char* data, int len) {
@@ -401,12 +426,12 @@ void Session::fail_timeout(std::string_view sql) {
   throw t;
 }
 
-Result Session::execute(std::string_view sql, std::span<const Value> params) {
+PGresult* Session::query(std::string_view sql, std::span<const Value> params, Prepared*& shape) {
   if (!m_conn) throw ConnectionError("the PostgreSQL session is closed");
   Encoded& enc = m_enc;  // reused: no allocation per query once warm
   encode(params, enc);
   PGresult* raw = nullptr;
-  Prepared* shape = nullptr;
+  shape = nullptr;
   if (params.empty() && !m_cache_enabled) {
     // No parameters and no cache: the simple protocol also runs scripts.
     std::string text(sql);
@@ -430,32 +455,68 @@ Result Session::execute(std::string_view sql, std::span<const Value> params) {
     }
     if (!p->name.empty()) shape = p;
   }
-  ResultPtr r(raw);
-  if (failed(raw)) throw_result_error(m_conn, raw, sql);
-  return materialise(raw, shape);
+  if (failed(raw)) {
+    ResultPtr guard(raw);
+    throw_result_error(m_conn, raw, sql);
+  }
+  return raw;
+}
+
+Result Session::execute(std::string_view sql, std::span<const Value> params) {
+  Prepared* shape = nullptr;
+  ResultPtr r(query(sql, params, shape));
+  return materialise(r.r, shape);
+}
+
+std::uint64_t Session::execute_each(std::string_view sql, std::span<const Value> params, const RowVisitor& visit) {
+  Prepared* shape = nullptr;
+  ResultPtr r(query(sql, params, shape));
+  PGresult* raw = r.r;
+  if (PQnfields(raw) == 0) {
+    const char* affected = PQcmdTuples(raw);
+    return affected && *affected ? std::strtoull(affected, nullptr, 10) : 0;
+  }
+  const Columns cols = columns_for(raw, shape);
+  const std::vector<Oid>& types = shape ? shape->types : m_types;
+  const int nrows = PQntuples(raw);
+  const int ncols = static_cast<int>(types.size());
+  // One buffer for every row of every call: no allocation per row once warm.
+  m_row.resize(types.size());
+  for (int row = 0; row < nrows; ++row) {
+    for (int c = 0; c < ncols; ++c) {
+      Value& out = m_row[static_cast<std::size_t>(c)];
+      if (PQgetisnull(raw, row, c)) out = Value();
+      else decode_into(types[static_cast<std::size_t>(c)], PQgetvalue(raw, row, c), PQgetlength(raw, row, c), out);
+    }
+    visit(Row(&cols, m_row.data()));
+  }
+  return static_cast<std::uint64_t>(nrows);
+}
+
+Columns Session::columns_for(PGresult* raw, Prepared* shape) {
+  // A named statement's columns cannot change without the server refusing it
+  // (0A000, handled in query): build the names once and share them.
+  std::vector<Oid>& types = shape ? shape->types : m_types;
+  if (shape && shape->described && static_cast<int>(types.size()) == PQnfields(raw)) return shape->columns;
+  Columns cols = columns_of(raw, types);
+  if (shape) {
+    shape->columns = cols;
+    shape->described = true;
+  }
+  return cols;
 }
 
 Result Session::materialise(PGresult* raw, Prepared* shape) {
-  // A named statement's columns cannot change without the server refusing it
-  // (0A000, handled in execute): build the names once and share them.
-  std::vector<Oid>& types = shape ? shape->types : m_types;
   Result result;
-  if (shape && shape->described && static_cast<int>(types.size()) == PQnfields(raw)) {
-    result.set_columns(shape->columns);
-  } else {
-    result.set_columns(columns_of(raw, types));
-    if (shape) {
-      shape->columns = result.columns();
-      shape->described = true;
-    }
-  }
+  result.set_columns(columns_for(raw, shape));
+  std::vector<Oid>& types = shape ? shape->types : m_types;
   int nrows = PQntuples(raw);
   int ncols = static_cast<int>(types.size());
   result.reserve_rows(static_cast<std::size_t>(nrows));
   for (int row = 0; row < nrows; ++row) {
     Value* out = result.append_row();
     for (int c = 0; c < ncols; ++c)
-      if (!PQgetisnull(raw, row, c)) out[c] = decode(types[static_cast<std::size_t>(c)], PQgetvalue(raw, row, c), PQgetlength(raw, row, c));
+      if (!PQgetisnull(raw, row, c)) decode_into(types[static_cast<std::size_t>(c)], PQgetvalue(raw, row, c), PQgetlength(raw, row, c), out[c]);
   }
   const char* affected = PQcmdTuples(raw);
   if (affected && *affected) result.set_affected_rows(std::strtoull(affected, nullptr, 10));

@@ -23,6 +23,8 @@ bool await_result(PGconn* conn, std::chrono::steady_clock::time_point deadline);
 
 /// Converts one text-format field of type `oid` to a Value.
 Value decode(Oid oid, const char* data, int len);
+/// decode() into `out`, in place for integers and plain text (for row buffers).
+void decode_into(Oid oid, const char* data, int len, Value& out);
 
 struct Prepared {
   std::string name;  // empty when statements are not cached (pgbouncer transaction mode)
@@ -39,6 +41,7 @@ class Session final : public driver::Session {
   ~Session() override;
 
   Result execute(std::string_view sql, std::span<const Value> params) override;
+  std::uint64_t execute_each(std::string_view sql, std::span<const Value> params, const RowVisitor& visit) override;
   std::unique_ptr<RowSource> stream(std::string_view sql, std::span<const Value> params) override;
   /// Pipeline mode: the batch is sent in chunks, each answered in one round trip.
   std::vector<Result> execute_batch(std::string_view sql, std::span<const std::vector<Value>> sets) override;
@@ -75,6 +78,12 @@ class Session final : public driver::Session {
   void exec_simple(const char* sql);
   /// Rows and counts of one result (the session's type scratch is reused).
   Result materialise(PGresult* raw, Prepared* shape);
+  /// Runs `sql` (prepared and cached, or simple without parameters when the
+  /// cache is off); the caller owns the successful result. `shape` is the
+  /// cached statement, if any.
+  PGresult* query(std::string_view sql, std::span<const Value> params, Prepared*& shape);
+  /// The result's column names, built once per cached statement.
+  Columns columns_for(PGresult* raw, Prepared* shape);
   /// The next result of a sent query, within query_timeout.
   PGresult* next_result(std::string_view sql);
   /// Closes the connection after a protocol failure: the pool then discards the session.
@@ -89,6 +98,7 @@ class Session final : public driver::Session {
   Prepared m_unnamed;  // reused when the cache is off
   Encoded m_enc;               // parameter scratch, reused by every execute
   std::vector<Oid> m_types;    // column type scratch
+  std::vector<Value> m_row;    // execute_each's reused row buffer
 };
 
 }  // namespace plexus::engine::postgres
