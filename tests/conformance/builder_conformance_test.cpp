@@ -238,6 +238,14 @@ TEST_P(Conformance, TypedReadsAndPreparedQueries) {
   std::uint64_t n = conn->select_each("SELECT total_amount FROM " + table, {}, [&](Row r) { total += r[0].as<double>(); });
   EXPECT_EQ(n, 5u);
   EXPECT_DOUBLE_EQ(total, 150.0);
+  // Text longer than a driver's first column buffer arrives whole, and the
+  // reused row buffer then holds a short value again.
+  const std::string long_text(1000, 'y');
+  auto echoed = conn->select_as<std::tuple<std::string>>("SELECT ? AS t", {long_text});
+  ASSERT_EQ(echoed.size(), 1u);
+  EXPECT_EQ(std::get<0>(echoed[0]), long_text);
+  auto short_again = conn->select_as<std::tuple<std::string>>("SELECT ? AS t", {"z"});
+  EXPECT_EQ(std::get<0>(short_again.at(0)), "z");
   // A visitor that throws stops the read; the session stays usable.
   int seen = 0;
   EXPECT_THROW(conn->select_each("SELECT total_amount FROM " + table, {},

@@ -123,8 +123,8 @@ Statement::Statement(MYSQL* db, std::string_view sql) : m_sql(sql) {
     m_stmt = nullptr;
     throw_error(code, state, msg, sql);
   }
-  my_bool on = 1;
-  mysql_stmt_attr_set(m_stmt, STMT_ATTR_UPDATE_MAX_LENGTH, &on);
+  // No STMT_ATTR_UPDATE_MAX_LENGTH: longer values than a buffer holds are
+  // fetched again on MYSQL_DATA_TRUNCATED, so storing need not measure rows.
   m_param_count = mysql_stmt_param_count(m_stmt);
   MYSQL_RES* meta = mysql_stmt_result_metadata(m_stmt);
   if (!meta) return;
