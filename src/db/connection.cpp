@@ -246,8 +246,8 @@ Result run_batch_on(driver::Session& s, std::string_view sql, std::span<const st
 
 Result Connection::run_on(Pool::Lease& lease, const Pool& pool, std::string_view reason, std::string_view asked,
                           std::span<const Value> params, Intent intent, std::uint64_t tx_id, const Mode* mode) {
-  // An insert whose key is the row id runs without RETURNING (SQLite builds a
-  // temporary table for RETURNING rows); hooks see the statement that ran.
+  // An insert whose key the session reads as the row id runs without
+  // RETURNING (the driver decides); hooks see the statement that ran.
   const bool by_row_id = mode && mode->key && lease->key_is_row_id(mode->key->table, mode->key->column);
   const std::string_view sql = by_row_id ? mode->key->plain : asked;
   const bool timed = hooked();

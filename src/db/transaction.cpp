@@ -93,6 +93,7 @@ std::uint64_t Transaction::run_each(std::string_view sql, std::span<const Value>
 
 Result Transaction::run_insert_key(const KeyedInsert& ins, std::span<const Value> params) {
   check_active();
+  m_conn->refuse_if_read_only(ins.returning, Intent::write);
   Connection::Mode mode{{}, nullptr, nullptr, &ins};
   return m_conn->run_on(m_lease, *m_pool, "transaction", ins.returning, params, Intent::write, m_id, &mode);
 }

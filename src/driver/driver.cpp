@@ -12,7 +12,10 @@ std::vector<Result> Session::execute_batch(std::string_view sql, std::span<const
 }
 
 std::uint64_t Session::execute_each(std::string_view sql, std::span<const Value> params, const RowVisitor& visit) {
-  Result r = execute(sql, params);
+  return visit_rows(execute(sql, params), visit);
+}
+
+std::uint64_t Session::visit_rows(const Result& r, const RowVisitor& visit) {
   if (r.columns().size() == 0) return r.affected_rows();
   for (Row row : r) visit(row);
   return r.size();

@@ -401,6 +401,13 @@ TEST_P(Routing, ReadOnlyConnectionsAreReadOnlyOnTheServerToo) {
   EXPECT_THROW(c.execute("INSERT INTO " + table + " (v) VALUES (1)"), ReadOnlyError);
   // Disguised as a read, the write reaches the server, which refuses it too.
   EXPECT_THROW(c.query("INSERT INTO " + table + " (v) VALUES (1)", {}, Intent::read), ReadOnlyError);
+  // Inside a (read-only) transaction, insert_get_id is refused before it reaches the server.
+  try {
+    c.transaction([&](Transaction& tx) { (void)tx.table(table).insert_get_id({{"v", 1}}); });
+    FAIL();
+  } catch (const ReadOnlyError& err) {
+    EXPECT_NE(std::string(err.what()).find("configured read_only"), std::string::npos) << err.what();
+  }
   EXPECT_EQ(db->connection("app").on_primary().scalar("SELECT count(*) FROM " + table).as<int>(), 0);
 }
 

@@ -212,6 +212,15 @@ TEST_F(DatabaseTest, ReadOnlyConnectionRefusesWritesClientSide) {
   }
   // A write disguised as a read is still refused, by the engine.
   EXPECT_THROW(c.query("INSERT INTO products (name) VALUES ('x')", {}, Intent::read), ReadOnlyError);
+  // insert_get_id is refused before it runs (a transaction cannot even begin
+  // on a read-only SQLite file; the routing tests cover one on the servers).
+  try {
+    (void)c.table("products").insert_get_id({{"name", "y"}});
+    FAIL();
+  } catch (const ReadOnlyError& e) {
+    EXPECT_NE(std::string(e.what()).find("configured read_only"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(c.scalar("SELECT count(*) FROM products").as<int>(), 0);
 }
 
 TEST_F(DatabaseTest, CursorStreamsAndReleasesTheSession) {

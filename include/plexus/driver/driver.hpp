@@ -68,6 +68,11 @@ class Session {
   [[nodiscard]] virtual std::string server_version() = 0;
   /// Canonical engine name: "sqlite", "postgres", "mysql".
   [[nodiscard]] virtual std::string_view engine() const noexcept = 0;
+
+ protected:
+  /// Hands every row of `r` to `visit`; the row count, or the affected rows
+  /// for a statement without columns (execute_each's contract).
+  static std::uint64_t visit_rows(const Result& r, const RowVisitor& visit);
 };
 
 class Driver {

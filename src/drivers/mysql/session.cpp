@@ -524,7 +524,7 @@ std::uint64_t Session::execute_each(std::string_view sql, std::span<const Value>
       visit(Row(&st.columns(), m_row.data()));
     }
   });
-  return prepared ? count : driver::Session::execute_each(sql, params, visit);
+  return prepared ? count : visit_rows(text_query(sql), visit);
 }
 
 std::unique_ptr<RowSource> Session::stream(std::string_view sql, std::span<const Value> params) {

@@ -71,13 +71,8 @@ class Stream final : public RowSource {
     if (m_done) return false;
     if (!m_pending) fetch();
     if (m_done) return false;
-    std::size_t n = m_types.size();
-    row.resize(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      int c = static_cast<int>(i);
-      if (PQgetisnull(m_pending, 0, c)) row[i] = Value();
-      else decode_into(m_types[i], PQgetvalue(m_pending, 0, c), PQgetlength(m_pending, 0, c), row[i]);
-    }
+    row.resize(m_types.size());
+    decode_row(m_pending, 0, m_types, row.data());
     PQclear(m_pending);
     m_pending = nullptr;
     return true;
@@ -168,6 +163,14 @@ void decode_into(Oid oid, const char* data, int len, Value& out) {
     case kTimestamp:
     case kTimestamptz: out = decode(oid, data, len); return;
     default: out.set_text(std::string_view(data, static_cast<std::size_t>(len))); return;  // decode's default
+  }
+}
+
+void decode_row(const PGresult* raw, int row, const std::vector<Oid>& types, Value* out) {
+  for (std::size_t i = 0; i < types.size(); ++i) {
+    const int c = static_cast<int>(i);
+    if (PQgetisnull(raw, row, c)) out[i] = Value();
+    else decode_into(types[i], PQgetvalue(raw, row, c), PQgetlength(raw, row, c), out[i]);
   }
 }
 
@@ -479,15 +482,10 @@ std::uint64_t Session::execute_each(std::string_view sql, std::span<const Value>
   const Columns cols = columns_for(raw, shape);
   const std::vector<Oid>& types = shape ? shape->types : m_types;
   const int nrows = PQntuples(raw);
-  const int ncols = static_cast<int>(types.size());
   // One buffer for every row of every call: no allocation per row once warm.
   m_row.resize(types.size());
   for (int row = 0; row < nrows; ++row) {
-    for (int c = 0; c < ncols; ++c) {
-      Value& out = m_row[static_cast<std::size_t>(c)];
-      if (PQgetisnull(raw, row, c)) out = Value();
-      else decode_into(types[static_cast<std::size_t>(c)], PQgetvalue(raw, row, c), PQgetlength(raw, row, c), out);
-    }
+    decode_row(raw, row, types, m_row.data());
     visit(Row(&cols, m_row.data()));
   }
   return static_cast<std::uint64_t>(nrows);
@@ -511,13 +509,8 @@ Result Session::materialise(PGresult* raw, Prepared* shape) {
   result.set_columns(columns_for(raw, shape));
   std::vector<Oid>& types = shape ? shape->types : m_types;
   int nrows = PQntuples(raw);
-  int ncols = static_cast<int>(types.size());
   result.reserve_rows(static_cast<std::size_t>(nrows));
-  for (int row = 0; row < nrows; ++row) {
-    Value* out = result.append_row();
-    for (int c = 0; c < ncols; ++c)
-      if (!PQgetisnull(raw, row, c)) decode_into(types[static_cast<std::size_t>(c)], PQgetvalue(raw, row, c), PQgetlength(raw, row, c), out[c]);
-  }
+  for (int row = 0; row < nrows; ++row) decode_row(raw, row, types, result.append_row());
   const char* affected = PQcmdTuples(raw);
   if (affected && *affected) result.set_affected_rows(std::strtoull(affected, nullptr, 10));
   return result;

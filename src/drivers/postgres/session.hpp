@@ -25,6 +25,8 @@ bool await_result(PGconn* conn, std::chrono::steady_clock::time_point deadline);
 Value decode(Oid oid, const char* data, int len);
 /// decode() into `out`, in place for integers and plain text (for row buffers).
 void decode_into(Oid oid, const char* data, int len, Value& out);
+/// Row `row` of `raw` into out[0 .. types.size()), nulls included.
+void decode_row(const PGresult* raw, int row, const std::vector<Oid>& types, Value* out);
 
 struct Prepared {
   std::string name;  // empty when statements are not cached (pgbouncer transaction mode)

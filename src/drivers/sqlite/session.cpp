@@ -1,7 +1,5 @@
 #include "drivers/sqlite/session.hpp"
 
-#include <algorithm>
-#include <cctype>
 #include <cstring>
 #include <strings.h>
 
@@ -332,17 +330,14 @@ std::unique_ptr<RowSource> Session::stream(std::string_view sql, std::span<const
 }
 
 bool Session::key_is_row_id(std::string_view table, std::string_view column) {
+  auto same_name = [](std::string_view a, std::string_view b) {
+    return a.size() == b.size() && sqlite3_strnicmp(a.data(), b.data(), static_cast<int>(a.size())) == 0;
+  };
   // A real column named like the row id shadows it, and a qualified table
   // needs its schema split off: both keep INSERT … RETURNING.
-  auto is_rowid_name = [](std::string_view n) {
-    auto eq = [&](std::string_view w) {
-      return n.size() == w.size() && std::equal(n.begin(), n.end(), w.begin(), [](char a, char b) {
-               return std::tolower(static_cast<unsigned char>(a)) == b;
-             });
-    };
-    return eq("rowid") || eq("oid") || eq("_rowid_");
-  };
-  if (!m_db || is_rowid_name(column) || table.find('.') != std::string_view::npos) return false;
+  if (!m_db || same_name(column, "rowid") || same_name(column, "oid") || same_name(column, "_rowid_") ||
+      table.find('.') != std::string_view::npos)
+    return false;
   // SQLite names the origin of a selected rowid: the INTEGER PRIMARY KEY
   // column when the table has one, else "rowid" (not for a composite key, an
   // INT or DESC key); a WITHOUT ROWID table has no rowid to select. Stepping
@@ -357,8 +352,7 @@ bool Session::key_is_row_id(std::string_view table, std::string_view column) {
     sqlite3_reset(probe.stmt);
     if (rc != SQLITE_DONE) return false;
     const char* origin = sqlite3_column_origin_name(probe.stmt, 0);
-    return origin && std::string_view(origin).size() == column.size() &&
-           sqlite3_strnicmp(origin, column.data(), static_cast<int>(column.size())) == 0;
+    return origin && same_name(origin, column);
   } catch (const Error&) {
     return false;  // no such table, no rowid: the RETURNING form reports or handles it
   }
