@@ -121,6 +121,7 @@ Pool::~Pool() {
   std::size_t n;
   {
     std::lock_guard lock(m_mutex);
+    unpark_locked();
     n = m_idle.size();
     m_idle.clear();
   }
@@ -129,6 +130,28 @@ Pool::~Pool() {
 
 void Pool::closed(std::size_t n) noexcept {
   if (m_budget) m_budget->give_back(n);
+}
+
+bool Pool::park(Idle& idle) noexcept {
+  int empty = kEmpty;
+  if (!m_parked_state.compare_exchange_strong(empty, kBusy, std::memory_order_acquire, std::memory_order_relaxed))
+    return false;
+  m_parked = std::move(idle);
+  m_parked_state.store(kFull, std::memory_order_seq_cst);  // before reading m_waiting (see the header)
+  return true;
+}
+
+std::optional<Pool::Idle> Pool::unpark() noexcept {
+  int full = kFull;
+  if (!m_parked_state.compare_exchange_strong(full, kBusy, std::memory_order_acquire, std::memory_order_relaxed))
+    return std::nullopt;
+  std::optional<Idle> out(std::move(m_parked));
+  m_parked_state.store(kEmpty, std::memory_order_release);
+  return out;
+}
+
+void Pool::unpark_locked() {
+  if (auto p = unpark()) m_idle.push_back(std::move(*p));
 }
 
 std::vector<Pool::Idle> Pool::take_expired_locked(Clock::time_point now) {
@@ -147,15 +170,33 @@ std::vector<Pool::Idle> Pool::take_expired_locked(Clock::time_point now) {
 }
 
 Pool::Lease Pool::acquire() {
-  const auto deadline = coarse_now() + m_cfg.pool.acquire_timeout;
+  const auto now = coarse_now();
+  m_last_used.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+  // The parked session, when nothing about it needs a look: not due for the
+  // idle sweep, validation or retirement. Anything else takes the locked path.
+  if (now.time_since_epoch().count() < m_next_sweep.load(std::memory_order_relaxed)) {
+    if (auto slot = unpark()) {
+      const auto idle_for = now - slot->last_used;
+      if (idle_for < m_cfg.pool.validate_after && idle_for < m_cfg.pool.idle_timeout &&
+          now - slot->created < m_cfg.pool.max_lifetime && slot->session->healthy())
+        return Lease(this, std::move(slot->session), slot->created, now);
+      std::lock_guard lock(m_mutex);
+      m_idle.push_back(std::move(*slot));
+    }
+  }
+  return acquire_locked(now);
+}
+
+Pool::Lease Pool::acquire_locked(Clock::time_point now) {
+  const auto deadline = now + m_cfg.pool.acquire_timeout;
   std::unique_lock lock(m_mutex);
-  for (;;) {
-    const auto now = coarse_now();
-    m_last_used = now;
+  for (bool first = true;; first = false) {
+    if (!first) now = coarse_now();
+    unpark_locked();
     // Sweeping idle sessions past their time walks the idle list: every half
     // limit (at most a second) is soon enough, and keeps it off the hot path.
-    if (now - m_last_sweep >= m_sweep_every) {
-      m_last_sweep = now;
+    if (now.time_since_epoch().count() >= m_next_sweep.load(std::memory_order_relaxed)) {
+      m_next_sweep.store((now + m_sweep_every).time_since_epoch().count(), std::memory_order_relaxed);
       if (auto expired = take_expired_locked(now); !expired.empty()) {
         lock.unlock();
         auto n = expired.size();
@@ -167,7 +208,9 @@ Pool::Lease Pool::acquire() {
     while (!m_idle.empty()) {
       Idle slot = std::move(m_idle.back());
       m_idle.pop_back();
-      bool expired = now - slot.created >= m_cfg.pool.max_lifetime || now - slot.last_used >= m_cfg.pool.idle_timeout;
+      // Idle past idle_timeout counts only above pool.min: those sessions are kept.
+      bool expired = now - slot.created >= m_cfg.pool.max_lifetime ||
+                     (now - slot.last_used >= m_cfg.pool.idle_timeout && m_open > m_cfg.pool.min);
       if (expired || !slot.session->healthy()) {
         --m_open;
         ++m_discarded;
@@ -227,12 +270,14 @@ Pool::Lease Pool::acquire() {
         throw;
       }
     }
-    ++m_waiting;
-    bool woke = m_cv.wait_until(lock, deadline, [&] { return !m_idle.empty() || m_open < m_max; });
-    --m_waiting;
+    m_waiting.fetch_add(1, std::memory_order_seq_cst);  // before looking at the parked slot (see the header)
+    bool woke = m_cv.wait_until(lock, deadline, [&] {
+      return m_parked_state.load(std::memory_order_seq_cst) == kFull || !m_idle.empty() || m_open < m_max;
+    });
+    m_waiting.fetch_sub(1, std::memory_order_relaxed);
     if (!woke) {
       ++m_timeouts;
-      PoolStats st{m_open, m_open - m_idle.size(), m_idle.size(), m_waiting, m_max, m_created, m_discarded, m_timeouts};
+      PoolStats st = stats_locked();
       lock.unlock();
       TimeoutError err("no session free in the pool within " + std::to_string(m_cfg.pool.acquire_timeout.count()) +
                        " ms (" + st.to_string() + ")");
@@ -255,41 +300,58 @@ void Pool::give_back(std::unique_ptr<driver::Session> s, Clock::time_point creat
       // A warning hook must not break the release.
     }
   }
-  std::unique_lock lock(m_mutex);
-  if (broken || !s->healthy() || now - created >= m_cfg.pool.max_lifetime) {
-    --m_open;
-    ++m_discarded;
+  if (!broken && s->healthy() && now - created < m_cfg.pool.max_lifetime) {
+    Idle idle{std::move(s), created, now};
+    if (park(idle)) {
+      if (m_waiting.load(std::memory_order_seq_cst) > 0) {
+        // Taking the lock orders this after a waiter's check of the slot:
+        // it is either still to look (and will see the session) or asleep.
+        { std::lock_guard lock(m_mutex); }
+        m_cv.notify_one();
+      }
+      return;
+    }
+    std::unique_lock lock(m_mutex);
+    m_idle.push_back(std::move(idle));
+    const bool waiters = m_waiting.load(std::memory_order_relaxed) > 0;
     lock.unlock();
-    s.reset();
-    closed(1);
-    m_cv.notify_one();
+    if (waiters) m_cv.notify_one();
     return;
   }
-  m_idle.push_back(Idle{std::move(s), created, now});
-  const bool waiters = m_waiting > 0;
+  std::unique_lock lock(m_mutex);
+  --m_open;
+  ++m_discarded;
   lock.unlock();
-  if (waiters) m_cv.notify_one();
+  s.reset();
+  closed(1);
+  m_cv.notify_one();
+}
+
+PoolStats Pool::stats_locked() const {
+  const std::size_t idle = m_idle.size() + (m_parked_state.load(std::memory_order_acquire) == kFull ? 1 : 0);
+  return PoolStats{m_open, m_open - idle, idle, m_waiting.load(std::memory_order_relaxed), m_max, m_created, m_discarded,
+                   m_timeouts};
 }
 
 PoolStats Pool::stats() const {
   std::lock_guard lock(m_mutex);
-  return PoolStats{m_open, m_open - m_idle.size(), m_idle.size(), m_waiting, m_max, m_created, m_discarded, m_timeouts};
+  return stats_locked();
 }
 
 Clock::time_point Pool::last_used() const {
-  std::lock_guard lock(m_mutex);
-  return m_last_used;
+  return Clock::time_point(Clock::duration(m_last_used.load(std::memory_order_relaxed)));
 }
 
 std::size_t Pool::idle_count() const {
   std::lock_guard lock(m_mutex);
-  return m_idle.size();
+  return m_idle.size() + (m_parked_state.load(std::memory_order_acquire) == kFull ? 1 : 0);
 }
 
 std::size_t Pool::close_idle() {
   std::vector<Idle> victims;
   {
     std::lock_guard lock(m_mutex);
+    unpark_locked();
     victims.swap(m_idle);
     m_open -= victims.size();
     m_discarded += victims.size();

@@ -1,6 +1,7 @@
 // A bounded, thread-safe pool of sessions to one host.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -119,6 +120,15 @@ class Pool {
   };
   void give_back(std::unique_ptr<driver::Session> s, std::chrono::steady_clock::time_point created,
                  std::chrono::steady_clock::time_point acquired, bool broken) noexcept;
+  [[nodiscard]] PoolStats stats_locked() const;
+  /// The locked path of acquire(): idle list, checks, new sessions, waiting.
+  [[nodiscard]] Lease acquire_locked(std::chrono::steady_clock::time_point now);
+  /// Puts `idle` in the parked slot if it is empty (then `idle` is moved from).
+  bool park(Idle& idle) noexcept;
+  /// Takes the parked session, if there is one.
+  [[nodiscard]] std::optional<Idle> unpark() noexcept;
+  /// Moves the parked session to the idle list; caller holds the lock.
+  void unpark_locked();
   /// Removes idle sessions past idle_timeout (keeping pool.min); caller holds the lock.
   std::vector<Idle> take_expired_locked(std::chrono::steady_clock::time_point now);
   void closed(std::size_t n) noexcept;
@@ -130,16 +140,27 @@ class Pool {
   std::string m_host_name;
   std::size_t m_max;
 
+  // The parked slot: the last session given back, handed over without the
+  // mutex (one compare-and-swap each way), so a caller that runs one query at
+  // a time never locks. Its Idle record belongs to whoever moved the state to
+  // busy. Sessions that do not fit go to m_idle under the mutex; a waiter
+  // counts itself in m_waiting before it looks at the slot, and a giver parks
+  // before it reads m_waiting (both sequentially consistent), so one of them
+  // always sees the other and no waiter sleeps past a parked session.
+  static constexpr int kEmpty = 0, kBusy = 1, kFull = 2;
+  std::atomic<int> m_parked_state{kEmpty};
+  Idle m_parked;
+
   mutable std::mutex m_mutex;
   std::condition_variable m_cv;
   std::vector<Idle> m_idle;
   std::size_t m_open = 0;
-  std::size_t m_waiting = 0;
+  std::atomic<std::size_t> m_waiting{0};
   std::uint64_t m_created = 0;
   std::uint64_t m_discarded = 0;
   std::uint64_t m_timeouts = 0;
-  std::chrono::steady_clock::time_point m_last_used{};
-  std::chrono::steady_clock::time_point m_last_sweep{};
+  std::atomic<std::chrono::steady_clock::rep> m_last_used{0};
+  std::atomic<std::chrono::steady_clock::rep> m_next_sweep{0};
   std::chrono::steady_clock::duration m_sweep_every;
   ConnectionBudget* m_budget;
   std::function<void(const std::string&)> m_warn;
