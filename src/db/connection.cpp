@@ -250,9 +250,13 @@ Result Connection::run_on(Pool::Lease& lease, const Pool& pool, std::string_view
   // RETURNING (the driver decides); hooks see the statement that ran.
   const bool by_row_id = mode && mode->key && lease->key_is_row_id(mode->key->table, mode->key->column);
   const std::string_view sql = by_row_id ? mode->key->plain : asked;
+  // Without hooks no event is built (the common case).
   const bool timed = hooked();
-  auto ev = event(pool, reason, sql, params, intent, tx_id);
-  fire(&HookRegistry::Set::before, ev);
+  QueryEvent ev;
+  if (timed) {
+    ev = event(pool, reason, sql, params, intent, tx_id);
+    fire(&HookRegistry::Set::before, ev);
+  }
   auto start = timed ? Clock::now() : Clock::time_point{};
   try {
     Result r = by_row_id               ? key_result(lease->execute(sql, params), mode->key->column)
@@ -270,8 +274,11 @@ Result Connection::run_on(Pool::Lease& lease, const Pool& pool, std::string_view
     if (is_lost(e)) lease.discard();  // never hand a broken session out again
     e.add_context({m_cfg.name, pool.host(), pool.role(), {}});
     if (e.sql().empty()) e.set_sql(sql);
-    ev.error = &e;
-    fire(&HookRegistry::Set::error, ev);
+    if (hooked()) {
+      if (!timed) ev = event(pool, reason, sql, params, intent, tx_id);  // a hook added while it ran
+      ev.error = &e;
+      fire(&HookRegistry::Set::error, ev);
+    }
     throw;
   }
 }

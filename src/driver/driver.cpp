@@ -17,8 +17,12 @@ std::uint64_t Session::execute_each(std::string_view sql, std::span<const Value>
 
 std::uint64_t Session::visit_rows(const Result& r, const RowVisitor& visit) {
   if (r.columns().size() == 0) return r.affected_rows();
-  for (Row row : r) visit(row);
-  return r.size();
+  std::uint64_t n = 0;
+  for (Row row : r) {
+    ++n;
+    if (!visit(row)) break;
+  }
+  return n;
 }
 
 void Session::savepoint(std::string_view name) { execute("SAVEPOINT " + std::string(name), {}); }

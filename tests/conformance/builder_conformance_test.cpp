@@ -255,6 +255,23 @@ TEST_P(Conformance, TypedReadsAndPreparedQueries) {
                std::runtime_error);
   EXPECT_EQ(seen, 2);
   EXPECT_EQ(conn->select_as<std::tuple<std::int64_t>>("SELECT COUNT(*) FROM " + table).at(0), std::make_tuple(std::int64_t{5}));
+  // A visitor that returns false stops after that row; the rest are not
+  // handed over, and the session is at once free for reads and writes.
+  std::vector<double> taken;
+  n = conn->select_each("SELECT total_amount FROM " + table + " ORDER BY total_amount", {}, [&](Row r) {
+    taken.push_back(r[0].as<double>());
+    return taken.size() < 2;
+  });
+  EXPECT_EQ(n, 2u);
+  ASSERT_EQ(taken.size(), 2u);
+  EXPECT_DOUBLE_EQ(taken[0], 10.0);
+  EXPECT_DOUBLE_EQ(taken[1], 20.0);
+  {
+    auto tx = conn->begin();  // no half-read statement holds the session or a lock
+    tx.execute("UPDATE " + table + " SET total_amount = total_amount WHERE user_id = ?", {3});
+    tx.commit();
+  }
+  EXPECT_EQ(conn->select_each("SELECT total_amount FROM " + table, {}, [](Row) { return true; }), 5u);
 
   // The builder, typed.
   auto statuses = conn->table(table).select({"status"}).where("user_id", 3).order_by("status").get_as<std::tuple<std::string>>();

@@ -137,20 +137,29 @@ class Result {
 /// not run queries itself (the session is busy until the rows are read).
 class RowVisitor {
  public:
+  /// `fn(Row)` may return bool: false stops the read after that row.
   template <class F>
     requires(!std::is_same_v<std::remove_cvref_t<F>, RowVisitor>)
   explicit RowVisitor(F& fn) noexcept
-      : m_fn(&fn), m_call([](void* f, Row row) { (*static_cast<F*>(f))(row); }) {}
-  void operator()(Row row) const {
+      : m_fn(&fn), m_call([](void* f, Row row) -> bool {
+          if constexpr (std::is_convertible_v<std::invoke_result_t<F&, Row>, bool>) {
+            return static_cast<bool>((*static_cast<F*>(f))(row));
+          } else {
+            (*static_cast<F*>(f))(row);
+            return true;
+          }
+        }) {}
+  /// Hands over one row; false when the visitor wants no more.
+  bool operator()(Row row) const {
     ++m_calls;
-    m_call(m_fn, row);
+    return m_call(m_fn, row);
   }
   /// Rows handed over so far (a read that has handed over rows is not retried elsewhere).
   [[nodiscard]] std::uint64_t calls() const noexcept { return m_calls; }
 
  private:
   void* m_fn;
-  void (*m_call)(void*, Row);
+  bool (*m_call)(void*, Row);
   mutable std::uint64_t m_calls = 0;
 };
 

@@ -92,9 +92,10 @@ class Queryable {
   /// First column of the first row (null when there are no rows).
   Value scalar(std::string_view sql, Params params = {}, Intent intent = Intent::read);
   /// Runs a read and hands each row to `fn(Row)` as it is read, without
-  /// building a Result (the Row is valid during the call). Returns the number
-  /// of rows. `fn` must not query this connection or transaction: the session
-  /// is busy until the rows are read.
+  /// building a Result (the Row is valid during the call). `fn` may return
+  /// bool: false stops the read after that row (the rest are not read).
+  /// Returns the number of rows handed over. `fn` must not query this
+  /// connection or transaction: the session is busy until the rows are read.
   template <class F>
   std::uint64_t select_each(std::string_view sql, Params params, F&& fn) {
     return run_each(sql, params.span(), Intent::read, RowVisitor(fn));

@@ -122,6 +122,12 @@ std::vector<Expr> schema_columns() {
 template <Modeled T, class Col>
 void assign_column(T& obj, const Col& c, const Value& v) {
   using F = typename std::remove_cvref_t<Col>::field;
+  if constexpr (std::is_same_v<F, std::string>) {
+    if (v.type() == Value::Type::text) {  // into the member's own storage, no temporary
+      (obj.*(c.member)).assign(v.raw_text());
+      return;
+    }
+  }
   try {
     obj.*(c.member) = v.template as<F>();
   } catch (ConversionError& err) {
@@ -300,7 +306,10 @@ class Model {
     // the row hydrated straight from the result.
     Queryable& c = target(m_conn);
     std::optional<Entity<T>> e;
-    auto take = [&](Row row) { detail::hydrate_row<T>(row, e.emplace(), m_conn); };
+    auto take = [&](Row row) {
+      detail::hydrate_row<T>(row, e.emplace(), m_conn);
+      return false;  // one row by key: the engine need not look for another
+    };
     c.select_each(detail::find_sql<T>(grammar_for(c.driver())), std::span<const Value>(&id, 1), take);
     return e;
   }

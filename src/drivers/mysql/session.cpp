@@ -521,7 +521,7 @@ std::uint64_t Session::execute_each(std::string_view sql, std::span<const Value>
     m_row.resize(st.column_count());
     while (st.fetch_into(m_row.data())) {
       ++count;
-      visit(Row(&st.columns(), m_row.data()));
+      if (!visit(Row(&st.columns(), m_row.data()))) break;  // Done frees the rest
     }
   });
   return prepared ? count : visit_rows(text_query(sql), visit);

@@ -486,7 +486,7 @@ std::uint64_t Session::execute_each(std::string_view sql, std::span<const Value>
   m_row.resize(types.size());
   for (int row = 0; row < nrows; ++row) {
     decode_row(raw, row, types, m_row.data());
-    visit(Row(&cols, m_row.data()));
+    if (!visit(Row(&cols, m_row.data()))) return static_cast<std::uint64_t>(row) + 1;
   }
   return static_cast<std::uint64_t>(nrows);
 }

@@ -271,7 +271,8 @@ void Session::step_all(const PreparedStatement& ps, std::string_view sql, std::s
   bind_all(m_db, stmt, params, false, sql);
   arm_deadline();
   int rc;
-  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) on_row();
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+    if (!on_row()) return;  // the visitor has what it wanted: reset ends the read
   if (rc == SQLITE_DONE) return;
   if ((rc & 0xff) == SQLITE_INTERRUPT && m_timeout.count() > 0) {
     TimeoutError t("no answer within query_timeout_ms = " + std::to_string(m_timeout.count()) +
@@ -292,7 +293,10 @@ Result Session::execute(std::string_view sql, std::span<const Value> params) {
     return r;
   }
   Result result(ps->columns);
-  step_all(*ps, sql, params, [&] { read_row(*ps, result.append_row()); });
+  step_all(*ps, sql, params, [&] {
+    read_row(*ps, result.append_row());
+    return true;
+  });
   if (ps->hints.empty() || !sqlite3_stmt_readonly(ps->stmt)) {
     result.set_affected_rows(static_cast<std::uint64_t>(sqlite3_changes64(m_db)));
     result.set_last_insert_id(sqlite3_last_insert_rowid(m_db));
@@ -310,7 +314,7 @@ std::uint64_t Session::execute_each(std::string_view sql, std::span<const Value>
   step_all(*ps, sql, params, [&] {
     read_row(*ps, m_row.data());
     ++rows;
-    visit(Row(&ps->columns, m_row.data()));
+    return visit(Row(&ps->columns, m_row.data()));
   });
   return ps->hints.empty() ? static_cast<std::uint64_t>(sqlite3_changes64(m_db)) : rows;
 }
