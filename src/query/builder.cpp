@@ -9,6 +9,8 @@
 #include "plexus/db/queryable.hpp"
 
 namespace plexus {
+
+using namespace std::string_view_literals;
 namespace {
 
 // Names are checked (check_name, grammar.hpp) when they enter the builder, so
@@ -29,6 +31,17 @@ std::string_view normalize_op(std::string_view op) {
     if (same(a)) return a;
   throw UsageError("unsupported operator '" + std::string(op) +
                    "' (use =, <>, !=, <, <=, >, >=, like, not like, ilike; or where_raw)");
+}
+
+/// A canonical operator as it is written in SQL, with a space either side.
+std::string_view sql_op(std::string_view op) {
+  if (op == "=") return " = ";
+  static constexpr std::pair<std::string_view, std::string_view> spelled[] = {
+      {"<>", " <> "}, {"<", " < "}, {"<=", " <= "}, {">", " > "}, {">=", " >= "},
+      {"like", " LIKE "}, {"not like", " NOT LIKE "}, {"ilike", " ILIKE "}};
+  for (const auto& [canonical, sql] : spelled)
+    if (op == canonical) return sql;
+  throw UsageError("unsupported operator '" + std::string(op) + "'");  // normalize_op let nothing else in
 }
 
 }  // namespace
@@ -56,16 +69,20 @@ class QueryBuilder::Compiler {
                        " placeholder(s) but " + std::to_string(values.size()) + " value(s)");
   }
   void ident(std::string_view name) { grammar.identifier(q.sql, name); }
+  /// A name the builder already checked: a plain one is quoted without a second look.
+  void ident(std::string_view name, bool plain) {
+    if (plain) grammar.quote(q.sql, name);
+    else grammar.identifier(q.sql, name);
+  }
   std::string& sql() { return q.sql; }
 
   const Grammar& grammar;
   Query q;
 };
 
-QueryBuilder::QueryBuilder(std::string table) : m_table(std::move(table)) { check_name(m_table); }
-QueryBuilder::QueryBuilder(Queryable& target, std::string table) : m_target(&target), m_table(std::move(table)) {
-  check_name(m_table);
-}
+QueryBuilder::QueryBuilder(std::string table) : m_table(std::move(table)), m_table_plain(check_name(m_table)) {}
+QueryBuilder::QueryBuilder(Queryable& target, std::string table)
+    : m_target(&target), m_table(std::move(table)), m_table_plain(check_name(m_table)) {}
 
 QueryBuilder Queryable::table(std::string_view name) { return QueryBuilder(*this, std::string(name)); }
 QueryBuilder Database::table(std::string_view table, std::string_view connection_name) {
@@ -75,16 +92,19 @@ QueryBuilder Database::table(std::string_view table, std::string_view connection
 // ---- building ---------------------------------------------------------------
 
 QueryBuilder& QueryBuilder::select(std::initializer_list<Expr> columns) {
-  return select(std::vector<Expr>(columns));
+  m_columns.assign(columns.begin(), columns.end());
+  for (auto& c : m_columns)
+    if (!c.is_raw()) c.m_plain = check_name(c.text());
+  return *this;
 }
 QueryBuilder& QueryBuilder::select(std::vector<Expr> columns) {
-  for (const auto& c : columns)
-    if (!c.is_raw()) check_name(c.text());
+  for (auto& c : columns)
+    if (!c.is_raw()) c.m_plain = check_name(c.text());
   m_columns = std::move(columns);
   return *this;
 }
 QueryBuilder& QueryBuilder::add_select(Expr column) {
-  if (!column.is_raw()) check_name(column.text());
+  if (!column.is_raw()) column.m_plain = check_name(column.text());
   m_columns.push_back(std::move(column));
   return *this;
 }
@@ -94,23 +114,24 @@ QueryBuilder& QueryBuilder::distinct(bool on) {
 }
 
 QueryBuilder& QueryBuilder::add_condition(Condition c) {
-  if (c.kind != Condition::Kind::raw && c.kind != Condition::Kind::group) check_name(c.column);
+  if (c.kind != Condition::Kind::raw && c.kind != Condition::Kind::group) c.plain = check_name(c.column);
   m_wheres.push_back(std::move(c));
   return *this;
 }
 
 QueryBuilder& QueryBuilder::where(std::string_view column, Value value) { return where(column, "=", std::move(value)); }
 QueryBuilder& QueryBuilder::where(std::string_view column, std::string_view op, Value value) {
-  check_name(column);
+  const bool plain = check_name(column);
   const std::string_view o = normalize_op(op);
   Condition& c = m_wheres.emplace_back();  // built in place: no Condition moves
+  c.plain = plain;
   c.column = column;
   c.op = o;
   if (value.is_null() && (o == "=" || o == "<>")) {
     // "= NULL" is never true in SQL; say what was meant.
     c.kind = o == "=" ? Condition::Kind::null : Condition::Kind::not_null;
   } else {
-    c.values.push_back(std::move(value));
+    c.value = std::move(value);
   }
   return *this;
 }
@@ -240,7 +261,7 @@ QueryBuilder& QueryBuilder::having(std::string_view column, std::string_view op,
   Condition c;
   c.column = column;
   c.op = normalize_op(op);
-  c.values.push_back(std::move(value));
+  c.value = std::move(value);
   m_havings.push_back(std::move(c));
   return *this;
 }
@@ -285,57 +306,55 @@ QueryBuilder& QueryBuilder::reorder() {
 void QueryBuilder::compile_where(Compiler& c, const std::vector<Condition>& conds) const {
   bool first = true;
   for (const auto& w : conds) {
-    if (!first) c.sql() += w.use_or ? " OR " : " AND ";
+    if (!first) c.sql() += w.use_or ? " OR "sv : " AND "sv;
     first = false;
     switch (w.kind) {
       case Condition::Kind::basic:
         if (w.op == "ilike" && c.grammar.name() != "postgres") {
-          c.sql() += "LOWER(";
-          c.ident(w.column);
-          c.sql() += ") LIKE LOWER(";
-          c.bind(w.values[0]);
-          c.sql() += ")";
+          c.sql() += "LOWER("sv;
+          c.ident(w.column, w.plain);
+          c.sql() += ") LIKE LOWER("sv;
+          c.bind(w.value);
+          c.sql() += ")"sv;
         } else {
-          c.ident(w.column);
-          c.sql() += ' ';
-          for (char ch : w.op) c.sql() += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-          c.sql() += ' ';
-          c.bind(w.values[0]);
+          c.ident(w.column, w.plain);
+          c.sql() += sql_op(w.op);
+          c.bind(w.value);
         }
         break;
       case Condition::Kind::in:
       case Condition::Kind::not_in:
         if (w.values.empty()) {  // IN () is invalid SQL: say what it means
-          c.sql() += w.kind == Condition::Kind::in ? "1 = 0" : "1 = 1";
+          c.sql() += w.kind == Condition::Kind::in ? "1 = 0"sv : "1 = 1"sv;
           break;
         }
-        c.ident(w.column);
-        c.sql() += w.kind == Condition::Kind::in ? " IN (" : " NOT IN (";
+        c.ident(w.column, w.plain);
+        c.sql() += w.kind == Condition::Kind::in ? " IN ("sv : " NOT IN ("sv;
         for (std::size_t i = 0; i < w.values.size(); ++i) {
-          if (i) c.sql() += ", ";
+          if (i) c.sql() += ", "sv;
           c.bind(w.values[i]);
         }
         c.sql() += ')';
         break;
       case Condition::Kind::in_sub:
       case Condition::Kind::not_in_sub: {
-        c.ident(w.column);
-        c.sql() += w.kind == Condition::Kind::in_sub ? " IN (" : " NOT IN (";
+        c.ident(w.column, w.plain);
+        c.sql() += w.kind == Condition::Kind::in_sub ? " IN ("sv : " NOT IN ("sv;
         w.nested->compile_select(c);
         c.sql() += ')';
         break;
       }
       case Condition::Kind::null:
       case Condition::Kind::not_null:
-        c.ident(w.column);
-        c.sql() += w.kind == Condition::Kind::null ? " IS NULL" : " IS NOT NULL";
+        c.ident(w.column, w.plain);
+        c.sql() += w.kind == Condition::Kind::null ? " IS NULL"sv : " IS NOT NULL"sv;
         break;
       case Condition::Kind::between:
       case Condition::Kind::not_between:
-        c.ident(w.column);
-        c.sql() += w.kind == Condition::Kind::between ? " BETWEEN " : " NOT BETWEEN ";
+        c.ident(w.column, w.plain);
+        c.sql() += w.kind == Condition::Kind::between ? " BETWEEN "sv : " NOT BETWEEN "sv;
         c.bind(w.values[0]);
-        c.sql() += " AND ";
+        c.sql() += " AND "sv;
         c.bind(w.values[1]);
         break;
       case Condition::Kind::raw:
@@ -345,7 +364,7 @@ void QueryBuilder::compile_where(Compiler& c, const std::vector<Condition>& cond
         break;
       case Condition::Kind::group:
         if (w.nested->m_wheres.empty()) {
-          c.sql() += "1 = 1";
+          c.sql() += "1 = 1"sv;
           break;
         }
         c.sql() += '(';
@@ -357,53 +376,53 @@ void QueryBuilder::compile_where(Compiler& c, const std::vector<Condition>& cond
 }
 
 void QueryBuilder::compile_from(Compiler& c) const {
-  c.sql() += " FROM ";
-  c.ident(m_table);
+  c.sql() += " FROM "sv;
+  c.ident(m_table, m_table_plain);
   for (const auto& j : m_joins) {
     c.sql() += ' ' + j.type + ' ';
     c.ident(j.table);
     if (!j.first.empty()) {
-      c.sql() += " ON ";
+      c.sql() += " ON "sv;
       c.ident(j.first);
       c.sql() += ' ' + j.op + ' ';
       c.ident(j.second);
     }
   }
   if (!m_wheres.empty()) {
-    c.sql() += " WHERE ";
+    c.sql() += " WHERE "sv;
     compile_where(c, m_wheres);
   }
 }
 
 void QueryBuilder::compile_select(Compiler& c) const {
-  c.sql() += m_distinct ? "SELECT DISTINCT " : "SELECT ";
+  c.sql() += m_distinct ? "SELECT DISTINCT "sv : "SELECT "sv;
   if (m_columns.empty()) c.sql() += '*';
   for (std::size_t i = 0; i < m_columns.size(); ++i) {
-    if (i) c.sql() += ", ";
+    if (i) c.sql() += ", "sv;
     if (m_columns[i].is_raw()) c.raw(m_columns[i].text(), m_columns[i].bindings());
-    else c.ident(m_columns[i].text());
+    else c.ident(m_columns[i].text(), m_columns[i].m_plain);
   }
   compile_from(c);
   if (!m_groups.empty()) {
-    c.sql() += " GROUP BY ";
+    c.sql() += " GROUP BY "sv;
     for (std::size_t i = 0; i < m_groups.size(); ++i) {
-      if (i) c.sql() += ", ";
+      if (i) c.sql() += ", "sv;
       c.ident(m_groups[i]);
     }
   }
   if (!m_havings.empty()) {
-    c.sql() += " HAVING ";
+    c.sql() += " HAVING "sv;
     compile_where(c, m_havings);
   }
   if (!m_orders.empty()) {
-    c.sql() += " ORDER BY ";
+    c.sql() += " ORDER BY "sv;
     for (std::size_t i = 0; i < m_orders.size(); ++i) {
-      if (i) c.sql() += ", ";
+      if (i) c.sql() += ", "sv;
       if (m_orders[i].column.empty()) {
         c.raw(m_orders[i].raw_sql, m_orders[i].raw_bindings);
       } else {
         c.ident(m_orders[i].column);
-        c.sql() += m_orders[i].desc ? " DESC" : " ASC";
+        c.sql() += m_orders[i].desc ? " DESC"sv : " ASC"sv;
       }
     }
   }
@@ -426,26 +445,26 @@ Query QueryBuilder::insert_sql(const Grammar& g, const std::vector<Fields>& rows
   const Fields& head = rows.front();
   for (const auto& [col, v] : head) check_name(col);
   Compiler c(g);
-  c.sql() += "INSERT INTO ";
+  c.sql() += "INSERT INTO "sv;
   c.ident(m_table);
-  c.sql() += " (";
+  c.sql() += " ("sv;
   for (std::size_t i = 0; i < head.size(); ++i) {
-    if (i) c.sql() += ", ";
+    if (i) c.sql() += ", "sv;
     c.ident(head[i].first);
   }
-  c.sql() += ") VALUES ";
+  c.sql() += ") VALUES "sv;
   c.q.bindings.reserve(rows.size() * head.size());
   for (std::size_t r = 0; r < rows.size(); ++r) {
     const Fields& row = rows[r];
     if (row.size() != head.size())
       throw UsageError("insert into '" + m_table + "': row " + std::to_string(r) + " has " + std::to_string(row.size()) +
                        " columns, the first has " + std::to_string(head.size()));
-    c.sql() += r ? ", (" : "(";
+    c.sql() += r ? ", ("sv : "("sv;
     for (std::size_t i = 0; i < row.size(); ++i) {
       if (row[i].first != head[i].first)
         throw UsageError("insert into '" + m_table + "': row " + std::to_string(r) + " has column '" + row[i].first +
                          "' where the first row has '" + head[i].first + "'");
-      if (i) c.sql() += ", ";
+      if (i) c.sql() += ", "sv;
       c.bind(row[i].second);
     }
     c.sql() += ')';
@@ -453,9 +472,9 @@ Query QueryBuilder::insert_sql(const Grammar& g, const std::vector<Fields>& rows
   if (!returning.empty()) {
     if (!g.supports_returning())
       throw UsageError(std::string(g.name()) + " has no INSERT … RETURNING; use insert_get_id()");
-    c.sql() += " RETURNING ";
+    c.sql() += " RETURNING "sv;
     for (std::size_t i = 0; i < returning.size(); ++i) {
-      if (i) c.sql() += ", ";
+      if (i) c.sql() += ", "sv;
       c.ident(returning[i]);
     }
   }
@@ -465,18 +484,18 @@ Query QueryBuilder::insert_sql(const Grammar& g, const std::vector<Fields>& rows
 Query QueryBuilder::update_sql(const Grammar& g, const Fields& fields) const {
   if (fields.empty()) throw UsageError("update of '" + m_table + "' needs at least one column");
   Compiler c(g);
-  c.sql() += "UPDATE ";
+  c.sql() += "UPDATE "sv;
   c.ident(m_table);
-  c.sql() += " SET ";
+  c.sql() += " SET "sv;
   for (std::size_t i = 0; i < fields.size(); ++i) {
-    if (i) c.sql() += ", ";
+    if (i) c.sql() += ", "sv;
     check_name(fields[i].first);
     c.ident(fields[i].first);
-    c.sql() += " = ";
+    c.sql() += " = "sv;
     c.bind(fields[i].second);
   }
   if (!m_wheres.empty()) {
-    c.sql() += " WHERE ";
+    c.sql() += " WHERE "sv;
     compile_where(c, m_wheres);
   }
   return std::move(c.q);
@@ -484,10 +503,10 @@ Query QueryBuilder::update_sql(const Grammar& g, const Fields& fields) const {
 
 Query QueryBuilder::delete_sql(const Grammar& g) const {
   Compiler c(g);
-  c.sql() += "DELETE FROM ";
+  c.sql() += "DELETE FROM "sv;
   c.ident(m_table);
   if (!m_wheres.empty()) {
-    c.sql() += " WHERE ";
+    c.sql() += " WHERE "sv;
     compile_where(c, m_wheres);
   }
   return std::move(c.q);
@@ -507,23 +526,23 @@ Query QueryBuilder::aggregate_sql(const Grammar& g, std::string_view function, s
   if (column != "*") check_name(column);
   Compiler c(g);
   auto call = [&](Compiler& cc) {
-    cc.sql() += "SELECT ";
+    cc.sql() += "SELECT "sv;
     cc.sql() += function;
     cc.sql() += '(';
-    if (column == "*") cc.sql() += '*';
+    if (column == "*"sv) cc.sql() += '*';
     else cc.ident(column);
-    cc.sql() += ") AS ";
+    cc.sql() += ") AS "sv;
     g.quote(cc.sql(), "aggregate");
   };
   if (!m_groups.empty() || m_distinct || m_limit || m_offset) {
     // Aggregate over the rows the query returns, not over the groups' rows.
     call(c);
-    c.sql() += " FROM (";
+    c.sql() += " FROM ("sv;
     QueryBuilder inner = *this;
     if (inner.m_columns.empty() && !m_groups.empty())  // SELECT * is invalid with GROUP BY on most engines
       inner.m_columns.assign(m_groups.begin(), m_groups.end());
     inner.compile_select(c);
-    c.sql() += ") AS ";
+    c.sql() += ") AS "sv;
     g.quote(c.sql(), "plexus_sub");
     return std::move(c.q);
   }
@@ -703,23 +722,23 @@ std::uint64_t QueryBuilder::increment(std::string_view column, std::int64_t by, 
   check_name(column);
   const Grammar& g = grammar_for(t.driver());
   Compiler c(g);
-  c.sql() += "UPDATE ";
+  c.sql() += "UPDATE "sv;
   c.ident(m_table);
-  c.sql() += " SET ";
+  c.sql() += " SET "sv;
   c.ident(column);
-  c.sql() += " = ";
+  c.sql() += " = "sv;
   c.ident(column);
   c.sql() += " + ";
   c.bind(Value(by));
   for (const auto& [col, v] : also) {
     check_name(col);
-    c.sql() += ", ";
+    c.sql() += ", "sv;
     c.ident(col);
-    c.sql() += " = ";
+    c.sql() += " = "sv;
     c.bind(v);
   }
   if (!m_wheres.empty()) {
-    c.sql() += " WHERE ";
+    c.sql() += " WHERE "sv;
     compile_where(c, m_wheres);
   }
   return t.execute(c.q.sql, c.q.bindings).affected_rows();

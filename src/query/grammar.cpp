@@ -4,6 +4,7 @@
 #include <atomic>
 #include <charconv>
 #include <cstdlib>
+#include <cstring>
 
 #include "drivers/grammars.hpp"
 #include "plexus/core/error.hpp"
@@ -65,8 +66,10 @@ bool acceptable_name(std::string_view name) noexcept {
   return plain_part(n.substr(0, dot)) && (column == "*" || plain_part(column));
 }
 
-void check_name(std::string_view name) {
+bool check_name(std::string_view name) {
+  if (plain_part(name)) return true;
   if (!acceptable_name(name)) refuse(name);
+  return false;
 }
 
 void Grammar::identifier(std::string& out, std::string_view name) const {
@@ -131,7 +134,22 @@ void Grammar::on_conflict_tail(std::string& out, std::span<const std::string> un
   }
 }
 
-Grammar::Grammar() {
+void Grammar::quote(std::string& out, std::string_view part) const {
+  // One append for the common case (checked names are at most 128 characters).
+  char buf[160];
+  if (part.size() + 2 <= sizeof buf) {
+    buf[0] = m_quote;
+    std::memcpy(buf + 1, part.data(), part.size());
+    buf[part.size() + 1] = m_quote;
+    out.append(buf, part.size() + 2);
+    return;
+  }
+  out += m_quote;
+  out += part;
+  out += m_quote;
+}
+
+Grammar::Grammar(char quote_char) : m_quote(quote_char) {
   static std::atomic<std::size_t> next{0};
   m_slot = next.fetch_add(1);
   // Grammars are one static instance per engine; running out means a grammar

@@ -36,9 +36,11 @@ class Expr {
   [[nodiscard]] const std::vector<Value>& bindings() const noexcept { return m_bindings; }
 
  private:
+  friend class QueryBuilder;
   std::string m_text;
   std::vector<Value> m_bindings;
   bool m_raw = false;
+  bool m_plain = false;  // checked by the builder: one plain name, quoted as is
 };
 
 /// One row that owns its data (what first() returns).
@@ -257,6 +259,7 @@ class QueryBuilder {
 
   Queryable* m_target = nullptr;
   std::string m_table;
+  bool m_table_plain = false;
   std::vector<Expr> m_columns;
   bool m_distinct = false;
   std::vector<Condition> m_wheres;
@@ -272,9 +275,11 @@ struct QueryBuilder::Condition {
   enum class Kind { basic, in, not_in, in_sub, not_in_sub, null, not_null, between, not_between, raw, group };
   Kind kind = Kind::basic;
   bool use_or = false;
+  bool plain = false;  // column is one plain name (quoted as is)
   std::string column;
-  std::string op;
-  std::vector<Value> values;
+  std::string_view op;        // a canonical operator ("=", "like", …), static storage
+  Value value;                // the value of a basic comparison
+  std::vector<Value> values;  // in, between and raw bindings
   std::string raw_sql;
   std::shared_ptr<const QueryBuilder> nested;  // group or subquery
 };

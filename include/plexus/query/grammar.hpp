@@ -16,7 +16,8 @@ class Grammar {
   /// How many grammar instances one process may hold (each has a slot()).
   static constexpr std::size_t max_slots = 8;
 
-  Grammar();
+  /// `quote_char` encloses identifiers: '"' (standard SQL) or '`' (MySQL).
+  explicit Grammar(char quote_char);
   virtual ~Grammar() = default;
   Grammar(const Grammar&) = delete;
   Grammar& operator=(const Grammar&) = delete;
@@ -25,8 +26,9 @@ class Grammar {
   [[nodiscard]] std::size_t slot() const noexcept { return m_slot; }
   /// Canonical engine name: "sqlite", "postgres", "mysql".
   [[nodiscard]] virtual std::string_view name() const noexcept = 0;
-  /// Appends one identifier part, quoted ("users" or `users`).
-  virtual void quote(std::string& out, std::string_view part) const = 0;
+  /// Appends one identifier part, quoted ("users" or `users`). The part is
+  /// taken as it is: pass only names checked by check_name() or identifier().
+  void quote(std::string& out, std::string_view part) const;
   /// Appends the placeholder for the n-th (1-based) bound value.
   virtual void placeholder(std::string& out, std::size_t n) const = 0;
   /// Appends LIMIT/OFFSET (a LIMIT is implied where an engine needs one for OFFSET).
@@ -52,14 +54,17 @@ class Grammar {
 
  private:
   std::size_t m_slot;
+  char m_quote;
 };
 
 /// The grammar for a driver name. @throws ConfigError for an unknown one.
 [[nodiscard]] const Grammar& grammar_for(std::string_view driver);
 
 /// Checks a name as Grammar::identifier() would accept it, without building SQL.
+/// @returns true when it is one plain name (no table prefix, alias or *),
+///          which Grammar::quote() takes as it is.
 /// @throws UsageError naming it.
-void check_name(std::string_view name);
+bool check_name(std::string_view name);
 
 
 }  // namespace plexus

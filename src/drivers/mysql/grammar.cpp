@@ -6,12 +6,8 @@ namespace {
 
 class MysqlGrammar final : public Grammar {
  public:
+  MysqlGrammar() : Grammar('`') {}
   std::string_view name() const noexcept override { return "mysql"; }
-  void quote(std::string& out, std::string_view part) const override {
-    out += '`';
-    out += part;
-    out += '`';
-  }
   void placeholder(std::string& out, std::size_t) const override { out += '?'; }
   void limit_offset(std::string& out, std::optional<std::uint64_t> limit,
                     std::optional<std::uint64_t> offset) const override {

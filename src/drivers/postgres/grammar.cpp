@@ -6,12 +6,8 @@ namespace {
 
 class PostgresGrammar final : public Grammar {
  public:
+  PostgresGrammar() : Grammar('"') {}
   std::string_view name() const noexcept override { return "postgres"; }
-  void quote(std::string& out, std::string_view part) const override {
-    out += '"';
-    out += part;
-    out += '"';
-  }
   void placeholder(std::string& out, std::size_t n) const override {
     out += '$';
     out += std::to_string(n);
