@@ -151,8 +151,11 @@ void run_engine(const Target& t, const Sizes& n, std::vector<bench::Result>& out
     auto rec = conn.table("bench_items").select({"id", "name", "price"}).where("id", key(i)).first();
     sum += rec->get<std::int64_t>("id");
   }});
+  w1v.push_back({"plexus builder first_as", [&, &sum = sums["plexus builder first_as"]](std::size_t i) {
+    sum += conn.table("bench_items").select({"id", "name", "price"}).where("id", key(i)).first_as<BenchItem>()->id;
+  }});
   w1v.push_back({"plexus prepared builder", [&, &sum = sums["plexus prepared builder"]](std::size_t i) {
-    sum += by_id.get_as<BenchItem>({key(i)}).at(0).id;
+    sum += by_id.first_as<BenchItem>({key(i)})->id;
   }});
   w1v.push_back({"plexus find", [&, &sum = sums["plexus find"]](std::size_t i) { sum += items.find(key(i))->id; }});
   for (auto& [name, peer] : peers)

@@ -567,19 +567,24 @@ Result QueryBuilder::get() {
   return t.select(q.sql, q.bindings);
 }
 
-std::optional<Record> QueryBuilder::first() {
-  // Compiled with LIMIT 1 in place (restored after), not on a copy of the builder.
-  auto& t = require_target("run");
+Query QueryBuilder::first_sql(const Grammar& g) {
+  // LIMIT 1 set in place and restored, not on a copy of the builder.
   const auto saved = m_limit;
   m_limit = 1;
   Query q;
   try {
-    q = to_sql(grammar_for(t.driver()));
+    q = to_sql(g);
   } catch (...) {
     m_limit = saved;
     throw;
   }
   m_limit = saved;
+  return q;
+}
+
+std::optional<Record> QueryBuilder::first() {
+  auto& t = require_target("run");
+  Query q = first_sql(grammar_for(t.driver()));
   Result r = t.select(q.sql, q.bindings);
   if (r.empty()) return std::nullopt;
   return Record(std::move(r));

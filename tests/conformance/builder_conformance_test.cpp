@@ -288,6 +288,20 @@ TEST_P(Conformance, TypedReadsAndPreparedQueries) {
   ASSERT_TRUE(first.has_value());
   EXPECT_EQ(first->get<std::string>("status"), "paid");
   EXPECT_FALSE(by_user.first({99}).has_value());
+  // Typed first rows: the read stops after the first row.
+  auto top = by_user.first_as<std::tuple<std::string, double>>({1});
+  ASSERT_TRUE(top.has_value());
+  EXPECT_EQ(*top, std::make_tuple(std::string("paid"), 10.0));
+  using StatusAmount = std::tuple<std::string, double>;
+  EXPECT_FALSE(by_user.first_as<StatusAmount>({99}).has_value());
+  auto biggest = conn->table(table).select({"status", "total_amount"}).where("user_id", 1).order_by_desc("total_amount")
+                     .first_as<std::tuple<std::string, double>>();
+  ASSERT_TRUE(biggest.has_value());
+  EXPECT_EQ(*biggest, std::make_tuple(std::string("open"), 20.0));
+  EXPECT_FALSE(conn->table(table).where("user_id", 99).first_as<std::tuple<std::int64_t>>().has_value());
+  auto one = conn->select_one_as<std::tuple<double>>("SELECT total_amount FROM " + table + " WHERE user_id = ? ORDER BY total_amount DESC", {3});
+  ASSERT_TRUE(one.has_value());
+  EXPECT_DOUBLE_EQ(std::get<0>(*one), 50.0);
   auto typed = by_user.get_as<std::tuple<std::string, double>>({1});
   ASSERT_EQ(typed.size(), 2u);
   EXPECT_DOUBLE_EQ(std::get<1>(typed[1]), 20.0);

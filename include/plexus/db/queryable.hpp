@@ -115,6 +115,18 @@ class Queryable {
     run_each(sql, params.span(), Intent::read, RowVisitor(take));
     return out;
   }
+  /// The first row of a read as T, or nullopt when there is none; the read
+  /// stops after that row: `conn.select_one_as<Item>("SELECT … WHERE id = ?", {7})`.
+  template <ReadableRow T>
+  std::optional<T> select_one_as(std::string_view sql, Params params = {}) {
+    std::optional<T> out;
+    auto take = [&](Row row) {
+      out.emplace(RowReader<T>(row.columns()).read(row));
+      return false;
+    };
+    run_each(sql, params.span(), Intent::read, RowVisitor(take));
+    return out;
+  }
   /// Streams the rows of a query without holding them all in memory.
   Cursor cursor(std::string_view sql, Params params = {}, Intent intent = Intent::read) {
     return open_cursor(sql, params.span(), intent);

@@ -90,6 +90,11 @@ class PreparedQuery {
   [[nodiscard]] std::vector<T> get_as(Params values = {}) {
     return m_target->select_as<T>(m_all.sql, bind(values));
   }
+  /// The first row as T, or nullopt (runs the LIMIT 1 form; see Queryable::select_one_as).
+  template <ReadableRow T>
+  [[nodiscard]] std::optional<T> first_as(Params values = {}) {
+    return m_target->select_one_as<T>(m_first.sql, bind(values));
+  }
   /// The compiled SQL (without LIMIT 1; first() runs its own).
   [[nodiscard]] const std::string& sql() const noexcept { return m_all.sql; }
   /// How many values each call binds.
@@ -196,6 +201,14 @@ class QueryBuilder {
     return t.select_as<T>(q.sql, q.bindings);
   }
   [[nodiscard]] std::optional<Record> first();
+  /// The first row as T, or nullopt, read straight from the driver:
+  /// `auto u = conn.table("users").where("id", 7).first_as<User>();`
+  template <ReadableRow T>
+  [[nodiscard]] std::optional<T> first_as() {
+    auto& t = require_target("run");
+    Query q = first_sql(grammar_for(t.driver()));
+    return t.select_one_as<T>(q.sql, q.bindings);
+  }
   /// Compiles this read once for its target's dialect; run it with new values
   /// through the returned PreparedQuery. @throws UsageError when unbound.
   [[nodiscard]] PreparedQuery prepare() const;
@@ -252,6 +265,8 @@ class QueryBuilder {
   QueryBuilder& add_join(std::string type, std::string_view table, std::string_view first, std::string_view op,
                          std::string_view second);
   Value aggregate(std::string_view function, std::string_view column);
+  /// This SELECT with LIMIT 1 (compiled in place, the builder left as it was).
+  [[nodiscard]] Query first_sql(const Grammar& g);
   Queryable& require_target(std::string_view what) const;
   void compile_where(Compiler& c, const std::vector<Condition>& conds) const;
   void compile_select(Compiler& c) const;

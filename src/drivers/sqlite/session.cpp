@@ -71,10 +71,11 @@ void describe_columns(sqlite3_stmt* stmt, PreparedStatement& out) {
     out.hints.push_back(hint_for(sqlite3_column_decltype(stmt, i)));
   }
   out.columns = Columns(std::move(names));
+  out.parameters = sqlite3_bind_parameter_count(stmt);
 }
 
-void bind_all(sqlite3* db, sqlite3_stmt* stmt, std::span<const Value> params, bool copy, std::string_view sql) {
-  int expected = sqlite3_bind_parameter_count(stmt);
+void bind_all(sqlite3* db, sqlite3_stmt* stmt, int expected, std::span<const Value> params, bool copy,
+              std::string_view sql) {
   if (static_cast<std::size_t>(expected) != params.size())
     throw UsageError("the statement has " + std::to_string(expected) + " placeholder(s) but " +
                      std::to_string(params.size()) + " value(s) were bound: " + std::string(sql.substr(0, 200)));
@@ -138,12 +139,17 @@ Value read_column(sqlite3_stmt* stmt, int i, ColumnHint hint) {
 
 void read_column_into(sqlite3_stmt* stmt, int i, ColumnHint hint, Value& out) {
   if (hint == ColumnHint::plain) {  // the common types, written in place
-    switch (sqlite3_column_type(stmt, i)) {
-      case SQLITE_INTEGER: out.set_int(sqlite3_column_int64(stmt, i)); return;
-      case SQLITE_FLOAT: out.set_real(sqlite3_column_double(stmt, i)); return;
+    // One sqlite3_column_* call, then the value's own accessors: they skip the
+    // per-call error bookkeeping of sqlite3_column_*. (SQLite calls such a
+    // value unprotected: safe here, a session is used by one thread at a time
+    // and is opened without SQLite's mutex.)
+    sqlite3_value* v = sqlite3_column_value(stmt, i);
+    switch (sqlite3_value_type(v)) {
+      case SQLITE_INTEGER: out.set_int(sqlite3_value_int64(v)); return;
+      case SQLITE_FLOAT: out.set_real(sqlite3_value_double(v)); return;
       case SQLITE_TEXT: {
-        auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt, i));
-        out.set_text(std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt, i))));
+        auto* p = reinterpret_cast<const char*>(sqlite3_value_text(v));
+        out.set_text(std::string_view(p, static_cast<std::size_t>(sqlite3_value_bytes(v))));
         return;
       }
       default: break;
@@ -268,7 +274,7 @@ void Session::step_all(const PreparedStatement& ps, std::string_view sql, std::s
     sqlite3_stmt* s;
     ~Reset() { sqlite3_reset(s); }
   } reset{stmt};
-  bind_all(m_db, stmt, params, false, sql);
+  bind_all(m_db, stmt, ps.parameters, params, false, sql);
   arm_deadline();
   int rc;
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
@@ -325,7 +331,7 @@ std::unique_ptr<RowSource> Session::stream(std::string_view sql, std::span<const
   if (rc != SQLITE_OK) throw_error(m_db, sqlite3_extended_errcode(m_db), sql);
   if (!stmt) throw UsageError("empty SQL statement");
   try {
-    bind_all(m_db, stmt, params, true, sql);
+    bind_all(m_db, stmt, sqlite3_bind_parameter_count(stmt), params, true, sql);
   } catch (...) {
     sqlite3_finalize(stmt);
     throw;

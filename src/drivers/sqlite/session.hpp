@@ -21,6 +21,7 @@ struct PreparedStatement {
   sqlite3_stmt* stmt = nullptr;
   Columns columns;
   std::vector<ColumnHint> hints;
+  int parameters = 0;  // placeholders (fixed by the SQL text)
 };
 
 class Session final : public driver::Session {
@@ -67,7 +68,9 @@ class Session final : public driver::Session {
 /// Fills a PreparedStatement's column names and hints.
 void describe_columns(sqlite3_stmt* stmt, PreparedStatement& out);
 /// Binds params (count-checked). `copy` = SQLITE_TRANSIENT, for statements that outlive params.
-void bind_all(sqlite3* db, sqlite3_stmt* stmt, std::span<const Value> params, bool copy, std::string_view sql);
+/// Binds `params` to the `expected` placeholders of `stmt` (a count mismatch is a UsageError).
+void bind_all(sqlite3* db, sqlite3_stmt* stmt, int expected, std::span<const Value> params, bool copy,
+              std::string_view sql);
 /// Reads column i of the current row.
 Value read_column(sqlite3_stmt* stmt, int i, ColumnHint hint);
 /// read_column into `out`, reusing the text storage it holds (for row buffers).
