@@ -353,12 +353,12 @@ int main(int argc, char** argv) {
   std::map<std::string, double> raw_rate;
   for (const auto& r : results)  // the first raw row of a workload is its yardstick
     if (r.impl.starts_with("raw")) raw_rate.try_emplace(r.workload + "|" + r.engine, r.ops_per_s());
-  std::printf("%-16s %-14s %-20s %12s %14s %8s\n", "workload", "engine", "implementation", "ops/s", "cpu ns/op", "vs raw");
+  std::printf("%-16s %-14s %-24s %12s %14s %8s\n", "workload", "engine", "implementation", "ops/s", "cpu ns/op", "vs raw");
   nlohmann::json j = nlohmann::json::array();
   for (const auto& r : results) {
     double base = raw_rate[r.workload + "|" + r.engine];
     double ratio = base > 0 ? r.ops_per_s() / base : 0;
-    std::printf("%-16s %-14s %-20s %12.0f %14.0f %8.2f\n", r.workload.c_str(), r.engine.c_str(), r.impl.c_str(),
+    std::printf("%-16s %-14s %-24s %12.0f %14.0f %8.2f\n", r.workload.c_str(), r.engine.c_str(), r.impl.c_str(),
                 r.ops_per_s(), r.cpu_ns_per_op, ratio);
     j.push_back({{"workload", r.workload}, {"engine", r.engine}, {"impl", r.impl}, {"ops", r.ops},
                  {"ops_per_s", r.ops_per_s()}, {"cpu_ns_per_op", r.cpu_ns_per_op}, {"ratio_to_raw", ratio}});
