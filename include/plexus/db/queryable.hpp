@@ -44,6 +44,11 @@ struct RowReader;
 template <class T>
 concept ReadableRow = requires(const Columns& c, Row r) { RowReader<T>(c).read(r); };
 
+/// A reader that can also fill a T in place (`void read_into(Row, T&) const`),
+/// so typed reads construct each T where it is kept.
+template <class T>
+concept ReadsInPlace = requires(const RowReader<T>& rd, Row r, T& out) { rd.read_into(r, out); };
+
 template <class T>
   requires requires(Row r) {
     { T::from_row(r) } -> std::convertible_to<T>;
@@ -110,7 +115,8 @@ class Queryable {
     std::optional<RowReader<T>> reader;
     auto take = [&](Row row) {
       if (!reader) [[unlikely]] reader.emplace(row.columns());
-      out.push_back(reader->read(row));
+      if constexpr (ReadsInPlace<T>) reader->read_into(row, out.emplace_back());
+      else out.push_back(reader->read(row));
     };
     run_each(sql, params.span(), Intent::read, RowVisitor(take));
     return out;
@@ -121,7 +127,9 @@ class Queryable {
   std::optional<T> select_one_as(std::string_view sql, Params params = {}) {
     std::optional<T> out;
     auto take = [&](Row row) {
-      out.emplace(RowReader<T>(row.columns()).read(row));
+      const RowReader<T> reader(row.columns());
+      if constexpr (ReadsInPlace<T>) reader.read_into(row, out.emplace());
+      else out.emplace(reader.read(row));
       return false;
     };
     run_each(sql, params.span(), Intent::read, RowVisitor(take));

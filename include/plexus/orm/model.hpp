@@ -557,6 +557,8 @@ struct RowReader<T> {
     reader.read(row, obj);
     return obj;
   }
+  /// Fills a default-constructed T where it will live (no move of T per row).
+  void read_into(Row row, T& obj) const { reader.read(row, obj); }
   detail::ModelReader<T> reader;
 };
 
