@@ -59,6 +59,10 @@ int main(int argc, char** argv) {
   for (std::int64_t user : {1, 2})
     std::cout << "user " << user << ": " << by_user.get({user}).size() << " order(s)\n";
   if (amounts.size() != 3) return 1;
+  // The first row straight into a type (the read stops there): the point-select form.
+  auto first_order = by_user.first_as<std::tuple<std::int64_t, double>>({1});
+  if (!first_order) return 1;
+  std::cout << "user 1's first order: #" << std::get<0>(*first_order) << "\n";
 
   // Upsert into a snapshot table, paginate, and see the SQL for another dialect.
   db.connection("analytics").execute("CREATE TABLE user_snapshot (user_id INTEGER PRIMARY KEY, name TEXT)");
