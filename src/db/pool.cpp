@@ -187,11 +187,11 @@ Pool::Lease Pool::acquire() {
   return acquire_locked(now);
 }
 
-Pool::Lease Pool::acquire_locked(Clock::time_point now) {
-  const auto deadline = now + m_cfg.pool.acquire_timeout;
+Pool::Lease Pool::acquire_locked(Clock::time_point started) {
+  const auto deadline = started + m_cfg.pool.acquire_timeout;
   std::unique_lock lock(m_mutex);
-  for (bool first = true;; first = false) {
-    if (!first) now = coarse_now();
+  for (;;) {
+    const auto now = coarse_now();
     unpark_locked();
     // Sweeping idle sessions past their time walks the idle list: every half
     // limit (at most a second) is soon enough, and keeps it off the hot path.

@@ -67,8 +67,8 @@ class Session final : public driver::Session {
 
 /// Fills a PreparedStatement's column names and hints.
 void describe_columns(sqlite3_stmt* stmt, PreparedStatement& out);
-/// Binds params (count-checked). `copy` = SQLITE_TRANSIENT, for statements that outlive params.
 /// Binds `params` to the `expected` placeholders of `stmt` (a count mismatch is a UsageError).
+/// `copy` = SQLITE_TRANSIENT, for statements that outlive params.
 void bind_all(sqlite3* db, sqlite3_stmt* stmt, int expected, std::span<const Value> params, bool copy,
               std::string_view sql);
 /// Reads column i of the current row.
