@@ -19,6 +19,22 @@ std::string_view to_string(ErrorKind kind) noexcept {
   return "error";
 }
 
+std::string_view to_string(ConnectionFailure f) noexcept {
+  switch (f) {
+    case ConnectionFailure::none: return "none";
+    case ConnectionFailure::refused: return "refused";
+    case ConnectionFailure::lost: return "lost";
+    case ConnectionFailure::timed_out: return "timed out";
+  }
+  return "?";
+}
+
+Error& Error::set_failure(ConnectionFailure f) {
+  m_failure = m_kind == ErrorKind::connection ? f : ConnectionFailure::none;
+  rebuild();
+  return *this;
+}
+
 Error::Error(ErrorKind kind, std::string message) : m_kind(kind), m_message(std::move(message)) { rebuild(); }
 
 Error& Error::set_engine(std::string sqlstate, int code) {
@@ -53,6 +69,7 @@ Error& Error::add_context(const ErrorContext& ctx) {
 void Error::rebuild() {
   std::string w = "plexus: ";
   w += to_string(m_kind);
+  if (m_failure != ConnectionFailure::none) w += std::string(" (") + std::string(to_string(m_failure)) + ")";
   if (!m_context.connection.empty()) {
     w += " on connection '" + m_context.connection + "'";
     std::string where;
@@ -78,6 +95,8 @@ template <class E>
 [[noreturn]] void throw_as(EngineError& e) {
   E err(std::move(e.message));
   err.set_engine(std::move(e.sqlstate), e.code);
+  if (e.kind == ErrorKind::connection)
+    err.set_failure(e.failure == ConnectionFailure::none ? ConnectionFailure::lost : e.failure);
   if (!e.sql.empty()) err.set_sql(e.sql);
   throw err;
 }

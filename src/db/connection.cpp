@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <climits>
+#include <cstring>
 #include <random>
 
 #include "plexus/core/error.hpp"
@@ -54,7 +55,7 @@ const driver::Driver& require_driver(const ConnectionConfig& cfg) {
                     "); install its client library and rebuild with PLEXUS_WITH_" + upper(cfg.driver) + "=ON");
 }
 
-bool is_lost(const Error& e) { return e.is_connection_lost(); }
+bool is_lost(const Error& e) { return e.is_connection_error(); }
 
 }  // namespace
 
@@ -62,9 +63,8 @@ Connection::Connection(ConnectionConfig cfg, std::shared_ptr<const HookRegistry>
                        ConnectionBudget* budget)
     : m_cfg(std::move(cfg)), m_driver(&require_driver(m_cfg)), m_global(std::move(global_hooks)) {
   const Endpoint* primary = m_cfg.hosts.empty() ? nullptr : &m_cfg.hosts.front();
-  auto warn = [w = m_warn](const std::string& msg) {
-    if (*w) (*w)(msg);
-  };
+  // The pools belong to this connection and die with it.
+  auto warn = [this](const std::string& msg) { this->warn(msg); };
   m_primary = std::make_unique<Pool>(*m_driver, m_cfg, primary, "primary", budget);
   m_primary->on_warning(warn);
   for (const auto& r : m_cfg.read_hosts) {
@@ -76,10 +76,19 @@ Connection::Connection(ConnectionConfig cfg, std::shared_ptr<const HookRegistry>
   }
 }
 
-void Connection::on_warning(std::function<void(const std::string&)> fn) { *m_warn = std::move(fn); }
+void Connection::on_warning(std::function<void(const std::string&)> fn) {
+  auto next = std::make_shared<const WarnFn>(std::move(fn));
+  std::lock_guard lock(m_warn_mutex);
+  m_warn = std::move(next);
+}
+
+std::shared_ptr<const Connection::WarnFn> Connection::warn_fn() const {
+  std::lock_guard lock(m_warn_mutex);
+  return m_warn;
+}
 
 void Connection::warn(const std::string& msg) const {
-  if (*m_warn) (*m_warn)(msg);
+  if (auto fn = warn_fn(); fn && *fn) (*fn)(msg);
 }
 
 void Connection::warm_up() {
@@ -94,7 +103,14 @@ void Connection::close_idle() {
 
 Connection::~Connection() = default;
 
-bool Connection::is_connected() const { return m_primary->stats().open > 0; }
+bool Connection::is_connected() {
+  try {
+    ping();
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
 
 void Connection::ping() {
   auto lease = m_primary->acquire();
@@ -116,12 +132,17 @@ ConnectionHealth Connection::health() {
   ConnectionHealth h;
   h.name = m_cfg.name;
   h.type = m_cfg.driver;
-  h.connected = is_connected();
+  h.connected = m_primary->stats().open > 0;
   auto probe = [&](Pool& pool) {
     HostHealth hh;
     hh.role = pool.role();
     hh.host = pool.host();
     auto start = Clock::now();
+    if (auto why = m_driver->missing(m_cfg, pool.endpoint())) {  // a probe never creates a database
+      hh.error = *why;
+      hh.pool = pool.stats();
+      return hh;
+    }
     try {
       auto lease = pool.acquire();
       try {
@@ -196,8 +217,8 @@ QueryEvent Connection::event(const Pool& pool, std::string_view reason, std::str
   ev.host = pool.host();
   ev.route = reason;
   ev.sql = sql;
-  ev.bindings_redacted = m_redact;
-  if (!m_redact) ev.bindings = params;
+  ev.bindings_redacted = m_redact.load(std::memory_order_relaxed);
+  if (!ev.bindings_redacted) ev.bindings = params;
   ev.intent = intent;
   ev.transaction_id = tx_id;
   return ev;
@@ -214,6 +235,21 @@ void Connection::fire(const std::vector<QueryHook> HookRegistry::Set::*which, co
 }
 
 namespace {
+
+/// SQL text is handed to engines as C strings in places (libpq, SQLite's
+/// parser stops at NUL): text past a NUL byte would be dropped and a
+/// different statement run. Refused before anything is sent.
+void refuse_nul(std::string_view sql) {
+  const void* nul = std::memchr(sql.data(), 0, sql.size());
+  if (!nul) [[likely]]
+    return;
+  const auto at = static_cast<std::size_t>(static_cast<const char*>(nul) - sql.data());
+  UsageError e("the SQL text holds a NUL byte at offset " + std::to_string(at) +
+               "; an engine would drop what follows it and run a different statement, so nothing was sent");
+  e.set_sql(std::string(sql.substr(0, at)) + "\\0…");
+  e.set_hint("pass values as bound parameters (Bytes for binary data), never inside the SQL text");
+  throw e;
+}
 
 /// What the hooks see of a run that did not return one Result: its row count.
 Result summary(std::uint64_t rows) {
@@ -248,6 +284,7 @@ Result Connection::run_on(Pool::Lease& lease, const Pool& pool, std::string_view
                           std::span<const Value> params, Intent intent, std::uint64_t tx_id, const Mode* mode) {
   // An insert whose key the session reads as the row id runs without
   // RETURNING (the driver decides); hooks see the statement that ran.
+  refuse_nul(asked);
   const bool by_row_id = mode && mode->key && lease->key_is_row_id(mode->key->table, mode->key->column);
   const std::string_view sql = by_row_id ? mode->key->plain : asked;
   // Without hooks no event is built (the common case).
@@ -261,6 +298,7 @@ Result Connection::run_on(Pool::Lease& lease, const Pool& pool, std::string_view
   try {
     Result r = by_row_id               ? key_result(lease->execute(sql, params), mode->key->column)
                : !mode || mode->key    ? lease->execute(sql, params)
+               : mode->script          ? summary(lease->execute_script(sql))
                : mode->visit           ? summary(lease->execute_each(sql, params, *mode->visit))
                                        : run_batch_on(*lease, sql, mode->sets, *mode->out);
     if (timed) {
@@ -302,7 +340,7 @@ class LeasedStream final : public RowSource {
         return true;
       }
     } catch (Error& e) {
-      if (e.is_connection_lost()) m_lease.discard();
+      if (e.is_connection_error()) m_lease.discard();
       finish(&e);
       throw;
     }
@@ -355,7 +393,7 @@ struct InFlight {
 }  // namespace
 
 bool Connection::worth_another_host(const Error& e, const Mode* mode) noexcept {
-  return e.is_connection_lost() && !(mode && mode->started());
+  return e.is_connection_error() && !(mode && mode->started());
 }
 
 Consistency Connection::consistency(const RouteOptions& o) const noexcept {
@@ -463,6 +501,20 @@ Pool::Lease Connection::acquire_or_report(Pool& pool, std::string_view reason, s
 Result Connection::run_primary(std::string_view reason, std::string_view sql, std::span<const Value> params,
                                Intent intent, const RouteOptions& o, const Mode* mode) {
   auto lease = acquire_or_report(*m_primary, reason, sql, params, intent);
+  if (intent == Intent::read) {
+    // A read that failed because its session had died (a server restart
+    // between the pool's check and the statement) runs once more on a fresh
+    // session, as long as no row has reached the caller. Writes are not
+    // rerun: the pool's check before handing a session out is what keeps
+    // them from being sent on a dead one.
+    try {
+      return run_on(lease, *m_primary, reason, sql, params, intent, 0, mode);
+    } catch (const Error& e) {
+      if (!worth_another_host(e, mode)) throw;
+    }
+    lease = acquire_or_report(*m_primary, "read: again on a fresh session", sql, params, intent);
+    return run_on(lease, *m_primary, "read: again on a fresh session", sql, params, intent, 0, mode);
+  }
   Result r = run_on(lease, *m_primary, reason, sql, params, intent, 0, mode);
   if (intent == Intent::write && o.uow) record_write(*lease, o);
   return r;
@@ -486,6 +538,11 @@ std::uint64_t Connection::each_routed(std::string_view sql, std::span<const Valu
                                     const RowVisitor& visit, const RouteOptions& o) {
   Mode mode{{}, nullptr, &visit};
   return run_routed(sql, params, intent, o, &mode).affected_rows();
+}
+
+std::uint64_t Connection::script_routed(std::string_view sql, const RouteOptions& o) {
+  Mode mode{{}, nullptr, nullptr, nullptr, true};
+  return run_routed(sql, {}, Intent::write, o, &mode).affected_rows();
 }
 
 Result Connection::insert_key_routed(const KeyedInsert& ins, std::span<const Value> params, const RouteOptions& o) {
@@ -561,6 +618,7 @@ Result Connection::run_routed(std::string_view sql, std::span<const Value> param
 
 Cursor Connection::cursor_routed(std::string_view sql, std::span<const Value> params, Intent intent,
                                  const RouteOptions& o) {
+  refuse_nul(sql);
   refuse_if_read_only(sql, intent);
   // Pick a host as a read would (no retry once rows flow).
   Pool* pool = m_primary.get();
@@ -583,7 +641,7 @@ Cursor Connection::cursor_routed(std::string_view sql, std::span<const Value> pa
         reason = strategy_reason(m_cfg.load_balance);
         break;
       } catch (Error& e) {
-        if (!e.is_connection_lost()) throw;
+        if (!e.is_connection_error()) throw;
         eject(r, e);
       }
     }
@@ -651,6 +709,8 @@ std::vector<Result> RoutedConnection::run_batch(std::string_view sql, std::span<
                                                 Intent intent) {
   return m_conn->batch_routed(sql, sets, intent, m_opts);
 }
+
+std::uint64_t RoutedConnection::run_script(std::string_view sql) { return m_conn->script_routed(sql, m_opts); }
 
 Result RoutedConnection::run_insert_key(const KeyedInsert& ins, std::span<const Value> params) {
   return m_conn->insert_key_routed(ins, params, m_opts);

@@ -177,8 +177,12 @@ Pool::Lease Pool::acquire() {
   if (now.time_since_epoch().count() < m_next_sweep.load(std::memory_order_relaxed)) {
     if (auto slot = unpark()) {
       const auto idle_for = now - slot->last_used;
+      // A session reused within the same clock tick was fine a moment ago;
+      // one that sat idle longer gets a look at its socket (no round trip),
+      // so a server restart is noticed before a statement is sent.
       if (idle_for < m_cfg.pool.validate_after && idle_for < m_cfg.pool.idle_timeout &&
-          now - slot->created < m_cfg.pool.max_lifetime && slot->session->healthy())
+          now - slot->created < m_cfg.pool.max_lifetime &&
+          (idle_for.count() == 0 ? slot->session->healthy() : slot->session->alive()))
         return Lease(this, std::move(slot->session), slot->created, now);
       std::lock_guard lock(m_mutex);
       m_idle.push_back(std::move(*slot));
@@ -211,7 +215,7 @@ Pool::Lease Pool::acquire_locked(Clock::time_point started) {
       // Idle past idle_timeout counts only above pool.min: those sessions are kept.
       bool expired = now - slot.created >= m_cfg.pool.max_lifetime ||
                      (now - slot.last_used >= m_cfg.pool.idle_timeout && m_open > m_cfg.pool.min);
-      if (expired || !slot.session->healthy()) {
+      if (expired || !slot.session->alive()) {
         --m_open;
         ++m_discarded;
         lock.unlock();

@@ -98,6 +98,13 @@ Result Transaction::run_insert_key(const KeyedInsert& ins, std::span<const Value
   return m_conn->run_on(m_lease, *m_pool, "transaction", ins.returning, params, Intent::write, m_id, &mode);
 }
 
+std::uint64_t Transaction::run_script(std::string_view sql) {
+  check_active();
+  m_conn->refuse_if_read_only(sql, Intent::write);
+  Connection::Mode mode{{}, nullptr, nullptr, nullptr, true};
+  return m_conn->run_on(m_lease, *m_pool, "transaction", sql, {}, Intent::write, m_id, &mode).affected_rows();
+}
+
 std::vector<Result> Transaction::run_batch(std::string_view sql, std::span<const std::vector<Value>> sets,
                                            Intent intent) {
   check_active();

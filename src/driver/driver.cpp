@@ -1,6 +1,7 @@
 #include "plexus/driver/driver.hpp"
 
 #include "drivers/factories.hpp"
+#include "plexus/core/error.hpp"
 
 namespace plexus::driver {
 
@@ -31,6 +32,11 @@ void Session::rollback_to_savepoint(std::string_view name) {
   execute("ROLLBACK TO SAVEPOINT " + std::string(name), {});
 }
 
+std::uint64_t Session::execute_script(std::string_view) {
+  throw UsageError("the " + std::string(engine()) + " engine does not run scripts: run the statements one by one");
+}
+
+bool Session::alive() noexcept { return healthy(); }
 bool Session::key_is_row_id(std::string_view, std::string_view) { return false; }
 std::optional<std::string> Session::replication_position() { return std::nullopt; }
 bool Session::wait_for_position(const std::string&, std::chrono::milliseconds) { return true; }
@@ -41,6 +47,8 @@ std::string Driver::describe(const ConnectionConfig& cfg, const Endpoint* host) 
 }
 
 bool Driver::shareable(const ConnectionConfig&) const { return true; }
+
+std::optional<std::string> Driver::missing(const ConnectionConfig&, const Endpoint*) const { return std::nullopt; }
 
 const Driver* find(std::string_view name) noexcept {
 #ifdef PLEXUS_HAS_SQLITE

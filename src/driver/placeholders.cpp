@@ -1,5 +1,6 @@
 #include "driver/placeholders.hpp"
 
+#include <algorithm>
 #include <cctype>
 
 namespace plexus::detail {
@@ -93,6 +94,40 @@ bool has_dollar_placeholders(std::string_view sql) {
     return 0;
   });
   return found;
+}
+
+std::size_t max_dollar_placeholder(std::string_view sql) {
+  std::size_t max = 0;
+  scan(sql, nullptr, [&](std::size_t i) -> std::size_t {
+    if (sql[i] != '$') return 0;
+    std::size_t j = i + 1, n = 0;
+    while (j < sql.size() && std::isdigit(static_cast<unsigned char>(sql[j]))) n = n * 10 + static_cast<std::size_t>(sql[j++] - '0');
+    if (j == i + 1) return 0;
+    max = std::max(max, n);
+    return j - i;
+  });
+  return max;
+}
+
+std::size_t count_statements(std::string_view sql) {
+  // Comments and literals are skipped by scan(); what it hands over is code.
+  std::size_t count = 0;
+  bool content = false;
+  scan(sql, nullptr, [&](std::size_t i) -> std::size_t {
+    char c = sql[i];
+    if (c == ';') {
+      count += content ? 1 : 0;
+      content = false;
+    } else if (c == '#') {  // MySQL's line comment
+      auto nl = sql.find('\n', i);
+      return (nl == std::string_view::npos ? sql.size() : nl) - i;
+    } else if (!std::isspace(static_cast<unsigned char>(c))) {
+      content = true;
+    }
+    return 0;
+  });
+  // A quoted part or comment is content too: look at what scan() skipped.
+  return count + (content ? 1 : 0);
 }
 
 }  // namespace plexus::detail

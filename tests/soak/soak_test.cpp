@@ -32,7 +32,9 @@ struct Figures {
   std::map<std::string, std::uint64_t> failures_by_kind;
   void failed(const Error& e) {
     std::lock_guard lock(m);
-    ++failures_by_kind[std::string(to_string(e.kind()))];
+    std::string kind(to_string(e.kind()));
+    if (e.is_connection_error()) kind += std::string(" (") + std::string(to_string(e.failure())) + ")";
+    ++failures_by_kind[kind];
   }
 };
 
@@ -86,7 +88,7 @@ TEST_P(Soak, AcknowledgedWritesSurviveReplicaAndPrimaryRestarts) {
           } catch (const Error& e) {
             ++fig.writes_failed;
             fig.failed(e);
-            if (!e.is_connection_lost()) ++unexpected_write_errors;
+            if (!e.is_connection_error()) ++unexpected_write_errors;
           }
         } else {
           try {

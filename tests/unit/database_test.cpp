@@ -69,8 +69,14 @@ TEST_F(DatabaseTest, LazyConnectAndHealth) {
   DatabaseConfig cfg;
   cfg.add("lazy", sqlite((dir / "lazy.db").string()));
   Database lazy(cfg);
-  EXPECT_FALSE(lazy.connection("lazy").is_connected());
+  EXPECT_EQ(lazy.connection("lazy").pool_stats().open, 0u);
   EXPECT_FALSE(fs::exists(dir / "lazy.db")) << "nothing is opened before first use";
+  auto before = lazy.health();
+  ASSERT_EQ(before.size(), 1u);
+  EXPECT_FALSE(before[0].healthy) << "a file that does not exist is not a healthy database";
+  EXPECT_NE(before[0].hosts.at(0).error.find("does not exist yet"), std::string::npos) << before[0].hosts.at(0).error;
+  EXPECT_FALSE(fs::exists(dir / "lazy.db")) << "a health check never creates a database";
+  lazy.connection("lazy").execute("CREATE TABLE t (x INTEGER)");
   auto h = lazy.health();
   ASSERT_EQ(h.size(), 1u);
   EXPECT_TRUE(h[0].healthy);
@@ -290,8 +296,12 @@ TEST_F(DatabaseTest, ParameterCountMismatchIsAUsageError) {
 
 TEST_F(DatabaseTest, ScriptsWithoutParametersRunWhole) {
   auto& c = db->connection("db_two");
-  auto r = c.execute("INSERT INTO categories (name) VALUES ('a'); INSERT INTO categories (name) VALUES ('b');");
-  EXPECT_EQ(r.affected_rows(), 2u);
+  EXPECT_THROW(c.execute("INSERT INTO categories (name) VALUES ('a'); INSERT INTO categories (name) VALUES ('b');"),
+               UsageError)
+      << "execute() runs one statement";
+  EXPECT_EQ(c.scalar("SELECT count(*) FROM categories").as<int>(), 0) << "and refuses several before running any";
+  EXPECT_EQ(c.execute_script("INSERT INTO categories (name) VALUES ('a'); INSERT INTO categories (name) VALUES ('b');"),
+            2u);
   EXPECT_EQ(c.scalar("SELECT count(*) FROM categories").as<int>(), 2);
 }
 
@@ -357,7 +367,8 @@ TEST(DatabaseConfigErrors, UnopenableSqliteFileIsAConnectionError) {
     (void)db.connection("broken").select("SELECT 1");
     FAIL();
   } catch (const ConnectionError& e) {
-    EXPECT_TRUE(e.is_connection_lost());
+    EXPECT_TRUE(e.is_connection_refused()) << e.what();
+    EXPECT_FALSE(e.is_connection_lost());
     EXPECT_EQ(e.connection(), "broken");
     EXPECT_NE(std::string(e.what()).find("cannot open SQLite database"), std::string::npos) << e.what();
   }

@@ -30,6 +30,18 @@ enum class ErrorKind : std::uint8_t {
 
 std::string_view to_string(ErrorKind kind) noexcept;
 
+/// What went wrong with a connection-kind error (the seed tells ECONNREFUSED
+/// from PROTOCOL_CONNECTION_LOST; so does Plexus).
+enum class ConnectionFailure : std::uint8_t {
+  none,       ///< not a connection error
+  refused,    ///< a session could not be opened: nothing listens, or the server
+              ///< refused the login, the database or the TLS handshake
+  lost,       ///< an open session died while in use (server restart, kill, network)
+  timed_out,  ///< opening a session took longer than connect_timeout
+};
+
+std::string_view to_string(ConnectionFailure f) noexcept;
+
 /// Where an error happened; filled in by the layer that knows it.
 struct ErrorContext {
   std::string connection;  ///< logical connection name, e.g. "users_db"
@@ -60,7 +72,15 @@ class Error : public std::exception {
   [[nodiscard]] const std::string& sql() const noexcept { return m_sql; }
   [[nodiscard]] const std::string& hint() const noexcept { return m_hint; }
 
-  [[nodiscard]] bool is_connection_lost() const noexcept { return m_kind == ErrorKind::connection; }
+  /// Any connection-level failure: refused, lost or timed out (see failure()).
+  [[nodiscard]] bool is_connection_error() const noexcept { return m_kind == ErrorKind::connection; }
+  /// A session could not be opened (nothing listening, login or TLS refused).
+  [[nodiscard]] bool is_connection_refused() const noexcept { return m_failure == ConnectionFailure::refused; }
+  /// An open session died while in use.
+  [[nodiscard]] bool is_connection_lost() const noexcept { return m_failure == ConnectionFailure::lost; }
+  /// Opening a session took longer than connect_timeout.
+  [[nodiscard]] bool is_connection_timed_out() const noexcept { return m_failure == ConnectionFailure::timed_out; }
+  [[nodiscard]] ConnectionFailure failure() const noexcept { return m_failure; }
   [[nodiscard]] bool is_retryable() const noexcept { return m_kind == ErrorKind::retryable; }
   [[nodiscard]] bool is_constraint_violation() const noexcept { return m_kind == ErrorKind::constraint; }
   [[nodiscard]] bool is_timeout() const noexcept { return m_kind == ErrorKind::timeout; }
@@ -70,6 +90,8 @@ class Error : public std::exception {
 
   // Builders used while an error travels up the layers.
   Error& set_engine(std::string sqlstate, int code);
+  /// Says how a connection failed (connection kind only; others stay `none`).
+  Error& set_failure(ConnectionFailure f);
   Error& set_sql(std::string_view sql);
   Error& set_hint(std::string hint);
   /// Fills in the context fields that are still empty.
@@ -79,6 +101,7 @@ class Error : public std::exception {
   void rebuild();
 
   ErrorKind m_kind;
+  ConnectionFailure m_failure = ConnectionFailure::none;
   std::string m_message;
   ErrorContext m_context;
   std::string m_sqlstate;
@@ -96,7 +119,11 @@ class ConfigError : public Error {
 /// Could not connect, or the connection was lost mid-use.
 class ConnectionError : public Error {
  public:
-  explicit ConnectionError(std::string message) : Error(ErrorKind::connection, std::move(message)) {}
+  /// `failure` says whether it was refused, lost or timed out (lost unless told).
+  explicit ConnectionError(std::string message, ConnectionFailure failure = ConnectionFailure::lost)
+      : Error(ErrorKind::connection, std::move(message)) {
+    set_failure(failure);
+  }
 };
 class ConstraintError : public Error {
  public:
@@ -135,6 +162,8 @@ struct EngineError {
   std::string sqlstate;
   int code = 0;
   std::string sql;
+  /// For connection errors: refused, lost (the default) or timed out.
+  ConnectionFailure failure = ConnectionFailure::none;
 };
 
 /// Throws the typed subclass that matches `e.kind`.

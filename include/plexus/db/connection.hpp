@@ -49,6 +49,7 @@ class RoutedConnection final : public Queryable {
   std::uint64_t run_each(std::string_view sql, std::span<const Value> params, Intent intent,
                          const RowVisitor& visit) override;
   Result run_insert_key(const KeyedInsert& ins, std::span<const Value> params) override;
+  std::uint64_t run_script(std::string_view sql) override;
 
  private:
   Connection* m_conn;
@@ -111,8 +112,10 @@ class Connection final : public Queryable {
   /// Driver name: "sqlite", "postgres" or "mysql" (the seed's getType()).
   [[nodiscard]] const std::string& type() const noexcept { return m_cfg.driver; }
   [[nodiscard]] const ConnectionConfig& config() const noexcept { return m_cfg; }
-  /// True when at least one session to the primary is open (the seed's isConnected()).
-  [[nodiscard]] bool is_connected() const;
+  /// True when the primary answers a round trip now (the seed's
+  /// isConnected()): uses a pooled session, opening one if none is open, and
+  /// gives false rather than throwing when the server is down.
+  [[nodiscard]] bool is_connected();
   /// Opens a session if needed and makes a round trip. @throws ConnectionError.
   void ping();
   /// Round trip to every host, with latency and pool stats; never throws for a down host.
@@ -134,9 +137,11 @@ class Connection final : public Queryable {
   void on_slow_query(std::chrono::nanoseconds threshold, QueryHook fn) {
     on_after_query(slow_query_hook(threshold, std::move(fn)));
   }
-  /// Hide bound values from hook events (they may hold personal data).
-  void redact_bindings(bool on) noexcept { m_redact = on; }
-  /// Pool warnings (sessions held too long) and replica ejections.
+  /// Hide bound values from hook events (they may hold personal data). Safe
+  /// to call while queries run; they see the setting at their start.
+  void redact_bindings(bool on) noexcept { m_redact.store(on, std::memory_order_relaxed); }
+  /// Pool warnings (sessions held too long) and replica ejections. Safe to
+  /// call while queries run.
   void on_warning(std::function<void(const std::string&)> fn);
 
   /// Queries that read your writes within `uow` (sticky or causal, per the
@@ -178,6 +183,7 @@ class Connection final : public Queryable {
   Result run_insert_key(const KeyedInsert& ins, std::span<const Value> params) override {
     return insert_key_routed(ins, params, RouteOptions{});
   }
+  std::uint64_t run_script(std::string_view sql) override { return script_routed(sql, RouteOptions{}); }
 
  private:
   friend class Transaction;
@@ -198,6 +204,7 @@ class Connection final : public Queryable {
     std::vector<Result>* out;
     const RowVisitor* visit;
     const KeyedInsert* key = nullptr;
+    bool script = false;  ///< execute_script: several statements, no parameters
     /// A read whose rows have started reaching the caller cannot move to another host.
     [[nodiscard]] bool started() const noexcept { return visit && visit->calls() > 0; }
   };
@@ -209,6 +216,7 @@ class Connection final : public Queryable {
   std::uint64_t each_routed(std::string_view sql, std::span<const Value> params, Intent intent,
                             const RowVisitor& visit, const RouteOptions& o);
   Result insert_key_routed(const KeyedInsert& ins, std::span<const Value> params, const RouteOptions& o);
+  std::uint64_t script_routed(std::string_view sql, const RouteOptions& o);
   Result run_primary(std::string_view reason, std::string_view sql, std::span<const Value> params, Intent intent,
                      const RouteOptions& o, const Mode* mode);
   Pool::Lease acquire_or_report(Pool& pool, std::string_view reason, std::string_view sql,
@@ -237,12 +245,15 @@ class Connection final : public Queryable {
   std::unique_ptr<Pool> m_primary;
   std::vector<std::unique_ptr<Replica>> m_replicas;
   std::atomic<std::size_t> m_next_replica{0};
-  std::shared_ptr<std::function<void(const std::string&)>> m_warn =
-      std::make_shared<std::function<void(const std::string&)>>();
+  /// The warning hook, replaced as a whole under m_warn_mutex and called from a snapshot.
+  using WarnFn = std::function<void(const std::string&)>;
+  [[nodiscard]] std::shared_ptr<const WarnFn> warn_fn() const;
+  mutable std::mutex m_warn_mutex;
+  std::shared_ptr<const WarnFn> m_warn;
   std::shared_ptr<HookRegistry> m_hooks = std::make_shared<HookRegistry>();
   std::shared_ptr<const HookRegistry> m_global;
   std::atomic<std::uint64_t> m_tx_counter{0};
-  bool m_redact = false;
+  std::atomic<bool> m_redact{false};
 };
 
 }  // namespace plexus

@@ -1,8 +1,10 @@
 // The query API shared by a Connection and a Transaction.
 #pragma once
 
-#include <functional>
+#include <algorithm>
+#include <array>
 #include <concepts>
+#include <functional>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -20,17 +22,48 @@ namespace plexus {
 
 class QueryBuilder;
 
-/// Bound parameters, borrowed for the duration of one call:
-/// `conn.select("… where id = ?", {42})` or a std::vector<Value>.
+/// Bound parameters for one call: `conn.select("… where id = ?", {42})`, a
+/// std::vector<Value> or a span. Values in braces are copied in (up to four
+/// without an allocation), so `Params p = {1, 2}; conn.select(sql, p);` is
+/// safe; a vector or span is borrowed and must outlive the call.
 class Params {
  public:
   Params() = default;
-  Params(std::initializer_list<Value> il) noexcept : m_values(il.begin(), il.size()) {}
+  Params(std::initializer_list<Value> il) {
+    if (il.size() <= kInline) {
+      std::copy(il.begin(), il.end(), m_inline.begin());
+      m_size = il.size();
+      m_values = std::span<const Value>(m_inline.data(), m_size);
+    } else {
+      m_heap.assign(il.begin(), il.end());
+      m_values = m_heap;
+    }
+  }
   Params(std::span<const Value> s) noexcept : m_values(s) {}
   Params(const std::vector<Value>& v) noexcept : m_values(v) {}
+  Params(const Params& o) : m_inline(o.m_inline), m_heap(o.m_heap), m_size(o.m_size) { m_values = o.rebase(*this); }
+  Params& operator=(const Params& o) {
+    if (this != &o) {
+      m_inline = o.m_inline;
+      m_heap = o.m_heap;
+      m_size = o.m_size;
+      m_values = o.rebase(*this);
+    }
+    return *this;
+  }
   [[nodiscard]] std::span<const Value> span() const noexcept { return m_values; }
 
  private:
+  static constexpr std::size_t kInline = 4;
+  /// This object's view moved onto `to`'s copies of its storage.
+  [[nodiscard]] std::span<const Value> rebase(const Params& to) const noexcept {
+    if (m_size) return {to.m_inline.data(), m_size};
+    if (!m_heap.empty() && m_values.data() == m_heap.data()) return to.m_heap;
+    return m_values;  // borrowed
+  }
+  std::array<Value, kInline> m_inline;
+  std::vector<Value> m_heap;
+  std::size_t m_size = 0;  // values held inline
   std::span<const Value> m_values;
 };
 
@@ -86,7 +119,9 @@ class Queryable {
 
   /// Runs a read. On a connection with replicas it goes to a replica.
   /// @throws plexus::Error (with connection, host and role).
-  Result select(std::string_view sql, Params params = {}) { return run(sql, params.span(), Intent::read); }
+  [[nodiscard]] Result select(std::string_view sql, Params params = {}) {
+    return run(sql, params.span(), Intent::read);
+  }
   /// Runs a write (INSERT, UPDATE, DELETE, DDL) on the primary.
   Result execute(std::string_view sql, Params params = {}) { return run(sql, params.span(), Intent::write); }
   /// Raw SQL with an explicit intent, the seed's `db.query(sql, params, isRead)`.
@@ -95,7 +130,7 @@ class Queryable {
     return run(sql, params.span(), intent);
   }
   /// First column of the first row (null when there are no rows).
-  Value scalar(std::string_view sql, Params params = {}, Intent intent = Intent::read);
+  [[nodiscard]] Value scalar(std::string_view sql, Params params = {}, Intent intent = Intent::read);
   /// Runs a read and hands each row to `fn(Row)` as it is read, without
   /// building a Result (the Row is valid during the call). `fn` may return
   /// bool: false stops the read after that row (the rest are not read).
@@ -110,7 +145,7 @@ class Queryable {
   /// T is a std::tuple, a type with `static T from_row(Row)`, a model struct,
   /// or any T with a RowReader<T> specialisation.
   template <ReadableRow T>
-  std::vector<T> select_as(std::string_view sql, Params params = {}) {
+  [[nodiscard]] std::vector<T> select_as(std::string_view sql, Params params = {}) {
     std::vector<T> out;
     std::optional<RowReader<T>> reader;
     auto take = [&](Row row) {
@@ -124,7 +159,7 @@ class Queryable {
   /// The first row of a read as T, or nullopt when there is none; the read
   /// stops after that row: `conn.select_one_as<Item>("SELECT … WHERE id = ?", {7})`.
   template <ReadableRow T>
-  std::optional<T> select_one_as(std::string_view sql, Params params = {}) {
+  [[nodiscard]] std::optional<T> select_one_as(std::string_view sql, Params params = {}) {
     std::optional<T> out;
     auto take = [&](Row row) {
       const RowReader<T> reader(row.columns());
@@ -136,7 +171,7 @@ class Queryable {
     return out;
   }
   /// Streams the rows of a query without holding them all in memory.
-  Cursor cursor(std::string_view sql, Params params = {}, Intent intent = Intent::read) {
+  [[nodiscard]] Cursor cursor(std::string_view sql, Params params = {}, Intent intent = Intent::read) {
     return open_cursor(sql, params.span(), intent);
   }
 
@@ -144,10 +179,11 @@ class Queryable {
   /// order: `conn.select_batch("SELECT … WHERE id = ?", {{1}, {2}, {3}})`.
   /// PostgreSQL sends the whole batch in one round trip (pipeline mode, in
   /// chunks); other engines run it back to back on one session. Routed like select().
-  std::vector<Result> select_batch(std::string_view sql, std::span<const std::vector<Value>> sets) {
+  [[nodiscard]] std::vector<Result> select_batch(std::string_view sql, std::span<const std::vector<Value>> sets) {
     return run_batch(sql, sets, Intent::read);
   }
-  std::vector<Result> select_batch(std::string_view sql, std::initializer_list<std::vector<Value>> sets) {
+  [[nodiscard]] std::vector<Result> select_batch(std::string_view sql,
+                                                 std::initializer_list<std::vector<Value>> sets) {
     return run_batch(sql, std::span<const std::vector<Value>>(sets.begin(), sets.size()), Intent::read);
   }
   /// The same for a write, on the primary. On a Connection the whole batch is
@@ -158,6 +194,15 @@ class Queryable {
   std::vector<Result> execute_batch(std::string_view sql, std::initializer_list<std::vector<Value>> sets) {
     return run_batch(sql, std::span<const std::vector<Value>>(sets.begin(), sets.size()), Intent::write);
   }
+
+  /// Runs a script: several `;`-separated statements without parameters
+  /// (a schema file, fixtures), split by the engine's own parser, on the
+  /// primary. Rows that statements return are dropped. Returns the rows
+  /// changed. On SQLite and PostgreSQL the script is atomic (all or nothing);
+  /// on MySQL/MariaDB each statement commits on its own and DDL cannot be
+  /// rolled back, so the statements before a failure stay. Every other call
+  /// runs exactly one statement.
+  std::uint64_t execute_script(std::string_view sql) { return run_script(sql); }
 
   /// A query builder on `table` that runs here: `conn.table("users").where("id", 1).first()`.
   /// @throws UsageError for an invalid table name.
@@ -179,6 +224,8 @@ class Queryable {
                                  const RowVisitor& visit) = 0;
   /// Runs `ins` on the primary; the Result's one row holds the generated key.
   virtual Result run_insert_key(const KeyedInsert& ins, std::span<const Value> params) = 0;
+  /// Runs a script on the primary (see execute_script).
+  virtual std::uint64_t run_script(std::string_view sql) = 0;
 };
 
 }  // namespace plexus

@@ -63,6 +63,7 @@ class Transaction final : public Queryable {
   std::uint64_t run_each(std::string_view sql, std::span<const Value> params, Intent intent,
                          const RowVisitor& visit) override;
   Result run_insert_key(const KeyedInsert& ins, std::span<const Value> params) override;
+  std::uint64_t run_script(std::string_view sql) override;
 
  private:
   friend class Connection;

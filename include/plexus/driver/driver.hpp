@@ -24,6 +24,9 @@ class Session {
 
   /// Runs one statement with bound parameters and materialises its rows.
   /// Placeholders are `?` on every engine (PostgreSQL also accepts $1…).
+  /// Every engine refuses, with a UsageError and before anything runs: more
+  /// than one statement in `sql` (a trailing `;` or comment is fine), and a
+  /// number of values that differs from the number of placeholders.
   /// @throws plexus::Error with the engine's kind, SQLSTATE and code.
   virtual Result execute(std::string_view sql, std::span<const Value> params) = 0;
   /// Runs one statement and streams its rows. The session is busy until the
@@ -43,6 +46,13 @@ class Session {
   /// INTEGER PRIMARY KEY alias): an insert's generated key is then read from
   /// execute()'s last_insert_id, without INSERT … RETURNING. Default: false.
   [[nodiscard]] virtual bool key_is_row_id(std::string_view table, std::string_view column);
+
+  /// Runs a script: several statements separated by `;`, without parameters,
+  /// each as the engine itself splits them. Rows that statements return are
+  /// read and dropped. Returns the rows changed in all. On an error the
+  /// statements before it have run (see Queryable::execute_script). The
+  /// default refuses with a UsageError naming the engine.
+  virtual std::uint64_t execute_script(std::string_view sql);
 
   virtual void begin() = 0;
   virtual void commit() = 0;
@@ -65,6 +75,10 @@ class Session {
   virtual void ping() = 0;
   /// False once a connection-level failure has made this session unusable.
   [[nodiscard]] virtual bool healthy() const noexcept = 0;
+  /// A check without a round trip, made before an idle session is handed out:
+  /// false when the server has closed the connection (or sent something while
+  /// it sat idle), so a statement is never sent on a dead session. Default: healthy().
+  [[nodiscard]] virtual bool alive() noexcept;
   [[nodiscard]] virtual std::string server_version() = 0;
   /// Canonical engine name: "sqlite", "postgres", "mysql".
   [[nodiscard]] virtual std::string_view engine() const noexcept = 0;
@@ -84,6 +98,10 @@ class Driver {
   [[nodiscard]] virtual std::unique_ptr<Session> connect(const ConnectionConfig& cfg, const Endpoint* host) const = 0;
   /// How to name the target in logs and errors: "127.0.0.1:5432", "/path/app.db".
   [[nodiscard]] virtual std::string describe(const ConnectionConfig& cfg, const Endpoint* host) const;
+  /// Why the target cannot be looked at without creating it (a SQLite file
+  /// that does not exist yet), or nullopt. Health checks report it instead of
+  /// connecting, so a probe never creates a database. Default: nullopt.
+  [[nodiscard]] virtual std::optional<std::string> missing(const ConnectionConfig& cfg, const Endpoint* host) const;
   /// Whether a pool may hold more than one session to the same target
   /// (false for SQLite :memory:, where every session is a new database).
   [[nodiscard]] virtual bool shareable(const ConnectionConfig& cfg) const;

@@ -8,6 +8,7 @@ namespace plexus::engine::mysql {
 ErrorKind kind_for_errno(unsigned code) noexcept {
   switch (code) {
     case 2002: case 2003: case 2005: case 2006: case 2013: case 2026: case 2055:  // client: can't connect / lost
+    case 2014: case 2027: case 2048:  // out of step with the server, malformed packet, bad handle: never reuse
     case 1040: case 1053: case 1927: case 4031:  // too many connections, shutdown, killed, idle timeout
       return ErrorKind::connection;
     case 1213: case 1205: case 1614:  // deadlock, lock wait timeout, XA deadlock

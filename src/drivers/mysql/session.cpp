@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "driver/placeholders.hpp"
+#include "driver/socket_check.hpp"
 #include "drivers/mysql/errors.hpp"
 #include "plexus/core/error.hpp"
 
@@ -98,6 +100,18 @@ Value from_mysql_time(const MYSQL_TIME& t, Kind kind) {
                microseconds{t.second_part});
 }
 
+/// The server refused `sql` as malformed: when that is because it holds
+/// several statements, say so as a UsageError (nothing of it ran).
+void refuse_several(std::string_view sql) {
+  if (auto n = detail::count_statements(sql); n > 1) {
+    UsageError e(std::to_string(n) +
+                 " statements in one call: a call runs one statement (nothing was run). Run them one by one, or as a "
+                 "script with execute_script() when they take no parameters");
+    e.set_sql(sql);
+    throw e;
+  }
+}
+
 class Stream final : public RowSource {
  public:
   explicit Stream(std::unique_ptr<Statement> st) : m_st(std::move(st)) {}
@@ -121,13 +135,18 @@ Statement::Statement(MYSQL* db, std::string_view sql) : m_sql(sql) {
     std::string state = mysql_stmt_sqlstate(m_stmt), msg = mysql_stmt_error(m_stmt);
     mysql_stmt_close(m_stmt);
     m_stmt = nullptr;
+    if (code == 1064) refuse_several(sql);
     throw_error(code, state, msg, sql);
   }
   // No STMT_ATTR_UPDATE_MAX_LENGTH: longer values than a buffer holds are
   // fetched again on MYSQL_DATA_TRUNCATED, so storing need not measure rows.
   m_param_count = mysql_stmt_param_count(m_stmt);
-  MYSQL_RES* meta = mysql_stmt_result_metadata(m_stmt);
-  if (!meta) return;
+  // Some statements (SHOW PROCESSLIST, SHOW ENGINES, SHOW WARNINGS…) announce
+  // their columns only once they run: execute() describes those.
+  if (MYSQL_RES* meta = mysql_stmt_result_metadata(m_stmt)) describe(meta);
+}
+
+void Statement::describe(MYSQL_RES* meta) {
   unsigned n = mysql_num_fields(meta);
   MYSQL_FIELD* fields = mysql_fetch_fields(meta);
   std::vector<std::string> names;
@@ -246,6 +265,13 @@ void Statement::execute(std::span<const Value> params, bool buffered) {
   }
   if (n && mysql_stmt_bind_param(m_stmt, m_params.data())) fail();
   if (mysql_stmt_execute(m_stmt)) fail();
+  if (m_kinds.empty() && mysql_stmt_field_count(m_stmt) > 0) {
+    // Columns announced only now (see the constructor): read them, or the
+    // unread rows would leave the session out of step with the server.
+    MYSQL_RES* meta = mysql_stmt_result_metadata(m_stmt);
+    if (!meta) fail();
+    describe(meta);
+  }
   m_active = !m_kinds.empty();
   if (m_active && buffered && mysql_stmt_store_result(m_stmt)) fail();
 }
@@ -361,6 +387,10 @@ Session::Session(const ConnectionConfig& cfg, const Endpoint* host) {
   }
   my_bool report = 1;
   mysql_options(m_db, MYSQL_REPORT_DATA_TRUNCATION, &report);
+  // The client's own packet limit (16 MB by default) would refuse large values
+  // the server accepts; the server's max_allowed_packet is the one that counts.
+  unsigned long max_packet = 1UL << 30;
+  mysql_options(m_db, MYSQL_OPT_MAX_ALLOWED_PACKET, &max_packet);
   auto opt = [&](const char* key) { return cfg.option(key); };
   bool tls = opt("ssl").value_or("false") == "true";
   if (auto m = opt("sslmode")) tls = tls || (*m != "disable" && *m != "prefer" && *m != "allow");
@@ -379,14 +409,19 @@ Session::Session(const ConnectionConfig& cfg, const Endpoint* host) {
   const char* h = ep && ep->socket.empty() && !ep->host.empty() ? ep->host.c_str() : nullptr;
   const char* sock = ep && !ep->socket.empty() ? ep->socket.c_str() : nullptr;
   unsigned port = ep ? ep->port : 0;
+  const auto started = std::chrono::steady_clock::now();
   if (!mysql_real_connect(m_db, h, cfg.username.c_str(), cfg.password.c_str(),
                           cfg.database.empty() ? nullptr : cfg.database.c_str(), port, sock, 0)) {
     unsigned code = mysql_errno(m_db);
     std::string msg = mysql_error(m_db), state = mysql_sqlstate(m_db);
     mysql_close(m_db);
     m_db = nullptr;
+    // Whatever the code (2003 nothing listening, 1045 login, 1049 database,
+    // 2013 handshake), a session that did not open was refused, unless it ran
+    // into connect_timeout.
+    const bool slow = std::chrono::steady_clock::now() - started >= std::chrono::seconds(timeout) - std::chrono::milliseconds(100);
     EngineError e{ErrorKind::connection, "cannot connect to MySQL/MariaDB: " + msg, state == "HY000" ? "08001" : state,
-                  static_cast<int>(code), {}};
+                  static_cast<int>(code), {}, slow ? ConnectionFailure::timed_out : ConnectionFailure::refused};
     raise(std::move(e));
   }
   m_mariadb = std::string_view(mysql_get_server_info(m_db)).find("MariaDB") != std::string_view::npos;
@@ -406,7 +441,36 @@ Session::~Session() {
 }
 
 void Session::note_error(const Error& e) noexcept {
-  if (e.is_connection_lost() || e.is_timeout()) m_broken = true;
+  // A lost connection, a timeout (the socket was closed) or a protocol error
+  // (errors.cpp counts those as lost) poisons the session: never reused.
+  if (e.is_connection_error() || e.is_timeout()) m_broken = true;
+}
+
+bool Session::alive() noexcept { return healthy() && detail::socket_quiet(static_cast<int>(mysql_get_socket(m_db))); }
+
+std::uint64_t Session::execute_script(std::string_view sql) {
+  if (!m_db) throw ConnectionError("the MySQL session is closed");
+  // The server splits the script: multi-statement mode is on for this call only.
+  if (mysql_set_server_option(m_db, MYSQL_OPTION_MULTI_STATEMENTS_ON)) fail(sql);
+  struct Off {
+    MYSQL* db;
+    ~Off() { mysql_set_server_option(db, MYSQL_OPTION_MULTI_STATEMENTS_OFF); }
+  };
+  std::uint64_t changed = 0;
+  {
+    Off off{m_db};
+    int status = mysql_real_query(m_db, sql.data(), sql.size());
+    if (status) fail(sql);
+    for (;;) {
+      if (MYSQL_RES* r = mysql_store_result(m_db)) mysql_free_result(r);
+      else if (mysql_field_count(m_db) != 0) fail(sql);
+      else changed += mysql_affected_rows(m_db);
+      status = mysql_next_result(m_db);
+      if (status > 0) fail(sql);  // a statement failed: the rest did not run
+      if (status < 0) break;
+    }
+  }
+  return changed;
 }
 
 void Session::fail(std::string_view sql) {

@@ -41,6 +41,8 @@ class Statement {
   [[noreturn]] void fail() const;
 
  private:
+  /// Sets up the result columns and their bind buffers from `meta`.
+  void describe(MYSQL_RES* meta);
   Value read(std::size_t i);
   /// read(i) into `out`, reusing the text storage it holds (for row buffers).
   void read_into(std::size_t i, Value& out);
@@ -69,6 +71,7 @@ class Session final : public driver::Session {
   ~Session() override;
 
   Result execute(std::string_view sql, std::span<const Value> params) override;
+  std::uint64_t execute_script(std::string_view sql) override;
   std::uint64_t execute_each(std::string_view sql, std::span<const Value> params, const RowVisitor& visit) override;
   std::unique_ptr<RowSource> stream(std::string_view sql, std::span<const Value> params) override;
   void begin() override { simple("START TRANSACTION"); }
@@ -79,6 +82,7 @@ class Session final : public driver::Session {
   [[nodiscard]] bool wait_for_position(const std::string& position, std::chrono::milliseconds timeout) override;
   [[nodiscard]] std::optional<std::chrono::milliseconds> replica_lag() override;
   [[nodiscard]] bool healthy() const noexcept override { return m_db && !m_broken; }
+  [[nodiscard]] bool alive() noexcept override;
   [[nodiscard]] std::string server_version() override;
   [[nodiscard]] std::string_view engine() const noexcept override { return "mysql"; }
 
@@ -96,8 +100,8 @@ class Session final : public driver::Session {
 
   MYSQL* m_db = nullptr;
   bool m_broken = false;
-  bool m_mariadb = false;
-  std::chrono::milliseconds m_timeout{0};  // query_timeout: a lost connection after it is a timeout  // GTID functions differ between MariaDB and MySQL
+  bool m_mariadb = false;  // GTID functions differ between MariaDB and MySQL
+  std::chrono::milliseconds m_timeout{0};  // query_timeout: a lost connection after it is a timeout
   std::size_t m_cache_cap = 256;
   detail::StatementCache<std::unique_ptr<Statement>> m_cache;
   std::vector<Value> m_row;  // execute_each's reused row buffer

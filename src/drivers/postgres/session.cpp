@@ -4,10 +4,13 @@
 #include <charconv>
 #include <cerrno>
 #include <cstring>
+#include <condition_variable>
+#include <mutex>
 #include <poll.h>
 #include <thread>
 
 #include "driver/placeholders.hpp"
+#include "driver/socket_check.hpp"
 #include "drivers/postgres/errors.hpp"
 #include "plexus/core/error.hpp"
 
@@ -25,6 +28,55 @@ struct ResultPtr {
   ResultPtr(const ResultPtr&) = delete;
   ResultPtr& operator=(const ResultPtr&) = delete;
 };
+
+/// Asks the server to cancel what `conn` is running, waiting at most `limit`
+/// for the request to go through (libpq's PQcancel has no timeout of its own:
+/// it runs on a thread of its own and is left to finish when the server hangs).
+void cancel_bounded(PGconn* conn, std::chrono::milliseconds limit) {
+  PGcancel* c = conn ? PQgetCancel(conn) : nullptr;
+  if (!c) return;
+  struct State {
+    std::mutex m;
+    std::condition_variable cv;
+    bool done = false;
+  };
+  auto st = std::make_shared<State>();
+  try {
+    std::thread([c, st] {
+      char buf[256];
+      PQcancel(c, buf, sizeof buf);
+      PQfreeCancel(c);
+      {
+        std::lock_guard lock(st->m);
+        st->done = true;
+      }
+      st->cv.notify_all();
+    }).detach();
+  } catch (const std::system_error&) {
+    PQfreeCancel(c);  // no thread to spare: the session is closed without a cancel
+    return;
+  }
+  std::unique_lock lock(st->m);
+  st->cv.wait_for(lock, limit, [&] { return st->done; });
+}
+
+constexpr std::chrono::milliseconds kCancelWait{1000};
+
+/// throw_result_error(), except that a statement the server refused because
+/// the text holds several statements is a UsageError (nothing of it ran).
+[[noreturn]] void refuse_or_throw(PGconn* conn, const PGresult* res, std::string_view sql) {
+  const char* st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+  if (st && std::strcmp(st, "42601") == 0) {
+    if (auto n = detail::count_statements(sql); n > 1) {
+      UsageError e(std::to_string(n) +
+                   " statements in one call: a call runs one statement (nothing was run). Run them one by one, or "
+                   "as a script with execute_script() when they take no parameters");
+      e.set_sql(sql);
+      throw e;
+    }
+  }
+  throw_result_error(conn, res, sql);
+}
 
 bool failed(const PGresult* r) {
   if (!r) return true;
@@ -58,11 +110,7 @@ class Stream final : public RowSource {
   ~Stream() override {
     if (m_done || !m_owner->handle()) return;
     // Stop the server sending the rest, then drain what is in flight.
-    if (PGcancel* c = PQgetCancel(m_conn)) {
-      char buf[256];
-      PQcancel(c, buf, sizeof buf);
-      PQfreeCancel(c);
-    }
+    cancel_bounded(m_conn, kCancelWait);
     PQclear(m_pending);
     while (PGresult* r = PQgetResult(m_conn)) PQclear(r);
   }
@@ -100,7 +148,7 @@ class Stream final : public RowSource {
       m_done = true;
       if (!keep && PQstatus(m_conn) != CONNECTION_BAD) return;  // no result at all: nothing to read
       ResultPtr guard(keep);
-      throw_result_error(m_conn, keep, m_sql);
+      refuse_or_throw(m_conn, keep, m_sql);
     }
     PQclear(r);
     while (PGresult* more = PQgetResult(m_conn)) PQclear(more);
@@ -118,14 +166,18 @@ class Stream final : public RowSource {
 
 }  // namespace
 
-std::string translate_placeholders(std::string_view sql) {
-  if (detail::has_dollar_placeholders(sql)) return std::string(sql);
+std::string translate_placeholders(std::string_view sql, std::size_t* count) {
+  if (detail::has_dollar_placeholders(sql)) {
+    if (count) *count = detail::max_dollar_placeholder(sql);
+    return std::string(sql);
+  }
   std::string out;
   std::size_t n = 0;
   detail::rewrite_placeholders(sql, out, [&](std::string& o) {
     o += '$';
     o += std::to_string(++n);
   });
+  if (count) *count = n;
   return out;
 }
 
@@ -247,7 +299,7 @@ Session::Session(const ConnectionConfig& cfg, const Endpoint* host) {
   if (!cfg.username.empty()) add("user", cfg.username);
   if (!cfg.password.empty()) add("password", cfg.password);
   add("client_encoding", "UTF8");
-  bool has_app = false, has_timeout = false, has_sslmode = false;
+  bool has_app = false, has_timeout = false;
   for (const auto& [k, v] : cfg.options) {
     if (k == "statement_cache") {
       m_cache_enabled = v != "0" && v != "false" && v != "off";
@@ -255,21 +307,19 @@ Session::Session(const ConnectionConfig& cfg, const Endpoint* host) {
       continue;
     }
     if (k == "ssl") {
-      if (v == "true" && !cfg.options.contains("sslmode")) {
-        add("sslmode", "require");
-        has_sslmode = true;
-      }
+      // ssl = true asks for TLS, ssl = false turns it off (libpq would
+      // otherwise stay at sslmode=prefer and encrypt when it can); an explicit
+      // sslmode says how, and must agree.
+      if (!cfg.options.contains("sslmode")) add("sslmode", v == "true" ? "require" : "disable");
       continue;
     }
     has_app |= k == "application_name";
     has_timeout |= k == "connect_timeout";
-    has_sslmode |= k == "sslmode";
     add(k, v);  // libpq rejects keywords it does not know, with a clear message
   }
   m_timeout = cfg.query_timeout;
   if (!has_app) add("application_name", "plexus");
   if (!has_timeout) add("connect_timeout", "10");
-  (void)has_sslmode;
 
   std::vector<const char*> k, v;
   for (std::size_t i = 0; i < keys.size(); ++i) {
@@ -278,13 +328,20 @@ Session::Session(const ConnectionConfig& cfg, const Endpoint* host) {
   }
   k.push_back(nullptr);
   v.push_back(nullptr);
+  const auto started = std::chrono::steady_clock::now();
   m_conn = PQconnectdbParams(k.data(), v.data(), 0);
   if (!m_conn || PQstatus(m_conn) != CONNECTION_OK) {
+    // libpq tells no cause apart from its message text: a connect that ran
+    // into connect_timeout timed out, any other failure was refused.
+    auto limit = std::chrono::seconds(10);
+    if (auto t = cfg.option("connect_timeout")) limit = std::chrono::seconds(std::max(2L, std::atol(t->c_str())));
+    const bool slow = std::chrono::steady_clock::now() - started >= limit - std::chrono::milliseconds(100);
     std::string msg = m_conn ? PQerrorMessage(m_conn) : "out of memory";
     while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
     PQfinish(m_conn);
     m_conn = nullptr;
-    EngineError e{ErrorKind::connection, "cannot connect to PostgreSQL: " + msg, "08001", 0, {}};
+    EngineError e{ErrorKind::connection, "cannot connect to PostgreSQL: " + msg, "08001", 0, {},
+                  slow ? ConnectionFailure::timed_out : ConnectionFailure::refused};
     raise(std::move(e));
   }
   // Server notices ("table … does not exist, skipping") are not errors; libpq
@@ -315,6 +372,23 @@ void Session::exec_simple(const char* sql) {
   if (failed(r.r)) throw_result_error(m_conn, r.r, sql);
 }
 
+void Session::refuse_nul(const Value& v, std::size_t i) {
+  const std::string& t = v.raw_text();
+  if (std::memchr(t.data(), 0, t.size()) == nullptr) return;
+  throw UsageError("value " + std::to_string(i + 1) + " is text holding a NUL byte (at offset " +
+                   std::to_string(t.find('\0')) +
+                   "), which PostgreSQL text cannot store: it would be cut short there (nothing was sent). Bind it "
+                   "as plexus::Bytes for a bytea column, or remove the NUL");
+}
+
+void Session::check_count(const Prepared& p, std::size_t given, std::string_view sql) {
+  if (p.placeholders == given) return;
+  UsageError e("the statement has " + std::to_string(p.placeholders) + " placeholder(s) but " + std::to_string(given) +
+               " value(s) were bound (nothing was sent to the server)");
+  e.set_sql(sql);
+  throw e;
+}
+
 void Session::encode(std::span<const Value> params, Encoded& out) {
   std::size_t n = params.size();
   out.storage.resize(n);
@@ -340,6 +414,7 @@ void Session::encode(std::span<const Value> params, Encoded& out) {
         break;
       }
       case Value::Type::text:
+        refuse_nul(v, i);
         // Borrow the caller's text: it outlives this call.
         out.values[i] = v.raw_text().c_str();
         out.lengths[i] = static_cast<int>(v.raw_text().size());
@@ -361,10 +436,14 @@ void Session::encode(std::span<const Value> params, Encoded& out) {
 
 Prepared& Session::prepare(std::string_view sql, int nparams) {
   if (!m_cache_enabled) {
-    m_unnamed.sql = translate_placeholders(sql);
+    m_unnamed.sql = translate_placeholders(sql, &m_unnamed.placeholders);
+    check_count(m_unnamed, static_cast<std::size_t>(nparams), sql);
     return m_unnamed;
   }
-  if (auto* hit = m_cache.find(sql)) return *hit;
+  if (auto* hit = m_cache.find(sql)) {
+    check_count(*hit, static_cast<std::size_t>(nparams), sql);
+    return *hit;
+  }
   if (m_cache.size() >= m_cache_cap) {
     if (PQtransactionStatus(m_conn) == PQTRANS_IDLE) {
       ResultPtr r(PQexec(m_conn, "DEALLOCATE ALL"));
@@ -372,10 +451,11 @@ Prepared& Session::prepare(std::string_view sql, int nparams) {
     }
   }
   Prepared p;
-  p.sql = translate_placeholders(sql);
+  p.sql = translate_placeholders(sql, &p.placeholders);
+  check_count(p, static_cast<std::size_t>(nparams), sql);  // before the server sees it
   p.name = "plexus_" + std::to_string(++m_next_name);
-  ResultPtr r(PQprepare(m_conn, p.name.c_str(), p.sql.c_str(), nparams, nullptr));
-  if (failed(r.r)) throw_result_error(m_conn, r.r, sql);
+  ResultPtr r(PQprepare(m_conn, p.name.c_str(), p.sql.c_str(), static_cast<int>(p.placeholders), nullptr));
+  if (failed(r.r)) refuse_or_throw(m_conn, r.r, sql);
   return m_cache.insert(sql, std::move(p));
 }
 
@@ -419,10 +499,14 @@ PGresult* Session::collect(std::string_view sql) {
 void Session::fail_timeout(std::string_view sql) {
   // Build the error first: `sql` may live in the statement cache cleared below.
   TimeoutError t("no answer within query_timeout_ms = " + std::to_string(m_timeout.count()) +
-                 " ms; the session was closed");
+                 " ms; the statement was cancelled on the server and the session closed");
   t.set_engine("57014", 0);
   t.set_sql(sql);
-  // A cancel request would wait on the same silent server: close instead.
+  // Closing the socket alone leaves the statement running on the server
+  // until it next writes to us: ask the server to cancel it first. The
+  // request goes over a new connection and is bounded in time, so a hung
+  // server cannot hang the caller.
+  cancel_bounded(m_conn, kCancelWait);
   PQfinish(m_conn);
   m_conn = nullptr;
   m_cache.clear();
@@ -432,35 +516,26 @@ void Session::fail_timeout(std::string_view sql) {
 PGresult* Session::query(std::string_view sql, std::span<const Value> params, Prepared*& shape) {
   if (!m_conn) throw ConnectionError("the PostgreSQL session is closed");
   Encoded& enc = m_enc;  // reused: no allocation per query once warm
+  Prepared* p = &prepare(sql, static_cast<int>(params.size()));
   encode(params, enc);
-  PGresult* raw = nullptr;
-  shape = nullptr;
-  if (params.empty() && !m_cache_enabled) {
-    // No parameters and no cache: the simple protocol also runs scripts.
-    std::string text(sql);
-    if (m_timeout.count() == 0) raw = PQexec(m_conn, text.c_str());
-    else raw = PQsendQuery(m_conn, text.c_str()) ? collect(sql) : nullptr;
-  } else {
-    Prepared* p = &prepare(sql, static_cast<int>(params.size()));
-    raw = run(*p, enc);
-    if (failed(raw) && !p->name.empty()) {
-      const char* st = raw ? PQresultErrorField(raw, PG_DIAG_SQLSTATE) : nullptr;
-      // The table behind a cached plan changed shape: prepare again once, when
-      // no transaction was aborted by the failure.
-      if (st && std::strcmp(st, "0A000") == 0 && PQtransactionStatus(m_conn) == PQTRANS_IDLE) {
-        PQclear(raw);
-        std::string name = p->name;
-        m_cache.erase(sql);
-        ResultPtr d(PQexec(m_conn, ("DEALLOCATE " + name).c_str()));
-        p = &prepare(sql, static_cast<int>(params.size()));
-        raw = run(*p, enc);
-      }
+  PGresult* raw = run(*p, enc);
+  if (failed(raw) && !p->name.empty()) {
+    const char* st = raw ? PQresultErrorField(raw, PG_DIAG_SQLSTATE) : nullptr;
+    // The table behind a cached plan changed shape: prepare again once, when
+    // no transaction was aborted by the failure.
+    if (st && std::strcmp(st, "0A000") == 0 && PQtransactionStatus(m_conn) == PQTRANS_IDLE) {
+      PQclear(raw);
+      std::string name = p->name;
+      m_cache.erase(sql);
+      ResultPtr d(PQexec(m_conn, ("DEALLOCATE " + name).c_str()));
+      p = &prepare(sql, static_cast<int>(params.size()));
+      raw = run(*p, enc);
     }
-    if (!p->name.empty()) shape = p;
   }
+  shape = p->name.empty() ? nullptr : p;
   if (failed(raw)) {
     ResultPtr guard(raw);
-    throw_result_error(m_conn, raw, sql);
+    refuse_or_throw(m_conn, raw, sql);
   }
   return raw;
 }
@@ -536,6 +611,10 @@ std::vector<Result> Session::execute_batch(std::string_view sql, std::span<const
     if (sets[i].size() != nparams)
       throw UsageError("parameter set " + std::to_string(i) + " of the batch has " + std::to_string(sets[i].size()) +
                        " value(s), the first has " + std::to_string(nparams) + ": every set binds the same statement");
+  // Refused values are found before the pipeline starts (nothing is sent).
+  for (const auto& set : sets)
+    for (std::size_t i = 0; i < set.size(); ++i)
+      if (set[i].type() == Value::Type::text) refuse_nul(set[i], i);
   // Prepared before the pipeline starts: PQprepare is synchronous.
   Prepared& p = prepare(sql, static_cast<int>(nparams));
   Prepared* shape = p.name.empty() ? nullptr : &p;  // nothing below adds to the cache, so p stays put
@@ -596,9 +675,12 @@ std::vector<Result> Session::execute_batch(std::string_view sql, std::span<const
 
 std::unique_ptr<RowSource> Session::stream(std::string_view sql, std::span<const Value> params) {
   if (!m_conn) throw ConnectionError("the PostgreSQL session is closed");
+  Prepared shape;
+  shape.sql = translate_placeholders(sql, &shape.placeholders);
+  check_count(shape, params.size(), sql);
   Encoded enc;
   encode(params, enc);
-  std::string translated = translate_placeholders(sql);
+  const std::string& translated = shape.sql;
   int ok = PQsendQueryParams(m_conn, translated.c_str(), static_cast<int>(params.size()), nullptr, enc.values.data(),
                              enc.lengths.data(), enc.formats.data(), 0);
   if (!ok) throw_result_error(m_conn, nullptr, sql);
@@ -608,6 +690,35 @@ std::unique_ptr<RowSource> Session::stream(std::string_view sql, std::span<const
   }
   return std::make_unique<Stream>(*this, std::string(sql));
 }
+
+std::uint64_t Session::execute_script(std::string_view sql) {
+  if (!m_conn) throw ConnectionError("the PostgreSQL session is closed");
+  // The simple query protocol splits the script on the server and runs it as
+  // one implicit transaction (unless it holds its own BEGIN/COMMIT).
+  const std::string text(sql);
+  if (!PQsendQuery(m_conn, text.c_str())) throw_result_error(m_conn, nullptr, sql);
+  std::uint64_t changed = 0;
+  PGresult* first_error = nullptr;
+  for (;;) {
+    PGresult* r = next_result(sql);
+    if (!r) break;
+    if (failed(r)) {
+      if (!first_error) first_error = r;
+      else PQclear(r);
+      continue;
+    }
+    const char* n = PQcmdTuples(r);
+    if (n && *n && PQnfields(r) == 0) changed += std::strtoull(n, nullptr, 10);
+    PQclear(r);
+  }
+  if (first_error) {
+    ResultPtr guard(first_error);
+    throw_result_error(m_conn, first_error, sql);
+  }
+  return changed;
+}
+
+bool Session::alive() noexcept { return healthy() && detail::socket_quiet(PQsocket(m_conn)); }
 
 void Session::begin() { exec_simple("BEGIN"); }
 void Session::commit() {

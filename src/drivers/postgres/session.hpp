@@ -15,7 +15,8 @@ namespace plexus::engine::postgres {
 
 /// `?` placeholders → `$1…` (outside literals, identifiers and comments;
 /// `??` is a literal `?`). SQL that already uses `$n` is returned unchanged.
-std::string translate_placeholders(std::string_view sql);
+/// `count` (if given) receives how many values the statement takes.
+std::string translate_placeholders(std::string_view sql, std::size_t* count = nullptr);
 
 /// Waits (poll) until libpq can hand out a result without blocking; false when
 /// `deadline` passes first.
@@ -31,6 +32,7 @@ void decode_row(const PGresult* raw, int row, const std::vector<Oid>& types, Val
 struct Prepared {
   std::string name;  // empty when statements are not cached (pgbouncer transaction mode)
   std::string sql;   // translated SQL
+  std::size_t placeholders = 0;  // values it takes, counted client-side
   // The result shape, learnt on first run (named statements only).
   bool described = false;
   Columns columns;
@@ -43,6 +45,7 @@ class Session final : public driver::Session {
   ~Session() override;
 
   Result execute(std::string_view sql, std::span<const Value> params) override;
+  std::uint64_t execute_script(std::string_view sql) override;
   std::uint64_t execute_each(std::string_view sql, std::span<const Value> params, const RowVisitor& visit) override;
   std::unique_ptr<RowSource> stream(std::string_view sql, std::span<const Value> params) override;
   /// Pipeline mode: the batch is sent in chunks, each answered in one round trip.
@@ -55,14 +58,20 @@ class Session final : public driver::Session {
   [[nodiscard]] bool wait_for_position(const std::string& position, std::chrono::milliseconds timeout) override;
   [[nodiscard]] std::optional<std::chrono::milliseconds> replica_lag() override;
   [[nodiscard]] bool healthy() const noexcept override;
+  [[nodiscard]] bool alive() noexcept override;
   [[nodiscard]] std::string server_version() override;
   [[nodiscard]] std::string_view engine() const noexcept override { return "postgres"; }
 
   PGconn* handle() const noexcept { return m_conn; }
   /// query_timeout (0 = none).
   [[nodiscard]] std::chrono::milliseconds timeout() const noexcept { return m_timeout; }
-  /// Closes the session after a timeout and throws TimeoutError.
+  /// Cancels the running statement on the server (bounded in time), closes
+  /// the session and throws TimeoutError.
   [[noreturn]] void fail_timeout(std::string_view sql);
+  /// Refuses a call whose value count differs from the statement's placeholders.
+  static void check_count(const Prepared& p, std::size_t given, std::string_view sql);
+  /// Refuses text value `v` (the i-th, 0-based) when it holds a NUL byte.
+  static void refuse_nul(const Value& v, std::size_t i);
 
  private:
   /// Encoded parameters, kept alive for one libpq call.
@@ -72,6 +81,7 @@ class Session final : public driver::Session {
     std::vector<int> lengths;
     std::vector<int> formats;
   };
+  /// @throws UsageError for a value PostgreSQL cannot store as given (NUL in text).
   static void encode(std::span<const Value> params, Encoded& out);
   Prepared& prepare(std::string_view sql, int nparams);
   PGresult* run(const Prepared& p, const Encoded& enc);

@@ -40,7 +40,11 @@ void throw_error(sqlite3* db, int rc, std::string_view sql) {
     case SQLITE_CANTOPEN:
     case SQLITE_NOTADB:
     case SQLITE_PERM:
-    case SQLITE_AUTH: e.kind = ErrorKind::connection; e.sqlstate = "08001"; break;
+    case SQLITE_AUTH:
+      e.kind = ErrorKind::connection;
+      e.failure = ConnectionFailure::refused;  // the file could not be opened as a database
+      e.sqlstate = "08001";
+      break;
     case SQLITE_ERROR: e.kind = ErrorKind::syntax; e.sqlstate = "42000"; break;
     case SQLITE_RANGE:
     case SQLITE_MISUSE:

@@ -27,6 +27,12 @@ class SqliteDriver final : public Driver {
     return ec ? cfg.database : abs.lexically_normal().string();
   }
   bool shareable(const ConnectionConfig& cfg) const override { return !is_memory(cfg.database); }
+  std::optional<std::string> missing(const ConnectionConfig& cfg, const Endpoint*) const override {
+    if (is_memory(cfg.database) || cfg.database.starts_with("file:")) return std::nullopt;
+    std::error_code ec;
+    if (std::filesystem::exists(cfg.database, ec)) return std::nullopt;
+    return "the SQLite file " + describe(cfg, nullptr) + " does not exist yet (it is created on first use)";
+  }
 };
 
 }  // namespace

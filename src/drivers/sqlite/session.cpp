@@ -1,5 +1,6 @@
 #include "drivers/sqlite/session.hpp"
 
+#include <cmath>
 #include <cstring>
 #include <strings.h>
 
@@ -18,9 +19,18 @@ ColumnHint hint_for(const char* decl) {
   return ColumnHint::plain;
 }
 
-bool is_blank(std::string_view s) {
-  for (char c : s)
-    if (c != ' ' && c != '\n' && c != '\t' && c != '\r' && c != ';') return false;
+/// True when what follows a statement holds no other statement (only
+/// blanks, `;` and comments), as SQLite's own parser sees it.
+bool rest_is_blank(sqlite3* db, const char* p, const char* end) {
+  while (p < end) {
+    sqlite3_stmt* stmt = nullptr;
+    const char* tail = nullptr;
+    const int rc = sqlite3_prepare_v2(db, p, static_cast<int>(end - p), &stmt, &tail);
+    if (stmt) sqlite3_finalize(stmt);
+    if (rc != SQLITE_OK || stmt) return false;  // another statement, or a broken one
+    if (!tail || tail <= p) return true;
+    p = tail;
+  }
   return true;
 }
 
@@ -28,6 +38,13 @@ bool is_blank(std::string_view s) {
 void read_row(const PreparedStatement& ps, Value* out) {
   const std::size_t n = ps.hints.size();
   for (std::size_t i = 0; i < n; ++i) read_column_into(ps.stmt, static_cast<int>(i), ps.hints[i], out[i]);
+}
+
+[[noreturn]] void refuse_several(std::string_view sql) {
+  UsageError e("several statements in one call: a call runs one statement (nothing was run). Run them one by one, "
+               "or as a script with execute_script() when they take no parameters");
+  e.set_sql(sql);
+  throw e;
 }
 
 /// A streamed statement: owns its own sqlite3_stmt, finalised at the end.
@@ -87,7 +104,14 @@ void bind_all(sqlite3* db, sqlite3_stmt* stmt, int expected, std::span<const Val
       case Value::Type::null: rc = sqlite3_bind_null(stmt, idx); break;
       case Value::Type::boolean: rc = sqlite3_bind_int(stmt, idx, v.raw_bool() ? 1 : 0); break;
       case Value::Type::integer: rc = sqlite3_bind_int64(stmt, idx, v.raw_int()); break;
-      case Value::Type::real: rc = sqlite3_bind_double(stmt, idx, v.raw_real()); break;
+      case Value::Type::real:
+        // SQLite stores NaN as NULL without a word: refuse it rather than store something else.
+        if (std::isnan(v.raw_real()))
+          throw UsageError("value " + std::to_string(idx) +
+                           " is NaN, which SQLite cannot store (it would become NULL; nothing was run): bind NULL or "
+                           "a number");
+        rc = sqlite3_bind_double(stmt, idx, v.raw_real());
+        break;
       case Value::Type::text:
         rc = sqlite3_bind_text64(stmt, idx, v.raw_text().data(), v.raw_text().size(), lifetime, SQLITE_UTF8);
         break;
@@ -166,7 +190,8 @@ Session::Session(const ConnectionConfig& cfg, std::string path) {
     sqlite3_close_v2(m_db);
     m_db = nullptr;
     throw ConnectionError("cannot open SQLite database '" + path + "': " + msg +
-                          " (check that the directory exists and is writable)");
+                              " (check that the directory exists and is writable)",
+                          ConnectionFailure::refused);
   }
   sqlite3_extended_result_codes(m_db, 1);
   int busy_ms = 5000;
@@ -217,9 +242,9 @@ PreparedStatement& Session::prepare_cached(std::string_view sql) {
   int rc = sqlite3_prepare_v3(m_db, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
   if (rc != SQLITE_OK) throw_error(m_db, sqlite3_extended_errcode(m_db), sql);
   if (!stmt) throw UsageError("empty SQL statement");
-  if (tail && !is_blank(std::string_view(tail, static_cast<std::size_t>(sql.data() + sql.size() - tail)))) {
+  if (tail && !rest_is_blank(m_db, tail, sql.data() + sql.size())) {
     sqlite3_finalize(stmt);
-    throw UsageError("several statements in one call; pass one statement, or run a script without parameters");
+    refuse_several(sql);
   }
   if (m_cache.size() >= m_cache_cap) {
     // Simple, bounded eviction: drop every cached statement (streams use their own).
@@ -232,36 +257,45 @@ PreparedStatement& Session::prepare_cached(std::string_view sql) {
   return m_cache.insert(sql, std::move(p));
 }
 
-void Session::run_script(std::string_view sql) {
+std::uint64_t Session::execute_script(std::string_view sql) {
+  if (!m_db) throw ConnectionError("the SQLite handle is closed");
+  const auto before = sqlite3_total_changes64(m_db);
   const char* p = sql.data();
   const char* end = sql.data() + sql.size();
-  while (p < end && !is_blank(std::string_view(p, static_cast<std::size_t>(end - p)))) {
+  // All or nothing, inside a transaction or not: a savepoint around it.
+  exec_simple("SAVEPOINT plexus_script");
+  struct Undo {
+    Session* s;
+    bool armed = true;
+    ~Undo() {
+      if (!armed) return;
+      try {
+        s->exec_simple("ROLLBACK TO plexus_script");
+        s->exec_simple("RELEASE plexus_script");
+      } catch (const Error&) {
+        // The script's own error is the one to report.
+      }
+    }
+  } undo{this};
+  arm_deadline();
+  while (p < end) {
     sqlite3_stmt* stmt = nullptr;
     const char* tail = nullptr;
     int rc = sqlite3_prepare_v2(m_db, p, static_cast<int>(end - p), &stmt, &tail);
-    if (rc != SQLITE_OK) throw_error(m_db, sqlite3_extended_errcode(m_db), std::string_view(p, static_cast<std::size_t>(end - p)));
+    const std::string_view here(p, static_cast<std::size_t>((tail && tail > p ? tail : end) - p));
+    if (rc != SQLITE_OK) throw_error(m_db, sqlite3_extended_errcode(m_db), here);
     if (stmt) {
       while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
       }
       sqlite3_finalize(stmt);
-      if (rc != SQLITE_DONE) throw_error(m_db, sqlite3_extended_errcode(m_db), std::string_view(p, static_cast<std::size_t>(tail - p)));
+      if (rc != SQLITE_DONE) throw_error(m_db, sqlite3_extended_errcode(m_db), here);
     }
+    if (!tail || tail <= p) break;  // nothing consumed: the rest is blank
     p = tail;
   }
-}
-
-PreparedStatement* Session::statement_for(std::string_view sql, std::span<const Value> params,
-                                         std::uint64_t& changes) {
-  try {
-    return &prepare_cached(sql);
-  } catch (const UsageError&) {
-    if (!params.empty()) throw;
-    // A multi-statement script (migrations, fixtures) without parameters.
-    int before = sqlite3_total_changes(m_db);
-    run_script(sql);
-    changes = static_cast<std::uint64_t>(sqlite3_total_changes(m_db) - before);
-    return nullptr;
-  }
+  undo.armed = false;
+  exec_simple("RELEASE plexus_script");
+  return static_cast<std::uint64_t>(sqlite3_total_changes64(m_db) - before);
 }
 
 template <class OnRow>
@@ -291,13 +325,7 @@ void Session::step_all(const PreparedStatement& ps, std::string_view sql, std::s
 }
 
 Result Session::execute(std::string_view sql, std::span<const Value> params) {
-  std::uint64_t changes = 0;
-  PreparedStatement* ps = statement_for(sql, params, changes);
-  if (!ps) {
-    Result r;
-    r.set_affected_rows(changes);
-    return r;
-  }
+  PreparedStatement* ps = &prepare_cached(sql);
   Result result(ps->columns);
   step_all(*ps, sql, params, [&] {
     read_row(*ps, result.append_row());
@@ -311,9 +339,7 @@ Result Session::execute(std::string_view sql, std::span<const Value> params) {
 }
 
 std::uint64_t Session::execute_each(std::string_view sql, std::span<const Value> params, const RowVisitor& visit) {
-  std::uint64_t changes = 0;
-  PreparedStatement* ps = statement_for(sql, params, changes);
-  if (!ps) return changes;
+  PreparedStatement* ps = &prepare_cached(sql);
   // One buffer for every row of every call: no allocation per row once warm.
   m_row.resize(ps->hints.size());
   std::uint64_t rows = 0;
@@ -327,9 +353,14 @@ std::uint64_t Session::execute_each(std::string_view sql, std::span<const Value>
 
 std::unique_ptr<RowSource> Session::stream(std::string_view sql, std::span<const Value> params) {
   sqlite3_stmt* stmt = nullptr;
-  int rc = sqlite3_prepare_v2(m_db, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
+  const char* tail = nullptr;
+  int rc = sqlite3_prepare_v2(m_db, sql.data(), static_cast<int>(sql.size()), &stmt, &tail);
   if (rc != SQLITE_OK) throw_error(m_db, sqlite3_extended_errcode(m_db), sql);
   if (!stmt) throw UsageError("empty SQL statement");
+  if (tail && !rest_is_blank(m_db, tail, sql.data() + sql.size())) {
+    sqlite3_finalize(stmt);
+    refuse_several(sql);
+  }
   try {
     bind_all(m_db, stmt, sqlite3_bind_parameter_count(stmt), params, true, sql);
   } catch (...) {

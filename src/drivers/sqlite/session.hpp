@@ -30,6 +30,7 @@ class Session final : public driver::Session {
   ~Session() override;
 
   Result execute(std::string_view sql, std::span<const Value> params) override;
+  std::uint64_t execute_script(std::string_view sql) override;
   std::uint64_t execute_each(std::string_view sql, std::span<const Value> params, const RowVisitor& visit) override;
   std::unique_ptr<RowSource> stream(std::string_view sql, std::span<const Value> params) override;
   [[nodiscard]] bool key_is_row_id(std::string_view table, std::string_view column) override;
@@ -46,15 +47,11 @@ class Session final : public driver::Session {
  private:
 
   PreparedStatement& prepare_cached(std::string_view sql);
-  /// The cached statement for `sql`; nullptr after running it as a script
-  /// (several statements, no parameters), with the rows it changed in `changes`.
-  PreparedStatement* statement_for(std::string_view sql, std::span<const Value> params, std::uint64_t& changes);
   /// Binds, steps to the end calling on_row() at each row, resets; throws on failure.
   template <class OnRow>
   void step_all(const PreparedStatement& ps, std::string_view sql, std::span<const Value> params, OnRow&& on_row);
   void arm_deadline() noexcept;
   static int on_progress(void* self) noexcept;
-  void run_script(std::string_view sql);
   void exec_simple(const char* sql);
 
   sqlite3* m_db = nullptr;
