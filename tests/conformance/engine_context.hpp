@@ -16,7 +16,7 @@ struct EngineContext {
   std::string url_env;      ///< environment variable with the primary's URL
   std::string replica_env;  ///< environment variable with a read-only replica's URL
   // Column types.
-  std::string bigint = "BIGINT", real = "DOUBLE PRECISION", text = "VARCHAR(200)", blob = "BYTEA",
+  std::string bigint = "BIGINT", real = "DOUBLE PRECISION", text = "VARCHAR(200)", long_text = "TEXT", blob = "BYTEA",
               boolean = "BOOLEAN", date = "DATE", time = "TIME", timestamp = "TIMESTAMP";
   std::string own_session_id;  ///< SQL returning this session's server id
   std::string kill_session;    ///< SQL killing session ? (from another session)
@@ -44,6 +44,7 @@ inline EngineContext context_for(const std::string& name) {
     c.replica_env = "PLEXUS_TEST_MYSQL_REPLICA_URL";
     c.real = "DOUBLE";
     c.blob = "LONGBLOB";
+    c.long_text = "LONGTEXT";
     c.time = "TIME(6)";
     c.timestamp = "DATETIME(6)";
     c.own_session_id = "SELECT CONNECTION_ID()";

@@ -410,8 +410,10 @@ Session::Session(const ConnectionConfig& cfg, const Endpoint* host) {
   const char* sock = ep && !ep->socket.empty() ? ep->socket.c_str() : nullptr;
   unsigned port = ep ? ep->port : 0;
   const auto started = std::chrono::steady_clock::now();
+  // CLIENT_FOUND_ROWS: an UPDATE reports the rows it matched, as PostgreSQL
+  // and SQLite do, not only those whose values changed.
   if (!mysql_real_connect(m_db, h, cfg.username.c_str(), cfg.password.c_str(),
-                          cfg.database.empty() ? nullptr : cfg.database.c_str(), port, sock, 0)) {
+                          cfg.database.empty() ? nullptr : cfg.database.c_str(), port, sock, CLIENT_FOUND_ROWS)) {
     unsigned code = mysql_errno(m_db);
     std::string msg = mysql_error(m_db), state = mysql_sqlstate(m_db);
     mysql_close(m_db);

@@ -650,7 +650,7 @@ std::vector<Result> Session::execute_batch(std::string_view sql, std::span<const
           if (!first_error) out.push_back(materialise(r.r, shape));
         } else if (st != PGRES_PIPELINE_ABORTED && !first_error) {
           try {
-            throw_result_error(m_conn, r.r, sql);
+            refuse_or_throw(m_conn, r.r, sql);
           } catch (Error&) {
             first_error = std::current_exception();
           }
