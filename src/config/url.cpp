@@ -1,4 +1,5 @@
 // Connection URLs: sqlite:…, postgresql://…, mysql://…
+#include <cctype>
 #include <charconv>
 
 #include "plexus/config/config.hpp"
@@ -36,6 +37,7 @@ std::string percent_decode(std::string_view s, std::string_view what, std::strin
 std::uint16_t parse_port(std::string_view p, std::string_view shown_url) {
   unsigned v = 0;
   auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
+  // The port is shown as the redacted URL shows it: after the user information.
   if (ec != std::errc{} || end != p.data() + p.size() || v == 0 || v > 65535)
     throw ConfigError("bad URL '" + std::string(shown_url) + "': port '" + std::string(p) +
                       "' is not a number from 1 to 65535");
@@ -70,28 +72,127 @@ Endpoint parse_hostport(std::string_view hp, std::string_view shown_url) {
   return e;
 }
 
+bool is_digits(std::string_view s) {
+  if (s.empty() || s.size() > 5) return false;
+  for (char c : s)
+    if (c < '0' || c > '9') return false;
+  return true;
+}
+
+/// Whether `auth` reads as a host list ("h", "h:5432", "[::1]:5432", "a,b:1").
+bool plausible_hosts(std::string_view auth) {
+  if (auth.empty()) return false;
+  for (;;) {
+    auto comma = auth.find(',');
+    std::string_view hp = auth.substr(0, comma);
+    if (hp.empty()) return false;
+    if (hp.front() == '[') {
+      auto close = hp.find(']');
+      if (close == std::string_view::npos) return false;
+      std::string_view rest = hp.substr(close + 1);
+      if (!rest.empty() && !(rest.front() == ':' && is_digits(rest.substr(1)))) return false;
+    } else {
+      auto colon = hp.find(':');
+      std::string_view host = hp.substr(0, colon);
+      if (host.empty()) return false;
+      for (char c : host)  // host names, IPv4 addresses, percent-encoded socket paths
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_' && c != '%') return false;
+      if (colon != std::string_view::npos && !is_digits(hp.substr(colon + 1))) return false;
+    }
+    if (comma == std::string_view::npos) return true;
+    auth.remove_prefix(comma + 1);
+  }
+}
+
+/// Where the user information of `rest` (the URL after "//") ends: the '@'
+/// after which a host list follows. Unencoded '@', '/', '?' in a password
+/// are allowed where the reading is unique. With no host list after any '@'
+/// (a bad port, say) the last '@' ends it, so errors can still hide the
+/// password. `npos` when there is no '@'; `ambiguous` when two readings fit.
+constexpr std::size_t ambiguous = std::string_view::npos - 1;
+std::size_t userinfo_end(std::string_view rest) {
+  std::size_t found = std::string_view::npos, query = std::string_view::npos, last = std::string_view::npos;
+  for (auto at = rest.find('@'); at != std::string_view::npos && at < query; at = rest.find('@', at + 1)) {
+    // Text before it that reads host/path?query is no user information: the '@' is in a value.
+    const std::string_view before = rest.substr(0, at);
+    if (auto slash = before.find('/'); slash != std::string_view::npos &&
+                                       before.find('?', slash) != std::string_view::npos &&
+                                       plausible_hosts(before.substr(0, slash)))
+      break;
+    last = at;
+    std::string_view tail = rest.substr(at + 1);
+    const auto auth_end = tail.find_first_of("/?#");
+    if (!plausible_hosts(tail.substr(0, auth_end))) continue;
+    if (found != std::string_view::npos) return ambiguous;
+    found = at;
+    // An '@' in this reading's query string is part of a value.
+    if (auto q = tail.find('?'); q != std::string_view::npos) query = at + 1 + q;
+  }
+  return found != std::string_view::npos ? found : last;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+  return true;
+}
+
+/// Query keys whose values are secrets (libpq's names; any case, percent-encoded or not).
+bool secret_key(std::string_view raw_key) {
+  std::string key;
+  for (std::size_t i = 0; i < raw_key.size(); ++i) {
+    if (raw_key[i] == '%' && i + 2 < raw_key.size() && hex_digit(raw_key[i + 1]) >= 0 &&
+        hex_digit(raw_key[i + 2]) >= 0) {
+      key += static_cast<char>(hex_digit(raw_key[i + 1]) * 16 + hex_digit(raw_key[i + 2]));
+      i += 2;
+    } else {
+      key += raw_key[i];
+    }
+  }
+  return iequals(key, "password") || iequals(key, "sslpassword") || iequals(key, "pass") || iequals(key, "pwd");
+}
+
 }  // namespace
 
 std::string redact_url(std::string_view url) {
   std::string out(url);
-  auto scheme = url.find("://");
-  if (scheme != std::string_view::npos) {
-    auto begin = scheme + 3;
-    auto query = url.find('?', begin);
-    auto at = url.rfind('@', query);  // the last '@' before the query: passwords may contain '@'
-    if (at != std::string_view::npos && at > begin) {
-      auto colon = url.find(':', begin);
-      if (colon != std::string_view::npos && colon < at) out = std::string(url.substr(0, colon + 1)) + "***" + std::string(url.substr(at));
-    }
+  // 1. Secret query values, every occurrence, wherever a '?' or '&' starts a
+  // pair. A value runs to the next '&' that starts another key=value pair (a
+  // password may hold an unencoded '&').
+  auto starts_pair = [&](std::size_t p) {
+    std::size_t k = p;
+    while (k < out.size() && (std::isalnum(static_cast<unsigned char>(out[k])) || out[k] == '_' || out[k] == '%')) ++k;
+    return k > p && k < out.size() && out[k] == '=';
+  };
+  for (std::size_t p = out.find_first_of("?&"); p != std::string::npos; p = out.find_first_of("?&", p + 1)) {
+    const std::size_t key_start = p + 1;
+    const std::size_t eq = out.find('=', key_start);
+    if (eq == std::string::npos || !starts_pair(key_start) ||
+        !secret_key(std::string_view(out).substr(key_start, eq - key_start)))
+      continue;
+    std::size_t value_end = out.find('&', eq + 1);
+    while (value_end != std::string::npos && !starts_pair(value_end + 1)) value_end = out.find('&', value_end + 1);
+    if (value_end == std::string::npos) value_end = out.size();
+    out.replace(eq + 1, value_end - eq - 1, "***");
+    p = eq + 3;
   }
-  for (std::string_view key : {"password=", "sslpassword="}) {
-    auto p = out.find(key);
-    if (p != std::string::npos && p > 0 && (out[p - 1] == '?' || out[p - 1] == '&')) {
-      auto end = out.find('&', p);
-      out.replace(p + key.size(), (end == std::string::npos ? out.size() : end) - p - key.size(), "***");
-    }
-  }
-  return out;
+  // 2. The user information: everything up to the last '@' is hidden, whatever
+  // the reading; a message may show too little of a URL, never a password.
+  const auto scheme = out.find("://");
+  const std::size_t begin = scheme == std::string::npos ? 0 : scheme + 3;
+  const auto at = out.rfind('@');
+  if (at == std::string::npos || at < begin) return out;
+  const std::string_view userinfo = std::string_view(out).substr(begin, at - begin);
+  // Without "://", the text before the first ':' is the scheme (or a user name).
+  const auto colon = scheme == std::string::npos ? out.find(':') : userinfo.find(':');
+  std::string head = out.substr(0, begin);
+  if (scheme == std::string::npos) head.clear();
+  const std::string user = colon == std::string::npos || (scheme == std::string::npos && colon > at)
+                               ? std::string()
+                               : (scheme == std::string::npos ? out.substr(0, colon + 1)
+                                                              : std::string(userinfo.substr(0, colon + 1)));
+  return head + user + "***" + out.substr(at);
 }
 
 ConnectionConfig parse_url(std::string_view url) {
@@ -122,16 +223,21 @@ ConnectionConfig parse_url(std::string_view url) {
     if (!rest.starts_with("//"))
       throw ConfigError("bad URL '" + shown + "': expected " + std::string(scheme) + "://[user[:password]@]host[:port]/database");
     rest.remove_prefix(2);
-    auto end_auth = rest.find_first_of("/?");
-    std::string_view authority = rest.substr(0, end_auth);
-    rest = end_auth == std::string_view::npos ? std::string_view{} : rest.substr(end_auth);
-    if (auto at = authority.rfind('@'); at != std::string_view::npos) {
-      std::string_view userinfo = authority.substr(0, at);
-      authority = authority.substr(at + 1);
+    const std::size_t at = userinfo_end(rest);
+    if (at == ambiguous)
+      throw ConfigError("bad URL '" + shown +
+                        "': the user name and password cannot be told from the host; percent-encode '@' as %40 and "
+                        "'/' as %2F in the password");
+    if (at != std::string_view::npos) {
+      std::string_view userinfo = rest.substr(0, at);
+      rest.remove_prefix(at + 1);
       auto c = userinfo.find(':');
       cfg.username = percent_decode(userinfo.substr(0, c), "user name", shown);
       if (c != std::string_view::npos) cfg.password = percent_decode(userinfo.substr(c + 1), "password", shown);
     }
+    auto end_auth = rest.find_first_of("/?");
+    std::string_view authority = rest.substr(0, end_auth);
+    rest = end_auth == std::string_view::npos ? std::string_view{} : rest.substr(end_auth);
     while (!authority.empty()) {
       auto comma = authority.find(',');
       auto ep = parse_hostport(authority.substr(0, comma), shown);
@@ -155,8 +261,8 @@ ConnectionConfig parse_url(std::string_view url) {
       std::string_view kv = rest.substr(0, amp);
       auto eq = kv.find('=');
       if (eq == std::string_view::npos || eq == 0)
-        throw ConfigError("bad URL '" + shown + "': query parameter '" + std::string(kv.substr(0, eq)) +
-                          "' needs the form key=value");
+        throw ConfigError("bad URL '" + shown + "': each query parameter needs the form key=value (percent-encode "
+                          "'&' as %26 inside values)");
       std::string key = percent_decode(kv.substr(0, eq), "query", shown);
       std::string val = percent_decode(kv.substr(eq + 1), "query", shown);
       if (key == "user") cfg.username = val;
@@ -178,7 +284,7 @@ ConnectionConfig parse_url(std::string_view url) {
       rest.remove_prefix(amp + 1);
     }
   } else if (!rest.empty()) {
-    throw ConfigError("bad URL '" + shown + "': unexpected '" + std::string(rest) + "'");
+    throw ConfigError("bad URL '" + shown + "': unexpected text after the database name");
   }
   return cfg;
 }
