@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "plexus/plexus.hpp"
 
@@ -20,6 +22,14 @@ struct EngineContext {
               boolean = "BOOLEAN", date = "DATE", time = "TIME", timestamp = "TIMESTAMP";
   std::string own_session_id;  ///< SQL returning this session's server id
   std::string kill_session;    ///< SQL killing session ? (from another session)
+  /// SQL answering whether this session is encrypted ("" when TLS cannot be tested here).
+  std::string tls_in_use;
+  /// Statements that return rows, with the fewest rows each must return.
+  std::vector<std::pair<std::string, std::size_t>> late_described;
+  /// A statement that sleeps 30 s, and SQL counting such statements running on the server.
+  std::string long_sleep, running_statements;
+  /// Whether execute_script() is all or nothing (transactional DDL).
+  bool atomic_scripts = true;
   /// A statement that runs for several seconds.
   std::string slow_sql = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 2000000000) "
                          "SELECT count(*) FROM c";
@@ -39,6 +49,10 @@ inline EngineContext context_for(const std::string& name) {
     c.own_session_id = "SELECT pg_backend_pid()";
     c.kill_session = "SELECT pg_terminate_backend(CAST(? AS INTEGER))";
     c.slow_sql = "SELECT pg_sleep(10)";
+    if (name == "postgres") c.tls_in_use = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+    c.long_sleep = "SELECT pg_sleep(30)";
+    c.running_statements =
+        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'SELECT pg_sleep(30)%'";
   } else if (name == "mysql") {
     c.url_env = "PLEXUS_TEST_MYSQL_URL";
     c.replica_env = "PLEXUS_TEST_MYSQL_REPLICA_URL";
@@ -50,6 +64,11 @@ inline EngineContext context_for(const std::string& name) {
     c.own_session_id = "SELECT CONNECTION_ID()";
     c.kill_session = "KILL CONNECTION ?";
     c.slow_sql = "SELECT SLEEP(10)";
+    c.tls_in_use = "SELECT VARIABLE_VALUE <> '' FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'SSL_CIPHER'";
+    c.late_described = {{"SHOW PROCESSLIST", 1}, {"SHOW FULL PROCESSLIST", 1}, {"SHOW ENGINES", 1}, {"SHOW WARNINGS", 0}};
+    c.long_sleep = "SELECT SLEEP(30)";
+    c.running_statements = "SELECT count(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(30)%'";
+    c.atomic_scripts = false;
   }
   return c;
 }

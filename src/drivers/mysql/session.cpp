@@ -427,6 +427,10 @@ Session::Session(const ConnectionConfig& cfg, const Endpoint* host) {
     raise(std::move(e));
   }
   m_mariadb = std::string_view(mysql_get_server_info(m_db)).find("MariaDB") != std::string_view::npos;
+  m_thread_id = mysql_thread_id(m_db);
+  if (ep) m_target = *ep;
+  m_user = cfg.username;
+  m_password = cfg.password;
   try {
     simple("SET time_zone = '+00:00'");
     if (cfg.read_only) simple("SET SESSION TRANSACTION READ ONLY");
@@ -446,6 +450,22 @@ void Session::note_error(const Error& e) noexcept {
   // A lost connection, a timeout (the socket was closed) or a protocol error
   // (errors.cpp counts those as lost) poisons the session: never reused.
   if (e.is_connection_error() || e.is_timeout()) m_broken = true;
+}
+
+void Session::kill_query() noexcept {
+  MYSQL* k = mysql_init(nullptr);
+  if (!k) return;
+  unsigned limit = 1;
+  mysql_options(k, MYSQL_OPT_CONNECT_TIMEOUT, &limit);
+  mysql_options(k, MYSQL_OPT_READ_TIMEOUT, &limit);
+  mysql_options(k, MYSQL_OPT_WRITE_TIMEOUT, &limit);
+  const Endpoint& ep = m_target;
+  if (mysql_real_connect(k, ep.socket.empty() ? ep.host.c_str() : nullptr, m_user.c_str(), m_password.c_str(), nullptr,
+                         ep.port, ep.socket.empty() ? nullptr : ep.socket.c_str(), 0)) {
+    const std::string sql = "KILL QUERY " + std::to_string(m_thread_id);
+    mysql_real_query(k, sql.data(), sql.size());
+  }
+  mysql_close(k);
 }
 
 bool Session::alive() noexcept { return healthy() && detail::socket_quiet(static_cast<int>(mysql_get_socket(m_db))); }
@@ -544,9 +564,12 @@ bool Session::run_statement(std::string_view sql, std::span<const Value> params,
     if (e.is_connection_lost() && m_timeout.count() > 0 &&
         std::chrono::steady_clock::now() - started >= m_timeout - std::chrono::milliseconds(50)) {
       TimeoutError t("no answer within query_timeout_ms = " + std::to_string(m_timeout.count()) +
-                     " ms; the session was closed");
+                     " ms; the statement was stopped on the server and the session closed");
       t.set_engine("57014", e.engine_code());
       t.set_sql(sql);
+      // The server goes on with the statement until it next writes to the
+      // closed socket: stop it from another session (bounded in time).
+      kill_query();
       throw t;
     }
     throw;

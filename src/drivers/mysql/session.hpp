@@ -97,10 +97,16 @@ class Session final : public driver::Session {
   template <class Body>
   bool run_statement(std::string_view sql, std::span<const Value> params, Body&& body);
   void note_error(const Error& e) noexcept;
+  /// Stops this session's running statement from a new session (after a timeout).
+  void kill_query() noexcept;
 
   MYSQL* m_db = nullptr;
   bool m_broken = false;
   bool m_mariadb = false;  // GTID functions differ between MariaDB and MySQL
+  // Where this session runs, for kill_query(): the server's id for it and how to log in.
+  unsigned long m_thread_id = 0;
+  Endpoint m_target;
+  std::string m_user, m_password;
   std::chrono::milliseconds m_timeout{0};  // query_timeout: a lost connection after it is a timeout
   std::size_t m_cache_cap = 256;
   detail::StatementCache<std::unique_ptr<Statement>> m_cache;
