@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <thread>
 
 #include "engine_context.hpp"
 #include "secret_gen.hpp"
@@ -28,6 +29,13 @@ TEST(Tls, VerifyFullWithTheServersCaWorks) {
   c.options["sslrootcert"] = ca;
   Database db(cfg);
   EXPECT_TRUE(db.connection("secure").scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").as<bool>());
+  // The check before reusing an idle session (nothing readable on its
+  // socket) must hold for TLS sessions too: no reconnect between queries.
+  for (int i = 0; i < 5; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_EQ(db.connection("secure").scalar("SELECT ?", {i}).as<int>(), i);
+  }
+  EXPECT_EQ(db.connection("secure").pool_stats().created, 1u);
 }
 
 TEST(Tls, AWrongCaIsRefused) {

@@ -294,6 +294,44 @@ TEST_P(Routing, PrimaryDownWritesFailFastReadsGoOn) {
   wait_until_streaming(c);
 }
 
+TEST_P(Routing, AfterAPrimaryRestartStalePooledSessionsNeverFailAStatement) {
+  // Four sessions idle in the pool when the primary restarts.
+  auto warm = open([](ConnectionConfig& c) {
+    c.pool.min = 4;
+    c.pool.max = 4;
+  });
+  auto& c = warm->connection("app");
+  c.warm_up();
+  ASSERT_EQ(c.pool_stats().open, 4u);
+  EXPECT_TRUE(c.is_connected());
+  servers("halt", e.halt_primary);
+  EXPECT_FALSE(c.is_connected()) << "the primary is down";
+  servers("resume", e.halt_primary);
+  // Wait for the primary from another Database, so this pool stays as it was.
+  for (int i = 0; i < 100; ++i) {
+    try {
+      (void)open()->connection("app").on_primary().scalar("SELECT 1");
+      break;
+    } catch (const Error&) {
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+  }
+  int failed = 0;
+  for (int i = 0; i < 8; ++i) {
+    try {
+      c.execute("INSERT INTO " + table + " (v) VALUES (?)", {i});
+      (void)c.on_primary().scalar("SELECT count(*) FROM " + table);
+    } catch (const Error& err) {
+      ++failed;
+      ADD_FAILURE() << "statement " << i << " failed on a stale session: " << err.what();
+    }
+  }
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(c.on_primary().scalar("SELECT count(*) FROM " + table).as<int>(), 8) << "every write landed once";
+  EXPECT_TRUE(c.is_connected());
+  wait_until_streaming(c);
+}
+
 TEST_P(Routing, ServerKilledMidQueryIsAClearErrorNotAHang) {
   auto& c = db->connection("app");
   std::string error;
