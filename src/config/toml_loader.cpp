@@ -1,4 +1,5 @@
 // config/database.toml → DatabaseConfig. The only translation unit that sees toml++.
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <sstream>
@@ -26,12 +27,19 @@ class Loader {
       } else if (key == "connections") {
         const auto* conns = node.as_table();
         if (!conns) fail("connections", "must be a table of [connections.NAME] sections");
+        // toml++ keeps a table's keys sorted: put the connections back in
+        // the order the file lists them (connection_names() promises it).
+        std::vector<std::pair<toml::source_position, ConnectionConfig>> found;
         for (auto&& [name, cnode] : *conns) {
           const auto* t = cnode.as_table();
           std::string where = "connections." + std::string(name.str());
           if (!t) fail(where, "must be a table");
-          cfg.connections.push_back(connection(std::string(name.str()), *t, where));
+          found.emplace_back(name.source().begin, connection(std::string(name.str()), *t, where));
         }
+        std::stable_sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
+          return a.first.line != b.first.line ? a.first.line < b.first.line : a.first.column < b.first.column;
+        });
+        for (auto& f : found) cfg.connections.push_back(std::move(f.second));
       } else {
         fail(key, "unknown top-level key (expected 'default', 'max_connections' and [connections.NAME] sections)");
       }

@@ -481,8 +481,21 @@ Query QueryBuilder::insert_sql(const Grammar& g, const std::vector<Fields>& rows
   return std::move(c.q);
 }
 
+void QueryBuilder::require_where(std::string_view what) const {
+  if (!m_wheres.empty() || m_all_rows) return;
+  throw UsageError(std::string(what) + " of '" + m_table +
+                   "' has no where(): it would change every row. Add a where(), or call all_rows() first to say "
+                   "that every row is meant");
+}
+
+QueryBuilder& QueryBuilder::all_rows() {
+  m_all_rows = true;
+  return *this;
+}
+
 Query QueryBuilder::update_sql(const Grammar& g, const Fields& fields) const {
   if (fields.empty()) throw UsageError("update of '" + m_table + "' needs at least one column");
+  require_where("update");
   Compiler c(g);
   c.sql() += "UPDATE "sv;
   c.ident(m_table);
@@ -502,6 +515,7 @@ Query QueryBuilder::update_sql(const Grammar& g, const Fields& fields) const {
 }
 
 Query QueryBuilder::delete_sql(const Grammar& g) const {
+  require_where("delete");
   Compiler c(g);
   c.sql() += "DELETE FROM "sv;
   c.ident(m_table);
@@ -724,6 +738,7 @@ std::uint64_t QueryBuilder::update(const Fields& fields) {
 
 std::uint64_t QueryBuilder::increment(std::string_view column, std::int64_t by, const Fields& also) {
   auto& t = require_target("update");
+  require_where("increment");
   check_name(column);
   const Grammar& g = grammar_for(t.driver());
   Compiler c(g);

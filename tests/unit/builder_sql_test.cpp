@@ -205,3 +205,32 @@ TEST(BuilderSql, UnboundBuilderSaysHowToBindIt) {
   }
   EXPECT_THROW((void)q.to_sql("oracle"), ConfigError);
 }
+
+TEST(BuilderSql, WritesWithoutWhereAreRefusedUnlessEveryRowIsMeant) {
+  QueryBuilder q("orders");
+  EXPECT_THROW((void)q.update_sql(grammar_for("sqlite"), {{"status", "void"}}), UsageError);
+  EXPECT_THROW((void)q.delete_sql(grammar_for("postgres")), UsageError);
+  try {
+    (void)q.delete_sql(grammar_for("mysql"));
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("all_rows()"), std::string::npos) << e.what();
+  }
+  q.all_rows();
+  EXPECT_EQ(q.delete_sql(grammar_for("mysql")).sql, "DELETE FROM `orders`");
+  EXPECT_EQ(q.update_sql(grammar_for("sqlite"), {{"status", "void"}}).sql, "UPDATE \"orders\" SET \"status\" = ?");
+}
+
+TEST(BuilderSql, BracedParamsOwnTheirValues) {
+  Params p = {1, "two", 3.5};
+  Params copy = p;
+  std::vector<Value> expect{Value(1), Value("two"), Value(3.5)};
+  ASSERT_EQ(p.span().size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(p.span()[i], expect[i]);
+    EXPECT_EQ(copy.span()[i], expect[i]);
+  }
+  EXPECT_NE(copy.span().data(), p.span().data()) << "a copy holds its own values";
+  Params many = {1, 2, 3, 4, 5, 6};
+  EXPECT_EQ(many.span().size(), 6u);
+  EXPECT_EQ(many.span()[5], Value(6));
+}

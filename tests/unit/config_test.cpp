@@ -250,3 +250,12 @@ TEST(Url, RedactUrlHidesPasswordsEverywhere) {
             "postgresql://h/d?user=u&password=***&sslmode=require");
   EXPECT_EQ(redact_url("sqlite:app.db"), "sqlite:app.db");
 }
+
+TEST(Config, ConnectionsKeepTheFileOrder) {
+  auto cfg = DatabaseConfig::from_toml_string(
+      "[connections.zeta]\ndriver = \"sqlite\"\ndatabase = \"z.db\"\n"
+      "[connections.alpha]\ndriver = \"sqlite\"\ndatabase = \"a.db\"\n"
+      "[connections.mid]\ndriver = \"sqlite\"\ndatabase = \"m.db\"\n",
+      "order.toml", Env::from_map({}));
+  EXPECT_EQ(cfg.names(), (std::vector<std::string>{"zeta", "alpha", "mid"}));
+}

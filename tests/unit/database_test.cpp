@@ -425,3 +425,40 @@ TEST_F(DatabaseTest, InsertGetIdUsesTheRowIdOnlyForTheRowIdAlias) {
   EXPECT_EQ(c.table("products").insert_get_id({{"name", "again"}}), 31);
   EXPECT_TRUE(returned()) << sql.back();
 }
+
+namespace {
+struct ShardedRow {
+  std::int64_t id = 0;
+  std::int64_t user_id = 0;
+  static constexpr auto schema = plexus::schema("sharded_rows", plexus::col<&ShardedRow::id>("id", plexus::primary_key),
+                                                plexus::col<&ShardedRow::user_id>("user_id"))
+                                     .shard_key("user_id");
+};
+}  // namespace
+
+TEST_F(DatabaseTest, AShardKeyThatNothingRoutesIsRefused) {
+  try {
+    (void)db->model<ShardedRow>();
+    FAIL() << "shard_key() was accepted and ignored";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("shard_key"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(DatabaseTest, SettingsChangeSafelyWhileQueriesRun) {
+  // Run under ThreadSanitizer by scripts/sanitize: no data race on the settings.
+  auto& c = db->connection("db_one");
+  std::atomic<bool> stop{false};
+  std::atomic<int> events{0};
+  c.on_after_query([&](const QueryEvent&) { ++events; });
+  std::thread reader([&] {
+    while (!stop) (void)c.select("SELECT ?", {1});
+  });
+  for (int i = 0; i < 200; ++i) {
+    c.redact_bindings(i % 2 == 0);
+    c.on_warning([i](const std::string&) { (void)i; });
+  }
+  stop = true;
+  reader.join();
+  EXPECT_GT(events.load(), 0);
+}

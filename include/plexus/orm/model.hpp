@@ -564,6 +564,11 @@ struct RowReader<T> {
 
 template <class T>
 Model<T> Database::model() {
+  if constexpr (!T::schema.shard_key_name().empty())
+    throw UsageError("model '" + std::string(T::schema.table()) + "' declares shard_key(\"" +
+                     std::string(T::schema.shard_key_name()) +
+                     "\"), but this build routes no model by shard key yet: remove shard_key() and bind the model to "
+                     "one connection");
   constexpr std::string_view declared = T::schema.connection_name();
   if (!declared.empty()) return Model<T>(*this, std::string(declared));
   return Model<T>(*this, config().default_connection);  // may be empty: bind() it

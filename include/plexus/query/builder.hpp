@@ -176,6 +176,9 @@ class QueryBuilder {
   QueryBuilder& offset(std::uint64_t n);
   /// Removes order, limit and offset (for counts).
   QueryBuilder& reorder();
+  /// Says that an update(), increment() or remove() without where() is meant
+  /// to touch every row; without it such a call is a UsageError.
+  QueryBuilder& all_rows();
 
   // ---- compile ----
   /// SELECT for the bound connection's dialect. @throws UsageError if unbound.
@@ -232,11 +235,11 @@ class QueryBuilder {
   /// Multi-row INSERTs, split to stay within the engine's parameter limit;
   /// several statements run in one transaction. Returns rows inserted.
   std::uint64_t insert_many(const std::vector<Fields>& rows);
-  /// UPDATE with the builder's where clauses. Returns affected rows.
+  /// UPDATE with the builder's where clauses (all_rows() for none). Returns affected rows.
   std::uint64_t update(const Fields& fields);
   /// column = column + by
   std::uint64_t increment(std::string_view column, std::int64_t by = 1, const Fields& also = {});
-  /// DELETE with the builder's where clauses. Returns affected rows.
+  /// DELETE with the builder's where clauses (all_rows() for none). Returns affected rows.
   std::uint64_t remove();
   /// INSERT … ON CONFLICT (unique_by) DO UPDATE SET update… (ON DUPLICATE KEY UPDATE on MySQL).
   std::uint64_t upsert(const std::vector<Fields>& rows, std::vector<std::string> unique_by,
@@ -265,6 +268,8 @@ class QueryBuilder {
   QueryBuilder& add_join(std::string type, std::string_view table, std::string_view first, std::string_view op,
                          std::string_view second);
   Value aggregate(std::string_view function, std::string_view column);
+  /// Refuses a write on every row unless all_rows() was called.
+  void require_where(std::string_view what) const;
   /// This SELECT with LIMIT 1 (compiled in place, the builder left as it was).
   [[nodiscard]] Query first_sql(const Grammar& g);
   Queryable& require_target(std::string_view what) const;
@@ -283,6 +288,7 @@ class QueryBuilder {
   std::vector<Condition> m_havings;
   std::vector<Order> m_orders;
   std::optional<std::uint64_t> m_limit, m_offset;
+  bool m_all_rows = false;
 };
 
 /// One WHERE/HAVING condition (public so tests can inspect builders; not API).
