@@ -1,5 +1,9 @@
-// The plexus command: demo, health, query.
+// The plexus command. Exit codes scripts can rely on: 0 ok, 1 a database
+// said no (or is down), 2 a usage or configuration error.
+#include <fstream>
 #include <iostream>
+#include <iterator>
+#include <optional>
 
 #include <CLI/CLI.hpp>
 
@@ -7,66 +11,143 @@
 #include "output.hpp"
 #include "plexus/plexus.hpp"
 
+#ifndef PLEXUS_VERSION
+#define PLEXUS_VERSION "unknown"
+#endif
+
 namespace {
 
+constexpr int kOk = 0, kDatabase = 1, kUsage = 2;
+
+struct Common {
+  std::string config = "config/database.toml";
+  bool json = false;
+};
+
+void add_common(CLI::App* cmd, Common& c, bool reading) {
+  cmd->add_option("-c,--config", c.config, "Configuration file")->capture_default_str();
+  if (reading) cmd->add_flag("--json", c.json, "Print JSON (errors too)");
+}
+
 plexus::Database open_config(const std::string& path) { return plexus::Database::from_file(path); }
+
+/// A --param value as the Value it reads as: null, true/false, an integer,
+/// a number, else text (prefix with "text:" to force text).
+plexus::Value param_value(const std::string& s) {
+  if (s.rfind("text:", 0) == 0) return plexus::Value(s.substr(5));
+  if (s == "null" || s == "NULL") return {};
+  if (s == "true") return plexus::Value(true);
+  if (s == "false") return plexus::Value(false);
+  char* end = nullptr;
+  errno = 0;
+  const long long i = std::strtoll(s.c_str(), &end, 10);
+  if (!s.empty() && *end == '\0' && errno == 0) return plexus::Value(static_cast<std::int64_t>(i));
+  end = nullptr;
+  const double d = std::strtod(s.c_str(), &end);
+  if (!s.empty() && *end == '\0') return plexus::Value(d);
+  return plexus::Value(s);
+}
+
+std::string read_sql(const std::string& sql, const std::string& file) {
+  if (file.empty()) return sql;
+  if (file == "-") return std::string(std::istreambuf_iterator<char>(std::cin), {});
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw plexus::UsageError("cannot read the SQL file '" + file + "'");
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+int report(const plexus::Error& e, bool json) {
+  if (json) std::cerr << plexus::cli::to_json(e).dump(2) << "\n";
+  else std::cerr << e.what() << "\n";
+  return e.kind() == plexus::ErrorKind::config || e.kind() == plexus::ErrorKind::usage ? kUsage : kDatabase;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"plexus: many databases at once"};
+  app.set_version_flag("--version", std::string("plexus ") + PLEXUS_VERSION);
   app.require_subcommand(1);
-  std::string config = "config/database.toml";
-  bool json = false;
+  Common common;
 
   auto* demo = app.add_subcommand("demo", "Two SQLite databases, each table bound to its own connection");
   std::string demo_dir = "var/demo";
   demo->add_option("--dir", demo_dir, "Where to create the demo databases")->capture_default_str();
 
-  auto* health = app.add_subcommand("health", "Ping every configured connection and host");
-  health->add_option("-c,--config", config, "Configuration file")->capture_default_str();
-  health->add_flag("--json", json, "Print JSON");
+  auto* health = app.add_subcommand("health", "Ping every configured connection and host (exit 1 unless all answer)");
+  add_common(health, common, true);
 
   auto* query = app.add_subcommand("query", "Run one SQL statement on a named connection");
-  std::string conn_name, sql;
+  std::string conn_name, sql, sql_file;
+  std::vector<std::string> params;
   bool read = false;
   query->add_option("connection", conn_name, "Connection name")->required();
-  query->add_option("sql", sql, "SQL to run")->required();
-  query->add_option("-c,--config", config, "Configuration file")->capture_default_str();
-  query->add_flag("--json", json, "Print JSON");
+  query->add_option("sql", sql, "SQL to run (or --file)");
+  query->add_option("-f,--file", sql_file, "Read the SQL from a file ('-' for standard input)");
+  query->add_option("-p,--param", params,
+                    "A value to bind, in order (repeat it): null, true, false, a number, else text; 'text:…' forces text");
   query->add_flag("--read", read, "The statement only reads (may go to a replica)");
+  add_common(query, common, true);
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string what = e.what();
+    // An unknown command reads as one, not as "a subcommand is required".
+    if (argc > 1 && argv[1][0] != '-') {
+      std::string known;
+      bool found = false;
+      for (const auto* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+        known += (known.empty() ? "" : ", ") + sub->get_name();
+        found = found || sub->get_name() == argv[1];
+      }
+      if (!found) what = std::string("unknown command '") + argv[1] + "' (commands: " + known + "; see plexus --help)";
+    }
+    std::cerr << "plexus: " << what << "\n";
+    return kUsage;
+  }
 
   try {
     if (*demo) return plexus::cli::run_demo(std::cout, demo_dir);
     if (*health) {
-      auto db = open_config(config);
+      auto db = open_config(common.config);
       auto all = db.health();
-      bool ok = true;
-      for (const auto& h : all) ok = ok && h.healthy;
-      if (json) {
+      std::string overall = "healthy";
+      for (const auto& h : all) {
+        const std::string s = h.status();
+        if (s == "down" || (s == "degraded" && overall == "healthy")) overall = s;
+      }
+      if (common.json) {
         nlohmann::json j = nlohmann::json::array();
         for (const auto& h : all) j.push_back(plexus::cli::to_json(h));
-        std::cout << nlohmann::json{{"status", ok ? "healthy" : "degraded"}, {"connections", j}}.dump(2) << "\n";
+        std::cout << nlohmann::json{{"status", overall}, {"connections", j}}.dump(2) << "\n";
       } else {
         plexus::cli::print_health(std::cout, all);
       }
-      return ok ? 0 : 3;
+      return overall == "healthy" ? kOk : kDatabase;
     }
     if (*query) {
-      auto db = open_config(config);
-      auto r = db.connection(conn_name).query(sql, {}, read ? plexus::Intent::read : plexus::Intent::write);
-      if (json) std::cout << plexus::cli::to_json(r).dump(2) << "\n";
+      const std::string text = read_sql(sql, sql_file);
+      if (text.empty()) throw plexus::UsageError("no SQL given: pass it as an argument or with --file");
+      std::vector<plexus::Value> values;
+      for (const auto& p : params) values.push_back(param_value(p));
+      auto db = open_config(common.config);
+      auto r = db.connection(conn_name).query(text, values, read ? plexus::Intent::read : plexus::Intent::write);
+      if (common.json) std::cout << plexus::cli::to_json(r).dump(2) << "\n";
       else plexus::cli::print_table(std::cout, r);
-      return 0;
+      return kOk;
     }
   } catch (const plexus::Error& e) {
-    std::cerr << e.what() << "\n";
-    return 2;
+    return report(e, common.json);
   } catch (const std::exception& e) {
     std::cerr << "plexus: " << e.what() << "\n";
-    return 1;
+    return kDatabase;
   }
-  return 0;
+  return kOk;
 }

@@ -6,6 +6,121 @@
 #include <fmt/format.h>
 
 namespace plexus::cli {
+namespace {
+
+/// Decodes one UTF-8 sequence at s[i]; returns its length (0 when invalid).
+std::size_t utf8_length(std::string_view s, std::size_t i, char32_t& cp) {
+  const auto b = static_cast<unsigned char>(s[i]);
+  std::size_t n = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xe ? 3 : (b >> 3) == 0x1e ? 4 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  cp = n == 1 ? b : n == 2 ? (b & 0x1f) : n == 3 ? (b & 0x0f) : (b & 0x07);
+  for (std::size_t k = 1; k < n; ++k) {
+    const auto c = static_cast<unsigned char>(s[i + k]);
+    if ((c & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (c & 0x3f);
+  }
+  // Overlong forms and surrogates are not valid UTF-8.
+  if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+      (cp >= 0xd800 && cp <= 0xdfff))
+    return 0;
+  return n;
+}
+
+/// Terminal columns of one code point (East Asian wide and emoji: 2; combining marks: 0).
+std::size_t columns_of(char32_t cp) {
+  if ((cp >= 0x0300 && cp <= 0x036f) || (cp >= 0x200b && cp <= 0x200f) || (cp >= 0xfe00 && cp <= 0xfe0f)) return 0;
+  if ((cp >= 0x1100 && cp <= 0x115f) || (cp >= 0x2e80 && cp <= 0xa4cf) || (cp >= 0xac00 && cp <= 0xd7a3) ||
+      (cp >= 0xf900 && cp <= 0xfaff) || (cp >= 0xfe30 && cp <= 0xfe4f) || (cp >= 0xff00 && cp <= 0xff60) ||
+      (cp >= 0xffe0 && cp <= 0xffe6) || (cp >= 0x1f300 && cp <= 0x1faff) || (cp >= 0x20000 && cp <= 0x3fffd))
+    return 2;
+  return 1;
+}
+
+/// Escapes control characters and invalid UTF-8; valid text passes unchanged.
+std::string escaped(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size();) {
+    char32_t cp = 0;
+    const std::size_t n = utf8_length(s, i, cp);
+    const char c = s[i];
+    if (n == 0) {
+      out += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
+      ++i;
+      continue;
+    }
+    if (n == 1 && (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)) {
+      switch (c) {
+        case '\n': out += "\\n"; break;
+        case '\t': out += "\\t"; break;
+        case '\r': out += "\\r"; break;
+        default: out += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
+      }
+    } else if (c == '\\') {
+      out += "\\\\";
+    } else {
+      out.append(s.substr(i, n));
+    }
+    i += n;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::size_t display_width(std::string_view s) {
+  std::size_t w = 0;
+  for (std::size_t i = 0; i < s.size();) {
+    char32_t cp = 0;
+    const std::size_t n = utf8_length(s, i, cp);
+    if (n == 0) {
+      ++w;
+      ++i;
+      continue;
+    }
+    w += columns_of(cp);
+    i += n;
+  }
+  return w;
+}
+
+std::string cell_text(const Value& v) {
+  if (v.is_null()) return "NULL";
+  if (v.type() != Value::Type::text) return escaped(v.to_string());
+  const std::string& t = v.raw_text();
+  const std::string e = escaped(t);
+  const bool ambiguous = t == "NULL" || t.empty() || t.front() == ' ' || t.back() == ' ' || t.front() == '"' ||
+                         e != t;
+  if (!ambiguous) return t;
+  std::string q = "\"";
+  for (char c : e) q += c == '"' ? std::string("\\\"") : std::string(1, c);
+  return q + "\"";
+}
+
+void print_grid(std::ostream& out, const std::vector<std::string>& header,
+                const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width(header.size());
+  for (std::size_t c = 0; c < header.size(); ++c) width[c] = display_width(header[c]);
+  for (const auto& row : rows)
+    for (std::size_t c = 0; c < row.size() && c < width.size(); ++c) width[c] = std::max(width[c], display_width(row[c]));
+  auto rule = [&] {
+    out << "+";
+    for (auto w : width) out << std::string(w + 2, '-') << "+";
+    out << "\n";
+  };
+  auto line = [&](const std::vector<std::string>& cells) {
+    out << "|";
+    for (std::size_t c = 0; c < width.size(); ++c) {
+      const std::string& text = c < cells.size() ? cells[c] : std::string();
+      out << " " << text << std::string(width[c] - std::min(width[c], display_width(text)), ' ') << " |";
+    }
+    out << "\n";
+  };
+  rule();
+  line(header);
+  rule();
+  for (const auto& row : rows) line(row);
+  rule();
+}
 
 void print_table(std::ostream& out, const Result& r) {
   const auto& cols = r.columns();
@@ -15,32 +130,14 @@ void print_table(std::ostream& out, const Result& r) {
     out << "\n";
     return;
   }
-  std::vector<std::size_t> width(cols.size());
-  for (std::size_t c = 0; c < cols.size(); ++c) width[c] = cols[c].size();
-  std::vector<std::vector<std::string>> cells;
+  std::vector<std::string> header;
+  for (std::size_t c = 0; c < cols.size(); ++c) header.push_back(escaped(cols[c]));
+  std::vector<std::vector<std::string>> rows;
   for (const Row row : r) {
-    auto& line = cells.emplace_back();
-    for (std::size_t c = 0; c < cols.size(); ++c) {
-      line.push_back(row[c].to_string());
-      width[c] = std::max(width[c], line.back().size());
-    }
+    auto& line = rows.emplace_back();
+    for (std::size_t c = 0; c < cols.size(); ++c) line.push_back(cell_text(row[c]));
   }
-  auto rule = [&] {
-    out << "+";
-    for (auto w : width) out << std::string(w + 2, '-') << "+";
-    out << "\n";
-  };
-  rule();
-  out << "|";
-  for (std::size_t c = 0; c < cols.size(); ++c) out << fmt::format(" {:<{}} |", cols[c], width[c]);
-  out << "\n";
-  rule();
-  for (const auto& line : cells) {
-    out << "|";
-    for (std::size_t c = 0; c < line.size(); ++c) out << fmt::format(" {:<{}} |", line[c], width[c]);
-    out << "\n";
-  }
-  rule();
+  print_grid(out, header, rows);
   out << r.size() << " row(s)\n";
 }
 
@@ -50,18 +147,26 @@ nlohmann::json to_json(const Value& v) {
     case Value::Type::boolean: return v.raw_bool();
     case Value::Type::integer: return v.raw_int();
     case Value::Type::real: return v.raw_real();
+    case Value::Type::text: {
+      // JSON holds Unicode text only: invalid UTF-8 is shown escaped.
+      const std::string& t = v.raw_text();
+      std::string e = escaped(t);
+      return e.find("\\x") != std::string::npos ? nlohmann::json(e) : nlohmann::json(t);
+    }
     default: return v.to_string();
   }
 }
 
 nlohmann::json to_json(const Result& r) {
+  nlohmann::json columns = nlohmann::json::array();
+  for (std::size_t c = 0; c < r.columns().size(); ++c) columns.push_back(r.columns()[c]);
   nlohmann::json rows = nlohmann::json::array();
   for (const Row row : r) {
-    nlohmann::json obj = nlohmann::json::object();
-    for (std::size_t c = 0; c < row.size(); ++c) obj[r.columns()[c]] = to_json(row[c]);
-    rows.push_back(std::move(obj));
+    nlohmann::json line = nlohmann::json::array();
+    for (std::size_t c = 0; c < row.size(); ++c) line.push_back(to_json(row[c]));
+    rows.push_back(std::move(line));
   }
-  nlohmann::json j = {{"rows", rows}, {"affected_rows", r.affected_rows()}};
+  nlohmann::json j = {{"columns", columns}, {"rows", rows}, {"affected_rows", r.affected_rows()}};
   if (auto id = r.last_insert_id()) j["last_insert_id"] = *id;
   return j;
 }
@@ -72,23 +177,39 @@ nlohmann::json to_json(const ConnectionHealth& h) {
     nlohmann::json j = {{"role", hh.role},
                         {"host", hh.host},
                         {"reachable", hh.reachable},
+                        {"ejected", hh.ejected},
                         {"latency_us", hh.latency.count()},
                         {"pool", {{"open", hh.pool.open}, {"in_use", hh.pool.in_use}, {"idle", hh.pool.idle},
                                   {"max", hh.pool.max}, {"timeouts", hh.pool.timeouts}}}};
+    if (hh.lag) j["lag_ms"] = hh.lag->count();
     if (!hh.server_version.empty()) j["server_version"] = hh.server_version;
     if (!hh.error.empty()) j["error"] = hh.error;
     hosts.push_back(std::move(j));
   }
-  return {{"name", h.name}, {"type", h.type}, {"healthy", h.healthy}, {"connected", h.connected}, {"hosts", hosts}};
+  return {{"name", h.name},       {"type", h.type},       {"status", h.status()},
+          {"healthy", h.healthy}, {"connected", h.connected}, {"hosts", hosts}};
+}
+
+nlohmann::json to_json(const Error& e) {
+  nlohmann::json j = {{"kind", std::string(to_string(e.kind()))}, {"message", e.message()}};
+  if (!e.connection().empty()) j["connection"] = e.connection();
+  if (!e.host().empty()) j["host"] = e.host();
+  if (!e.role().empty()) j["role"] = e.role();
+  if (!e.sqlstate().empty()) j["sqlstate"] = e.sqlstate();
+  if (e.engine_code() != 0) j["code"] = e.engine_code();
+  if (e.is_connection_error()) j["failure"] = std::string(to_string(e.failure()));
+  if (!e.hint().empty()) j["hint"] = e.hint();
+  return {{"error", j}};
 }
 
 void print_health(std::ostream& out, const std::vector<ConnectionHealth>& all) {
   for (const auto& h : all) {
-    out << fmt::format("{:<16} {:<9} {}\n", h.name, h.type, h.healthy ? "healthy" : "DOWN");
+    out << fmt::format("{:<16} {:<9} {}\n", h.name, h.type, h.status());
     for (const auto& hh : h.hosts) {
+      std::string extra = hh.lag ? fmt::format(", lag {} ms", hh.lag->count()) : std::string();
       if (hh.reachable)
-        out << fmt::format("  {:<8} {:<40} ok   {:>8.3f} ms  {} ({})\n", hh.role, hh.host, hh.latency.count() / 1000.0,
-                           hh.server_version, hh.pool.to_string());
+        out << fmt::format("  {:<8} {:<40} ok   {:>8.3f} ms  {} ({}{})\n", hh.role, hh.host, hh.latency.count() / 1000.0,
+                           hh.server_version, hh.pool.to_string(), extra);
       else
         out << fmt::format("  {:<8} {:<40} DOWN {}\n", hh.role, hh.host, hh.error);
     }

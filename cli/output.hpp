@@ -3,6 +3,7 @@
 
 #include <iosfwd>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -11,10 +12,24 @@
 
 namespace plexus::cli {
 
+/// How a value reads in a table cell: SQL NULL as `NULL`; text that could be
+/// taken for something else (the word NULL, leading or trailing blanks, a
+/// quote first) in double quotes; control characters and invalid UTF-8 as
+/// escapes (\n, \t, \x01), so one row is one line.
+std::string cell_text(const Value& v);
+/// Columns a string takes on a terminal (wide characters count two).
+std::size_t display_width(std::string_view utf8);
+
+/// A table with a rule under the header; `rows` of cells, already rendered.
+void print_grid(std::ostream& out, const std::vector<std::string>& header,
+                const std::vector<std::vector<std::string>>& rows);
 void print_table(std::ostream& out, const Result& r);
 nlohmann::json to_json(const Value& v);
+/// {"columns": [...], "rows": [[...], ...], "affected_rows": n[, "last_insert_id": id]}:
+/// columns and values in the order of the result, duplicates kept.
 nlohmann::json to_json(const Result& r);
 nlohmann::json to_json(const ConnectionHealth& h);
+nlohmann::json to_json(const Error& e);
 void print_health(std::ostream& out, const std::vector<ConnectionHealth>& all);
 
 }  // namespace plexus::cli

@@ -128,6 +128,13 @@ std::string Connection::server_version() {
   return lease->server_version();
 }
 
+std::string ConnectionHealth::status() const {
+  if (!healthy) return "down";
+  for (const auto& h : hosts)
+    if (!h.reachable) return "degraded";
+  return "healthy";
+}
+
 ConnectionHealth Connection::health() {
   ConnectionHealth h;
   h.name = m_cfg.name;

@@ -1,23 +1,41 @@
-# plexus query / health against a config file, and their errors.
+# plexus query / health as a user runs them: the real binary, its stdout,
+# stderr and exit codes (0 ok, 1 a database said no or is down, 2 usage or
+# configuration), and never a password in any of it.
 file(REMOVE_RECURSE ${WORKDIR})
 file(MAKE_DIRECTORY ${WORKDIR})
+# A generated password with characters a URL treats specially (percent-encoded in the URL).
+string(RANDOM LENGTH 12 ALPHABET "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789" core)
+set(secret "${core}?/@:x")
+set(encoded "${core}%3F%2F%40%3Ax")
+set(replica_section "")
+if(DEFINED ENV{PLEXUS_TEST_PG_URL})
+  # A real primary whose replica is down: health says degraded.
+  set(replica_section "[connections.split]\nurl = \"$ENV{PLEXUS_TEST_PG_URL}\"\nread_hosts = [\"127.0.0.1:1\"]\n")
+endif()
 file(WRITE ${WORKDIR}/database.toml "
 default = \"app\"
 [connections.app]
 driver = \"sqlite\"
 database = \"${WORKDIR}/app.sqlite\"
 [connections.offline]
-url = \"postgresql://svc:hunter2-secret@127.0.0.1:1/nothing?connect_timeout=2\"
+url = \"postgresql://svc:${encoded}@127.0.0.1:1/nothing?connect_timeout=2\"
 ")
+file(WRITE ${WORKDIR}/fresh.toml "
+[connections.fresh]
+driver = \"sqlite\"
+database = \"${WORKDIR}/not-yet/fresh.sqlite\"
+${replica_section}")
 function(run expect_rc)
   execute_process(COMMAND ${PLEXUS} ${ARGN} WORKING_DIRECTORY ${WORKDIR}
-    OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+    OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc INPUT_FILE ${WORKDIR}/stdin.sql)
   set(out "${out}" PARENT_SCOPE)
   set(err "${err}" PARENT_SCOPE)
   if(NOT rc EQUAL ${expect_rc})
     message(FATAL_ERROR "plexus ${ARGN}: exit ${rc}, expected ${expect_rc}\n${out}\n${err}")
   endif()
-  if("${out}${err}" MATCHES "hunter2-secret")
+  string(FIND "${out}${err}" "${secret}" leaked)
+  string(FIND "${out}${err}" "${core}" leaked_core)
+  if(NOT leaked EQUAL -1 OR NOT leaked_core EQUAL -1)
     message(FATAL_ERROR "a password leaked into the output of plexus ${ARGN}:\n${out}\n${err}")
   endif()
 endfunction()
@@ -26,24 +44,67 @@ function(expect text pattern)
     message(FATAL_ERROR "expected /${pattern}/ in:\n${text}")
   endif()
 endfunction()
+file(WRITE ${WORKDIR}/stdin.sql "SELECT name FROM t WHERE id = ?")
 
+run(0 --version)
+expect("${out}" "^plexus [0-9]+\\.[0-9]+\\.[0-9]+")
+run(2 bogus)
+expect("${err}" "unknown command 'bogus'")
 run(0 query -c database.toml app "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)")
 run(0 query -c database.toml app "INSERT INTO t (name) VALUES ('widget')")
 expect("${out}" "1 row\\(s\\) affected, last insert id 1")
+run(0 query -c database.toml app "INSERT INTO t (name) VALUES (?)" -p "NULL")
+run(0 query -c database.toml app "INSERT INTO t (name) VALUES (?)" -p "text:NULL")
+run(0 query -c database.toml app "INSERT INTO t (name) VALUES (?)" -p "text:two\nlines")
+run(0 query -c database.toml app "INSERT INTO t (name) VALUES (?)" -p "Grüße 世界")
 run(0 query -c database.toml app "SELECT id, name FROM t" --json --read)
-expect("${out}" "\"name\": \"widget\"")
-expect("${out}" "\"id\": 1")
-run(0 query -c database.toml app "SELECT id, name FROM t")
-expect("${out}" "\\| 1  \\| widget \\|")
+expect("${out}" "\"columns\": \\[\n +\"id\",\n +\"name\"\n +\\]")
+expect("${out}" "\"widget\"")
+# Duplicate column names and their order survive in JSON.
+run(0 query -c database.toml app "SELECT 2 AS b, 1 AS a, 3 AS b" --json)
+string(REGEX REPLACE "[ \n]" "" flat "${out}")
+expect("${flat}" "\"columns\":\\[\"b\",\"a\",\"b\"\\],\"rows\":\\[\\[2,1,3\\]\\]")
+# A table: NULL and the text 'NULL' differ, a newline is escaped, wide characters keep the columns straight.
+run(0 query -c database.toml app "SELECT id, name FROM t ORDER BY id")
+expect("${out}" "\\| 1  \\| widget       \\|")
+expect("${out}" "\\| 2  \\| NULL         \\|")
+expect("${out}" "\\| 3  \\| \"NULL\"       \\|")
+expect("${out}" "\\| 4  \\| \"two\\\\nlines\" \\|")
+expect("${out}" "\\| 5  \\| Grüße 世界   \\|")
+# Parameters, SQL from standard input and from a file.
+run(0 query -c database.toml app -f - -p 1 --json)
+expect("${out}" "\"widget\"")
+file(WRITE ${WORKDIR}/q.sql "SELECT count(*) AS n FROM t WHERE name = ?")
+run(0 query -c database.toml app --file q.sql --param widget)
+expect("${out}" "\\| 1 +\\|")
+run(2 query -c database.toml app "SELECT ?" -p 1 -p 2)
+expect("${err}" "placeholder")
+# Errors: a usage or configuration error exits 2, a database error 1; --json errors are JSON.
 run(2 query -c database.toml nope "SELECT 1")
 expect("${err}" "unknown connection 'nope' \\(configured: app, offline\\)")
-run(2 query -c database.toml app "SELEC 1")
+run(1 query -c database.toml app "SELEC 1")
 expect("${err}" "SQL error on connection 'app'")
-run(3 health -c database.toml)
+run(1 query -c database.toml app "SELEC 1" --json)
+expect("${err}" "\"kind\": \"SQL error\"")
+expect("${err}" "\"connection\": \"app\"")
+run(1 query -c database.toml offline "SELECT 1" --json)
+expect("${err}" "\"failure\": \"refused\"")
+# Health: a server down is exit 1, with the connection named and no password.
+run(1 health -c database.toml)
 expect("${out}" "app +sqlite +healthy")
-expect("${out}" "offline +postgres +DOWN")
-run(3 health -c database.toml --json)
-expect("${out}" "\"status\": \"degraded\"")
+expect("${out}" "offline +postgres +down")
+run(1 health -c database.toml --json)
+expect("${out}" "\"status\": \"down\"")
+# A SQLite file that does not exist yet is reported, not created.
+run(1 health -c fresh.toml)
+expect("${out}" "does not exist yet")
+if(EXISTS ${WORKDIR}/not-yet)
+  message(FATAL_ERROR "plexus health created a database folder")
+endif()
+if(replica_section)
+  expect("${out}" "split +postgres +degraded")
+  expect("${out}" "replica +127.0.0.1:1 +DOWN")
+endif()
 run(2 health -c missing.toml)
 expect("${err}" "missing.toml: cannot open")
 file(WRITE ${WORKDIR}/bad.toml "[connections.app]\ndriver = \"sqlite\"\ndatabase = \"x\"\nhots = \"typo\"\n")

@@ -24,6 +24,7 @@ struct EngineContext {
   std::string kill_session;    ///< SQL killing session ? (from another session)
   /// SQL answering whether this session is encrypted ("" when TLS cannot be tested here).
   std::string tls_in_use;
+  bool server_offers_tls = false;  ///< the test server accepts TLS (scripts/servers sets it up for PostgreSQL)
   /// Statements that return rows, with the fewest rows each must return.
   std::vector<std::pair<std::string, std::size_t>> late_described;
   /// A statement that sleeps 30 s, and SQL counting such statements running on the server.
@@ -49,7 +50,10 @@ inline EngineContext context_for(const std::string& name) {
     c.own_session_id = "SELECT pg_backend_pid()";
     c.kill_session = "SELECT pg_terminate_backend(CAST(? AS INTEGER))";
     c.slow_sql = "SELECT pg_sleep(10)";
-    if (name == "postgres") c.tls_in_use = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+    if (name == "postgres") {
+      c.tls_in_use = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+      c.server_offers_tls = true;
+    }
     c.long_sleep = "SELECT pg_sleep(30)";
     c.running_statements =
         "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'SELECT pg_sleep(30)%'";

@@ -97,6 +97,9 @@ struct ConnectionHealth {
   bool connected = false;  ///< had an open session before the check
   bool healthy = false;    ///< the primary answered
   std::vector<HostHealth> hosts;
+  /// "healthy" (every host answered), "degraded" (the primary answered, a
+  /// replica did not) or "down" (the primary did not answer).
+  [[nodiscard]] std::string status() const;
 };
 
 class Connection final : public Queryable {
