@@ -9,6 +9,42 @@ install(DIRECTORY include/plexus DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(EXPORT plexusTargets NAMESPACE plexus::
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/plexus)
 
+# plexus.pc: relocatable (prefix found from the file's own place), and
+# complete for a plain `pkg-config --cflags --libs plexus`: a static library
+# lists its engines' client libraries in Libs, a shared one in Libs.private.
+set(PLEXUS_PC_MODULES "")   # for plexusConfig.cmake: VAR=module, the names the targets were made with
+set(PLEXUS_CONFIG_MODULES "")
+set(engine_libs "")
+foreach(pair IN ITEMS "SQLITE;SQLITE3;sqlite3" "POSTGRES;LIBPQ;libpq" "MYSQL;MARIADB;libmariadb")
+  list(GET pair 0 engine)
+  list(GET pair 1 var)
+  list(GET pair 2 module)
+  if(PLEXUS_HAS_${engine})
+    list(APPEND PLEXUS_PC_MODULES ${module})
+    list(APPEND PLEXUS_CONFIG_MODULES "${var}=${module}")
+    string(APPEND engine_libs " ${${var}_LDFLAGS}")
+  endif()
+endforeach()
+string(REPLACE ";" " " engine_libs "${engine_libs}")
+if(BUILD_SHARED_LIBS)
+  set(PLEXUS_SHARED ON)
+else()
+  set(PLEXUS_SHARED OFF)
+endif()
+list(JOIN PLEXUS_PC_MODULES " " PLEXUS_PC_MODULES)
+list(JOIN PLEXUS_CONFIG_MODULES " " PLEXUS_CONFIG_MODULES)
+if(BUILD_SHARED_LIBS)
+  set(PLEXUS_PC_LIBS "-pthread")
+  set(PLEXUS_PC_LIBS_PRIVATE "${engine_libs}")
+else()
+  set(PLEXUS_PC_LIBS "${engine_libs} -pthread")
+  set(PLEXUS_PC_LIBS_PRIVATE "")
+endif()
+file(RELATIVE_PATH PLEXUS_PC_RELPREFIX "/root/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/root")
+string(REGEX REPLACE "/$" "" PLEXUS_PC_RELPREFIX "${PLEXUS_PC_RELPREFIX}")
+configure_file(cmake/plexus.pc.in ${CMAKE_CURRENT_BINARY_DIR}/plexus.pc @ONLY)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/plexus.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+
 configure_package_config_file(cmake/plexusConfig.cmake.in
   ${CMAKE_CURRENT_BINARY_DIR}/plexusConfig.cmake
   INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/plexus)
@@ -18,15 +54,3 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/plexusConfig.cmake
   ${CMAKE_CURRENT_BINARY_DIR}/plexusConfigVersion.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/plexus)
 
-set(PLEXUS_PC_REQUIRES "")
-if(PLEXUS_HAS_SQLITE)
-  string(APPEND PLEXUS_PC_REQUIRES " sqlite3")
-endif()
-if(PLEXUS_HAS_POSTGRES)
-  string(APPEND PLEXUS_PC_REQUIRES " libpq")
-endif()
-if(PLEXUS_HAS_MYSQL)
-  string(APPEND PLEXUS_PC_REQUIRES " libmariadb")
-endif()
-configure_file(cmake/plexus.pc.in ${CMAKE_CURRENT_BINARY_DIR}/plexus.pc @ONLY)
-install(FILES ${CMAKE_CURRENT_BINARY_DIR}/plexus.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

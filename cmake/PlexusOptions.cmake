@@ -3,7 +3,7 @@
 set(PLEXUS_WITH_SQLITE AUTO CACHE STRING "SQLite driver: AUTO, ON or OFF")
 set(PLEXUS_WITH_POSTGRES AUTO CACHE STRING "PostgreSQL driver: AUTO, ON or OFF")
 set(PLEXUS_WITH_MYSQL AUTO CACHE STRING "MySQL/MariaDB driver: AUTO, ON or OFF")
-option(PLEXUS_BUILD_CLI "Build the plexus command" ON)
+option(PLEXUS_BUILD_CLI "Build the plexus command (off by default as a subproject)" ${PROJECT_IS_TOP_LEVEL})
 option(PLEXUS_BUILD_TESTS "Build the tests" ${PROJECT_IS_TOP_LEVEL})
 option(PLEXUS_BUILD_EXAMPLES "Build the examples" ${PROJECT_IS_TOP_LEVEL})
 option(PLEXUS_BUILD_BENCH "Build the benchmarks" OFF)
@@ -42,10 +42,12 @@ function(plexus_engine option var)
   endif()
 endfunction()
 
-find_package(SQLite3 QUIET)
-plexus_engine(${PLEXUS_WITH_SQLITE} PLEXUS_HAS_SQLITE ${SQLite3_FOUND})
-find_package(PostgreSQL QUIET)
-plexus_engine(${PLEXUS_WITH_POSTGRES} PLEXUS_HAS_POSTGRES ${PostgreSQL_FOUND})
+# Every engine's client library through pkg-config: one imported target each,
+# and the flags the installed plexus.pc passes on.
+pkg_check_modules(SQLITE3 QUIET IMPORTED_TARGET sqlite3)
+plexus_engine(${PLEXUS_WITH_SQLITE} PLEXUS_HAS_SQLITE ${SQLITE3_FOUND})
+pkg_check_modules(LIBPQ QUIET IMPORTED_TARGET libpq)
+plexus_engine(${PLEXUS_WITH_POSTGRES} PLEXUS_HAS_POSTGRES ${LIBPQ_FOUND})
 pkg_check_modules(MARIADB QUIET IMPORTED_TARGET libmariadb)
 plexus_engine(${PLEXUS_WITH_MYSQL} PLEXUS_HAS_MYSQL ${MARIADB_FOUND})
 
