@@ -12,19 +12,9 @@ install(EXPORT plexusTargets NAMESPACE plexus::
 # plexus.pc: relocatable (prefix found from the file's own place), and
 # complete for a plain `pkg-config --cflags --libs plexus`: a static library
 # lists its engines' client libraries in Libs, a shared one in Libs.private.
-set(PLEXUS_PC_MODULES "")   # for plexusConfig.cmake: VAR=module, the names the targets were made with
-set(PLEXUS_CONFIG_MODULES "")
-set(engine_libs "")
-foreach(pair IN ITEMS "SQLITE;SQLITE3;sqlite3" "POSTGRES;LIBPQ;libpq" "MYSQL;MARIADB;libmariadb")
-  list(GET pair 0 engine)
-  list(GET pair 1 var)
-  list(GET pair 2 module)
-  if(PLEXUS_HAS_${engine})
-    list(APPEND PLEXUS_PC_MODULES ${module})
-    list(APPEND PLEXUS_CONFIG_MODULES "${var}=${module}")
-    string(APPEND engine_libs " ${${var}_LDFLAGS}")
-  endif()
-endforeach()
+get_property(PLEXUS_PC_MODULES GLOBAL PROPERTY PLEXUS_ENGINE_PC_MODULES)
+get_property(PLEXUS_CONFIG_MODULES GLOBAL PROPERTY PLEXUS_ENGINE_CONFIG_MODULES)
+get_property(engine_libs GLOBAL PROPERTY PLEXUS_ENGINE_PC_LIBS)
 string(REPLACE ";" " " engine_libs "${engine_libs}")
 if(BUILD_SHARED_LIBS)
   set(PLEXUS_SHARED ON)

@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
   DatabaseConfig config;
   auto& app = config.add("app", primary);
   app.read_hosts = parse_url(replica).hosts;  // in TOML: read_hosts = ["127.0.0.1:25433"]
-  app.load_balance = LoadBalance::round_robin;
+  app.load_balance = "round_robin";
   Database db(config);
 
   db.on_after_query([](const QueryEvent& e) {

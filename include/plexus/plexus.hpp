@@ -15,5 +15,5 @@
 #include "plexus/orm/relations.hpp"
 #include "plexus/orm/schema.hpp"
 #include "plexus/query/builder.hpp"
-#include "plexus/query/grammar.hpp"
+#include "plexus/driver/grammar.hpp"
 #include "plexus/query/query.hpp"

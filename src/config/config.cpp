@@ -12,21 +12,19 @@ std::string Endpoint::to_string() const {
   return port ? h + ":" + std::to_string(port) : h;
 }
 
-std::string_view to_string(LoadBalance lb) noexcept {
-  switch (lb) {
-    case LoadBalance::round_robin: return "round_robin";
-    case LoadBalance::random: return "random";
-    case LoadBalance::weighted: return "weighted";
-    case LoadBalance::least_outstanding: return "least_outstanding";
-  }
-  return "?";
+std::span<const std::string_view> connection_keys() noexcept {
+  static constexpr std::string_view keys[] = {
+      "driver", "url", "host", "port", "socket", "database", "username", "password", "options", "pool",
+      "read_hosts", "load_balance", "sticky", "causal", "causal_wait_ms", "max_replica_lag_ms",
+      "replica_cooldown_ms", "query_timeout_ms", "read_only", "migrations"};
+  return keys;
 }
 
-std::optional<std::string> normalize_driver(std::string_view name) {
-  if (name == "sqlite" || name == "sqlite3") return "sqlite";
-  if (name == "postgres" || name == "postgresql" || name == "pgsql" || name == "pg") return "postgres";
-  if (name == "mysql" || name == "mariadb" || name == "mysql2") return "mysql";
-  return std::nullopt;
+std::string ConnectionConfig::where(std::string_view key) const {
+  const std::string file = source.empty() ? std::string() : source + ": ";
+  if (key.empty()) return file + "connection '" + name + "'";
+  if (!section.empty()) return file + "key '" + section + "." + std::string(key) + "'";
+  return file + "connection '" + name + "', key '" + std::string(key) + "'";
 }
 
 std::optional<std::string> ConnectionConfig::option(std::string_view key) const {
@@ -38,7 +36,7 @@ std::optional<std::string> ConnectionConfig::option(std::string_view key) const 
 std::string ConnectionConfig::to_string() const {
   std::string s = name.empty() ? std::string("<unnamed>") : name;
   s += " (" + (driver.empty() ? std::string("no driver") : driver) + ")";
-  if (driver == "sqlite") {
+  if (hosts.empty()) {
     s += " " + database;
   } else {
     s += " ";
@@ -53,7 +51,7 @@ std::string ConnectionConfig::to_string() const {
   if (!read_hosts.empty()) {
     s += " read_hosts=[";
     for (std::size_t i = 0; i < read_hosts.size(); ++i) s += (i ? "," : "") + read_hosts[i].to_string();
-    s += "] load_balance=" + std::string(plexus::to_string(load_balance));
+    s += "] load_balance=" + load_balance;
   }
   if (sticky) s += " sticky";
   if (read_only) s += " read_only";
@@ -64,16 +62,8 @@ std::string ConnectionConfig::to_string() const {
   return s;
 }
 
-ConnectionConfig sqlite(std::string path) {
-  ConnectionConfig c;
-  c.driver = "sqlite";
-  c.database = std::move(path);
-  return c;
-}
-
 ConnectionConfig& DatabaseConfig::add(std::string name, ConnectionConfig cfg) {
   cfg.name = name;
-  if (auto d = normalize_driver(cfg.driver)) cfg.driver = *d;
   for (auto& c : connections)
     if (c.name == name) return c = std::move(cfg);
   return connections.emplace_back(std::move(cfg));
@@ -103,14 +93,11 @@ void DatabaseConfig::validate(std::string_view source) const {
   auto fail = [&](const ConnectionConfig& c, const std::string& what) {
     throw ConfigError(std::string(source) + ": connection '" + c.name + "': " + what);
   };
+  // What depends on the engine (its name, options, required fields) is
+  // checked when a Database is built, which knows the engines.
   for (const auto& c : connections) {
     if (c.name.empty()) throw ConfigError(std::string(source) + ": a connection has no name");
-    if (c.driver.empty()) fail(c, "no driver given (set driver = \"sqlite\", \"postgresql\" or \"mysql\", or a url)");
-    if (!normalize_driver(c.driver))
-      fail(c, "unknown driver '" + c.driver + "' (use sqlite, postgresql or mysql)");
-    if (c.driver == "sqlite" && c.database.empty())
-      fail(c, "sqlite needs database = \"path/to/file.db\" (or \":memory:\")");
-    if (c.driver != "sqlite" && c.hosts.empty()) fail(c, "no host given (set host = \"…\" or a url)");
+    if (c.driver.empty()) fail(c, "no driver given (set driver = \"…\" or a url)");
     if (c.pool.max == 0) fail(c, "pool.max must be at least 1");
     if (c.pool.min > c.pool.max) fail(c, "pool.min (" + std::to_string(c.pool.min) + ") exceeds pool.max (" +
                                              std::to_string(c.pool.max) + ")");

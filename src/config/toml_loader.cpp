@@ -90,6 +90,15 @@ class Loader {
     fail(key, std::string("expected a boolean, found ") + type_name(n));
   }
 
+  /// An engine option as text (TOML integers and booleans too, so they can
+  /// also come from the environment as strings).
+  std::string option(const toml::node& n, std::string_view key) const {
+    if (n.is_integer()) return std::to_string(n.value<std::int64_t>().value_or(0));
+    if (n.is_boolean()) return n.value<bool>().value_or(false) ? "true" : "false";
+    if (n.is_string()) return string(n, key);
+    fail(key, std::string("expected a string, number or boolean, found ") + type_name(n));
+  }
+
   static const char* type_name(const toml::node& n) {
     switch (n.type()) {
       case toml::node_type::table: return "a table";
@@ -173,10 +182,7 @@ class Loader {
       std::string sub = where + "." + key;
       if (key == "url") continue;
       if (key == "driver") {
-        std::string d = string(v, sub);
-        auto norm = normalize_driver(d);
-        if (!norm) fail(sub, "unknown driver '" + d + "' (use sqlite, postgresql or mysql)");
-        c.driver = *norm;
+        c.driver = string(v, sub);  // resolved (and refused if unknown) when the Database is built
       } else if (key == "host") host = string(v, sub);
       else if (key == "port") port = static_cast<std::uint16_t>(integer(v, sub, 1, 65535));
       else if (key == "socket") {
@@ -187,20 +193,10 @@ class Loader {
       else if (key == "database") c.database = string(v, sub);
       else if (key == "username" || key == "user") c.username = string(v, sub);
       else if (key == "password") c.password = string(v, sub);
-      else if (key == "ssl") c.options["ssl"] = boolean(v, sub) ? "true" : "false";
-      else if (key == "sslmode" || key == "sslrootcert" || key == "sslcert" || key == "sslkey" ||
-               key == "application_name" || key == "connect_timeout" || key == "busy_timeout" ||
-               key == "statement_cache")
-        c.options[key] = v.is_integer() ? std::to_string(integer(v, sub, 0, INT32_MAX)) : string(v, sub);
       else if (key == "options") {
         const auto* ot = v.as_table();
-        if (!ot) fail(sub, "must be a table of strings");
-        for (auto&& [ok, ov] : *ot) {
-          std::string osub = sub + "." + std::string(ok.str());
-          c.options[std::string(ok.str())] =
-              ov.is_integer() ? std::to_string(integer(ov, osub, INT64_MIN, INT64_MAX))
-                              : (ov.is_boolean() ? (boolean(ov, osub) ? "true" : "false") : string(ov, osub));
-        }
+        if (!ot) fail(sub, "must be a table of engine options");
+        for (auto&& [ok, ov] : *ot) c.options[std::string(ok.str())] = option(ov, sub + "." + std::string(ok.str()));
       } else if (key == "pool") pool(v, c.pool, sub);
       else if (key == "read_hosts") {
         const auto* arr = v.as_array();
@@ -209,12 +205,7 @@ class Loader {
         for (std::size_t i = 0; i < arr->size(); ++i)
           c.read_hosts.push_back(endpoint(*arr->get(i), sub + "[" + std::to_string(i) + "]"));
       } else if (key == "load_balance") {
-        std::string lb = string(v, sub);
-        if (lb == "round_robin") c.load_balance = LoadBalance::round_robin;
-        else if (lb == "random") c.load_balance = LoadBalance::random;
-        else if (lb == "weighted") c.load_balance = LoadBalance::weighted;
-        else if (lb == "least_outstanding") c.load_balance = LoadBalance::least_outstanding;
-        else fail(sub, "unknown strategy '" + lb + "' (use round_robin, random, weighted or least_outstanding)");
+        c.load_balance = string(v, sub);  // a built-in or registered picker, checked by the Database
       } else if (key == "sticky") c.sticky = boolean(v, sub);
       else if (key == "causal") c.causal = boolean(v, sub);
       else if (key == "causal_wait_ms") c.causal_wait = std::chrono::milliseconds(integer(v, sub, 0, 60000));
@@ -223,12 +214,10 @@ class Loader {
       else if (key == "replica_cooldown_ms") c.replica_cooldown = std::chrono::milliseconds(integer(v, sub, 0, 3600000));
       else if (key == "read_only") c.read_only = boolean(v, sub);
       else if (key == "migrations") c.migrations = string(v, sub);
-      else
-        fail(sub, "unknown key (known: driver, url, host, port, socket, database, username, password, ssl, sslmode, "
-                  "sslrootcert, sslcert, sslkey, application_name, connect_timeout, busy_timeout, options, pool, "
-                  "read_hosts, load_balance, sticky, causal, causal_wait_ms, max_replica_lag_ms, replica_cooldown_ms, query_timeout_ms, "
-                  "read_only, migrations)");
+      else c.options[key] = option(v, sub);  // an engine option: its engine checks name and type
     }
+    c.source = m_source;
+    c.section = where;
     if (host) {
       if (c.hosts.empty()) c.hosts.emplace_back();
       c.hosts.front().host = *host;

@@ -1,4 +1,4 @@
-// Connection URLs: sqlite:…, postgresql://…, mysql://…
+// Connection URLs, for any engine: scheme:path (a file) and scheme://host… (a server).
 #include <cctype>
 #include <charconv>
 
@@ -201,27 +201,35 @@ ConnectionConfig parse_url(std::string_view url) {
   auto colon = url.find(':');
   if (colon == std::string_view::npos || colon == 0)
     throw ConfigError("bad URL '" + shown +
-                      "': expected scheme:…, e.g. sqlite:app.db, postgresql://user@host/db or mysql://user@host/db");
+                      "': expected engine:path/to/file or engine://[user[:password]@]host[:port]/database");
   std::string_view scheme = url.substr(0, colon);
-  auto driver = normalize_driver(scheme);
-  if (!driver)
-    throw ConfigError("bad URL '" + shown + "': unknown scheme '" + std::string(scheme) +
-                      "' (use sqlite, postgresql or mysql)");
-  cfg.driver = *driver;
+  for (char c : scheme)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '-' && c != '.')
+      throw ConfigError("bad URL '" + shown +
+                        "': expected engine:path/to/file or engine://[user[:password]@]host[:port]/database");
+  cfg.driver = std::string(scheme);  // the engine's name or alias, resolved by the Database
   std::string_view rest = url.substr(colon + 1);
 
-  if (cfg.driver == "sqlite") {
-    // sqlite:path, sqlite::memory:, sqlite:///abs/path, sqlite://relative/path
-    if (rest.starts_with("//")) rest.remove_prefix(2);
+  if (!rest.starts_with("//")) {
+    // scheme:path: a file (var/app.db, :memory:).
     auto q = rest.find('?');
     std::string_view path = rest.substr(0, q);
-    if (path.empty()) throw ConfigError("bad URL '" + shown + "': no database file (use sqlite:path/to/app.db or sqlite::memory:)");
+    if (path.empty() || path.starts_with("/"))
+      throw ConfigError("bad URL '" + shown + "': expected " + std::string(scheme) + ":path/to/file, " +
+                        std::string(scheme) + ":///absolute/path or " + std::string(scheme) +
+                        "://[user[:password]@]host[:port]/database");
+    if (path.find('@') != std::string_view::npos)  // user:password@host without the '//'
+      throw ConfigError("bad URL '" + shown + "': user information without '//': write " + std::string(scheme) +
+                        "://user:password@host/database");
     cfg.database = percent_decode(path, "path", shown);
-    if (q != std::string_view::npos) rest = rest.substr(q);
-    else rest = {};
+    rest = q == std::string_view::npos ? std::string_view{} : rest.substr(q);
+  } else if (rest.starts_with("///")) {
+    // scheme:///absolute/path: no host, the path is the database.
+    rest.remove_prefix(2);
+    auto q = rest.find('?');
+    cfg.database = percent_decode(rest.substr(0, q), "path", shown);
+    rest = q == std::string_view::npos ? std::string_view{} : rest.substr(q);
   } else {
-    if (!rest.starts_with("//"))
-      throw ConfigError("bad URL '" + shown + "': expected " + std::string(scheme) + "://[user[:password]@]host[:port]/database");
     rest.remove_prefix(2);
     const std::size_t at = userinfo_end(rest);
     if (at == ambiguous)

@@ -1,31 +1,72 @@
 #include "plexus/db/database.hpp"
 
+#include "db/connection_core.hpp"
 #include "plexus/core/error.hpp"
 
 namespace plexus {
 
-Database::Database(DatabaseConfig cfg) : m_cfg(std::move(cfg)), m_hooks(std::make_shared<HookRegistry>()) {
-  for (auto& c : m_cfg.connections)
-    if (auto d = normalize_driver(c.driver)) c.driver = *d;
+Database::Database(DatabaseConfig cfg, Extensions ext)
+    : m_cfg(std::move(cfg)), m_engines(driver::EngineRegistry::builtin()),
+      m_hooks(std::make_shared<detail::HookRegistry>()) {
+  for (auto& e : ext.engines) m_engines.add(std::move(e));
   m_cfg.validate();
+  // Everything that depends on an engine is checked here, before any
+  // connection exists: its name, its options and their types, what it requires.
+  struct Checked {
+    const driver::Engine* engine;
+    driver::Options options;
+    PickerFactory picker;
+  };
+  std::vector<Checked> checked;
+  for (auto& c : m_cfg.connections) {
+    const driver::Engine* engine = m_engines.find(c.driver);
+    if (!engine) {
+      try {
+        (void)m_engines.get(c.driver);
+      } catch (const ConfigError& e) {
+        throw ConfigError(c.where("driver") + ": " + e.message());
+      }
+    }
+    c.driver = std::string(engine->name());
+    auto options = driver::Options::parse(c, engine->options(), engine->name());
+    engine->validate(c, options);
+    PickerFactory picker;
+    if (auto it = ext.pickers.find(c.load_balance); it != ext.pickers.end()) picker = it->second;
+    else if (auto b = builtin_pickers().find(c.load_balance); b != builtin_pickers().end()) picker = b->second;
+    else {
+      std::string known;
+      for (const auto& [n, f] : builtin_pickers()) known += (known.empty() ? "" : ", ") + n;
+      for (const auto& [n, f] : ext.pickers) known += ", " + n;
+      throw ConfigError(c.where("load_balance") + ": unknown strategy '" + c.load_balance + "' (known: " + known + ")");
+    }
+    checked.push_back({engine, std::move(options), std::move(picker)});
+  }
   if (m_cfg.max_connections > 0) m_budget = std::make_unique<ConnectionBudget>(m_cfg.max_connections);
-  for (const auto& c : m_cfg.connections)
-    m_connections.emplace(c.name, std::make_unique<Connection>(c, m_hooks, m_budget.get()));
+  for (std::size_t i = 0; i < m_cfg.connections.size(); ++i) {
+    const auto& c = m_cfg.connections[i];
+    auto core = std::make_unique<detail::ConnectionCore>(c, *checked[i].engine, std::move(checked[i].options),
+                                                         checked[i].picker(), m_hooks, m_budget.get());
+    m_connections.emplace(c.name, std::make_unique<Connection>(std::move(core)));
+  }
 }
 
-Database Database::from_file(const std::filesystem::path& path) {
+Database Database::from_file(const std::filesystem::path& path, Extensions ext) {
   Env env = Env::system();
   env.load_dotenv(".env");
-  return from_file(path, env);
+  return from_file(path, env, std::move(ext));
 }
 
-Database Database::from_file(const std::filesystem::path& path, const Env& env) {
-  return Database(DatabaseConfig::from_toml_file(path, env));
+Database Database::from_file(const std::filesystem::path& path, const Env& env, Extensions ext) {
+  return Database(DatabaseConfig::from_toml_file(path, env), std::move(ext));
 }
 
 Database::Database(Database&&) noexcept = default;
 Database& Database::operator=(Database&&) noexcept = default;
 Database::~Database() = default;
+
+void Database::on_before_query(QueryHook h) { m_hooks->add_before(std::move(h)); }
+void Database::on_after_query(QueryHook h) { m_hooks->add_after(std::move(h)); }
+void Database::on_error(QueryHook h) { m_hooks->add_error(std::move(h)); }
 
 Connection& Database::connection(std::string_view name) {
   if (auto it = m_connections.find(name); it != m_connections.end()) return *it->second;

@@ -102,14 +102,15 @@ void Pool::Lease::discard() noexcept {
 
 // ---- pool --------------------------------------------------------------------
 
-Pool::Pool(const driver::Driver& driver, const ConnectionConfig& cfg, const Endpoint* host, std::string role,
-           ConnectionBudget* budget)
-    : m_driver(driver),
+Pool::Pool(const driver::Engine& engine, const ConnectionConfig& cfg, const driver::Options& options,
+           const Endpoint* host, std::string role, ConnectionBudget* budget)
+    : m_engine(engine),
       m_cfg(cfg),
+      m_options(options),
       m_host(host ? std::optional<Endpoint>(*host) : std::nullopt),
       m_role(std::move(role)),
-      m_host_name(driver.describe(cfg, host)),
-      m_max(driver.shareable(cfg) ? cfg.pool.max : 1),
+      m_host_name(engine.describe(cfg, host)),
+      m_max(engine.shareable(cfg) ? cfg.pool.max : 1),
       m_sweep_every(std::min<Clock::duration>({std::chrono::seconds(1), cfg.pool.idle_timeout / 2,
                                                cfg.pool.max_lifetime / 2})),
       m_budget(budget) {
@@ -258,7 +259,7 @@ Pool::Lease Pool::acquire_locked(Clock::time_point started) {
         throw err;
       }
       try {
-        auto s = m_driver.connect(m_cfg, m_host ? &*m_host : nullptr);
+        auto s = m_engine.connect(driver::Target{m_cfg, m_options, m_host ? &*m_host : nullptr});
         lock.lock();
         ++m_created;
         lock.unlock();

@@ -1,16 +1,16 @@
 #include "plexus/db/transaction.hpp"
 
+#include "db/connection_core.hpp"
 #include "plexus/core/error.hpp"
-#include "plexus/db/connection.hpp"
 
 namespace plexus {
 
-Transaction::Transaction(Connection& conn, Pool& pool, Pool::Lease lease, std::uint64_t id)
-    : m_conn(&conn), m_pool(&pool), m_lease(std::move(lease)), m_id(id) {}
+Transaction::Transaction(Connection& conn, detail::ConnectionCore& core, Pool::Lease lease, std::uint64_t id)
+    : m_conn(&conn), m_core(&core), m_lease(std::move(lease)), m_id(id) {}
 
 Transaction::Transaction(Transaction&& o) noexcept
-    : m_conn(o.m_conn), m_pool(o.m_pool), m_lease(std::move(o.m_lease)), m_id(o.m_id), m_depth(o.m_depth),
-      m_active(o.m_active), m_after_commit(std::move(o.m_after_commit)) {
+    : m_conn(o.m_conn), m_core(o.m_core), m_lease(std::move(o.m_lease)), m_id(o.m_id), m_depth(o.m_depth),
+      m_active(o.m_active), m_uow(o.m_uow) {
   o.m_active = false;
 }
 
@@ -26,13 +26,13 @@ Transaction::~Transaction() {
 
 void Transaction::check_active() const {
   if (!m_active)
-    throw UsageError("transaction " + std::to_string(m_id) + " on connection '" + m_conn->name() +
+    throw UsageError("transaction " + std::to_string(m_id) + " on connection '" + m_core->cfg.name +
                      "' is already committed or rolled back");
   if (!m_lease) {
     // The session died under us; the server has rolled the work back.
     ConnectionError e("the connection was lost during transaction " + std::to_string(m_id) +
                       "; the server rolled it back, so nothing of it was committed");
-    e.add_context({m_conn->name(), m_pool->host(), m_pool->role(), {}});
+    e.add_context({m_core->cfg.name, m_core->primary->host(), "primary", {}});
     e.set_hint("run the whole transaction again");
     throw e;
   }
@@ -45,80 +45,70 @@ void Transaction::finish(bool commit) {
   }
   check_active();
   m_active = false;
-  const char* sql = commit ? "COMMIT" : "ROLLBACK";
-  auto ev = m_conn->event(*m_pool, "transaction", sql, {}, Intent::write, m_id);
-  m_conn->fire(&HookRegistry::Set::before, ev);
-  auto start = std::chrono::steady_clock::now();
   try {
-    if (commit) m_lease->commit();
-    else m_lease->rollback();
-    if (commit && m_after_commit) {
-      try {
-        m_after_commit(*m_lease);
-      } catch (const Error&) {
-        // Committed; only the follow-up (a replication position) failed.
-      }
-    }
-    ev.duration = std::chrono::steady_clock::now() - start;
-    m_lease.release();
-    m_conn->fire(&HookRegistry::Set::after, ev);
-  } catch (Error& e) {
+    m_core->exec.transaction_step(m_lease, detail::Place{*m_core->primary, "transaction", m_id},
+                                  commit ? "COMMIT" : "ROLLBACK", [commit](driver::Session& s) {
+                                    if (commit) s.commit();
+                                    else s.rollback();
+                                  });
+  } catch (const Error&) {
     // The session's state is unknown: never return it to the pool.
     m_lease.discard();
-    e.add_context({m_conn->name(), m_pool->host(), m_pool->role(), {}});
-    ev.error = &e;
-    m_conn->fire(&HookRegistry::Set::error, ev);
     throw;
   }
+  if (commit && m_uow) {
+    try {
+      m_core->router.record_write(*m_lease, RouteOptions{m_uow, RouteOptions::Side::any});
+    } catch (const Error&) {
+      // Committed; only the follow-up (a replication position) failed.
+    }
+  }
+  m_lease.release();
 }
 
-const std::string& Transaction::driver() const noexcept { return m_conn->driver(); }
+const std::string& Transaction::driver() const noexcept { return m_core->cfg.driver; }
+const Grammar& Transaction::grammar() const noexcept { return m_core->engine.grammar(); }
 
 void Transaction::commit() { finish(true); }
 void Transaction::rollback() { finish(false); }
 
-Result Transaction::run(std::string_view sql, std::span<const Value> params, Intent intent) {
+Result Transaction::run_here(std::string_view sql, std::span<const Value> params, Intent intent,
+                              const detail::Mode* mode) {
   check_active();
-  m_conn->refuse_if_read_only(sql, intent);
-  return m_conn->run_on(m_lease, *m_pool, "transaction", sql, params, intent, m_id);
+  m_core->exec.refuse_if_read_only(sql, intent, *m_core->primary);
+  return m_core->exec.run(m_lease, detail::Place{*m_core->primary, "transaction", m_id}, sql, params, intent, mode);
+}
+
+Result Transaction::run(std::string_view sql, std::span<const Value> params, Intent intent) {
+  return run_here(sql, params, intent, nullptr);
 }
 
 std::uint64_t Transaction::run_each(std::string_view sql, std::span<const Value> params, Intent intent,
                                     const RowVisitor& visit) {
-  check_active();
-  m_conn->refuse_if_read_only(sql, intent);
-  Connection::Mode mode{{}, nullptr, &visit};
-  return m_conn->run_on(m_lease, *m_pool, "transaction", sql, params, intent, m_id, &mode).affected_rows();
+  detail::Mode mode{{}, nullptr, &visit};
+  return run_here(sql, params, intent, &mode).affected_rows();
 }
 
 Result Transaction::run_insert_key(const KeyedInsert& ins, std::span<const Value> params) {
-  check_active();
-  m_conn->refuse_if_read_only(ins.returning, Intent::write);
-  Connection::Mode mode{{}, nullptr, nullptr, &ins};
-  return m_conn->run_on(m_lease, *m_pool, "transaction", ins.returning, params, Intent::write, m_id, &mode);
+  detail::Mode mode{{}, nullptr, nullptr, &ins};
+  return run_here(ins.returning, params, Intent::write, &mode);
 }
 
 std::uint64_t Transaction::run_script(std::string_view sql) {
-  check_active();
-  m_conn->refuse_if_read_only(sql, Intent::write);
-  Connection::Mode mode{{}, nullptr, nullptr, nullptr, true};
-  return m_conn->run_on(m_lease, *m_pool, "transaction", sql, {}, Intent::write, m_id, &mode).affected_rows();
+  detail::Mode mode{{}, nullptr, nullptr, nullptr, true};
+  return run_here(sql, {}, Intent::write, &mode).affected_rows();
 }
 
 std::vector<Result> Transaction::run_batch(std::string_view sql, std::span<const std::vector<Value>> sets,
                                            Intent intent) {
-  check_active();
-  m_conn->refuse_if_read_only(sql, intent);
   std::vector<Result> out;
   if (sets.empty()) return out;
-  Connection::Mode batch{sets, &out, nullptr};
-  m_conn->run_on(m_lease, *m_pool, "transaction", sql, sets.front(), intent, m_id, &batch);
+  detail::Mode batch{sets, &out};
+  run_here(sql, sets.front(), intent, &batch);
   return out;
 }
 
 Cursor Transaction::open_cursor(std::string_view sql, std::span<const Value> params, Intent intent) {
-  check_active();
-  m_conn->refuse_if_read_only(sql, intent);
   // Rows are materialised here: the transaction's session must stay free for
   // the statements that follow. Stream large reads outside a transaction.
   Result r = run(sql, params, intent);

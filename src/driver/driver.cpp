@@ -1,9 +1,17 @@
+// The engine contract's shared parts: Session defaults, Engine defaults,
+// typed options and the registry of engines.
 #include "plexus/driver/driver.hpp"
 
-#include "drivers/factories.hpp"
+#include <algorithm>
+#include <charconv>
+
+#include "driver/builtin_engines.hpp"
 #include "plexus/core/error.hpp"
+#include "plexus/driver/engine.hpp"
 
 namespace plexus::driver {
+
+// ---- Session defaults ------------------------------------------------------------
 
 std::vector<Result> Session::execute_batch(std::string_view sql, std::span<const std::vector<Value>> sets) {
   std::vector<Result> out;
@@ -26,14 +34,14 @@ std::uint64_t Session::visit_rows(const Result& r, const RowVisitor& visit) {
   return n;
 }
 
+std::uint64_t Session::execute_script(std::string_view) {
+  throw UsageError("the " + std::string(engine()) + " engine does not run scripts: run the statements one by one");
+}
+
 void Session::savepoint(std::string_view name) { execute("SAVEPOINT " + std::string(name), {}); }
 void Session::release_savepoint(std::string_view name) { execute("RELEASE SAVEPOINT " + std::string(name), {}); }
 void Session::rollback_to_savepoint(std::string_view name) {
   execute("ROLLBACK TO SAVEPOINT " + std::string(name), {});
-}
-
-std::uint64_t Session::execute_script(std::string_view) {
-  throw UsageError("the " + std::string(engine()) + " engine does not run scripts: run the statements one by one");
 }
 
 bool Session::alive() noexcept { return healthy(); }
@@ -42,40 +50,180 @@ std::optional<std::string> Session::replication_position() { return std::nullopt
 bool Session::wait_for_position(const std::string&, std::chrono::milliseconds) { return true; }
 std::optional<std::chrono::milliseconds> Session::replica_lag() { return std::nullopt; }
 
-std::string Driver::describe(const ConnectionConfig& cfg, const Endpoint* host) const {
+// ---- Engine defaults -------------------------------------------------------------
+
+void Engine::validate(const ConnectionConfig& cfg, const Options&) const {
+  if (capabilities().server && cfg.hosts.empty())
+    throw ConfigError(cfg.where() + ": no host given (set host = \"…\" or a url)");
+  if (!capabilities().server && cfg.database.empty())
+    throw ConfigError(cfg.where() + ": no database given (the " + std::string(name()) + " engine needs a path)");
+  if (!capabilities().server && (!cfg.hosts.empty() || !cfg.read_hosts.empty()))
+    throw ConfigError(cfg.where() + ": the " + std::string(name()) +
+                      " engine opens a file: hosts and read_hosts do not apply (remove them)");
+}
+
+std::string Engine::describe(const ConnectionConfig& cfg, const Endpoint* host) const {
   return host ? host->to_string() : cfg.database;
 }
 
-bool Driver::shareable(const ConnectionConfig&) const { return true; }
+bool Engine::shareable(const ConnectionConfig&) const { return true; }
 
-std::optional<std::string> Driver::missing(const ConnectionConfig&, const Endpoint*) const { return std::nullopt; }
+std::optional<std::string> Engine::missing(const ConnectionConfig&, const Endpoint*) const { return std::nullopt; }
 
-const Driver* find(std::string_view name) noexcept {
-#ifdef PLEXUS_HAS_SQLITE
-  if (name == "sqlite") return &sqlite_driver();
-#endif
-#ifdef PLEXUS_HAS_POSTGRES
-  if (name == "postgres") return &postgres_driver();
-#endif
-#ifdef PLEXUS_HAS_MYSQL
-  if (name == "mysql") return &mysql_driver();
-#endif
-  (void)name;
+// ---- typed options ---------------------------------------------------------------
+
+namespace {
+
+bool parse_flag(std::string_view v, bool& out) {
+  if (v == "true" || v == "1" || v == "on" || v == "yes") return out = true, true;
+  if (v == "false" || v == "0" || v == "off" || v == "no") return out = false, true;
+  return false;
+}
+
+std::string_view expected(const OptionSpec& s) {
+  switch (s.type) {
+    case OptionSpec::Type::flag: return "true or false";
+    case OptionSpec::Type::integer: return "a whole number";
+    case OptionSpec::Type::milliseconds: return "whole milliseconds (a number, no unit)";
+    case OptionSpec::Type::seconds: return "whole seconds (a number, no unit)";
+    case OptionSpec::Type::text: return "text";
+    case OptionSpec::Type::choice: return "one of the listed values";
+  }
+  return "?";
+}
+
+}  // namespace
+
+Options Options::parse(const ConnectionConfig& cfg, std::span<const OptionSpec> specs, std::string_view engine) {
+  Options out;
+  auto fail = [&](std::string_view key, const std::string& problem) {
+    throw ConfigError(cfg.where(key) + ": " + problem);
+  };
+  for (const auto& [key, raw] : cfg.options) {
+    auto spec = std::find_if(specs.begin(), specs.end(), [&](const OptionSpec& s) { return s.name == key; });
+    if (spec == specs.end()) {
+      std::string known;
+      for (const auto& s : specs) known += (known.empty() ? "" : ", ") + std::string(s.name);
+      std::string generic;
+      for (auto k : connection_keys()) generic += (generic.empty() ? "" : ", ") + std::string(k);
+      fail(key, "unknown key for a " + std::string(engine) + " connection (known: " + generic +
+                    (known.empty() ? std::string() : "; " + std::string(engine) + " options: " + known) + ")");
+    }
+    std::string value = raw;
+    switch (spec->type) {
+      case OptionSpec::Type::flag: {
+        bool b = false;
+        if (!parse_flag(raw, b)) fail(key, "expected true or false, got '" + raw + "'");
+        value = b ? "true" : "false";
+        break;
+      }
+      case OptionSpec::Type::integer:
+      case OptionSpec::Type::milliseconds:
+      case OptionSpec::Type::seconds: {
+        std::int64_t n = 0;
+        auto [p, ec] = std::from_chars(raw.data(), raw.data() + raw.size(), n);
+        if (raw.empty() || ec != std::errc{} || p != raw.data() + raw.size())
+          fail(key, "expected " + std::string(expected(*spec)) + ", got '" + raw + "'");
+        if (n < spec->min || n > spec->max)
+          fail(key, "must be between " + std::to_string(spec->min) + " and " + std::to_string(spec->max) + ", got " + raw);
+        value = std::to_string(n);
+        break;
+      }
+      case OptionSpec::Type::choice: {
+        if (std::find(spec->choices.begin(), spec->choices.end(), raw) == spec->choices.end()) {
+          std::string list;
+          for (auto c : spec->choices) list += (list.empty() ? "" : ", ") + std::string(c);
+          fail(key, "'" + raw + "' is not one of: " + list);
+        }
+        break;
+      }
+      case OptionSpec::Type::text: break;
+    }
+    out.m_values[key] = std::move(value);
+    out.m_given.push_back(key);
+  }
+  for (const auto& s : specs)
+    if (!out.m_values.contains(s.name) && !s.default_value.empty()) out.m_values.emplace(s.name, s.default_value);
+  return out;
+}
+
+bool Options::given(std::string_view name) const {
+  return std::find(m_given.begin(), m_given.end(), name) != m_given.end();
+}
+
+const std::string& Options::text(std::string_view name) const {
+  auto it = m_values.find(name);
+  if (it == m_values.end())
+    throw UsageError("engine option '" + std::string(name) + "' has no value and no default (a bug in its engine)");
+  return it->second;
+}
+
+bool Options::flag(std::string_view name) const { return text(name) == "true"; }
+
+std::int64_t Options::integer(std::string_view name) const {
+  const std::string& t = text(name);
+  std::int64_t n = 0;
+  std::from_chars(t.data(), t.data() + t.size(), n);
+  return n;
+}
+
+std::chrono::milliseconds Options::milliseconds(std::string_view name) const {
+  return std::chrono::milliseconds(integer(name));
+}
+
+// ---- registry ----------------------------------------------------------------------
+
+const EngineRegistry& EngineRegistry::builtin() {
+  static const EngineRegistry r = [] {
+    EngineRegistry reg;
+    // Built-in engines are static objects: the registry does not own them.
+    for (const Engine* e : builtin_engines()) reg.add(std::shared_ptr<const Engine>(e, [](const Engine*) {}));
+    return reg;
+  }();
+  return r;
+}
+
+void EngineRegistry::add(std::shared_ptr<const Engine> engine) {
+  if (!engine) throw ConfigError("an engine to add is null");
+  auto taken = [&](std::string_view n) {
+    if (const Engine* other = find(n))
+      throw ConfigError("engine '" + std::string(engine->name()) + "': the name '" + std::string(n) +
+                        "' is already taken by engine '" + std::string(other->name()) + "'");
+  };
+  taken(engine->name());
+  for (auto a : engine->aliases()) taken(a);
+  m_engines.push_back(std::move(engine));
+}
+
+const Engine* EngineRegistry::find(std::string_view name) const noexcept {
+  for (const auto& e : m_engines) {
+    if (e->name() == name) return e.get();
+    for (auto a : e->aliases())
+      if (a == name) return e.get();
+  }
   return nullptr;
 }
 
-std::vector<std::string_view> available() {
+const Engine& EngineRegistry::get(std::string_view name) const {
+  if (const Engine* e = find(name)) return *e;
+  std::string list;
+  for (const auto& e : m_engines) {
+    list += (list.empty() ? "" : ", ") + std::string(e->name());
+    for (auto a : e->aliases()) list += "/" + std::string(a);
+  }
+  throw ConfigError("unknown engine '" + std::string(name) + "' (known: " + list + ")");
+}
+
+std::vector<std::string_view> EngineRegistry::names() const {
   std::vector<std::string_view> out;
-#ifdef PLEXUS_HAS_SQLITE
-  out.push_back("sqlite");
-#endif
-#ifdef PLEXUS_HAS_POSTGRES
-  out.push_back("postgres");
-#endif
-#ifdef PLEXUS_HAS_MYSQL
-  out.push_back("mysql");
-#endif
+  for (const auto& e : m_engines) out.push_back(e->name());
   return out;
 }
 
 }  // namespace plexus::driver
+
+namespace plexus {
+
+const Grammar& grammar_for(std::string_view engine) { return driver::EngineRegistry::builtin().get(engine).grammar(); }
+
+}  // namespace plexus

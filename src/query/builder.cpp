@@ -310,7 +310,7 @@ void QueryBuilder::compile_where(Compiler& c, const std::vector<Condition>& cond
     first = false;
     switch (w.kind) {
       case Condition::Kind::basic:
-        if (w.op == "ilike" && c.grammar.name() != "postgres") {
+        if (w.op == "ilike" && !c.grammar.native_ilike()) {
           c.sql() += "LOWER("sv;
           c.ident(w.column, w.plain);
           c.sql() += ") LIKE LOWER("sv;
@@ -429,7 +429,7 @@ void QueryBuilder::compile_select(Compiler& c) const {
   c.grammar.limit_offset(c.sql(), m_limit, m_offset);
 }
 
-const Grammar& QueryBuilder::grammar() const { return grammar_for(require_target("compile").driver()); }
+const Grammar& QueryBuilder::grammar() const { return require_target("compile").grammar(); }
 
 Query QueryBuilder::to_sql() const { return to_sql(grammar()); }
 
@@ -577,7 +577,7 @@ Queryable& QueryBuilder::require_target(std::string_view what) const {
 
 Result QueryBuilder::get() {
   auto& t = require_target("run");
-  Query q = to_sql(grammar_for(t.driver()));
+  Query q = to_sql(t.grammar());
   return t.select(q.sql, q.bindings);
 }
 
@@ -598,7 +598,7 @@ Query QueryBuilder::first_sql(const Grammar& g) {
 
 std::optional<Record> QueryBuilder::first() {
   auto& t = require_target("run");
-  Query q = first_sql(grammar_for(t.driver()));
+  Query q = first_sql(t.grammar());
   Result r = t.select(q.sql, q.bindings);
   if (r.empty()) return std::nullopt;
   return Record(std::move(r));
@@ -606,7 +606,7 @@ std::optional<Record> QueryBuilder::first() {
 
 PreparedQuery QueryBuilder::prepare() const {
   auto& t = require_target("be prepared");
-  const Grammar& g = grammar_for(t.driver());
+  const Grammar& g = t.grammar();
   QueryBuilder one = *this;
   one.limit(1);
   return PreparedQuery(t, to_sql(g), one.to_sql(g));
@@ -638,13 +638,13 @@ Value QueryBuilder::value(std::string_view column) {
 
 Cursor QueryBuilder::cursor() {
   auto& t = require_target("run");
-  Query q = to_sql(grammar_for(t.driver()));
+  Query q = to_sql(t.grammar());
   return t.cursor(q.sql, q.bindings);
 }
 
 Value QueryBuilder::aggregate(std::string_view function, std::string_view column) {
   auto& t = require_target("run");
-  Query q = aggregate_sql(grammar_for(t.driver()), function, column);
+  Query q = aggregate_sql(t.grammar(), function, column);
   return t.scalar(q.sql, q.bindings);
 }
 
@@ -683,20 +683,20 @@ void QueryBuilder::chunk(std::uint64_t size, const std::function<bool(const Resu
 
 Result QueryBuilder::insert(const Fields& row) {
   auto& t = require_target("insert");
-  Query q = insert_sql(grammar_for(t.driver()), {row});
+  Query q = insert_sql(t.grammar(), {row});
   return t.execute(q.sql, q.bindings);
 }
 
 std::int64_t QueryBuilder::insert_get_id(const Fields& row, std::string_view id_column) {
   auto& t = require_target("insert");
-  const Grammar& g = grammar_for(t.driver());
+  const Grammar& g = t.grammar();
   if (g.supports_returning()) {
     std::string id(id_column);
     Query q = insert_sql(g, {row}, std::span<const std::string>(&id, 1));
     // The same statement without its RETURNING tail, for sessions that read
     // the key as the row id (names are quoted, so the last " RETURNING " is the tail).
     const std::string_view plain = std::string_view(q.sql).substr(0, q.sql.rfind(" RETURNING "));
-    Result r = t.run_insert_key(KeyedInsert{m_table, id_column, q.sql, plain}, q.bindings);
+    Result r = t.insert_returning_key(KeyedInsert{m_table, id_column, q.sql, plain}, q.bindings);
     return r[0][0].as<std::int64_t>();
   }
   Query q = insert_sql(g, {row});
@@ -709,7 +709,7 @@ std::int64_t QueryBuilder::insert_get_id(const Fields& row, std::string_view id_
 std::uint64_t QueryBuilder::insert_many(const std::vector<Fields>& rows) {
   if (rows.empty()) return 0;
   auto& t = require_target("insert");
-  const Grammar& g = grammar_for(t.driver());
+  const Grammar& g = t.grammar();
   const std::size_t cols = std::max<std::size_t>(1, rows.front().size());
   const std::size_t per_statement = std::clamp<std::size_t>(g.max_parameters() / cols, 1, 1000);
   if (rows.size() <= per_statement) {
@@ -732,7 +732,7 @@ std::uint64_t QueryBuilder::insert_many(const std::vector<Fields>& rows) {
 
 std::uint64_t QueryBuilder::update(const Fields& fields) {
   auto& t = require_target("update");
-  Query q = update_sql(grammar_for(t.driver()), fields);
+  Query q = update_sql(t.grammar(), fields);
   return t.execute(q.sql, q.bindings).affected_rows();
 }
 
@@ -740,7 +740,7 @@ std::uint64_t QueryBuilder::increment(std::string_view column, std::int64_t by, 
   auto& t = require_target("update");
   require_where("increment");
   check_name(column);
-  const Grammar& g = grammar_for(t.driver());
+  const Grammar& g = t.grammar();
   Compiler c(g);
   c.sql() += "UPDATE "sv;
   c.ident(m_table);
@@ -766,14 +766,14 @@ std::uint64_t QueryBuilder::increment(std::string_view column, std::int64_t by, 
 
 std::uint64_t QueryBuilder::remove() {
   auto& t = require_target("delete");
-  Query q = delete_sql(grammar_for(t.driver()));
+  Query q = delete_sql(t.grammar());
   return t.execute(q.sql, q.bindings).affected_rows();
 }
 
 std::uint64_t QueryBuilder::upsert(const std::vector<Fields>& rows, std::vector<std::string> unique_by,
                                    std::vector<std::string> update) {
   auto& t = require_target("upsert");
-  Query q = upsert_sql(grammar_for(t.driver()), rows, unique_by, update);
+  Query q = upsert_sql(t.grammar(), rows, unique_by, update);
   return t.execute(q.sql, q.bindings).affected_rows();
 }
 

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "plexus/core/error.hpp"
-#include "plexus/query/grammar.hpp"
+#include "plexus/driver/grammar.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string name(reinterpret_cast<const char*>(data), size);

@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "plexus/config/config.hpp"
+#include "plexus/db/database.hpp"
 #include "plexus/core/error.hpp"
 
 using namespace plexus;
@@ -58,7 +59,7 @@ TEST(Config, LoadsTheSeedConnectionsWithEnvInterpolation) {
   ASSERT_EQ(cfg.connections.size(), 3u);
   const auto* pg = cfg.find("postgresql");
   ASSERT_NE(pg, nullptr);
-  EXPECT_EQ(pg->driver, "postgres");
+  EXPECT_EQ(pg->driver, "postgresql") << "as written; the Database resolves it";
   EXPECT_EQ(pg->hosts.at(0).host, "localhost");
   EXPECT_EQ(pg->hosts.at(0).port, 5432);
   EXPECT_EQ(pg->database, "plexus_main");
@@ -68,7 +69,7 @@ TEST(Config, LoadsTheSeedConnectionsWithEnvInterpolation) {
   EXPECT_EQ(pg->read_hosts[0].port, 5433);
   EXPECT_EQ(pg->read_hosts[1].port, 5432) << "replicas inherit the primary's port";
   EXPECT_EQ(pg->read_hosts[1].weight, 3u);
-  EXPECT_EQ(pg->load_balance, LoadBalance::weighted);
+  EXPECT_EQ(pg->load_balance, "weighted");
   EXPECT_EQ(pg->pool.max, 20u);
   EXPECT_EQ(pg->pool.acquire_timeout.count(), 250);
   const auto* users = cfg.find("users_db");
@@ -125,10 +126,12 @@ TEST(Config, NonAsciiOutsideStringsIsRefusedClearly) {
 }
 
 TEST(Config, UnknownKeyIsRefusedWithTheKnownOnes) {
+  // Any key is an engine option to the loader; the engine refuses it when the Database is built.
   auto msg = error_of([] {
-    (void)DatabaseConfig::from_toml_string("[connections.a]\ndriver = \"sqlite\"\ndatabse = \"x.db\"\n", "db.toml",
-                                           Env::from_map({}));
+    Database db(DatabaseConfig::from_toml_string("[connections.a]\ndriver = \"sqlite\"\ndatabse = \"x.db\"\n",
+                                                 "db.toml", Env::from_map({})));
   });
+  EXPECT_NE(msg.find("db.toml: key 'connections.a.databse'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("connections.a.databse"), std::string::npos) << msg;
   EXPECT_NE(msg.find("unknown key"), std::string::npos) << msg;
   EXPECT_NE(msg.find("database"), std::string::npos) << msg;
@@ -143,8 +146,34 @@ TEST(Config, WrongTypesAndRangesAreRefused) {
   EXPECT_NE(msg.find("between 1 and 65535"), std::string::npos) << msg;
   msg = error_of([&] { (void)DatabaseConfig::from_toml_string("[connections.a]\ndriver = 5\n", "db.toml", env); });
   EXPECT_NE(msg.find("expected a string, found an integer"), std::string::npos) << msg;
-  msg = error_of([&] { (void)DatabaseConfig::from_toml_string("[connections.a]\ndriver = \"oracle\"\n", "db.toml", env); });
-  EXPECT_NE(msg.find("unknown driver 'oracle'"), std::string::npos) << msg;
+  msg = error_of([&] {
+    Database db(DatabaseConfig::from_toml_string("[connections.a]\ndriver = \"oracle\"\n", "db.toml", env));
+  });
+  EXPECT_NE(msg.find("db.toml: key 'connections.a.driver': unknown engine 'oracle'"), std::string::npos) << msg;
+  // Engine options are typed: "5s" is not milliseconds, a flag is true or false, a choice is one of its values.
+  for (const auto& [line, expect] : std::vector<std::pair<std::string, std::string>>{
+           {"busy_timeout = \"5s\"", "'connections.a.busy_timeout': expected whole milliseconds"},
+           {"busy_timeout = -1", "'connections.a.busy_timeout': must be between 0 and"},
+           {"statement_cache = \"many\"", "'connections.a.statement_cache': expected a whole number"},
+           {"ssl = true", "'connections.a.ssl': unknown key for a sqlite connection"}}) {
+    msg = error_of([&] {
+      Database db(DatabaseConfig::from_toml_string(
+          "[connections.a]\ndriver = \"sqlite\"\ndatabase = \"a.db\"\n" + line + "\n", "db.toml", env));
+    });
+    EXPECT_NE(msg.find(expect), std::string::npos) << line << ": " << msg;
+  }
+  msg = error_of([&] {
+    Database db(DatabaseConfig::from_toml_string(
+        "[connections.p]\ndriver = \"postgresql\"\nhost = \"h\"\nsslmode = \"sometimes\"\n", "db.toml", env));
+  });
+  EXPECT_NE(msg.find("'connections.p.sslmode': 'sometimes' is not one of: disable, allow, prefer"), std::string::npos)
+      << msg;
+  msg = error_of([&] {
+    Database db(DatabaseConfig::from_toml_string(
+        "[connections.p]\ndriver = \"postgresql\"\nhost = \"h\"\nssl = false\nsslmode = \"require\"\n", "db.toml",
+        env));
+  });
+  EXPECT_NE(msg.find("contradicts ssl = false"), std::string::npos) << msg;
   msg = error_of([&] {
     (void)DatabaseConfig::from_toml_string("[connections.a]\ndriver = \"sqlite\"\ndatabase=\"a\"\nsticky = \"maybe\"\n", "db.toml", env);
   });
@@ -170,8 +199,22 @@ TEST(Config, ValidationNamesTheConnection) {
   ConnectionConfig pg;
   pg.driver = "postgres";
   cfg.add("analytics", pg);
-  auto msg = error_of([&] { cfg.validate("code"); });
+  auto msg = error_of([&] { Database db(cfg); });
   EXPECT_NE(msg.find("connection 'analytics': no host given"), std::string::npos) << msg;
+}
+
+TEST(Config, TheDatabaseReportsOneCanonicalEngineNamePerEngine) {
+  DatabaseConfig cfg;
+  cfg.add("a", "sqlite3:a.db");
+  cfg.add("b", "postgresql://u@h/d");
+  cfg.add("c", "pgsql://u@h/d");
+  cfg.add("d", "mariadb://u@h/d");
+  Database db(cfg);
+  EXPECT_EQ(db.connection("a").type(), "sqlite");
+  EXPECT_EQ(db.connection("b").type(), "postgres");
+  EXPECT_EQ(db.connection("c").type(), "postgres");
+  EXPECT_EQ(db.connection("d").type(), "mysql");
+  EXPECT_EQ(db.config().find("d")->driver, "mysql");
 }
 
 TEST(Env, InterpolationForms) {
@@ -206,7 +249,7 @@ TEST(Env, DotenvFillsOnlyWhatIsUnset) {
 
 TEST(Url, ParsesPostgresWithMultiHostAndOptions) {
   auto c = parse_url("postgresql://app:p%40ss@db1:5432,db2:5433/main?sslmode=verify-full&application_name=api");
-  EXPECT_EQ(c.driver, "postgres");
+  EXPECT_EQ(c.driver, "postgresql");
   EXPECT_EQ(c.username, "app");
   EXPECT_EQ(c.password, "p@ss");
   ASSERT_EQ(c.hosts.size(), 2u);
@@ -229,18 +272,25 @@ TEST(Url, ParsesMysqlAndSqliteForms) {
 }
 
 TEST(Url, BadUrlsGiveClearErrorsWithoutThePassword) {
-  auto msg = error_of([] { (void)parse_url("oracle://u:topsecret@h/d"); });
-  EXPECT_NE(msg.find("unknown scheme 'oracle'"), std::string::npos) << msg;
+  auto msg = error_of([] {
+    DatabaseConfig cfg;
+    cfg.add("legacy", "oracle://u:topsecret@h/d");
+    Database db(cfg);
+  });
+  EXPECT_NE(msg.find("unknown engine 'oracle'"), std::string::npos) << msg;
   EXPECT_EQ(msg.find("topsecret"), std::string::npos) << msg;
   msg = error_of([] { (void)parse_url("postgresql://u:topsecret@h:notaport/d"); });
   EXPECT_NE(msg.find("port 'notaport'"), std::string::npos) << msg;
   EXPECT_EQ(msg.find("topsecret"), std::string::npos) << msg;
   msg = error_of([] { (void)parse_url("mysql:/h/d"); });
-  EXPECT_NE(msg.find("expected mysql://"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("mysql://[user[:password]@]host"), std::string::npos) << msg;
   msg = error_of([] { (void)parse_url("no-scheme-here"); });
-  EXPECT_NE(msg.find("expected scheme:"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("expected engine:path/to/file or engine://"), std::string::npos) << msg;
   msg = error_of([] { (void)parse_url("sqlite:"); });
-  EXPECT_NE(msg.find("no database file"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("expected sqlite:path/to/file"), std::string::npos) << msg;
+  msg = error_of([] { (void)parse_url("mysql:u:topsecret@h/d"); });  // the '//' forgotten
+  EXPECT_NE(msg.find("'//'"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("topsecret"), std::string::npos) << msg;
 }
 
 TEST(Url, RedactUrlHidesPasswordsEverywhere) {

@@ -45,11 +45,13 @@ class FakeSession final : public driver::Session {
   Counters& m_c;
 };
 
-class FakeDriver final : public driver::Driver {
+class FakeDriver final : public driver::Engine {
  public:
   explicit FakeDriver(Counters& c) : m_c(c) {}
   std::string_view name() const noexcept override { return "fake"; }
-  std::unique_ptr<driver::Session> connect(const ConnectionConfig&, const Endpoint*) const override {
+  const Grammar& grammar() const noexcept override { return grammar_for("sqlite"); }
+  driver::Capabilities capabilities() const noexcept override { return {}; }
+  std::unique_ptr<driver::Session> connect(const driver::Target&) const override {
     return std::make_unique<FakeSession>(m_c);
   }
   std::string describe(const ConnectionConfig&, const Endpoint*) const override { return "fake-host"; }
@@ -69,12 +71,13 @@ class PoolTest : public ::testing::Test {
   Counters counters;
   FakeDriver driver;
   ConnectionConfig cfg;
+  driver::Options opts;
 };
 
 }  // namespace
 
 TEST_F(PoolTest, AReleasedSessionIsReusedAndCountedIdle) {
-  Pool pool(driver, cfg, nullptr, "primary");
+  Pool pool(driver, cfg, opts, nullptr, "primary");
   driver::Session* first = nullptr;
   {
     auto lease = pool.acquire();
@@ -95,7 +98,7 @@ TEST_F(PoolTest, AReleasedSessionIsReusedAndCountedIdle) {
 }
 
 TEST_F(PoolTest, SeveralIdleSessionsAreAllKeptAndCounted) {
-  Pool pool(driver, cfg, nullptr, "primary");
+  Pool pool(driver, cfg, opts, nullptr, "primary");
   {
     auto a = pool.acquire();
     auto b = pool.acquire();
@@ -115,7 +118,7 @@ TEST_F(PoolTest, SeveralIdleSessionsAreAllKeptAndCounted) {
 }
 
 TEST_F(PoolTest, CloseIdleClosesEveryIdleSession) {
-  Pool pool(driver, cfg, nullptr, "primary");
+  Pool pool(driver, cfg, opts, nullptr, "primary");
   {
     auto a = pool.acquire();
     auto b = pool.acquire();
@@ -129,7 +132,7 @@ TEST_F(PoolTest, CloseIdleClosesEveryIdleSession) {
 }
 
 TEST_F(PoolTest, AnUnhealthySessionIsClosedWhenItComesBack) {
-  Pool pool(driver, cfg, nullptr, "primary");
+  Pool pool(driver, cfg, opts, nullptr, "primary");
   {
     auto lease = pool.acquire();
     static_cast<FakeSession&>(*lease).m_healthy = false;
@@ -142,7 +145,7 @@ TEST_F(PoolTest, AnUnhealthySessionIsClosedWhenItComesBack) {
 }
 
 TEST_F(PoolTest, ADiscardedLeaseIsNeverHandedOutAgain) {
-  Pool pool(driver, cfg, nullptr, "primary");
+  Pool pool(driver, cfg, opts, nullptr, "primary");
   driver::Session* gone = nullptr;
   {
     auto lease = pool.acquire();
@@ -159,7 +162,7 @@ TEST_F(PoolTest, ADiscardedLeaseIsNeverHandedOutAgain) {
 TEST_F(PoolTest, IdleSessionsPastTheTimeoutAreClosedDownToMin) {
   cfg.pool.min = 1;
   cfg.pool.idle_timeout = 30ms;
-  Pool pool(driver, cfg, nullptr, "primary");
+  Pool pool(driver, cfg, opts, nullptr, "primary");
   {
     auto a = pool.acquire();
     auto b = pool.acquire();
@@ -174,7 +177,7 @@ TEST_F(PoolTest, IdleSessionsPastTheTimeoutAreClosedDownToMin) {
 
 TEST_F(PoolTest, ASessionPastItsLifetimeIsReplaced) {
   cfg.pool.max_lifetime = 30ms;
-  Pool pool(driver, cfg, nullptr, "primary");
+  Pool pool(driver, cfg, opts, nullptr, "primary");
   { auto lease = pool.acquire(); }
   std::this_thread::sleep_for(60ms);
   { auto lease = pool.acquire(); }
@@ -185,7 +188,7 @@ TEST_F(PoolTest, ASessionPastItsLifetimeIsReplaced) {
 
 TEST_F(PoolTest, ASessionIdleBeyondValidateAfterIsPingedAndReplacedIfDead) {
   cfg.pool.validate_after = 20ms;
-  Pool pool(driver, cfg, nullptr, "primary");
+  Pool pool(driver, cfg, opts, nullptr, "primary");
   { auto lease = pool.acquire(); }
   { auto lease = pool.acquire(); }
   EXPECT_EQ(counters.pings, 0) << "used just now: no round trip";
@@ -204,7 +207,7 @@ TEST_F(PoolTest, ASessionIdleBeyondValidateAfterIsPingedAndReplacedIfDead) {
 TEST_F(PoolTest, AWaiterGetsTheSessionReleasedByAnotherThread) {
   cfg.pool.max = 1;
   cfg.pool.acquire_timeout = 5000ms;
-  Pool pool(driver, cfg, nullptr, "primary");
+  Pool pool(driver, cfg, opts, nullptr, "primary");
   for (int round = 0; round < 50; ++round) {
     auto held = pool.acquire();
     std::atomic<bool> got{false};
@@ -225,7 +228,7 @@ TEST_F(PoolTest, AWaiterGetsTheSessionReleasedByAnotherThread) {
 TEST_F(PoolTest, ManyThreadsNeverShareASessionAndNeverExceedMax) {
   cfg.pool.max = 2;
   cfg.pool.acquire_timeout = 10000ms;
-  Pool pool(driver, cfg, nullptr, "primary");
+  Pool pool(driver, cfg, opts, nullptr, "primary");
   std::mutex m;
   std::set<driver::Session*> held;
   std::atomic<int> overlaps{0}, runs{0};
@@ -257,7 +260,7 @@ TEST_F(PoolTest, ManyThreadsNeverShareASessionAndNeverExceedMax) {
 
 TEST_F(PoolTest, DestroyingThePoolClosesItsIdleSessions) {
   {
-    Pool pool(driver, cfg, nullptr, "primary");
+    Pool pool(driver, cfg, opts, nullptr, "primary");
     auto a = pool.acquire();
     auto b = pool.acquire();
   }

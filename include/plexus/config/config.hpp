@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,14 +41,15 @@ struct PoolConfig {
   std::chrono::milliseconds leak_warning{0};
 };
 
-enum class LoadBalance { round_robin, random, weighted, least_outstanding };
-std::string_view to_string(LoadBalance lb) noexcept;
+/// The keys a connection takes whatever its engine (in TOML and as fields of
+/// ConnectionConfig); any other key is an engine option, checked by the engine.
+std::span<const std::string_view> connection_keys() noexcept;
 
 /// A named logical database: a primary (write side) and optional replicas.
 struct ConnectionConfig {
   std::string name;
-  /// "sqlite", "postgres" or "mysql" (aliases such as "postgresql", "pgsql",
-  /// "mariadb", "sqlite3" are normalised by normalize_driver()).
+  /// The engine, by name or alias ("sqlite", "postgresql", "mariadb", …): the
+  /// Database resolves it and Connection::type() reports the canonical name.
   std::string driver;
   /// Write side. Several entries = libpq multi-host failover list.
   std::vector<Endpoint> hosts;
@@ -55,12 +57,15 @@ struct ConnectionConfig {
   std::string database;
   std::string username;
   std::string password;
-  /// Engine options passed through: sslmode, sslrootcert, sslcert, sslkey,
-  /// application_name, connect_timeout, busy_timeout (sqlite), …
+  /// Engine options by name (sslmode, connect_timeout, busy_timeout, …), as
+  /// text; each engine declares the ones it takes with their types, and the
+  /// Database checks them when it is built (docs/engines.md lists them).
   std::map<std::string, std::string> options;
   PoolConfig pool;
   std::vector<Endpoint> read_hosts;
-  LoadBalance load_balance = LoadBalance::round_robin;
+  /// How reads pick a replica: "round_robin", "random", "weighted",
+  /// "least_outstanding", or the name of a picker the application registered.
+  std::string load_balance = "round_robin";
   /// Read-your-writes: in a UnitOfWork that wrote, reads go to the primary.
   bool sticky = false;
   /// Causal reads: in a UnitOfWork that wrote, reads go to a replica that has
@@ -77,17 +82,21 @@ struct ConnectionConfig {
   std::chrono::milliseconds query_timeout{0};
   bool read_only = false;
   std::string migrations;
+  /// Where it was defined, for error messages: the file ("config/database.toml")
+  /// and its section ("connections.app"); empty when built in code.
+  std::string source, section;
 
   /// A readable one-line description with the password replaced by "***".
   [[nodiscard]] std::string to_string() const;
   /// Value of an option, if set.
   [[nodiscard]] std::optional<std::string> option(std::string_view key) const;
+  /// How errors name this connection: "config/database.toml: connection 'app'",
+  /// or with a key: "config/database.toml: key 'connections.app.busy_timeout'".
+  [[nodiscard]] std::string where(std::string_view key = {}) const;
 };
 
-/// Maps driver aliases to the canonical name; nullopt for an unknown driver.
-std::optional<std::string> normalize_driver(std::string_view name);
-
-/// Parses a connection URL:
+/// Parses a connection URL. The scheme names the engine; `scheme:path` (no
+/// `//`) is a file, `scheme://` a server:
 ///   sqlite:path/to/file.db   sqlite::memory:   sqlite:///abs/path.db
 ///   postgresql://user:pass@host:5432,host2:5433/db?sslmode=require&application_name=app
 ///   mysql://user:pass@host:3306/db?ssl=true
@@ -96,7 +105,7 @@ ConnectionConfig parse_url(std::string_view url);
 /// The URL with its password replaced by "***".
 std::string redact_url(std::string_view url);
 
-/// Convenience constructors for programmatic configuration.
+/// A SQLite connection to `path` (a file, or ":memory:"); defined by the SQLite engine.
 ConnectionConfig sqlite(std::string path);
 
 struct DatabaseConfig {

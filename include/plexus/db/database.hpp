@@ -10,21 +10,37 @@
 
 #include "plexus/config/config.hpp"
 #include "plexus/db/connection.hpp"
+#include "plexus/db/picker.hpp"
+#include "plexus/driver/engine.hpp"
 
 namespace plexus {
 
 template <class T>
 class Model;
+namespace detail {
+class HookRegistry;
+}
+
+/// What an application adds to the built-in engines and read strategies:
+///   Database db(cfg, {.engines = {std::make_shared<MyEngine>()},
+///                     .pickers = {{"nearest", [] { return std::make_unique<NearestPicker>(); }}}});
+struct Extensions {
+  std::vector<std::shared_ptr<const driver::Engine>> engines;
+  /// Read strategies by the name a connection's `load_balance` gives.
+  std::map<std::string, PickerFactory, std::less<>> pickers;
+};
 
 class Database {
  public:
-  /// Validates the configuration and creates every Connection (no session is
-  /// opened until first use). @throws ConfigError.
-  explicit Database(DatabaseConfig cfg);
+  /// Validates the configuration (engine names, engine options and their
+  /// types, strategies, required fields) and creates every Connection; no
+  /// session is opened until first use. @throws ConfigError naming the
+  /// connection (and the file and key when it came from a file).
+  explicit Database(DatabaseConfig cfg, Extensions ext = {});
   /// Loads a TOML file (and a `.env` beside the working directory, if any).
   /// @throws ConfigError naming the file, the key and the problem.
-  static Database from_file(const std::filesystem::path& path);
-  static Database from_file(const std::filesystem::path& path, const Env& env);
+  static Database from_file(const std::filesystem::path& path, Extensions ext = {});
+  static Database from_file(const std::filesystem::path& path, const Env& env, Extensions ext = {});
 
   Database(Database&&) noexcept;
   Database& operator=(Database&&) noexcept;
@@ -37,12 +53,15 @@ class Database {
   [[nodiscard]] bool has_connection(std::string_view name) const noexcept;
   /// Names in configuration order.
   [[nodiscard]] std::vector<std::string> connection_names() const;
+  /// The configuration, with engine names resolved to their canonical names.
   [[nodiscard]] const DatabaseConfig& config() const noexcept { return m_cfg; }
+  /// The engines this Database knows: the built-in ones and those added.
+  [[nodiscard]] const driver::EngineRegistry& engines() const noexcept { return m_engines; }
 
   /// Hooks for every connection.
-  void on_before_query(QueryHook h) { m_hooks->add_before(std::move(h)); }
-  void on_after_query(QueryHook h) { m_hooks->add_after(std::move(h)); }
-  void on_error(QueryHook h) { m_hooks->add_error(std::move(h)); }
+  void on_before_query(QueryHook h);
+  void on_after_query(QueryHook h);
+  void on_error(QueryHook h);
   void on_slow_query(std::chrono::nanoseconds threshold, QueryHook fn) {
     on_after_query(slow_query_hook(threshold, std::move(fn)));
   }
@@ -66,7 +85,8 @@ class Database {
 
  private:
   DatabaseConfig m_cfg;
-  std::shared_ptr<HookRegistry> m_hooks;
+  driver::EngineRegistry m_engines;
+  std::shared_ptr<detail::HookRegistry> m_hooks;
   // Declared before the connections: their pools give slots back on destruction.
   std::unique_ptr<ConnectionBudget> m_budget;
   std::map<std::string, std::unique_ptr<Connection>, std::less<>> m_connections;

@@ -14,6 +14,7 @@
 
 #include "plexus/config/config.hpp"
 #include "plexus/driver/driver.hpp"
+#include "plexus/driver/engine.hpp"
 
 namespace plexus {
 
@@ -56,10 +57,11 @@ class ConnectionBudget {
 
 class Pool {
  public:
-  /// `host` is nullptr for file engines. `role` is "primary" or "replica".
-  /// `budget` (optional) caps sessions across pools.
-  Pool(const driver::Driver& driver, const ConnectionConfig& cfg, const Endpoint* host, std::string role,
-       ConnectionBudget* budget = nullptr);
+  /// Sessions of `engine` to `host` (nullptr for file engines). `role` is
+  /// "primary" or "replica". `budget` (optional) caps sessions across pools.
+  /// The engine, configuration and options must outlive the pool.
+  Pool(const driver::Engine& engine, const ConnectionConfig& cfg, const driver::Options& options, const Endpoint* host,
+       std::string role, ConnectionBudget* budget = nullptr);
   ~Pool();
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
@@ -134,8 +136,9 @@ class Pool {
   std::vector<Idle> take_expired_locked(std::chrono::steady_clock::time_point now);
   void closed(std::size_t n) noexcept;
 
-  const driver::Driver& m_driver;
+  const driver::Engine& m_engine;
   const ConnectionConfig& m_cfg;
+  const driver::Options& m_options;
   std::optional<Endpoint> m_host;
   std::string m_role;
   std::string m_host_name;

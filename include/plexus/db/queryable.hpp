@@ -21,6 +21,7 @@
 namespace plexus {
 
 class QueryBuilder;
+class Grammar;
 
 /// Bound parameters for one call: `conn.select("… where id = ?", {42})`, a
 /// std::vector<Value> or a span. Values in braces are copied in (up to four
@@ -207,14 +208,18 @@ class Queryable {
   /// A query builder on `table` that runs here: `conn.table("users").where("id", 1).first()`.
   /// @throws UsageError for an invalid table name.
   [[nodiscard]] QueryBuilder table(std::string_view name);
-  /// Canonical driver name ("sqlite", "postgres", "mysql") of the database this runs on.
+  /// The canonical name of the engine this runs on.
   [[nodiscard]] virtual const std::string& driver() const noexcept = 0;
+  /// The SQL dialect of the engine this runs on (what builders compile to).
+  [[nodiscard]] virtual const Grammar& grammar() const noexcept = 0;
+  /// Runs a one-row INSERT whose generated key is wanted, in the form the
+  /// session supports (see KeyedInsert); the Result's one row holds the key.
+  Result insert_returning_key(const KeyedInsert& ins, Params params) { return run_insert_key(ins, params.span()); }
   /// Runs `fn` atomically: in a new transaction on a Connection, in a savepoint
   /// inside a Transaction.
   virtual void atomically(const std::function<void(Queryable&)>& fn) = 0;
 
  protected:
-  friend class QueryBuilder;
   virtual Result run(std::string_view sql, std::span<const Value> params, Intent intent) = 0;
   virtual Cursor open_cursor(std::string_view sql, std::span<const Value> params, Intent intent) = 0;
   virtual std::vector<Result> run_batch(std::string_view sql, std::span<const std::vector<Value>> sets,

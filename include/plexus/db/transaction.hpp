@@ -8,13 +8,20 @@
 
 #include "plexus/db/pool.hpp"
 #include "plexus/db/queryable.hpp"
+#include "plexus/db/unit_of_work.hpp"
 
 namespace plexus {
 
 class Connection;
+namespace detail {
+class ConnectionCore;
+struct Mode;
+}  // namespace detail
 
 class Transaction final : public Queryable {
  public:
+  /// Made by Connection::begin() and transaction(); the core is opaque to users.
+  Transaction(Connection& conn, detail::ConnectionCore& core, Pool::Lease lease, std::uint64_t id);
   Transaction(Transaction&& o) noexcept;
   Transaction& operator=(Transaction&&) = delete;
   /// Rolls back if neither commit() nor rollback() was called.
@@ -28,12 +35,13 @@ class Transaction final : public Queryable {
   [[nodiscard]] std::uint64_t id() const noexcept { return m_id; }
   [[nodiscard]] Connection& connection() const noexcept { return *m_conn; }
   [[nodiscard]] const std::string& driver() const noexcept override;
+  [[nodiscard]] const Grammar& grammar() const noexcept override;
   void atomically(const std::function<void(Queryable&)>& fn) override {
     transaction([&](Transaction& tx) { fn(tx); });
   }
-  /// Runs `fn` on the transaction's session right after a successful COMMIT
-  /// (used to capture the replication position for causal reads).
-  void after_commit(std::function<void(driver::Session&)> fn) { m_after_commit = std::move(fn); }
+  /// On commit, records the write in `uow` (with the primary's replication
+  /// position when the unit reads causally).
+  void record_in(UnitOfWork& uow) noexcept { m_uow = &uow; }
 
   /// Runs `fn(tx)` inside a savepoint: released when it returns, rolled back
   /// to (and rethrown) when it throws; the outer transaction goes on.
@@ -66,21 +74,21 @@ class Transaction final : public Queryable {
   std::uint64_t run_script(std::string_view sql) override;
 
  private:
-  friend class Connection;
-  Transaction(Connection& conn, Pool& pool, Pool::Lease lease, std::uint64_t id);
   std::string savepoint();
   void release(const std::string& sp);
   void rollback_to(const std::string& sp);
   void check_active() const;
   void finish(bool commit);
+  /// Runs one statement of this transaction on its session.
+  Result run_here(std::string_view sql, std::span<const Value> params, Intent intent, const detail::Mode* mode);
 
   Connection* m_conn;
-  Pool* m_pool;
+  detail::ConnectionCore* m_core;
   Pool::Lease m_lease;
   std::uint64_t m_id;
   unsigned m_depth = 0;
   bool m_active = true;
-  std::function<void(driver::Session&)> m_after_commit;
+  UnitOfWork* m_uow = nullptr;
 };
 
 }  // namespace plexus

@@ -1,5 +1,6 @@
-// The engine contract. Each folder under src/drivers/ implements it; nothing
-// above db/ talks to a Session directly.
+// The session half of the engine contract (the descriptor half is
+// engine.hpp). Each folder under src/drivers/ implements it; nothing above
+// db/ talks to a Session directly.
 #pragma once
 
 #include <chrono>
@@ -80,7 +81,7 @@ class Session {
   /// it sat idle), so a statement is never sent on a dead session. Default: healthy().
   [[nodiscard]] virtual bool alive() noexcept;
   [[nodiscard]] virtual std::string server_version() = 0;
-  /// Canonical engine name: "sqlite", "postgres", "mysql".
+  /// Canonical name of the engine this session belongs to.
   [[nodiscard]] virtual std::string_view engine() const noexcept = 0;
 
  protected:
@@ -88,28 +89,5 @@ class Session {
   /// for a statement without columns (execute_each's contract).
   static std::uint64_t visit_rows(const Result& r, const RowVisitor& visit);
 };
-
-class Driver {
- public:
-  virtual ~Driver() = default;
-  [[nodiscard]] virtual std::string_view name() const noexcept = 0;
-  /// Opens a session to `host` (nullptr for file engines) of connection `cfg`.
-  /// @throws ConnectionError (never containing the password).
-  [[nodiscard]] virtual std::unique_ptr<Session> connect(const ConnectionConfig& cfg, const Endpoint* host) const = 0;
-  /// How to name the target in logs and errors: "127.0.0.1:5432", "/path/app.db".
-  [[nodiscard]] virtual std::string describe(const ConnectionConfig& cfg, const Endpoint* host) const;
-  /// Why the target cannot be looked at without creating it (a SQLite file
-  /// that does not exist yet), or nullopt. Health checks report it instead of
-  /// connecting, so a probe never creates a database. Default: nullopt.
-  [[nodiscard]] virtual std::optional<std::string> missing(const ConnectionConfig& cfg, const Endpoint* host) const;
-  /// Whether a pool may hold more than one session to the same target
-  /// (false for SQLite :memory:, where every session is a new database).
-  [[nodiscard]] virtual bool shareable(const ConnectionConfig& cfg) const;
-};
-
-/// The driver compiled in under that canonical name, or nullptr.
-[[nodiscard]] const Driver* find(std::string_view name) noexcept;
-/// Canonical names of the drivers compiled into this build.
-[[nodiscard]] std::vector<std::string_view> available();
 
 }  // namespace plexus::driver

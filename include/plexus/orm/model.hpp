@@ -310,7 +310,7 @@ class Model {
       detail::hydrate_row<T>(row, e.emplace(), m_conn);
       return false;  // one row by key: the engine need not look for another
     };
-    c.select_each(detail::find_sql<T>(grammar_for(c.driver())), std::span<const Value>(&id, 1), take);
+    c.select_each(detail::find_sql<T>(c.grammar()), std::span<const Value>(&id, 1), take);
     return e;
   }
   /// @throws NotFoundError naming the table, the key and the connection.
@@ -508,7 +508,7 @@ class ModelQuery {
   [[nodiscard]] std::vector<Entity<T>> get() {
     QueryBuilder q = prepared();
     Queryable& on = *q.target();  // a model query is always bound
-    const Query sql = q.to_sql(grammar_for(on.driver()));
+    const Query sql = q.to_sql(on.grammar());
     std::vector<Entity<T>> entities;
     auto take = [&](Row row) { detail::hydrate_row<T>(row, entities.emplace_back(), m_conn); };
     on.select_each(sql.sql, sql.bindings, take);

@@ -14,7 +14,7 @@
 
 #include "plexus/core/result.hpp"
 #include "plexus/db/queryable.hpp"
-#include "plexus/query/grammar.hpp"
+#include "plexus/driver/grammar.hpp"
 #include "plexus/query/query.hpp"
 
 namespace plexus {
@@ -200,7 +200,7 @@ class QueryBuilder {
   template <ReadableRow T>
   [[nodiscard]] std::vector<T> get_as() {
     auto& t = require_target("run");
-    Query q = to_sql(grammar_for(t.driver()));
+    Query q = to_sql(t.grammar());
     return t.select_as<T>(q.sql, q.bindings);
   }
   [[nodiscard]] std::optional<Record> first();
@@ -209,7 +209,7 @@ class QueryBuilder {
   template <ReadableRow T>
   [[nodiscard]] std::optional<T> first_as() {
     auto& t = require_target("run");
-    Query q = first_sql(grammar_for(t.driver()));
+    Query q = first_sql(t.grammar());
     return t.select_one_as<T>(q.sql, q.bindings);
   }
   /// Compiles this read once for its target's dialect; run it with new values

@@ -1,7 +1,7 @@
 // MySQL / MariaDB dialect: `backticks`, ?, LIMIT for a bare OFFSET, ON DUPLICATE KEY UPDATE.
-#include "drivers/grammars.hpp"
+#include "drivers/mysql/grammar.hpp"
 
-namespace plexus::detail {
+namespace plexus::engine::mysql {
 namespace {
 
 class MysqlGrammar final : public Grammar {
@@ -40,9 +40,9 @@ class MysqlGrammar final : public Grammar {
 
 }  // namespace
 
-const Grammar& mysql_grammar() {
+const Grammar& grammar() {
   static const MysqlGrammar g;
   return g;
 }
 
-}  // namespace plexus::detail
+}  // namespace plexus::engine::mysql

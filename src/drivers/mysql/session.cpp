@@ -371,12 +371,14 @@ bool Statement::fetch(std::vector<Value>& row) {
 
 // ---- Session ---------------------------------------------------------------
 
-Session::Session(const ConnectionConfig& cfg, const Endpoint* host) {
+Session::Session(const driver::Target& target) {
+  const ConnectionConfig& cfg = target.config;
+  const Endpoint* host = target.host;
+  const driver::Options& opts = target.options;
   m_db = mysql_init(nullptr);
   if (!m_db) throw ConnectionError("cannot allocate a MySQL client handle");
   mysql_options(m_db, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-  unsigned timeout = 10;
-  if (auto t = cfg.option("connect_timeout")) timeout = static_cast<unsigned>(std::stoul(*t));
+  unsigned timeout = static_cast<unsigned>(opts.integer("connect_timeout"));
   mysql_options(m_db, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
   if (cfg.query_timeout.count() > 0) {
     // The client library counts whole seconds per socket read/write.
@@ -391,20 +393,18 @@ Session::Session(const ConnectionConfig& cfg, const Endpoint* host) {
   // the server accepts; the server's max_allowed_packet is the one that counts.
   unsigned long max_packet = 1UL << 30;
   mysql_options(m_db, MYSQL_OPT_MAX_ALLOWED_PACKET, &max_packet);
-  auto opt = [&](const char* key) { return cfg.option(key); };
-  bool tls = opt("ssl").value_or("false") == "true";
-  if (auto m = opt("sslmode")) tls = tls || (*m != "disable" && *m != "prefer" && *m != "allow");
-  if (auto ca = opt("sslrootcert")) mysql_options(m_db, MYSQL_OPT_SSL_CA, ca->c_str());
-  if (auto cert = opt("sslcert")) mysql_options(m_db, MYSQL_OPT_SSL_CERT, cert->c_str());
-  if (auto key = opt("sslkey")) mysql_options(m_db, MYSQL_OPT_SSL_KEY, key->c_str());
+  const std::string mode = opts.has("sslmode") ? opts.text("sslmode") : std::string();
+  const bool tls = opts.has("ssl") ? opts.flag("ssl") : (mode != "" && mode != "disable" && mode != "prefer");
+  if (opts.has("sslrootcert")) mysql_options(m_db, MYSQL_OPT_SSL_CA, opts.text("sslrootcert").c_str());
+  if (opts.has("sslcert")) mysql_options(m_db, MYSQL_OPT_SSL_CERT, opts.text("sslcert").c_str());
+  if (opts.has("sslkey")) mysql_options(m_db, MYSQL_OPT_SSL_KEY, opts.text("sslkey").c_str());
   if (tls) {
     my_bool on = 1;
     mysql_options(m_db, MYSQL_OPT_SSL_ENFORCE, &on);
-    auto mode = opt("sslmode").value_or("");
     my_bool verify = mode == "verify-full" || mode == "verify-ca" || mode == "verify_identity";
     mysql_options(m_db, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
   }
-  if (auto c = opt("statement_cache")) m_cache_cap = static_cast<std::size_t>(std::stoul(*c));
+  m_cache_cap = static_cast<std::size_t>(opts.integer("statement_cache"));
   const Endpoint* ep = host ? host : (cfg.hosts.empty() ? nullptr : &cfg.hosts.front());
   const char* h = ep && ep->socket.empty() && !ep->host.empty() ? ep->host.c_str() : nullptr;
   const char* sock = ep && !ep->socket.empty() ? ep->socket.c_str() : nullptr;

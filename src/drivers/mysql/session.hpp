@@ -10,6 +10,7 @@
 #include "plexus/core/error.hpp"
 #include "driver/statement_cache.hpp"
 #include "plexus/driver/driver.hpp"
+#include "plexus/driver/engine.hpp"
 
 namespace plexus::engine::mysql {
 
@@ -67,7 +68,7 @@ class Statement {
 
 class Session final : public driver::Session {
  public:
-  Session(const ConnectionConfig& cfg, const Endpoint* host);
+  explicit Session(const driver::Target& target);
   ~Session() override;
 
   Result execute(std::string_view sql, std::span<const Value> params) override;

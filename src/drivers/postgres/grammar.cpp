@@ -1,7 +1,7 @@
 // PostgreSQL dialect: "double quotes", $n placeholders, RETURNING, ON CONFLICT upserts.
-#include "drivers/grammars.hpp"
+#include "drivers/postgres/grammar.hpp"
 
-namespace plexus::detail {
+namespace plexus::engine::postgres {
 namespace {
 
 class PostgresGrammar final : public Grammar {
@@ -13,6 +13,7 @@ class PostgresGrammar final : public Grammar {
     out += std::to_string(n);
   }
   bool supports_returning() const noexcept override { return true; }
+  bool native_ilike() const noexcept override { return true; }
   std::size_t max_parameters() const noexcept override { return 65535; }
   void upsert_tail(std::string& out, std::span<const std::string> unique_by,
                    std::span<const std::string> update) const override {
@@ -22,9 +23,9 @@ class PostgresGrammar final : public Grammar {
 
 }  // namespace
 
-const Grammar& postgres_grammar() {
+const Grammar& grammar() {
   static const PostgresGrammar g;
   return g;
 }
 
-}  // namespace plexus::detail
+}  // namespace plexus::engine::postgres

@@ -278,7 +278,9 @@ Value decode(Oid oid, const char* data, int len) {
   }
 }
 
-Session::Session(const ConnectionConfig& cfg, const Endpoint* host) {
+Session::Session(const driver::Target& target) {
+  const ConnectionConfig& cfg = target.config;
+  const Endpoint* host = target.host;
   std::vector<std::string> keys, vals;
   auto add = [&](std::string k, std::string v) {
     keys.push_back(std::move(k));
@@ -299,27 +301,19 @@ Session::Session(const ConnectionConfig& cfg, const Endpoint* host) {
   if (!cfg.username.empty()) add("user", cfg.username);
   if (!cfg.password.empty()) add("password", cfg.password);
   add("client_encoding", "UTF8");
-  bool has_app = false, has_timeout = false;
-  for (const auto& [k, v] : cfg.options) {
-    if (k == "statement_cache") {
-      m_cache_enabled = v != "0" && v != "false" && v != "off";
-      if (m_cache_enabled && v != "true" && v != "on") m_cache_cap = static_cast<std::size_t>(std::stoul(v));
-      continue;
-    }
-    if (k == "ssl") {
-      // ssl = true asks for TLS, ssl = false turns it off (libpq would
-      // otherwise stay at sslmode=prefer and encrypt when it can); an explicit
-      // sslmode says how, and must agree.
-      if (!cfg.options.contains("sslmode")) add("sslmode", v == "true" ? "require" : "disable");
-      continue;
-    }
-    has_app |= k == "application_name";
-    has_timeout |= k == "connect_timeout";
-    add(k, v);  // libpq rejects keywords it does not know, with a clear message
+  const driver::Options& opts = target.options;
+  // Every other option is a libpq keyword, checked against the engine's list
+  // when the Database was built. ssl = true asks for TLS, ssl = false turns it
+  // off (libpq would otherwise stay at sslmode=prefer and encrypt when it can).
+  for (const auto& [k, v] : opts.all()) {
+    if (k == "ssl" || k == "statement_cache") continue;
+    add(k, k == "keepalives" ? (v == "true" ? "1" : "0") : v);
   }
+  if (opts.given("ssl") && !opts.given("sslmode")) add("sslmode", opts.flag("ssl") ? "require" : "disable");
+  const auto cache = opts.integer("statement_cache");
+  m_cache_enabled = cache > 0;
+  if (m_cache_enabled) m_cache_cap = static_cast<std::size_t>(cache);
   m_timeout = cfg.query_timeout;
-  if (!has_app) add("application_name", "plexus");
-  if (!has_timeout) add("connect_timeout", "10");
 
   std::vector<const char*> k, v;
   for (std::size_t i = 0; i < keys.size(); ++i) {
@@ -333,8 +327,7 @@ Session::Session(const ConnectionConfig& cfg, const Endpoint* host) {
   if (!m_conn || PQstatus(m_conn) != CONNECTION_OK) {
     // libpq tells no cause apart from its message text: a connect that ran
     // into connect_timeout timed out, any other failure was refused.
-    auto limit = std::chrono::seconds(10);
-    if (auto t = cfg.option("connect_timeout")) limit = std::chrono::seconds(std::max(2L, std::atol(t->c_str())));
+    const auto limit = std::chrono::seconds(std::max<std::int64_t>(2, opts.integer("connect_timeout")));
     const bool slow = std::chrono::steady_clock::now() - started >= limit - std::chrono::milliseconds(100);
     std::string msg = m_conn ? PQerrorMessage(m_conn) : "out of memory";
     while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();

@@ -10,6 +10,7 @@
 
 #include "driver/statement_cache.hpp"
 #include "plexus/driver/driver.hpp"
+#include "plexus/driver/engine.hpp"
 
 namespace plexus::engine::postgres {
 
@@ -41,7 +42,7 @@ struct Prepared {
 
 class Session final : public driver::Session {
  public:
-  Session(const ConnectionConfig& cfg, const Endpoint* host);
+  explicit Session(const driver::Target& target);
   ~Session() override;
 
   Result execute(std::string_view sql, std::span<const Value> params) override;

@@ -1,7 +1,7 @@
 // SQLite dialect: "double quotes", ?, LIMIT -1 for a bare OFFSET, ON CONFLICT upserts.
-#include "drivers/grammars.hpp"
+#include "drivers/sqlite/grammar.hpp"
 
-namespace plexus::detail {
+namespace plexus::engine::sqlite {
 namespace {
 
 class SqliteGrammar final : public Grammar {
@@ -27,9 +27,9 @@ class SqliteGrammar final : public Grammar {
 
 }  // namespace
 
-const Grammar& sqlite_grammar() {
+const Grammar& grammar() {
   static const SqliteGrammar g;
   return g;
 }
 
-}  // namespace plexus::detail
+}  // namespace plexus::engine::sqlite

@@ -182,7 +182,8 @@ void read_column_into(sqlite3_stmt* stmt, int i, ColumnHint hint, Value& out) {
   out = read_column(stmt, i, hint);
 }
 
-Session::Session(const ConnectionConfig& cfg, std::string path) {
+Session::Session(const driver::Target& target, std::string path) {
+  const ConnectionConfig& cfg = target.config;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI;
   int rc = sqlite3_open_v2(path.c_str(), &m_db, flags, nullptr);
   if (rc != SQLITE_OK) {
@@ -194,13 +195,10 @@ Session::Session(const ConnectionConfig& cfg, std::string path) {
                           ConnectionFailure::refused);
   }
   sqlite3_extended_result_codes(m_db, 1);
-  int busy_ms = 5000;
-  if (auto b = cfg.option("busy_timeout")) busy_ms = std::stoi(*b);
-  sqlite3_busy_timeout(m_db, busy_ms);
+  sqlite3_busy_timeout(m_db, static_cast<int>(target.options.integer("busy_timeout")));
   m_timeout = cfg.query_timeout;
   if (m_timeout.count() > 0) sqlite3_progress_handler(m_db, 1000, &Session::on_progress, this);
-  m_cache_cap = 256;
-  if (auto c = cfg.option("statement_cache")) m_cache_cap = static_cast<std::size_t>(std::stoul(*c));
+  m_cache_cap = static_cast<std::size_t>(target.options.integer("statement_cache"));
   try {
     exec_simple("PRAGMA foreign_keys = ON");
     bool memory = path == ":memory:" || path.empty() || path.find("mode=memory") != std::string::npos;

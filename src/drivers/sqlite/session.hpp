@@ -10,6 +10,7 @@
 
 #include "driver/statement_cache.hpp"
 #include "plexus/driver/driver.hpp"
+#include "plexus/driver/engine.hpp"
 
 namespace plexus::engine::sqlite {
 
@@ -26,7 +27,7 @@ struct PreparedStatement {
 
 class Session final : public driver::Session {
  public:
-  Session(const ConnectionConfig& cfg, std::string path);
+  Session(const driver::Target& target, std::string path);
   ~Session() override;
 
   Result execute(std::string_view sql, std::span<const Value> params) override;

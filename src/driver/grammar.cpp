@@ -1,4 +1,4 @@
-#include "plexus/query/grammar.hpp"
+#include "plexus/driver/grammar.hpp"
 
 #include <array>
 #include <atomic>
@@ -6,7 +6,6 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "drivers/grammars.hpp"
 #include "plexus/core/error.hpp"
 
 namespace plexus {
@@ -157,11 +156,5 @@ Grammar::Grammar(char quote_char) : m_quote(quote_char) {
   if (m_slot >= max_slots) std::abort();
 }
 
-const Grammar& grammar_for(std::string_view driver) {
-  if (driver == "sqlite" || driver == "sqlite3") return detail::sqlite_grammar();
-  if (driver == "postgres" || driver == "postgresql" || driver == "pgsql") return detail::postgres_grammar();
-  if (driver == "mysql" || driver == "mariadb") return detail::mysql_grammar();
-  throw ConfigError("no SQL grammar for driver '" + std::string(driver) + "' (known: sqlite, postgres, mysql)");
-}
 
 }  // namespace plexus

@@ -24,7 +24,7 @@ class Grammar {
   /// A small number unique to this grammar instance (below max_slots), for
   /// caches of SQL compiled once per dialect (a model's find()).
   [[nodiscard]] std::size_t slot() const noexcept { return m_slot; }
-  /// Canonical engine name: "sqlite", "postgres", "mysql".
+  /// The canonical name of its engine.
   [[nodiscard]] virtual std::string_view name() const noexcept = 0;
   /// Appends one identifier part, quoted ("users" or `users`). The part is
   /// taken as it is: pass only names checked by check_name() or identifier().
@@ -36,6 +36,9 @@ class Grammar {
                             std::optional<std::uint64_t> offset) const;
   /// Whether INSERT … RETURNING is available.
   [[nodiscard]] virtual bool supports_returning() const noexcept = 0;
+  /// Whether the dialect has a case-insensitive ILIKE (else the builder
+  /// compiles `ilike` to LOWER(…) LIKE LOWER(…)).
+  [[nodiscard]] virtual bool native_ilike() const noexcept { return false; }
   /// Most bound values one statement may carry.
   [[nodiscard]] virtual std::size_t max_parameters() const noexcept = 0;
   /// Appends the upsert tail after INSERT … VALUES …: ON CONFLICT / ON DUPLICATE KEY.
@@ -57,8 +60,9 @@ class Grammar {
   char m_quote;
 };
 
-/// The grammar for a driver name. @throws ConfigError for an unknown one.
-[[nodiscard]] const Grammar& grammar_for(std::string_view driver);
+/// The grammar of a built-in engine, by name or alias (for compiling SQL
+/// without a Database: `to_sql("postgres")`). @throws ConfigError for an unknown one.
+[[nodiscard]] const Grammar& grammar_for(std::string_view engine);
 
 /// Checks a name as Grammar::identifier() would accept it, without building SQL.
 /// @returns true when it is one plain name (no table prefix, alias or *),

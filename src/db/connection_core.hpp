@@ -1,0 +1,52 @@
+// A connection's parts (private to src/): configuration and engine, its
+// checked options, the executor, the primary pool and the router with the
+// replica pools. Connection, RoutedConnection and Transaction are views of it.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+
+#include "db/executor.hpp"
+#include "db/router.hpp"
+#include "plexus/db/connection.hpp"
+#include "plexus/driver/engine.hpp"
+
+namespace plexus::detail {
+
+class ConnectionCore {
+ public:
+  /// `cfg.driver` is the engine's canonical name; `options` are checked.
+  ConnectionCore(ConnectionConfig cfg, const driver::Engine& engine, driver::Options options,
+                 std::unique_ptr<Picker> picker, std::shared_ptr<const HookRegistry> global, ConnectionBudget* budget);
+
+  const ConnectionConfig cfg;
+  const driver::Engine& engine;
+  const driver::Options options;
+  Executor exec;
+  std::unique_ptr<Pool> primary;
+  Router router;
+  std::atomic<std::uint64_t> tx_counter{0};
+
+  // ---- routed statements (RoutedConnection and Connection forward here) ----
+  Result run(std::string_view sql, std::span<const Value> params, Intent intent, const RouteOptions& o,
+             const Mode* mode = nullptr);
+  Cursor cursor(std::string_view sql, std::span<const Value> params, Intent intent, const RouteOptions& o);
+  /// A read batch (write batches run in a transaction: the facades do that).
+  std::vector<Result> read_batch(std::string_view sql, std::span<const std::vector<Value>> sets, const RouteOptions& o);
+  std::uint64_t each(std::string_view sql, std::span<const Value> params, Intent intent, const RowVisitor& visit,
+                     const RouteOptions& o);
+  Result insert_key(const KeyedInsert& ins, std::span<const Value> params, const RouteOptions& o);
+  std::uint64_t script(std::string_view sql, const RouteOptions& o);
+
+  // ---- warnings (replaced as a whole, called from a snapshot) ----
+  using WarnFn = std::function<void(const std::string&)>;
+  void set_warn(WarnFn fn);
+  void warn(const std::string& msg) const;
+
+ private:
+  mutable std::mutex m_warn_mutex;
+  std::shared_ptr<const WarnFn> m_warn;
+};
+
+}  // namespace plexus::detail

@@ -1,0 +1,260 @@
+#include "db/executor.hpp"
+
+#include <cstring>
+
+#include "plexus/core/error.hpp"
+
+namespace plexus::detail {
+
+using Clock = std::chrono::steady_clock;
+
+// ---- hooks -----------------------------------------------------------------------
+
+template <class F>
+void HookRegistry::edit(F&& f) {
+  std::lock_guard lock(m_mutex);
+  auto next = std::make_shared<Set>(*m_set);
+  f(*next);
+  m_set = std::move(next);
+  m_any.store(true, std::memory_order_release);
+}
+void HookRegistry::add_before(QueryHook h) { edit([&](Set& s) { s.before.push_back(std::move(h)); }); }
+void HookRegistry::add_after(QueryHook h) { edit([&](Set& s) { s.after.push_back(std::move(h)); }); }
+void HookRegistry::add_error(QueryHook h) { edit([&](Set& s) { s.error.push_back(std::move(h)); }); }
+std::shared_ptr<const HookRegistry::Set> HookRegistry::snapshot() const {
+  std::lock_guard lock(m_mutex);
+  return m_set;
+}
+
+// ---- executor ----------------------------------------------------------------------
+
+void refuse_nul(std::string_view sql) {
+  const void* nul = std::memchr(sql.data(), 0, sql.size());
+  if (!nul) [[likely]]
+    return;
+  const auto at = static_cast<std::size_t>(static_cast<const char*>(nul) - sql.data());
+  UsageError e("the SQL text holds a NUL byte at offset " + std::to_string(at) +
+               "; an engine would drop what follows it and run a different statement, so nothing was sent");
+  e.set_sql(std::string(sql.substr(0, at)) + "\\0…");
+  e.set_hint("pass values as bound parameters (Bytes for binary data), never inside the SQL text");
+  throw e;
+}
+
+namespace {
+
+/// What the hooks see of a run that did not return one Result: its row count.
+Result summary(std::uint64_t rows) {
+  Result r;
+  r.set_affected_rows(rows);
+  return r;
+}
+
+/// The result an INSERT … RETURNING key would give, from the insert's row id.
+Result key_result(Result inserted, std::string_view column) {
+  if (!inserted.last_insert_id())
+    throw UsageError("the engine reported no row id for the insert (column '" + std::string(column) + "')");
+  Result r(Columns({std::string(column)}));
+  *r.append_row() = Value(*inserted.last_insert_id());
+  r.set_affected_rows(inserted.affected_rows());
+  return r;
+}
+
+/// Runs a batch on one session; the summary counts the rows (or affected
+/// rows) of every statement.
+Result run_batch_on(driver::Session& s, std::string_view sql, std::span<const std::vector<Value>> sets,
+                    std::vector<Result>& out) {
+  out = s.execute_batch(sql, sets);
+  std::uint64_t rows = 0;
+  for (const auto& r : out) rows += r.columns().size() ? r.size() : r.affected_rows();
+  return summary(rows);
+}
+
+/// Keeps the session leased while rows stream, and reports the query to the
+/// hooks when the stream ends.
+class LeasedStream final : public RowSource {
+ public:
+  using Done = std::function<void(std::uint64_t rows, const Error* err)>;
+  LeasedStream(Pool::Lease lease, std::unique_ptr<RowSource> src, Done done)
+      : m_lease(std::move(lease)), m_src(std::move(src)), m_done(std::move(done)) {}
+  ~LeasedStream() override { finish(nullptr); }
+  const Columns& columns() const override { return m_src->columns(); }
+  bool next(std::vector<Value>& row) override {
+    if (!m_src) return false;
+    try {
+      if (m_src->next(row)) {
+        ++m_rows;
+        return true;
+      }
+    } catch (Error& e) {
+      if (e.is_connection_error()) m_lease.discard();
+      finish(&e);
+      throw;
+    }
+    finish(nullptr);
+    return false;
+  }
+
+ private:
+  void finish(const Error* err) {
+    if (!m_src) return;
+    m_src.reset();  // finalise the statement before the session goes back
+    m_lease.release();
+    if (m_done) m_done(m_rows, err);
+  }
+  Pool::Lease m_lease;
+  std::unique_ptr<RowSource> m_src;
+  Done m_done;
+  std::uint64_t m_rows = 0;
+};
+
+}  // namespace
+
+Executor::Executor(const ConnectionConfig& cfg, std::shared_ptr<const HookRegistry> global)
+    : m_cfg(cfg), m_global(std::move(global)) {}
+
+QueryEvent Executor::event(const Place& at, std::string_view sql, std::span<const Value> params, Intent intent) const {
+  QueryEvent ev;
+  ev.connection = m_cfg.name;
+  ev.role = at.pool.role();
+  ev.host = at.pool.host();
+  ev.route = at.reason;
+  ev.sql = sql;
+  ev.bindings_redacted = m_redact.load(std::memory_order_relaxed);
+  if (!ev.bindings_redacted) ev.bindings = params;
+  ev.intent = intent;
+  ev.transaction_id = at.tx_id;
+  return ev;
+}
+
+void Executor::fire(std::vector<QueryHook> HookRegistry::Set::*which, const QueryEvent& ev) const {
+  if (!hooked()) return;  // the common case costs one atomic load per call
+  auto local = m_hooks.snapshot();
+  for (const auto& h : (*local).*which) h(ev);
+  if (m_global) {
+    auto global = m_global->snapshot();
+    for (const auto& h : (*global).*which) h(ev);
+  }
+}
+
+Result Executor::run(Pool::Lease& lease, const Place& at, std::string_view asked, std::span<const Value> params,
+                     Intent intent, const Mode* mode) {
+  refuse_nul(asked);
+  // An insert whose key the session reads as the row id runs without
+  // RETURNING (the engine decides); hooks see the statement that ran.
+  const bool by_row_id = mode && mode->key && lease->key_is_row_id(mode->key->table, mode->key->column);
+  const std::string_view sql = by_row_id ? mode->key->plain : asked;
+  // Without hooks no event is built (the common case).
+  const bool timed = hooked();
+  QueryEvent ev;
+  if (timed) {
+    ev = event(at, sql, params, intent);
+    fire(&HookRegistry::Set::before, ev);
+  }
+  auto start = timed ? Clock::now() : Clock::time_point{};
+  try {
+    Result r = by_row_id               ? key_result(lease->execute(sql, params), mode->key->column)
+               : !mode || mode->key    ? lease->execute(sql, params)
+               : mode->script          ? summary(lease->execute_script(sql))
+               : mode->visit           ? summary(lease->execute_each(sql, params, *mode->visit))
+                                       : run_batch_on(*lease, sql, mode->sets, *mode->out);
+    if (timed) {
+      ev.duration = Clock::now() - start;
+      ev.rows = r.columns().size() ? r.size() : r.affected_rows();
+      fire(&HookRegistry::Set::after, ev);
+    }
+    return r;
+  } catch (Error& e) {
+    if (timed) ev.duration = Clock::now() - start;
+    if (e.is_connection_error()) lease.discard();  // never hand a broken session out again
+    e.add_context({m_cfg.name, at.pool.host(), at.pool.role(), {}});
+    if (e.sql().empty()) e.set_sql(sql);
+    if (hooked()) {
+      if (!timed) ev = event(at, sql, params, intent);  // a hook added while it ran
+      ev.error = &e;
+      fire(&HookRegistry::Set::error, ev);
+    }
+    throw;
+  }
+}
+
+Cursor Executor::stream(Pool::Lease lease, const Place& at, std::string_view sql, std::span<const Value> params,
+                        Intent intent, std::function<void()> on_close) {
+  refuse_nul(sql);
+  auto ev = event(at, sql, params, intent);
+  fire(&HookRegistry::Set::before, ev);
+  auto start = Clock::now();
+  std::unique_ptr<RowSource> src;
+  try {
+    src = lease->stream(sql, params);
+  } catch (Error& e) {
+    if (e.is_connection_error()) lease.discard();
+    e.add_context({m_cfg.name, at.pool.host(), at.pool.role(), {}});
+    ev.error = &e;
+    fire(&HookRegistry::Set::error, ev);
+    throw;
+  }
+  // The event's views must outlive this call: keep copies in the callback.
+  auto done = [this, sql_copy = std::string(sql), host = at.pool.host(), role = at.pool.role(),
+               reason_copy = std::string(at.reason), intent, start,
+               on_close = std::move(on_close)](std::uint64_t rows, const Error* err) {
+    if (on_close) on_close();
+    QueryEvent e;
+    e.connection = m_cfg.name;
+    e.role = role;
+    e.host = host;
+    e.route = reason_copy;
+    e.sql = sql_copy;
+    e.bindings_redacted = true;  // the caller's parameters are gone by now
+    e.intent = intent;
+    e.duration = Clock::now() - start;
+    e.rows = rows;
+    e.error = err;
+    try {
+      fire(err ? &HookRegistry::Set::error : &HookRegistry::Set::after, e);
+    } catch (...) {
+      // A hook must not turn the end of a stream into a crash.
+    }
+  };
+  return Cursor(std::make_unique<LeasedStream>(std::move(lease), std::move(src), std::move(done)));
+}
+
+void Executor::transaction_step(Pool::Lease& lease, const Place& at, std::string_view what,
+                                const std::function<void(driver::Session&)>& step) {
+  auto ev = event(at, what, {}, Intent::write);
+  fire(&HookRegistry::Set::before, ev);
+  auto start = Clock::now();
+  try {
+    step(*lease);
+    ev.duration = Clock::now() - start;
+    fire(&HookRegistry::Set::after, ev);
+  } catch (Error& e) {
+    e.add_context({m_cfg.name, at.pool.host(), at.pool.role(), {}});
+    ev.error = &e;
+    fire(&HookRegistry::Set::error, ev);
+    throw;
+  }
+}
+
+Pool::Lease Executor::acquire(Pool& pool, std::string_view reason, std::string_view sql, std::span<const Value> params,
+                              Intent intent) {
+  try {
+    return pool.acquire();
+  } catch (Error& e) {
+    e.set_sql(sql);
+    QueryEvent ev = event(Place{pool, reason}, sql, params, intent);
+    ev.error = &e;
+    fire(&HookRegistry::Set::error, ev);
+    throw;
+  }
+}
+
+void Executor::refuse_if_read_only(std::string_view sql, Intent intent, const Pool& primary) const {
+  if (!m_cfg.read_only || intent == Intent::read) return;
+  ReadOnlyError e("connection is configured read_only = true and refuses writes");
+  e.set_sql(sql);
+  e.add_context({m_cfg.name, primary.host(), "primary", {}});
+  e.set_hint("run it on a writable connection, or pass Intent::read if the statement only reads");
+  throw e;
+}
+
+}  // namespace plexus::detail

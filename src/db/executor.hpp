@@ -1,0 +1,82 @@
+// The executor: runs one statement on a leased session with hooks, timing
+// and error context; the one place every statement of a connection passes
+// through (private to src/).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "db/hooks.hpp"
+#include "plexus/db/pool.hpp"
+#include "plexus/db/queryable.hpp"
+
+namespace plexus::detail {
+
+/// How a statement runs when not into one Result: a batch (one run per
+/// parameter set, results into `out`), rows handed to `visit`, an insert
+/// whose generated key is wanted (`key`), or a script.
+struct Mode {
+  std::span<const std::vector<Value>> sets;
+  std::vector<Result>* out = nullptr;
+  const RowVisitor* visit = nullptr;
+  const KeyedInsert* key = nullptr;
+  bool script = false;
+  /// A read whose rows have started reaching the caller cannot move to another host.
+  [[nodiscard]] bool started() const noexcept { return visit && visit->calls() > 0; }
+};
+
+/// Where a statement runs, for events and errors.
+struct Place {
+  const Pool& pool;
+  std::string_view reason;  ///< "write", "read: round_robin", "transaction", …
+  std::uint64_t tx_id = 0;
+};
+
+class Executor {
+ public:
+  Executor(const ConnectionConfig& cfg, std::shared_ptr<const HookRegistry> global);
+
+  /// Runs one statement on `lease`: refuses SQL text holding a NUL byte,
+  /// fires the hooks, times it, adds the connection context to errors and
+  /// discards the session after a connection-level failure.
+  Result run(Pool::Lease& lease, const Place& at, std::string_view sql, std::span<const Value> params, Intent intent,
+             const Mode* mode = nullptr);
+  /// Opens a cursor on `lease` (moved into the cursor, which gives it back
+  /// when its rows run out or it is destroyed); `on_close` runs then too.
+  Cursor stream(Pool::Lease lease, const Place& at, std::string_view sql, std::span<const Value> params,
+                Intent intent, std::function<void()> on_close);
+  /// BEGIN / COMMIT / ROLLBACK on `lease`, as events of transaction `tx_id`.
+  void transaction_step(Pool::Lease& lease, const Place& at, std::string_view what,
+                        const std::function<void(driver::Session&)>& step);
+  /// A session from `pool`; a failure to get one reaches the error hooks.
+  Pool::Lease acquire(Pool& pool, std::string_view reason, std::string_view sql, std::span<const Value> params,
+                      Intent intent);
+  /// Refuses a write on a connection configured read_only.
+  void refuse_if_read_only(std::string_view sql, Intent intent, const Pool& primary) const;
+
+  [[nodiscard]] HookRegistry& hooks() noexcept { return m_hooks; }
+  void redact_bindings(bool on) noexcept { m_redact.store(on, std::memory_order_relaxed); }
+  [[nodiscard]] const ConnectionConfig& config() const noexcept { return m_cfg; }
+
+ private:
+  [[nodiscard]] bool hooked() const noexcept { return m_hooks.any() || (m_global && m_global->any()); }
+  QueryEvent event(const Place& at, std::string_view sql, std::span<const Value> params, Intent intent) const;
+  void fire(std::vector<QueryHook> HookRegistry::Set::*which, const QueryEvent& ev) const;
+
+  const ConnectionConfig& m_cfg;
+  HookRegistry m_hooks;
+  std::shared_ptr<const HookRegistry> m_global;
+  std::atomic<bool> m_redact{false};
+};
+
+/// SQL text is handed to engines as C strings in places (libpq, SQLite's
+/// parser stops at NUL): text past a NUL byte would be dropped and a
+/// different statement run. @throws UsageError before anything is sent.
+void refuse_nul(std::string_view sql);
+
+}  // namespace plexus::detail

@@ -1,0 +1,131 @@
+// The router of one connection: which host a statement goes to. It owns the
+// replica set (pools, weights, ejection, lag, in-flight counts) and the one
+// candidate walk that queries, typed reads, batches and cursors share
+// (private to src/).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "db/executor.hpp"
+#include "plexus/db/picker.hpp"
+#include "plexus/db/pool.hpp"
+#include "plexus/db/unit_of_work.hpp"
+
+namespace plexus {
+struct RouteOptions;
+}
+
+namespace plexus::detail {
+
+struct Replica {
+  std::unique_ptr<Pool> pool;
+  unsigned weight = 1;
+  std::atomic<std::int64_t> ejected_until{0};  // steady_clock ticks
+  std::atomic<int> in_flight{0};
+  std::atomic<std::int64_t> lag_ms{-1};  // -1 = unknown
+  std::atomic<std::int64_t> lag_checked{0};
+};
+
+/// Counts a statement (or an open cursor) in flight on a replica while it lives.
+class InFlight {
+ public:
+  InFlight() = default;
+  explicit InFlight(std::atomic<int>* n) noexcept : m_n(n) {
+    if (m_n) m_n->fetch_add(1, std::memory_order_relaxed);
+  }
+  InFlight(InFlight&& o) noexcept : m_n(std::exchange(o.m_n, nullptr)) {}
+  InFlight& operator=(InFlight&& o) noexcept {
+    if (this != &o) {
+      if (m_n) m_n->fetch_sub(1, std::memory_order_relaxed);
+      m_n = std::exchange(o.m_n, nullptr);
+    }
+    return *this;
+  }
+  ~InFlight() {
+    if (m_n) m_n->fetch_sub(1, std::memory_order_relaxed);
+  }
+
+ private:
+  std::atomic<int>* m_n = nullptr;
+};
+
+/// One step of a route: a session on the host chosen, and why it was chosen.
+struct Leg {
+  Pool& pool;
+  Pool::Lease lease;
+  std::string_view reason;
+  InFlight in_flight;  ///< move it into anything that outlives the attempt (a cursor)
+};
+
+class Router {
+ public:
+  using Warn = std::function<void(const std::string&)>;
+  Router(const ConnectionConfig& cfg, Executor& exec, Pool& primary, std::unique_ptr<Picker> picker, Warn warn);
+
+  /// Adds a replica (in read_hosts order).
+  void add_replica(std::unique_ptr<Pool> pool, unsigned weight);
+
+  /// Runs `attempt(Leg&)` on the host this statement goes to: writes, forced
+  /// and sticky reads on the primary; other reads on a replica in the
+  /// picker's order, walking on past one that fails before any row reached the
+  /// caller (it is ejected for replica_cooldown), then the primary. Causal
+  /// reads wait for a replica to replay the unit's last write; lagging
+  /// replicas are skipped. A read on the primary whose session had died runs
+  /// once more on a fresh one. `started` says whether rows have reached the
+  /// caller (then nothing is retried).
+  template <class F>
+  auto route(std::string_view sql, std::span<const Value> params, Intent intent, const RouteOptions& o,
+             const std::function<bool()>& started, F&& attempt) -> decltype(attempt(std::declval<Leg&>()));
+
+  [[nodiscard]] std::size_t replica_count() const noexcept { return m_replicas.size(); }
+  [[nodiscard]] Replica& replica(std::size_t i) { return *m_replicas.at(i); }
+  [[nodiscard]] bool eligible(const Replica& r) const noexcept;
+  void eject(Replica& r, const Error& why);
+  /// Records the unit's write (and, for causal reads, the primary's position).
+  void record_write(driver::Session& s, const RouteOptions& o);
+  [[nodiscard]] Consistency consistency(const RouteOptions& o) const noexcept;
+
+ private:
+  /// Replica indexes to try, in order: the picker's choice first, then the rest.
+  /// Only replicas not ejected are listed; at most kMaxWalk without allocating.
+  static constexpr std::size_t kMaxWalk = 16;
+  struct Walk {
+    std::array<std::size_t, kMaxWalk> fixed{};
+    std::vector<std::size_t> more;
+    std::size_t n = 0;
+    void push(std::size_t i) {
+      if (n < kMaxWalk) fixed[n] = i;
+      else more.push_back(i);
+      ++n;
+    }
+    [[nodiscard]] std::size_t operator[](std::size_t k) const { return k < kMaxWalk ? fixed[k] : more[k - kMaxWalk]; }
+  };
+  Walk walk();
+  bool lag_ok(Replica& r, Pool::Lease& lease);
+  [[nodiscard]] std::string_view strategy_reason() const noexcept { return m_reason; }
+  template <class F>
+  auto on_primary(std::string_view reason, std::string_view sql, std::span<const Value> params, Intent intent,
+                  const RouteOptions& o, const std::function<bool()>& started, F&& attempt)
+      -> decltype(attempt(std::declval<Leg&>()));
+  [[noreturn]] void no_replica(std::string_view sql, const std::optional<Error>& last) const;
+
+  const ConnectionConfig& m_cfg;
+  Executor& m_exec;
+  Pool& m_primary;
+  std::vector<std::unique_ptr<Replica>> m_replicas;
+  std::unique_ptr<Picker> m_picker;
+  std::string m_reason;  // "read: <strategy>"
+  Warn m_warn;
+};
+
+}  // namespace plexus::detail
+
+#include "db/router_impl.hpp"

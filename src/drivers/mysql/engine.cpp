@@ -1,0 +1,73 @@
+// The MySQL / MariaDB engine descriptor: names, dialect, capabilities,
+// options and the session factory.
+#include <mutex>
+
+#include "drivers/mysql/grammar.hpp"
+#include "plexus/core/error.hpp"
+#include "plexus/driver/engine.hpp"
+#if PLEXUS_ENGINE_ENABLED
+#include "drivers/mysql/session.hpp"
+#endif
+
+namespace plexus::engine::mysql {
+namespace {
+
+using Type = driver::OptionSpec::Type;
+constexpr std::string_view kAliases[] = {"mariadb", "mysql2"};
+constexpr std::string_view kSslModes[] = {"disable", "prefer", "require", "verify-ca", "verify-full", "verify_identity"};
+constexpr driver::OptionSpec kOptions[] = {
+    {"ssl", Type::flag, "", "true: TLS required; false: no TLS"},
+    {"sslmode", Type::choice, "", "TLS mode (verify-ca and verify-full check the server certificate)", 0, 0, kSslModes},
+    {"sslrootcert", Type::text, "", "CA certificate file"},
+    {"sslcert", Type::text, "", "client certificate file"},
+    {"sslkey", Type::text, "", "client key file"},
+    {"connect_timeout", Type::seconds, "10", "seconds to open a session", 1, 3600},
+    {"statement_cache", Type::integer, "256", "prepared statements kept per session", 1, 100'000},
+};
+
+bool tls_mode(const std::string& m) { return m != "disable" && m != "prefer"; }
+
+class Engine final : public driver::Engine {
+ public:
+  std::string_view name() const noexcept override { return "mysql"; }
+  std::span<const std::string_view> aliases() const noexcept override { return kAliases; }
+  const Grammar& grammar() const noexcept override { return mysql::grammar(); }
+  driver::Capabilities capabilities() const noexcept override {
+    driver::Capabilities c;
+    c.two_phase_commit = true;
+    c.replication = true;
+    return c;
+  }
+  std::span<const driver::OptionSpec> options() const noexcept override { return kOptions; }
+  bool available() const noexcept override { return PLEXUS_ENGINE_ENABLED; }
+
+  void validate(const ConnectionConfig& cfg, const driver::Options& o) const override {
+    driver::Engine::validate(cfg, o);
+    if (o.given("ssl") && o.given("sslmode") && tls_mode(o.text("sslmode")) != o.flag("ssl"))
+      throw ConfigError(cfg.where("sslmode") + ": sslmode = '" + o.text("sslmode") + "' contradicts ssl = " +
+                        (o.flag("ssl") ? "true" : "false") + "; keep one of them");
+  }
+
+  std::unique_ptr<driver::Session> connect(const driver::Target& t) const override {
+#if PLEXUS_ENGINE_ENABLED
+    static std::once_flag once;  // the client library's global set-up, before any thread opens a session
+    std::call_once(once, [] { mysql_library_init(0, nullptr, nullptr); });
+    return std::make_unique<Session>(t);
+#else
+    throw ConfigError(t.config.where() + ": the mysql engine is not compiled into this build (install "
+                                         "libmariadb-dev and rebuild with PLEXUS_WITH_MYSQL=ON)");
+#endif
+  }
+};
+
+}  // namespace
+}  // namespace plexus::engine::mysql
+
+namespace plexus::driver {
+
+const Engine& mysql_engine() {
+  static const engine::mysql::Engine e;
+  return e;
+}
+
+}  // namespace plexus::driver

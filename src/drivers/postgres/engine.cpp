@@ -1,0 +1,90 @@
+// The PostgreSQL engine descriptor: names, dialect, capabilities, options
+// (libpq connection keywords, checked when the Database is built) and the
+// session factory.
+#include "drivers/postgres/grammar.hpp"
+#include "plexus/core/error.hpp"
+#include "plexus/driver/engine.hpp"
+#if PLEXUS_ENGINE_ENABLED
+#include "drivers/postgres/session.hpp"
+#endif
+
+namespace plexus::engine::postgres {
+namespace {
+
+using Type = driver::OptionSpec::Type;
+constexpr std::string_view kAliases[] = {"postgresql", "pgsql", "pg"};
+constexpr std::string_view kSslModes[] = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"};
+constexpr std::string_view kSessionAttrs[] = {"any", "read-write", "read-only", "primary", "standby", "prefer-standby"};
+constexpr std::string_view kRequirePrefer[] = {"disable", "prefer", "require"};
+constexpr driver::OptionSpec kOptions[] = {
+    {"ssl", Type::flag, "", "true: TLS required (sslmode=require); false: no TLS (sslmode=disable)"},
+    {"sslmode", Type::choice, "", "libpq's TLS mode", 0, 0, kSslModes},
+    {"sslrootcert", Type::text, "", "CA certificate file"},
+    {"sslcert", Type::text, "", "client certificate file"},
+    {"sslkey", Type::text, "", "client key file"},
+    {"sslpassword", Type::text, "", "the client key's password", 0, 0, {}, true},
+    {"sslcrl", Type::text, "", "certificate revocation list file"},
+    {"application_name", Type::text, "plexus", "shown in pg_stat_activity"},
+    {"connect_timeout", Type::seconds, "10", "seconds to open a session (libpq counts 1 as 2)", 0, 3600},
+    {"statement_cache", Type::integer, "256", "prepared statements kept per session; 0 = none (pgbouncer in transaction mode)", 0, 100'000},
+    {"target_session_attrs", Type::choice, "", "which of several hosts to use", 0, 0, kSessionAttrs},
+    {"keepalives", Type::flag, "", "TCP keepalives"},
+    {"keepalives_idle", Type::seconds, "", "idle seconds before a keepalive", 0, 86'400},
+    {"keepalives_interval", Type::seconds, "", "seconds between keepalives", 0, 86'400},
+    {"keepalives_count", Type::integer, "", "keepalives lost before the connection is dead", 0, 1000},
+    {"tcp_user_timeout", Type::milliseconds, "", "how long sent data may stay unacknowledged", 0, 86'400'000},
+    {"options", Type::text, "", "server settings for the session (-c name=value …)"},
+    {"gssencmode", Type::choice, "", "GSSAPI encryption", 0, 0, kRequirePrefer},
+    {"channel_binding", Type::choice, "", "SCRAM channel binding", 0, 0, kRequirePrefer},
+};
+
+class Engine final : public driver::Engine {
+ public:
+  std::string_view name() const noexcept override { return "postgres"; }
+  std::span<const std::string_view> aliases() const noexcept override { return kAliases; }
+  const Grammar& grammar() const noexcept override { return postgres::grammar(); }
+  driver::Capabilities capabilities() const noexcept override {
+    driver::Capabilities c;
+    c.returning = true;
+    c.pipelining = true;
+    c.transactional_ddl = true;
+    c.two_phase_commit = true;
+    c.replication = true;
+    return c;
+  }
+  std::span<const driver::OptionSpec> options() const noexcept override { return kOptions; }
+  bool available() const noexcept override { return PLEXUS_ENGINE_ENABLED; }
+
+  void validate(const ConnectionConfig& cfg, const driver::Options& o) const override {
+    driver::Engine::validate(cfg, o);
+    // ssl = false must mean no TLS: an sslmode that asks for TLS contradicts it.
+    if (o.given("ssl") && o.given("sslmode")) {
+      const std::string& mode = o.text("sslmode");
+      const bool tls = mode != "disable" && mode != "allow" && mode != "prefer";
+      if (tls != o.flag("ssl"))
+        throw ConfigError(cfg.where("sslmode") + ": sslmode = '" + mode + "' contradicts ssl = " +
+                          (o.flag("ssl") ? "true" : "false") + "; keep one of them");
+    }
+  }
+
+  std::unique_ptr<driver::Session> connect(const driver::Target& t) const override {
+#if PLEXUS_ENGINE_ENABLED
+    return std::make_unique<Session>(t);
+#else
+    throw ConfigError(t.config.where() + ": the postgres engine is not compiled into this build (install libpq-dev "
+                                         "and rebuild with PLEXUS_WITH_POSTGRES=ON)");
+#endif
+  }
+};
+
+}  // namespace
+}  // namespace plexus::engine::postgres
+
+namespace plexus::driver {
+
+const Engine& postgres_engine() {
+  static const engine::postgres::Engine e;
+  return e;
+}
+
+}  // namespace plexus::driver
