@@ -9,12 +9,6 @@ namespace plexus {
 
 using Clock = std::chrono::steady_clock;
 
-QueryHook slow_query_hook(std::chrono::nanoseconds threshold, QueryHook fn) {
-  return [threshold, fn = std::move(fn)](const QueryEvent& ev) {
-    if (ev.duration > threshold) fn(ev);
-  };
-}
-
 std::string ConnectionHealth::status() const {
   if (!healthy) return "down";
   for (const auto& h : hosts)
@@ -294,14 +288,6 @@ std::uint64_t RoutedConnection::run_script(std::string_view sql) {
 
 Cursor RoutedConnection::open_cursor(std::string_view sql, std::span<const Value> params, Intent intent) {
   return detail::core_of(*m_conn).cursor(sql, params, intent, m_opts);
-}
-
-// ---- Queryable -------------------------------------------------------------------------
-
-Value Queryable::scalar(std::string_view sql, Params params, Intent intent) {
-  Result r = run(sql, params.span(), intent);
-  if (r.empty() || r.columns().size() == 0) return {};
-  return r[0][0];
 }
 
 }  // namespace plexus

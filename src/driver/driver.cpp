@@ -221,9 +221,3 @@ std::vector<std::string_view> EngineRegistry::names() const {
 }
 
 }  // namespace plexus::driver
-
-namespace plexus {
-
-const Grammar& grammar_for(std::string_view engine) { return driver::EngineRegistry::builtin().get(engine).grammar(); }
-
-}  // namespace plexus

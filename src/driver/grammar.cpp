@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "plexus/core/error.hpp"
+#include "plexus/driver/engine.hpp"
 
 namespace plexus {
 namespace {
@@ -156,5 +157,7 @@ Grammar::Grammar(char quote_char) : m_quote(quote_char) {
   if (m_slot >= max_slots) std::abort();
 }
 
+
+const Grammar& grammar_for(std::string_view engine) { return driver::EngineRegistry::builtin().get(engine).grammar(); }
 
 }  // namespace plexus

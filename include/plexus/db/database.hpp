@@ -25,9 +25,9 @@ class HookRegistry;
 ///   Database db(cfg, {.engines = {std::make_shared<MyEngine>()},
 ///                     .pickers = {{"nearest", [] { return std::make_unique<NearestPicker>(); }}}});
 struct Extensions {
-  std::vector<std::shared_ptr<const driver::Engine>> engines;
+  std::vector<std::shared_ptr<const driver::Engine>> engines = {};
   /// Read strategies by the name a connection's `load_balance` gives.
-  std::map<std::string, PickerFactory, std::less<>> pickers;
+  std::map<std::string, PickerFactory, std::less<>> pickers = {};
 };
 
 class Database {
