@@ -130,8 +130,14 @@ class Router : public ::testing::Test {
     DatabaseConfig cfg;
     ConnectionConfig c;
     c.driver = "scripted";
-    c.hosts = {Endpoint{"primary", 1}};
-    c.read_hosts = {Endpoint{"a", 1}, Endpoint{"b", 1}, Endpoint{"c", 1}};
+    auto host = [](std::string name) {
+      Endpoint e;
+      e.host = std::move(name);
+      e.port = 1;
+      return e;
+    };
+    c.hosts = {host("primary")};
+    c.read_hosts = {host("a"), host("b"), host("c")};
     c.replica_cooldown = 3600s;  // an ejected replica stays out for the whole test
     if (tweak) tweak(c);
     cfg.add("app", c);
