@@ -54,15 +54,10 @@ void ConnectionCore::warn(const std::string& msg) const {
   if (fn && *fn) (*fn)(msg);
 }
 
-namespace {
-const std::function<bool()> kNeverStarted = [] { return false; };
-}  // namespace
-
 Result ConnectionCore::run(std::string_view sql, std::span<const Value> params, Intent intent, const RouteOptions& o,
                            const Mode* mode) {
   exec.refuse_if_read_only(sql, intent, *primary);
-  const std::function<bool()> started = mode ? std::function<bool()>([mode] { return mode->started(); }) : kNeverStarted;
-  return router.route(sql, params, intent, o, started, [&](Leg& leg) {
+  return router.route(sql, params, intent, o, mode, [&](Leg& leg) {
     return exec.run(leg.lease, Place{leg.pool, leg.reason}, sql, params, intent, mode);
   });
 }
@@ -72,7 +67,7 @@ Cursor ConnectionCore::cursor(std::string_view sql, std::span<const Value> param
   exec.refuse_if_read_only(sql, intent, *primary);
   // The same walk as any read; once the cursor is open nothing is retried,
   // and the replica counts it in flight until it closes.
-  return router.route(sql, params, intent, o, kNeverStarted, [&](Leg& leg) {
+  return router.route(sql, params, intent, o, nullptr, [&](Leg& leg) {
     auto token = std::make_shared<InFlight>(std::move(leg.in_flight));
     return exec.stream(std::move(leg.lease), Place{leg.pool, leg.reason}, sql, params, intent,
                        [token]() mutable { token.reset(); });

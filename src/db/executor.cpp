@@ -28,10 +28,7 @@ std::shared_ptr<const HookRegistry::Set> HookRegistry::snapshot() const {
 
 // ---- executor ----------------------------------------------------------------------
 
-void refuse_nul(std::string_view sql) {
-  const void* nul = std::memchr(sql.data(), 0, sql.size());
-  if (!nul) [[likely]]
-    return;
+void refuse_nul_at(std::string_view sql, const void* nul) {
   const auto at = static_cast<std::size_t>(static_cast<const char*>(nul) - sql.data());
   UsageError e("the SQL text holds a NUL byte at offset " + std::to_string(at) +
                "; an engine would drop what follows it and run a different statement, so nothing was sent");
@@ -248,8 +245,7 @@ Pool::Lease Executor::acquire(Pool& pool, std::string_view reason, std::string_v
   }
 }
 
-void Executor::refuse_if_read_only(std::string_view sql, Intent intent, const Pool& primary) const {
-  if (!m_cfg.read_only || intent == Intent::read) return;
+void Executor::refuse_write(std::string_view sql, const Pool& primary) const {
   ReadOnlyError e("connection is configured read_only = true and refuses writes");
   e.set_sql(sql);
   e.add_context({m_cfg.name, primary.host(), "primary", {}});

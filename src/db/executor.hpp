@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <span>
@@ -57,13 +58,17 @@ class Executor {
   Pool::Lease acquire(Pool& pool, std::string_view reason, std::string_view sql, std::span<const Value> params,
                       Intent intent);
   /// Refuses a write on a connection configured read_only.
-  void refuse_if_read_only(std::string_view sql, Intent intent, const Pool& primary) const;
+  void refuse_if_read_only(std::string_view sql, Intent intent, const Pool& primary) const {
+    if (m_cfg.read_only && intent != Intent::read) [[unlikely]]
+      refuse_write(sql, primary);
+  }
 
   [[nodiscard]] HookRegistry& hooks() noexcept { return m_hooks; }
   void redact_bindings(bool on) noexcept { m_redact.store(on, std::memory_order_relaxed); }
   [[nodiscard]] const ConnectionConfig& config() const noexcept { return m_cfg; }
 
  private:
+  [[noreturn]] void refuse_write(std::string_view sql, const Pool& primary) const;
   [[nodiscard]] bool hooked() const noexcept { return m_hooks.any() || (m_global && m_global->any()); }
   QueryEvent event(const Place& at, std::string_view sql, std::span<const Value> params, Intent intent) const;
   void fire(std::vector<QueryHook> HookRegistry::Set::*which, const QueryEvent& ev) const;
@@ -77,6 +82,10 @@ class Executor {
 /// SQL text is handed to engines as C strings in places (libpq, SQLite's
 /// parser stops at NUL): text past a NUL byte would be dropped and a
 /// different statement run. @throws UsageError before anything is sent.
-void refuse_nul(std::string_view sql);
+[[noreturn]] void refuse_nul_at(std::string_view sql, const void* nul);
+inline void refuse_nul(std::string_view sql) {
+  if (const void* nul = std::memchr(sql.data(), 0, sql.size())) [[unlikely]]
+    refuse_nul_at(sql, nul);
+}
 
 }  // namespace plexus::detail

@@ -65,6 +65,9 @@ struct Leg {
   InFlight in_flight;  ///< move it into anything that outlives the attempt (a cursor)
 };
 
+/// Whether rows of this statement have reached the caller (then it cannot move).
+inline bool started(const Mode* mode) noexcept { return mode && mode->started(); }
+
 class Router {
  public:
   using Warn = std::function<void(const std::string&)>;
@@ -79,11 +82,11 @@ class Router {
   /// caller (it is ejected for replica_cooldown), then the primary. Causal
   /// reads wait for a replica to replay the unit's last write; lagging
   /// replicas are skipped. A read on the primary whose session had died runs
-  /// once more on a fresh one. `started` says whether rows have reached the
-  /// caller (then nothing is retried).
+  /// once more on a fresh one. Once rows of `mode` have reached the caller
+  /// nothing is retried.
   template <class F>
   auto route(std::string_view sql, std::span<const Value> params, Intent intent, const RouteOptions& o,
-             const std::function<bool()>& started, F&& attempt) -> decltype(attempt(std::declval<Leg&>()));
+             const Mode* mode, F&& attempt) -> decltype(attempt(std::declval<Leg&>()));
 
   [[nodiscard]] std::size_t replica_count() const noexcept { return m_replicas.size(); }
   [[nodiscard]] Replica& replica(std::size_t i) { return *m_replicas.at(i); }
@@ -113,7 +116,7 @@ class Router {
   [[nodiscard]] std::string_view strategy_reason() const noexcept { return m_reason; }
   template <class F>
   auto on_primary(std::string_view reason, std::string_view sql, std::span<const Value> params, Intent intent,
-                  const RouteOptions& o, const std::function<bool()>& started, F&& attempt)
+                  const RouteOptions& o, const Mode* mode, F&& attempt)
       -> decltype(attempt(std::declval<Leg&>()));
   [[noreturn]] void no_replica(std::string_view sql, const std::optional<Error>& last) const;
 

@@ -8,7 +8,7 @@ namespace plexus::detail {
 
 template <class F>
 auto Router::on_primary(std::string_view reason, std::string_view sql, std::span<const Value> params, Intent intent,
-                        const RouteOptions& o, const std::function<bool()>& started, F&& attempt)
+                        const RouteOptions& o, const Mode* mode, F&& attempt)
     -> decltype(attempt(std::declval<Leg&>())) {
   Leg leg{m_primary, m_exec.acquire(m_primary, reason, sql, params, intent), reason, InFlight()};
   if (intent == Intent::read) {
@@ -20,7 +20,7 @@ auto Router::on_primary(std::string_view reason, std::string_view sql, std::span
     try {
       return attempt(leg);
     } catch (const Error& e) {
-      if (!e.is_connection_error() || started()) throw;
+      if (!e.is_connection_error() || started(mode)) throw;
     }
     constexpr std::string_view again = "read: again on a fresh session";
     Leg fresh{m_primary, m_exec.acquire(m_primary, again, sql, params, intent), again, InFlight()};
@@ -38,22 +38,22 @@ auto Router::on_primary(std::string_view reason, std::string_view sql, std::span
 
 template <class F>
 auto Router::route(std::string_view sql, std::span<const Value> params, Intent intent, const RouteOptions& o,
-                   const std::function<bool()>& started, F&& attempt) -> decltype(attempt(std::declval<Leg&>())) {
+                   const Mode* mode, F&& attempt) -> decltype(attempt(std::declval<Leg&>())) {
   using Side = RouteOptions::Side;
-  if (intent == Intent::write) return on_primary("write", sql, params, intent, o, started, attempt);
-  if (o.side == Side::primary) return on_primary("read: forced primary", sql, params, intent, o, started, attempt);
+  if (intent == Intent::write) return on_primary("write", sql, params, intent, o, mode, attempt);
+  if (o.side == Side::primary) return on_primary("read: forced primary", sql, params, intent, o, mode, attempt);
   if (m_replicas.empty()) {
     if (o.side == Side::replica)
       throw UsageError("connection '" + m_cfg.name + "' has no read_hosts, so on_replica() cannot be served");
-    return on_primary("read", sql, params, intent, o, started, attempt);
+    return on_primary("read", sql, params, intent, o, mode, attempt);
   }
   if (o.uow && o.side != Side::replica && o.uow->wrote(m_cfg.name)) {
     switch (consistency(o)) {
       case Consistency::sticky:
-        return on_primary("read: sticky (this unit wrote)", sql, params, intent, o, started, attempt);
+        return on_primary("read: sticky (this unit wrote)", sql, params, intent, o, mode, attempt);
       case Consistency::causal: {
         auto pos = o.uow->position(m_cfg.name);
-        if (!pos) return on_primary("read: causal (no position, primary)", sql, params, intent, o, started, attempt);
+        if (!pos) return on_primary("read: causal (no position, primary)", sql, params, intent, o, mode, attempt);
         // Wait on one replica only: waiting on each in turn would multiply the bound.
         const Walk order = walk();
         for (std::size_t k = 0; k < order.n; ++k) {
@@ -63,11 +63,11 @@ auto Router::route(std::string_view sql, std::span<const Value> params, Intent i
             if (!leg.lease->wait_for_position(*pos, m_cfg.causal_wait)) break;
             return attempt(leg);
           } catch (const Error& e) {
-            if (!e.is_connection_error() || started()) throw;
+            if (!e.is_connection_error() || started(mode)) throw;
             eject(r, e);
           }
         }
-        return on_primary("read: causal (replica behind, primary)", sql, params, intent, o, started, attempt);
+        return on_primary("read: causal (replica behind, primary)", sql, params, intent, o, mode, attempt);
       }
       default: break;
     }
@@ -82,13 +82,13 @@ auto Router::route(std::string_view sql, std::span<const Value> params, Intent i
       leg.in_flight = InFlight(&r.in_flight);
       return attempt(leg);
     } catch (const Error& e) {
-      if (!e.is_connection_error() || started()) throw;
+      if (!e.is_connection_error() || started(mode)) throw;
       eject(r, e);
       last = e;
     }
   }
   if (o.side == Side::replica) no_replica(sql, last);
-  return on_primary("read: fallback to primary (no replica available)", sql, params, intent, o, started, attempt);
+  return on_primary("read: fallback to primary (no replica available)", sql, params, intent, o, mode, attempt);
 }
 
 }  // namespace plexus::detail

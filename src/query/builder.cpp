@@ -612,7 +612,7 @@ PreparedQuery QueryBuilder::prepare() const {
   return PreparedQuery(t, to_sql(g), one.to_sql(g));
 }
 
-std::span<const Value> PreparedQuery::bind(Params values) const {
+std::span<const Value> PreparedQuery::bind(const Params& values) const {
   auto given = values.span();
   if (given.empty()) return m_all.bindings;
   if (given.size() != m_all.bindings.size())

@@ -6,6 +6,7 @@
 #include <concepts>
 #include <functional>
 #include <initializer_list>
+#include <new>
 #include <optional>
 #include <string>
 #include <span>
@@ -29,12 +30,13 @@ class Grammar;
 /// safe; a vector or span is borrowed and must outlive the call.
 class Params {
  public:
-  Params() = default;
+  Params() noexcept = default;
   Params(std::initializer_list<Value> il) {
     if (il.size() <= kInline) {
-      std::copy(il.begin(), il.end(), m_inline.begin());
-      m_size = il.size();
-      m_values = std::span<const Value>(m_inline.data(), m_size);
+      // Only as many values as given are constructed: a call with one key
+      // copies one Value.
+      for (const Value& v : il) new (slot(m_size++)) Value(v);
+      m_values = std::span<const Value>(slot(0), m_size);
     } else {
       m_heap.assign(il.begin(), il.end());
       m_values = m_heap;
@@ -42,29 +44,40 @@ class Params {
   }
   Params(std::span<const Value> s) noexcept : m_values(s) {}
   Params(const std::vector<Value>& v) noexcept : m_values(v) {}
-  Params(const Params& o) : m_inline(o.m_inline), m_heap(o.m_heap), m_size(o.m_size) { m_values = o.rebase(*this); }
+  Params(const Params& o) : m_heap(o.m_heap) {
+    for (; m_size < o.m_size; ++m_size) new (slot(m_size)) Value(*o.slot(m_size));
+    m_values = o.rebase(*this);
+  }
   Params& operator=(const Params& o) {
     if (this != &o) {
-      m_inline = o.m_inline;
-      m_heap = o.m_heap;
-      m_size = o.m_size;
-      m_values = o.rebase(*this);
+      Params copy(o);
+      clear();
+      m_heap = std::move(copy.m_heap);
+      for (; m_size < copy.m_size; ++m_size) new (slot(m_size)) Value(std::move(*copy.slot(m_size)));
+      m_values = copy.rebase(*this);
     }
     return *this;
   }
+  ~Params() { clear(); }
   [[nodiscard]] std::span<const Value> span() const noexcept { return m_values; }
 
  private:
   static constexpr std::size_t kInline = 4;
+  Value* slot(std::size_t i) noexcept { return std::launder(reinterpret_cast<Value*>(m_buf) + i); }
+  const Value* slot(std::size_t i) const noexcept { return std::launder(reinterpret_cast<const Value*>(m_buf) + i); }
+  void clear() noexcept {
+    for (std::size_t i = 0; i < m_size; ++i) slot(i)->~Value();
+    m_size = 0;
+  }
   /// This object's view moved onto `to`'s copies of its storage.
   [[nodiscard]] std::span<const Value> rebase(const Params& to) const noexcept {
-    if (m_size) return {to.m_inline.data(), m_size};
+    if (m_size) return {to.slot(0), m_size};
     if (!m_heap.empty() && m_values.data() == m_heap.data()) return to.m_heap;
     return m_values;  // borrowed
   }
-  std::array<Value, kInline> m_inline;
-  std::vector<Value> m_heap;
+  alignas(Value) unsigned char m_buf[kInline * sizeof(Value)];
   std::size_t m_size = 0;  // values held inline
+  std::vector<Value> m_heap;
   std::span<const Value> m_values;
 };
 

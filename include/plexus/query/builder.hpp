@@ -105,7 +105,7 @@ class PreparedQuery {
   PreparedQuery(Queryable& target, Query all, Query first) noexcept
       : m_target(&target), m_all(std::move(all)), m_first(std::move(first)) {}
   /// The values to bind: `values`, checked against the count, or the defaults.
-  [[nodiscard]] std::span<const Value> bind(Params values) const;
+  [[nodiscard]] std::span<const Value> bind(const Params& values) const;
 
   Queryable* m_target;
   Query m_all;
