@@ -17,3 +17,4 @@
 #include "plexus/query/builder.hpp"
 #include "plexus/driver/grammar.hpp"
 #include "plexus/query/query.hpp"
+#include "plexus/tx/global_transaction.hpp"

@@ -1,6 +1,7 @@
 #include "plexus/config/config.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 #include "plexus/core/error.hpp"
 
@@ -102,6 +103,17 @@ void DatabaseConfig::validate(std::string_view source) const {
     if (c.pool.min > c.pool.max) fail(c, "pool.min (" + std::to_string(c.pool.min) + ") exceeds pool.max (" +
                                              std::to_string(c.pool.max) + ")");
   }
+  const auto& t = transactions;
+  for (char c : t.coordinator)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-')
+      throw ConfigError(std::string(source) + ": transactions.coordinator '" + t.coordinator +
+                        "' may hold letters, digits, _ and - only");
+  if (t.coordinator.size() > 32)
+    throw ConfigError(std::string(source) + ": transactions.coordinator is longer than 32 characters (it goes into XA ids)");
+  if (!t.log_connection.empty() && !find(t.log_connection))
+    throw ConfigError(std::string(source) + ": transactions.log_connection '" + t.log_connection +
+                      "' is not a configured connection");
+  if (t.parallelism == 0) throw ConfigError(std::string(source) + ": transactions.parallelism must be at least 1");
   if (!default_connection.empty() && !find(default_connection)) {
     std::string list;
     for (const auto& c : connections) list += (list.empty() ? "" : ", ") + c.name;

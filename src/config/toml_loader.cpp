@@ -24,6 +24,18 @@ class Loader {
         cfg.default_connection = string(node, "default");
       } else if (key == "max_connections") {
         cfg.max_connections = static_cast<std::size_t>(integer(node, "max_connections", 0, 1000000));
+      } else if (key == "transactions") {
+        const auto* t = node.as_table();
+        if (!t) fail("transactions", "must be a table");
+        for (auto&& [tk, tv] : *t) {
+          const std::string sub = "transactions." + std::string(tk.str());
+          if (tk == "coordinator") cfg.transactions.coordinator = string(tv, sub);
+          else if (tk == "log_connection") cfg.transactions.log_connection = string(tv, sub);
+          else if (tk == "log_file") cfg.transactions.log_file = string(tv, sub);
+          else if (tk == "recover_on_start") cfg.transactions.recover_on_start = boolean(tv, sub);
+          else if (tk == "parallelism") cfg.transactions.parallelism = static_cast<std::size_t>(integer(tv, sub, 1, 256));
+          else fail(sub, "unknown key (expected coordinator, log_connection, log_file, recover_on_start, parallelism)");
+        }
       } else if (key == "connections") {
         const auto* conns = node.as_table();
         if (!conns) fail("connections", "must be a table of [connections.NAME] sections");
@@ -41,7 +53,7 @@ class Loader {
         });
         for (auto& f : found) cfg.connections.push_back(std::move(f.second));
       } else {
-        fail(key, "unknown top-level key (expected 'default', 'max_connections' and [connections.NAME] sections)");
+        fail(key, "unknown top-level key (expected 'default', 'max_connections', [transactions] and [connections.NAME] sections)");
       }
     }
     if (auto d = m_env.get("DB_CONNECTION"); d && !d->empty()) cfg.default_connection = *d;

@@ -213,18 +213,24 @@ void Connection::atomically(const std::function<void(Queryable&)>& fn) {
   transaction([&](Transaction& tx) { fn(tx); });
 }
 
-Transaction Connection::begin() {
+Transaction Connection::begin(const TransactionOptions& opts) { return begin(opts, 1); }
+
+Transaction Connection::begin(const TransactionOptions& opts, unsigned attempt) {
   auto& core = *m_core;
   auto lease = core.primary->acquire();
   const auto id = ++core.tx_counter;
+  const driver::TransactionSpec spec{opts.isolation, opts.read_only};
   try {
-    core.exec.transaction_step(lease, detail::Place{*core.primary, "transaction", id}, "BEGIN",
-                               [](driver::Session& s) { s.begin(); });
+    core.exec.transaction_step(lease, detail::Place{*core.primary, "transaction", id, attempt}, "BEGIN",
+                               [&spec](driver::Session& s) {
+                                 if (spec.plain()) s.begin();
+                                 else s.begin(spec);
+                               });
   } catch (const Error& e) {
     if (e.is_connection_error()) lease.discard();
     throw;
   }
-  return Transaction(*this, core, std::move(lease), id);
+  return Transaction(*this, core, std::move(lease), id, attempt);
 }
 
 Result Connection::run(std::string_view sql, std::span<const Value> params, Intent intent) {

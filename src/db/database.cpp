@@ -1,6 +1,7 @@
 #include "plexus/db/database.hpp"
 
 #include "db/connection_core.hpp"
+#include "tx/coordinator.hpp"
 #include "plexus/core/error.hpp"
 
 namespace plexus {
@@ -47,6 +48,14 @@ Database::Database(DatabaseConfig cfg, Extensions ext)
     auto core = std::make_unique<detail::ConnectionCore>(c, *checked[i].engine, std::move(checked[i].options),
                                                          checked[i].picker(), m_hooks, m_budget.get());
     m_connections.emplace(c.name, std::make_unique<Connection>(std::move(core)));
+  }
+  m_coordinator = std::make_unique<detail::Coordinator>(m_cfg.transactions);
+  if (m_cfg.transactions.recover_on_start) {
+    try {
+      (void)recover();
+    } catch (const Error&) {
+      // A server down at start: its branches wait for the next recover().
+    }
   }
 }
 

@@ -120,7 +120,17 @@ QueryEvent Executor::event(const Place& at, std::string_view sql, std::span<cons
   if (!ev.bindings_redacted) ev.bindings = params;
   ev.intent = intent;
   ev.transaction_id = at.tx_id;
+  ev.attempt = at.attempt;
+  ev.global_id = at.global_id;
   return ev;
+}
+
+void Executor::report_retry(const Pool& primary, const Error& why, unsigned next, unsigned max) {
+  if (!hooked()) return;
+  const std::string route = "transaction: retry " + std::to_string(next) + " of " + std::to_string(max) + " after " +
+                            std::string(to_string(why.kind())) + (why.sqlstate().empty() ? "" : " " + why.sqlstate());
+  QueryEvent ev = event(Place{primary, route, 0, next}, "ROLLBACK", {}, Intent::write);
+  fire(&HookRegistry::Set::after, ev);
 }
 
 void Executor::fire(std::vector<QueryHook> HookRegistry::Set::*which, const QueryEvent& ev) const {

@@ -36,6 +36,8 @@ struct Place {
   const Pool& pool;
   std::string_view reason;  ///< "write", "read: round_robin", "transaction", …
   std::uint64_t tx_id = 0;
+  unsigned attempt = 1;          ///< which run of a retried transaction
+  std::string_view global_id;    ///< the global transaction of a two-phase commit
 };
 
 class Executor {
@@ -54,6 +56,8 @@ class Executor {
   /// BEGIN / COMMIT / ROLLBACK on `lease`, as events of transaction `tx_id`.
   void transaction_step(Pool::Lease& lease, const Place& at, std::string_view what,
                         const std::function<void(driver::Session&)>& step);
+  /// Tells the after-hooks that a transaction runs again (attempt `next` of `max`) after `why`.
+  void report_retry(const Pool& primary, const Error& why, unsigned next, unsigned max);
   /// A session from `pool`; a failure to get one reaches the error hooks.
   Pool::Lease acquire(Pool& pool, std::string_view reason, std::string_view sql, std::span<const Value> params,
                       Intent intent);

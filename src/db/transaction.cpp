@@ -1,20 +1,27 @@
 #include "plexus/db/transaction.hpp"
 
 #include "db/connection_core.hpp"
+#include <random>
+#include <thread>
+
 #include "plexus/core/error.hpp"
 
 namespace plexus {
 
-Transaction::Transaction(Connection& conn, detail::ConnectionCore& core, Pool::Lease lease, std::uint64_t id)
-    : m_conn(&conn), m_core(&core), m_lease(std::move(lease)), m_id(id) {}
+Transaction::Transaction(Connection& conn, detail::ConnectionCore& core, Pool::Lease lease, std::uint64_t id,
+                         unsigned attempt)
+    : m_conn(&conn), m_core(&core), m_lease(std::move(lease)), m_id(id), m_attempt(attempt) {}
 
 Transaction::Transaction(Transaction&& o) noexcept
     : m_conn(o.m_conn), m_core(o.m_core), m_lease(std::move(o.m_lease)), m_id(o.m_id), m_depth(o.m_depth),
-      m_active(o.m_active), m_uow(o.m_uow) {
+      m_attempt(o.m_attempt), m_active(o.m_active), m_committed(o.m_committed), m_uow(o.m_uow),
+      m_global_id(std::move(o.m_global_id)) {
   o.m_active = false;
 }
 
-Transaction::~Transaction() {
+Transaction::~Transaction() { abandon(); }
+
+void Transaction::abandon() noexcept {
   if (!m_active) return;
   try {
     finish(false);
@@ -46,7 +53,7 @@ void Transaction::finish(bool commit) {
   check_active();
   m_active = false;
   try {
-    m_core->exec.transaction_step(m_lease, detail::Place{*m_core->primary, "transaction", m_id},
+    m_core->exec.transaction_step(m_lease, detail::Place{*m_core->primary, "transaction", m_id, m_attempt},
                                   commit ? "COMMIT" : "ROLLBACK", [commit](driver::Session& s) {
                                     if (commit) s.commit();
                                     else s.rollback();
@@ -56,6 +63,7 @@ void Transaction::finish(bool commit) {
     m_lease.discard();
     throw;
   }
+  m_committed = commit;
   if (commit && m_uow) {
     try {
       m_core->router.record_write(*m_lease, RouteOptions{m_uow, RouteOptions::Side::any});
@@ -69,14 +77,20 @@ void Transaction::finish(bool commit) {
 const std::string& Transaction::driver() const noexcept { return m_core->cfg.driver; }
 const Grammar& Transaction::grammar() const noexcept { return m_core->engine.grammar(); }
 
-void Transaction::commit() { finish(true); }
+void Transaction::commit() {
+  if (!m_global_id.empty())
+    throw UsageError("transaction " + std::to_string(m_id) + " on connection '" + m_core->cfg.name +
+                     "' is a branch of global transaction " + m_global_id + ": commit the GlobalTransaction");
+  finish(true);
+}
 void Transaction::rollback() { finish(false); }
 
 Result Transaction::run_here(std::string_view sql, std::span<const Value> params, Intent intent,
                               const detail::Mode* mode) {
   check_active();
   m_core->exec.refuse_if_read_only(sql, intent, *m_core->primary);
-  return m_core->exec.run(m_lease, detail::Place{*m_core->primary, "transaction", m_id}, sql, params, intent, mode);
+  return m_core->exec.run(m_lease, detail::Place{*m_core->primary, "transaction", m_id, m_attempt, m_global_id}, sql,
+                          params, intent, mode);
 }
 
 Result Transaction::run(std::string_view sql, std::span<const Value> params, Intent intent) {
@@ -155,4 +169,24 @@ void Transaction::rollback_to(const std::string& sp) {
   }
 }
 
+namespace detail {
+
+bool may_retry(const Error& e, bool committed, unsigned attempt, const RetryPolicy& p) noexcept {
+  return !committed && e.is_retryable() && attempt < p.attempts;
+}
+
+void before_retry(Connection& c, const Error& e, unsigned attempt, const RetryPolicy& p) {
+  auto& core = core_of(c);
+  core.exec.report_retry(*core.primary, e, attempt + 1, p.attempts);
+  // Full jitter: a random wait up to the doubled backoff, so two
+  // transactions that collided do not collide again in step.
+  auto cap = p.backoff * (1LL << std::min(attempt - 1, 20u));
+  if (cap > p.max_backoff) cap = p.max_backoff;
+  if (cap.count() <= 0) return;
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  const auto wait = std::uniform_int_distribution<std::int64_t>(0, cap.count() * 1000)(rng);
+  std::this_thread::sleep_for(std::chrono::microseconds(wait));
+}
+
+}  // namespace detail
 }  // namespace plexus

@@ -45,6 +45,36 @@ void Session::rollback_to_savepoint(std::string_view name) {
 }
 
 bool Session::alive() noexcept { return healthy(); }
+
+std::string_view to_string(Isolation i) noexcept {
+  switch (i) {
+    case Isolation::engine_default: return "the engine's default";
+    case Isolation::read_uncommitted: return "READ UNCOMMITTED";
+    case Isolation::read_committed: return "READ COMMITTED";
+    case Isolation::repeatable_read: return "REPEATABLE READ";
+    case Isolation::serializable: return "SERIALIZABLE";
+  }
+  return "?";
+}
+
+void Session::begin(const TransactionSpec& spec) {
+  if (!spec.plain())
+    throw UsageError("the " + std::string(engine()) + " engine takes no isolation level or read-only transaction");
+  begin();
+}
+
+namespace {
+[[noreturn]] void no_two_phase(std::string_view engine) {
+  throw UsageError("the " + std::string(engine) +
+                   " engine cannot prepare a transaction, so it cannot take part in a two-phase commit");
+}
+}  // namespace
+
+void Session::xa_begin(const Xid&, const TransactionSpec&) { no_two_phase(engine()); }
+void Session::xa_prepare(const Xid&) { no_two_phase(engine()); }
+void Session::xa_commit(const Xid&) { no_two_phase(engine()); }
+void Session::xa_rollback(const Xid&, bool) { no_two_phase(engine()); }
+std::vector<Xid> Session::xa_recover(std::string_view) { return {}; }
 bool Session::key_is_row_id(std::string_view, std::string_view) { return false; }
 std::optional<std::string> Session::replication_position() { return std::nullopt; }
 bool Session::wait_for_position(const std::string&, std::chrono::milliseconds) { return true; }

@@ -145,7 +145,9 @@ TEST_P(Routing, StrategiesSpreadReadsOverHosts) {
   });
   auto& lc = least->connection("app");
   std::thread slow([&] { (void)lc.select(e.sleep_sql); });  // keeps the first read host busy
-  std::this_thread::sleep_for(milliseconds(100));
+  // Wait until the slow read holds its session (a sanitizer build connects slowly).
+  for (int i = 0; i < 400 && lc.replica_pool_stats(0).in_use == 0; ++i) std::this_thread::sleep_for(milliseconds(5));
+  std::this_thread::sleep_for(milliseconds(20));
   EXPECT_FALSE(served_by_replica(lc)) << "least_outstanding avoids the busy host";
   slow.join();
 }

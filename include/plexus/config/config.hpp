@@ -108,6 +108,24 @@ std::string redact_url(std::string_view url);
 /// A SQLite connection to `path` (a file, or ":memory:"); defined by the SQLite engine.
 ConnectionConfig sqlite(std::string path);
 
+/// Transactions across connections (two-phase commit) and their recovery.
+struct TransactionsConfig {
+  /// This instance's id, carried by every global transaction it starts so
+  /// recovery knows what it owns: give each application instance its own,
+  /// stable across restarts. Letters, digits, _ and -. "" = the host name.
+  std::string coordinator;
+  /// The connection whose table plexus_tx_log holds commit decisions, so any
+  /// process on any machine can recover. "" = the local file below.
+  std::string log_connection;
+  /// The decision log when no log_connection is set (appended and fsync'd).
+  std::string log_file = "plexus-transactions.log";
+  /// Run recover() when the Database is built.
+  bool recover_on_start = false;
+  /// Threads for the phases of a commit across connections (prepares and
+  /// commits run in parallel) and other fan-out work.
+  std::size_t parallelism = 4;
+};
+
 struct DatabaseConfig {
   /// Name of the default connection ("" = none chosen).
   std::string default_connection;
@@ -116,6 +134,7 @@ struct DatabaseConfig {
   /// idle sessions elsewhere are closed to make room.
   std::size_t max_connections = 0;
   std::vector<ConnectionConfig> connections;
+  TransactionsConfig transactions;
 
   /// Adds (or replaces) a connection under `name`; returns it for chaining edits.
   ConnectionConfig& add(std::string name, ConnectionConfig cfg);

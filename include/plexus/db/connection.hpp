@@ -14,9 +14,11 @@
 #include <vector>
 
 #include "plexus/config/config.hpp"
+#include "plexus/core/error.hpp"
 #include "plexus/db/events.hpp"
 #include "plexus/db/pool.hpp"
 #include "plexus/db/queryable.hpp"
+#include "plexus/db/transaction_options.hpp"
 #include "plexus/db/unit_of_work.hpp"
 
 namespace plexus {
@@ -49,7 +51,7 @@ class RoutedConnection final : public Queryable {
   void atomically(const std::function<void(Queryable&)>& fn) override;
   /// A transaction on the primary; on commit the unit of work records the write.
   template <class F>
-  auto transaction(F&& fn) -> std::invoke_result_t<F, Transaction&>;
+  auto transaction(F&& fn, const TransactionOptions& opts = {}) -> std::invoke_result_t<F, Transaction&>;
 
  protected:
   Result run(std::string_view sql, std::span<const Value> params, Intent intent) override;
@@ -117,10 +119,14 @@ class Connection final : public Queryable {
 
   /// Runs `fn(tx)` in a transaction on the primary: commits when it returns,
   /// rolls back when it throws (and rethrows). Returns what `fn` returns.
+  /// `opts` sets the isolation level, read-only, and an opt-in retry on
+  /// serialization failures and deadlocks (see RetryPolicy).
   template <class F>
-  auto transaction(F&& fn) -> std::invoke_result_t<F, Transaction&>;
+  auto transaction(F&& fn, const TransactionOptions& opts = {}) -> std::invoke_result_t<F, Transaction&>;
   /// Starts a transaction to drive by hand (commit()/rollback(); rolls back if neither is called).
-  [[nodiscard]] Transaction begin();
+  [[nodiscard]] Transaction begin(const TransactionOptions& opts = {});
+  /// begin() as attempt `attempt` of a retried transaction (its events say which).
+  [[nodiscard]] Transaction begin(const TransactionOptions& opts, unsigned attempt);
 
   void on_before_query(QueryHook h);
   void on_after_query(QueryHook h);
@@ -180,22 +186,31 @@ class Connection final : public Queryable {
 namespace plexus {
 
 template <class F>
-auto RoutedConnection::transaction(F&& fn) -> std::invoke_result_t<F, Transaction&> {
-  Transaction tx = m_conn->begin();
-  if (m_opts.uow) tx.record_in(*m_opts.uow);
-  if constexpr (std::is_void_v<std::invoke_result_t<F, Transaction&>>) {
-    std::forward<F>(fn)(tx);
-    tx.commit();
-  } else {
-    auto result = std::forward<F>(fn)(tx);
-    tx.commit();
-    return result;
+auto RoutedConnection::transaction(F&& fn, const TransactionOptions& opts) -> std::invoke_result_t<F, Transaction&> {
+  for (unsigned attempt = 1;; ++attempt) {
+    Transaction tx = m_conn->begin(opts, attempt);
+    if (m_opts.uow) tx.record_in(*m_opts.uow);
+    try {
+      if constexpr (std::is_void_v<std::invoke_result_t<F, Transaction&>>) {
+        fn(tx);
+        tx.commit();
+        return;
+      } else {
+        auto result = fn(tx);
+        tx.commit();
+        return result;
+      }
+    } catch (const Error& e) {
+      if (!detail::may_retry(e, tx.committed(), attempt, opts.retry)) throw;
+      tx.abandon();  // roll back (its locks go) before waiting
+      detail::before_retry(*m_conn, e, attempt, opts.retry);
+    }
   }
 }
 
 template <class F>
-auto Connection::transaction(F&& fn) -> std::invoke_result_t<F, Transaction&> {
-  return RoutedConnection(*this, RouteOptions{}).transaction(std::forward<F>(fn));
+auto Connection::transaction(F&& fn, const TransactionOptions& opts) -> std::invoke_result_t<F, Transaction&> {
+  return RoutedConnection(*this, RouteOptions{}).transaction(std::forward<F>(fn), opts);
 }
 
 }  // namespace plexus

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <string>
@@ -17,9 +18,14 @@ namespace plexus {
 
 template <class T>
 class Model;
+class GlobalTransaction;
+struct RecoveryReport;
+struct RecoverOptions;
+struct PendingBranch;
 namespace detail {
 class HookRegistry;
-}
+class Coordinator;
+}  // namespace detail
 
 /// What an application adds to the built-in engines and read strategies:
 ///   Database db(cfg, {.engines = {std::make_shared<MyEngine>()},
@@ -77,6 +83,27 @@ class Database {
   template <class T>
   [[nodiscard]] Model<T> model();
 
+  /// Runs `fn` with one transaction per named connection and commits them
+  /// all or none (two-phase commit; see plexus/tx/global_transaction.hpp and
+  /// docs/transactions.md): `db.transaction({"users_db", "orders_db"}, fn)`.
+  /// Returns what `fn` returns. Defined with the coordinator, in tx/.
+  template <class F>
+  auto transaction(std::initializer_list<std::string_view> connections, F&& fn, const TransactionOptions& opts = {})
+      -> std::invoke_result_t<F, GlobalTransaction&>;
+  /// Begins a global transaction to drive by hand (commit() / rollback()).
+  [[nodiscard]] GlobalTransaction begin(std::initializer_list<std::string_view> connections,
+                                        const TransactionOptions& opts = {});
+  [[nodiscard]] GlobalTransaction begin(std::span<const std::string> connections, const TransactionOptions& opts = {});
+  /// Resolves every prepared branch this coordinator left (commit where the
+  /// decision log says so, else roll back), under a lock that keeps two
+  /// recoverers apart. Returns what it did, per participant.
+  RecoveryReport recover(const RecoverOptions& opts);
+  RecoveryReport recover();
+  /// The prepared branches waiting on every connection that can prepare.
+  [[nodiscard]] std::vector<PendingBranch> pending_transactions();
+  /// This instance's coordinator id (transactions.coordinator, else the host name).
+  [[nodiscard]] const std::string& coordinator_id() const;
+
   /// Sessions open across every pool (what max_connections caps).
   [[nodiscard]] std::size_t open_sessions() const;
 
@@ -90,6 +117,7 @@ class Database {
   // Declared before the connections: their pools give slots back on destruction.
   std::unique_ptr<ConnectionBudget> m_budget;
   std::map<std::string, std::unique_ptr<Connection>, std::less<>> m_connections;
+  std::unique_ptr<detail::Coordinator> m_coordinator;
 };
 
 }  // namespace plexus

@@ -30,6 +30,8 @@ struct QueryEvent {
   std::chrono::nanoseconds duration{0};  ///< 0 in before-hooks
   std::uint64_t rows = 0;                ///< rows returned, or affected by a write
   std::uint64_t transaction_id = 0;      ///< 0 outside a transaction
+  unsigned attempt = 1;                  ///< which run of a retried transaction (1, 2, …)
+  std::string_view global_id;            ///< the global id of a two-phase commit, "" otherwise
   const Error* error = nullptr;          ///< set for on_error hooks
 };
 

@@ -1,6 +1,7 @@
 // A transaction on one connection's primary. Nested calls use savepoints.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <type_traits>
@@ -8,20 +9,31 @@
 
 #include "plexus/db/pool.hpp"
 #include "plexus/db/queryable.hpp"
+#include "plexus/db/transaction_options.hpp"
 #include "plexus/db/unit_of_work.hpp"
 
 namespace plexus {
 
 class Connection;
+class Error;
 namespace detail {
 class ConnectionCore;
 struct Mode;
+struct BranchAccess;
+}  // namespace detail
+
+namespace detail {
+/// Whether attempt `attempt`, which failed with `e`, may run again.
+[[nodiscard]] bool may_retry(const Error& e, bool committed, unsigned attempt, const RetryPolicy& p) noexcept;
+/// Tells the hooks and waits the attempt's jittered backoff.
+void before_retry(Connection& c, const Error& e, unsigned attempt, const RetryPolicy& p);
 }  // namespace detail
 
 class Transaction final : public Queryable {
  public:
   /// Made by Connection::begin() and transaction(); the core is opaque to users.
-  Transaction(Connection& conn, detail::ConnectionCore& core, Pool::Lease lease, std::uint64_t id);
+  Transaction(Connection& conn, detail::ConnectionCore& core, Pool::Lease lease, std::uint64_t id,
+              unsigned attempt = 1);
   Transaction(Transaction&& o) noexcept;
   Transaction& operator=(Transaction&&) = delete;
   /// Rolls back if neither commit() nor rollback() was called.
@@ -30,7 +42,14 @@ class Transaction final : public Queryable {
   /// @throws plexus::Error; after a failed commit the transaction is over.
   void commit();
   void rollback();
+  /// Rolls back if still active, swallowing any error (the session is
+  /// discarded if it could not roll back): for giving up on an attempt.
+  void abandon() noexcept;
   [[nodiscard]] bool active() const noexcept { return m_active; }
+  /// Whether commit() succeeded.
+  [[nodiscard]] bool committed() const noexcept { return m_committed; }
+  /// 1 for the first run of a transaction, 2 for the first retry, …
+  [[nodiscard]] unsigned attempt() const noexcept { return m_attempt; }
   /// Unique within its connection; also in every QueryEvent it runs.
   [[nodiscard]] std::uint64_t id() const noexcept { return m_id; }
   [[nodiscard]] Connection& connection() const noexcept { return *m_conn; }
@@ -74,6 +93,7 @@ class Transaction final : public Queryable {
   std::uint64_t run_script(std::string_view sql) override;
 
  private:
+  friend struct detail::BranchAccess;  // a branch of a global transaction (src/db/branch.cpp)
   std::string savepoint();
   void release(const std::string& sp);
   void rollback_to(const std::string& sp);
@@ -87,8 +107,11 @@ class Transaction final : public Queryable {
   Pool::Lease m_lease;
   std::uint64_t m_id;
   unsigned m_depth = 0;
+  unsigned m_attempt = 1;
   bool m_active = true;
+  bool m_committed = false;
   UnitOfWork* m_uow = nullptr;
+  std::string m_global_id;  // set when it is a branch of a global transaction
 };
 
 }  // namespace plexus

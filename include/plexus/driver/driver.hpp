@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
@@ -16,6 +17,26 @@
 #include "plexus/core/value.hpp"
 
 namespace plexus::driver {
+
+/// Transaction isolation levels (SQL standard names).
+enum class Isolation : std::uint8_t { engine_default, read_uncommitted, read_committed, repeatable_read, serializable };
+[[nodiscard]] std::string_view to_string(Isolation i) noexcept;
+
+/// How a transaction starts.
+struct TransactionSpec {
+  Isolation isolation = Isolation::engine_default;
+  bool read_only = false;
+  [[nodiscard]] bool plain() const noexcept { return isolation == Isolation::engine_default && !read_only; }
+};
+
+/// One branch of a two-phase commit, as XA names it: the global transaction
+/// (`gtrid`, shared by every participant) and this branch (`bqual`).
+struct Xid {
+  std::string gtrid;
+  std::string bqual;
+  [[nodiscard]] std::string to_string() const { return gtrid + "." + bqual; }
+  friend bool operator==(const Xid&, const Xid&) = default;
+};
 
 /// One open connection to one server (or one SQLite file). Not thread-safe:
 /// the pool hands a session to one user at a time.
@@ -56,8 +77,25 @@ class Session {
   virtual std::uint64_t execute_script(std::string_view sql);
 
   virtual void begin() = 0;
+  /// BEGIN with an isolation level and/or read-only. The default runs
+  /// begin() for a plain spec and refuses any other with a UsageError.
+  virtual void begin(const TransactionSpec& spec);
   virtual void commit() = 0;
   virtual void rollback() = 0;
+
+  // ---- two-phase commit (engines with capabilities().two_phase_commit) ----
+  // The defaults refuse with a UsageError naming the engine.
+  /// Starts branch `xid` (PostgreSQL: BEGIN; XA: XA START).
+  virtual void xa_begin(const Xid& xid, const TransactionSpec& spec);
+  /// Prepares the branch: after this it survives a crash of client or server
+  /// until xa_commit or xa_rollback (PREPARE TRANSACTION; XA END + XA PREPARE).
+  virtual void xa_prepare(const Xid& xid);
+  /// Commits a prepared branch, from this or any other session (COMMIT PREPARED; XA COMMIT).
+  virtual void xa_commit(const Xid& xid);
+  /// Rolls back a branch, prepared or still active in this session.
+  virtual void xa_rollback(const Xid& xid, bool prepared);
+  /// The prepared branches this server (database) holds whose gtrid starts with `prefix`.
+  [[nodiscard]] virtual std::vector<Xid> xa_recover(std::string_view prefix);
   virtual void savepoint(std::string_view name);
   virtual void release_savepoint(std::string_view name);
   virtual void rollback_to_savepoint(std::string_view name);

@@ -1,5 +1,6 @@
 #include "drivers/mysql/session.hpp"
 
+#include <cctype>
 #include <cstring>
 
 #include "driver/placeholders.hpp"
@@ -466,6 +467,62 @@ void Session::kill_query() noexcept {
     mysql_real_query(k, sql.data(), sql.size());
   }
   mysql_close(k);
+}
+
+void Session::begin(const driver::TransactionSpec& spec) {
+  if (spec.isolation != driver::Isolation::engine_default)
+    simple("SET TRANSACTION ISOLATION LEVEL " + std::string(driver::to_string(spec.isolation)));
+  simple(spec.read_only ? "START TRANSACTION READ ONLY" : "START TRANSACTION");
+}
+
+namespace {
+/// 'gtrid','bqual', checked to be plain characters (they are written into the statement).
+std::string xid_sql(const driver::Xid& x) {
+  for (const std::string* part : {&x.gtrid, &x.bqual})
+    for (char c : *part)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-' && c != ':')
+        throw UsageError("a transaction id may hold letters, digits and _ . - : only");
+  return "'" + x.gtrid + "','" + x.bqual + "'";
+}
+}  // namespace
+
+void Session::xa_begin(const driver::Xid& xid, const driver::TransactionSpec& spec) {
+  if (spec.isolation != driver::Isolation::engine_default)
+    simple("SET TRANSACTION ISOLATION LEVEL " + std::string(driver::to_string(spec.isolation)));
+  if (spec.read_only) simple("SET TRANSACTION READ ONLY");
+  simple("XA START " + xid_sql(xid));
+}
+
+void Session::xa_prepare(const driver::Xid& xid) {
+  simple("XA END " + xid_sql(xid));
+  simple("XA PREPARE " + xid_sql(xid));
+}
+
+void Session::xa_commit(const driver::Xid& xid) { simple("XA COMMIT " + xid_sql(xid)); }
+
+void Session::xa_rollback(const driver::Xid& xid, bool prepared) {
+  if (!prepared) {
+    try {
+      simple("XA END " + xid_sql(xid));  // an active branch must end before it rolls back
+    } catch (const Error& e) {
+      if (e.is_connection_error()) throw;  // XAER_RMFAIL when already ended: go on
+    }
+  }
+  simple("XA ROLLBACK " + xid_sql(xid));
+}
+
+std::vector<driver::Xid> Session::xa_recover(std::string_view prefix) {
+  std::vector<driver::Xid> out;
+  const Result r = text_query("XA RECOVER");
+  for (Row row : r) {
+    const auto glen = static_cast<std::size_t>(row[1].as<std::int64_t>());
+    const auto blen = static_cast<std::size_t>(row[2].as<std::int64_t>());
+    const std::string data = row[3].as<std::string>();
+    if (data.size() < glen + blen) continue;
+    driver::Xid x{data.substr(0, glen), data.substr(glen, blen)};
+    if (x.gtrid.starts_with(prefix)) out.push_back(std::move(x));
+  }
+  return out;
 }
 
 bool Session::alive() noexcept { return healthy() && detail::socket_quiet(static_cast<int>(mysql_get_socket(m_db))); }

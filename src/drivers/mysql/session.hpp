@@ -76,6 +76,12 @@ class Session final : public driver::Session {
   std::uint64_t execute_each(std::string_view sql, std::span<const Value> params, const RowVisitor& visit) override;
   std::unique_ptr<RowSource> stream(std::string_view sql, std::span<const Value> params) override;
   void begin() override { simple("START TRANSACTION"); }
+  void begin(const driver::TransactionSpec& spec) override;
+  void xa_begin(const driver::Xid& xid, const driver::TransactionSpec& spec) override;
+  void xa_prepare(const driver::Xid& xid) override;
+  void xa_commit(const driver::Xid& xid) override;
+  void xa_rollback(const driver::Xid& xid, bool prepared) override;
+  [[nodiscard]] std::vector<driver::Xid> xa_recover(std::string_view prefix) override;
   void commit() override { simple("COMMIT"); }
   void rollback() override { simple("ROLLBACK"); }
   void ping() override;

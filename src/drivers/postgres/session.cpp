@@ -714,6 +714,48 @@ std::uint64_t Session::execute_script(std::string_view sql) {
 bool Session::alive() noexcept { return healthy() && detail::socket_quiet(PQsocket(m_conn)); }
 
 void Session::begin() { exec_simple("BEGIN"); }
+
+void Session::begin(const driver::TransactionSpec& spec) {
+  std::string sql = "BEGIN";
+  if (spec.isolation != driver::Isolation::engine_default)
+    sql += " ISOLATION LEVEL " + std::string(driver::to_string(spec.isolation));
+  if (spec.read_only) sql += " READ ONLY";
+  exec_simple(sql.c_str());
+}
+
+namespace {
+/// A prepared transaction's name: the global id and the branch, checked to be
+/// plain characters (they are written into the statement).
+std::string gid(const driver::Xid& x) {
+  std::string g = x.gtrid + "." + x.bqual;
+  for (char c : g)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-' && c != ':')
+      throw UsageError("a transaction id may hold letters, digits and _ . - : only");
+  return g;
+}
+}  // namespace
+
+void Session::xa_begin(const driver::Xid&, const driver::TransactionSpec& spec) { begin(spec); }
+void Session::xa_prepare(const driver::Xid& xid) { exec_simple(("PREPARE TRANSACTION '" + gid(xid) + "'").c_str()); }
+void Session::xa_commit(const driver::Xid& xid) { exec_simple(("COMMIT PREPARED '" + gid(xid) + "'").c_str()); }
+void Session::xa_rollback(const driver::Xid& xid, bool prepared) {
+  if (prepared) exec_simple(("ROLLBACK PREPARED '" + gid(xid) + "'").c_str());
+  else exec_simple("ROLLBACK");
+}
+
+std::vector<driver::Xid> Session::xa_recover(std::string_view prefix) {
+  std::vector<driver::Xid> out;
+  Value like(std::string(prefix) + "%");
+  const Result r = execute("SELECT gid FROM pg_prepared_xacts WHERE database = current_database() AND gid LIKE ?",
+                           std::span<const Value>(&like, 1));
+  for (Row row : r) {
+    const std::string g = row[0].as<std::string>();
+    const auto dot = g.rfind('.');
+    if (dot == std::string::npos) continue;
+    out.push_back({g.substr(0, dot), g.substr(dot + 1)});
+  }
+  return out;
+}
 void Session::commit() {
   // COMMIT of a transaction that failed earlier reports ROLLBACK: surface it.
   ResultPtr r(PQexec(m_conn, "COMMIT"));

@@ -52,6 +52,12 @@ class Session final : public driver::Session {
   /// Pipeline mode: the batch is sent in chunks, each answered in one round trip.
   std::vector<Result> execute_batch(std::string_view sql, std::span<const std::vector<Value>> sets) override;
   void begin() override;
+  void begin(const driver::TransactionSpec& spec) override;
+  void xa_begin(const driver::Xid& xid, const driver::TransactionSpec& spec) override;
+  void xa_prepare(const driver::Xid& xid) override;
+  void xa_commit(const driver::Xid& xid) override;
+  void xa_rollback(const driver::Xid& xid, bool prepared) override;
+  [[nodiscard]] std::vector<driver::Xid> xa_recover(std::string_view prefix) override;
   void commit() override;
   void rollback() override;
   void ping() override;

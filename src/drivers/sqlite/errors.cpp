@@ -25,15 +25,11 @@ void throw_error(sqlite3* db, int rc, std::string_view sql) {
       break;
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-      // BUSY_SNAPSHOT means our read snapshot is stale: retrying the
-      // transaction helps. Plain BUSY means busy_timeout ran out.
-      if (rc == SQLITE_BUSY_SNAPSHOT) {
-        e.kind = ErrorKind::retryable;
-        e.sqlstate = "40001";
-      } else {
-        e.kind = ErrorKind::timeout;
-        e.sqlstate = "55P03";
-      }
+      // Another connection holds the lock (past busy_timeout) or our read
+      // snapshot is stale: the transaction may be run again, as after a
+      // deadlock elsewhere.
+      e.kind = ErrorKind::retryable;
+      e.sqlstate = "40001";
       break;
     case SQLITE_INTERRUPT: e.kind = ErrorKind::timeout; e.sqlstate = "57014"; break;
     case SQLITE_READONLY: e.kind = ErrorKind::read_only; e.sqlstate = "25006"; break;

@@ -205,6 +205,7 @@ Session::Session(const driver::Target& target, std::string path) {
     if (!memory && !cfg.read_only) exec_simple("PRAGMA journal_mode = WAL");
     if (!memory) exec_simple("PRAGMA synchronous = NORMAL");
     if (cfg.read_only) exec_simple("PRAGMA query_only = 1");
+    m_read_only = cfg.read_only;
   } catch (...) {
     sqlite3_close_v2(m_db);
     m_db = nullptr;
@@ -398,9 +399,30 @@ bool Session::key_is_row_id(std::string_view table, std::string_view column) {
 }
 
 void Session::begin() { execute("BEGIN IMMEDIATE", {}); }
-void Session::commit() { execute("COMMIT", {}); }
+
+void Session::begin(const driver::TransactionSpec& spec) {
+  // Every SQLite transaction is serializable, which gives each weaker level's
+  // guarantees too. A read-only one takes no write lock and refuses writes.
+  if (!spec.read_only) return begin();
+  execute("BEGIN DEFERRED", {});
+  exec_simple("PRAGMA query_only = 1");
+  m_query_only = true;
+}
+
+void Session::commit() {
+  end_query_only();
+  execute("COMMIT", {});
+}
+
 void Session::rollback() {
+  end_query_only();
   if (!sqlite3_get_autocommit(m_db)) execute("ROLLBACK", {});
+}
+
+void Session::end_query_only() {
+  if (!m_query_only) return;
+  m_query_only = false;
+  if (!m_read_only) exec_simple("PRAGMA query_only = 0");
 }
 
 void Session::ping() {

@@ -36,6 +36,7 @@ class Session final : public driver::Session {
   std::unique_ptr<RowSource> stream(std::string_view sql, std::span<const Value> params) override;
   [[nodiscard]] bool key_is_row_id(std::string_view table, std::string_view column) override;
   void begin() override;
+  void begin(const driver::TransactionSpec& spec) override;
   void commit() override;
   void rollback() override;
   void ping() override;
@@ -61,6 +62,9 @@ class Session final : public driver::Session {
   std::size_t m_cache_cap;
   detail::StatementCache<PreparedStatement> m_cache;
   std::vector<Value> m_row;  // execute_each's row buffer
+  bool m_query_only = false;  // a read-only transaction is open (PRAGMA query_only until it ends)
+  bool m_read_only = false;   // the connection itself is read_only
+  void end_query_only();
 };
 
 /// Fills a PreparedStatement's column names and hints.

@@ -1,0 +1,61 @@
+// The coordinator of global transactions (private to src/): ids, the
+// decision log, the parallel phases and recovery. One per Database.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "db/task_pool.hpp"
+#include "plexus/config/config.hpp"
+#include "plexus/tx/global_transaction.hpp"
+#include "tx/decision_log.hpp"
+
+namespace plexus::detail {
+
+/// A global transaction id, "plx.<coordinator>.<start>_<n>", parsed.
+struct GlobalId {
+  std::string coordinator;
+  std::uint64_t begun_ms = 0;  ///< when its transaction began (ms since the epoch)
+  std::string text;
+  [[nodiscard]] static std::optional<GlobalId> parse(std::string_view gtrid);
+};
+
+class Coordinator {
+ public:
+  explicit Coordinator(const TransactionsConfig& cfg);
+  ~Coordinator();
+
+  [[nodiscard]] GlobalTransaction begin(Database& db, std::span<const std::string_view> names,
+                                        const TransactionOptions& opts);
+  [[nodiscard]] RecoveryReport recover(Database& db, const RecoverOptions& opts);
+  [[nodiscard]] std::vector<PendingBranch> pending(Database& db);
+  [[nodiscard]] const std::string& id() const noexcept { return m_id; }
+
+  // ---- for GlobalTransaction::State ----
+  [[nodiscard]] TaskPool& pool() noexcept { return m_pool; }
+  [[nodiscard]] DecisionLog& log(Database& db);
+  /// A global transaction is no longer in flight here: recovery may look at it.
+  void finished(const std::string& gtrid);
+
+ private:
+  /// Decisions in every log: the configured one and every last resource's table.
+  Decisions all_decisions(Database& db, std::vector<std::string>& unreachable);
+
+  std::string m_id;
+  std::atomic<std::uint64_t> m_seq{0};
+  TransactionsConfig m_cfg;
+  TaskPool m_pool;
+  std::mutex m_mutex;
+  std::set<std::string> m_in_flight;
+  std::unique_ptr<DecisionLog> m_log;
+};
+
+}  // namespace plexus::detail
