@@ -74,8 +74,8 @@ Decisions TableLog::decided() {
   return out;
 }
 
-std::shared_ptr<void> TableLog::lock(const std::string& owner, std::chrono::milliseconds wait) {
-  auto l = TableLock::take(m_conn, "plexus:recover", owner, std::chrono::seconds(300), wait);
+std::shared_ptr<void> TableLog::lock(const std::string&, std::chrono::milliseconds wait) {
+  auto l = TableLock::take(m_conn, "plexus:recover", std::chrono::seconds(120), wait);
   if (!l) return nullptr;
   return std::make_shared<TableLock>(std::move(*l));
 }

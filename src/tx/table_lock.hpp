@@ -13,10 +13,11 @@ namespace plexus::detail {
 
 class TableLock {
  public:
-  /// Takes lock `name` on `conn` for `owner`, waiting up to `wait` while
-  /// another holds it; it lapses after `ttl` unless released.
+  /// Takes lock `name` on `conn`, waiting up to `wait` while another holds
+  /// it. A holder that dies lets it go: at once when it ran on this host
+  /// (its process is gone), else when `ttl` lapses.
   /// @returns nullopt when it stayed taken; @throws plexus::Error when the database fails.
-  static std::optional<TableLock> take(Connection& conn, std::string name, std::string owner, std::chrono::seconds ttl,
+  static std::optional<TableLock> take(Connection& conn, std::string name, std::chrono::seconds ttl,
                                        std::chrono::milliseconds wait);
   TableLock(TableLock&& o) noexcept : m_conn(std::exchange(o.m_conn, nullptr)), m_name(std::move(o.m_name)), m_owner(std::move(o.m_owner)) {}
   TableLock& operator=(TableLock&&) = delete;
