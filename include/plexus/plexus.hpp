@@ -17,4 +17,5 @@
 #include "plexus/query/builder.hpp"
 #include "plexus/driver/grammar.hpp"
 #include "plexus/query/query.hpp"
+#include "plexus/tx/copy.hpp"
 #include "plexus/tx/global_transaction.hpp"

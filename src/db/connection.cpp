@@ -1,6 +1,7 @@
 // Connection and RoutedConnection: thin views of a ConnectionCore, whose
 // router picks the host and whose executor runs the statement.
 #include "plexus/db/connection.hpp"
+#include "plexus/query/builder.hpp"
 
 #include "db/connection_core.hpp"
 #include "plexus/core/error.hpp"
@@ -254,6 +255,10 @@ Result Connection::run_insert_key(const KeyedInsert& ins, std::span<const Value>
 std::uint64_t Connection::run_script(std::string_view sql) { return m_core->script(sql, RouteOptions{}); }
 
 // ---- RoutedConnection ----------------------------------------------------------------
+
+QueryBuilder RoutedConnection::table(std::string_view name) const {
+  return QueryBuilder(std::make_shared<RoutedConnection>(*this), std::string(name));
+}
 
 const std::string& RoutedConnection::driver() const noexcept { return m_conn->driver(); }
 const Grammar& RoutedConnection::grammar() const noexcept { return m_conn->grammar(); }

@@ -37,7 +37,7 @@ struct Place {
   std::string_view reason;  ///< "write", "read: round_robin", "transaction", …
   std::uint64_t tx_id = 0;
   unsigned attempt = 1;          ///< which run of a retried transaction
-  std::string_view global_id;    ///< the global transaction of a two-phase commit
+  std::string_view global_id = {};  ///< the global transaction of a two-phase commit
 };
 
 class Executor {

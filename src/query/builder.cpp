@@ -84,6 +84,9 @@ QueryBuilder::QueryBuilder(std::string table) : m_table(std::move(table)), m_tab
 QueryBuilder::QueryBuilder(Queryable& target, std::string table)
     : m_target(&target), m_table(std::move(table)), m_table_plain(check_name(m_table)) {}
 
+QueryBuilder::QueryBuilder(std::shared_ptr<Queryable> target, std::string table)
+    : m_keep(std::move(target)), m_target(m_keep.get()), m_table(std::move(table)), m_table_plain(check_name(m_table)) {}
+
 QueryBuilder Queryable::table(std::string_view name) { return QueryBuilder(*this, std::string(name)); }
 QueryBuilder Database::table(std::string_view table, std::string_view connection_name) {
   return connection(connection_name).table(table);
@@ -609,7 +612,7 @@ PreparedQuery QueryBuilder::prepare() const {
   const Grammar& g = t.grammar();
   QueryBuilder one = *this;
   one.limit(1);
-  return PreparedQuery(t, to_sql(g), one.to_sql(g));
+  return PreparedQuery(t, m_keep, to_sql(g), one.to_sql(g));
 }
 
 std::span<const Value> PreparedQuery::bind(const Params& values) const {

@@ -120,6 +120,25 @@ TEST_P(Routing, ReadsGoToTheReplicaAndWritesToThePrimary) {
   c.transaction([&](Transaction& tx) { EXPECT_FALSE(tx.scalar(e.is_replica_sql).as<bool>()); });
 }
 
+TEST_P(Routing, ABuilderOrPreparedQueryKeptFromARoutedViewRunsWhereItSaid) {
+  auto& c = db->connection("app");
+  // The routed views are temporaries; what they made is kept and run later.
+  const auto is_replica = raw(e.is_replica_sql.substr(std::string_view("SELECT ").size()));
+  auto on_primary = c.on_primary().table(table).select({is_replica});
+  auto on_replica = c.on_replica().table(table).select({is_replica});
+  auto prepared = c.on_replica().table(table).select({is_replica}).prepare();
+  c.execute("INSERT INTO " + table + " (v) VALUES (1)");
+  std::optional<Record> replica_row;
+  for (int i = 0; i < 100 && !replica_row; ++i) {
+    replica_row = on_replica.first();
+    if (!replica_row) std::this_thread::sleep_for(milliseconds(50));
+  }
+  ASSERT_TRUE(replica_row.has_value()) << "the row never reached the replica";
+  EXPECT_TRUE((*replica_row)[0].as<bool>());
+  EXPECT_FALSE((*on_primary.first())[0].as<bool>());
+  EXPECT_TRUE((*prepared.first())[0].as<bool>());
+}
+
 TEST_P(Routing, StrategiesSpreadReadsOverHosts) {
   // The primary doubles as a second read host so each read's server says where it ran.
   auto rr = open([&](ConnectionConfig& c) { c.read_hosts.push_back(c.hosts.front()); });

@@ -49,6 +49,9 @@ class RoutedConnection final : public Queryable {
   [[nodiscard]] const std::string& driver() const noexcept override;
   [[nodiscard]] const Grammar& grammar() const noexcept override;
   void atomically(const std::function<void(Queryable&)>& fn) override;
+  /// A query builder that runs through this view and keeps a copy of it, so
+  /// `auto q = conn.on_primary().table("users");` can be kept and run later.
+  [[nodiscard]] QueryBuilder table(std::string_view name) const;
   /// A transaction on the primary; on commit the unit of work records the write.
   template <class F>
   auto transaction(F&& fn, const TransactionOptions& opts = {}) -> std::invoke_result_t<F, Transaction&>;

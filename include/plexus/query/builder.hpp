@@ -79,8 +79,8 @@ class QueryBuilder;
 ///   auto by_email = conn.table("users").where("email", "").prepare();
 ///   auto u = by_email.first({"ada@example.com"});
 ///
-/// Runs where its builder would (a Connection, a Transaction, a routed view),
-/// which must outlive it.
+/// Runs where its builder would: a Connection or a Transaction, which must
+/// outlive it, or a routed view (conn.on_primary()), which it keeps a copy of.
 class PreparedQuery {
  public:
   [[nodiscard]] Result get(Params values = {});
@@ -102,11 +102,12 @@ class PreparedQuery {
 
  private:
   friend class QueryBuilder;
-  PreparedQuery(Queryable& target, Query all, Query first) noexcept
-      : m_target(&target), m_all(std::move(all)), m_first(std::move(first)) {}
+  PreparedQuery(Queryable& target, std::shared_ptr<Queryable> keep, Query all, Query first) noexcept
+      : m_keep(std::move(keep)), m_target(&target), m_all(std::move(all)), m_first(std::move(first)) {}
   /// The values to bind: `values`, checked against the count, or the defaults.
   [[nodiscard]] std::span<const Value> bind(const Params& values) const;
 
+  std::shared_ptr<Queryable> m_keep;  ///< a routed view's copy, when it runs on one
   Queryable* m_target;
   Query m_all;
   Query m_first;
@@ -116,8 +117,12 @@ class QueryBuilder {
  public:
   /// A builder for `table` that is only compiled (to_sql with a dialect).
   explicit QueryBuilder(std::string table);
-  /// A builder that runs on `target` (a Connection or a Transaction).
+  /// A builder that runs on `target` (a Connection or a Transaction), which
+  /// must outlive it.
   QueryBuilder(Queryable& target, std::string table);
+  /// A builder that runs on a target it keeps alive (conn.on_primary().table()
+  /// keeps its routed view, so the builder can be stored).
+  QueryBuilder(std::shared_ptr<Queryable> target, std::string table);
 
   // ---- select ----
   QueryBuilder& select(std::initializer_list<Expr> columns);
@@ -277,6 +282,7 @@ class QueryBuilder {
   void compile_select(Compiler& c) const;
   void compile_from(Compiler& c) const;
 
+  std::shared_ptr<Queryable> m_keep;  ///< the target, when the builder keeps it
   Queryable* m_target = nullptr;
   std::string m_table;
   bool m_table_plain = false;
