@@ -1,5 +1,7 @@
 // The plexus command. Exit codes scripts can rely on: 0 ok, 1 a database
 // said no (or is down), 2 a usage or configuration error.
+#include <unistd.h>
+
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -29,7 +31,24 @@ void add_common(CLI::App* cmd, Common& c, bool reading) {
   if (reading) cmd->add_flag("--json", c.json, "Print JSON (errors too)");
 }
 
-plexus::Database open_config(const std::string& path) { return plexus::Database::from_file(path); }
+plexus::Database open_config(const std::string& path, const std::string& coordinator = {}) {
+  plexus::Env env = plexus::Env::system();
+  env.load_dotenv(".env");
+  auto cfg = plexus::DatabaseConfig::from_toml_file(path, env);
+  if (!coordinator.empty()) cfg.transactions.coordinator = coordinator;
+  return plexus::Database(std::move(cfg));
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t from = 0;
+  while (from <= s.size()) {
+    const auto comma = std::min(s.find(',', from), s.size());
+    if (comma > from) out.push_back(s.substr(from, comma - from));
+    from = comma + 1;
+  }
+  return out;
+}
 
 /// A --param value as the Value it reads as: null, true/false, an integer,
 /// a number, else text (prefix with "text:" to force text).
@@ -89,6 +108,43 @@ int main(int argc, char** argv) {
   query->add_flag("--read", read, "The statement only reads (may go to a replica)");
   add_common(query, common, true);
 
+  auto* tx = app.add_subcommand("tx", "Global transactions (two-phase commit): what waits, and recovery");
+  tx->require_subcommand(1);
+  auto* pending = tx->add_subcommand("pending", "Prepared branches waiting on every connection that can prepare");
+  add_common(pending, common, true);
+  auto* recover = tx->add_subcommand(
+      "recover", "Commit or roll back what a crash left prepared (this coordinator's, or every one's with --all)");
+  add_common(recover, common, true);
+  std::string coordinator;
+  bool all_coordinators = false;
+  long long min_age = 300;
+  recover->add_option("--coordinator", coordinator,
+                      "Recover as this coordinator (an instance that is gone); default: transactions.coordinator");
+  recover->add_flag("--all", all_coordinators, "Also resolve other coordinators' branches older than --min-age");
+  recover->add_option("--min-age", min_age, "With --all: leave branches younger than this many seconds")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+
+  auto* copy = app.add_subcommand("copy", "Copy (or move) rows from one connection to another, in batches");
+  add_common(copy, common, true);
+  std::string from, to, table, copy_query, into, key, on_conflict = "fail";
+  std::vector<std::string> copy_params;
+  std::size_t batch = 1000;
+  bool verify = false, move = false;
+  copy->add_option("--from", from, "Source connection")->required();
+  copy->add_option("--to", to, "Target connection")->required();
+  copy->add_option("--table", table, "Source table (all of its rows)");
+  copy->add_option("--query", copy_query, "Or a SELECT whose column names are the target's");
+  copy->add_option("-p,--param", copy_params, "A value for the query's placeholders (repeat it)");
+  copy->add_option("--into", into, "Target table (default: the source table's name)");
+  copy->add_option("--key", key, "Key columns, comma-separated (needed by update, skip, --verify and --move)");
+  copy->add_option("--on-conflict", on_conflict, "A row whose key is already there: fail, update or skip")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fail", "update", "skip"}));
+  copy->add_option("--batch", batch, "Rows per batch")->capture_default_str()->check(CLI::PositiveNumber);
+  copy->add_flag("--verify", verify, "Read the rows back and compare counts and checksums (exit 1 if they differ)");
+  copy->add_flag("--move", move, "Delete each batch at the source in the same two-phase commit");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -142,6 +198,52 @@ int main(int argc, char** argv) {
       if (common.json) std::cout << plexus::cli::to_json(r).dump(2) << "\n";
       else plexus::cli::print_table(std::cout, r);
       return kOk;
+    }
+    if (*pending) {
+      auto db = open_config(common.config);
+      const auto found = db.pending_transactions();
+      if (common.json) {
+        std::cout << plexus::cli::to_json(found).dump(2) << "\n";
+      } else {
+        plexus::cli::print_pending(std::cout, found);
+      }
+      return found.unreachable.empty() ? kOk : kDatabase;
+    }
+    if (*recover) {
+      auto db = open_config(common.config, coordinator);
+      plexus::RecoverOptions opts;
+      opts.all_coordinators = all_coordinators;
+      opts.min_age = std::chrono::seconds(min_age);
+      const auto done = db.recover(opts);
+      if (common.json) std::cout << plexus::cli::to_json(done, db.coordinator_id()).dump(2) << "\n";
+      else plexus::cli::print_recovery(std::cout, done, db.coordinator_id());
+      return done.unreachable.empty() ? kOk : kDatabase;
+    }
+    if (*copy) {
+      plexus::CopySpec spec;
+      spec.from = from;
+      spec.to = to;
+      spec.table = table;
+      spec.query = copy_query;
+      for (const auto& p : copy_params) spec.params.push_back(param_value(p));
+      spec.into = into;
+      spec.key = split_list(key);
+      spec.on_conflict = on_conflict == "update" ? plexus::OnConflict::update
+                         : on_conflict == "skip" ? plexus::OnConflict::skip
+                                                 : plexus::OnConflict::fail;
+      spec.batch = batch;
+      spec.verify = verify;
+      const bool terminal = ::isatty(STDERR_FILENO) != 0;
+      if (terminal && !common.json)
+        spec.progress = [](const plexus::CopyProgress& p) {
+          std::cerr << "\r" << p.read << " rows read, " << p.written << " written" << std::flush;
+        };
+      auto db = open_config(common.config);
+      const auto s = move ? plexus::move_rows(db, spec) : plexus::copy_rows(db, spec);
+      if (terminal && !common.json) std::cerr << "\n";
+      if (common.json) std::cout << plexus::cli::to_json(s).dump(2) << "\n";
+      else plexus::cli::print_copy(std::cout, s);
+      return !s.verified || s.source_checksum == s.target_checksum ? kOk : kDatabase;
     }
   } catch (const plexus::Error& e) {
     return report(e, common.json);

@@ -216,4 +216,79 @@ void print_health(std::ostream& out, const std::vector<ConnectionHealth>& all) {
   }
 }
 
+nlohmann::json to_json(const PendingReport& r) {
+  nlohmann::json branches = nlohmann::json::array();
+  for (const auto& b : r.branches)
+    branches.push_back({{"connection", b.connection},
+                        {"global_id", b.global_id},
+                        {"coordinator", b.coordinator},
+                        {"decided_commit", b.decided_commit},
+                        {"age_s", b.age.count()}});
+  return {{"branches", branches}, {"unreachable", r.unreachable}};
+}
+
+void print_pending(std::ostream& out, const PendingReport& r) {
+  if (r.branches.empty()) {
+    out << "no prepared branch is waiting\n";
+  } else {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& b : r.branches)
+      rows.push_back({b.connection, b.global_id, b.coordinator, b.decided_commit ? "commit" : "none (rolls back)",
+                      std::to_string(b.age.count()) + " s"});
+    print_grid(out, {"connection", "global id", "coordinator", "decision", "age"}, rows);
+  }
+  for (const auto& name : r.unreachable) out << "unreachable: " << name << " (not looked at)\n";
+}
+
+nlohmann::json to_json(const RecoveryReport& r, const std::string& coordinator) {
+  nlohmann::json actions = nlohmann::json::array();
+  for (const auto& a : r.actions)
+    actions.push_back({{"connection", a.connection},
+                       {"global_id", a.global_id},
+                       {"action", a.what == RecoveryAction::What::committed     ? "committed"
+                                  : a.what == RecoveryAction::What::rolled_back ? "rolled_back"
+                                                                                : "left"},
+                       {"reason", a.reason}});
+  return {{"coordinator", coordinator},
+          {"committed", r.count(RecoveryAction::What::committed)},
+          {"rolled_back", r.count(RecoveryAction::What::rolled_back)},
+          {"left", r.count(RecoveryAction::What::left)},
+          {"actions", actions},
+          {"unreachable", r.unreachable}};
+}
+
+void print_recovery(std::ostream& out, const RecoveryReport& r, const std::string& coordinator) {
+  out << fmt::format("recovery as coordinator '{}': {} committed, {} rolled back, {} left\n", coordinator,
+                     r.count(RecoveryAction::What::committed), r.count(RecoveryAction::What::rolled_back),
+                     r.count(RecoveryAction::What::left));
+  if (!r.actions.empty()) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& a : r.actions) rows.push_back({a.connection, a.global_id, std::string(to_string(a.what)), a.reason});
+    print_grid(out, {"connection", "global id", "action", "why"}, rows);
+  }
+  for (const auto& name : r.unreachable) out << "unreachable: " << name << " (its branches wait for the next recovery)\n";
+}
+
+nlohmann::json to_json(const CopySummary& s) {
+  nlohmann::json j = {{"rows_read", s.rows_read},       {"rows_written", s.rows_written},
+                      {"rows_skipped", s.rows_skipped}, {"rows_deleted", s.rows_deleted},
+                      {"batches", s.batches},           {"elapsed_ms", s.elapsed.count()}};
+  if (s.verified)
+    j["verify"] = {{"target_rows", s.target_rows},
+                   {"source_checksum", s.source_checksum},
+                   {"target_checksum", s.target_checksum},
+                   {"equal", s.source_checksum == s.target_checksum}};
+  return j;
+}
+
+void print_copy(std::ostream& out, const CopySummary& s) {
+  out << fmt::format("{} rows read, {} written, {} skipped", s.rows_read, s.rows_written, s.rows_skipped);
+  if (s.rows_deleted > 0) out << fmt::format(", {} deleted at the source", s.rows_deleted);
+  out << fmt::format(" in {} batches, {} ms\n", s.batches, s.elapsed.count());
+  if (s.verified)
+    out << fmt::format("verify: {} rows at the target, checksums {} ({} / {})\n", s.target_rows,
+                       s.source_checksum == s.target_checksum ? "equal" : "DIFFER", s.source_checksum,
+                       s.target_checksum);
+}
+
 }  // namespace plexus::cli

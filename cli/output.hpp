@@ -31,5 +31,11 @@ nlohmann::json to_json(const Result& r);
 nlohmann::json to_json(const ConnectionHealth& h);
 nlohmann::json to_json(const Error& e);
 void print_health(std::ostream& out, const std::vector<ConnectionHealth>& all);
+nlohmann::json to_json(const PendingReport& r);
+void print_pending(std::ostream& out, const PendingReport& r);
+nlohmann::json to_json(const RecoveryReport& r, const std::string& coordinator);
+void print_recovery(std::ostream& out, const RecoveryReport& r, const std::string& coordinator);
+nlohmann::json to_json(const CopySummary& s);
+void print_copy(std::ostream& out, const CopySummary& s);
 
 }  // namespace plexus::cli

@@ -285,10 +285,12 @@ Decisions Coordinator::all_decisions(Database& db, std::vector<std::string>& unr
   // Last resources (engines that cannot prepare) keep decisions in their own table.
   for (const auto& name : db.connection_names()) {
     Connection& c = db.connection(name);
-    if (db.engines().get(c.type()).capabilities().two_phase_commit) continue;
+    const auto& engine = db.engines().get(c.type());
+    if (engine.capabilities().two_phase_commit) continue;
+    if (engine.missing(c.config(), nullptr)) continue;  // never created, so never a participant
     try {
       TableLog lr(c);
-      for (auto& [gtrid, parts] : lr.decided()) out[gtrid] = parts;
+      for (auto& [gtrid, parts] : lr.decided_if_any()) out[gtrid] = parts;
     } catch (const Error&) {
       unreachable.push_back(name);
     }
@@ -371,20 +373,26 @@ RecoveryReport Coordinator::recover(Database& db, const RecoverOptions& opts) {
   return report;
 }
 
-std::vector<PendingBranch> Coordinator::pending(Database& db) {
-  std::vector<std::string> unreachable;
-  Decisions decided = all_decisions(db, unreachable);
-  std::vector<PendingBranch> out;
+PendingReport Coordinator::pending(Database& db) {
+  PendingReport out;
+  Decisions decided = all_decisions(db, out.unreachable);
   for (const auto& name : db.connection_names()) {
     Connection& conn = db.connection(name);
     if (!db.engines().get(conn.type()).capabilities().two_phase_commit) continue;
-    BranchAccess::recover_on(conn, [&](BranchAccess::Recovery& r) {
-      for (const auto& xid : r.session().xa_recover(kPrefix)) {
-        auto id = GlobalId::parse(xid.gtrid);
-        if (!id) continue;
-        out.push_back({name, xid.gtrid, id->coordinator, decided.contains(xid.gtrid)});
-      }
-    });
+    if (std::find(out.unreachable.begin(), out.unreachable.end(), name) != out.unreachable.end()) continue;
+    try {
+      BranchAccess::recover_on(conn, [&](BranchAccess::Recovery& r) {
+        for (const auto& xid : r.session().xa_recover(kPrefix)) {
+          auto id = GlobalId::parse(xid.gtrid);
+          if (!id) continue;
+          const auto age = std::chrono::duration_cast<std::chrono::seconds>(
+              std::chrono::milliseconds(now_ms() - std::min(id->begun_ms, now_ms())));
+          out.branches.push_back({name, xid.gtrid, id->coordinator, decided.contains(xid.gtrid), age});
+        }
+      });
+    } catch (const Error&) {
+      out.unreachable.push_back(name);
+    }
   }
   return out;
 }
@@ -406,7 +414,7 @@ GlobalTransaction Database::begin(std::span<const std::string> connections, cons
 RecoveryReport Database::recover(const RecoverOptions& opts) { return m_coordinator->recover(*this, opts); }
 RecoveryReport Database::recover() { return recover(RecoverOptions{}); }
 
-std::vector<PendingBranch> Database::pending_transactions() { return m_coordinator->pending(*this); }
+PendingReport Database::pending_transactions() { return m_coordinator->pending(*this); }
 
 const std::string& Database::coordinator_id() const { return m_coordinator->id(); }
 

@@ -36,7 +36,7 @@ class Coordinator {
   [[nodiscard]] GlobalTransaction begin(Database& db, std::span<const std::string_view> names,
                                         const TransactionOptions& opts);
   [[nodiscard]] RecoveryReport recover(Database& db, const RecoverOptions& opts);
-  [[nodiscard]] std::vector<PendingBranch> pending(Database& db);
+  [[nodiscard]] PendingReport pending(Database& db);
   [[nodiscard]] const std::string& id() const noexcept { return m_id; }
 
   // ---- for GlobalTransaction::State ----

@@ -74,6 +74,17 @@ Decisions TableLog::decided() {
   return out;
 }
 
+Decisions TableLog::decided_if_any() {
+  Decisions out;
+  try {
+    for (Row row : m_conn.on_primary().select("SELECT gtrid, participants FROM plexus_tx_log"))
+      out[row[0].as<std::string>()] = split_names(row[1].as<std::string>());
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::syntax) throw;  // syntax: no such table, so no decision
+  }
+  return out;
+}
+
 std::shared_ptr<void> TableLog::lock(const std::string&, std::chrono::milliseconds wait) {
   auto l = TableLock::take(m_conn, "plexus:recover", std::chrono::seconds(120), wait);
   if (!l) return nullptr;

@@ -41,6 +41,9 @@ class TableLog final : public DecisionLog {
   void record_in(Transaction& tx, const std::string& gtrid, const std::vector<std::string>& participants);
   void forget(const std::string& gtrid) override;
   Decisions decided() override;
+  /// The decisions kept here, without creating the table (a last resource
+  /// that never took part has none).
+  Decisions decided_if_any();
   std::shared_ptr<void> lock(const std::string& owner, std::chrono::milliseconds wait) override;
   std::string where() const override { return "table plexus_tx_log on connection '" + m_conn.name() + "'"; }
   /// Creates the table if needed.

@@ -80,7 +80,7 @@ class GlobalTx : public ::testing::Test {
   /// Prepared branches of `coordinator` still waiting anywhere.
   std::size_t pending(Database& db, const std::string& coordinator) {
     std::size_t n = 0;
-    for (const auto& b : db.pending_transactions()) n += b.coordinator == coordinator;
+    for (const auto& b : db.pending_transactions().branches) n += b.coordinator == coordinator;
     return n;
   }
   fs::path dir;

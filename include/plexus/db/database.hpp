@@ -21,7 +21,7 @@ class Model;
 class GlobalTransaction;
 struct RecoveryReport;
 struct RecoverOptions;
-struct PendingBranch;
+struct PendingReport;
 namespace detail {
 class HookRegistry;
 class Coordinator;
@@ -99,8 +99,10 @@ class Database {
   /// recoverers apart. Returns what it did, per participant.
   RecoveryReport recover(const RecoverOptions& opts);
   RecoveryReport recover();
-  /// The prepared branches waiting on every connection that can prepare.
-  [[nodiscard]] std::vector<PendingBranch> pending_transactions();
+  /// The prepared branches waiting on every connection that can prepare
+  /// (whichever coordinator began them), and the connections that could not
+  /// be looked at.
+  [[nodiscard]] PendingReport pending_transactions();
   /// This instance's coordinator id (transactions.coordinator, else the host name).
   [[nodiscard]] const std::string& coordinator_id() const;
 

@@ -106,6 +106,14 @@ struct PendingBranch {
   std::string global_id;
   std::string coordinator;
   bool decided_commit = false;  ///< the decision log says commit
+  std::chrono::seconds age{0};  ///< since its global transaction began
+};
+
+/// What pending_transactions() found.
+struct PendingReport {
+  std::vector<PendingBranch> branches;
+  /// Connections that could not be looked at (unreachable).
+  std::vector<std::string> unreachable;
 };
 
 std::string_view to_string(RecoveryAction::What w) noexcept;
