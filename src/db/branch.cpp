@@ -21,7 +21,7 @@ Transaction BranchAccess::begin(Connection& conn, const std::optional<driver::Xi
   const driver::TransactionSpec spec{opts.isolation, opts.read_only};
   try {
     core.exec.transaction_step(lease, Place{*core.primary, "two-phase commit", id, 1, global_id},
-                               xid ? "BEGIN (branch " + xid->to_string() + ")" : std::string("BEGIN"),
+                               xid ? lease->xa_statement(driver::Session::XaStep::begin, *xid) : std::string("BEGIN"),
                                [&](driver::Session& s) {
                                  if (xid) s.xa_begin(*xid, spec);
                                  else if (spec.plain()) s.begin();
@@ -40,7 +40,7 @@ void BranchAccess::prepare(Transaction& tx, const driver::Xid& xid) {
   tx.check_active();
   try {
     tx.m_core->exec.transaction_step(tx.m_lease, place_of(*tx.m_core, tx, tx.m_global_id),
-                                     "PREPARE TRANSACTION '" + xid.to_string() + "'",
+                                     tx.m_lease->xa_statement(driver::Session::XaStep::prepare, xid),
                                      [&](driver::Session& s) { s.xa_prepare(xid); });
   } catch (const Error& e) {
     if (e.is_connection_error()) {
@@ -57,7 +57,7 @@ void BranchAccess::commit_prepared(Transaction& tx, const driver::Xid& xid) {
   if (!tx.m_lease) tx.m_lease = core.primary->acquire();
   try {
     core.exec.transaction_step(tx.m_lease, place_of(core, tx, tx.m_global_id),
-                               "COMMIT PREPARED '" + xid.to_string() + "'",
+                               tx.m_lease->xa_statement(driver::Session::XaStep::commit, xid),
                                [&](driver::Session& s) { s.xa_commit(xid); });
   } catch (const Error& e) {
     if (e.is_connection_error()) tx.m_lease.discard();
@@ -92,9 +92,9 @@ void BranchAccess::rollback(Transaction& tx, const std::optional<driver::Xid>& x
       }
       tx.m_lease = core.primary->acquire();
     }
-    const std::string what = xid ? (prepared ? "ROLLBACK PREPARED '" + xid->to_string() + "'"
-                                             : "ROLLBACK (branch " + xid->to_string() + ")")
-                                 : std::string("ROLLBACK");
+    using Step = driver::Session::XaStep;
+    const std::string what =
+        xid ? tx.m_lease->xa_statement(prepared ? Step::rollback_prepared : Step::rollback, *xid) : std::string("ROLLBACK");
     core.exec.transaction_step(tx.m_lease, place_of(core, tx, tx.m_global_id), what, [&](driver::Session& s) {
       if (xid) s.xa_rollback(*xid, prepared);
       else s.rollback();

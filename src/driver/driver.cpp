@@ -70,6 +70,17 @@ namespace {
 }
 }  // namespace
 
+std::string Session::xa_statement(XaStep step, const Xid& xid) const {
+  switch (step) {
+    case XaStep::begin: return "BEGIN (branch " + xid.to_string() + ")";
+    case XaStep::prepare: return "PREPARE (branch " + xid.to_string() + ")";
+    case XaStep::commit: return "COMMIT (prepared branch " + xid.to_string() + ")";
+    case XaStep::rollback: return "ROLLBACK (branch " + xid.to_string() + ")";
+    case XaStep::rollback_prepared: return "ROLLBACK (prepared branch " + xid.to_string() + ")";
+  }
+  return {};
+}
+
 void Session::xa_begin(const Xid&, const TransactionSpec&) { no_two_phase(engine()); }
 void Session::xa_prepare(const Xid&) { no_two_phase(engine()); }
 void Session::xa_commit(const Xid&) { no_two_phase(engine()); }

@@ -330,12 +330,12 @@ RecoveryReport Coordinator::recover(Database& db, const RecoverOptions& opts) {
           } else if (in_flight.contains(xid.gtrid)) {
             a.reason = "in flight in this process";
           } else if (decided.contains(xid.gtrid)) {
-            r.step(xid.gtrid, "COMMIT PREPARED '" + xid.to_string() + "'",
+            r.step(xid.gtrid, r.session().xa_statement(driver::Session::XaStep::commit, xid),
                    [&](driver::Session& s) { s.xa_commit(xid); });
             a.what = RecoveryAction::What::committed;
             a.reason = "the decision log says commit";
           } else {
-            r.step(xid.gtrid, "ROLLBACK PREPARED '" + xid.to_string() + "'",
+            r.step(xid.gtrid, r.session().xa_statement(driver::Session::XaStep::rollback_prepared, xid),
                    [&](driver::Session& s) { s.xa_rollback(xid, true); });
             a.what = RecoveryAction::What::rolled_back;
             a.reason = "no commit decision (presumed abort)";

@@ -111,8 +111,12 @@ TEST_F(GlobalTx, CommitsPostgresAndMariaDBTogetherOrNeither) {
     return std::count_if(statements.begin(), statements.end(),
                          [&](const std::string& s) { return s.find(text) != std::string::npos; });
   };
-  EXPECT_EQ(saw("PREPARE TRANSACTION"), 3) << ::testing::PrintToString(statements);
-  EXPECT_EQ(saw("COMMIT PREPARED"), 3);
+  // Each engine's own statements: PREPARE TRANSACTION on PostgreSQL, XA on MariaDB.
+  EXPECT_EQ(saw("PREPARE TRANSACTION '" + gid + "."), 2) << ::testing::PrintToString(statements);
+  EXPECT_EQ(saw("COMMIT PREPARED '" + gid + "."), 2);
+  EXPECT_EQ(saw("my: XA START '" + gid + "','1'"), 1);
+  EXPECT_EQ(saw("my: XA END '" + gid + "','1'; XA PREPARE '" + gid + "','1'"), 1);
+  EXPECT_EQ(saw("my: XA COMMIT '" + gid + "','1'"), 1);
   EXPECT_EQ(saw("INSERT INTO plexus_tx_log"), 1) << "the decision, logged before the commits";
 
   // A failure in the closure: nothing anywhere.
@@ -341,7 +345,7 @@ TEST_F(GlobalTx, CoordinatorsNeverResolveEachOthersTransactionsInFlight) {
   std::atomic<bool> prepared{false}, recovered{false};
   std::thread runner([&] {
     a->on_after_query([&](const QueryEvent& e) {
-      if (std::string_view(e.sql).starts_with("PREPARE TRANSACTION") && e.connection == "my") {
+      if (std::string_view(e.sql).starts_with("XA END") && e.connection == "my") {
         prepared = true;
         while (!recovered) std::this_thread::sleep_for(milliseconds(5));
       }

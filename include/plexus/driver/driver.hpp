@@ -85,6 +85,10 @@ class Session {
 
   // ---- two-phase commit (engines with capabilities().two_phase_commit) ----
   // The defaults refuse with a UsageError naming the engine.
+  enum class XaStep : std::uint8_t { begin, prepare, commit, rollback, rollback_prepared };
+  /// The statement(s) this engine runs for `step` of branch `xid`, as shown in
+  /// query hooks ("PREPARE TRANSACTION '…'", "XA END …; XA PREPARE …").
+  [[nodiscard]] virtual std::string xa_statement(XaStep step, const Xid& xid) const;
   /// Starts branch `xid` (PostgreSQL: BEGIN; XA: XA START).
   virtual void xa_begin(const Xid& xid, const TransactionSpec& spec);
   /// Prepares the branch: after this it survives a crash of client or server

@@ -486,6 +486,18 @@ std::string xid_sql(const driver::Xid& x) {
 }
 }  // namespace
 
+std::string Session::xa_statement(XaStep step, const driver::Xid& xid) const {
+  const std::string x = xid_sql(xid);
+  switch (step) {
+    case XaStep::begin: return "XA START " + x;
+    case XaStep::prepare: return "XA END " + x + "; XA PREPARE " + x;
+    case XaStep::commit: return "XA COMMIT " + x;
+    case XaStep::rollback: return "XA END " + x + "; XA ROLLBACK " + x;
+    case XaStep::rollback_prepared: return "XA ROLLBACK " + x;
+  }
+  return {};
+}
+
 void Session::xa_begin(const driver::Xid& xid, const driver::TransactionSpec& spec) {
   if (spec.isolation != driver::Isolation::engine_default)
     simple("SET TRANSACTION ISOLATION LEVEL " + std::string(driver::to_string(spec.isolation)));

@@ -77,6 +77,7 @@ class Session final : public driver::Session {
   std::unique_ptr<RowSource> stream(std::string_view sql, std::span<const Value> params) override;
   void begin() override { simple("START TRANSACTION"); }
   void begin(const driver::TransactionSpec& spec) override;
+  [[nodiscard]] std::string xa_statement(XaStep step, const driver::Xid& xid) const override;
   void xa_begin(const driver::Xid& xid, const driver::TransactionSpec& spec) override;
   void xa_prepare(const driver::Xid& xid) override;
   void xa_commit(const driver::Xid& xid) override;

@@ -735,12 +735,22 @@ std::string gid(const driver::Xid& x) {
 }
 }  // namespace
 
+std::string Session::xa_statement(XaStep step, const driver::Xid& xid) const {
+  switch (step) {
+    case XaStep::begin: return "BEGIN";
+    case XaStep::prepare: return "PREPARE TRANSACTION '" + gid(xid) + "'";
+    case XaStep::commit: return "COMMIT PREPARED '" + gid(xid) + "'";
+    case XaStep::rollback: return "ROLLBACK";
+    case XaStep::rollback_prepared: return "ROLLBACK PREPARED '" + gid(xid) + "'";
+  }
+  return {};
+}
+
 void Session::xa_begin(const driver::Xid&, const driver::TransactionSpec& spec) { begin(spec); }
-void Session::xa_prepare(const driver::Xid& xid) { exec_simple(("PREPARE TRANSACTION '" + gid(xid) + "'").c_str()); }
-void Session::xa_commit(const driver::Xid& xid) { exec_simple(("COMMIT PREPARED '" + gid(xid) + "'").c_str()); }
+void Session::xa_prepare(const driver::Xid& xid) { exec_simple(xa_statement(XaStep::prepare, xid).c_str()); }
+void Session::xa_commit(const driver::Xid& xid) { exec_simple(xa_statement(XaStep::commit, xid).c_str()); }
 void Session::xa_rollback(const driver::Xid& xid, bool prepared) {
-  if (prepared) exec_simple(("ROLLBACK PREPARED '" + gid(xid) + "'").c_str());
-  else exec_simple("ROLLBACK");
+  exec_simple(xa_statement(prepared ? XaStep::rollback_prepared : XaStep::rollback, xid).c_str());
 }
 
 std::vector<driver::Xid> Session::xa_recover(std::string_view prefix) {

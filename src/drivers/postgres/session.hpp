@@ -53,6 +53,7 @@ class Session final : public driver::Session {
   std::vector<Result> execute_batch(std::string_view sql, std::span<const std::vector<Value>> sets) override;
   void begin() override;
   void begin(const driver::TransactionSpec& spec) override;
+  [[nodiscard]] std::string xa_statement(XaStep step, const driver::Xid& xid) const override;
   void xa_begin(const driver::Xid& xid, const driver::TransactionSpec& spec) override;
   void xa_prepare(const driver::Xid& xid) override;
   void xa_commit(const driver::Xid& xid) override;
