@@ -1,8 +1,11 @@
 // plexus_bench: Plexus beside the raw C API of each engine, same work, same run.
-//   plexus_bench [--quick] [--json PATH] [--engines sqlite-memory,sqlite-wal,postgres,mysql] [--only TEXT]
+//   plexus_bench [--quick] [--json PATH] [--engines sqlite-memory,sqlite-wal,postgres,mysql,pg+mysql] [--only TEXT]
+// pg+mysql (two-phase commit and copying between the two servers) runs when
+// both servers are there and it, or both postgres and mysql, are asked for.
 // Server URLs come from PLEXUS_TEST_PG_URL / PLEXUS_TEST_MYSQL_URL and their
 // _REPLICA_URL twins (scripts/servers). SOCI and libpqxx run beside Plexus
 // when the build found them.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -297,6 +300,136 @@ void run_engine(const Target& t, const Sizes& n, std::vector<bench::Result>& out
   check_sums(w5);
 }
 
+/// Peak resident memory since the last reset (Linux: VmHWM, reset through clear_refs).
+std::size_t peak_rss_kb() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.starts_with("VmHWM:")) return std::strtoull(line.c_str() + 6, nullptr, 10);
+  return 0;
+}
+void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
+
+/// W6 and W7: PostgreSQL and MariaDB together. W6: one write on each,
+/// committed one after the other versus in one two-phase commit. W7: rows
+/// copied MariaDB → PostgreSQL versus insert_many on PostgreSQL alone.
+void run_cross(const std::string& pg_url, const std::string& my_url, const Sizes& n, std::vector<bench::Result>& out) {
+  const std::string engine = "pg+mysql";
+  const auto log_file = (std::filesystem::temp_directory_path() / "plexus_bench_tx.log").string();
+  std::filesystem::remove(log_file);
+  auto open = [&](const std::string& log_connection) {
+    DatabaseConfig cfg;
+    cfg.add("pg", pg_url);
+    cfg.add("my", my_url);
+    cfg.transactions.coordinator = "bench";
+    cfg.transactions.log_connection = log_connection;
+    cfg.transactions.log_file = log_file;
+    return std::make_unique<Database>(cfg);
+  };
+  auto db = open("");
+  auto& pg = db->connection("pg");
+  auto& my = db->connection("my");
+  for (auto* c : {&pg, &my}) {
+    c->execute("DROP TABLE IF EXISTS bench_xa");
+    c->execute("CREATE TABLE bench_xa (id BIGINT PRIMARY KEY, note VARCHAR(32) NOT NULL)");
+  }
+  const std::string ins = "INSERT INTO bench_xa (id, note) VALUES (?, ?)";
+  // The raw drivers prepare their statements against W1's tables.
+  for (const auto& [c, name] : {std::pair{&pg, "postgres"}, std::pair{&my, "mysql"}})
+    for (const auto& stmt : split(schema_sql(name), '|'))
+      c->execute("CREATE TABLE IF NOT EXISTS" + stmt.substr(std::string_view("CREATE TABLE").size()));
+
+  // W6, every variant interleaved round by round (median round). The raw
+  // yardstick: each C API running BEGIN; INSERT; COMMIT, one after the other.
+  const std::string w6 = "W6 2pc";
+  const std::size_t txs = std::max<std::size_t>(n.inserts / 50, 20);
+  std::int64_t next = 0;
+  auto raw_pg = bench::make_raw("postgres", pg_url);
+  auto raw_my = bench::make_raw("mysql", my_url);
+  auto logged = open("pg");  // the decision in a table on pg, which takes part: its commit decides
+  auto two_phase = [&](Database& d, const char* note) {
+    d.transaction({"pg", "my"}, [&](GlobalTransaction& g) {
+      g["pg"].execute(ins, {next, note});
+      g["my"].execute(ins, {next, note});
+    });
+    ++next;
+  };
+  std::vector<bench::Variant> w6v;
+  w6v.push_back({"raw two commits", [&](std::size_t) {
+    for (auto* d : {raw_pg.get(), raw_my.get()}) {
+      d->exec("BEGIN");
+      d->exec("INSERT INTO bench_xa (id, note) VALUES (" + std::to_string(next) + ", 'raw')");
+      d->exec("COMMIT");
+    }
+    ++next;
+  }});
+  w6v.push_back({"plexus two transactions", [&](std::size_t) {
+    pg.transaction([&](Transaction& tx) { tx.execute(ins, {next, "seq"}); });
+    my.transaction([&](Transaction& tx) { tx.execute(ins, {next, "seq"}); });
+    ++next;
+  }});
+  w6v.push_back({"plexus 2pc, log file", [&](std::size_t) { two_phase(*db, "file"); }});
+  w6v.push_back({"plexus 2pc, log on pg", [&](std::size_t) { two_phase(*logged, "table"); }});
+  const auto w6r = bench::measure_group(w6, engine, txs, w6v, 10, 20);
+  for (const auto& r : w6r) out.push_back(r);
+  if (w6r[1].ops > 0)
+    for (std::size_t j = 2; j < w6r.size(); ++j)
+      if (w6r[j].ops > 0)
+        std::printf("W6 %s: %.2f x the time of two transactions one after the other\n", w6r[j].impl.c_str(),
+                    w6r[j].wall_s / w6r[1].wall_s);
+  logged.reset();
+  raw_pg.reset();
+  raw_my.reset();
+  std::filesystem::remove(log_file);
+
+  // W7. Rows with the types a copy maps (integers, text, DECIMAL, booleans, timestamps).
+  const std::string w7 = "W7 copy";
+  const std::size_t rows = n.rows * 10;
+  my.execute("DROP TABLE IF EXISTS bench_copy");
+  my.execute("CREATE TABLE bench_copy (id BIGINT PRIMARY KEY, name VARCHAR(64), amount DECIMAL(12,2), "
+             "flag BOOLEAN, created DATETIME(6))");
+  auto make_target = [&] {
+    pg.execute("DROP TABLE IF EXISTS bench_copy");
+    pg.execute("CREATE TABLE bench_copy (id BIGINT PRIMARY KEY, name VARCHAR(64), amount NUMERIC(12,2), "
+               "flag BOOLEAN, created TIMESTAMP(6))");
+  };
+  const Timestamp t0{std::chrono::sys_days(std::chrono::year{2024} / 1 / 1)};
+  auto batch_of = [&](std::size_t from, std::size_t count) {
+    std::vector<Fields> b;
+    b.reserve(count);
+    for (std::size_t i = from; i < from + count; ++i)
+      b.push_back({{"id", static_cast<std::int64_t>(i)},
+                   {"name", "row-" + std::to_string(i)},
+                   {"amount", std::to_string(i % 100000) + ".25"},
+                   {"flag", i % 2 == 0},
+                   {"created", t0 + std::chrono::microseconds(i)}});
+    return b;
+  };
+  constexpr std::size_t kBatch = 1000;
+  for (std::size_t at = 0; at < rows; at += kBatch) my.table("bench_copy").insert_many(batch_of(at, std::min(kBatch, rows - at)));
+  make_target();
+  out.push_back(bench::measure_once(w7, engine, "raw-side: insert_many on pg", rows, [&] {
+    for (std::size_t at = 0; at < rows; at += kBatch) pg.table("bench_copy").insert_many(batch_of(at, std::min(kBatch, rows - at)));
+  }));
+  make_target();
+  reset_peak_rss();
+  const std::size_t before_kb = peak_rss_kb();
+  CopySummary summary;
+  out.push_back(bench::measure_once(w7, engine, "plexus copy_rows my->pg", rows, [&] {
+    summary = copy_rows(*db, {.from = "my", .table = "bench_copy", .to = "pg", .batch = kBatch});
+  }));
+  const std::size_t peak_kb = peak_rss_kb();
+  if (summary.rows_written != rows && bench::wanted(w7, "plexus copy_rows my->pg"))
+    std::fprintf(stderr, "bench: W7 copy wrote %llu rows, expected %zu\n",
+                 static_cast<unsigned long long>(summary.rows_written), rows);
+  else if (bench::wanted(w7, "plexus copy_rows my->pg"))
+    std::printf("W7 copy of %zu rows: peak resident memory %.1f MB (%.1f MB above the start)\n", rows,
+                static_cast<double>(peak_kb) / 1024.0, static_cast<double>(peak_kb - std::min(peak_kb, before_kb)) / 1024.0);
+  for (auto* c : {&pg, &my}) {
+    c->execute("DROP TABLE bench_copy");
+    c->execute("DROP TABLE bench_xa");
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -320,6 +453,7 @@ int main(int argc, char** argv) {
   std::vector<bench::Result> results;
   bool failed = false;
   for (const auto& engine : engines) {
+    if (engine == "pg+mysql") continue;  // run after the engines, below
     Target t{engine, "", ""};
     if (engine == "sqlite-memory") t.url = ":memory:";
     else if (engine == "sqlite-wal") {
@@ -344,6 +478,23 @@ int main(int argc, char** argv) {
       run_engine(t, n, results);
     } catch (const std::exception& e) {  // the other engines' figures still count
       std::fprintf(stderr, "bench: %s failed: %s\n", engine.c_str(), e.what());
+      failed = true;
+    }
+  }
+
+  // Both servers together: two-phase commit and copying between them.
+  const char* pg_url = std::getenv("PLEXUS_TEST_PG_URL");
+  const char* my_url = std::getenv("PLEXUS_TEST_MYSQL_URL");
+  const bool cross = std::find(engines.begin(), engines.end(), "pg+mysql") != engines.end() ||
+                     (std::find(engines.begin(), engines.end(), "postgres") != engines.end() &&
+                      std::find(engines.begin(), engines.end(), "mysql") != engines.end());
+  if (cross && pg_url && my_url) {
+    try {
+      std::string pg = pg_url;
+      if (pg.find("sslmode=") == std::string::npos) pg += (pg.find('?') == std::string::npos ? "?" : "&") + std::string("sslmode=disable");
+      run_cross(pg, my_url, n, results);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "bench: pg+mysql failed: %s\n", e.what());
       failed = true;
     }
   }

@@ -79,7 +79,10 @@ void GlobalTransaction::commit() {
   auto& st = *m_state;
   if (st.done) throw UsageError("global transaction " + st.gtrid + " is already over");
   auto& pool = st.coord->pool();
-  // 1. Prepare every participant that can, in parallel.
+  auto last = std::find_if(st.parts.begin(), st.parts.end(), [](const auto& p) { return !p.xid; });
+  // 1. Prepare every participant that can, in parallel; the last resource
+  // (if any) meanwhile writes the decision inside its own transaction, where
+  // it counts only once that transaction commits.
   {
     std::vector<std::function<void()>> tasks;
     for (auto& p : st.parts)
@@ -88,6 +91,8 @@ void GlobalTransaction::commit() {
           detail::BranchAccess::prepare(*p.tx, *p.xid);
           p.prepared = true;
         });
+      else
+        tasks.emplace_back([&p, &st] { detail::TableLog(*p.conn).record_in(*p.tx, st.gtrid, st.names()); });
     const auto errors = pool.run_all(tasks);
     for (const auto& e : errors)
       if (e) {
@@ -96,13 +101,9 @@ void GlobalTransaction::commit() {
       }
   }
   // 2. The decision, durable before any participant commits.
-  auto last = std::find_if(st.parts.begin(), st.parts.end(), [](const auto& p) { return !p.xid; });
   if (last != st.parts.end()) {
-    // The last resource cannot prepare: the decision is written inside its
-    // own transaction, so its commit is the decision, atomically.
-    detail::TableLog lr(*last->conn);
+    // The last resource's commit is the decision, atomically.
     try {
-      lr.record_in(*last->tx, st.gtrid, st.names());
       detail::BranchAccess::commit_plain(*last->tx);
     } catch (const Error& e) {
       if (!e.is_connection_error()) {
@@ -164,8 +165,8 @@ void GlobalTransaction::commit() {
                            "); recover() completes it from the decision log",
                        st.gtrid, failed);
   // 4. Every participant committed: the decision is no longer needed.
-  if (last == st.parts.end()) st.coord->log(*st.db).forget(st.gtrid);
-  else detail::TableLog(*last->conn).forget(st.gtrid);
+  if (last == st.parts.end()) st.coord->completed(&st.coord->log(*st.db), nullptr, st.gtrid);
+  else st.coord->completed(nullptr, last->conn, st.gtrid);
 }
 
 std::size_t RecoveryReport::count(RecoveryAction::What w) const noexcept {
@@ -224,7 +225,41 @@ Coordinator::Coordinator(const TransactionsConfig& cfg)
       m_cfg(cfg),
       m_pool(cfg.parallelism) {}
 
-Coordinator::~Coordinator() = default;
+Coordinator::~Coordinator() { forget_completed(); }
+
+void Coordinator::completed(DecisionLog* log, Connection* lr, const std::string& gtrid) {
+  // A file's "done" line costs no sync: written at once.
+  if (auto* file = dynamic_cast<FileLog*>(log)) {
+    file->forget(gtrid);
+    return;
+  }
+  constexpr std::size_t kBatch = 32;
+  {
+    std::lock_guard lock(m_mutex);
+    m_completed[lr].push_back(gtrid);
+    if (++m_completed_count < kBatch) return;
+  }
+  forget_completed();
+}
+
+void Coordinator::forget_completed() noexcept {
+  std::map<Connection*, std::vector<std::string>> batch;
+  DecisionLog* log = nullptr;
+  {
+    std::lock_guard lock(m_mutex);
+    batch.swap(m_completed);
+    m_completed_count = 0;
+    log = m_log.get();
+  }
+  for (auto& [lr, gtrids] : batch) {
+    try {
+      if (lr) TableLog(*lr).forget_all(gtrids);
+      else if (log) log->forget_all(gtrids);
+    } catch (...) {
+      // recovery drops what is left
+    }
+  }
+}
 
 DecisionLog& Coordinator::log(Database& db) {
   std::lock_guard lock(m_mutex);
@@ -251,12 +286,23 @@ GlobalTransaction Coordinator::begin(Database& db, std::span<const std::string_v
   st->gtrid = std::string(kPrefix) + m_id + "." + std::to_string(now_ms()) + "_" + std::to_string(++m_seq);
   const driver::EngineRegistry& engines = db.engines();
   std::string last_resource;
+  // The decision log's own connection, when it takes part and nothing else
+  // must be the last resource, is the last resource: its commit, with the
+  // decision written inside it, is the decision (a prepare and a separate
+  // write of the decision saved).
+  const bool log_takes_part =
+      !m_cfg.log_connection.empty() &&
+      std::find(names.begin(), names.end(), std::string_view(m_cfg.log_connection)) != names.end() &&
+      std::all_of(names.begin(), names.end(), [&](std::string_view n) {
+        return engines.get(db.connection(n).type()).capabilities().two_phase_commit;
+      });
   for (std::size_t i = 0; i < names.size(); ++i) {
     Connection& conn = db.connection(names[i]);
     for (const auto& p : st->parts)
       if (p.name == names[i])
         throw UsageError("connection '" + std::string(names[i]) + "' is named twice in one global transaction");
-    const bool two_phase = engines.get(conn.type()).capabilities().two_phase_commit;
+    const bool two_phase = engines.get(conn.type()).capabilities().two_phase_commit &&
+                           !(log_takes_part && names[i] == m_cfg.log_connection);
     if (!two_phase) {
       if (!last_resource.empty())
         throw UsageError("connections '" + last_resource + "' and '" + std::string(names[i]) +
@@ -274,10 +320,25 @@ GlobalTransaction Coordinator::begin(Database& db, std::span<const std::string_v
   }
   // The last resource keeps its decision in its own table: make sure it exists.
   for (auto& p : st->parts)
-    if (!p.xid) TableLog(*p.conn).ensure();
+    if (!p.xid) ensure_table(*p.conn);
   GlobalTransaction g(std::move(st));
-  for (auto& p : g.m_state->parts) p.tx.emplace(BranchAccess::begin(*p.conn, p.xid, opts, g.m_state->gtrid));
+  // Every branch begins at once; one that fails rolls back the others (g's destructor).
+  std::vector<std::function<void()>> tasks;
+  for (auto& p : g.m_state->parts)
+    tasks.emplace_back([&p, &opts, &gtrid = g.m_state->gtrid] { p.tx.emplace(BranchAccess::begin(*p.conn, p.xid, opts, gtrid)); });
+  for (const auto& e : m_pool.run_all(tasks))
+    if (e) std::rethrow_exception(e);
   return g;
+}
+
+void Coordinator::ensure_table(Connection& conn) {
+  {
+    std::lock_guard lock(m_mutex);
+    if (m_tables.contains(conn.name())) return;
+  }
+  TableLog(conn).ensure();
+  std::lock_guard lock(m_mutex);
+  m_tables.insert(conn.name());
 }
 
 Decisions Coordinator::all_decisions(Database& db, std::vector<std::string>& unreachable) {

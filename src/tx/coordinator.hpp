@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <map>
 #include <set>
 #include <span>
 #include <string>
@@ -44,10 +45,18 @@ class Coordinator {
   [[nodiscard]] DecisionLog& log(Database& db);
   /// A global transaction is no longer in flight here: recovery may look at it.
   void finished(const std::string& gtrid);
+  /// Every participant of `gtrid` committed: its decision (in the log, or in
+  /// the last resource `lr`'s table) may go. Dropped in batches, off most
+  /// commits' path; a decision left behind is dropped by recovery.
+  void completed(DecisionLog* log, Connection* lr, const std::string& gtrid);
 
  private:
   /// Decisions in every log: the configured one and every last resource's table.
   Decisions all_decisions(Database& db, std::vector<std::string>& unreachable);
+  /// Creates plexus_tx_log on a last resource, once per connection.
+  void ensure_table(Connection& conn);
+  /// Drops the completed decisions queued so far.
+  void forget_completed() noexcept;
 
   std::string m_id;
   std::atomic<std::uint64_t> m_seq{0};
@@ -55,6 +64,10 @@ class Coordinator {
   TaskPool m_pool;
   std::mutex m_mutex;
   std::set<std::string> m_in_flight;
+  std::set<std::string> m_tables;  ///< connections whose plexus_tx_log exists
+  /// Completed decisions still to drop: in the log (key null) or a last resource's table.
+  std::map<Connection*, std::vector<std::string>> m_completed;
+  std::size_t m_completed_count = 0;
   std::unique_ptr<DecisionLog> m_log;
 };
 

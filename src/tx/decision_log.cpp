@@ -58,11 +58,24 @@ void TableLog::record_in(Transaction& tx, const std::string& gtrid, const std::v
   tx.execute(kInsert, {gtrid, join_names(participants), now_ms()});
 }
 
-void TableLog::forget(const std::string& gtrid) {
+void TableLog::forget_all(const std::vector<std::string>& gtrids) {
+  constexpr std::size_t kChunk = 200;
   try {
-    (void)BranchAccess::run_as(m_conn, gtrid, "DELETE FROM plexus_tx_log WHERE gtrid = ?", {gtrid});
+    for (std::size_t at = 0; at < gtrids.size(); at += kChunk) {
+      const std::size_t n = std::min(kChunk, gtrids.size() - at);
+      std::string sql = "DELETE FROM plexus_tx_log WHERE gtrid IN (";
+      std::vector<Value> ids;
+      ids.reserve(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        sql += i ? ", ?" : "?";
+        ids.emplace_back(gtrids[at + i]);
+      }
+      sql += ")";
+      // Shown in hooks with the first id of the batch.
+      (void)BranchAccess::run_as(m_conn, gtrids[at], sql, ids);
+    }
   } catch (const Error&) {
-    // The next recovery drops it.
+    // The next recovery drops them.
   }
 }
 
@@ -117,9 +130,11 @@ void FileLog::record(const std::string& gtrid, const std::vector<std::string>& p
   append("commit " + gtrid + " " + join_names(participants) + "\n", true);
 }
 
-void FileLog::forget(const std::string& gtrid) {
+void FileLog::forget_all(const std::vector<std::string>& gtrids) {
+  std::string lines;
+  for (const auto& g : gtrids) lines += "done " + g + "\n";
   try {
-    append("done " + gtrid + "\n", false);
+    append(lines, false);
   } catch (const Error&) {
     // The next recovery drops it.
   }

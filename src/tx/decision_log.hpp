@@ -22,8 +22,9 @@ class DecisionLog {
   virtual ~DecisionLog() = default;
   /// Makes the commit decision of `gtrid` durable. @throws plexus::Error when it may not be.
   virtual void record(const std::string& gtrid, const std::vector<std::string>& participants) = 0;
-  /// Drops a decision whose participants have all committed (best effort).
-  virtual void forget(const std::string& gtrid) = 0;
+  /// Drops decisions whose participants have all committed (best effort).
+  virtual void forget_all(const std::vector<std::string>& gtrids) = 0;
+  void forget(const std::string& gtrid) { forget_all({gtrid}); }
   [[nodiscard]] virtual Decisions decided() = 0;
   /// Keeps two recoverers apart while the returned object lives; null when
   /// the lock stayed taken past `wait`.
@@ -39,7 +40,7 @@ class TableLog final : public DecisionLog {
   void record(const std::string& gtrid, const std::vector<std::string>& participants) override;
   /// Writes the record inside `tx` (the last resource's own transaction: its commit is the decision).
   void record_in(Transaction& tx, const std::string& gtrid, const std::vector<std::string>& participants);
-  void forget(const std::string& gtrid) override;
+  void forget_all(const std::vector<std::string>& gtrids) override;
   Decisions decided() override;
   /// The decisions kept here, without creating the table (a last resource
   /// that never took part has none).
@@ -59,7 +60,7 @@ class FileLog final : public DecisionLog {
  public:
   explicit FileLog(std::string path) : m_path(std::move(path)) {}
   void record(const std::string& gtrid, const std::vector<std::string>& participants) override;
-  void forget(const std::string& gtrid) override;
+  void forget_all(const std::vector<std::string>& gtrids) override;
   Decisions decided() override;
   std::shared_ptr<void> lock(const std::string& owner, std::chrono::milliseconds wait) override;
   std::string where() const override { return "file " + m_path; }

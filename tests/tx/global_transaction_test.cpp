@@ -111,13 +111,30 @@ TEST_F(GlobalTx, CommitsPostgresAndMariaDBTogetherOrNeither) {
     return std::count_if(statements.begin(), statements.end(),
                          [&](const std::string& s) { return s.find(text) != std::string::npos; });
   };
-  // Each engine's own statements: PREPARE TRANSACTION on PostgreSQL, XA on MariaDB.
-  EXPECT_EQ(saw("PREPARE TRANSACTION '" + gid + "."), 2) << ::testing::PrintToString(statements);
-  EXPECT_EQ(saw("COMMIT PREPARED '" + gid + "."), 2);
+  // Each engine's own statements: PREPARE TRANSACTION on PostgreSQL, XA on
+  // MariaDB; pg holds the decision log and takes part, so it does not
+  // prepare: the decision is written in its transaction and its commit decides.
+  EXPECT_EQ(saw("pg2: PREPARE TRANSACTION '" + gid + ".2'"), 1) << ::testing::PrintToString(statements);
+  EXPECT_EQ(saw("pg2: COMMIT PREPARED '" + gid + ".2'"), 1);
+  EXPECT_EQ(saw("pg: PREPARE"), 0);
+  EXPECT_EQ(saw("pg: COMMIT"), 1);
   EXPECT_EQ(saw("my: XA START '" + gid + "','1'"), 1);
   EXPECT_EQ(saw("my: XA END '" + gid + "','1'; XA PREPARE '" + gid + "','1'"), 1);
   EXPECT_EQ(saw("my: XA COMMIT '" + gid + "','1'"), 1);
   EXPECT_EQ(saw("INSERT INTO plexus_tx_log"), 1) << "the decision, logged before the commits";
+
+  // Decisions of completed transactions are dropped in batches: the log never
+  // grows without bound, and a Database going away drops what it still holds.
+  auto decisions = [&] {
+    return open("t-count-log")->connection("pg").scalar("SELECT count(*) FROM plexus_tx_log WHERE gtrid LIKE 'plx.t-commit.%'").as<std::int64_t>();
+  };
+  for (int i = 0; i < 40; ++i)
+    db->transaction({"pg2", "my"}, [&](GlobalTransaction& g) {
+      g["pg2"].execute("INSERT INTO " + table() + " (id, note) VALUES (?, 'many')", {100 + i});
+      g["my"].execute("INSERT INTO " + table() + " (id, note) VALUES (?, 'many')", {100 + i});
+    });
+  EXPECT_LT(decisions(), 32);
+  EXPECT_EQ(count(*db, "pg2", 139) + count(*db, "my", 139), 2);
 
   // A failure in the closure: nothing anywhere.
   EXPECT_THROW(db->transaction({"pg", "my"},
@@ -129,6 +146,8 @@ TEST_F(GlobalTx, CommitsPostgresAndMariaDBTogetherOrNeither) {
                std::runtime_error);
   EXPECT_EQ(count(*db, "pg", 2) + count(*db, "my", 2), 0);
   EXPECT_EQ(pending(*db, "t-commit"), 0u);
+  db.reset();
+  EXPECT_EQ(decisions(), 0);
 }
 
 TEST_F(GlobalTx, AFailedPrepareRollsBackEveryParticipant) {
@@ -195,19 +214,20 @@ bool killed_in_child(const std::function<void()>& body) {
 }  // namespace
 
 TEST_F(GlobalTx, AProcessKilledAtAnyStepLeavesAllOrNothingAfterRecovery) {
-  // Two set-ups: the decision in a table on a participant (PostgreSQL and
-  // MariaDB prepare), and SQLite as the last resource (its commit decides).
+  // Four set-ups: the decision in a table on another connection, in that
+  // table when its connection takes part (its commit decides), in a file, and
+  // in SQLite as the last resource (its commit decides).
   struct Case {
     std::vector<std::string> participants;
     const char* label;
     bool file_log = false;
   };
   std::int64_t base = 0;
-  for (const Case& c : {Case{{"pg", "my", "pg2"}, "log table"}, Case{{"pg", "my"}, "log file", true},
-                        Case{{"pg", "my", "lite"}, "last resource"}}) {
+  for (const Case& c : {Case{{"my", "pg2"}, "log table"}, Case{{"pg", "my", "pg2"}, "log table, taking part"},
+                        Case{{"pg", "my"}, "log file", true}, Case{{"pg", "my", "lite"}, "last resource"}}) {
     base += 1000;  // ids of their own: the participants overlap
     // How many two-phase statements a whole commit makes: a kill after each.
-    int steps = 0;
+    std::atomic<int> steps = 0;  // hooks run on the threads of the parallel phases too
     {
       auto db = open("t-count", c.file_log);
       db->on_after_query([&](const QueryEvent& e) { steps += !e.global_id.empty(); });
@@ -223,7 +243,7 @@ TEST_F(GlobalTx, AProcessKilledAtAnyStepLeavesAllOrNothingAfterRecovery) {
       const std::string coordinator = "t-crash-" + std::to_string(k);
       const bool killed = killed_in_child([&] {
         auto db = open(coordinator, c.file_log);
-        int seen = 0;
+        std::atomic<int> seen = 0;
         db->on_after_query([&](const QueryEvent& e) {
           if (!e.global_id.empty() && ++seen == k) ::raise(SIGKILL);
         });
@@ -257,7 +277,7 @@ TEST_F(GlobalTx, AProcessKilledAtAnyStepLeavesAllOrNothingAfterRecovery) {
     }
     EXPECT_GT(committed, 0) << c.label << ": some kills come after the decision";
     EXPECT_GT(rolled_back, 0) << c.label << ": some kills come before it";
-    std::printf("figures: crash injection (%s): %d steps, committed %d, rolled back %d, mixed 0\n", c.label, steps,
+    std::printf("figures: crash injection (%s): %d steps, committed %d, rolled back %d, mixed 0\n", c.label, steps.load(),
                 committed, rolled_back);
   }
 }
@@ -350,8 +370,8 @@ TEST_F(GlobalTx, CoordinatorsNeverResolveEachOthersTransactionsInFlight) {
         while (!recovered) std::this_thread::sleep_for(milliseconds(5));
       }
     });
-    a->transaction({"pg", "my"}, [&](GlobalTransaction& g) {
-      g["pg"].execute("INSERT INTO " + table() + " (id, note) VALUES (6, 'a')");
+    a->transaction({"pg2", "my"}, [&](GlobalTransaction& g) {
+      g["pg2"].execute("INSERT INTO " + table() + " (id, note) VALUES (6, 'a')");
       g["my"].execute("INSERT INTO " + table() + " (id, note) VALUES (6, 'a')");
     });
   });
@@ -369,7 +389,7 @@ TEST_F(GlobalTx, CoordinatorsNeverResolveEachOthersTransactionsInFlight) {
   }
   recovered = true;
   runner.join();
-  EXPECT_EQ(count(*a, "pg", 6) + count(*a, "my", 6), 2) << "A's transaction committed untouched";
+  EXPECT_EQ(count(*a, "pg2", 6) + count(*a, "my", 6), 2) << "A's transaction committed untouched";
 }
 
 namespace {
