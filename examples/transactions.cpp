@@ -7,8 +7,10 @@
 // Usage:
 //   transactions [USERS_URL ORDERS_URL [ANALYTICS_FILE]]
 // (defaults: $PLEXUS_TEST_PG_URL and $PLEXUS_TEST_MYSQL_URL from scripts/servers)
+#include <atomic>
 #include <cstdlib>
 #include <iostream>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -89,9 +91,13 @@ int main(int argc, char** argv) {
   db.connection("archive").execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, email TEXT)");
 
   // Every statement of a global transaction carries its id (shown for the first one).
-  bool show = true;
+  // Participants commit in parallel, so the hook may run on several threads at once.
+  std::atomic<bool> show = true;
+  std::mutex out;
   db.on_after_query([&](const QueryEvent& e) {
-    if (show && !e.global_id.empty()) std::cout << "  [" << e.connection << " " << e.global_id << "] " << e.sql << "\n";
+    if (!show || e.global_id.empty()) return;
+    std::lock_guard lock(out);
+    std::cout << "  [" << e.connection << " " << e.global_id << "] " << e.sql << "\n";
   });
 
   std::cout << "createUserWithOrders (Ada, 2 orders):\n";

@@ -54,4 +54,23 @@ bool Cursor::next() {
   return true;
 }
 
+std::unique_ptr<RowSource> RowSource::of(Result rows) {
+  class Held final : public RowSource {
+   public:
+    explicit Held(Result r) : m_r(std::move(r)) {}
+    const Columns& columns() const override { return m_r.columns(); }
+    bool next(std::vector<Value>& row) override {
+      if (m_i >= m_r.size()) return false;
+      Row src = m_r[m_i++];
+      row.assign(src.begin(), src.end());
+      return true;
+    }
+
+   private:
+    Result m_r;
+    std::size_t m_i = 0;
+  };
+  return std::make_unique<Held>(std::move(rows));
+}
+
 }  // namespace plexus

@@ -77,9 +77,12 @@ auto Router::route(std::string_view sql, std::span<const Value> params, Intent i
   for (std::size_t k = 0; k < order.n; ++k) {
     Replica& r = *m_replicas[order[k]];
     try {
+      // Counted from before the session is acquired: a read waiting for a
+      // connection is outstanding work on that host too.
+      InFlight counted(&r.in_flight);
       Leg leg{*r.pool, r.pool->acquire(), strategy_reason(), InFlight()};
       if (!lag_ok(r, leg.lease)) continue;
-      leg.in_flight = InFlight(&r.in_flight);
+      leg.in_flight = std::move(counted);
       return attempt(leg);
     } catch (const Error& e) {
       if (!e.is_connection_error() || started(mode)) throw;

@@ -125,23 +125,7 @@ std::vector<Result> Transaction::run_batch(std::string_view sql, std::span<const
 Cursor Transaction::open_cursor(std::string_view sql, std::span<const Value> params, Intent intent) {
   // Rows are materialised here: the transaction's session must stay free for
   // the statements that follow. Stream large reads outside a transaction.
-  Result r = run(sql, params, intent);
-  class Owned final : public RowSource {
-   public:
-    explicit Owned(Result res) : m_r(std::move(res)) {}
-    const Columns& columns() const override { return m_r.columns(); }
-    bool next(std::vector<Value>& row) override {
-      if (m_i >= m_r.size()) return false;
-      Row src = m_r[m_i++];
-      row.assign(src.begin(), src.end());
-      return true;
-    }
-
-   private:
-    Result m_r;
-    std::size_t m_i = 0;
-  };
-  return Cursor(std::make_unique<Owned>(std::move(r)));
+  return Cursor(RowSource::of(run(sql, params, intent)));
 }
 
 std::string Transaction::savepoint() {

@@ -3,6 +3,7 @@
 #include "plexus/driver/driver.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 
 #include "driver/builtin_engines.hpp"
@@ -108,6 +109,13 @@ std::string Engine::describe(const ConnectionConfig& cfg, const Endpoint* host) 
 }
 
 bool Engine::shareable(const ConnectionConfig&) const { return true; }
+
+void Engine::not_in_this_build(const Target& t, std::string_view package) const {
+  std::string option = "PLEXUS_WITH_";
+  for (char c : name()) option += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  throw ConfigError(t.config.where() + ": the " + std::string(name()) + " engine is not compiled into this build (install " +
+                    std::string(package) + " and rebuild with " + option + "=ON)");
+}
 
 std::optional<std::string> Engine::missing(const ConnectionConfig&, const Endpoint*) const { return std::nullopt; }
 

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <csignal>
 #include <filesystem>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -92,7 +93,9 @@ class GlobalTx : public ::testing::Test {
 TEST_F(GlobalTx, CommitsPostgresAndMariaDBTogetherOrNeither) {
   auto db = open("t-commit");
   std::vector<std::string> statements;
+  std::mutex statements_mutex;  // the participants commit in parallel: hooks run on several threads
   db->on_after_query([&](const QueryEvent& e) {
+    std::lock_guard lock(statements_mutex);
     if (!e.global_id.empty()) statements.push_back(std::string(e.connection) + ": " + std::string(e.sql));
   });
   const std::string gid = db->transaction({"pg", "my", "pg2"}, [&](GlobalTransaction& g) {

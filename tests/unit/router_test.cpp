@@ -43,22 +43,7 @@ class FakeSession final : public driver::Session {
     return r;
   }
   std::unique_ptr<RowSource> stream(std::string_view sql, std::span<const Value> params) override {
-    class Rows final : public RowSource {
-     public:
-      explicit Rows(Result r) : m_r(std::move(r)) {}
-      const Columns& columns() const override { return m_r.columns(); }
-      bool next(std::vector<Value>& row) override {
-        if (m_i >= m_r.size()) return false;
-        Row src = m_r[m_i++];
-        row.assign(src.begin(), src.end());
-        return true;
-      }
-
-     private:
-      Result m_r;
-      std::size_t m_i = 0;
-    };
-    return std::make_unique<Rows>(execute(sql, params));
+    return RowSource::of(execute(sql, params));
   }
   void begin() override {}
   void commit() override {}

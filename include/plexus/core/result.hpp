@@ -170,6 +170,9 @@ class RowSource {
   [[nodiscard]] virtual const Columns& columns() const = 0;
   /// Fills `row` (resized to columns().size()) with the next row; false at the end.
   virtual bool next(std::vector<Value>& row) = 0;
+  /// Rows already in memory, handed out one at a time (for an engine that
+  /// cannot stream, or a cursor inside a transaction).
+  [[nodiscard]] static std::unique_ptr<RowSource> of(Result rows);
 };
 
 /// A streaming result: rows are fetched as you iterate, never all held at once.

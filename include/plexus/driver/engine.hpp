@@ -114,6 +114,12 @@ class Engine {
   /// that does not exist yet), or nullopt; health checks report it instead of
   /// connecting, so a probe never creates a database.
   [[nodiscard]] virtual std::optional<std::string> missing(const ConnectionConfig& cfg, const Endpoint* host) const;
+
+ protected:
+  /// For connect() in a build without the engine's client library: a
+  /// ConfigError naming the connection, the package to install and the
+  /// PLEXUS_WITH_<ENGINE> option to turn on.
+  [[noreturn]] void not_in_this_build(const Target& t, std::string_view package) const;
 };
 
 /// Engines by name and alias. Every Database has one: the engines built into

@@ -54,8 +54,7 @@ class Engine final : public driver::Engine {
     std::call_once(once, [] { mysql_library_init(0, nullptr, nullptr); });
     return std::make_unique<Session>(t);
 #else
-    throw ConfigError(t.config.where() + ": the mysql engine is not compiled into this build (install "
-                                         "libmariadb-dev and rebuild with PLEXUS_WITH_MYSQL=ON)");
+    not_in_this_build(t, "libmariadb-dev");
 #endif
   }
 };

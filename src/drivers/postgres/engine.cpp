@@ -71,8 +71,7 @@ class Engine final : public driver::Engine {
 #if PLEXUS_ENGINE_ENABLED
     return std::make_unique<Session>(t);
 #else
-    throw ConfigError(t.config.where() + ": the postgres engine is not compiled into this build (install libpq-dev "
-                                         "and rebuild with PLEXUS_WITH_POSTGRES=ON)");
+    not_in_this_build(t, "libpq-dev");
 #endif
   }
 };

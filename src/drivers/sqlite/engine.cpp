@@ -59,8 +59,7 @@ class Engine final : public driver::Engine {
     }
     return std::make_unique<Session>(t, cfg.database);
 #else
-    throw ConfigError(t.config.where() + ": the sqlite engine is not compiled into this build (install libsqlite3-dev "
-                                         "and rebuild with PLEXUS_WITH_SQLITE=ON)");
+    not_in_this_build(t, "libsqlite3-dev");
 #endif
   }
 
