@@ -70,6 +70,23 @@ ConnectionConfig& DatabaseConfig::add(std::string name, ConnectionConfig cfg) {
   return connections.emplace_back(std::move(cfg));
 }
 
+ShardGroupConfig& DatabaseConfig::add_shard_group(std::string name, std::vector<std::string> members,
+                                                  std::string strategy) {
+  ShardGroupConfig g;
+  g.name = name;
+  g.members = std::move(members);
+  g.strategy = std::move(strategy);
+  for (auto& existing : shard_groups)
+    if (existing.name == name) return existing = std::move(g);
+  return shard_groups.emplace_back(std::move(g));
+}
+
+const ShardGroupConfig* DatabaseConfig::find_shard_group(std::string_view name) const noexcept {
+  for (const auto& g : shard_groups)
+    if (g.name == name) return &g;
+  return nullptr;
+}
+
 ConnectionConfig& DatabaseConfig::add(std::string name, std::string_view url) {
   try {
     return add(std::move(name), parse_url(url));
@@ -114,6 +131,20 @@ void DatabaseConfig::validate(std::string_view source) const {
     throw ConfigError(std::string(source) + ": transactions.log_connection '" + t.log_connection +
                       "' is not a configured connection");
   if (t.parallelism == 0) throw ConfigError(std::string(source) + ": transactions.parallelism must be at least 1");
+  for (const auto& g : shard_groups) {
+    const std::string where = std::string(source) + ": shard group '" + g.name + "'";
+    if (g.name.empty()) throw ConfigError(std::string(source) + ": a shard group has no name");
+    if (find(g.name)) throw ConfigError(where + ": a connection has the same name; give the group its own");
+    if (g.members.empty()) throw ConfigError(where + ": no members (list the connections that hold its shards)");
+    for (std::size_t i = 0; i < g.members.size(); ++i) {
+      if (!find(g.members[i]))
+        throw ConfigError(where + ": member '" + g.members[i] + "' is not a configured connection");
+      for (std::size_t j = 0; j < i; ++j)
+        if (g.members[j] == g.members[i]) throw ConfigError(where + ": member '" + g.members[i] + "' is listed twice");
+    }
+    for (const auto& other : shard_groups)
+      if (&other != &g && other.name == g.name) throw ConfigError(where + ": defined twice");
+  }
   if (!default_connection.empty() && !find(default_connection)) {
     std::string list;
     for (const auto& c : connections) list += (list.empty() ? "" : ", ") + c.name;

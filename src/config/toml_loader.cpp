@@ -36,6 +36,15 @@ class Loader {
           else if (tk == "parallelism") cfg.transactions.parallelism = static_cast<std::size_t>(integer(tv, sub, 1, 256));
           else fail(sub, "unknown key (expected coordinator, log_connection, log_file, recover_on_start, parallelism)");
         }
+      } else if (key == "shards") {
+        const auto* groups = node.as_table();
+        if (!groups) fail("shards", "must be a table of [shards.NAME] sections");
+        for (auto&& [name, gnode] : *groups) {
+          const std::string where = "shards." + std::string(name.str());
+          const auto* t = gnode.as_table();
+          if (!t) fail(where, "must be a table");
+          cfg.shard_groups.push_back(shard_group(std::string(name.str()), *t, where));
+        }
       } else if (key == "connections") {
         const auto* conns = node.as_table();
         if (!conns) fail("connections", "must be a table of [connections.NAME] sections");
@@ -53,7 +62,7 @@ class Loader {
         });
         for (auto& f : found) cfg.connections.push_back(std::move(f.second));
       } else {
-        fail(key, "unknown top-level key (expected 'default', 'max_connections', [transactions] and [connections.NAME] sections)");
+        fail(key, "unknown top-level key (expected 'default', 'max_connections', [transactions], [shards.NAME] and [connections.NAME] sections)");
       }
     }
     if (auto d = m_env.get("DB_CONNECTION"); d && !d->empty()) cfg.default_connection = *d;
@@ -109,6 +118,63 @@ class Loader {
     if (n.is_boolean()) return n.value<bool>().value_or(false) ? "true" : "false";
     if (n.is_string()) return string(n, key);
     fail(key, std::string("expected a string, number or boolean, found ") + type_name(n));
+  }
+
+  ShardGroupConfig shard_group(std::string name, const toml::table& t, const std::string& where) const {
+    ShardGroupConfig g;
+    g.name = std::move(name);
+    for (auto&& [k, v] : t) {
+      const std::string sub = where + "." + std::string(k.str());
+      if (k == "members") {
+        const auto* arr = v.as_array();
+        if (!arr) fail(sub, "expected an array of connection names");
+        for (std::size_t i = 0; i < arr->size(); ++i) g.members.push_back(string(*arr->get(i), sub));
+      } else if (k == "strategy") {
+        g.strategy = string(v, sub);
+      } else if (k == "key") {
+        g.key = string(v, sub);
+      } else if (k == "parallelism") {
+        g.parallelism = static_cast<std::size_t>(integer(v, sub, 0, 1024));
+      } else if (k == "ranges") {
+        const auto* arr = v.as_array();
+        if (!arr) fail(sub, "expected an array of { member = \"…\", from = …, to = … } tables");
+        for (std::size_t i = 0; i < arr->size(); ++i) {
+          const std::string at = sub + "[" + std::to_string(i) + "]";
+          const auto* r = arr->get(i)->as_table();
+          if (!r) fail(at, "expected a table { member = \"…\", from = …, to = … }");
+          ShardRange range;
+          for (auto&& [rk, rv] : *r) {
+            const std::string rsub = at + "." + std::string(rk.str());
+            if (rk == "member") range.member = string(rv, rsub);
+            else if (rk == "from") range.from = bound(rv, rsub);
+            else if (rk == "to") range.to = bound(rv, rsub);
+            else fail(rsub, "unknown key (expected member, from, to)");
+          }
+          g.ranges.push_back(std::move(range));
+        }
+      } else if (k == "directory") {
+        const auto* d = v.as_table();
+        if (!d) fail(sub, "expected a table { connection, table, key_column, member_column }");
+        for (auto&& [dk, dv] : *d) {
+          const std::string dsub = sub + "." + std::string(dk.str());
+          if (dk == "connection") g.directory.connection = string(dv, dsub);
+          else if (dk == "table") g.directory.table = string(dv, dsub);
+          else if (dk == "key_column") g.directory.key_column = string(dv, dsub);
+          else if (dk == "member_column") g.directory.member_column = string(dv, dsub);
+          else fail(dsub, "unknown key (expected connection, table, key_column, member_column)");
+        }
+      } else {
+        fail(sub, "unknown key (expected members, strategy, key, ranges, directory, parallelism)");
+      }
+    }
+    return g;
+  }
+
+  /// A range bound: an integer or a string key.
+  Value bound(const toml::node& n, std::string_view key) const {
+    if (n.is_integer()) return Value(n.value<std::int64_t>().value_or(0));
+    if (n.is_string()) return Value(string(n, key));
+    fail(key, std::string("expected an integer or a string key, found ") + type_name(n));
   }
 
   static const char* type_name(const toml::node& n) {

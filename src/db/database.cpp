@@ -1,6 +1,7 @@
 #include "plexus/db/database.hpp"
 
 #include "db/connection_core.hpp"
+#include "shard/groups.hpp"
 #include "tx/coordinator.hpp"
 #include "plexus/core/error.hpp"
 
@@ -49,6 +50,9 @@ Database::Database(DatabaseConfig cfg, Extensions ext)
                                                          checked[i].picker(), m_hooks, m_budget.get());
     m_connections.emplace(c.name, std::make_unique<Connection>(std::move(core)));
   }
+  for (const auto& g : m_cfg.shard_groups)
+    m_groups.emplace(g.name, detail::make_shard_group(
+                                 g, [&](std::string_view n) -> Connection& { return connection(n); }, ext.shard_strategies));
   m_coordinator = std::make_unique<detail::Coordinator>(m_cfg.transactions);
   if (m_cfg.transactions.recover_on_start) {
     try {

@@ -578,10 +578,26 @@ Queryable& QueryBuilder::require_target(std::string_view what) const {
   return *m_target;
 }
 
+std::pair<Queryable*, BuilderRunner*> QueryBuilder::route(std::string_view what) const {
+  Queryable& t = require_target(what);
+  BuilderRunner* runner = t.builder_runner();
+  if (!runner) [[likely]] return {&t, nullptr};
+  if (Queryable* one = runner->single(*this)) return {one, nullptr};
+  return {nullptr, runner};
+}
+
+QueryBuilder QueryBuilder::on(Queryable& t) const {
+  QueryBuilder b = *this;
+  b.m_keep.reset();
+  b.m_target = &t;
+  return b;
+}
+
 Result QueryBuilder::get() {
-  auto& t = require_target("run");
-  Query q = to_sql(t.grammar());
-  return t.select(q.sql, q.bindings);
+  auto [t, scatter] = route("run");
+  if (scatter) return scatter->get(*this);
+  Query q = to_sql(t->grammar());
+  return t->select(q.sql, q.bindings);
 }
 
 Query QueryBuilder::first_sql(const Grammar& g) {
@@ -600,15 +616,25 @@ Query QueryBuilder::first_sql(const Grammar& g) {
 }
 
 std::optional<Record> QueryBuilder::first() {
-  auto& t = require_target("run");
-  Query q = first_sql(t.grammar());
-  Result r = t.select(q.sql, q.bindings);
+  auto [t, scatter] = route("run");
+  Result r;
+  if (scatter) {
+    QueryBuilder one = *this;
+    r = scatter->get(one.limit(1));
+  } else {
+    Query q = first_sql(t->grammar());
+    r = t->select(q.sql, q.bindings);
+  }
   if (r.empty()) return std::nullopt;
   return Record(std::move(r));
 }
 
 PreparedQuery QueryBuilder::prepare() const {
-  auto& t = require_target("be prepared");
+  auto [one_target, scatter] = route("be prepared");
+  if (scatter)
+    throw UsageError("a query on '" + m_table + "' across a shard group cannot be prepared (each run plans and merges "
+                     "anew); run it with get(), or prepare it on one member");
+  auto& t = *one_target;
   const Grammar& g = t.grammar();
   QueryBuilder one = *this;
   one.limit(1);
@@ -640,15 +666,31 @@ Value QueryBuilder::value(std::string_view column) {
 }
 
 Cursor QueryBuilder::cursor() {
-  auto& t = require_target("run");
-  Query q = to_sql(t.grammar());
-  return t.cursor(q.sql, q.bindings);
+  auto [t, scatter] = route("run");
+  if (scatter)
+    throw UsageError("cursor() over '" + m_table + "' across a shard group is not supported: use get() with a LIMIT, "
+                     "pages by key (where(key, \">\", last).order_by(key).limit(n)), or a cursor on one member");
+  Query q = to_sql(t->grammar());
+  return t->cursor(q.sql, q.bindings);
 }
 
 Value QueryBuilder::aggregate(std::string_view function, std::string_view column) {
-  auto& t = require_target("run");
-  Query q = aggregate_sql(t.grammar(), function, column);
-  return t.scalar(q.sql, q.bindings);
+  auto [t, scatter] = route("run");
+  if (scatter) {
+    if (column != "*") check_name(column);
+    if (!m_groups.empty() || m_distinct || m_limit || m_offset) {
+      // Over the rows the query returns: count them after the merge.
+      if (function == "COUNT" && column == "*") return Value(static_cast<std::int64_t>(scatter->get(*this).size()));
+      throw UsageError(std::string(function) + " over a grouped, DISTINCT or limited query across a shard group: "
+                       "run get() and compute it from the rows");
+    }
+    QueryBuilder agg = *this;
+    agg.m_columns = {Expr(raw(std::string(function) + "(" + std::string(column) + ") AS aggregate"))};
+    agg.m_orders.clear();
+    return scatter->get(agg)[0][0];
+  }
+  Query q = aggregate_sql(t->grammar(), function, column);
+  return t->scalar(q.sql, q.bindings);
 }
 
 std::int64_t QueryBuilder::count(std::string_view column) { return aggregate("COUNT", column).as<std::int64_t>(); }
@@ -685,12 +727,15 @@ void QueryBuilder::chunk(std::uint64_t size, const std::function<bool(const Resu
 }
 
 Result QueryBuilder::insert(const Fields& row) {
+  if (auto* runner = require_target("insert").builder_runner()) return on(runner->owner(*this, row)).insert(row);
   auto& t = require_target("insert");
   Query q = insert_sql(t.grammar(), {row});
   return t.execute(q.sql, q.bindings);
 }
 
 std::int64_t QueryBuilder::insert_get_id(const Fields& row, std::string_view id_column) {
+  if (auto* runner = require_target("insert").builder_runner())
+    return on(runner->owner(*this, row)).insert_get_id(row, id_column);
   auto& t = require_target("insert");
   const Grammar& g = t.grammar();
   if (g.supports_returning()) {
@@ -709,8 +754,27 @@ std::int64_t QueryBuilder::insert_get_id(const Fields& row, std::string_view id_
   return *r.last_insert_id();
 }
 
+/// Rows split by the member a runner places each on, in their order.
+static std::vector<std::pair<Queryable*, std::vector<Fields>>> by_owner(BuilderRunner& runner, const QueryBuilder& q,
+                                                                         const std::vector<Fields>& rows) {
+  std::vector<std::pair<Queryable*, std::vector<Fields>>> parts;
+  for (const auto& row : rows) {
+    Queryable* owner = &runner.owner(q, row);
+    auto it = std::find_if(parts.begin(), parts.end(), [&](const auto& p) { return p.first == owner; });
+    if (it == parts.end()) it = parts.insert(parts.end(), {owner, {}});
+    it->second.push_back(row);
+  }
+  return parts;
+}
+
 std::uint64_t QueryBuilder::insert_many(const std::vector<Fields>& rows) {
   if (rows.empty()) return 0;
+  if (auto* runner = require_target("insert").builder_runner()) {
+    // Each member's rows atomically there; for all or none across members use db.transaction.
+    std::uint64_t n = 0;
+    for (auto& [owner, part] : by_owner(*runner, *this, rows)) n += on(*owner).insert_many(part);
+    return n;
+  }
   auto& t = require_target("insert");
   const Grammar& g = t.grammar();
   const std::size_t cols = std::max<std::size_t>(1, rows.front().size());
@@ -734,12 +798,24 @@ std::uint64_t QueryBuilder::insert_many(const std::vector<Fields>& rows) {
 }
 
 std::uint64_t QueryBuilder::update(const Fields& fields) {
+  if (auto* runner = require_target("update").builder_runner()) {
+    std::uint64_t n = 0;
+    for (Queryable* w : runner->writers(*this, &fields, "update")) n += on(*w).update(fields);
+    return n;
+  }
   auto& t = require_target("update");
   Query q = update_sql(t.grammar(), fields);
   return t.execute(q.sql, q.bindings).affected_rows();
 }
 
 std::uint64_t QueryBuilder::increment(std::string_view column, std::int64_t by, const Fields& also) {
+  if (auto* runner = require_target("update").builder_runner()) {
+    Fields set = also;
+    set.emplace_back(std::string(column), Value());
+    std::uint64_t n = 0;
+    for (Queryable* w : runner->writers(*this, &set, "increment")) n += on(*w).increment(column, by, also);
+    return n;
+  }
   auto& t = require_target("update");
   require_where("increment");
   check_name(column);
@@ -768,6 +844,11 @@ std::uint64_t QueryBuilder::increment(std::string_view column, std::int64_t by, 
 }
 
 std::uint64_t QueryBuilder::remove() {
+  if (auto* runner = require_target("delete").builder_runner()) {
+    std::uint64_t n = 0;
+    for (Queryable* w : runner->writers(*this, nullptr, "delete")) n += on(*w).remove();
+    return n;
+  }
   auto& t = require_target("delete");
   Query q = delete_sql(t.grammar());
   return t.execute(q.sql, q.bindings).affected_rows();
@@ -775,6 +856,11 @@ std::uint64_t QueryBuilder::remove() {
 
 std::uint64_t QueryBuilder::upsert(const std::vector<Fields>& rows, std::vector<std::string> unique_by,
                                    std::vector<std::string> update) {
+  if (auto* runner = require_target("upsert").builder_runner()) {
+    std::uint64_t n = 0;
+    for (auto& [owner, part] : by_owner(*runner, *this, rows)) n += on(*owner).upsert(part, unique_by, update);
+    return n;
+  }
   auto& t = require_target("upsert");
   Query q = upsert_sql(t.grammar(), rows, unique_by, update);
   return t.execute(q.sql, q.bindings).affected_rows();

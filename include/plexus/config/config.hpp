@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <span>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "plexus/config/env.hpp"
+#include "plexus/core/value.hpp"
 
 namespace plexus {
 
@@ -126,6 +128,47 @@ struct TransactionsConfig {
   std::size_t parallelism = 4;
 };
 
+/// One member's share of a range strategy: keys from `from` (inclusive) to
+/// `to` (exclusive); a null bound is open. Ranges must not overlap or leave gaps.
+struct ShardRange {
+  std::string member;
+  Value from;
+  Value to;
+};
+
+/// Where a directory strategy looks keys up: `SELECT member_column FROM table
+/// WHERE key_column = ?` on `connection` (answers are cached).
+struct ShardDirectory {
+  std::string connection;
+  std::string table = "plexus_shard_directory";
+  std::string key_column = "shard_key";
+  std::string member_column = "member";
+};
+
+/// A user strategy: the index (0 … members-1) of the member owning `key`.
+using ShardFunction = std::function<std::size_t(const Value& key, std::size_t members)>;
+
+/// A shard group: connections that each hold part of the rows, and how a key
+/// picks one (docs/sharding.md).
+struct ShardGroupConfig {
+  std::string name;
+  /// Connection names, in order: a key's member index points into this list.
+  std::vector<std::string> members;
+  /// "modulo" (integer keys: key mod N), "range", "hash" (jump consistent
+  /// hashing: adding a member at the end moves about 1/N of the keys),
+  /// "directory", or "custom" (`custom` below; from TOML, the name of a
+  /// strategy registered in Extensions::shard_strategies).
+  std::string strategy = "modulo";
+  /// The shard-key column: a builder on the group with `where(key, v)` (or a
+  /// row holding it) goes to the one member owning v.
+  std::string key;
+  std::vector<ShardRange> ranges;  ///< strategy "range"
+  ShardDirectory directory;        ///< strategy "directory"
+  ShardFunction custom;            ///< strategy "custom"
+  /// Most members queried at once by a scatter-gather read (0 = all).
+  std::size_t parallelism = 0;
+};
+
 struct DatabaseConfig {
   /// Name of the default connection ("" = none chosen).
   std::string default_connection;
@@ -135,7 +178,11 @@ struct DatabaseConfig {
   std::size_t max_connections = 0;
   std::vector<ConnectionConfig> connections;
   TransactionsConfig transactions;
+  std::vector<ShardGroupConfig> shard_groups;
 
+  /// Adds (or replaces) a shard group over configured connections.
+  ShardGroupConfig& add_shard_group(std::string name, std::vector<std::string> members, std::string strategy = "modulo");
+  [[nodiscard]] const ShardGroupConfig* find_shard_group(std::string_view name) const noexcept;
   /// Adds (or replaces) a connection under `name`; returns it for chaining edits.
   ConnectionConfig& add(std::string name, ConnectionConfig cfg);
   /// Adds a connection from a URL. @throws ConfigError.

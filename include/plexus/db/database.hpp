@@ -22,6 +22,7 @@ class GlobalTransaction;
 struct RecoveryReport;
 struct RecoverOptions;
 struct PendingReport;
+class ShardGroup;
 namespace detail {
 class HookRegistry;
 class Coordinator;
@@ -34,6 +35,8 @@ struct Extensions {
   std::vector<std::shared_ptr<const driver::Engine>> engines = {};
   /// Read strategies by the name a connection's `load_balance` gives.
   std::map<std::string, PickerFactory, std::less<>> pickers = {};
+  /// Shard strategies by the name a shard group's `strategy` gives (from TOML).
+  std::map<std::string, ShardFunction, std::less<>> shard_strategies = {};
 };
 
 class Database {
@@ -106,6 +109,11 @@ class Database {
   /// This instance's coordinator id (transactions.coordinator, else the host name).
   [[nodiscard]] const std::string& coordinator_id() const;
 
+  /// A shard group by name (docs/sharding.md): route by key, fan reads out
+  /// and merge them. Defined with the groups, in shard/.
+  /// @throws ConfigError for an unknown group, listing the configured ones.
+  [[nodiscard]] ShardGroup& shards(std::string_view group);
+
   /// Sessions open across every pool (what max_connections caps).
   [[nodiscard]] std::size_t open_sessions() const;
 
@@ -120,6 +128,7 @@ class Database {
   std::unique_ptr<ConnectionBudget> m_budget;
   std::map<std::string, std::unique_ptr<Connection>, std::less<>> m_connections;
   std::unique_ptr<detail::Coordinator> m_coordinator;
+  std::map<std::string, std::unique_ptr<ShardGroup>, std::less<>> m_groups;
 };
 
 }  // namespace plexus

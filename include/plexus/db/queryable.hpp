@@ -22,6 +22,7 @@
 namespace plexus {
 
 class QueryBuilder;
+class BuilderRunner;
 class Grammar;
 
 /// Bound parameters for one call: `conn.select("… where id = ?", {42})`, a
@@ -221,6 +222,9 @@ class Queryable {
   /// A query builder on `table` that runs here: `conn.table("users").where("id", 1).first()`.
   /// @throws UsageError for an invalid table name.
   [[nodiscard]] QueryBuilder table(std::string_view name);
+  /// A target that runs builders itself (a shard group), or null: builders
+  /// then compile to one statement and run here.
+  [[nodiscard]] virtual BuilderRunner* builder_runner() noexcept { return nullptr; }
   /// The canonical name of the engine this runs on.
   [[nodiscard]] virtual const std::string& driver() const noexcept = 0;
   /// The SQL dialect of the engine this runs on (what builders compile to).

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstddef>
 #include <functional>
 #include <initializer_list>
 #include <memory>
@@ -113,6 +114,29 @@ class PreparedQuery {
   Query m_first;
 };
 
+namespace detail {
+class ShardPlanner;
+}
+
+/// A target that runs builders itself rather than as one statement: a shard
+/// group routes a keyed builder to the member owning the key, and plans, fans
+/// out and merges the rest (plexus/shard/shard_group.hpp). QueryBuilder asks
+/// its target for one through Queryable::builder_runner().
+class BuilderRunner {
+ public:
+  virtual ~BuilderRunner() = default;
+  /// The one target every row `q` reads lives on (its where pins the key), or null.
+  [[nodiscard]] virtual Queryable* single(const QueryBuilder& q) = 0;
+  /// Runs a read across the members and merges it; refuses what it cannot answer exactly.
+  [[nodiscard]] virtual Result get(const QueryBuilder& q) = 0;
+  /// The target holding `row` (an insert). @throws UsageError without the key.
+  [[nodiscard]] virtual Queryable& owner(const QueryBuilder& q, const Fields& row) = 0;
+  /// The targets an update (`set`: its fields) or delete (`set` null) of `q`
+  /// runs on: the key's owner, or every member when asked for explicitly.
+  /// @throws UsageError otherwise, or when `set` changes the shard key.
+  [[nodiscard]] virtual std::vector<Queryable*> writers(const QueryBuilder& q, const Fields* set, std::string_view what) = 0;
+};
+
 class QueryBuilder {
  public:
   /// A builder for `table` that is only compiled (to_sql with a dialect).
@@ -204,18 +228,26 @@ class QueryBuilder {
   /// `conn.table("items").select({"id", "name"}).get_as<std::tuple<int64_t, std::string>>()`.
   template <ReadableRow T>
   [[nodiscard]] std::vector<T> get_as() {
-    auto& t = require_target("run");
-    Query q = to_sql(t.grammar());
-    return t.select_as<T>(q.sql, q.bindings);
+    auto [t, scatter] = route("run");
+    if (scatter) return read_rows<T>(scatter->get(*this), static_cast<std::size_t>(-1));
+    Query q = to_sql(t->grammar());
+    return t->select_as<T>(q.sql, q.bindings);
   }
   [[nodiscard]] std::optional<Record> first();
   /// The first row as T, or nullopt, read straight from the driver:
   /// `auto u = conn.table("users").where("id", 7).first_as<User>();`
   template <ReadableRow T>
   [[nodiscard]] std::optional<T> first_as() {
-    auto& t = require_target("run");
-    Query q = first_sql(t.grammar());
-    return t.select_one_as<T>(q.sql, q.bindings);
+    auto [t, scatter] = route("run");
+    if (scatter) {
+      QueryBuilder one = *this;
+      one.limit(1);
+      auto rows = read_rows<T>(scatter->get(one), 1);
+      if (rows.empty()) return std::nullopt;
+      return std::optional<T>(std::move(rows.front()));
+    }
+    Query q = first_sql(t->grammar());
+    return t->select_one_as<T>(q.sql, q.bindings);
   }
   /// Compiles this read once for its target's dialect; run it with new values
   /// through the returned PreparedQuery. @throws UsageError when unbound.
@@ -258,6 +290,23 @@ class QueryBuilder {
   struct Condition;
 
  private:
+  friend class detail::ShardPlanner;  // reads the parts to plan a scatter-gather
+  /// Where this builder runs: one target, or a runner that fans out (exactly one is set).
+  [[nodiscard]] std::pair<Queryable*, BuilderRunner*> route(std::string_view what) const;
+  /// This builder retargeted at `t` (a member a runner chose).
+  [[nodiscard]] QueryBuilder on(Queryable& t) const;
+  template <class T>
+  static std::vector<T> read_rows(const Result& r, std::size_t most) {
+    std::vector<T> out;
+    if (r.empty()) return out;
+    const RowReader<T> reader(r.columns());
+    for (Row row : r) {
+      if (out.size() >= most) break;
+      if constexpr (ReadsInPlace<T>) reader.read_into(row, out.emplace_back());
+      else out.push_back(reader.read(row));
+    }
+    return out;
+  }
   struct Join {
     std::string type, table, first, op, second;
   };

@@ -1,0 +1,112 @@
+// Shard groups: connections that each hold part of the rows, a strategy that
+// maps a key to its member, keyed routing, and scatter-gather reads whose
+// merged answer is exact or refused (docs/sharding.md).
+//
+//   auto& users = db.shards("users_shards");
+//   users.table("users").insert({{"id", 42}, {"name", "Ada"}});   // on the member owning 42
+//   auto ada = users.table("users").where("id", 42).first();       // one member, the SQL as given
+//   auto top = users.table("orders").order_by_desc("total").limit(10).get();  // every member, merged
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "plexus/config/config.hpp"
+#include "plexus/db/connection.hpp"
+#include "plexus/query/builder.hpp"
+
+namespace plexus {
+
+namespace detail {
+class ShardStrategy;
+class TaskPool;
+}  // namespace detail
+
+/// One statement of a routing preview: where it goes and what it says.
+struct ShardTarget {
+  std::size_t shard = 0;   ///< the member's index in the group
+  std::string connection;  ///< the member's connection name
+  std::string host;        ///< where its reads and writes go (primary; reads may use its replicas)
+  Query query;             ///< the exact SQL and values that member receives
+};
+
+/// What a query on a shard group would do, without running it.
+struct RoutePlan {
+  std::string group;
+  std::string route;  ///< "one shard (key 42)", "every shard", "2 shards (key IN …)"
+  std::vector<ShardTarget> targets;
+  std::string merge;    ///< how the rows combine
+  std::string refused;  ///< non-empty: the query is refused, and why
+  [[nodiscard]] bool exact() const noexcept { return refused.empty(); }
+  [[nodiscard]] std::string to_string() const;
+  [[nodiscard]] std::string to_json() const;
+};
+
+class ShardGroup final : public Queryable, public BuilderRunner {
+ public:
+  struct Shared;
+  ShardGroup(std::shared_ptr<const Shared> shared, bool every_shard);
+  ~ShardGroup() override;
+  ShardGroup(const ShardGroup&) = delete;
+  ShardGroup& operator=(const ShardGroup&) = delete;
+
+  [[nodiscard]] const std::string& name() const noexcept;
+  /// The shard-key column ("" when none is configured).
+  [[nodiscard]] const std::string& key() const noexcept;
+  [[nodiscard]] std::size_t size() const noexcept;
+  [[nodiscard]] const std::vector<std::string>& member_names() const noexcept;
+  /// "modulo 4", "hash (jump consistent hashing over 5)", …
+  [[nodiscard]] std::string strategy() const;
+
+  /// The index of the member owning `key`. @throws UsageError for a key the strategy cannot place.
+  [[nodiscard]] std::size_t index_of(const Value& key) const;
+  /// The member owning `key`: run anything there, raw SQL included.
+  [[nodiscard]] Connection& shard(const Value& key);
+  [[nodiscard]] Connection& member(std::size_t index);
+  /// This group with writes that name no key allowed: they run on every member.
+  [[nodiscard]] ShardGroup& every_shard() noexcept;
+  /// Records that `key` lives on `member` (directory strategy).
+  void assign(const Value& key, std::string_view member);
+
+  /// What running `q` here would do: members, their SQL, the merge plan.
+  [[nodiscard]] RoutePlan preview(const QueryBuilder& q);
+  /// The same for raw SQL (run as is on every member and concatenated, or refused).
+  [[nodiscard]] RoutePlan preview(std::string_view sql, Params params = {});
+
+  // Queryable
+  [[nodiscard]] const std::string& driver() const noexcept override;
+  [[nodiscard]] const Grammar& grammar() const noexcept override;
+  void atomically(const std::function<void(Queryable&)>& fn) override;
+  [[nodiscard]] BuilderRunner* builder_runner() noexcept override { return this; }
+
+  // BuilderRunner
+  [[nodiscard]] Queryable* single(const QueryBuilder& q) override;
+  [[nodiscard]] Result get(const QueryBuilder& q) override;
+  [[nodiscard]] Queryable& owner(const QueryBuilder& q, const Fields& row) override;
+  [[nodiscard]] std::vector<Queryable*> writers(const QueryBuilder& q, const Fields* set, std::string_view what) override;
+
+ protected:
+  Result run(std::string_view sql, std::span<const Value> params, Intent intent) override;
+  Cursor open_cursor(std::string_view sql, std::span<const Value> params, Intent intent) override;
+  std::vector<Result> run_batch(std::string_view sql, std::span<const std::vector<Value>> sets, Intent intent) override;
+  std::uint64_t run_each(std::string_view sql, std::span<const Value> params, Intent intent,
+                         const RowVisitor& visit) override;
+  Result run_insert_key(const KeyedInsert& ins, std::span<const Value> params) override;
+  std::uint64_t run_script(std::string_view sql) override;
+
+ private:
+  /// The members a read of `q` must ask: the key's owner, the owners of an IN
+  /// list on the key, or every member.
+  [[nodiscard]] std::vector<std::size_t> read_targets(const QueryBuilder& q, std::string* why) const;
+  [[nodiscard]] std::vector<Result> fan_out(const std::vector<std::size_t>& members,
+                                            const std::function<Query(const Grammar&)>& query);
+
+  std::shared_ptr<const Shared> m_shared;
+  bool m_every;
+  std::unique_ptr<ShardGroup> m_every_view;
+};
+
+}  // namespace plexus

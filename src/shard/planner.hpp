@@ -1,0 +1,87 @@
+// Scatter-gather planning and merging for a query builder run on a shard
+// group: what each shard is asked (the rewritten SQL), and how their rows
+// combine into the one answer a single database would give. A query whose
+// answer the merge cannot give exactly is refused with the reason: never a
+// wrong answer (private to src/).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "plexus/core/result.hpp"
+#include "plexus/query/builder.hpp"
+
+namespace plexus::detail {
+
+class ShardPlanner {
+ public:
+  /// Plans `q` for a group whose shard-key column is `key_column` ("" = none).
+  ShardPlanner(const QueryBuilder& q, std::string_view key_column);
+
+  /// The shard-key values `q`'s WHERE pins (key = v, or key IN (…) at the top
+  /// level, joined by AND), or nullopt when the rows may be on any member.
+  [[nodiscard]] static std::optional<std::vector<Value>> key_values(const QueryBuilder& q, std::string_view key);
+
+  /// Empty when the merge is exact; otherwise why the query is refused.
+  [[nodiscard]] const std::string& refused() const noexcept { return m_refused; }
+  /// The statement each shard receives, in that shard's dialect.
+  [[nodiscard]] Query shard_sql(const Grammar& g) const;
+  /// Combines the shards' results (in member order). `names` name the shards
+  /// for errors. @throws UsageError when the rows show the merge would be
+  /// wrong (a shard ordering text by another collation).
+  [[nodiscard]] Result merge(std::vector<Result>& parts, std::span<const std::string> names) const;
+  /// The merge plan in words: "ordered merge (streaming; each shard LIMIT 15)", …
+  [[nodiscard]] std::string describe() const;
+
+ private:
+  enum class Op { keep, count, sum, min, max, avg };
+  struct ShardColumn {
+    std::string fn;   // "" for a plain column; COUNT, SUM, MIN, MAX
+    std::string arg;  // the column ("*" for COUNT(*))
+    bool distinct = false;
+  };
+  struct Output {
+    std::string name;  // as the user wrote it (alias, column or aggregate text)
+    Op op = Op::keep;
+    std::size_t src = 0, src2 = 0;  // shard columns (avg: sum, count)
+    bool hidden = false;
+  };
+  struct SortKey {
+    std::size_t out;  // output index (star mode: resolved by name at merge time)
+    std::string name;
+    bool desc = false;
+  };
+  struct Having {
+    std::size_t out;
+    std::string_view op;
+    Value value;
+  };
+
+  void refuse(std::string why) {
+    if (m_refused.empty()) m_refused = std::move(why);
+  }
+  void plan_columns(const QueryBuilder& q, std::string_view key_column);
+  void check_conditions(const std::vector<QueryBuilder::Condition>& conds);
+  std::optional<std::size_t> find_output(std::string_view name) const;
+  std::size_t add_shard_column(ShardColumn c);
+
+  Result merge_rows(std::vector<Result>& parts, std::span<const std::string> names) const;
+  Result merge_groups(std::vector<Result>& parts) const;
+
+  const QueryBuilder& m_q;
+  std::string m_refused;
+  bool m_star = false;       // SELECT *: the shards' columns as they come
+  bool m_aggregate = false;  // aggregates or GROUP BY: rows combine by group
+  bool m_distinct = false;
+  std::vector<ShardColumn> m_cols;
+  std::vector<Output> m_outs;
+  std::vector<std::size_t> m_group_srcs;
+  std::vector<SortKey> m_sort;
+  std::vector<Having> m_having;
+  std::optional<std::uint64_t> m_limit, m_offset;
+};
+
+}  // namespace plexus::detail

@@ -1,0 +1,376 @@
+#include "plexus/shard/shard_group.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include <nlohmann/json.hpp>
+
+#include "db/task_pool.hpp"
+#include "plexus/core/error.hpp"
+#include "plexus/db/database.hpp"
+#include "shard/groups.hpp"
+#include "shard/planner.hpp"
+#include "shard/strategy.hpp"
+
+namespace plexus {
+
+struct ShardGroup::Shared {
+  ShardGroupConfig cfg;
+  std::vector<Connection*> members;
+  std::unique_ptr<detail::ShardStrategy> strategy;
+  std::unique_ptr<detail::TaskPool> pool;  // the fan-out's bounded executor
+};
+
+namespace {
+
+std::string host_of(const Connection& c) {
+  const auto& cfg = c.config();
+  return cfg.hosts.empty() ? cfg.database : cfg.hosts.front().to_string();
+}
+
+/// Raw SQL whose rows a concatenation would answer wrongly: anything that
+/// orders, limits, groups, aggregates or removes duplicates (looked for
+/// outside quotes and comments, as whole words).
+std::string needs_merge(std::string_view sql) {
+  static constexpr std::string_view kWords[] = {"ORDER", "LIMIT", "OFFSET", "FETCH", "GROUP", "HAVING", "DISTINCT",
+                                                "UNION", "INTERSECT", "EXCEPT", "COUNT", "SUM", "AVG", "MIN", "MAX",
+                                                "OVER", "TOP", "JOIN"};
+  std::string word;
+  auto check = [&]() -> std::string {
+    for (auto w : kWords)
+      if (word == w) return std::string(w);
+    return "";
+  };
+  for (std::size_t i = 0; i <= sql.size(); ++i) {
+    const char c = i < sql.size() ? sql[i] : ' ';
+    if (c == '\'' || c == '"' || c == '`') {  // skip a quoted literal or identifier
+      if (auto w = check(); !w.empty()) return w;
+      word.clear();
+      auto end = sql.find(c, i + 1);
+      if (end == std::string_view::npos) break;
+      i = end;
+      continue;
+    }
+    if (c == '-' && i + 1 < sql.size() && sql[i + 1] == '-') {
+      if (auto w = check(); !w.empty()) return w;
+      word.clear();
+      auto end = sql.find('\n', i);
+      if (end == std::string_view::npos) break;
+      i = end;
+      continue;
+    }
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') {
+      word += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      continue;
+    }
+    if (auto w = check(); !w.empty()) return w;
+    word.clear();
+  }
+  return "";
+}
+
+std::string key_text(const Value& v) { return v.type() == Value::Type::text ? "'" + v.to_string() + "'" : v.to_string(); }
+
+}  // namespace
+
+ShardGroup::ShardGroup(std::shared_ptr<const Shared> shared, bool every_shard)
+    : m_shared(std::move(shared)), m_every(every_shard) {
+  if (!m_every) m_every_view = std::make_unique<ShardGroup>(m_shared, true);
+}
+
+ShardGroup::~ShardGroup() = default;
+
+const std::string& ShardGroup::name() const noexcept { return m_shared->cfg.name; }
+const std::string& ShardGroup::key() const noexcept { return m_shared->cfg.key; }
+std::size_t ShardGroup::size() const noexcept { return m_shared->members.size(); }
+const std::vector<std::string>& ShardGroup::member_names() const noexcept { return m_shared->cfg.members; }
+std::string ShardGroup::strategy() const { return m_shared->strategy->describe(); }
+
+std::size_t ShardGroup::index_of(const Value& key) const { return m_shared->strategy->place(key); }
+Connection& ShardGroup::shard(const Value& key) { return *m_shared->members[index_of(key)]; }
+
+Connection& ShardGroup::member(std::size_t index) {
+  if (index >= size())
+    throw UsageError("shard group '" + name() + "' has " + std::to_string(size()) + " members; there is no member " +
+                     std::to_string(index));
+  return *m_shared->members[index];
+}
+
+ShardGroup& ShardGroup::every_shard() noexcept { return m_every ? *this : *m_every_view; }
+
+void ShardGroup::assign(const Value& key, std::string_view member_name) {
+  const auto& names = member_names();
+  auto it = std::find(names.begin(), names.end(), member_name);
+  if (it == names.end())
+    throw UsageError("shard group '" + name() + "' has no member '" + std::string(member_name) + "'");
+  m_shared->strategy->assign(key, static_cast<std::size_t>(it - names.begin()));
+}
+
+const std::string& ShardGroup::driver() const noexcept { return m_shared->members.front()->driver(); }
+const Grammar& ShardGroup::grammar() const noexcept { return m_shared->members.front()->grammar(); }
+
+void ShardGroup::atomically(const std::function<void(Queryable&)>&) {
+  throw UsageError("shard group '" + name() + "': a transaction spans the members it touches; use "
+                   "db.transaction({members…}, fn) (two-phase commit) or a transaction on one member (shard(key))");
+}
+
+// ---- routing -----------------------------------------------------------------
+
+std::vector<std::size_t> ShardGroup::read_targets(const QueryBuilder& q, std::string* why) const {
+  std::vector<std::size_t> out;
+  if (auto keys = detail::ShardPlanner::key_values(q, key())) {
+    for (const auto& k : *keys) {
+      const std::size_t i = index_of(k);
+      if (std::find(out.begin(), out.end(), i) == out.end()) out.push_back(i);
+    }
+    std::sort(out.begin(), out.end());
+    if (why) {
+      *why = keys->size() == 1 ? "one shard (" + key() + " = " + key_text(keys->front()) + ")"
+                               : std::to_string(out.size()) + " of " + std::to_string(size()) + " shards (" + key() +
+                                     " IN a list of " + std::to_string(keys->size()) + ")";
+    }
+    return out;
+  }
+  for (std::size_t i = 0; i < size(); ++i) out.push_back(i);
+  if (why) *why = "every shard (no " + (key().empty() ? std::string("shard key configured") : key() + " = … in WHERE") + ")";
+  return out;
+}
+
+Queryable* ShardGroup::single(const QueryBuilder& q) {
+  auto targets = read_targets(q, nullptr);
+  if (targets.size() == 1 && targets.size() != size()) return m_shared->members[targets.front()];
+  if (size() == 1) return m_shared->members.front();
+  return nullptr;
+}
+
+Queryable& ShardGroup::owner(const QueryBuilder& q, const Fields& row) {
+  if (key().empty())
+    throw UsageError("insert into '" + q.table() + "' on shard group '" + name() +
+                     "': the group has no key column configured (key = \"…\"), so it cannot place the row; set one "
+                     "or insert on a member (shard(key))");
+  for (const auto& [column, value] : row)
+    if (column == key()) return shard(value);
+  throw UsageError("insert into '" + q.table() + "' on shard group '" + name() + "' needs the shard key '" + key() +
+                   "' in the row, to know which member holds it");
+}
+
+std::vector<Queryable*> ShardGroup::writers(const QueryBuilder& q, const Fields* set, std::string_view what) {
+  if (set && !key().empty())
+    for (const auto& [column, value] : *set)
+      if (column == key())
+        throw UsageError(std::string(what) + " of '" + q.table() + "' on shard group '" + name() + "' sets the shard key '" +
+                         key() + "': that would leave the row on a member that no longer owns it; move the row "
+                         "instead (read it, insert it with the new key and delete the old one in db.transaction "
+                         "over both members)");
+  std::string why;
+  auto targets = read_targets(q, &why);
+  if (targets.size() != size() || m_every) {
+    std::vector<Queryable*> out;
+    for (auto i : targets) out.push_back(m_shared->members[i]);
+    return out;
+  }
+  throw UsageError(std::string(what) + " of '" + q.table() + "' on shard group '" + name() + "' names no shard key (" +
+                   (key().empty() ? std::string("none is configured") : "where(\"" + key() + "\", …)") +
+                   "), so it would touch every member: say so with db.shards(\"" + name() +
+                   "\").every_shard(), or add the key");
+}
+
+// ---- scatter-gather ----------------------------------------------------------
+
+std::vector<Result> ShardGroup::fan_out(const std::vector<std::size_t>& members,
+                                        const std::function<Query(const Grammar&)>& query) {
+  std::vector<Result> parts(members.size());
+  std::vector<std::function<void()>> tasks;
+  tasks.reserve(members.size());
+  for (std::size_t i = 0; i < members.size(); ++i)
+    tasks.emplace_back([&, i] {
+      Connection& c = *m_shared->members[members[i]];
+      const Query q = query(c.grammar());
+      parts[i] = c.select(q.sql, q.bindings);
+    });
+  const auto errors = m_shared->pool->run_all(tasks);
+  for (const auto& e : errors)
+    if (e) std::rethrow_exception(e);  // the error names the member's connection
+  return parts;
+}
+
+Result ShardGroup::get(const QueryBuilder& q) {
+  detail::ShardPlanner plan(q, key());
+  if (!plan.refused().empty())
+    throw UsageError("shard group '" + name() + "': query on '" + q.table() + "' refused: " + plan.refused());
+  const auto targets = read_targets(q, nullptr);
+  auto parts = fan_out(targets, [&](const Grammar& g) { return plan.shard_sql(g); });
+  std::vector<std::string> names;
+  for (auto i : targets) names.push_back(member_names()[i]);
+  try {
+    return plan.merge(parts, names);
+  } catch (const UsageError& e) {
+    throw UsageError("shard group '" + name() + "': query on '" + q.table() + "': " + e.message());
+  }
+}
+
+RoutePlan ShardGroup::preview(const QueryBuilder& q) {
+  RoutePlan p;
+  p.group = name();
+  detail::ShardPlanner plan(q, key());
+  std::vector<std::size_t> targets;
+  try {
+    targets = read_targets(q, &p.route);
+  } catch (const UsageError& e) {
+    p.refused = e.message();
+    return p;
+  }
+  const bool one = targets.size() == 1 && size() > 1;
+  p.refused = one ? "" : plan.refused();
+  p.merge = one ? "none: the one shard's rows as they come" : plan.describe();
+  for (auto i : targets) {
+    Connection& c = *m_shared->members[i];
+    ShardTarget t{i, c.name(), host_of(c), one ? q.to_sql(c.grammar()) : Query{}};
+    if (!one && p.refused.empty()) t.query = plan.shard_sql(c.grammar());
+    p.targets.push_back(std::move(t));
+  }
+  return p;
+}
+
+RoutePlan ShardGroup::preview(std::string_view sql, Params params) {
+  RoutePlan p;
+  p.group = name();
+  p.route = "every shard (raw SQL names no key)";
+  if (auto w = needs_merge(sql); !w.empty())
+    p.refused = "raw SQL with " + w + " would be answered per shard, not for the group; build it with table() so "
+                "Plexus can merge it, or run it on one member";
+  p.merge = p.refused.empty() ? "concatenate the shards' rows" : "";
+  for (std::size_t i = 0; i < size(); ++i) {
+    Connection& c = *m_shared->members[i];
+    std::vector<Value> values(params.span().begin(), params.span().end());
+    p.targets.push_back({i, c.name(), host_of(c), Query{std::string(sql), std::move(values)}});
+  }
+  return p;
+}
+
+std::string RoutePlan::to_string() const {
+  std::string s = "group " + group + ": " + route + "\n";
+  for (const auto& t : targets) {
+    s += "  shard " + std::to_string(t.shard) + " " + t.connection + " (" + t.host + "): " + t.query.sql;
+    if (!t.query.bindings.empty()) {
+      s += "  [";
+      for (std::size_t i = 0; i < t.query.bindings.size(); ++i)
+        s += (i ? ", " : "") + t.query.bindings[i].to_string();
+      s += "]";
+    }
+    s += "\n";
+  }
+  s += refused.empty() ? "merge: " + merge + "\n" : "refused: " + refused + "\n";
+  return s;
+}
+
+std::string RoutePlan::to_json() const {
+  nlohmann::json j;
+  j["group"] = group;
+  j["route"] = route;
+  j["exact"] = exact();
+  j["merge"] = merge;
+  if (!refused.empty()) j["refused"] = refused;
+  j["targets"] = nlohmann::json::array();
+  for (const auto& t : targets) {
+    nlohmann::json b = nlohmann::json::array();
+    for (const auto& v : t.query.bindings) b.push_back(v.is_null() ? nlohmann::json() : nlohmann::json(v.to_string()));
+    j["targets"].push_back({{"shard", t.shard}, {"connection", t.connection}, {"host", t.host}, {"sql", t.query.sql}, {"bindings", b}});
+  }
+  return j.dump(2);
+}
+
+// ---- raw SQL -----------------------------------------------------------------
+
+Result ShardGroup::run(std::string_view sql, std::span<const Value> params, Intent intent) {
+  std::vector<std::size_t> all;
+  for (std::size_t i = 0; i < size(); ++i) all.push_back(i);
+  if (intent == Intent::write) {
+    if (!m_every)
+      throw UsageError("shard group '" + name() + "': raw SQL that writes names no member: run it on one (shard(key)) "
+                       "or on every member with db.shards(\"" + name() + "\").every_shard()");
+    std::vector<Result> parts(size());
+    std::vector<std::function<void()>> tasks;
+    for (std::size_t i = 0; i < size(); ++i)
+      tasks.emplace_back([&, i] { parts[i] = m_shared->members[i]->execute(sql, params); });
+    const auto errors = m_shared->pool->run_all(tasks);
+    for (const auto& e : errors)
+      if (e) std::rethrow_exception(e);
+    Result out;
+    std::uint64_t affected = 0;
+    for (const auto& r : parts) affected += r.affected_rows();
+    out.set_affected_rows(affected);
+    return out;
+  }
+  if (auto w = needs_merge(sql); !w.empty())
+    throw UsageError("shard group '" + name() + "': raw SQL with " + w +
+                     " would be answered per shard, not for the group (concatenated rows would be wrong); build it "
+                     "with table() so Plexus can merge it exactly, or run it on one member (shard(key))");
+  auto parts = fan_out(all, [&](const Grammar&) { return Query{std::string(sql), {params.begin(), params.end()}}; });
+  Result out(parts.front().columns());
+  for (const auto& part : parts)
+    for (Row row : part) {
+      Value* dst = out.append_row();
+      for (std::size_t c = 0; c < row.size(); ++c) dst[c] = row[c];
+    }
+  return out;
+}
+
+std::uint64_t ShardGroup::run_each(std::string_view sql, std::span<const Value> params, Intent intent,
+                                   const RowVisitor& visit) {
+  const Result r = run(sql, params, intent);
+  std::uint64_t n = 0;
+  for (Row row : r) {
+    ++n;
+    if (!visit(row)) break;
+  }
+  return n;
+}
+
+Cursor ShardGroup::open_cursor(std::string_view, std::span<const Value>, Intent) {
+  throw UsageError("shard group '" + name() + "': cursors run on one member (shard(key).cursor(…)); across the group "
+                   "use select() or pages by key");
+}
+
+std::vector<Result> ShardGroup::run_batch(std::string_view, std::span<const std::vector<Value>>, Intent) {
+  throw UsageError("shard group '" + name() + "': batches run on one member (shard(key).select_batch(…))");
+}
+
+Result ShardGroup::run_insert_key(const KeyedInsert& ins, std::span<const Value>) {
+  throw UsageError("shard group '" + name() + "': insert into '" + std::string(ins.table) +
+                   "' through table().insert_get_id(row) with the key in the row, or on one member");
+}
+
+std::uint64_t ShardGroup::run_script(std::string_view sql) {
+  if (!m_every)
+    throw UsageError("shard group '" + name() + "': a script runs on every member only when asked: "
+                     "db.shards(\"" + name() + "\").every_shard().execute_script(…)");
+  std::uint64_t n = 0;
+  for (auto* m : m_shared->members) n += m->execute_script(sql);
+  return n;
+}
+
+namespace detail {
+
+std::unique_ptr<ShardGroup> make_shard_group(const ShardGroupConfig& cfg,
+                                             const std::function<Connection&(std::string_view)>& connection,
+                                             const std::map<std::string, ShardFunction, std::less<>>& registered) {
+  auto shared = std::make_shared<ShardGroup::Shared>();
+  shared->cfg = cfg;
+  for (const auto& m : cfg.members) shared->members.push_back(&connection(m));
+  shared->strategy = make_shard_strategy(cfg, registered, connection);
+  shared->pool = std::make_unique<TaskPool>(cfg.parallelism ? cfg.parallelism : cfg.members.size());
+  return std::make_unique<ShardGroup>(std::move(shared), false);
+}
+
+}  // namespace detail
+
+ShardGroup& Database::shards(std::string_view group) {
+  if (auto it = m_groups.find(group); it != m_groups.end()) return *it->second;
+  std::string list;
+  for (const auto& g : m_cfg.shard_groups) list += (list.empty() ? "" : ", ") + g.name;
+  throw ConfigError("unknown shard group '" + std::string(group) + "' (configured: " + (list.empty() ? "none" : list) +
+                    "); add it under [shards." + std::string(group) + "] or with DatabaseConfig::add_shard_group");
+}
+
+}  // namespace plexus
