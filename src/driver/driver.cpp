@@ -148,7 +148,9 @@ Options Options::parse(const ConnectionConfig& cfg, std::span<const OptionSpec> 
   auto fail = [&](std::string_view key, const std::string& problem) {
     throw ConfigError(cfg.where(key) + ": " + problem);
   };
-  for (const auto& [key, raw] : cfg.options) {
+  for (const auto& option : cfg.options) {
+    const std::string& key = option.first;
+    const std::string& raw = option.second;
     auto spec = std::find_if(specs.begin(), specs.end(), [&](const OptionSpec& s) { return s.name == key; });
     if (spec == specs.end()) {
       std::string known;

@@ -72,6 +72,11 @@ bool check_name(std::string_view name) {
   return false;
 }
 
+void Grammar::order_nulls_low(std::string& out, std::string_view column, bool desc) const {
+  out += column;
+  out += desc ? " DESC" : " ASC";
+}
+
 void Grammar::identifier(std::string& out, std::string_view name) const {
   if (plain_part(name)) {  // the common case: one scan
     quote(out, name);

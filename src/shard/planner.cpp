@@ -478,8 +478,9 @@ Query ShardPlanner::shard_sql(const Grammar& g) const {
     std::string column;
     if (m_star) g.identifier(column, s.name);
     else g.identifier(column, m_cols[m_outs[s.out].src].arg);
-    b.order_by_raw("(" + column + " IS NULL) " + (s.desc ? "ASC" : "DESC"));
-    b.order_by_raw(column + (s.desc ? " DESC" : " ASC"));
+    std::string term;
+    g.order_nulls_low(term, column, s.desc);
+    b.order_by_raw(std::move(term));
   }
   if (m_limit) b.m_limit = *m_limit + m_offset.value_or(0);  // each shard: every row that can reach the page
   return b.to_sql(g);

@@ -39,6 +39,11 @@ class Grammar {
   /// Whether the dialect has a case-insensitive ILIKE (else the builder
   /// compiles `ilike` to LOWER(…) LIKE LOWER(…)).
   [[nodiscard]] virtual bool native_ilike() const noexcept { return false; }
+  /// Appends an ORDER BY term for `column` (already quoted) with NULLs lowest:
+  /// first ascending, last descending, whatever the engine's default (what a
+  /// merge across shards of several engines compares by). The default suits
+  /// engines whose NULLs already sort lowest (SQLite, MySQL/MariaDB).
+  virtual void order_nulls_low(std::string& out, std::string_view column, bool desc) const;
   /// Most bound values one statement may carry.
   [[nodiscard]] virtual std::size_t max_parameters() const noexcept = 0;
   /// Appends the upsert tail after INSERT … VALUES …: ON CONFLICT / ON DUPLICATE KEY.

@@ -13,6 +13,11 @@ class PostgresGrammar final : public Grammar {
     out += std::to_string(n);
   }
   bool supports_returning() const noexcept override { return true; }
+  // PostgreSQL sorts NULLs as the largest value: say where they go.
+  void order_nulls_low(std::string& out, std::string_view column, bool desc) const override {
+    out += column;
+    out += desc ? " DESC NULLS LAST" : " ASC NULLS FIRST";
+  }
   bool native_ilike() const noexcept override { return true; }
   std::size_t max_parameters() const noexcept override { return 65535; }
   void upsert_tail(std::string& out, std::span<const std::string> unique_by,
