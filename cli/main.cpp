@@ -145,6 +145,20 @@ int main(int argc, char** argv) {
   copy->add_flag("--verify", verify, "Read the rows back and compare counts and checksums (exit 1 if they differ)");
   copy->add_flag("--move", move, "Delete each batch at the source in the same two-phase commit");
 
+  auto* shards = app.add_subcommand("shards", "Shard groups: members, strategy, key, and rows per member of a table");
+  add_common(shards, common, true);
+  std::string shards_table;
+  shards->add_option("--table", shards_table, "Count this table's rows on every member");
+
+  auto* route = app.add_subcommand("route", "Where a query on a shard group would go and what each member receives (runs nothing)");
+  add_common(route, common, true);
+  std::string route_group, route_sql, route_key;
+  std::vector<std::string> route_params;
+  route->add_option("group", route_group, "Shard group name")->required();
+  route->add_option("sql", route_sql, "SQL to preview")->required();
+  route->add_option("-p,--param", route_params, "A value to bind, in order (repeat it)");
+  route->add_option("--key", route_key, "The shard key the query is for: it goes to that key's member as written");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -218,6 +232,62 @@ int main(int argc, char** argv) {
       if (common.json) std::cout << plexus::cli::to_json(done, db.coordinator_id()).dump(2) << "\n";
       else plexus::cli::print_recovery(std::cout, done, db.coordinator_id());
       return done.unreachable.empty() ? kOk : kDatabase;
+    }
+    if (*shards) {
+      auto db = open_config(common.config);
+      nlohmann::json groups = nlohmann::json::array();
+      std::vector<std::vector<std::string>> rows;
+      bool all_answered = true;
+      for (const auto& g : db.config().shard_groups) {
+        auto& group = db.shards(g.name);
+        nlohmann::json members = nlohmann::json::array();
+        for (std::size_t i = 0; i < group.size(); ++i) {
+          nlohmann::json m{{"index", i}, {"connection", group.member_names()[i]}};
+          std::string count = "";
+          if (!shards_table.empty()) {
+            try {
+              const auto n = group.member(i).table(shards_table).count();
+              m["rows"] = n;
+              count = std::to_string(n);
+            } catch (const plexus::Error& e) {
+              all_answered = false;
+              m["error"] = e.what();
+              count = "error: " + e.message();
+            }
+          }
+          members.push_back(m);
+          rows.push_back({i == 0 ? g.name : "", i == 0 ? group.strategy() : "", i == 0 ? group.key() : "",
+                          std::to_string(i) + " " + group.member_names()[i], count});
+        }
+        groups.push_back({{"name", g.name}, {"strategy", group.strategy()}, {"key", group.key()}, {"members", members}});
+      }
+      if (common.json) std::cout << nlohmann::json{{"groups", groups}}.dump(2) << "\n";
+      else if (rows.empty()) std::cout << "no shard groups configured (add [shards.NAME] sections)\n";
+      else plexus::cli::print_grid(std::cout, {"group", "strategy", "key", "member", shards_table.empty() ? "" : "rows in " + shards_table}, rows);
+      return all_answered ? kOk : kDatabase;
+    }
+    if (*route) {
+      auto db = open_config(common.config);
+      auto& group = db.shards(route_group);
+      std::vector<plexus::Value> values;
+      for (const auto& p : route_params) values.push_back(param_value(p));
+      plexus::RoutePlan plan;
+      if (!route_key.empty()) {
+        const plexus::Value k = param_value(route_key);
+        const std::size_t i = group.index_of(k);
+        auto& member = group.member(i);
+        plan.group = group.name();
+        plan.route = "one shard (" + (group.key().empty() ? std::string("key") : group.key()) + " = " + k.to_string() + ")";
+        plan.merge = "none: the one shard's rows as they come";
+        const auto& c = member.config();
+        plan.targets.push_back({i, member.name(), c.hosts.empty() ? c.database : c.hosts.front().to_string(),
+                                plexus::Query{route_sql, values}});
+      } else {
+        plan = group.preview(route_sql, values);
+      }
+      if (common.json) std::cout << plan.to_json() << "\n";
+      else std::cout << plan.to_string();
+      return plan.exact() ? kOk : kUsage;
     }
     if (*copy) {
       plexus::CopySpec spec;
