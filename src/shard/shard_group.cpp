@@ -365,6 +365,11 @@ std::unique_ptr<ShardGroup> make_shard_group(const ShardGroupConfig& cfg,
 
 }  // namespace detail
 
+Queryable& Database::queryable(std::string_view name) {
+  if (auto it = m_groups.find(name); it != m_groups.end()) return *it->second;
+  return connection(name);
+}
+
 ShardGroup& Database::shards(std::string_view group) {
   if (auto it = m_groups.find(group); it != m_groups.end()) return *it->second;
   std::string list;

@@ -293,6 +293,64 @@ TEST_F(ShardRouting, RawSqlIsConcatenatedOrRefusedAndPreviewShowsEachMembersSql)
       << "distinct shard keys never repeat across members";
 }
 
+// ---- models on a shard group -------------------------------------------------
+
+namespace {
+
+struct Order {
+  std::int64_t id = 0;
+  std::int64_t user_id = 0;
+  double total = 0;
+  std::string status;
+  static constexpr auto schema =
+      plexus::schema("orders", col<&Order::id>("id", primary_key), col<&Order::user_id>("user_id"),
+                     col<&Order::total>("total"), col<&Order::status>("status"))
+          .connection("orders_shards")
+          .shard_key("user_id");
+};
+
+struct Stray {
+  std::int64_t id = 0;
+  static constexpr auto schema =
+      plexus::schema("stray", col<&Stray::id>("id", primary_key)).connection("s0").shard_key("id");
+};
+
+}  // namespace
+
+TEST(ShardModels, AModelWithAShardKeyRoutesByItAndFansOutWithoutIt) {
+  auto dir = scratch("models");
+  DatabaseConfig cfg = four_files(dir, "modulo");
+  cfg.add_shard_group("orders_shards", {"s0", "s1", "s2", "s3"}, "modulo").key = "user_id";
+  Database db(cfg);
+  db.shards("orders_shards").every_shard().execute(
+      "CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, total REAL, status TEXT)");
+  auto orders = db.model<Order>();
+  for (std::int64_t i = 1; i <= 20; ++i) (void)orders.create(Order{i, i % 5, i * 1.5, i % 2 ? "paid" : "open"});
+  // Each order sits on the member of its user (user_id % 4), asked directly.
+  for (std::int64_t i = 1; i <= 20; ++i)
+    for (int m = 0; m < 4; ++m)
+      EXPECT_EQ(rows_on(db.connection("s" + std::to_string(m)), "orders", i), m == (i % 5) % 4 ? 1 : 0) << i;
+
+  auto paid = orders.where("status", "paid").order_by_desc("total").limit(3).get();  // every member, merged
+  ASSERT_EQ(paid.size(), 3u);
+  EXPECT_EQ(paid[0].id, 19);
+  EXPECT_EQ(paid[2].id, 15);
+  EXPECT_EQ(orders.where("user_id", 3).count(), 4);  // one member
+
+  auto found = orders.find(7);  // the key is not the shard key: asks every member
+  ASSERT_TRUE(found);
+  found->status = "refunded";
+  orders.save(*found);  // matched by id and user_id: one member
+  EXPECT_EQ(db.connection("s2").scalar("SELECT status FROM orders WHERE id = 7").as<std::string>(), "refunded");
+  found->user_id = 1;  // moving a row to another member is refused, not half-done
+  EXPECT_THROW(orders.save(*found), UsageError);
+  EXPECT_EQ(db.connection("s2").scalar("SELECT user_id FROM orders WHERE id = 7").as<int>(), 2);
+  EXPECT_TRUE(orders.remove(Order{8, 3, 0, ""}));
+  EXPECT_EQ(rows_on(db.connection("s3"), "orders", 8), 0);
+  EXPECT_THROW((void)orders.connection(), UsageError) << "a group is not one connection";
+  EXPECT_THROW((void)db.model<Stray>(), ConfigError) << "a shard key on a plain connection";
+}
+
 // ---- the merge oracle ------------------------------------------------------
 
 TEST(ShardMerge, GeneratedQueriesAgreeWithOneDatabaseOrAreRefused) {

@@ -60,6 +60,11 @@ class Database {
   /// The default connection (`default` / DB_CONNECTION). @throws ConfigError if none.
   [[nodiscard]] Connection& connection();
   [[nodiscard]] bool has_connection(std::string_view name) const noexcept;
+  [[nodiscard]] bool has_shard_group(std::string_view name) const noexcept { return m_groups.contains(name); }
+  /// A connection or a shard group by name, as something to query (what a
+  /// model declaring either runs on). Defined with the groups, in shard/.
+  /// @throws ConfigError when it is neither.
+  [[nodiscard]] Queryable& queryable(std::string_view name);
   /// Names in configuration order.
   [[nodiscard]] std::vector<std::string> connection_names() const;
   /// The configuration, with engine names resolved to their canonical names.

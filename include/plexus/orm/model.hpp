@@ -22,6 +22,7 @@
 #include "plexus/db/database.hpp"
 #include "plexus/orm/schema.hpp"
 #include "plexus/query/builder.hpp"
+#include "plexus/shard/shard_group.hpp"
 
 namespace plexus {
 
@@ -254,20 +255,43 @@ class Model {
 
  public:
   /// An empty `connection` leaves the model unbound until bind().
+  /// `connection` may name a shard group: the model then routes by its schema's shard_key().
   Model(Database& db, std::string connection) : m_db(&db), m_conn(std::move(connection)) {
     // Unknown names fail here, not at the first query. A Database never drops
-    // a connection, so the pointer stays good while the Database lives.
-    if (!m_conn.empty()) m_bound = &m_db->connection(m_conn);
+    // a connection or a group, so the pointer stays good while it lives.
+    if (m_conn.empty()) return;
+    m_home = &m_db->queryable(m_conn);
+    m_sharded = m_home->builder_runner() != nullptr;
+    if (!m_sharded) m_bound = &m_db->connection(m_conn);
+    if constexpr (!T::schema.shard_key_name().empty()) {
+      if (m_sharded && m_db->shards(m_conn).key() != T::schema.shard_key_name())
+        throw ConfigError("model '" + std::string(T::schema.table()) + "' declares shard_key(\"" +
+                          std::string(T::schema.shard_key_name()) + "\") but shard group '" + m_conn +
+                          "' routes by key '" + m_db->shards(m_conn).key() + "'; make them the same column");
+      if (!m_sharded)
+        throw ConfigError("model '" + std::string(T::schema.table()) + "' declares shard_key(\"" +
+                          std::string(T::schema.shard_key_name()) + "\") but is bound to connection '" + m_conn +
+                          "', not a shard group; bind it to a group ([shards.NAME]) or remove shard_key()");
+    }
   }
 
   [[nodiscard]] const std::string& connection_name() const noexcept { return m_conn; }
   /// @throws ConfigError when the model is bound to no connection.
   [[nodiscard]] Connection& connection() const {
+    if (m_sharded)
+      throw UsageError("model '" + std::string(T::schema.table()) + "' lives on shard group '" + m_conn +
+                       "', not on one connection: query it through the model, or a member with db.shards(\"" + m_conn +
+                       "\").shard(key)");
+    (void)home();
+    return *m_bound;
+  }
+  /// Where the model's statements run: its connection or its shard group.
+  [[nodiscard]] Queryable& home() const {
     if (m_conn.empty())
       throw ConfigError("model '" + std::string(T::schema.table()) +
                         "' is bound to no connection: its schema declares none and no default connection is "
                         "configured; call .bind(\"name\") or declare .connection(\"name\") in its schema");
-    return *m_bound;
+    return *m_home;
   }
   [[nodiscard]] Database& database() const noexcept { return *m_db; }
 
@@ -275,6 +299,9 @@ class Model {
   /// transaction): `users.in(tx).create({...})`.
   /// @throws UsageError when the transaction is on another connection.
   [[nodiscard]] Model in(Transaction& tx) const {
+    if (m_sharded)
+      throw UsageError("model '" + std::string(T::schema.table()) + "' lives on shard group '" + m_conn +
+                       "': a transaction there spans members; use db.transaction({members…}, fn) with the members' tables");
     if (tx.connection().name() != connection().name())
       throw UsageError("model '" + std::string(T::schema.table()) + "' lives on connection '" + m_conn +
                        "' but the transaction is on '" + tx.connection().name() +
@@ -288,7 +315,10 @@ class Model {
   [[nodiscard]] Model bind(std::string_view connection) const { return Model(*m_db, std::string(connection)); }
   /// One query on another connection (the seed's Model.db('analytics')).
   [[nodiscard]] ModelQuery<T> on(std::string_view connection) const { return bind(connection).query(); }
-  [[nodiscard]] ModelQuery<T> query() const { return ModelQuery<T>(*m_db, connection().name(), m_tx); }
+  [[nodiscard]] ModelQuery<T> query() const {
+    (void)home();
+    return ModelQuery<T>(*m_db, m_conn, m_tx);
+  }
 
   [[nodiscard]] ModelQuery<T> where(std::string_view column, Value value) const {
     return query().where(column, std::move(value));
@@ -306,6 +336,11 @@ class Model {
     // the row hydrated straight from the result.
     Queryable& c = target(m_conn);
     std::optional<Entity<T>> e;
+    if (m_sharded) {  // the builder routes it: to the key's member when the key is the shard key
+      auto r = c.table(T::schema.table()).select(detail::schema_columns<T>()).where(key_name(), id).limit(1).get();
+      if (!r.empty()) detail::hydrate_row<T>(r[0], e.emplace(), m_conn);
+      return e;
+    }
     auto take = [&](Row row) {
       detail::hydrate_row<T>(row, e.emplace(), m_conn);
       return false;  // one row by key: the engine need not look for another
@@ -344,7 +379,7 @@ class Model {
   void save(Entity<T>& e) const {
     if (!e.exists()) {
       insert(e);
-      e.remember(connection().name());
+      e.remember(m_conn);
       return;
     }
     if (e.dirty().empty()) return;
@@ -353,8 +388,10 @@ class Model {
     T::schema.for_each([&](const auto& c, std::size_t) {
       if (e.changed(c)) changed.emplace_back(std::string(c.name), Value(e.*(c.member)));
     });
-    const std::string where = e.origin().empty() ? connection().name() : e.origin();
-    target(where).table(T::schema.table()).where(key_name(), detail::key_of(e.m_original)).update(changed);
+    const std::string where = e.origin().empty() ? m_conn : e.origin();
+    auto q = target(where).table(T::schema.table());
+    pin(q.where(key_name(), detail::key_of(e.m_original)), e.m_original);
+    q.update(changed);
     e.remember(where);
   }
   /// A plain struct: inserted when its key is unset (0 / empty), else every column is updated.
@@ -368,22 +405,29 @@ class Model {
     detail::touch<T>(obj, false);
     Fields all = detail::to_fields(obj);
     all.erase(all.begin() + static_cast<std::ptrdiff_t>(T::schema.key_index()));
-    target(m_conn).table(T::schema.table()).where(key_name(), key).update(all);
+    if (m_sharded)  // the shard key names the row's member: it is matched, not set
+      std::erase_if(all, [](const auto& f) { return f.first == T::schema.shard_key_name(); });
+    auto q = target(m_conn).table(T::schema.table());
+    pin(q.where(key_name(), key), obj);
+    q.update(all);
   }
   /// Deletes by primary key; true if a row was deleted.
   bool remove(const T& obj) const {
-    return target(m_conn).table(T::schema.table()).where(key_name(), detail::key_of(obj)).remove() > 0;
+    auto q = target(m_conn).table(T::schema.table());
+    return pin(q.where(key_name(), detail::key_of(obj)), obj).remove() > 0;
   }
   bool remove(Entity<T>& e) const {
-    const std::string where = e.origin().empty() ? connection().name() : e.origin();
-    bool done = target(where).table(T::schema.table()).where(key_name(), detail::key_of<T>(e)).remove() > 0;
+    const std::string where = e.origin().empty() ? m_conn : e.origin();
+    auto q = target(where).table(T::schema.table());
+    bool done = pin(q.where(key_name(), detail::key_of<T>(e)), static_cast<const T&>(e)).remove() > 0;
     e.m_exists = false;
     return done;
   }
   /// column = column + by, in the database and in the entity.
   void increment(Entity<T>& e, std::string_view column, std::int64_t by = 1) const {
-    const std::string where = e.origin().empty() ? connection().name() : e.origin();
-    target(where).table(T::schema.table()).where(key_name(), detail::key_of<T>(e)).increment(column, by);
+    const std::string where = e.origin().empty() ? m_conn : e.origin();
+    auto q = target(where).table(T::schema.table());
+    pin(q.where(key_name(), detail::key_of<T>(e)), static_cast<const T&>(e)).increment(column, by);
     bool known = false;
     T::schema.for_each([&](const auto& c, std::size_t) {
       if (c.name != column) return;
@@ -434,12 +478,24 @@ class Model {
   /// model works in when it is on that connection, else the connection.
   Queryable& target(const std::string& where) const {
     if (m_tx && where == m_tx->connection().name()) return *m_tx;
-    return where == m_conn ? static_cast<Queryable&>(connection()) : m_db->connection(where);
+    return where == m_conn ? home() : m_db->queryable(where);
+  }
+  /// On a shard group, also matches the row's shard key, so a write goes to
+  /// the one member holding it (its value in `obj`).
+  QueryBuilder& pin(QueryBuilder& q, const T& obj) const {
+    if constexpr (!T::schema.shard_key_name().empty()) {
+      if (m_sharded && T::schema.shard_key_name() != key_name())
+        for (auto& [column, value] : detail::to_fields<T>(obj))
+          if (column == T::schema.shard_key_name()) q.where(column, std::move(value));
+    }
+    return q;
   }
 
   Database* m_db;
   std::string m_conn;
-  Connection* m_bound = nullptr;  // m_conn resolved once
+  Connection* m_bound = nullptr;  // m_conn resolved once (null for a shard group)
+  Queryable* m_home = nullptr;    // m_conn as something to query: the connection or the group
+  bool m_sharded = false;
   Transaction* m_tx = nullptr;
 };
 
@@ -452,7 +508,7 @@ class ModelQuery {
   ModelQuery(Database& db, std::string connection, Queryable* on = nullptr)
       : m_db(&db),
         m_conn(std::move(connection)),
-        m_q(on ? on->table(T::schema.table()) : db.connection(m_conn).table(T::schema.table())) {
+        m_q(on ? on->table(T::schema.table()) : db.queryable(m_conn).table(T::schema.table())) {
     m_q.select(detail::schema_columns<T>());
   }
 
@@ -508,10 +564,14 @@ class ModelQuery {
   [[nodiscard]] std::vector<Entity<T>> get() {
     QueryBuilder q = prepared();
     Queryable& on = *q.target();  // a model query is always bound
-    const Query sql = q.to_sql(on.grammar());
     std::vector<Entity<T>> entities;
     auto take = [&](Row row) { detail::hydrate_row<T>(row, entities.emplace_back(), m_conn); };
-    on.select_each(sql.sql, sql.bindings, take);
+    if (on.builder_runner()) {  // a shard group: routed, or fanned out and merged
+      for (Row row : q.get()) take(row);
+    } else {
+      const Query sql = q.to_sql(on.grammar());
+      on.select_each(sql.sql, sql.bindings, take);
+    }
     for (auto& load : m_eager) load(entities);
     return entities;
   }
@@ -564,11 +624,6 @@ struct RowReader<T> {
 
 template <class T>
 Model<T> Database::model() {
-  if constexpr (!T::schema.shard_key_name().empty())
-    throw UsageError("model '" + std::string(T::schema.table()) + "' declares shard_key(\"" +
-                     std::string(T::schema.shard_key_name()) +
-                     "\"), but this build routes no model by shard key yet: remove shard_key() and bind the model to "
-                     "one connection");
   constexpr std::string_view declared = T::schema.connection_name();
   if (!declared.empty()) return Model<T>(*this, std::string(declared));
   return Model<T>(*this, config().default_connection);  // may be empty: bind() it
