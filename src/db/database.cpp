@@ -101,6 +101,12 @@ bool Database::has_connection(std::string_view name) const noexcept { return m_c
 
 std::vector<std::string> Database::connection_names() const { return m_cfg.names(); }
 
+void Database::run_concurrently(const std::vector<std::function<void()>>& tasks) {
+  const auto errors = m_coordinator->pool().run_all(tasks);
+  for (const auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
 std::size_t Database::open_sessions() const {
   std::size_t n = 0;
   for (const auto& [name, c] : m_connections) {

@@ -113,3 +113,20 @@ TEST_F(ShardServers, FanOutRunsTheMembersInParallel) {
   std::printf("figures: scatter over 3 PostgreSQL members sleeping 0.3 s: %.3f s (slowest alone %.3f s, ratio %.2f)\n", all,
               slowest, all / slowest);
 }
+
+TEST_F(ShardServers, ConcurrentlyRunsADashboardsQueriesOnSeveralEnginesAtOnce) {
+  // The seed's dashboard: Promise.all over the users, orders and analytics databases.
+  (void)db->concurrently([&] { return db->connection("pg1").select("SELECT 1"); },
+                         [&] { return db->connection("my").select("SELECT 1"); });  // sessions open before timing
+  const auto t0 = steady_clock::now();
+  auto [users, orders, stats] =
+      db->concurrently([&] { return db->connection("pg1").scalar("SELECT pg_sleep(0.3)::text || 'users'").as<std::string>(); },
+                       [&] { return db->connection("my").scalar("SELECT CONCAT(SLEEP(0.3), 'orders')").as<std::string>(); },
+                       [&] { return db->connection("pg2").scalar("SELECT pg_sleep(0.3)::text || 'stats'").as<std::string>(); });
+  const double took = duration<double>(steady_clock::now() - t0).count();
+  EXPECT_EQ(users, "users");
+  EXPECT_EQ(orders, "0orders");
+  EXPECT_EQ(stats, "stats");
+  EXPECT_LE(took, 1.3 * 0.3 + 0.1) << "three 0.3 s queries at once took " << took << " s";
+  std::printf("figures: concurrently, 3 queries of 0.3 s on PostgreSQL x2 and MariaDB: %.3f s\n", took);
+}

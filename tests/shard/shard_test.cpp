@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <atomic>
 #include <filesystem>
 #include <map>
 #include <random>
@@ -361,4 +362,29 @@ TEST(ShardMerge, GeneratedQueriesAgreeWithOneDatabaseOrAreRefused) {
   });
   EXPECT_GE(compared, 200) << "refused " << refused;
   std::printf("figures: merge oracle (4 SQLite files): %d queries identical to one database, %d refused\n", compared, refused);
+}
+
+TEST(Concurrently, ReturnsEachResultInOrderAndRethrowsAFailureAfterAllRan) {
+  auto dir = scratch("concurrently");
+  Database db(four_files(dir));
+  auto [one, text, rows] = db.concurrently([&] { return db.connection("s0").scalar("SELECT 1").as<int>(); },
+                                           [] { return std::string("no database"); },
+                                           [&] { return db.connection("s1").select("SELECT 2 AS two UNION ALL SELECT 3"); });
+  EXPECT_EQ(one, 1);
+  EXPECT_EQ(text, "no database");
+  EXPECT_EQ(rows.size(), 2u);
+  std::atomic<int> ran = 0;
+  try {
+    (void)db.concurrently([&] { return ++ran; },
+                          [&]() -> int {
+                            ++ran;
+                            return db.connection("s2").scalar("SELECT * FROM no_such_table").as<int>();
+                          },
+                          [&] { return ++ran; });
+    ADD_FAILURE() << "the failure was lost";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no_such_table"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("s2"), std::string::npos) << "names the connection: " << e.what();
+  }
+  EXPECT_EQ(ran, 3) << "every piece ran to its end";
 }

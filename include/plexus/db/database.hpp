@@ -2,11 +2,16 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <initializer_list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "plexus/config/config.hpp"
@@ -119,6 +124,31 @@ class Database {
   /// @throws ConfigError for an unknown group, listing the configured ones.
   [[nodiscard]] ShardGroup& shards(std::string_view group);
 
+  /// Runs independent pieces of work at once and returns their results in
+  /// order: the seed's `Promise.all` for a dashboard reading several databases.
+  /// The first runs on the calling thread, the others on the Database's
+  /// bounded executor (transactions.parallelism threads), so at most that many
+  /// more sessions are busy. Every piece runs to its end; then the first
+  /// exception, if any, is rethrown.
+  ///   auto [users, orders] = db.concurrently(
+  ///       [&] { return db.connection("users_db").table("users").count(); },
+  ///       [&] { return db.connection("orders_db").select("SELECT …"); });
+  template <class... F>
+  [[nodiscard]] auto concurrently(F&&... work) -> std::tuple<std::invoke_result_t<F&>...> {
+    static_assert(sizeof...(F) > 0, "concurrently() needs something to run");
+    static_assert((!std::is_void_v<std::invoke_result_t<F&>> && ...),
+                  "each piece of work given to concurrently() must return its result (return 0 if there is none)");
+    std::tuple<std::optional<std::invoke_result_t<F&>>...> out;
+    auto fns = std::forward_as_tuple(work...);
+    std::vector<std::function<void()>> tasks;
+    tasks.reserve(sizeof...(F));
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (tasks.emplace_back([&] { std::get<I>(out).emplace(std::get<I>(fns)()); }), ...);
+    }(std::index_sequence_for<F...>{});
+    run_concurrently(tasks);
+    return std::apply([](auto&... v) { return std::tuple<std::invoke_result_t<F&>...>(std::move(*v)...); }, out);
+  }
+
   /// Sessions open across every pool (what max_connections caps).
   [[nodiscard]] std::size_t open_sessions() const;
 
@@ -126,6 +156,9 @@ class Database {
   [[nodiscard]] std::vector<ConnectionHealth> health();
 
  private:
+  /// Runs the tasks on the bounded executor and rethrows the first failure.
+  void run_concurrently(const std::vector<std::function<void()>>& tasks);
+
   DatabaseConfig m_cfg;
   driver::EngineRegistry m_engines;
   std::shared_ptr<detail::HookRegistry> m_hooks;
