@@ -178,7 +178,8 @@ std::vector<Queryable*> ShardGroup::writers(const QueryBuilder& q, const Fields*
 // ---- scatter-gather ----------------------------------------------------------
 
 std::vector<Result> ShardGroup::fan_out(const std::vector<std::size_t>& members,
-                                        const std::function<Query(const Grammar&)>& query) {
+                                        const std::function<Query(const Grammar&)>& query,
+                                        std::vector<ShardFailure>* failed) {
   std::vector<Result> parts(members.size());
   std::vector<std::function<void()>> tasks;
   tasks.reserve(members.size());
@@ -189,24 +190,182 @@ std::vector<Result> ShardGroup::fan_out(const std::vector<std::size_t>& members,
       parts[i] = c.select(q.sql, q.bindings);
     });
   const auto errors = m_shared->pool->run_all(tasks);
-  for (const auto& e : errors)
-    if (e) std::rethrow_exception(e);  // the error names the member's connection
-  return parts;
+  if (!failed) {
+    for (const auto& e : errors)
+      if (e) std::rethrow_exception(e);  // the error names the member's connection
+    return parts;
+  }
+  std::vector<Result> answered;
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    if (!errors[i]) {
+      answered.push_back(std::move(parts[i]));
+      continue;
+    }
+    try {
+      std::rethrow_exception(errors[i]);
+    } catch (const UsageError&) {
+      throw;  // a mistake in the query, not a member being down
+    } catch (const std::exception& e) {
+      failed->push_back({members[i], member_names()[members[i]], e.what()});
+    }
+  }
+  return answered;
 }
 
-Result ShardGroup::get(const QueryBuilder& q) {
+Result ShardGroup::scatter(const QueryBuilder& q, std::vector<ShardFailure>* failed) {
   detail::ShardPlanner plan(q, key());
   if (!plan.refused().empty())
     throw UsageError("shard group '" + name() + "': query on '" + q.table() + "' refused: " + plan.refused());
-  const auto targets = read_targets(q, nullptr);
-  auto parts = fan_out(targets, [&](const Grammar& g) { return plan.shard_sql(g); });
+  auto targets = read_targets(q, nullptr);
+  auto parts = fan_out(targets, [&](const Grammar& g) { return plan.shard_sql(g); }, failed);
+  if (failed)
+    std::erase_if(targets, [&](std::size_t i) {
+      return std::any_of(failed->begin(), failed->end(), [&](const ShardFailure& f) { return f.shard == i; });
+    });
   std::vector<std::string> names;
   for (auto i : targets) names.push_back(member_names()[i]);
+  if (parts.empty()) return Result();  // every member failed (listed in `failed`)
   try {
     return plan.merge(parts, names);
   } catch (const UsageError& e) {
     throw UsageError("shard group '" + name() + "': query on '" + q.table() + "': " + e.message());
   }
+}
+
+Result ShardGroup::get(const QueryBuilder& q) { return scatter(q, nullptr); }
+
+PartialResult ShardGroup::get_partial(const QueryBuilder& q) {
+  PartialResult out;
+  if (Queryable* one = single(q)) {
+    try {
+      out.rows = QueryBuilder(q).get();
+    } catch (const UsageError&) {
+      throw;
+    } catch (const std::exception& e) {
+      const auto targets = read_targets(q, nullptr);
+      out.failed.push_back({targets.front(), member_names()[targets.front()], e.what()});
+    }
+    (void)one;
+    return out;
+  }
+  out.rows = scatter(q, &out.failed);
+  return out;
+}
+
+namespace {
+
+/// A continuation token: the last row's key values, each tagged with its
+/// type, as hex (opaque to callers, checked when read back).
+std::string encode_token(const std::vector<Value>& values) {
+  std::string raw;
+  for (const auto& v : values) {
+    std::string text;
+    char tag;
+    switch (v.type()) {
+      case Value::Type::integer: tag = 'i'; text = std::to_string(v.raw_int()); break;
+      case Value::Type::real: {
+        tag = 'r';
+        char buf[40];
+        std::snprintf(buf, sizeof buf, "%.17g", v.raw_real());
+        text = buf;
+        break;
+      }
+      case Value::Type::text: tag = 't'; text = v.raw_text(); break;
+      case Value::Type::null:
+        throw UsageError("page_by_key: a key column is NULL in a returned row; keyset pages need keys that are never NULL");
+      default: tag = 't'; text = v.to_string(); break;
+    }
+    raw += tag;
+    raw += std::to_string(text.size());
+    raw += ':';
+    raw += text;
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char c : raw) {
+    hex += kHex[c >> 4];
+    hex += kHex[c & 15];
+  }
+  return hex;
+}
+
+std::vector<Value> decode_token(std::string_view hex, std::size_t keys) {
+  auto bad = [] { return UsageError("page_by_key: not a continuation token from this walk (pass the `next` of the previous page)"); };
+  if (hex.size() % 2) throw bad();
+  std::string raw;
+  for (std::size_t i = 0; i < hex.size(); i += 2) {
+    auto nib = [&](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      throw bad();
+    };
+    raw += static_cast<char>(nib(hex[i]) * 16 + nib(hex[i + 1]));
+  }
+  std::vector<Value> out;
+  std::size_t at = 0;
+  while (at < raw.size()) {
+    const char tag = raw[at++];
+    const auto colon = raw.find(':', at);
+    if (colon == std::string::npos) throw bad();
+    std::size_t len = 0;
+    try {
+      len = std::stoul(raw.substr(at, colon - at));
+    } catch (...) {
+      throw bad();
+    }
+    if (colon + 1 + len > raw.size()) throw bad();
+    const std::string text = raw.substr(colon + 1, len);
+    at = colon + 1 + len;
+    try {
+      if (tag == 'i') out.emplace_back(static_cast<std::int64_t>(std::stoll(text)));
+      else if (tag == 'r') out.emplace_back(std::stod(text));
+      else if (tag == 't') out.emplace_back(text);
+      else throw bad();
+    } catch (const UsageError&) {
+      throw;
+    } catch (...) {
+      throw bad();
+    }
+  }
+  if (out.size() != keys) throw bad();
+  return out;
+}
+
+}  // namespace
+
+KeysetPage ShardGroup::page_by_key(const QueryBuilder& q, const std::vector<std::string>& keys, std::size_t per_page,
+                                   std::string_view after, bool descending) {
+  if (keys.empty()) throw UsageError("page_by_key needs the key columns that order the walk");
+  if (per_page == 0) throw UsageError("page_by_key: per_page must be at least 1");
+  for (const auto& k : keys) check_name(k);
+  QueryBuilder page = q;
+  page.reorder();
+  if (!after.empty()) {
+    const auto last = decode_token(after, keys.size());
+    // (k1, k2, …) after (v1, v2, …): k1 > v1 OR (k1 = v1 AND k2 > v2) OR …, in every dialect.
+    page.where([&](QueryBuilder& any) {
+      for (std::size_t i = 0; i < keys.size(); ++i)
+        any.or_where([&](QueryBuilder& all) {
+          for (std::size_t j = 0; j < i; ++j) all.where(keys[j], last[j]);
+          all.where(keys[i], descending ? "<" : ">", last[i]);
+        });
+    });
+  }
+  for (const auto& k : keys) page.order_by(k, descending ? "desc" : "asc");
+  page.limit(per_page).offset(0);
+  KeysetPage out;
+  out.rows = QueryBuilder(page).get();
+  if (out.rows.size() == per_page) {
+    std::vector<Value> last;
+    const Row row = out.rows[out.rows.size() - 1];
+    for (const auto& k : keys) {
+      auto at = out.rows.columns().find(k);
+      if (!at) throw UsageError("page_by_key: key column '" + k + "' must be selected");
+      last.push_back(row[*at]);
+    }
+    out.next = encode_token(last);
+  }
+  return out;
 }
 
 RoutePlan ShardGroup::preview(const QueryBuilder& q) {

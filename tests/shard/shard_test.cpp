@@ -388,3 +388,50 @@ TEST(Concurrently, ReturnsEachResultInOrderAndRethrowsAFailureAfterAllRan) {
   }
   EXPECT_EQ(ran, 3) << "every piece ran to its end";
 }
+
+TEST_F(ShardRouting, KeysetPagesWalkEveryRowOnceInOrderWithBoundedPages) {
+  auto& g = db->shards("g");
+  std::vector<Fields> rows;
+  std::mt19937 rng(7);
+  for (std::int64_t id = 1; id <= 500; ++id) rows.push_back({{"id", id}, {"name", "n"}, {"score", static_cast<int>(rng() % 40)}});
+  g.table("users").insert_many(rows);
+  for (bool desc : {false, true}) {
+    std::vector<std::pair<std::int64_t, std::int64_t>> walked;
+    std::string token;
+    int pages = 0;
+    do {
+      auto page = g.page_by_key(g.table("users").select({"id", "score"}).where("score", "<", 35), {"score", "id"}, 37, token, desc);
+      EXPECT_LE(page.rows.size(), 37u);
+      for (Row r : page.rows) walked.emplace_back(r[1].as<std::int64_t>(), r[0].as<std::int64_t>());
+      token = page.next;
+      ASSERT_LT(++pages, 100);
+    } while (!token.empty());
+    std::vector<std::pair<std::int64_t, std::int64_t>> all;
+    for (const auto& r : rows)
+      if (r[2].second.as<int>() < 35) all.emplace_back(r[2].second.as<std::int64_t>(), r[0].second.as<std::int64_t>());
+    std::sort(all.begin(), all.end());
+    if (desc) std::reverse(all.begin(), all.end());
+    EXPECT_EQ(walked, all) << (desc ? "descending" : "ascending");
+  }
+  EXPECT_THROW((void)g.page_by_key(g.table("users"), {"id"}, 10, "zz"), UsageError);
+  EXPECT_THROW((void)g.page_by_key(g.table("users"), {"id"}, 10, "6931"), UsageError) << "a token of another walk";
+}
+
+TEST_F(ShardRouting, APartialReadListsTheMemberThatFailedAndMergesTheRest) {
+  auto& g = db->shards("g");
+  for (std::int64_t id = 1; id <= 8; ++id) g.table("users").insert({{"id", id}, {"name", "x"}, {"score", id}});
+  db->connection("s1").execute("DROP TABLE users");  // one member cannot answer
+  EXPECT_THROW((void)g.table("users").get(), Error) << "by default a failed member fails the read";
+  auto partial = g.get_partial(g.table("users").select({"id"}).order_by("id"));
+  EXPECT_FALSE(partial.complete());
+  ASSERT_EQ(partial.failed.size(), 1u);
+  EXPECT_EQ(partial.failed[0].connection, "s1");
+  EXPECT_NE(partial.failed[0].error.find("users"), std::string::npos) << partial.failed[0].error;
+  ASSERT_EQ(partial.rows.size(), 6u) << "ids 1 and 5 lived on s1";
+  EXPECT_EQ(partial.rows[0][0].as<int>(), 2);
+  auto counted = g.get_partial(g.table("users").select({raw("COUNT(*) AS n")}));
+  EXPECT_EQ(counted.rows[0][0].as<int>(), 6);
+  auto keyed = g.get_partial(g.table("users").where("id", 5));
+  EXPECT_EQ(keyed.failed.size(), 1u);
+  EXPECT_TRUE(g.get_partial(g.table("users").where("id", 6)).complete());
+}

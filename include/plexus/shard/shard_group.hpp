@@ -45,6 +45,28 @@ struct RoutePlan {
   [[nodiscard]] std::string to_json() const;
 };
 
+/// A member that did not answer a partial read.
+struct ShardFailure {
+  std::size_t shard = 0;
+  std::string connection;
+  std::string error;  ///< its error message (connection, host, SQLSTATE; never a secret)
+};
+
+/// The merged rows of the members that answered, and the ones that did not.
+/// Aggregates and pages are exact over the members that answered only.
+struct PartialResult {
+  Result rows;
+  std::vector<ShardFailure> failed;
+  [[nodiscard]] bool complete() const noexcept { return failed.empty(); }
+};
+
+/// One page of a keyset walk across members, and the token for the next one
+/// (empty when the walk is done).
+struct KeysetPage {
+  Result rows;
+  std::string next;
+};
+
 class ShardGroup final : public Queryable, public BuilderRunner {
  public:
   struct Shared;
@@ -70,6 +92,17 @@ class ShardGroup final : public Queryable, public BuilderRunner {
   [[nodiscard]] ShardGroup& every_shard() noexcept;
   /// Records that `key` lives on `member` (directory strategy).
   void assign(const Value& key, std::string_view member);
+
+  /// Runs `q` like get(), but a member that fails is listed instead of
+  /// failing the read (when asked for: a dashboard that can show what it has).
+  [[nodiscard]] PartialResult get_partial(const QueryBuilder& q);
+  /// Walks `q` in pages ordered by `keys` (columns that together identify a
+  /// row, never NULL, e.g. {"created_at", "id"}), `per_page` rows at a time,
+  /// starting after the row `after` (a token from the previous page; "" for
+  /// the first). Each member is asked for at most `per_page` rows per page,
+  /// so memory stays bounded however far the walk goes.
+  [[nodiscard]] KeysetPage page_by_key(const QueryBuilder& q, const std::vector<std::string>& keys, std::size_t per_page,
+                                       std::string_view after = {}, bool descending = false);
 
   /// What running `q` here would do: members, their SQL, the merge plan.
   [[nodiscard]] RoutePlan preview(const QueryBuilder& q);
@@ -101,8 +134,12 @@ class ShardGroup final : public Queryable, public BuilderRunner {
   /// The members a read of `q` must ask: the key's owner, the owners of an IN
   /// list on the key, or every member.
   [[nodiscard]] std::vector<std::size_t> read_targets(const QueryBuilder& q, std::string* why) const;
+  /// Runs `query` on `members` at once. With `failed`, a member that fails is
+  /// recorded there (and its Result left out) instead of failing the call.
   [[nodiscard]] std::vector<Result> fan_out(const std::vector<std::size_t>& members,
-                                            const std::function<Query(const Grammar&)>& query);
+                                            const std::function<Query(const Grammar&)>& query,
+                                            std::vector<ShardFailure>* failed = nullptr);
+  [[nodiscard]] Result scatter(const QueryBuilder& q, std::vector<ShardFailure>* failed);
 
   std::shared_ptr<const Shared> m_shared;
   bool m_every;
