@@ -159,6 +159,19 @@ int main(int argc, char** argv) {
   route->add_option("-p,--param", route_params, "A value to bind, in order (repeat it)");
   route->add_option("--key", route_key, "The shard key the query is for: it goes to that key's member as written");
 
+  auto* reshard = app.add_subcommand(
+      "reshard", "Move a table's rows from one shard layout to another (a group with a member added or removed)");
+  add_common(reshard, common, true);
+  std::string reshard_from, reshard_to, reshard_table, reshard_key;
+  std::size_t reshard_batch = 1000;
+  bool dry_run = false;
+  reshard->add_option("--from", reshard_from, "The group describing where rows are now")->required();
+  reshard->add_option("--to", reshard_to, "The group describing where they belong")->required();
+  reshard->add_option("--table", reshard_table, "The table to move")->required();
+  reshard->add_option("--key", reshard_key, "Columns identifying a row, comma-separated (default: the shard key)");
+  reshard->add_option("--batch", reshard_batch, "Rows per atomic step")->capture_default_str()->check(CLI::PositiveNumber);
+  reshard->add_flag("--dry-run", dry_run, "Print the plan (which rows move where) and move nothing");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -288,6 +301,33 @@ int main(int argc, char** argv) {
       if (common.json) std::cout << plan.to_json() << "\n";
       else std::cout << plan.to_string();
       return plan.exact() ? kOk : kUsage;
+    }
+    if (*reshard) {
+      auto db = open_config(common.config);
+      if (dry_run) {
+        const auto plan = plexus::plan_reshard(db, reshard_from, reshard_to, reshard_table);
+        std::cout << (common.json ? plan.to_json() + "\n" : plan.to_string());
+        return kOk;
+      }
+      plexus::ReshardOptions opts;
+      opts.row_key = split_list(reshard_key);
+      opts.batch = reshard_batch;
+      const bool terminal = ::isatty(STDERR_FILENO) != 0;
+      if (terminal && !common.json)
+        opts.progress = [](const plexus::ReshardProgress& p) {
+          std::cerr << "\r" << p.from << " -> " << p.to << ": " << p.rows_moved << " of " << p.rows_moving << " rows moved"
+                    << std::flush;
+        };
+      const auto done = plexus::reshard(db, reshard_from, reshard_to, reshard_table, opts);
+      if (terminal && !common.json) std::cerr << "\n";
+      if (common.json) {
+        auto j = nlohmann::json::parse(done.plan.to_json());
+        j["rows_moved"] = done.rows_moved;
+        std::cout << j.dump(2) << "\n";
+      } else {
+        std::cout << done.plan.to_string() << done.rows_moved << " rows moved\n";
+      }
+      return kOk;
     }
     if (*copy) {
       plexus::CopySpec spec;

@@ -17,6 +17,7 @@
 #include "plexus/query/builder.hpp"
 #include "plexus/driver/grammar.hpp"
 #include "plexus/query/query.hpp"
+#include "plexus/shard/reshard.hpp"
 #include "plexus/shard/shard_group.hpp"
 #include "plexus/tx/copy.hpp"
 #include "plexus/tx/global_transaction.hpp"

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <map>
 #include <filesystem>
 
 #include "plexus/plexus.hpp"
@@ -49,11 +50,12 @@ class ShardServers : public ::testing::Test {
     auto& g = cfg.add_shard_group("mixed", {"pg1", "pg2", "my", "lite"}, "hash");
     g.key = "id";
     cfg.add_shard_group("pgs", {"pg1", "pg2", "pg"}, "modulo");
+    cfg.add_shard_group("mixed5", {"pg1", "pg2", "my", "lite", "pg"}, "hash").key = "id";
     db = std::make_unique<Database>(cfg);
   }
   void TearDown() override {
     if (!db) return;
-    for (const char* m : {"pg1", "pg2", "my"}) {
+    for (const char* m : {"pg1", "pg2", "my", "pg"}) {
       try {
         db->connection(m).execute("DROP TABLE IF EXISTS items");
       } catch (...) {
@@ -129,4 +131,61 @@ TEST_F(ShardServers, ConcurrentlyRunsADashboardsQueriesOnSeveralEnginesAtOnce) {
   EXPECT_EQ(stats, "stats");
   EXPECT_LE(took, 1.3 * 0.3 + 0.1) << "three 0.3 s queries at once took " << took << " s";
   std::printf("figures: concurrently, 3 queries of 0.3 s on PostgreSQL x2 and MariaDB: %.3f s\n", took);
+}
+
+TEST_F(ShardServers, ReshardingFourToFiveMembersMovesAFifthWithoutLossOrDuplicatesAndResumes) {
+  auto& four = db->shards("mixed");
+  auto& five = db->shards("mixed5");
+  for (std::size_t m = 0; m < five.size(); ++m) {
+    five.member(m).execute("DROP TABLE IF EXISTS items");
+    five.member(m).execute(ddl(five.member(m).name()));
+  }
+  std::vector<Fields> rows;
+  for (std::int64_t id = 1; id <= 2000; ++id) rows.push_back({{"id", id}, {"grp", "g"}, {"qty", static_cast<int>(id % 7)}});
+  EXPECT_EQ(four.table("items").insert_many(rows), 2000u);
+  auto where_is = [&] {  // id → the members holding it, asked of each server
+    std::map<std::int64_t, std::vector<std::string>> at;
+    for (std::size_t m = 0; m < five.size(); ++m)
+      for (Row r : five.member(m).select("SELECT id FROM items")) at[r[0].as<std::int64_t>()].push_back(five.member_names()[m]);
+    return at;
+  };
+  const auto plan = plexus::plan_reshard(*db, "mixed", "mixed5", "items");
+  EXPECT_EQ(plan.rows_total, 2000u);
+  EXPECT_GE(plan.rows_moving, 300u);
+  EXPECT_LE(plan.rows_moving, 500u);
+  for (const auto& st : plan.steps) EXPECT_EQ(st.to, "pg") << "keys move to the new member only";
+  std::printf("figures: reshard plan 4 -> 5 members: %s", plan.to_string().c_str());
+
+  // Interrupted after its first batches…
+  ReshardOptions opts;
+  opts.batch = 50;
+  int calls = 0;
+  std::uint64_t moved_when_stopped = 0;
+  opts.progress = [&](const ReshardProgress& p) {
+    if (++calls < 3) return;
+    moved_when_stopped = p.rows_moved;
+    throw std::runtime_error("interrupted");
+  };
+  EXPECT_THROW((void)plexus::reshard(*db, "mixed", "mixed5", "items", opts), std::runtime_error);
+  auto mid = where_is();
+  EXPECT_EQ(mid.size(), 2000u) << "no row lost";
+  for (const auto& [id, at] : mid) EXPECT_EQ(at.size(), 1u) << "id " << id << " is in " << at.size() << " places";
+  // …then run again: it continues from where the rows are.
+  const auto resumed = plexus::plan_reshard(*db, "mixed", "mixed5", "items");
+  EXPECT_GT(moved_when_stopped, 0u);
+  EXPECT_EQ(resumed.rows_moving, plan.rows_moving - moved_when_stopped) << "what had moved stays moved";
+  std::uint64_t last_progress = 0;
+  opts.progress = [&](const ReshardProgress& p) { last_progress = p.rows_moved; };
+  const auto report = plexus::reshard(*db, "mixed", "mixed5", "items", opts);
+  EXPECT_EQ(report.rows_moved, resumed.rows_moving);
+  EXPECT_EQ(last_progress, resumed.rows_moving);
+  auto after = where_is();
+  ASSERT_EQ(after.size(), 2000u);
+  for (const auto& [id, at] : after) {
+    ASSERT_EQ(at.size(), 1u) << id;
+    EXPECT_EQ(at[0], five.member_names()[five.index_of(id)]) << "id " << id << " on its new member";
+  }
+  EXPECT_EQ(plexus::plan_reshard(*db, "mixed", "mixed5", "items").rows_moving, 0u);
+  EXPECT_EQ(five.table("items").count(), 2000);
+  for (const char* m : {"pg1", "pg2", "my", "lite", "pg"}) db->connection(m).execute("DROP TABLE IF EXISTS items");
 }

@@ -1,0 +1,128 @@
+#include "plexus/shard/reshard.hpp"
+
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "plexus/core/error.hpp"
+#include "plexus/db/database.hpp"
+#include "plexus/shard/shard_group.hpp"
+#include "plexus/tx/copy.hpp"
+
+namespace plexus {
+namespace {
+
+struct Layouts {
+  ShardGroup& from;
+  ShardGroup& to;
+};
+
+Layouts layouts(Database& db, std::string_view from_group, std::string_view to_group) {
+  ShardGroup& from = db.shards(from_group);
+  ShardGroup& to = db.shards(to_group);
+  if (from.key().empty() || from.key() != to.key())
+    throw UsageError("resharding '" + from.name() + "' into '" + to.name() + "': both groups must route by the same key "
+                     "column (they have '" + from.key() + "' and '" + to.key() + "')");
+  for (const ShardGroup* g : {&from, &to})
+    if (g->strategy().starts_with("directory"))
+      throw UsageError("resharding group '" + g->name() + "': a directory places keys where it is told; move rows with "
+                       "move_rows and record each key with assign()");
+  return {from, to};
+}
+
+/// Keys on member `m` of the current layout that the target places on another
+/// connection, by that connection (with their row counts).
+std::map<std::string, std::vector<std::pair<Value, std::uint64_t>>> moving_from(Layouts& l, std::size_t m,
+                                                                                  std::string_view table,
+                                                                                  std::uint64_t* rows_total) {
+  Connection& member = l.from.member(m);
+  std::map<std::string, std::vector<std::pair<Value, std::uint64_t>>> out;
+  const auto counts = member.table(table)
+                          .select({Expr(l.from.key()), Expr(raw("COUNT(*)"))})
+                          .group_by({l.from.key()})
+                          .get();
+  for (Row row : counts) {
+    const auto n = row[1].as<std::uint64_t>();
+    if (rows_total) *rows_total += n;
+    if (row[0].is_null())
+      throw UsageError("resharding '" + std::string(table) + "' on '" + member.name() + "': rows with a NULL " +
+                       l.from.key() + " have no owner in any layout; fix them first");
+    const std::string& owner = l.to.member_names()[l.to.index_of(row[0])];
+    if (owner != member.name()) out[owner].emplace_back(row[0], n);
+  }
+  return out;
+}
+
+}  // namespace
+
+ReshardPlan plan_reshard(Database& db, std::string_view from_group, std::string_view to_group, std::string_view table) {
+  Layouts l = layouts(db, from_group, to_group);
+  ReshardPlan plan{l.from.name(), l.to.name(), std::string(table), l.from.key(), 0, 0, {}};
+  for (std::size_t m = 0; m < l.from.size(); ++m) {
+    for (auto& [to, keys] : moving_from(l, m, table, &plan.rows_total)) {
+      ReshardStep step{l.from.member_names()[m], to, keys.size(), 0};
+      for (const auto& [k, n] : keys) step.rows += n;
+      plan.rows_moving += step.rows;
+      plan.steps.push_back(std::move(step));
+    }
+  }
+  return plan;
+}
+
+ReshardReport reshard(Database& db, std::string_view from_group, std::string_view to_group, std::string_view table,
+                      const ReshardOptions& opts) {
+  ReshardReport report;
+  report.plan = plan_reshard(db, from_group, to_group, table);
+  Layouts l = layouts(db, from_group, to_group);
+  const std::vector<std::string> row_key = opts.row_key.empty() ? std::vector<std::string>{l.from.key()} : opts.row_key;
+  constexpr std::size_t kKeysPerQuery = 500;  // keys named in one SELECT … WHERE key IN (…)
+  for (std::size_t m = 0; m < l.from.size(); ++m) {
+    Connection& source = l.from.member(m);
+    for (auto& [to, keys] : moving_from(l, m, table, nullptr)) {
+      for (std::size_t at = 0; at < keys.size(); at += kKeysPerQuery) {
+        std::vector<Value> chunk;
+        for (std::size_t i = at; i < std::min(keys.size(), at + kKeysPerQuery); ++i) chunk.push_back(keys[i].first);
+        const Query q = source.table(table).where_in(l.from.key(), chunk).to_sql(source.grammar());
+        CopySpec spec;
+        spec.from = source.name();
+        spec.table = std::string(table);  // rows are deleted from it …
+        spec.query = q.sql;               // … narrowed to the moving keys
+        spec.params = q.bindings;
+        spec.to = to;
+        spec.into = std::string(table);
+        spec.key = row_key;
+        spec.batch = opts.batch;
+        const std::uint64_t before = report.rows_moved;
+        if (opts.progress)
+          spec.progress = [&, before, from = source.name(), to_name = to](const CopyProgress& p) {
+            opts.progress({from, to_name, before + p.written, report.plan.rows_moving});
+          };
+        report.rows_moved += move_rows(db, spec).rows_deleted;
+      }
+    }
+  }
+  return report;
+}
+
+std::string ReshardPlan::to_string() const {
+  std::string s = "reshard " + table + " from " + from_group + " to " + to_group + " (key " + key + "): " +
+                  std::to_string(rows_moving) + " of " + std::to_string(rows_total) + " rows move";
+  if (rows_total) {
+    char pct[32];
+    std::snprintf(pct, sizeof pct, " (%.1f %%)", 100.0 * static_cast<double>(rows_moving) / static_cast<double>(rows_total));
+    s += pct;
+  }
+  s += "\n";
+  for (const auto& st : steps)
+    s += "  " + st.from + " -> " + st.to + ": " + std::to_string(st.rows) + " rows, " + std::to_string(st.keys) + " keys\n";
+  return s;
+}
+
+std::string ReshardPlan::to_json() const {
+  nlohmann::json j{{"from_group", from_group}, {"to_group", to_group}, {"table", table}, {"key", key},
+                   {"rows_total", rows_total}, {"rows_moving", rows_moving}, {"steps", nlohmann::json::array()}};
+  for (const auto& st : steps) j["steps"].push_back({{"from", st.from}, {"to", st.to}, {"keys", st.keys}, {"rows", st.rows}});
+  return j.dump(2);
+}
+
+}  // namespace plexus
