@@ -430,6 +430,95 @@ void run_cross(const std::string& pg_url, const std::string& my_url, const Sizes
   }
 }
 
+/// W8: a shard group of four members on the servers (PostgreSQL x3 and
+/// MariaDB). A keyed point select through the group versus the raw driver on
+/// the same shard; a scatter-gather COUNT versus the slowest member alone;
+/// peak memory of an ORDER BY … LIMIT 100 and of a keyset walk over every row.
+void run_shards(const std::string& pg, const std::string& pg1, const std::string& pg2, const std::string& my,
+                const Sizes& n, std::vector<bench::Result>& out) {
+  const std::string engine = "shards";
+  DatabaseConfig cfg;
+  cfg.add("pg1", pg1);
+  cfg.add("pg2", pg2);
+  cfg.add("pg", pg);
+  cfg.add("my", my);
+  cfg.add_shard_group("bench_shards", {"pg1", "pg2", "pg", "my"}, "modulo").key = "id";
+  Database db(cfg);
+  auto& group = db.shards("bench_shards");
+  for (std::size_t m = 0; m < group.size(); ++m) {
+    auto& c = group.member(m);
+    for (const auto& stmt : split(schema_sql(m == 3 ? "mysql" : "postgres"), '|')) {  // the raw driver prepares against both
+      c.execute("DROP TABLE IF EXISTS " + split(stmt, ' ')[2]);
+      c.execute(stmt);
+    }
+  }
+  const std::size_t rows = n.rows * 10;
+  constexpr std::size_t kBatch = 2000;
+  std::vector<Fields> batch;
+  for (std::size_t at = 1; at <= rows; at += kBatch) {
+    batch.clear();
+    for (std::size_t i = at; i < at + kBatch && i <= rows; ++i)
+      batch.push_back({{"id", static_cast<std::int64_t>(i)}, {"name", "item-" + std::to_string(i)},
+                       {"price", static_cast<double>(i % 9973) * 0.5}});
+    group.table("bench_items").insert_many(batch);
+  }
+  // Keys on the first member (modulo 4 = 0), where the raw driver reads the same rows.
+  auto key = [&](std::size_t i) { return static_cast<std::int64_t>(((i * 7919) % (rows / 4)) * 4 + 4); };
+  auto raw = bench::make_raw("postgres", pg1);
+  const std::string sql = "SELECT id, name, price FROM bench_items WHERE id = ?";
+  std::map<std::string, std::int64_t> sums;
+  std::vector<bench::Variant> v;
+  v.push_back({"raw (the shard's own driver)", [&, &sum = sums["raw"]](std::size_t i) { sum += raw->get(key(i)).id; }});
+  v.push_back({"plexus shard(key).select", [&, &sum = sums["shard"]](std::size_t i) {
+    sum += group.shard(key(i)).select_one_as<BenchItem>(sql, {key(i)})->id;
+  }});
+  v.push_back({"plexus group builder", [&, &sum = sums["builder"]](std::size_t i) {
+    sum += group.table("bench_items").select({"id", "name", "price"}).where("id", key(i)).first_as<BenchItem>()->id;
+  }});
+  for (auto& r : bench::measure_group("W8 keyed select", engine, n.lookups / 4, v)) out.push_back(std::move(r));
+  if (sums["shard"] != sums["raw"] || sums["builder"] != sums["raw"])
+    std::fprintf(stderr, "bench: W8 keyed select read different rows than raw\n");
+
+  // Scatter-gather latency: the group's COUNT versus each member's alone.
+  const std::size_t rounds = 20;
+  double slowest = 0;
+  for (std::size_t m = 0; m < group.size(); ++m) {
+    auto r = bench::measure_best("W8 scatter", engine, "member " + group.member_names()[m] + " alone", rounds, 3, [&] {
+      for (std::size_t k = 0; k < rounds; ++k) (void)group.member(m).table("bench_items").where("price", ">", 100).count();
+    });
+    slowest = std::max(slowest, 1.0 / r.ops_per_s());
+    out.push_back(std::move(r));
+  }
+  auto all = bench::measure_best("W8 scatter", engine, "plexus group count", rounds, 3, [&] {
+    for (std::size_t k = 0; k < rounds; ++k) (void)group.table("bench_items").where("price", ">", 100).count();
+  });
+  std::printf("W8 scatter COUNT over 4 members: %.2f x the slowest member alone\n", (1.0 / all.ops_per_s()) / slowest);
+  out.push_back(std::move(all));
+
+  // Memory: a merged top 100, and a keyset walk over every row, 1000 a page.
+  reset_peak_rss();
+  const std::size_t start_kb = peak_rss_kb();
+  auto top = group.table("bench_items").select({"id", "price"}).order_by_desc("price").order_by("id").limit(100).get();
+  const std::size_t top_kb = peak_rss_kb();
+  reset_peak_rss();
+  std::size_t walked = 0;
+  std::string token;
+  do {
+    auto page = group.page_by_key(group.table("bench_items").select({"id", "price"}), {"id"}, 1000, token);
+    walked += page.rows.size();
+    token = page.next;
+  } while (!token.empty());
+  const std::size_t walk_kb = peak_rss_kb();
+  if (top.size() != 100 || walked != rows) std::fprintf(stderr, "bench: W8 read %zu / %zu rows\n", top.size(), walked);
+  std::printf("W8 memory over %zu rows on 4 members: ORDER BY price LIMIT 100 peak %.1f MB, keyset walk (1000 a page) "
+              "peak %.1f MB (process start of the step %.1f MB)\n",
+              rows, static_cast<double>(top_kb) / 1024.0, static_cast<double>(walk_kb) / 1024.0,
+              static_cast<double>(start_kb) / 1024.0);
+  raw.reset();
+  for (std::size_t m = 0; m < group.size(); ++m)
+    for (const char* t : {"bench_items", "bench_insert"}) group.member(m).execute(std::string("DROP TABLE ") + t);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -453,7 +542,7 @@ int main(int argc, char** argv) {
   std::vector<bench::Result> results;
   bool failed = false;
   for (const auto& engine : engines) {
-    if (engine == "pg+mysql") continue;  // run after the engines, below
+    if (engine == "pg+mysql" || engine == "shards") continue;  // run after the engines, below
     Target t{engine, "", ""};
     if (engine == "sqlite-memory") t.url = ":memory:";
     else if (engine == "sqlite-wal") {
@@ -495,6 +584,22 @@ int main(int argc, char** argv) {
       run_cross(pg, my_url, n, results);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "bench: pg+mysql failed: %s\n", e.what());
+      failed = true;
+    }
+  }
+
+  // Four shards on the servers.
+  const char* pg1_url = std::getenv("PLEXUS_TEST_PG_SHARD1_URL");
+  const char* pg2_url = std::getenv("PLEXUS_TEST_PG_SHARD2_URL");
+  const bool shards = std::find(engines.begin(), engines.end(), "shards") != engines.end() || cross;
+  if (shards && pg_url && my_url && pg1_url && pg2_url) {
+    try {
+      auto no_tls = [](std::string u) {
+        return u.find("sslmode=") == std::string::npos ? u + (u.find('?') == std::string::npos ? "?" : "&") + "sslmode=disable" : u;
+      };
+      run_shards(no_tls(pg_url), no_tls(pg1_url), no_tls(pg2_url), my_url, n, results);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "bench: shards failed: %s\n", e.what());
       failed = true;
     }
   }
