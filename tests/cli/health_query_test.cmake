@@ -25,25 +25,9 @@ file(WRITE ${WORKDIR}/fresh.toml "
 driver = \"sqlite\"
 database = \"${WORKDIR}/not-yet/fresh.sqlite\"
 ${replica_section}")
-function(run expect_rc)
-  execute_process(COMMAND ${PLEXUS} ${ARGN} WORKING_DIRECTORY ${WORKDIR}
-    OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc INPUT_FILE ${WORKDIR}/stdin.sql)
-  set(out "${out}" PARENT_SCOPE)
-  set(err "${err}" PARENT_SCOPE)
-  if(NOT rc EQUAL ${expect_rc})
-    message(FATAL_ERROR "plexus ${ARGN}: exit ${rc}, expected ${expect_rc}\n${out}\n${err}")
-  endif()
-  string(FIND "${out}${err}" "${secret}" leaked)
-  string(FIND "${out}${err}" "${core}" leaked_core)
-  if(NOT leaked EQUAL -1 OR NOT leaked_core EQUAL -1)
-    message(FATAL_ERROR "a password leaked into the output of plexus ${ARGN}:\n${out}\n${err}")
-  endif()
-endfunction()
-function(expect text pattern)
-  if(NOT text MATCHES "${pattern}")
-    message(FATAL_ERROR "expected /${pattern}/ in:\n${text}")
-  endif()
-endfunction()
+set(PLEXUS_SECRETS "${secret}" "${core}")
+set(PLEXUS_STDIN ${WORKDIR}/stdin.sql)
+include(${CMAKE_CURRENT_LIST_DIR}/helpers.cmake)
 file(WRITE ${WORKDIR}/stdin.sql "SELECT name FROM t WHERE id = ?")
 
 run(0 --version)

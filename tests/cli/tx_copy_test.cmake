@@ -22,23 +22,8 @@ database = \"${WORKDIR}/a.sqlite\"
 driver = \"sqlite\"
 database = \"${WORKDIR}/b.sqlite\"
 ${pg}${my}")
-function(run expect_rc)
-  execute_process(COMMAND ${PLEXUS} ${ARGN} WORKING_DIRECTORY ${WORKDIR}
-    OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
-  set(out "${out}" PARENT_SCOPE)
-  set(err "${err}" PARENT_SCOPE)
-  if(NOT rc EQUAL ${expect_rc})
-    message(FATAL_ERROR "plexus ${ARGN}: exit ${rc}, expected ${expect_rc}\n${out}\n${err}")
-  endif()
-  if("${out}${err}" MATCHES "plexus-test-pw")
-    message(FATAL_ERROR "a password leaked into the output of plexus ${ARGN}:\n${out}\n${err}")
-  endif()
-endfunction()
-function(expect text pattern)
-  if(NOT text MATCHES "${pattern}")
-    message(FATAL_ERROR "expected /${pattern}/ in:\n${text}")
-  endif()
-endfunction()
+set(PLEXUS_SECRETS "plexus-test-pw")
+include(${CMAKE_CURRENT_LIST_DIR}/helpers.cmake)
 
 # ---- copy between two SQLite files ----
 run(0 query a "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, price REAL, note TEXT)")
