@@ -667,9 +667,7 @@ Value QueryBuilder::value(std::string_view column) {
 
 Cursor QueryBuilder::cursor() {
   auto [t, scatter] = route("run");
-  if (scatter)
-    throw UsageError("cursor() over '" + m_table + "' across a shard group is not supported: use get() with a LIMIT, "
-                     "pages by key (where(key, \">\", last).order_by(key).limit(n)), or a cursor on one member");
+  if (scatter) return scatter->cursor(*this);
   Query q = to_sql(t->grammar());
   return t->cursor(q.sql, q.bindings);
 }

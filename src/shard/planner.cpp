@@ -601,6 +601,141 @@ Result ShardPlanner::merge_rows(std::vector<Result>& parts, std::span<const std:
   return out;
 }
 
+namespace {
+
+/// The streaming merge: each member's cursor, the next row of each, and a
+/// heap of the members ordered by that row.
+class MergedSource final : public RowSource {
+ public:
+  struct Sort {
+    std::size_t at;
+    std::string name;
+    bool desc;
+  };
+  MergedSource(std::vector<Cursor> parts, std::vector<std::string> names, std::vector<std::size_t> visible,
+               std::vector<std::string> out_names, std::vector<Sort> sort, bool distinct,
+               std::optional<std::uint64_t> limit, std::optional<std::uint64_t> offset)
+      : m_parts(std::move(parts)), m_names(std::move(names)), m_visible(std::move(visible)),
+        m_columns(std::move(out_names)), m_sort(std::move(sort)), m_distinct(distinct), m_limit(limit),
+        m_skip(offset.value_or(0)), m_heads(m_parts.size()), m_live(m_parts.size(), false),
+        m_seen(less_rows) {
+    for (std::size_t p = 0; p < m_parts.size(); ++p) pull(p);
+  }
+  const Columns& columns() const override { return m_columns; }
+  bool next(std::vector<Value>& row) override {
+    while (!m_limit || m_taken < *m_limit) {
+      const std::size_t p = pick();
+      if (p == m_parts.size()) return false;
+      std::vector<Value> out;
+      out.reserve(m_visible.size());
+      for (std::size_t c : m_visible) out.push_back(m_heads[p][c]);
+      pull(p);
+      if (m_distinct && !m_seen.insert(out).second) continue;
+      if (m_skip) {
+        --m_skip;
+        continue;
+      }
+      row = std::move(out);
+      ++m_taken;
+      return true;
+    }
+    return false;
+  }
+
+ private:
+  static bool less_rows(const std::vector<Value>& a, const std::vector<Value>& b) {
+    return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(),
+                                        [](const Value& x, const Value& y) { return compare(x, y, "") < 0; });
+  }
+  int order(const std::vector<Value>& a, const std::vector<Value>& b) const {
+    for (const auto& s : m_sort) {
+      int c = compare(a[s.at], b[s.at], s.name);
+      if (s.desc) c = -c;
+      if (c) return c;
+    }
+    return 0;
+  }
+  /// Reads member p's next row into its head, checking it does not come before the last one.
+  void pull(std::size_t p) {
+    Cursor& c = m_parts[p];
+    if (!c.next()) {
+      m_live[p] = false;
+      return;
+    }
+    std::vector<Value> row(c.row().begin(), c.row().end());
+    if (m_live[p] && !m_sort.empty() && order(m_heads[p], row) > 0)
+      throw UsageError("scatter-gather: shard '" + m_names[p] +
+                       "' returned rows in another order than Plexus merges in (byte order for text, NULLs first "
+                       "ascending): give text columns sorted across shards a binary collation");
+    m_heads[p] = std::move(row);
+    m_live[p] = true;
+  }
+  /// The member whose head comes first (ties: the lower member); size() when all are done.
+  std::size_t pick() const {
+    std::size_t best = m_parts.size();
+    for (std::size_t p = 0; p < m_parts.size(); ++p) {
+      if (!m_live[p]) continue;
+      if (m_sort.empty()) return p;  // unordered: the members one after the other
+      if (best == m_parts.size() || order(m_heads[p], m_heads[best]) < 0) best = p;
+    }
+    return best;
+  }
+
+  std::vector<Cursor> m_parts;
+  std::vector<std::string> m_names;
+  std::vector<std::size_t> m_visible;
+  Columns m_columns;
+  std::vector<Sort> m_sort;
+  bool m_distinct;
+  std::optional<std::uint64_t> m_limit;
+  std::uint64_t m_skip, m_taken = 0;
+  std::vector<std::vector<Value>> m_heads;
+  std::vector<bool> m_live;
+  std::set<std::vector<Value>, bool (*)(const std::vector<Value>&, const std::vector<Value>&)> m_seen;
+};
+
+}  // namespace
+
+std::unique_ptr<RowSource> ShardPlanner::stream(std::vector<Cursor> parts, std::vector<std::string> names) const {
+  if (!m_refused.empty()) throw UsageError("scatter-gather refused: " + m_refused);
+  if (m_aggregate) {  // groups combine only once every row is read
+    std::vector<Result> results;
+    for (auto& c : parts) {
+      Result r(c.columns());
+      for (Row row : c) {
+        Value* dst = r.append_row();
+        for (std::size_t i = 0; i < row.size(); ++i) dst[i] = row[i];
+      }
+      results.push_back(std::move(r));
+    }
+    return RowSource::of(merge_groups(results));
+  }
+  std::vector<std::size_t> visible;
+  std::vector<std::string> out_names;
+  std::vector<MergedSource::Sort> sort;
+  const Columns& shard_cols = parts.front().columns();
+  if (m_star) {
+    for (std::size_t i = 0; i < shard_cols.size(); ++i) {
+      visible.push_back(i);
+      out_names.push_back(shard_cols[i]);
+    }
+    for (const auto& s : m_sort) {
+      auto at = shard_cols.find(unqualified(s.name));
+      if (!at) throw UsageError("scatter-gather: ORDER BY '" + s.name + "' is not a column of the rows the shards returned");
+      sort.push_back({*at, s.name, s.desc});
+    }
+  } else {
+    for (const auto& o : m_outs)
+      if (!o.hidden) {
+        visible.push_back(o.src);
+        out_names.push_back(o.name);
+      }
+    for (const auto& s : m_sort) sort.push_back({m_outs[s.out].src, s.name, s.desc});
+  }
+  return std::make_unique<MergedSource>(std::move(parts), std::move(names), std::move(visible), std::move(out_names),
+                                        std::move(sort), m_distinct, m_limit, m_offset);
+}
+
 Result ShardPlanner::merge_groups(std::vector<Result>& parts) const {
   auto less_key = [](const std::vector<Value>& a, const std::vector<Value>& b) {
     return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(),

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -33,6 +34,11 @@ class ShardPlanner {
   /// for errors. @throws UsageError when the rows show the merge would be
   /// wrong (a shard ordering text by another collation).
   [[nodiscard]] Result merge(std::vector<Result>& parts, std::span<const std::string> names) const;
+  /// The same merge over the members' cursors, row by row: an ordered plan
+  /// keeps one row per member in memory (a k-way merge), an unordered one
+  /// reads the members one after the other; an aggregate plan reads every
+  /// group first. `names` name the members for errors.
+  [[nodiscard]] std::unique_ptr<RowSource> stream(std::vector<Cursor> parts, std::vector<std::string> names) const;
   /// The merge plan in words: "ordered merge (streaming; each shard LIMIT 15)", …
   [[nodiscard]] std::string describe() const;
 

@@ -69,6 +69,28 @@ std::string needs_merge(std::string_view sql) {
   return "";
 }
 
+/// The members' cursors read one after the other.
+class ChainedSource final : public RowSource {
+ public:
+  // The names are kept: a member's cursor lets go of its own once it is read to the end.
+  explicit ChainedSource(std::vector<Cursor> parts) : m_parts(std::move(parts)), m_columns(m_parts.front().columns()) {}
+  const Columns& columns() const override { return m_columns; }
+  bool next(std::vector<Value>& row) override {
+    for (; m_at < m_parts.size(); ++m_at) {
+      if (!m_parts[m_at].next()) continue;
+      const Row r = m_parts[m_at].row();
+      row.assign(r.begin(), r.end());
+      return true;
+    }
+    return false;
+  }
+
+ private:
+  std::vector<Cursor> m_parts;
+  Columns m_columns;
+  std::size_t m_at = 0;
+};
+
 std::string key_text(const Value& v) { return v.type() == Value::Type::text ? "'" + v.to_string() + "'" : v.to_string(); }
 
 }  // namespace
@@ -233,6 +255,21 @@ Result ShardGroup::scatter(const QueryBuilder& q, std::vector<ShardFailure>* fai
 }
 
 Result ShardGroup::get(const QueryBuilder& q) { return scatter(q, nullptr); }
+
+Cursor ShardGroup::cursor(const QueryBuilder& q) {
+  detail::ShardPlanner plan(q, key());
+  if (!plan.refused().empty())
+    throw UsageError("shard group '" + name() + "': query on '" + q.table() + "' refused: " + plan.refused());
+  std::vector<Cursor> parts;
+  std::vector<std::string> names;
+  for (auto i : read_targets(q, nullptr)) {
+    Connection& c = *m_shared->members[i];
+    const Query sql = plan.shard_sql(c.grammar());
+    parts.push_back(c.cursor(sql.sql, sql.bindings));
+    names.push_back(c.name());
+  }
+  return Cursor(plan.stream(std::move(parts), std::move(names)));
+}
 
 PartialResult ShardGroup::get_partial(const QueryBuilder& q) {
   PartialResult out;
@@ -486,9 +523,17 @@ std::uint64_t ShardGroup::run_each(std::string_view sql, std::span<const Value> 
   return n;
 }
 
-Cursor ShardGroup::open_cursor(std::string_view, std::span<const Value>, Intent) {
-  throw UsageError("shard group '" + name() + "': cursors run on one member (shard(key).cursor(…)); across the group "
-                   "use select() or pages by key");
+Cursor ShardGroup::open_cursor(std::string_view sql, std::span<const Value> params, Intent intent) {
+  if (intent == Intent::write)
+    throw UsageError("shard group '" + name() + "': a cursor reads; run writes with execute() on a member or every_shard()");
+  if (auto w = needs_merge(sql); !w.empty())
+    throw UsageError("shard group '" + name() + "': raw SQL with " + w +
+                     " would be answered per shard, not for the group; build it with table() so Plexus can merge it");
+  // The members one after the other, each streamed.
+  const std::vector<Value> values(params.begin(), params.end());
+  std::vector<Cursor> parts;
+  for (auto* m : m_shared->members) parts.push_back(m->cursor(sql, values));
+  return Cursor(std::make_unique<ChainedSource>(std::move(parts)));
 }
 
 std::vector<Result> ShardGroup::run_batch(std::string_view, std::span<const std::vector<Value>>, Intent) {

@@ -129,6 +129,8 @@ class BuilderRunner {
   [[nodiscard]] virtual Queryable* single(const QueryBuilder& q) = 0;
   /// Runs a read across the members and merges it; refuses what it cannot answer exactly.
   [[nodiscard]] virtual Result get(const QueryBuilder& q) = 0;
+  /// The same, streamed: the members' rows merged as they are read.
+  [[nodiscard]] virtual Cursor cursor(const QueryBuilder& q) = 0;
   /// The target holding `row` (an insert). @throws UsageError without the key.
   [[nodiscard]] virtual Queryable& owner(const QueryBuilder& q, const Fields& row) = 0;
   /// The targets an update (`set`: its fields) or delete (`set` null) of `q`

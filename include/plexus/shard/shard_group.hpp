@@ -118,6 +118,10 @@ class ShardGroup final : public Queryable, public BuilderRunner {
   // BuilderRunner
   [[nodiscard]] Queryable* single(const QueryBuilder& q) override;
   [[nodiscard]] Result get(const QueryBuilder& q) override;
+  /// A cursor over every member the query asks, merged as rows arrive: one
+  /// session per member stays busy until it is read or destroyed.
+  [[nodiscard]] Cursor cursor(const QueryBuilder& q) override;
+  using Queryable::cursor;  // raw SQL: every member's rows, one member after the other
   [[nodiscard]] Queryable& owner(const QueryBuilder& q, const Fields& row) override;
   [[nodiscard]] std::vector<Queryable*> writers(const QueryBuilder& q, const Fields* set, std::string_view what) override;
 
