@@ -315,6 +315,17 @@ struct Order {
           .shard_key("user_id");
 };
 
+struct Customer {
+  std::int64_t id = 0;
+  std::string name;
+  std::vector<Order> orders;
+  static constexpr auto schema =
+      plexus::schema("customers", col<&Customer::id>("id", primary_key), col<&Customer::name>("name"))
+          .connection("g")
+          .shard_key("id");
+};
+constexpr auto customer_orders = has_many<&Customer::orders, &Order::user_id>();
+
 struct Stray {
   std::int64_t id = 0;
   static constexpr auto schema =
@@ -354,6 +365,28 @@ TEST(ShardModels, AModelWithAShardKeyRoutesByItAndFansOutWithoutIt) {
   EXPECT_TRUE(orders.remove(Order{8, 3, 0, ""}));
   EXPECT_EQ(rows_on(db.connection("s3"), "orders", 8), 0);
   EXPECT_THROW((void)orders.connection(), UsageError) << "a group is not one connection";
+
+  // Relations between models on two groups: customers on g (by id), their orders on orders_shards (by user_id).
+  db.shards("g").every_shard().execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)");
+  auto customers = db.model<Customer>();
+  for (std::int64_t c = 1; c <= 4; ++c) (void)customers.create(Customer{c, "c" + std::to_string(c), {}});
+  int queries = 0;
+  db.on_before_query([&](const QueryEvent&) { ++queries; });
+  auto loaded = customers.query().with(customer_orders).order_by("id").get();
+  ASSERT_EQ(loaded.size(), 4u);
+  std::size_t total = 0;
+  for (const auto& c : loaded) {
+    for (const auto& o : c.orders) EXPECT_EQ(o.user_id, c.id);
+    total += c.orders.size();
+  }
+  EXPECT_EQ(total, 15u) << "the orders of users 1-4 but the removed one, each under its customer";
+  EXPECT_EQ(loaded[2].orders.size(), 3u) << "user 3's orders: 3, 13 and 18 (8 was removed)";
+  EXPECT_LE(queries, 8) << "customers from 4 members, orders from the members owning those users";
+  // where_has across groups: the keys first, then the customers owning them.
+  auto big_spenders = customers.query().where_has(customer_orders, [](QueryBuilder& q) { q.where("total", ">", 25); }).order_by("id").get();
+  ASSERT_EQ(big_spenders.size(), 3u) << "orders 17-20 (total > 25) belong to users 2, 3, 4 and 0; 0 is no customer";
+  EXPECT_EQ(big_spenders[0].id, 2);
+  EXPECT_EQ(big_spenders[2].id, 4);
   EXPECT_THROW((void)db.model<Stray>(), ConfigError) << "a shard key on a plain connection";
 }
 

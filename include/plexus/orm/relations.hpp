@@ -158,9 +158,9 @@ struct HasMany {
   void constrain(Database& db, const std::string& parent_conn, QueryBuilder& q,
                  const std::function<void(QueryBuilder&)>& c) const {
     std::string rconn = connection_of<Related>(db);
-    QueryBuilder related = db.connection(rconn).table(Related::schema.table());
+    QueryBuilder related = db.queryable(rconn).table(Related::schema.table());
     c(related);
-    detail::restrict_to(q, Model<P>::key_name(), std::move(related), fk, rconn == parent_conn);
+    detail::restrict_to(q, Model<P>::key_name(), std::move(related), fk, rconn == parent_conn && !db.has_shard_group(rconn));
   }
 };
 
@@ -191,11 +191,11 @@ struct BelongsTo {
   void constrain(Database& db, const std::string& child_conn, QueryBuilder& q,
                  const std::function<void(QueryBuilder&)>& c) const {
     std::string oconn = connection_of<Owner>(db);
-    QueryBuilder owners = db.connection(oconn).table(Owner::schema.table());
+    QueryBuilder owners = db.queryable(oconn).table(Owner::schema.table());
     c(owners);
     constexpr std::string_view fk = detail::column_name<C, ForeignKey>();
     static_assert(!fk.empty(), "belongs_to: the foreign key member is not a column of this schema");
-    detail::restrict_to(q, fk, std::move(owners), detail::key_column<Owner>(), oconn == child_conn);
+    detail::restrict_to(q, fk, std::move(owners), detail::key_column<Owner>(), oconn == child_conn && !db.has_shard_group(oconn));
   }
 };
 
@@ -214,7 +214,7 @@ struct BelongsToMany {
     keys = detail::distinct_values(std::move(keys));
     std::unordered_map<std::string, std::vector<Value>> links;  // parent key → related keys
     std::vector<Value> related_keys;
-    auto& pconn = db.connection(connection_of<P>(db));
+    auto& pconn = db.queryable(connection_of<P>(db));
     detail::for_each_batch(keys, [&](std::vector<Value> batch) {
       for (Row r : pconn.table(pivot).select({Expr(parent_key), Expr(related_key)}).where_in(parent_key, std::move(batch)).get()) {
         links[detail::match_key(r[0])].push_back(r[1]);
@@ -241,11 +241,11 @@ struct BelongsToMany {
   void constrain(Database& db, const std::string& parent_conn, QueryBuilder& q,
                  const std::function<void(QueryBuilder&)>& c) const {
     std::string rconn = connection_of<Related>(db);
-    QueryBuilder related = db.connection(rconn).table(Related::schema.table());
+    QueryBuilder related = db.queryable(rconn).table(Related::schema.table());
     c(related);
-    QueryBuilder links = db.connection(parent_conn).table(pivot);
-    detail::restrict_to(links, related_key, std::move(related), detail::key_column<Related>(), rconn == parent_conn);
-    detail::restrict_to(q, Model<P>::key_name(), std::move(links), parent_key, true);
+    QueryBuilder links = db.queryable(parent_conn).table(pivot);
+    detail::restrict_to(links, related_key, std::move(related), detail::key_column<Related>(), rconn == parent_conn && !db.has_shard_group(rconn));
+    detail::restrict_to(q, Model<P>::key_name(), std::move(links), parent_key, !db.has_shard_group(parent_conn));
   }
 };
 
