@@ -505,35 +505,39 @@ std::string ShardPlanner::describe() const {
 
 // ---- merging -----------------------------------------------------------------
 
+ShardPlanner::Layout ShardPlanner::layout(const Columns& shard_cols) const {
+  Layout l;
+  if (m_star) {
+    for (std::size_t i = 0; i < shard_cols.size(); ++i) {
+      l.visible.push_back(i);
+      l.names.push_back(shard_cols[i]);
+    }
+    for (const auto& s : m_sort) {
+      auto at = shard_cols.find(unqualified(s.name));
+      if (!at) throw UsageError("scatter-gather: ORDER BY '" + s.name + "' is not a column of the rows the shards returned");
+      l.key_at.push_back(*at);
+    }
+    return l;
+  }
+  for (const auto& o : m_outs)
+    if (!o.hidden) {
+      l.visible.push_back(o.src);
+      l.names.push_back(o.name);
+    }
+  for (const auto& s : m_sort) l.key_at.push_back(m_outs[s.out].src);
+  return l;
+}
+
 Result ShardPlanner::merge(std::vector<Result>& parts, std::span<const std::string> names) const {
   if (!m_refused.empty()) throw UsageError("scatter-gather refused: " + m_refused);
   return m_aggregate ? merge_groups(parts) : merge_rows(parts, names);
 }
 
 Result ShardPlanner::merge_rows(std::vector<Result>& parts, std::span<const std::string> names) const {
-  // Where each output column and sort key sits in a shard's row.
-  std::vector<std::size_t> visible;  // shard column per returned column
-  std::vector<std::string> out_names;
-  std::vector<std::size_t> key_at;
-  const Columns& shard_cols = parts.front().columns();
-  if (m_star) {
-    for (std::size_t i = 0; i < shard_cols.size(); ++i) {
-      visible.push_back(i);
-      out_names.push_back(shard_cols[i]);
-    }
-    for (const auto& s : m_sort) {
-      auto at = shard_cols.find(unqualified(s.name));
-      if (!at) throw UsageError("scatter-gather: ORDER BY '" + s.name + "' is not a column of the rows the shards returned");
-      key_at.push_back(*at);
-    }
-  } else {
-    for (const auto& o : m_outs)
-      if (!o.hidden) {
-        visible.push_back(o.src);
-        out_names.push_back(o.name);
-      }
-    for (const auto& s : m_sort) key_at.push_back(m_outs[s.out].src);
-  }
+  const Layout lay = layout(parts.front().columns());
+  const auto& visible = lay.visible;  // (names, not structured bindings: lambdas below capture them)
+  const auto& out_names = lay.names;
+  const auto& key_at = lay.key_at;
   auto order = [&](Row a, Row b) {  // -1 when a comes first
     for (std::size_t k = 0; k < m_sort.size(); ++k) {
       int c = compare(a[key_at[k]], b[key_at[k]], m_sort[k].name);
@@ -710,29 +714,10 @@ std::unique_ptr<RowSource> ShardPlanner::stream(std::vector<Cursor> parts, std::
     }
     return RowSource::of(merge_groups(results));
   }
-  std::vector<std::size_t> visible;
-  std::vector<std::string> out_names;
+  Layout lay = layout(parts.front().columns());
   std::vector<MergedSource::Sort> sort;
-  const Columns& shard_cols = parts.front().columns();
-  if (m_star) {
-    for (std::size_t i = 0; i < shard_cols.size(); ++i) {
-      visible.push_back(i);
-      out_names.push_back(shard_cols[i]);
-    }
-    for (const auto& s : m_sort) {
-      auto at = shard_cols.find(unqualified(s.name));
-      if (!at) throw UsageError("scatter-gather: ORDER BY '" + s.name + "' is not a column of the rows the shards returned");
-      sort.push_back({*at, s.name, s.desc});
-    }
-  } else {
-    for (const auto& o : m_outs)
-      if (!o.hidden) {
-        visible.push_back(o.src);
-        out_names.push_back(o.name);
-      }
-    for (const auto& s : m_sort) sort.push_back({m_outs[s.out].src, s.name, s.desc});
-  }
-  return std::make_unique<MergedSource>(std::move(parts), std::move(names), std::move(visible), std::move(out_names),
+  for (std::size_t k = 0; k < m_sort.size(); ++k) sort.push_back({lay.key_at[k], m_sort[k].name, m_sort[k].desc});
+  return std::make_unique<MergedSource>(std::move(parts), std::move(names), std::move(lay.visible), std::move(lay.names),
                                         std::move(sort), m_distinct, m_limit, m_offset);
 }
 

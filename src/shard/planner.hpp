@@ -74,6 +74,13 @@ class ShardPlanner {
   std::optional<std::size_t> find_output(std::string_view name) const;
   std::size_t add_shard_column(ShardColumn c);
 
+  /// Where each returned column (and its name) and each sort key sit in a member's row.
+  struct Layout {
+    std::vector<std::size_t> visible;
+    std::vector<std::string> names;
+    std::vector<std::size_t> key_at;
+  };
+  [[nodiscard]] Layout layout(const Columns& shard_cols) const;
   Result merge_rows(std::vector<Result>& parts, std::span<const std::string> names) const;
   Result merge_groups(std::vector<Result>& parts) const;
 
