@@ -59,6 +59,19 @@ std::vector<std::exception_ptr> TaskPool::run_all(const std::vector<std::functio
   } catch (...) {
     errors[0] = std::current_exception();
   }
+  // While waiting, run what is queued (ours or anyone's): a task that itself
+  // fans out on this pool (a dashboard piece running a cross-database commit)
+  // never waits for workers that are all busy waiting in turn.
+  for (;;) {
+    std::function<void()> task;
+    {
+      std::lock_guard lock(m_mutex);
+      if (m_queue.empty()) break;
+      task = std::move(m_queue.front());
+      m_queue.pop_front();
+    }
+    task();
+  }
   std::unique_lock lock(join->m);
   join->cv.wait(lock, [&] { return join->left == 0; });
   return errors;

@@ -22,8 +22,9 @@ class TaskPool {
   TaskPool& operator=(const TaskPool&) = delete;
 
   /// Runs every task, the first on the calling thread and the rest on the
-  /// pool (at most `threads` at once), and waits for all. Returns each
-  /// task's exception (null when it succeeded), in order.
+  /// pool (at most `threads` at once), and waits for all, running queued
+  /// tasks itself meanwhile (so tasks may fan out on the same pool). Returns
+  /// each task's exception (null when it succeeded), in order.
   std::vector<std::exception_ptr> run_all(const std::vector<std::function<void()>>& tasks);
 
  private:

@@ -513,3 +513,21 @@ TEST_F(ShardRouting, ACursorOverTheGroupStreamsTheSameRowsAsGet) {
   EXPECT_EQ(raw_rows.size(), 18u);
   EXPECT_THROW((void)g.cursor("SELECT id FROM users ORDER BY id"), UsageError);
 }
+
+TEST(Concurrently, PiecesThatFanOutThemselvesDoNotWaitForEachOther) {
+  // More pieces than executor threads, each running concurrently() again:
+  // a waiting caller runs queued work itself, so nothing waits forever.
+  auto dir = scratch("nested");
+  DatabaseConfig cfg = four_files(dir);
+  cfg.transactions.parallelism = 2;
+  Database db(cfg);
+  std::atomic<int> leaves = 0;
+  auto piece = [&] {
+    auto [a, b, c] = db.concurrently([&] { return ++leaves; }, [&] { return ++leaves; },
+                                     [&] { return db.shards("g").table("sqlite_master").count(); });
+    return a + b + static_cast<int>(c);
+  };
+  auto [p1, p2, p3, p4, p5, p6] = db.concurrently(piece, piece, piece, piece, piece, piece);
+  EXPECT_GT(p1 + p2 + p3 + p4 + p5 + p6, 0);
+  EXPECT_EQ(leaves, 12);
+}
