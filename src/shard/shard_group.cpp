@@ -273,7 +273,7 @@ Cursor ShardGroup::cursor(const QueryBuilder& q) {
 
 PartialResult ShardGroup::get_partial(const QueryBuilder& q) {
   PartialResult out;
-  if (Queryable* one = single(q)) {
+  if (single(q)) {
     try {
       out.rows = QueryBuilder(q).get();
     } catch (const UsageError&) {
@@ -282,7 +282,6 @@ PartialResult ShardGroup::get_partial(const QueryBuilder& q) {
       const auto targets = read_targets(q, nullptr);
       out.failed.push_back({targets.front(), member_names()[targets.front()], e.what()});
     }
-    (void)one;
     return out;
   }
   out.rows = scatter(q, &out.failed);

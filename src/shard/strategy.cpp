@@ -160,6 +160,7 @@ class Directory final : public ShardStrategy {
     check_name(m_dir.table);
     check_name(m_dir.key_column);
     check_name(m_dir.member_column);
+    m_lookup = lookup_sql();  // built once: a cache miss runs it as is
   }
   std::size_t place(const Value& key) const override {
     if (key.type() != Value::Type::integer && key.type() != Value::Type::text)
@@ -170,7 +171,7 @@ class Directory final : public ShardStrategy {
       if (auto it = m_cache.find(k); it != m_cache.end()) return it->second;
     }
     // On the primary: a key assigned a moment ago must be found.
-    const Value member = m_conn.on_primary().scalar(lookup_sql(), {key});
+    const Value member = m_conn.on_primary().scalar(m_lookup, {key});
     if (member.is_null())
       throw UsageError("shard group '" + m_group + "': key " + key_text(key) + " is not in the directory table '" +
                        m_dir.table + "' on '" + m_conn.name() + "'; place it with db.shards(\"" + m_group +
@@ -217,6 +218,7 @@ class Directory final : public ShardStrategy {
   std::vector<std::string> m_members;
   ShardDirectory m_dir;
   Connection& m_conn;
+  std::string m_lookup;
   mutable std::mutex m_mutex;
   mutable std::unordered_map<std::string, std::size_t> m_cache;
 };
