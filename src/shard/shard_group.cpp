@@ -200,17 +200,13 @@ std::vector<Queryable*> ShardGroup::writers(const QueryBuilder& q, const Fields*
 // ---- scatter-gather ----------------------------------------------------------
 
 std::vector<Result> ShardGroup::fan_out(const std::vector<std::size_t>& members,
-                                        const std::function<Query(const Grammar&)>& query,
+                                        const std::function<Result(Connection&)>& work,
                                         std::vector<ShardFailure>* failed) {
   std::vector<Result> parts(members.size());
   std::vector<std::function<void()>> tasks;
   tasks.reserve(members.size());
   for (std::size_t i = 0; i < members.size(); ++i)
-    tasks.emplace_back([&, i] {
-      Connection& c = *m_shared->members[members[i]];
-      const Query q = query(c.grammar());
-      parts[i] = c.select(q.sql, q.bindings);
-    });
+    tasks.emplace_back([&, i] { parts[i] = work(*m_shared->members[members[i]]); });
   const auto errors = m_shared->pool->run_all(tasks);
   if (!failed) {
     for (const auto& e : errors)
@@ -239,7 +235,13 @@ Result ShardGroup::scatter(const QueryBuilder& q, std::vector<ShardFailure>* fai
   if (!plan.refused().empty())
     throw UsageError("shard group '" + name() + "': query on '" + q.table() + "' refused: " + plan.refused());
   auto targets = read_targets(q, nullptr);
-  auto parts = fan_out(targets, [&](const Grammar& g) { return plan.shard_sql(g); }, failed);
+  auto parts = fan_out(
+      targets,
+      [&](Connection& c) {
+        const Query sql = plan.shard_sql(c.grammar());
+        return c.select(sql.sql, sql.bindings);
+      },
+      failed);
   if (failed)
     std::erase_if(targets, [&](std::size_t i) {
       return std::any_of(failed->begin(), failed->end(), [&](const ShardFailure& f) { return f.shard == i; });
@@ -484,13 +486,7 @@ Result ShardGroup::run(std::string_view sql, std::span<const Value> params, Inte
     if (!m_every)
       throw UsageError("shard group '" + name() + "': raw SQL that writes names no member: run it on one (shard(key)) "
                        "or on every member with db.shards(\"" + name() + "\").every_shard()");
-    std::vector<Result> parts(size());
-    std::vector<std::function<void()>> tasks;
-    for (std::size_t i = 0; i < size(); ++i)
-      tasks.emplace_back([&, i] { parts[i] = m_shared->members[i]->execute(sql, params); });
-    const auto errors = m_shared->pool->run_all(tasks);
-    for (const auto& e : errors)
-      if (e) std::rethrow_exception(e);
+    const auto parts = fan_out(all, [&](Connection& c) { return c.execute(sql, params); });
     Result out;
     std::uint64_t affected = 0;
     for (const auto& r : parts) affected += r.affected_rows();
@@ -501,7 +497,7 @@ Result ShardGroup::run(std::string_view sql, std::span<const Value> params, Inte
     throw UsageError("shard group '" + name() + "': raw SQL with " + w +
                      " would be answered per shard, not for the group (concatenated rows would be wrong); build it "
                      "with table() so Plexus can merge it exactly, or run it on one member (shard(key))");
-  auto parts = fan_out(all, [&](const Grammar&) { return Query{std::string(sql), {params.begin(), params.end()}}; });
+  auto parts = fan_out(all, [&](Connection& c) { return c.select(sql, params); });
   Result out(parts.front().columns());
   for (const auto& part : parts)
     for (Row row : part) {

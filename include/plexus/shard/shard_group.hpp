@@ -138,10 +138,10 @@ class ShardGroup final : public Queryable, public BuilderRunner {
   /// The members a read of `q` must ask: the key's owner, the owners of an IN
   /// list on the key, or every member.
   [[nodiscard]] std::vector<std::size_t> read_targets(const QueryBuilder& q, std::string* why) const;
-  /// Runs `query` on `members` at once. With `failed`, a member that fails is
-  /// recorded there (and its Result left out) instead of failing the call.
+  /// Runs `work` on each of `members` at once. With `failed`, a member that
+  /// fails is recorded there (and its Result left out) instead of failing the call.
   [[nodiscard]] std::vector<Result> fan_out(const std::vector<std::size_t>& members,
-                                            const std::function<Query(const Grammar&)>& query,
+                                            const std::function<Result(Connection&)>& work,
                                             std::vector<ShardFailure>* failed = nullptr);
   [[nodiscard]] Result scatter(const QueryBuilder& q, std::vector<ShardFailure>* failed);
 
