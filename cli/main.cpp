@@ -96,6 +96,10 @@ int main(int argc, char** argv) {
   auto* health = app.add_subcommand("health", "Ping every configured connection and host (exit 1 unless all answer)");
   add_common(health, common, true);
 
+  auto* metrics = app.add_subcommand(
+      "metrics", "Ping every host, then print the metrics in the Prometheus text format (exit 1 unless all answer)");
+  add_common(metrics, common, true);
+
   auto* query = app.add_subcommand("query", "Run one SQL statement on a named connection");
   std::string conn_name, sql, sql_file;
   std::vector<std::string> params;
@@ -214,6 +218,15 @@ int main(int argc, char** argv) {
         plexus::cli::print_health(std::cout, all);
       }
       return overall == "healthy" ? kOk : kDatabase;
+    }
+    if (*metrics) {
+      auto db = open_config(common.config);
+      bool all_up = true;
+      for (const auto& h : db.health()) all_up = all_up && h.status() == "healthy";
+      const auto m = db.metrics();
+      if (common.json) std::cout << plexus::cli::to_json(m).dump(2) << "\n";
+      else std::cout << m.to_prometheus();
+      return all_up ? kOk : kDatabase;
     }
     if (*query) {
       const std::string text = read_sql(sql, sql_file);

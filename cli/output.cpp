@@ -1,6 +1,7 @@
 #include "output.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <ostream>
 
 #include <fmt/format.h>
@@ -289,6 +290,20 @@ void print_copy(std::ostream& out, const CopySummary& s) {
     out << fmt::format("verify: {} rows at the target, checksums {} ({} / {})\n", s.target_rows,
                        s.source_checksum == s.target_checksum ? "equal" : "DIFFER", s.source_checksum,
                        s.target_checksum);
+}
+
+nlohmann::json to_json(const Metrics& m) {
+  nlohmann::json families = nlohmann::json::array();
+  for (const auto& f : m.families()) {
+    nlohmann::json samples = nlohmann::json::array();
+    for (const auto& s : f.samples) {
+      nlohmann::json labels = nlohmann::json::object();
+      for (const auto& [k, v] : s.labels) labels[k] = v;
+      samples.push_back({{"name", s.name}, {"labels", labels}, {"value", std::isnan(s.value) ? nlohmann::json() : nlohmann::json(s.value)}});
+    }
+    families.push_back({{"name", f.name}, {"type", f.type}, {"help", f.help}, {"samples", samples}});
+  }
+  return {{"metrics", families}};
 }
 
 }  // namespace plexus::cli

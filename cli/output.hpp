@@ -36,6 +36,8 @@ void print_pending(std::ostream& out, const PendingReport& r);
 nlohmann::json to_json(const RecoveryReport& r, const std::string& coordinator);
 void print_recovery(std::ostream& out, const RecoveryReport& r, const std::string& coordinator);
 nlohmann::json to_json(const CopySummary& s);
+/// {"metrics": [{"name", "type", "help", "samples": [{"name", "labels": {…}, "value"}]}]}; NaN as null.
+nlohmann::json to_json(const Metrics& m);
 void print_copy(std::ostream& out, const CopySummary& s);
 
 }  // namespace plexus::cli

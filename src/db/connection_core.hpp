@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "db/executor.hpp"
+#include "db/metrics.hpp"
 #include "db/router.hpp"
 #include "plexus/db/connection.hpp"
 #include "plexus/driver/engine.hpp"
@@ -27,6 +28,7 @@ class ConnectionCore {
   std::unique_ptr<Pool> primary;
   Router router;
   std::atomic<std::uint64_t> tx_counter{0};
+  ConnectionMetrics metrics;
 
   // ---- routed statements (RoutedConnection and Connection forward here) ----
   Result run(std::string_view sql, std::span<const Value> params, Intent intent, const RouteOptions& o,

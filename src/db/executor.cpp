@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "db/metrics.hpp"
 #include "plexus/core/error.hpp"
 
 namespace plexus::detail {
@@ -157,26 +158,33 @@ Result Executor::run(Pool::Lease& lease, const Place& at, std::string_view asked
     ev = event(at, sql, params, intent);
     fire(&HookRegistry::Set::before, ev);
   }
-  auto start = timed ? Clock::now() : Clock::time_point{};
+  const auto start = Clock::now();  // metrics time every statement
   try {
     Result r = by_row_id               ? key_result(lease->execute(sql, params), mode->key->column)
                : !mode || mode->key    ? lease->execute(sql, params)
                : mode->script          ? summary(lease->execute_script(sql))
                : mode->visit           ? summary(lease->execute_each(sql, params, *mode->visit))
                                        : run_batch_on(*lease, sql, mode->sets, *mode->out);
+    const auto took = Clock::now() - start;
+    at.pool.metrics().record(intent, took, nullptr);
     if (timed) {
-      ev.duration = Clock::now() - start;
+      ev.duration = took;
       ev.rows = r.columns().size() ? r.size() : r.affected_rows();
       fire(&HookRegistry::Set::after, ev);
     }
     return r;
   } catch (Error& e) {
-    if (timed) ev.duration = Clock::now() - start;
+    ev.duration = Clock::now() - start;
+    at.pool.metrics().record(intent, ev.duration, &e);
     if (e.is_connection_error()) lease.discard();  // never hand a broken session out again
     e.add_context({m_cfg.name, at.pool.host(), at.pool.role(), {}});
     if (e.sql().empty()) e.set_sql(sql);
     if (hooked()) {
-      if (!timed) ev = event(at, sql, params, intent);  // a hook added while it ran
+      if (!timed) {
+        const auto took = ev.duration;
+        ev = event(at, sql, params, intent);  // a hook added while it ran
+        ev.duration = took;
+      }
       ev.error = &e;
       fire(&HookRegistry::Set::error, ev);
     }
@@ -196,15 +204,18 @@ Cursor Executor::stream(Pool::Lease lease, const Place& at, std::string_view sql
   } catch (Error& e) {
     if (e.is_connection_error()) lease.discard();
     e.add_context({m_cfg.name, at.pool.host(), at.pool.role(), {}});
+    ev.duration = Clock::now() - start;
+    at.pool.metrics().record(intent, ev.duration, &e);
     ev.error = &e;
     fire(&HookRegistry::Set::error, ev);
     throw;
   }
   // The event's views must outlive this call: keep copies in the callback.
-  auto done = [this, sql_copy = std::string(sql), host = at.pool.host(), role = at.pool.role(),
+  auto done = [this, pool = &at.pool, sql_copy = std::string(sql), host = at.pool.host(), role = at.pool.role(),
                reason_copy = std::string(at.reason), intent, start,
                on_close = std::move(on_close)](std::uint64_t rows, const Error* err) {
     if (on_close) on_close();
+    pool->metrics().record(intent, Clock::now() - start, err);
     QueryEvent e;
     e.connection = m_cfg.name;
     e.role = role;
@@ -233,9 +244,12 @@ void Executor::transaction_step(Pool::Lease& lease, const Place& at, std::string
   try {
     step(*lease);
     ev.duration = Clock::now() - start;
+    at.pool.metrics().record(Intent::write, ev.duration, nullptr);
     fire(&HookRegistry::Set::after, ev);
   } catch (Error& e) {
     e.add_context({m_cfg.name, at.pool.host(), at.pool.role(), {}});
+    ev.duration = Clock::now() - start;
+    at.pool.metrics().record(Intent::write, ev.duration, &e);
     ev.error = &e;
     fire(&HookRegistry::Set::error, ev);
     throw;
@@ -248,6 +262,7 @@ Pool::Lease Executor::acquire(Pool& pool, std::string_view reason, std::string_v
     return pool.acquire();
   } catch (Error& e) {
     e.set_sql(sql);
+    pool.metrics().record(intent, std::chrono::nanoseconds(0), &e);
     QueryEvent ev = event(Place{pool, reason}, sql, params, intent);
     ev.error = &e;
     fire(&HookRegistry::Set::error, ev);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <ctime>
 
+#include "db/metrics.hpp"
 #include "plexus/core/error.hpp"
 
 namespace plexus {
@@ -10,6 +11,9 @@ namespace plexus {
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+const std::string kPrimaryRole = "primary";
+const std::string kReplicaRole = "replica";
 
 /// The pool's bookkeeping (idle, lifetime, validation and leak limits) is in
 /// milliseconds: the coarse monotonic clock (same epoch as steady_clock) costs
@@ -108,7 +112,8 @@ Pool::Pool(const driver::Engine& engine, const ConnectionConfig& cfg, const driv
       m_cfg(cfg),
       m_options(options),
       m_host(host ? std::optional<Endpoint>(*host) : std::nullopt),
-      m_role(std::move(role)),
+      m_role(role == "primary" ? &kPrimaryRole : &kReplicaRole),
+      m_metrics(std::make_unique<detail::HostMetrics[]>(2)),
       m_host_name(engine.describe(cfg, host)),
       m_max(engine.shareable(cfg) ? cfg.pool.max : 1),
       m_sweep_every(std::min<Clock::duration>({std::chrono::seconds(1), cfg.pool.idle_timeout / 2,
@@ -116,6 +121,13 @@ Pool::Pool(const driver::Engine& engine, const ConnectionConfig& cfg, const driv
       m_budget(budget) {
   if (m_budget) m_budget->attach(this);
 }
+
+void Pool::set_role(bool primary) noexcept {
+  m_role.store(primary ? &kPrimaryRole : &kReplicaRole, std::memory_order_release);
+}
+bool Pool::is_primary() const noexcept { return m_role.load(std::memory_order_acquire) == &kPrimaryRole; }
+detail::HostMetrics& Pool::metrics() const noexcept { return metrics(is_primary()); }
+detail::HostMetrics& Pool::metrics(bool primary) const noexcept { return m_metrics[primary ? 1 : 0]; }
 
 Pool::~Pool() {
   if (m_budget) m_budget->detach(this);
@@ -254,7 +266,7 @@ Pool::Lease Pool::acquire_locked(Clock::time_point started) {
         TimeoutError err("the global connection cap (max_connections = " + std::to_string(m_budget->max()) +
                          ") is reached and no idle session elsewhere could be closed within " +
                          std::to_string(m_cfg.pool.acquire_timeout.count()) + " ms");
-        err.add_context({m_cfg.name, m_host_name, m_role, {}});
+        err.add_context({m_cfg.name, m_host_name, this->role(), {}});
         err.set_hint("raise max_connections, or release sessions sooner");
         throw err;
       }
@@ -271,22 +283,25 @@ Pool::Lease Pool::acquire_locked(Clock::time_point started) {
         --m_open;
         m_cv.notify_one();
         lock.unlock();
-        e.add_context({m_cfg.name, m_host_name, m_role, {}});
+        e.add_context({m_cfg.name, m_host_name, this->role(), {}});
         throw;
       }
     }
     m_waiting.fetch_add(1, std::memory_order_seq_cst);  // before looking at the parked slot (see the header)
+    const auto wait_start = Clock::now();
     bool woke = m_cv.wait_until(lock, deadline, [&] {
       return m_parked_state.load(std::memory_order_seq_cst) == kFull || !m_idle.empty() || m_open < m_max;
     });
     m_waiting.fetch_sub(1, std::memory_order_relaxed);
+    ++m_waits;
+    m_wait_time += Clock::now() - wait_start;
     if (!woke) {
       ++m_timeouts;
       PoolStats st = stats_locked();
       lock.unlock();
       TimeoutError err("no session free in the pool within " + std::to_string(m_cfg.pool.acquire_timeout.count()) +
                        " ms (" + st.to_string() + ")");
-      err.add_context({m_cfg.name, m_host_name, m_role, {}});
+      err.add_context({m_cfg.name, m_host_name, this->role(), {}});
       err.set_hint("raise pool.max or pool.acquire_timeout_ms, or release sessions sooner (long transactions, open cursors)");
       throw err;
     }
@@ -298,7 +313,7 @@ void Pool::give_back(std::unique_ptr<driver::Session> s, Clock::time_point creat
   const auto now = coarse_now();
   if (m_cfg.pool.leak_warning.count() > 0 && now - acquired > m_cfg.pool.leak_warning && m_warn) {
     try {
-      m_warn("a session of connection '" + m_cfg.name + "' (" + m_role + " " + m_host_name + ") was held for " +
+      m_warn("a session of connection '" + m_cfg.name + "' (" + this->role() + " " + m_host_name + ") was held for " +
              std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(now - acquired).count()) +
              " ms, longer than pool.leak_warning_ms = " + std::to_string(m_cfg.pool.leak_warning.count()));
     } catch (...) {
@@ -335,7 +350,7 @@ void Pool::give_back(std::unique_ptr<driver::Session> s, Clock::time_point creat
 PoolStats Pool::stats_locked() const {
   const std::size_t idle = m_idle.size() + (m_parked_state.load(std::memory_order_acquire) == kFull ? 1 : 0);
   return PoolStats{m_open, m_open - idle, idle, m_waiting.load(std::memory_order_relaxed), m_max, m_created, m_discarded,
-                   m_timeouts};
+                   m_timeouts,  m_waits, m_wait_time};
 }
 
 PoolStats Pool::stats() const {

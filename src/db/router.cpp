@@ -30,6 +30,7 @@ bool Router::eligible(const Replica& r) const noexcept {
 void Router::eject(Replica& r, const Error& why) {
   auto until = Clock::now() + m_cfg.replica_cooldown;
   r.ejected_until.store(until.time_since_epoch().count(), std::memory_order_relaxed);
+  r.ejections.fetch_add(1, std::memory_order_relaxed);
   r.pool->close_idle();  // sessions to a failed server are as good as dead
   if (m_warn)
     m_warn("replica " + r.pool->host() + " of connection '" + m_cfg.name + "' left out for " +

@@ -32,6 +32,7 @@ struct Replica {
   std::atomic<int> in_flight{0};
   std::atomic<std::int64_t> lag_ms{-1};  // -1 = unknown
   std::atomic<std::int64_t> lag_checked{0};
+  std::atomic<std::uint64_t> ejections{0};
 };
 
 /// Counts a statement (or an open cursor) in flight on a replica while it lives.

@@ -161,6 +161,7 @@ bool may_retry(const Error& e, bool committed, unsigned attempt, const RetryPoli
 
 void before_retry(Connection& c, const Error& e, unsigned attempt, const RetryPolicy& p) {
   auto& core = core_of(c);
+  bump(core.metrics.retries);
   core.exec.report_retry(*core.primary, e, attempt + 1, p.attempts);
   // Full jitter: a random wait up to the doubled backoff, so two
   // transactions that collided do not collide again in step.

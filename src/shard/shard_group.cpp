@@ -9,6 +9,7 @@
 #include "plexus/core/error.hpp"
 #include "plexus/db/database.hpp"
 #include "shard/groups.hpp"
+#include "db/metrics.hpp"
 #include "shard/planner.hpp"
 #include "shard/strategy.hpp"
 
@@ -19,6 +20,9 @@ struct ShardGroup::Shared {
   std::vector<Connection*> members;
   std::unique_ptr<detail::ShardStrategy> strategy;
   std::unique_ptr<detail::TaskPool> pool;  // the fan-out's bounded executor
+  /// Statements sent to each member: [2i] routed by key, [2i+1] in a fan-out.
+  mutable std::unique_ptr<detail::Counter[]> routed;
+  void count(std::size_t member, bool keyed) const noexcept { detail::bump(routed[2 * member + (keyed ? 0 : 1)]); }
 };
 
 namespace {
@@ -160,8 +164,14 @@ std::vector<std::size_t> ShardGroup::read_targets(const QueryBuilder& q, std::st
 
 Queryable* ShardGroup::single(const QueryBuilder& q) {
   auto targets = read_targets(q, nullptr);
-  if (targets.size() == 1 && targets.size() != size()) return m_shared->members[targets.front()];
-  if (size() == 1) return m_shared->members.front();
+  if (targets.size() == 1 && targets.size() != size()) {
+    m_shared->count(targets.front(), true);
+    return m_shared->members[targets.front()];
+  }
+  if (size() == 1) {
+    m_shared->count(0, true);
+    return m_shared->members.front();
+  }
   return nullptr;
 }
 
@@ -171,7 +181,11 @@ Queryable& ShardGroup::owner(const QueryBuilder& q, const Fields& row) {
                      "': the group has no key column configured (key = \"…\"), so it cannot place the row; set one "
                      "or insert on a member (shard(key))");
   for (const auto& [column, value] : row)
-    if (column == key()) return shard(value);
+    if (column == key()) {
+      const std::size_t i = index_of(value);
+      m_shared->count(i, true);
+      return *m_shared->members[i];
+    }
   throw UsageError("insert into '" + q.table() + "' on shard group '" + name() + "' needs the shard key '" + key() +
                    "' in the row, to know which member holds it");
 }
@@ -188,7 +202,10 @@ std::vector<Queryable*> ShardGroup::writers(const QueryBuilder& q, const Fields*
   auto targets = read_targets(q, &why);
   if (targets.size() != size() || m_every) {
     std::vector<Queryable*> out;
-    for (auto i : targets) out.push_back(m_shared->members[i]);
+    for (auto i : targets) {
+      m_shared->count(i, targets.size() == 1);
+      out.push_back(m_shared->members[i]);
+    }
     return out;
   }
   throw UsageError(std::string(what) + " of '" + q.table() + "' on shard group '" + name() + "' names no shard key (" +
@@ -205,8 +222,10 @@ std::vector<Result> ShardGroup::fan_out(const std::vector<std::size_t>& members,
   std::vector<Result> parts(members.size());
   std::vector<std::function<void()>> tasks;
   tasks.reserve(members.size());
-  for (std::size_t i = 0; i < members.size(); ++i)
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    m_shared->count(members[i], false);
     tasks.emplace_back([&, i] { parts[i] = work(*m_shared->members[members[i]]); });
+  }
   const auto errors = m_shared->pool->run_all(tasks);
   if (!failed) {
     for (const auto& e : errors)
@@ -549,6 +568,15 @@ std::uint64_t ShardGroup::run_script(std::string_view sql) {
   return n;
 }
 
+void ShardGroup::collect_metrics(Metrics& m) const {
+  auto& f = m.family("plexus_shard_statements_total", "counter",
+                     "Statements sent to each member of a shard group, routed by key or in a fan-out");
+  for (std::size_t i = 0; i < size(); ++i)
+    for (const bool keyed : {true, false})
+      m.add(f, {{"group", name()}, {"member", member_names()[i]}, {"route", keyed ? "key" : "fan-out"}},
+            detail::read(m_shared->routed[2 * i + (keyed ? 0 : 1)]));
+}
+
 namespace detail {
 
 std::unique_ptr<ShardGroup> make_shard_group(const ShardGroupConfig& cfg,
@@ -559,6 +587,7 @@ std::unique_ptr<ShardGroup> make_shard_group(const ShardGroupConfig& cfg,
   for (const auto& m : cfg.members) shared->members.push_back(&connection(m));
   shared->strategy = make_shard_strategy(cfg, registered, connection);
   shared->pool = std::make_unique<TaskPool>(cfg.parallelism ? cfg.parallelism : cfg.members.size());
+  shared->routed = std::make_unique<Counter[]>(2 * cfg.members.size());
   return std::make_unique<ShardGroup>(std::move(shared), false);
 }
 

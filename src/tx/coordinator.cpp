@@ -53,6 +53,7 @@ struct GlobalTransaction::State {
       if (p.tx && (p.tx->active() || p.prepared))
         tasks.emplace_back([&p] { detail::BranchAccess::rollback(*p.tx, p.xid, p.prepared); });
     if (!tasks.empty()) (void)coord->pool().run_all(tasks);
+    if (!done) detail::bump(coord->metrics.rolled_back);
     done = true;
   }
 };
@@ -112,6 +113,7 @@ void GlobalTransaction::commit() {
       }
       st.done = true;  // unknown outcome: the last resource's log decides at recovery
       std::vector<std::string> pending = st.names();
+      detail::bump(st.coord->metrics.in_doubt);
       throw InDoubtError("the commit of global transaction " + st.gtrid + " on its last resource '" + last->name +
                              "' lost its connection (" + e.message() +
                              "): whether it committed is in that database's plexus_tx_log; recover() completes "
@@ -128,6 +130,7 @@ void GlobalTransaction::commit() {
         throw;
       }
       st.done = true;
+      detail::bump(st.coord->metrics.in_doubt);
       throw InDoubtError("the commit decision of global transaction " + st.gtrid + " could not be confirmed in the " +
                              log.where() + " (" + e.message() + "): recover() commits or rolls back every participant " +
                              "by what the log holds",
@@ -159,11 +162,14 @@ void GlobalTransaction::commit() {
         }
       }
   }
-  if (!failed.empty())
+  if (!failed.empty()) {
+    detail::bump(st.coord->metrics.in_doubt);
     throw InDoubtError("global transaction " + st.gtrid + " is decided (committed) but " + detail::join_names(failed) +
                            " did not confirm the commit (" + first_error +
                            "); recover() completes it from the decision log",
                        st.gtrid, failed);
+  }
+  detail::bump(st.coord->metrics.committed);
   // 4. Every participant committed: the decision is no longer needed.
   if (last == st.parts.end()) st.coord->completed(&st.coord->log(*st.db), nullptr, st.gtrid);
   else st.coord->completed(nullptr, last->conn, st.gtrid);
@@ -402,6 +408,7 @@ RecoveryReport Coordinator::recover(Database& db, const RecoverOptions& opts) {
             a.reason = "no commit decision (presumed abort)";
           }
           if (a.what == RecoveryAction::What::left) still_pending[xid.gtrid].insert(name);
+          else bump(a.what == RecoveryAction::What::committed ? metrics.recovered_commit : metrics.recovered_rollback);
           report.actions.push_back(std::move(a));
         }
       });

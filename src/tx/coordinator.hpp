@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "db/metrics.hpp"
 #include "db/task_pool.hpp"
 #include "plexus/config/config.hpp"
 #include "plexus/tx/global_transaction.hpp"
@@ -39,6 +40,7 @@ class Coordinator {
   [[nodiscard]] RecoveryReport recover(Database& db, const RecoverOptions& opts);
   [[nodiscard]] PendingReport pending(Database& db);
   [[nodiscard]] const std::string& id() const noexcept { return m_id; }
+  CoordinatorMetrics metrics;
 
   // ---- for GlobalTransaction::State ----
   [[nodiscard]] TaskPool& pool() noexcept { return m_pool; }

@@ -16,6 +16,7 @@
 
 #include "plexus/config/config.hpp"
 #include "plexus/db/connection.hpp"
+#include "plexus/db/metrics.hpp"
 #include "plexus/db/picker.hpp"
 #include "plexus/driver/engine.hpp"
 
@@ -154,6 +155,11 @@ class Database {
 
   /// Health of every connection (pings each host).
   [[nodiscard]] std::vector<ConnectionHealth> health();
+
+  /// A snapshot of every counter, gauge and latency histogram, per
+  /// connection, host, role and shard group (docs/metrics.md); to_prometheus()
+  /// on it gives the text a Prometheus server scrapes. Cheap: no round trip.
+  [[nodiscard]] Metrics metrics() const;
 
  private:
   /// Runs the tasks on the bounded executor and rethrows the first failure.

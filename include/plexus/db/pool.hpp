@@ -27,10 +27,15 @@ struct PoolStats {
   std::uint64_t created = 0;
   std::uint64_t discarded = 0;  ///< closed as broken, expired or idle too long
   std::uint64_t timeouts = 0;   ///< acquire() calls that gave up
+  std::uint64_t waits = 0;      ///< acquire() calls that had to wait for a session
+  std::chrono::nanoseconds wait_time{0};  ///< time spent in those waits, in total
   [[nodiscard]] std::string to_string() const;
 };
 
 class Pool;
+namespace detail {
+struct HostMetrics;
+}
 
 /// A cap on sessions open at once across many pools (one per Database). When
 /// it is reached, idle sessions of the least recently used other pools are
@@ -100,7 +105,14 @@ class Pool {
   [[nodiscard]] Lease acquire();
 
   [[nodiscard]] PoolStats stats() const;
-  [[nodiscard]] const std::string& role() const noexcept { return m_role; }
+  /// "primary" or "replica": the role this host has now (a primary candidate
+  /// of a fail-over connection changes role when the writer moves).
+  [[nodiscard]] const std::string& role() const noexcept { return *m_role.load(std::memory_order_acquire); }
+  void set_role(bool primary) noexcept;
+  [[nodiscard]] bool is_primary() const noexcept;
+  /// Counters of what ran on this host in its current role (src/db/metrics.hpp).
+  [[nodiscard]] detail::HostMetrics& metrics() const noexcept;
+  [[nodiscard]] detail::HostMetrics& metrics(bool primary) const noexcept;
   /// How the host is named in events and errors.
   [[nodiscard]] const std::string& host() const noexcept { return m_host_name; }
   [[nodiscard]] const Endpoint* endpoint() const noexcept { return m_host ? &*m_host : nullptr; }
@@ -140,7 +152,8 @@ class Pool {
   const ConnectionConfig& m_cfg;
   const driver::Options& m_options;
   std::optional<Endpoint> m_host;
-  std::string m_role;
+  std::atomic<const std::string*> m_role;
+  std::unique_ptr<detail::HostMetrics[]> m_metrics;  // [0] as replica, [1] as primary
   std::string m_host_name;
   std::size_t m_max;
 
@@ -163,6 +176,8 @@ class Pool {
   std::uint64_t m_created = 0;
   std::uint64_t m_discarded = 0;
   std::uint64_t m_timeouts = 0;
+  std::uint64_t m_waits = 0;
+  std::chrono::nanoseconds m_wait_time{0};
   std::atomic<std::chrono::steady_clock::rep> m_last_used{0};
   std::atomic<std::chrono::steady_clock::rep> m_next_sweep{0};
   std::chrono::steady_clock::duration m_sweep_every;

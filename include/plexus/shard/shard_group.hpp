@@ -16,6 +16,7 @@
 
 #include "plexus/config/config.hpp"
 #include "plexus/db/connection.hpp"
+#include "plexus/db/metrics.hpp"
 #include "plexus/query/builder.hpp"
 
 namespace plexus {
@@ -82,6 +83,8 @@ class ShardGroup final : public Queryable, public BuilderRunner {
   [[nodiscard]] const std::vector<std::string>& member_names() const noexcept;
   /// "modulo 4", "hash (jump consistent hashing over 5)", …
   [[nodiscard]] std::string strategy() const;
+  /// Adds this group's counters (statements per member, by key or fan-out) to `m`.
+  void collect_metrics(Metrics& m) const;
 
   /// The index of the member owning `key`. @throws UsageError for a key the strategy cannot place.
   [[nodiscard]] std::size_t index_of(const Value& key) const;
