@@ -15,9 +15,9 @@ std::string Endpoint::to_string() const {
 
 std::span<const std::string_view> connection_keys() noexcept {
   static constexpr std::string_view keys[] = {
-      "driver", "url", "host", "port", "socket", "database", "username", "password", "options", "pool",
+      "driver", "url", "host", "hosts", "port", "socket", "database", "username", "password", "options", "pool",
       "read_hosts", "load_balance", "sticky", "causal", "causal_wait_ms", "max_replica_lag_ms",
-      "replica_cooldown_ms", "query_timeout_ms", "read_only", "migrations"};
+      "replica_cooldown_ms", "failover_wait_ms", "query_timeout_ms", "read_only", "migrations"};
   return keys;
 }
 

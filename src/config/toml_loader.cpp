@@ -255,6 +255,7 @@ class Loader {
     c.name = std::move(name);
     std::optional<std::uint16_t> port;
     std::optional<std::string> host;
+    bool hosts_given = false;
     for (auto&& [k, v] : t) {
       std::string key(k.str());
       std::string sub = where + "." + key;
@@ -290,12 +291,23 @@ class Loader {
       else if (key == "max_replica_lag_ms") c.max_replica_lag = std::chrono::milliseconds(integer(v, sub, 0, 86400000));
       else if (key == "query_timeout_ms") c.query_timeout = std::chrono::milliseconds(integer(v, sub, 0, 86400000));
       else if (key == "replica_cooldown_ms") c.replica_cooldown = std::chrono::milliseconds(integer(v, sub, 0, 3600000));
+      else if (key == "failover_wait_ms") c.failover_wait = std::chrono::milliseconds(integer(v, sub, 0, 600000));
+      else if (key == "hosts") {
+        const auto* arr = v.as_array();
+        if (!arr || arr->empty()) fail(sub, "must be a non-empty array of \"host:port\" strings or { host, port } tables");
+        hosts_given = true;
+        c.hosts.clear();
+        for (std::size_t i = 0; i < arr->size(); ++i)
+          c.hosts.push_back(endpoint(*arr->get(i), sub + "[" + std::to_string(i) + "]"));
+      }
       else if (key == "read_only") c.read_only = boolean(v, sub);
       else if (key == "migrations") c.migrations = string(v, sub);
       else c.options[key] = option(v, sub);  // an engine option: its engine checks name and type
     }
     c.source = m_source;
     c.section = where;
+    if (hosts_given && (host || port))
+      fail(where + ".hosts", "give either host/port or hosts (the primary candidates), not both");
     if (host) {
       if (c.hosts.empty()) c.hosts.emplace_back();
       c.hosts.front().host = *host;

@@ -7,7 +7,7 @@ namespace plexus::detail {
 
 namespace {
 Place place_of(ConnectionCore& core, const Transaction& tx, const std::string& gid) {
-  return Place{*core.primary, "two-phase commit", tx.id(), 1, gid};
+  return Place{core.primary(), "two-phase commit", tx.id(), 1, gid};
 }
 }  // namespace
 
@@ -16,11 +16,15 @@ Transaction BranchAccess::begin(Connection& conn, const std::optional<driver::Xi
   auto& core = core_of(conn);
   if (xid && !core.engine.capabilities().two_phase_commit)
     throw UsageError("connection '" + conn.name() + "' (" + conn.type() + ") cannot prepare a transaction");
-  auto lease = core.primary->acquire();
+  auto lease = core.primary().acquire();
+  if (xid)
+    if (auto why = lease->refuses_two_phase_commit())
+      throw UsageError("connection '" + conn.name() + "' cannot join a transaction across connections: " + *why +
+                       "; commit it on its own (conn.transaction) or keep it out of db.transaction({…})");
   const auto id = ++core.tx_counter;
   const driver::TransactionSpec spec{opts.isolation, opts.read_only};
   try {
-    core.exec.transaction_step(lease, Place{*core.primary, "two-phase commit", id, 1, global_id},
+    core.exec.transaction_step(lease, Place{core.primary(), "two-phase commit", id, 1, global_id},
                                xid ? lease->xa_statement(driver::Session::XaStep::begin, *xid) : std::string("BEGIN"),
                                [&](driver::Session& s) {
                                  if (xid) s.xa_begin(*xid, spec);
@@ -54,7 +58,7 @@ void BranchAccess::prepare(Transaction& tx, const driver::Xid& xid) {
 void BranchAccess::commit_prepared(Transaction& tx, const driver::Xid& xid) {
   auto& core = *tx.m_core;
   // A branch whose session was lost is committed from a fresh one.
-  if (!tx.m_lease) tx.m_lease = core.primary->acquire();
+  if (!tx.m_lease) tx.m_lease = core.primary().acquire();
   try {
     core.exec.transaction_step(tx.m_lease, place_of(core, tx, tx.m_global_id),
                                tx.m_lease->xa_statement(driver::Session::XaStep::commit, xid),
@@ -90,7 +94,7 @@ void BranchAccess::rollback(Transaction& tx, const std::optional<driver::Xid>& x
         tx.m_active = false;
         return;
       }
-      tx.m_lease = core.primary->acquire();
+      tx.m_lease = core.primary().acquire();
     }
     using Step = driver::Session::XaStep;
     const std::string what =
@@ -109,20 +113,20 @@ void BranchAccess::rollback(Transaction& tx, const std::optional<driver::Xid>& x
 
 Result BranchAccess::run_as(Connection& conn, const std::string& global_id, std::string_view sql, Params params) {
   auto& core = core_of(conn);
-  auto lease = core.exec.acquire(*core.primary, "two-phase commit", sql, params.span(), Intent::write);
-  return core.exec.run(lease, Place{*core.primary, "two-phase commit", 0, 1, global_id}, sql, params.span(),
+  auto lease = core.exec.acquire(core.primary(), "two-phase commit", sql, params.span(), Intent::write);
+  return core.exec.run(lease, Place{core.primary(), "two-phase commit", 0, 1, global_id}, sql, params.span(),
                        Intent::write);
 }
 
 void BranchAccess::recover_on(Connection& conn, const std::function<void(Recovery&)>& fn) {
   auto& core = core_of(conn);
-  auto lease = core.primary->acquire();
+  auto lease = core.primary().acquire();
   Recovery r(conn, lease);
   try {
     fn(r);
   } catch (Error& e) {
     if (e.is_connection_error()) lease.discard();
-    e.add_context({conn.name(), core.primary->host(), "primary", {}});
+    e.add_context({conn.name(), core.primary().host(), "primary", {}});
     throw;
   }
 }
@@ -130,7 +134,7 @@ void BranchAccess::recover_on(Connection& conn, const std::function<void(Recover
 void BranchAccess::Recovery::step(const std::string& global_id, std::string_view what,
                                   const std::function<void(driver::Session&)>& fn) {
   auto& core = core_of(m_conn);
-  core.exec.transaction_step(m_lease, Place{*core.primary, "recovery", 0, 1, global_id}, what, fn);
+  core.exec.transaction_step(m_lease, Place{core.primary(), "recovery", 0, 1, global_id}, what, fn);
 }
 
 }  // namespace plexus::detail

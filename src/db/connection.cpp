@@ -13,13 +13,37 @@ using Clock = std::chrono::steady_clock;
 std::string ConnectionHealth::status() const {
   if (!healthy) return "down";
   for (const auto& h : hosts)
-    if (!h.reachable) return "degraded";
+    if (!h.reachable || h.lagging || !h.ready) return "degraded";
   return "healthy";
 }
 
 namespace detail {
 
 ConnectionCore& core_of(Connection& c) noexcept { return *c.m_core; }
+
+namespace {
+
+/// One pool per primary candidate; the first is taken as the primary until a
+/// write says otherwise.
+std::vector<std::unique_ptr<Pool>> make_candidates(const driver::Engine& engine, const ConnectionConfig& cfg,
+                                                   const driver::Options& options, ConnectionBudget* budget) {
+  std::vector<std::unique_ptr<Pool>> out;
+  if (cfg.hosts.empty()) {
+    out.push_back(std::make_unique<Pool>(engine, cfg, options, nullptr, "primary", budget));
+    return out;
+  }
+  for (std::size_t i = 0; i < cfg.hosts.size(); ++i)
+    out.push_back(std::make_unique<Pool>(engine, cfg, options, &cfg.hosts[i], i == 0 ? "primary" : "replica", budget));
+  return out;
+}
+
+std::vector<Pool*> raw(const std::vector<std::unique_ptr<Pool>>& pools) {
+  std::vector<Pool*> out;
+  for (const auto& p : pools) out.push_back(p.get());
+  return out;
+}
+
+}  // namespace
 
 ConnectionCore::ConnectionCore(ConnectionConfig config, const driver::Engine& eng, driver::Options opts,
                                std::unique_ptr<Picker> picker, std::shared_ptr<const HookRegistry> global,
@@ -28,16 +52,16 @@ ConnectionCore::ConnectionCore(ConnectionConfig config, const driver::Engine& en
       engine(eng),
       options(std::move(opts)),
       exec(cfg, std::move(global)),
-      primary(std::make_unique<Pool>(engine, cfg, options, cfg.hosts.empty() ? nullptr : &cfg.hosts.front(), "primary",
-                                     budget)),
-      router(cfg, exec, *primary, std::move(picker), [this](const std::string& m) { warn(m); }) {
+      candidates(make_candidates(engine, cfg, options, budget)),
+      router(cfg, exec, raw(candidates), std::move(picker), [this](const std::string& m) { warn(m); }) {
   auto warn_fn = [this](const std::string& msg) { warn(msg); };  // the pools die with this core
-  primary->on_warning(warn_fn);
+  for (auto& c : candidates) c->on_warning(warn_fn);
   for (const auto& r : cfg.read_hosts) {
     auto pool = std::make_unique<Pool>(engine, cfg, options, &r, "replica", budget);
     pool->on_warning(warn_fn);
     router.add_replica(std::move(pool), r.weight);
   }
+  router.add_candidates_as_replicas();
 }
 
 void ConnectionCore::set_warn(WarnFn fn) {
@@ -57,7 +81,7 @@ void ConnectionCore::warn(const std::string& msg) const {
 
 Result ConnectionCore::run(std::string_view sql, std::span<const Value> params, Intent intent, const RouteOptions& o,
                            const Mode* mode) {
-  exec.refuse_if_read_only(sql, intent, *primary);
+  exec.refuse_if_read_only(sql, intent, primary());
   return router.route(sql, params, intent, o, mode, [&](Leg& leg) {
     return exec.run(leg.lease, Place{leg.pool, leg.reason}, sql, params, intent, mode);
   });
@@ -65,7 +89,7 @@ Result ConnectionCore::run(std::string_view sql, std::span<const Value> params, 
 
 Cursor ConnectionCore::cursor(std::string_view sql, std::span<const Value> params, Intent intent,
                               const RouteOptions& o) {
-  exec.refuse_if_read_only(sql, intent, *primary);
+  exec.refuse_if_read_only(sql, intent, primary());
   // The same walk as any read; once the cursor is open nothing is retried,
   // and the replica counts it in flight until it closes.
   return router.route(sql, params, intent, o, nullptr, [&](Leg& leg) {
@@ -119,18 +143,21 @@ void Connection::redact_bindings(bool on) noexcept { m_core->exec.redact_binding
 void Connection::on_warning(std::function<void(const std::string&)> fn) { m_core->set_warn(std::move(fn)); }
 
 void Connection::warm_up() {
-  m_core->primary->warm_up();
-  for (std::size_t i = 0; i < m_core->router.replica_count(); ++i) m_core->router.replica(i).pool->warm_up();
+  for (Pool* p : m_core->router.pools()) p->warm_up();
 }
 
 void Connection::close_idle() {
-  m_core->primary->close_idle();
-  for (std::size_t i = 0; i < m_core->router.replica_count(); ++i) m_core->router.replica(i).pool->close_idle();
+  for (Pool* p : m_core->router.pools()) p->close_idle();
 }
 
-PoolStats Connection::pool_stats() const { return m_core->primary->stats(); }
+PoolStats Connection::pool_stats() const { return m_core->primary().stats(); }
 PoolStats Connection::replica_pool_stats(std::size_t i) const { return m_core->router.replica(i).pool->stats(); }
-std::size_t Connection::replica_count() const noexcept { return m_core->router.replica_count(); }
+std::size_t Connection::replica_count() const noexcept { return m_core->cfg.read_hosts.size(); }
+std::size_t Connection::open_sessions() const {
+  std::size_t n = 0;
+  for (const Pool* p : m_core->router.pools()) n += p->stats().open;
+  return n;
+}
 
 bool Connection::is_connected() {
   try {
@@ -142,7 +169,7 @@ bool Connection::is_connected() {
 }
 
 void Connection::ping() {
-  auto& pool = *m_core->primary;
+  auto& pool = m_core->primary();
   auto lease = pool.acquire();
   try {
     lease->ping();
@@ -154,7 +181,7 @@ void Connection::ping() {
 }
 
 std::string Connection::server_version() {
-  auto lease = m_core->primary->acquire();
+  auto lease = m_core->primary().acquire();
   return lease->server_version();
 }
 
@@ -162,7 +189,7 @@ ConnectionHealth Connection::health() {
   ConnectionHealth h;
   h.name = name();
   h.type = type();
-  h.connected = m_core->primary->stats().open > 0;
+  h.connected = m_core->primary().stats().open > 0;
   auto probe = [&](Pool& pool) {
     HostHealth hh;
     hh.role = pool.role();
@@ -190,20 +217,35 @@ ConnectionHealth Connection::health() {
     hh.pool = pool.stats();
     return hh;
   };
-  h.hosts.push_back(probe(*m_core->primary));
-  h.healthy = h.hosts.front().reachable;
   auto& router = m_core->router;
+  auto first = probe(m_core->primary());
+  if (!first.reachable && router.follows_failover()) {
+    // The primary is gone: a standby may have been promoted. Follow it, so
+    // the report shows the primary that takes writes now.
+    try {
+      Pool& now = router.follow(m_core->primary(), ConnectionError(first.error));
+      if (&now != &m_core->primary() || now.host() != first.host) first = probe(now);
+    } catch (const Error&) {
+      // No candidate takes writes: the connection is down.
+    }
+  }
+  h.hosts.push_back(std::move(first));
+  h.healthy = h.hosts.front().reachable;
+  const auto max_lag = m_core->cfg.max_replica_lag;
   for (std::size_t i = 0; i < router.replica_count(); ++i) {
     auto& r = router.replica(i);
+    if (r.pool == &m_core->primary()) continue;  // a candidate that is the primary now
     auto hh = probe(*r.pool);
     hh.ejected = !router.eligible(r);
     if (hh.reachable) {
       try {
         auto lease = r.pool->acquire();
         hh.lag = lease->replica_lag();
+        hh.ready = lease->serves_reads();
       } catch (const Error&) {
         // Reachable a moment ago; the lag stays unknown.
       }
+      hh.lagging = max_lag.count() > 0 && (!hh.lag || *hh.lag > max_lag);
     }
     h.hosts.push_back(std::move(hh));
   }
@@ -218,11 +260,11 @@ Transaction Connection::begin(const TransactionOptions& opts) { return begin(opt
 
 Transaction Connection::begin(const TransactionOptions& opts, unsigned attempt) {
   auto& core = *m_core;
-  auto lease = core.primary->acquire();
+  auto lease = core.primary().acquire();
   const auto id = ++core.tx_counter;
   const driver::TransactionSpec spec{opts.isolation, opts.read_only};
   try {
-    core.exec.transaction_step(lease, detail::Place{*core.primary, "transaction", id, attempt}, "BEGIN",
+    core.exec.transaction_step(lease, detail::Place{core.primary(), "transaction", id, attempt}, "BEGIN",
                                [&spec](driver::Session& s) {
                                  if (spec.plain()) s.begin();
                                  else s.begin(spec);

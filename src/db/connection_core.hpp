@@ -25,8 +25,12 @@ class ConnectionCore {
   const driver::Engine& engine;
   const driver::Options options;
   Executor exec;
-  std::unique_ptr<Pool> primary;
+  /// The primary candidates (cfg.hosts; one for most connections): the router
+  /// follows the one that takes writes, the others serve reads.
+  std::vector<std::unique_ptr<Pool>> candidates;
   Router router;
+  /// The pool of the primary that takes writes now.
+  [[nodiscard]] Pool& primary() noexcept { return router.primary(); }
   std::atomic<std::uint64_t> tx_counter{0};
   ConnectionMetrics metrics;
 

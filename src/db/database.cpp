@@ -109,10 +109,7 @@ void Database::run_concurrently(const std::vector<std::function<void()>>& tasks)
 
 std::size_t Database::open_sessions() const {
   std::size_t n = 0;
-  for (const auto& [name, c] : m_connections) {
-    n += c->pool_stats().open;
-    for (std::size_t i = 0; i < c->replica_count(); ++i) n += c->replica_pool_stats(i).open;
-  }
+  for (const auto& [name, c] : m_connections) n += c->open_sessions();
   return n;
 }
 

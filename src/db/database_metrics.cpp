@@ -68,15 +68,15 @@ Metrics Database::metrics() const {
   Metrics m;
   for (const auto& c : m_cfg.connections) {
     auto& core = detail::core_of(*m_connections.at(c.name));
-    host_metrics(m, c.name, *core.primary);
+    for (const Pool* p : core.router.pools()) host_metrics(m, c.name, *p);
     for (std::size_t i = 0; i < core.router.replica_count(); ++i) {
       auto& r = core.router.replica(i);
-      host_metrics(m, c.name, *r.pool);
       const Labels at{{"connection", c.name}, {"host", r.pool->host()}};
       m.add(m.family("plexus_replica_ejections_total", "counter", "Times a replica was left out after a failure"), at,
             static_cast<double>(r.ejections.load(std::memory_order_relaxed)));
-      m.add(m.family("plexus_replica_available", "gauge", "1 when a replica may serve reads now (not left out)"), at,
-            core.router.eligible(r) ? 1.0 : 0.0);
+      m.add(m.family("plexus_replica_available", "gauge",
+                     "1 when a replica may serve reads now (not left out, not the primary, ready)"),
+            at, core.router.eligible(r) && r.ready.load(std::memory_order_relaxed) ? 1.0 : 0.0);
       const auto lag = r.lag_ms.load(std::memory_order_relaxed);
       m.add(m.family("plexus_replica_lag_seconds", "gauge", "Replica lag last measured (NaN: unknown or not measured)"),
             at, lag >= 0 ? static_cast<double>(lag) / 1000.0 : std::numeric_limits<double>::quiet_NaN());
@@ -86,7 +86,7 @@ Metrics Database::metrics() const {
                    "Transactions run again after a serialization failure or deadlock (RetryPolicy)"),
           conn, detail::read(core.metrics.retries));
     m.add(m.family("plexus_failovers_total", "counter", "Times the writer moved to another primary candidate"), conn,
-          detail::read(core.metrics.failovers));
+          static_cast<double>(core.router.failovers()));
   }
   const auto& cm = m_coordinator->metrics;
   auto& g = m.family("plexus_global_transactions_total", "counter", "Transactions across connections, by outcome");

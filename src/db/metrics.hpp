@@ -52,7 +52,6 @@ struct HostMetrics {
 /// Events of one connection that are not per statement.
 struct ConnectionMetrics {
   Counter retries{0};    ///< transactions run again after a retryable error
-  Counter failovers{0};  ///< times the writer moved to another primary candidate
 };
 
 /// Outcomes of global transactions and their recovery (one per Database).

@@ -1,5 +1,7 @@
 #include "db/router.hpp"
 
+#include <thread>
+
 namespace plexus::detail {
 
 using Clock = std::chrono::steady_clock;
@@ -8,23 +10,107 @@ namespace {
 std::int64_t now_ticks() { return Clock::now().time_since_epoch().count(); }
 }  // namespace
 
-Router::Router(const ConnectionConfig& cfg, Executor& exec, Pool& primary, std::unique_ptr<Picker> picker, Warn warn)
+Router::Router(const ConnectionConfig& cfg, Executor& exec, std::vector<Pool*> candidates,
+               std::unique_ptr<Picker> picker, Warn warn)
     : m_cfg(cfg),
       m_exec(exec),
-      m_primary(primary),
+      m_candidates(std::move(candidates)),
       m_picker(std::move(picker)),
       m_reason("read: " + cfg.load_balance),
       m_warn(std::move(warn)) {}
 
 void Router::add_replica(std::unique_ptr<Pool> pool, unsigned weight) {
   auto r = std::make_unique<Replica>();
-  r->pool = std::move(pool);
+  r->pool = pool.get();
+  r->owned = std::move(pool);
   r->weight = weight;
   m_replicas.push_back(std::move(r));
 }
 
+void Router::add_candidates_as_replicas() {
+  if (!follows_failover()) return;
+  for (Pool* c : m_candidates) {
+    auto r = std::make_unique<Replica>();
+    r->pool = c;
+    r->weight = c->endpoint() ? c->endpoint()->weight : 1;
+    m_replicas.push_back(std::move(r));
+  }
+}
+
+std::vector<Pool*> Router::pools() const {
+  std::vector<Pool*> out(m_candidates);
+  for (const auto& r : m_replicas)
+    if (r->owned) out.push_back(r->pool);
+  return out;
+}
+
 bool Router::eligible(const Replica& r) const noexcept {
-  return r.ejected_until.load(std::memory_order_relaxed) <= now_ticks();
+  // A primary candidate serves reads while it is not the primary.
+  return r.ejected_until.load(std::memory_order_relaxed) <= now_ticks() && !(r.owned == nullptr && r.pool->is_primary());
+}
+
+Pool& Router::follow(Pool& failed, const Error& why) {
+  if (!follows_failover()) return failed;
+  const std::uint64_t seen = [&] {
+    std::lock_guard lock(m_follow_mutex);
+    return m_searches;
+  }();
+  std::lock_guard lock(m_follow_mutex);
+  // Another thread searched while this one waited for the lock: its answer stands.
+  if (m_searches != seen) {
+    if (m_search_failed) throw *m_search_failed;
+    return primary();
+  }
+  if (&primary() != &failed) return primary();
+  if (why.is_connection_error()) failed.close_idle();  // its sessions are as good as dead
+  const auto deadline = Clock::now() + m_cfg.failover_wait;
+  for (;;) {
+    std::string tried;
+    for (std::size_t k = 0; k < m_candidates.size(); ++k) {
+      Pool& p = *m_candidates[k];
+      driver::Session::NodeRole role = driver::Session::NodeRole::unavailable;
+      try {
+        auto lease = p.acquire();
+        try {
+          role = lease->node_role();
+        } catch (const Error&) {
+          lease.discard();
+          throw;
+        }
+      } catch (const Error& e) {
+        tried += (tried.empty() ? "" : "; ") + p.host() + ": " + e.message();
+        continue;
+      }
+      if (role == driver::Session::NodeRole::writable) {
+        ++m_searches;
+        m_search_failed.reset();
+        const std::size_t was = m_writer.load(std::memory_order_relaxed);
+        if (k != was) {
+          m_candidates[was]->set_role(false);
+          p.set_role(true);
+          m_writer.store(k, std::memory_order_release);
+          m_failovers.fetch_add(1, std::memory_order_relaxed);
+          if (m_warn)
+            m_warn("connection '" + m_cfg.name + "': writes now go to " + p.host() + " (was " +
+                   m_candidates[was]->host() + ") after: " + why.message());
+        }
+        return p;
+      }
+      tried += (tried.empty() ? "" : "; ") + p.host() +
+               (role == driver::Session::NodeRole::read_only ? ": read-only (a standby or replica)" : ": not ready");
+    }
+    if (Clock::now() >= deadline) {
+      ++m_searches;
+      ConnectionError e("no primary candidate of connection '" + m_cfg.name + "' takes writes (" + tried + ")");
+      e.add_context({m_cfg.name, failed.host(), "primary", {}});
+      e.set_hint(m_cfg.failover_wait.count() > 0
+                     ? "a fail-over may still be under way: retry later"
+                     : "set failover_wait_ms to let writes wait for a promotion, or check the servers");
+      m_search_failed = e;
+      throw e;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 void Router::eject(Replica& r, const Error& why) {
@@ -64,22 +150,40 @@ Router::Walk Router::walk() {
   return out;
 }
 
-bool Router::lag_ok(Replica& r, Pool::Lease& lease) {
-  if (m_cfg.max_replica_lag.count() <= 0) return true;
+bool Router::fit(Replica& r, Pool::Lease& lease) {
   const auto now = now_ticks();
   const auto every = std::chrono::duration_cast<Clock::duration>(std::chrono::milliseconds(500)).count();
   if (now - r.lag_checked.load(std::memory_order_relaxed) >= every) {
-    std::int64_t lag = -1;
-    try {
-      if (auto l = lease->replica_lag()) lag = l->count();
-    } catch (const Error&) {
-      lag = -1;
-    }
-    r.lag_ms.store(lag, std::memory_order_relaxed);
     r.lag_checked.store(now, std::memory_order_relaxed);
+    r.ready.store(lease->serves_reads(), std::memory_order_relaxed);  // a connection error here ejects it
+    if (m_cfg.max_replica_lag.count() > 0) {
+      std::int64_t lag = -1;  // unknown counts as lagging, never as 0
+      try {
+        if (auto l = lease->replica_lag()) lag = l->count();
+      } catch (const Error& e) {
+        if (e.is_connection_error()) throw;
+      }
+      r.lag_ms.store(lag, std::memory_order_relaxed);
+    }
   }
-  auto lag = r.lag_ms.load(std::memory_order_relaxed);
+  if (!r.ready.load(std::memory_order_relaxed)) return false;
+  if (m_cfg.max_replica_lag.count() <= 0) return true;
+  const auto lag = r.lag_ms.load(std::memory_order_relaxed);
   return lag >= 0 && lag <= m_cfg.max_replica_lag.count();
+}
+
+Leg Router::writer_leg(std::string_view reason, std::string_view sql, std::span<const Value> params, Intent intent) {
+  Pool* pool = &primary();
+  for (;;) {
+    try {
+      return Leg{*pool, m_exec.acquire(*pool, reason, sql, params, intent), reason, InFlight()};
+    } catch (const Error& e) {
+      if (!e.is_connection_error() || !follows_failover()) throw;
+      Pool& next = follow(*pool, e);
+      if (&next == pool) throw;  // the same server, reachable again: no second try here
+      pool = &next;
+    }
+  }
 }
 
 Consistency Router::consistency(const RouteOptions& o) const noexcept {

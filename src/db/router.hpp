@@ -9,12 +9,14 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "db/executor.hpp"
+#include "plexus/core/error.hpp"
 #include "plexus/db/picker.hpp"
 #include "plexus/db/pool.hpp"
 #include "plexus/db/unit_of_work.hpp"
@@ -26,12 +28,14 @@ struct RouteOptions;
 namespace plexus::detail {
 
 struct Replica {
-  std::unique_ptr<Pool> pool;
+  Pool* pool = nullptr;
+  std::unique_ptr<Pool> owned;  ///< a read host's pool (a primary candidate's belongs to the connection)
   unsigned weight = 1;
   std::atomic<std::int64_t> ejected_until{0};  // steady_clock ticks
   std::atomic<int> in_flight{0};
   std::atomic<std::int64_t> lag_ms{-1};  // -1 = unknown
-  std::atomic<std::int64_t> lag_checked{0};
+  std::atomic<std::int64_t> lag_checked{0};  ///< when lag and readiness were last asked
+  std::atomic<bool> ready{true};             ///< serves_reads() at the last check
   std::atomic<std::uint64_t> ejections{0};
 };
 
@@ -72,10 +76,31 @@ inline bool started(const Mode* mode) noexcept { return mode && mode->started();
 class Router {
  public:
   using Warn = std::function<void(const std::string&)>;
-  Router(const ConnectionConfig& cfg, Executor& exec, Pool& primary, std::unique_ptr<Picker> picker, Warn warn);
+  /// `candidates`: the primary candidates (cfg.hosts), the first taken as the
+  /// primary until a write finds otherwise; each also serves reads while it is
+  /// not the primary.
+  Router(const ConnectionConfig& cfg, Executor& exec, std::vector<Pool*> candidates, std::unique_ptr<Picker> picker,
+         Warn warn);
 
-  /// Adds a replica (in read_hosts order).
+  /// Adds a replica (in read_hosts order). Call before serving.
   void add_replica(std::unique_ptr<Pool> pool, unsigned weight);
+  /// Lets the primary candidates serve reads while they are not the primary
+  /// (after the read hosts, so replica(i) keeps read_hosts order).
+  void add_candidates_as_replicas();
+
+  /// The pool of the primary that takes writes now.
+  [[nodiscard]] Pool& primary() const noexcept { return *m_candidates[m_writer.load(std::memory_order_acquire)]; }
+  /// Every pool once: the primary candidates, then the read hosts.
+  [[nodiscard]] std::vector<Pool*> pools() const;
+  /// Whether there are several primary candidates to follow a fail-over between.
+  [[nodiscard]] bool follows_failover() const noexcept { return m_candidates.size() > 1; }
+  /// After `why` (a lost connection, or a write refused as read-only) on
+  /// `failed`, the primary that takes writes now: asks each candidate's role
+  /// (waiting up to failover_wait for one to appear) and moves the writer
+  /// there. Threads that fail at once share one search.
+  /// @throws ConnectionError naming each candidate and why it is not the primary.
+  Pool& follow(Pool& failed, const Error& why);
+  [[nodiscard]] std::uint64_t failovers() const noexcept { return m_failovers.load(std::memory_order_relaxed); }
 
   /// Runs `attempt(Leg&)` on the host this statement goes to: writes, forced
   /// and sticky reads on the primary; other reads on a replica in the
@@ -113,7 +138,12 @@ class Router {
     [[nodiscard]] std::size_t operator[](std::size_t k) const { return k < kMaxWalk ? fixed[k] : more[k - kMaxWalk]; }
   };
   Walk walk();
-  bool lag_ok(Replica& r, Pool::Lease& lease);
+  /// Whether the replica may serve this read: ready (serves_reads) and, with
+  /// max_replica_lag set, measured within it; both asked at most every 500 ms.
+  bool fit(Replica& r, Pool::Lease& lease);
+  /// A session on the primary; a connection failure there (nothing was sent)
+  /// follows a fail-over and tries the new primary.
+  Leg writer_leg(std::string_view reason, std::string_view sql, std::span<const Value> params, Intent intent);
   [[nodiscard]] std::string_view strategy_reason() const noexcept { return m_reason; }
   template <class F>
   auto on_primary(std::string_view reason, std::string_view sql, std::span<const Value> params, Intent intent,
@@ -123,7 +153,12 @@ class Router {
 
   const ConnectionConfig& m_cfg;
   Executor& m_exec;
-  Pool& m_primary;
+  std::vector<Pool*> m_candidates;
+  std::atomic<std::size_t> m_writer{0};
+  std::mutex m_follow_mutex;
+  std::uint64_t m_searches = 0;        // guarded by m_follow_mutex: searches finished
+  std::optional<ConnectionError> m_search_failed;  // the last search's failure, if it failed
+  std::atomic<std::uint64_t> m_failovers{0};
   std::vector<std::unique_ptr<Replica>> m_replicas;
   std::unique_ptr<Picker> m_picker;
   std::string m_reason;  // "read: <strategy>"

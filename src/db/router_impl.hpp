@@ -10,30 +10,46 @@ template <class F>
 auto Router::on_primary(std::string_view reason, std::string_view sql, std::span<const Value> params, Intent intent,
                         const RouteOptions& o, const Mode* mode, F&& attempt)
     -> decltype(attempt(std::declval<Leg&>())) {
-  Leg leg{m_primary, m_exec.acquire(m_primary, reason, sql, params, intent), reason, InFlight()};
+  Leg leg = writer_leg(reason, sql, params, intent);
   if (intent == Intent::read) {
     // A read that failed because its session had died (a server restart
     // between the pool's check and the statement) runs once more on a fresh
-    // session, as long as no row has reached the caller. Writes are not
-    // rerun: the pool's check before handing a session out is what keeps
-    // them from being sent on a dead one.
+    // session (on the new primary after a fail-over), as long as no row has
+    // reached the caller. Writes are not rerun: the pool's check before
+    // handing a session out is what keeps them from being sent on a dead one.
     try {
       return attempt(leg);
     } catch (const Error& e) {
       if (!e.is_connection_error() || started(mode)) throw;
+      if (follows_failover()) (void)follow(leg.pool, e);
     }
-    constexpr std::string_view again = "read: again on a fresh session";
-    Leg fresh{m_primary, m_exec.acquire(m_primary, again, sql, params, intent), again, InFlight()};
+    Leg fresh = writer_leg("read: again on a fresh session", sql, params, intent);
     return attempt(fresh);
   }
-  if constexpr (std::is_void_v<decltype(attempt(leg))>) {
-    attempt(leg);
-    if (o.uow && leg.lease) record_write(*leg.lease, o);
-  } else {
-    auto r = attempt(leg);
-    if (o.uow && leg.lease) record_write(*leg.lease, o);
-    return r;
+  auto write = [&](Leg& on) {
+    if constexpr (std::is_void_v<decltype(attempt(on))>) {
+      attempt(on);
+      if (o.uow && on.lease) record_write(*on.lease, o);
+    } else {
+      auto r = attempt(on);
+      if (o.uow && on.lease) record_write(*on.lease, o);
+      return r;
+    }
+  };
+  if (!follows_failover()) return write(leg);
+  try {
+    return write(leg);
+  } catch (const Error& e) {
+    // A write refused as read-only reached a demoted primary and changed
+    // nothing: it runs once on the primary there is now. After a lost
+    // connection its outcome is unknown, so it is not rerun; the next write
+    // goes to the new primary.
+    if (!e.is_connection_error() && !e.is_read_only_violation()) throw;
+    Pool& next = follow(leg.pool, e);
+    if (!e.is_read_only_violation() || &next == &leg.pool) throw;
   }
+  Leg moved = writer_leg("write: on the new primary after a fail-over", sql, params, intent);
+  return write(moved);
 }
 
 template <class F>
@@ -81,7 +97,7 @@ auto Router::route(std::string_view sql, std::span<const Value> params, Intent i
       // connection is outstanding work on that host too.
       InFlight counted(&r.in_flight);
       Leg leg{*r.pool, r.pool->acquire(), strategy_reason(), InFlight()};
-      if (!lag_ok(r, leg.lease)) continue;
+      if (!fit(r, leg.lease)) continue;
       leg.in_flight = std::move(counted);
       return attempt(leg);
     } catch (const Error& e) {

@@ -39,7 +39,7 @@ void Transaction::check_active() const {
     // The session died under us; the server has rolled the work back.
     ConnectionError e("the connection was lost during transaction " + std::to_string(m_id) +
                       "; the server rolled it back, so nothing of it was committed");
-    e.add_context({m_core->cfg.name, m_core->primary->host(), "primary", {}});
+    e.add_context({m_core->cfg.name, m_core->primary().host(), "primary", {}});
     e.set_hint("run the whole transaction again");
     throw e;
   }
@@ -53,7 +53,7 @@ void Transaction::finish(bool commit) {
   check_active();
   m_active = false;
   try {
-    m_core->exec.transaction_step(m_lease, detail::Place{*m_core->primary, "transaction", m_id, m_attempt},
+    m_core->exec.transaction_step(m_lease, detail::Place{m_core->primary(), "transaction", m_id, m_attempt},
                                   commit ? "COMMIT" : "ROLLBACK", [commit](driver::Session& s) {
                                     if (commit) s.commit();
                                     else s.rollback();
@@ -88,8 +88,8 @@ void Transaction::rollback() { finish(false); }
 Result Transaction::run_here(std::string_view sql, std::span<const Value> params, Intent intent,
                               const detail::Mode* mode) {
   check_active();
-  m_core->exec.refuse_if_read_only(sql, intent, *m_core->primary);
-  return m_core->exec.run(m_lease, detail::Place{*m_core->primary, "transaction", m_id, m_attempt, m_global_id}, sql,
+  m_core->exec.refuse_if_read_only(sql, intent, m_core->primary());
+  return m_core->exec.run(m_lease, detail::Place{m_core->primary(), "transaction", m_id, m_attempt, m_global_id}, sql,
                           params, intent, mode);
 }
 
@@ -162,7 +162,7 @@ bool may_retry(const Error& e, bool committed, unsigned attempt, const RetryPoli
 void before_retry(Connection& c, const Error& e, unsigned attempt, const RetryPolicy& p) {
   auto& core = core_of(c);
   bump(core.metrics.retries);
-  core.exec.report_retry(*core.primary, e, attempt + 1, p.attempts);
+  core.exec.report_retry(core.primary(), e, attempt + 1, p.attempts);
   // Full jitter: a random wait up to the doubled backoff, so two
   // transactions that collided do not collide again in step.
   auto cap = p.backoff * (1LL << std::min(attempt - 1, 20u));

@@ -91,6 +91,9 @@ bool Session::key_is_row_id(std::string_view, std::string_view) { return false; 
 std::optional<std::string> Session::replication_position() { return std::nullopt; }
 bool Session::wait_for_position(const std::string&, std::chrono::milliseconds) { return true; }
 std::optional<std::chrono::milliseconds> Session::replica_lag() { return std::nullopt; }
+Session::NodeRole Session::node_role() { return NodeRole::writable; }
+bool Session::serves_reads() { return true; }
+std::optional<std::string> Session::refuses_two_phase_commit() { return std::nullopt; }
 
 // ---- Engine defaults -------------------------------------------------------------
 

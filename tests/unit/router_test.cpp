@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "plexus/plexus.hpp"
 
@@ -21,6 +22,7 @@ struct Script {
   std::set<std::string> down;               // connect is refused
   std::set<std::string> lose_next;          // the next statement there loses its session
   std::map<std::string, std::int64_t> lag;  // replica lag in ms
+  std::set<std::string> writable{"primary"};  // hosts that take writes (the others are read-only)
   bool caught_up = true;                    // whether replicas have replayed a position
   std::vector<std::string> served;          // host of every statement, in order
   std::vector<std::string> routes;          // the route of every statement (from hooks)
@@ -32,11 +34,13 @@ class FakeSession final : public driver::Session {
   FakeSession(Script& s, std::string host) : m_s(s), m_host(std::move(host)) {}
   Result execute(std::string_view sql, std::span<const Value>) override {
     std::lock_guard lock(m_s.m);
-    if (m_s.lose_next.erase(m_host)) {
+    if (m_s.lose_next.erase(m_host) || m_s.down.contains(m_host)) {
       m_dead = true;
       throw ConnectionError("fake: session lost");
     }
     if (sql.starts_with("BAD")) throw UsageError("fake: a usage error");
+    if (sql.starts_with("INSERT") && !m_s.writable.contains(m_host))
+      throw ReadOnlyError("fake: " + m_host + " is read-only");
     m_s.served.push_back(m_host);
     Result r(Columns({"host"}));
     *r.append_row() = Value(m_host);
@@ -59,6 +63,14 @@ class FakeSession final : public driver::Session {
   bool wait_for_position(const std::string&, std::chrono::milliseconds) override {
     std::lock_guard lock(m_s.m);
     return m_s.caught_up;
+  }
+  NodeRole node_role() override {
+    std::lock_guard lock(m_s.m);
+    if (m_s.down.contains(m_host)) {
+      m_dead = true;
+      throw ConnectionError("fake: session lost");
+    }
+    return m_s.writable.contains(m_host) ? NodeRole::writable : NodeRole::read_only;
   }
   std::optional<std::chrono::milliseconds> replica_lag() override {
     std::lock_guard lock(m_s.m);
@@ -306,4 +318,122 @@ TEST_F(Router, ReplicasPastMaxLagOrOfUnknownLagAreLeftOut) {
   auto db = open([](ConnectionConfig& c) { c.max_replica_lag = 1000ms; });
   script.lag = {{"a", 5000}, {"b", -1}, {"c", 10}};  // b: the engine cannot tell (unknown is not zero)
   EXPECT_EQ(reads(db->connection("app"), 3), (V{"c", "c", "c"}));
+}
+
+// ---- following a fail-over between primary candidates ----------------------------
+
+namespace {
+Endpoint fake_host(std::string name) {
+  Endpoint e;
+  e.host = std::move(name);
+  e.port = 1;
+  return e;
+}
+}  // namespace
+
+TEST_F(Router, WritesFollowAPromotionAndTheOtherCandidatesServeReads) {
+  script.writable = {"p1"};
+  auto db = open([](ConnectionConfig& c) {
+    c.hosts = {fake_host("p1"), fake_host("p2")};
+    c.read_hosts.clear();
+  });
+  auto& c = db->connection("app");
+  c.execute("INSERT 1");
+  EXPECT_EQ(script.served.back(), "p1");
+  EXPECT_EQ(reads(c, 2), (V{"p2", "p2"})) << "the candidate that is not the primary serves reads";
+  // p1 dies; p2 is promoted. The write in flight fails (its outcome on p1 is
+  // unknown, so it is not rerun); the next write goes to p2.
+  script.down = {"p1"};
+  script.writable = {"p2"};
+  EXPECT_THROW(c.execute("INSERT 2"), ConnectionError);
+  c.execute("INSERT 3");
+  EXPECT_EQ(script.served.back(), "p2");
+  EXPECT_EQ(db->metrics().value("plexus_failovers_total", {{"connection", "app"}}), 1);
+  EXPECT_EQ(reads(c, 1), (V{"p2"})) << "no replica left: reads fall back to the new primary";
+  const auto h = c.health();
+  EXPECT_EQ(h.hosts.front().host, "p2:1");
+  EXPECT_EQ(h.hosts.front().role, "primary");
+}
+
+TEST_F(Router, AWriteRefusedAsReadOnlyRunsOnceOnThePrimaryThereIsNow) {
+  script.writable = {"p1"};
+  auto db = open([](ConnectionConfig& c) {
+    c.hosts = {fake_host("p1"), fake_host("p2"), fake_host("p3")};
+    c.read_hosts.clear();
+  });
+  auto& c = db->connection("app");
+  c.execute("INSERT 1");
+  // A switchover: p1 is demoted to a standby, p3 promoted. The refused write
+  // changed nothing, so it runs again, once, on p3.
+  script.writable = {"p3"};
+  const auto before = script.served.size();
+  c.execute("INSERT 2");
+  EXPECT_EQ(std::vector<std::string>(script.served.begin() + static_cast<std::ptrdiff_t>(before), script.served.end()),
+            (V{"p3"}));
+  EXPECT_EQ(script.routes.back(), "write: on the new primary after a fail-over");
+  // The old primary serves reads as a standby now, with p2.
+  const auto r = reads(c, 4);
+  EXPECT_EQ(std::set<std::string>(r.begin(), r.end()), (std::set<std::string>{"p1", "p2"}));
+}
+
+TEST_F(Router, WithNoPrimaryAWriteFailsNamingEachCandidateOrWaitsForOne) {
+  script.writable = {"p1"};
+  auto db = open([](ConnectionConfig& c) {
+    c.hosts = {fake_host("p1"), fake_host("p2")};
+    c.read_hosts.clear();
+  });
+  auto& c = db->connection("app");
+  c.execute("INSERT 1");
+  script.writable.clear();
+  try {
+    c.execute("INSERT 2");
+    FAIL() << "a write without a primary succeeded";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("no primary candidate of connection 'app' takes writes"), std::string::npos) << m;
+    EXPECT_NE(m.find("p1:1: read-only"), std::string::npos) << m;
+    EXPECT_NE(m.find("p2:1: read-only"), std::string::npos) << m;
+  }
+  // With failover_wait_ms, a write waits for the promotion instead.
+  auto waiting = open([](ConnectionConfig& c) {
+    c.hosts = {fake_host("p1"), fake_host("p2")};
+    c.read_hosts.clear();
+    c.failover_wait = 5000ms;
+  });
+  script.writable.clear();
+  script.down = {"p1"};
+  std::thread promote([&] {
+    std::this_thread::sleep_for(100ms);
+    std::lock_guard lock(script.m);
+    script.writable = {"p2"};
+  });
+  waiting->connection("app").execute("INSERT 3");
+  promote.join();
+  EXPECT_EQ(script.served.back(), "p2");
+}
+
+TEST(Failover, HostsInTomlAreThePrimaryCandidates) {
+  auto cfg = DatabaseConfig::from_toml_string(R"(
+[connections.app]
+driver = "postgres"
+hosts = ["10.0.0.1:5432", "10.0.0.2:5433"]
+failover_wait_ms = 3000
+database = "app"
+)",
+                                              "test.toml");
+  const auto& c = *cfg.find("app");
+  ASSERT_EQ(c.hosts.size(), 2u);
+  EXPECT_EQ(c.hosts[1].port, 5433);
+  EXPECT_EQ(c.failover_wait, 3000ms);
+  EXPECT_THROW((void)DatabaseConfig::from_toml_string(R"(
+[connections.app]
+driver = "postgres"
+host = "a"
+hosts = ["b"]
+)",
+                                                      "test.toml"),
+               ConfigError);
+  const auto url = parse_url("mysql://u:secret@h1:3306,h2:3307/app");
+  ASSERT_EQ(url.hosts.size(), 2u) << "a multi-host URL works on every engine";
+  EXPECT_EQ(url.hosts[1].port, 3307);
 }

@@ -53,7 +53,10 @@ struct ConnectionConfig {
   /// The engine, by name or alias ("sqlite", "postgresql", "mariadb", …): the
   /// Database resolves it and Connection::type() reports the canonical name.
   std::string driver;
-  /// Write side. Several entries = libpq multi-host failover list.
+  /// Write side. Several entries are primary candidates (a standby that may be
+  /// promoted, the nodes of a Galera cluster): writes go to the one that
+  /// accepts them, found again after a lost connection or a write refused as
+  /// read-only; the others serve reads (docs/failover.md).
   std::vector<Endpoint> hosts;
   /// Database name; for SQLite the file path or ":memory:".
   std::string database;
@@ -78,6 +81,9 @@ struct ConnectionConfig {
   std::chrono::milliseconds max_replica_lag{0};
   /// How long a failed replica stays out before it is tried again.
   std::chrono::milliseconds replica_cooldown{2000};
+  /// With several hosts: how long a write waits for a primary to appear (a
+  /// promotion under way) before failing; 0 = fail at once.
+  std::chrono::milliseconds failover_wait{0};
   /// Client-side bound on one statement (and on each row of a cursor): past
   /// it the session is closed and a TimeoutError thrown, even when the server
   /// hangs. 0 = no bound.

@@ -77,6 +77,9 @@ struct HostHealth {
   bool reachable = false;
   bool ejected = false;  ///< a replica currently left out after a failure
   std::optional<std::chrono::milliseconds> lag;  ///< replica lag where the engine reports it
+  /// Past max_replica_lag_ms, or its lag unknown while that is set: left out of reads.
+  bool lagging = false;
+  bool ready = true;  ///< serves reads (false: a Galera node that is not Synced)
   std::chrono::microseconds latency{0};
   std::string server_version;
   std::string error;  ///< why it is unreachable (no secrets)
@@ -89,8 +92,9 @@ struct ConnectionHealth {
   bool connected = false;  ///< had an open session before the check
   bool healthy = false;    ///< the primary answered
   std::vector<HostHealth> hosts;
-  /// "healthy" (every host answered), "degraded" (the primary answered, a
-  /// replica did not) or "down" (the primary did not answer).
+  /// "healthy" (every host answered and may serve), "degraded" (the primary
+  /// answered; a replica did not, lags or is not ready) or "down" (no primary
+  /// answered).
   [[nodiscard]] std::string status() const;
 };
 
@@ -162,6 +166,8 @@ class Connection final : public Queryable {
   /// Stats of replica `i` (in read_hosts order).
   [[nodiscard]] PoolStats replica_pool_stats(std::size_t i) const;
   [[nodiscard]] std::size_t replica_count() const noexcept;
+  /// Sessions open on every host of this connection.
+  [[nodiscard]] std::size_t open_sessions() const;
 
   [[nodiscard]] const std::string& driver() const noexcept override { return type(); }
   [[nodiscard]] const Grammar& grammar() const noexcept override;

@@ -113,6 +113,18 @@ class Session {
   [[nodiscard]] virtual bool wait_for_position(const std::string& position, std::chrono::milliseconds timeout);
   /// On a replica: how far behind the primary it is, if the engine says.
   [[nodiscard]] virtual std::optional<std::chrono::milliseconds> replica_lag();
+  /// What the server may do now, asked when a connection with several primary
+  /// candidates looks for the one that takes writes: `writable` (a primary, a
+  /// Galera node that is Synced), `read_only` (a standby, a --read-only
+  /// replica) or `unavailable` (a Galera node not Synced). Default: writable.
+  enum class NodeRole : std::uint8_t { writable, read_only, unavailable };
+  [[nodiscard]] virtual NodeRole node_role();
+  /// Whether the server may serve reads now; asked of replicas every half
+  /// second while reads go to them. Default: true, without a round trip.
+  [[nodiscard]] virtual bool serves_reads();
+  /// Why this server refuses to join a two-phase commit (a Galera node), or
+  /// nullopt; asked before the branch begins.
+  [[nodiscard]] virtual std::optional<std::string> refuses_two_phase_commit();
 
   /// A round trip to the server. @throws ConnectionError when it is gone.
   virtual void ping() = 0;

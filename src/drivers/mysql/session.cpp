@@ -499,6 +499,7 @@ std::string Session::xa_statement(XaStep step, const driver::Xid& xid) const {
 }
 
 void Session::xa_begin(const driver::Xid& xid, const driver::TransactionSpec& spec) {
+  if (auto why = refuses_two_phase_commit()) throw UsageError("cannot begin a two-phase commit branch: " + *why);
   if (spec.isolation != driver::Isolation::engine_default)
     simple("SET TRANSACTION ISOLATION LEVEL " + std::string(driver::to_string(spec.isolation)));
   if (spec.read_only) simple("SET TRANSACTION READ ONLY");
@@ -697,7 +698,36 @@ std::unique_ptr<RowSource> Session::stream(std::string_view sql, std::span<const
   }
 }
 
+bool Session::galera() {
+  if (!m_galera) {
+    Result r = text_query("SHOW GLOBAL VARIABLES LIKE 'wsrep_on'");
+    m_galera = !r.empty() && r[0][1].to_string() == "ON";
+  }
+  return *m_galera;
+}
+
+bool Session::synced() {
+  Result r = text_query("SHOW GLOBAL STATUS LIKE 'wsrep_local_state_comment'");
+  return !r.empty() && r[0][1].to_string() == "Synced";
+}
+
+Session::NodeRole Session::node_role() {
+  if (galera()) return synced() ? NodeRole::writable : NodeRole::unavailable;
+  Result r = text_query("SELECT @@read_only");
+  return r[0][0].to_string() == "0" ? NodeRole::writable : NodeRole::read_only;
+}
+
+bool Session::serves_reads() { return !galera() || synced(); }
+
+std::optional<std::string> Session::refuses_two_phase_commit() {
+  if (!galera()) return std::nullopt;
+  return "it is a node of a Galera cluster, and Galera refuses XA transactions (ERROR 1235)";
+}
+
 std::optional<std::string> Session::replication_position() {
+  // On Galera every node applies a commit in the cluster's order: a causal
+  // read waits with wsrep_sync_wait instead of a GTID (wait_for_position).
+  if (galera()) return std::string("wsrep");
   if (!m_mariadb) return std::nullopt;  // MySQL's GTID sets are not supported yet: callers use the primary
   auto gtid = execute("SELECT @@last_gtid", {})[0][0];
   if (gtid.is_null() || gtid.to_string().empty()) return std::nullopt;
@@ -705,6 +735,21 @@ std::optional<std::string> Session::replication_position() {
 }
 
 bool Session::wait_for_position(const std::string& position, std::chrono::milliseconds timeout) {
+  if (position == "wsrep") {
+    if (!galera()) return false;
+    // The statement after SET waits until this node has applied everything
+    // the cluster committed before it started (bounded by the server's
+    // wsrep_sync_wait timeout, not by `timeout`).
+    simple("SET SESSION wsrep_sync_wait = 1");
+    try {
+      (void)text_query("SELECT 1");
+    } catch (...) {
+      simple("SET SESSION wsrep_sync_wait = 0");
+      throw;
+    }
+    simple("SET SESSION wsrep_sync_wait = 0");
+    return true;
+  }
   if (!m_mariadb) return false;
   std::vector<Value> args{Value(position), Value(static_cast<double>(timeout.count()) / 1000.0)};
   return execute("SELECT MASTER_GTID_WAIT(?, ?)", args)[0][0].as<std::int64_t>() == 0;

@@ -89,6 +89,9 @@ class Session final : public driver::Session {
   [[nodiscard]] std::optional<std::string> replication_position() override;
   [[nodiscard]] bool wait_for_position(const std::string& position, std::chrono::milliseconds timeout) override;
   [[nodiscard]] std::optional<std::chrono::milliseconds> replica_lag() override;
+  [[nodiscard]] NodeRole node_role() override;
+  [[nodiscard]] bool serves_reads() override;
+  [[nodiscard]] std::optional<std::string> refuses_two_phase_commit() override;
   [[nodiscard]] bool healthy() const noexcept override { return m_db && !m_broken; }
   [[nodiscard]] bool alive() noexcept override;
   [[nodiscard]] std::string server_version() override;
@@ -111,6 +114,11 @@ class Session final : public driver::Session {
   MYSQL* m_db = nullptr;
   bool m_broken = false;
   bool m_mariadb = false;  // GTID functions differ between MariaDB and MySQL
+  std::optional<bool> m_galera;  // a node of a Galera cluster (asked once)
+  /// Whether the server is a Galera node (wsrep_on), asked on first need.
+  bool galera();
+  /// wsrep_local_state_comment == 'Synced' (a Galera node that may serve).
+  bool synced();
   // Where this session runs, for kill_query(): the server's id for it and how to log in.
   unsigned long m_thread_id = 0;
   Endpoint m_target;

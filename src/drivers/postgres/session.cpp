@@ -287,10 +287,9 @@ Session::Session(const driver::Target& target) {
     vals.push_back(std::move(v));
   };
   std::string hosts, ports;
-  // A replica pool connects to its one host; the primary pool gets the whole
-  // failover list (libpq tries them in order).
+  // Every pool connects to its one host: with several primary candidates the
+  // router finds the one that takes writes (libpq's own host list is not used).
   std::vector<Endpoint> targets = host ? std::vector<Endpoint>{*host} : cfg.hosts;
-  if (host && !cfg.hosts.empty() && *host == cfg.hosts.front()) targets = cfg.hosts;
   for (std::size_t i = 0; i < targets.size(); ++i) {
     hosts += (i ? "," : "") + (targets[i].socket.empty() ? targets[i].host : targets[i].socket);
     ports += (i ? "," : "") + (targets[i].port ? std::to_string(targets[i].port) : std::string());
@@ -796,11 +795,21 @@ bool Session::wait_for_position(const std::string& position, std::chrono::millis
 }
 
 std::optional<std::chrono::milliseconds> Session::replica_lag() {
+  // Caught up when everything received is replayed; otherwise the age of the
+  // last transaction replayed. NULL (nothing replayed yet) is unknown, never 0.
   auto v = execute(
       "SELECT CASE WHEN NOT pg_is_in_recovery() OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
-      "ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) * 1000, 0) END::bigint",
+      "ELSE (EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) * 1000)::bigint END",
       {})[0][0];
-  return std::chrono::milliseconds(v.as<std::int64_t>());
+  if (v.is_null()) return std::nullopt;
+  return std::chrono::milliseconds(std::max<std::int64_t>(0, v.as<std::int64_t>()));
+}
+
+Session::NodeRole Session::node_role() {
+  const bool writable =
+      execute("SELECT NOT pg_is_in_recovery() AND current_setting('default_transaction_read_only') = 'off'", {})[0][0]
+          .as<bool>();
+  return writable ? NodeRole::writable : NodeRole::read_only;
 }
 
 void Session::ping() {

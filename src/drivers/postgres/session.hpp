@@ -65,6 +65,7 @@ class Session final : public driver::Session {
   [[nodiscard]] std::optional<std::string> replication_position() override;
   [[nodiscard]] bool wait_for_position(const std::string& position, std::chrono::milliseconds timeout) override;
   [[nodiscard]] std::optional<std::chrono::milliseconds> replica_lag() override;
+  [[nodiscard]] NodeRole node_role() override;
   [[nodiscard]] bool healthy() const noexcept override;
   [[nodiscard]] bool alive() noexcept override;
   [[nodiscard]] std::string server_version() override;
