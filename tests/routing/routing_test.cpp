@@ -4,6 +4,8 @@
 // "replicas" lock in ctest.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
@@ -239,8 +241,14 @@ TEST_P(Routing, LaggingReplicaIsSkippedUntilItCatchesUp) {
   c.execute("INSERT INTO " + table + " (v) VALUES (1)");
   std::this_thread::sleep_for(milliseconds(1200));  // > max lag, and > the lag re-check interval
   bool skipped = !served_by_replica(c);
+  const auto h = c.health();
+  const double lag_metric = strict->metrics().value("plexus_replica_lag_seconds", {{"connection", "app"}});
   replica.execute(e.resume_replay);
   EXPECT_TRUE(skipped) << "a replica whose replay is paused must be skipped";
+  ASSERT_EQ(h.hosts.size(), 2u);
+  EXPECT_TRUE(h.hosts[1].lagging) << "health() shows the replica as lagging";
+  EXPECT_EQ(h.status(), "degraded");
+  EXPECT_TRUE(std::isnan(lag_metric) || lag_metric > 0.2) << "the lag metric is unknown or past max_lag: " << lag_metric;
   bool back = false;
   for (int i = 0; i < 50 && !back; ++i) {
     std::this_thread::sleep_for(milliseconds(100));

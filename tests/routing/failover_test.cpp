@@ -1,0 +1,148 @@
+// Following a promotion on real PostgreSQL servers: a primary and its
+// streaming standby of their own (scripts/servers failover-pair), one
+// connection listing both as primary candidates. A writer thread and four
+// reader threads run while the primary is stopped and the standby promoted;
+// every acknowledged write must be on the new primary exactly once, writes
+// must resume within a bounded time, and the old primary, rebuilt as a
+// standby, serves reads again.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "plexus/plexus.hpp"
+
+using namespace plexus;
+using namespace std::chrono;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string env(const char* k) {
+  const char* v = std::getenv(k);
+  return v ? v : "";
+}
+
+int servers(const std::string& args) {
+  return std::system((env("PLEXUS_SERVERS_SCRIPT") + " " + args + " >/tmp/plexus-failover-servers.log 2>&1").c_str());
+}
+
+}  // namespace
+
+TEST(Failover, WritesFollowAPromotionWithNoAcknowledgedWriteLost) {
+  const std::string url = env("PLEXUS_TEST_PG_FAILOVER_URL");
+  if (url.empty() || env("PLEXUS_SERVERS_SCRIPT").empty())
+    GTEST_SKIP() << "PLEXUS_TEST_PG_FAILOVER_URL / PLEXUS_SERVERS_SCRIPT not set: run ./scripts/test";
+  ASSERT_EQ(servers("failover-pair"), 0) << "scripts/servers failover-pair failed (see /tmp/plexus-failover-servers.log)";
+
+  DatabaseConfig cfg;
+  auto& c = cfg.add("app", url);
+  c.failover_wait = 15s;
+  c.replica_cooldown = 200ms;
+  c.pool.max = 8;
+  c.options["connect_timeout"] = "2";
+  Database db(cfg);
+  auto& app = db.connection("app");
+  ASSERT_EQ(app.config().hosts.size(), 2u);
+  app.execute("DROP TABLE IF EXISTS failover_log");
+  app.execute("CREATE TABLE failover_log (id BIGINT PRIMARY KEY)");
+  std::mutex hosts_mutex;
+  std::set<std::string> read_hosts;
+  db.on_after_query([&](const QueryEvent& e) {
+    if (e.intent == Intent::read && e.role == "replica") {
+      std::lock_guard lock(hosts_mutex);
+      read_hosts.insert(std::string(e.host));
+    }
+  });
+
+  std::atomic<bool> stop{false};
+  std::vector<std::int64_t> acknowledged;
+  std::atomic<int> failed_writes{0}, failed_reads{0}, reads{0};
+  std::atomic<steady_clock::rep> promoted_at{0}, first_write_after{0};
+  std::thread writer([&] {
+    for (std::int64_t id = 1; !stop; ++id) {
+      try {
+        app.execute("INSERT INTO failover_log (id) VALUES (?)", {id});
+        acknowledged.push_back(id);
+        const auto p = promoted_at.load();
+        if (p != 0 && first_write_after.load() == 0) first_write_after = steady_clock::now().time_since_epoch().count();
+      } catch (const Error&) {
+        ++failed_writes;  // outcome unknown: it may or may not be there
+      }
+      std::this_thread::sleep_for(2ms);
+    }
+  });
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 4; ++r)
+    readers.emplace_back([&] {
+      while (!stop) {
+        try {
+          (void)app.scalar("SELECT COUNT(*) FROM failover_log");
+          ++reads;
+        } catch (const Error&) {
+          ++failed_reads;
+        }
+        std::this_thread::sleep_for(5ms);
+      }
+    });
+
+  std::this_thread::sleep_for(400ms);
+  ASSERT_EQ(servers("halt pg-fo1"), 0);
+  const auto halted = steady_clock::now();
+  ASSERT_EQ(servers("promote pg-fo2"), 0);
+  promoted_at = steady_clock::now().time_since_epoch().count();
+  // Writes resume on the promoted standby.
+  while (first_write_after.load() == 0 && steady_clock::now() - halted < 20s) std::this_thread::sleep_for(10ms);
+  std::this_thread::sleep_for(300ms);
+  stop = true;
+  writer.join();
+  for (auto& t : readers) t.join();
+
+  ASSERT_NE(first_write_after.load(), 0) << "no write succeeded after the promotion";
+  const auto follow_ms =
+      duration_cast<milliseconds>(steady_clock::duration(first_write_after.load() - promoted_at.load())).count();
+  const auto outage_ms =
+      duration_cast<milliseconds>(steady_clock::time_point(steady_clock::duration(first_write_after.load())) - halted)
+          .count();
+  std::cout << "[ figures  ] first write " << follow_ms << " ms after the promotion (" << outage_ms
+            << " ms after the primary stopped); " << failed_writes
+            << " writes and " << failed_reads << " of " << reads + failed_reads
+            << " reads failed during the switch; " << acknowledged.size() << " writes acknowledged\n";
+  EXPECT_LT(follow_ms, 5000) << "following a promotion must take a bounded time";
+  EXPECT_EQ(db.metrics().value("plexus_failovers_total", {{"connection", "app"}}), 1);
+
+  // Every acknowledged write is on the new primary, once.
+  auto now = app.on_primary();
+  const auto rows = now.select("SELECT id FROM failover_log ORDER BY id");
+  std::set<std::int64_t> present;
+  for (std::size_t i = 0; i < rows.size(); ++i) present.insert(rows[i][0].as<std::int64_t>());
+  EXPECT_EQ(present.size(), rows.size()) << "a write was duplicated";
+  std::size_t lost = 0;
+  for (auto id : acknowledged) lost += present.contains(id) ? 0 : 1;
+  EXPECT_EQ(lost, 0u) << "acknowledged writes lost in the fail-over";
+  EXPECT_EQ(app.health().hosts.front().host, "127.0.0.1:25437");
+
+  // The old primary comes back as a standby of the new one and serves reads.
+  ASSERT_EQ(servers("rejoin pg-fo1"), 0);
+  {
+    std::lock_guard lock(hosts_mutex);
+    read_hosts.clear();
+  }
+  bool used = false;
+  for (int i = 0; i < 100 && !used; ++i) {
+    std::this_thread::sleep_for(50ms);
+    try {
+      (void)app.scalar("SELECT COUNT(*) FROM failover_log");
+    } catch (const Error&) {
+    }
+    std::lock_guard lock(hosts_mutex);
+    used = read_hosts.contains("127.0.0.1:25436");
+  }
+  EXPECT_TRUE(used) << "the old primary, back as a standby, is used for reads";
+  app.execute("INSERT INTO failover_log (id) VALUES (?)", {std::int64_t{-1}});  // writes stay on the new primary
+  EXPECT_EQ(db.metrics().value("plexus_failovers_total", {{"connection", "app"}}), 1);
+}
