@@ -214,6 +214,7 @@ ConnectionHealth Connection::health() {
     } catch (const Error& e) {
       hh.error = e.message();
     }
+    pool.set_probed(hh.reachable);
     hh.pool = pool.stats();
     return hh;
   };

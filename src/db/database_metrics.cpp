@@ -45,6 +45,9 @@ void host_metrics(Metrics& m, const std::string& connection, const Pool& pool) {
     h.latency.export_to(m, d, base);
   }
   const Labels at{{"connection", connection}, {"host", pool.host()}};
+  if (pool.probed() >= 0)
+    m.add(m.family("plexus_host_up", "gauge", "1 when the host answered the last health() probe, else 0"),
+          with(at, "role", pool.role()), pool.probed());
   const PoolStats s = pool.stats();
   auto& sessions = m.family("plexus_pool_sessions", "gauge", "Sessions of a pool, by state");
   m.add(sessions, with(at, "state", "in_use"), static_cast<double>(s.in_use));

@@ -395,10 +395,10 @@ TEST_F(Router, WithNoPrimaryAWriteFailsNamingEachCandidateOrWaitsForOne) {
     EXPECT_NE(m.find("p2:1: read-only"), std::string::npos) << m;
   }
   // With failover_wait_ms, a write waits for the promotion instead.
-  auto waiting = open([](ConnectionConfig& c) {
-    c.hosts = {fake_host("p1"), fake_host("p2")};
-    c.read_hosts.clear();
-    c.failover_wait = 5000ms;
+  auto waiting = open([](ConnectionConfig& cfg) {
+    cfg.hosts = {fake_host("p1"), fake_host("p2")};
+    cfg.read_hosts.clear();
+    cfg.failover_wait = 5000ms;
   });
   script.writable.clear();
   script.down = {"p1"};

@@ -113,6 +113,9 @@ class Pool {
   /// Counters of what ran on this host in its current role (src/db/metrics.hpp).
   [[nodiscard]] detail::HostMetrics& metrics() const noexcept;
   [[nodiscard]] detail::HostMetrics& metrics(bool primary) const noexcept;
+  /// The last health() probe of this host: 1 answered, 0 did not, -1 never probed.
+  [[nodiscard]] int probed() const noexcept { return m_probed.load(std::memory_order_relaxed); }
+  void set_probed(bool up) noexcept { m_probed.store(up ? 1 : 0, std::memory_order_relaxed); }
   /// How the host is named in events and errors.
   [[nodiscard]] const std::string& host() const noexcept { return m_host_name; }
   [[nodiscard]] const Endpoint* endpoint() const noexcept { return m_host ? &*m_host : nullptr; }
@@ -154,6 +157,7 @@ class Pool {
   std::optional<Endpoint> m_host;
   std::atomic<const std::string*> m_role;
   std::unique_ptr<detail::HostMetrics[]> m_metrics;  // [0] as replica, [1] as primary
+  std::atomic<int> m_probed{-1};
   std::string m_host_name;
   std::size_t m_max;
 
