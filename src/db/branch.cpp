@@ -16,7 +16,7 @@ Transaction BranchAccess::begin(Connection& conn, const std::optional<driver::Xi
   auto& core = core_of(conn);
   if (xid && !core.engine.capabilities().two_phase_commit)
     throw UsageError("connection '" + conn.name() + "' (" + conn.type() + ") cannot prepare a transaction");
-  auto lease = core.primary().acquire();
+  auto lease = core.router.writer_session("two-phase commit");
   if (xid)
     if (auto why = lease->refuses_two_phase_commit())
       throw UsageError("connection '" + conn.name() + "' cannot join a transaction across connections: " + *why +

@@ -261,7 +261,7 @@ Transaction Connection::begin(const TransactionOptions& opts) { return begin(opt
 
 Transaction Connection::begin(const TransactionOptions& opts, unsigned attempt) {
   auto& core = *m_core;
-  auto lease = core.primary().acquire();
+  auto lease = core.router.writer_session("transaction");
   const auto id = ++core.tx_counter;
   const driver::TransactionSpec spec{opts.isolation, opts.read_only};
   try {

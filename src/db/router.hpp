@@ -100,6 +100,12 @@ class Router {
   /// there. Threads that fail at once share one search.
   /// @throws ConnectionError naming each candidate and why it is not the primary.
   Pool& follow(Pool& failed, const Error& why);
+  /// A session on the primary; a connection failure there (nothing was sent)
+  /// follows a fail-over and tries the new primary.
+  Leg writer_leg(std::string_view reason, std::string_view sql, std::span<const Value> params, Intent intent);
+  /// A session on the primary for a transaction (BEGIN): after a connection
+  /// failure, on the primary there is now.
+  Pool::Lease writer_session(std::string_view reason) { return writer_leg(reason, "BEGIN", {}, Intent::write).lease; }
   [[nodiscard]] std::uint64_t failovers() const noexcept { return m_failovers.load(std::memory_order_relaxed); }
 
   /// Runs `attempt(Leg&)` on the host this statement goes to: writes, forced
@@ -141,9 +147,6 @@ class Router {
   /// Whether the replica may serve this read: ready (serves_reads) and, with
   /// max_replica_lag set, measured within it; both asked at most every 500 ms.
   bool fit(Replica& r, Pool::Lease& lease);
-  /// A session on the primary; a connection failure there (nothing was sent)
-  /// follows a fail-over and tries the new primary.
-  Leg writer_leg(std::string_view reason, std::string_view sql, std::span<const Value> params, Intent intent);
   [[nodiscard]] std::string_view strategy_reason() const noexcept { return m_reason; }
   template <class F>
   auto on_primary(std::string_view reason, std::string_view sql, std::span<const Value> params, Intent intent,
