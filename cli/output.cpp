@@ -306,4 +306,19 @@ nlohmann::json to_json(const Metrics& m) {
   return {{"metrics", families}};
 }
 
+nlohmann::json to_json(const MigrationReport& r) {
+  nlohmann::json targets = nlohmann::json::array();
+  for (const auto& t : r.targets) {
+    nlohmann::json j{{"connection", t.connection}, {"state", std::string(to_string(t.state))}, {"version", t.version},
+                     {"applied", t.applied}};
+    if (!t.error.empty()) j["error"] = t.error;
+    if (!t.sql.empty()) j["sql"] = t.sql;
+    targets.push_back(std::move(j));
+  }
+  return {{"targets", targets},
+          {"done", r.count(MigrationTarget::State::done)},
+          {"failed", r.count(MigrationTarget::State::failed)},
+          {"untouched", r.count(MigrationTarget::State::untouched)}};
+}
+
 }  // namespace plexus::cli

@@ -38,6 +38,8 @@ void print_recovery(std::ostream& out, const RecoveryReport& r, const std::strin
 nlohmann::json to_json(const CopySummary& s);
 /// {"metrics": [{"name", "type", "help", "samples": [{"name", "labels": {…}, "value"}]}]}; NaN as null.
 nlohmann::json to_json(const Metrics& m);
+/// {"targets": [{"connection", "state", "version", "applied", "error", "sql"}], "done", "failed", "untouched"}
+nlohmann::json to_json(const MigrationReport& r);
 void print_copy(std::ostream& out, const CopySummary& s);
 
 }  // namespace plexus::cli
