@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "plexus/plexus.hpp"
+#include "routing/mixed_load.hpp"
 
 using namespace plexus;
 using namespace std::chrono;
@@ -59,36 +60,14 @@ TEST(Failover, WritesFollowAPromotionWithNoAcknowledgedWriteLost) {
     }
   });
 
-  std::atomic<bool> stop{false};
-  std::vector<std::int64_t> acknowledged;
-  std::atomic<int> failed_writes{0}, failed_reads{0}, reads{0};
   std::atomic<steady_clock::rep> promoted_at{0}, first_write_after{0};
-  std::thread writer([&] {
-    for (std::int64_t id = 1; !stop; ++id) {
-      try {
-        app.execute("INSERT INTO failover_log (id) VALUES (?)", {id});
-        acknowledged.push_back(id);
-        const auto p = promoted_at.load();
-        if (p != 0 && first_write_after.load() == 0) first_write_after = steady_clock::now().time_since_epoch().count();
-      } catch (const Error&) {
-        ++failed_writes;  // outcome unknown: it may or may not be there
-      }
-      std::this_thread::sleep_for(2ms);
-    }
-  });
-  std::vector<std::thread> readers;
-  for (int r = 0; r < 4; ++r)
-    readers.emplace_back([&] {
-      while (!stop) {
-        try {
-          (void)app.scalar("SELECT COUNT(*) FROM failover_log");
-          ++reads;
-        } catch (const Error&) {
-          ++failed_reads;
-        }
-        std::this_thread::sleep_for(5ms);
-      }
-    });
+  test::MixedLoad load(
+      [&](std::int64_t id) { app.execute("INSERT INTO failover_log (id) VALUES (?)", {id}); },
+      [&] { (void)app.scalar("SELECT COUNT(*) FROM failover_log"); }, 1,
+      [&](std::int64_t) {
+        if (promoted_at.load() != 0 && first_write_after.load() == 0)
+          first_write_after = steady_clock::now().time_since_epoch().count();
+      });
 
   std::this_thread::sleep_for(400ms);
   ASSERT_EQ(servers("halt pg-fo1"), 0);
@@ -98,9 +77,7 @@ TEST(Failover, WritesFollowAPromotionWithNoAcknowledgedWriteLost) {
   // Writes resume on the promoted standby.
   while (first_write_after.load() == 0 && steady_clock::now() - halted < 20s) std::this_thread::sleep_for(10ms);
   std::this_thread::sleep_for(300ms);
-  stop = true;
-  writer.join();
-  for (auto& t : readers) t.join();
+  load.stop();
 
   ASSERT_NE(first_write_after.load(), 0) << "no write succeeded after the promotion";
   const auto follow_ms =
@@ -109,9 +86,7 @@ TEST(Failover, WritesFollowAPromotionWithNoAcknowledgedWriteLost) {
       duration_cast<milliseconds>(steady_clock::time_point(steady_clock::duration(first_write_after.load())) - halted)
           .count();
   std::cout << "[ figures  ] first write " << follow_ms << " ms after the promotion (" << outage_ms
-            << " ms after the primary stopped); " << failed_writes
-            << " writes and " << failed_reads << " of " << reads + failed_reads
-            << " reads failed during the switch; " << acknowledged.size() << " writes acknowledged\n";
+            << " ms after the primary stopped); during the switch " << load.figures() << "\n";
   EXPECT_LT(follow_ms, 5000) << "following a promotion must take a bounded time";
   EXPECT_EQ(db.metrics().value("plexus_failovers_total", {{"connection", "app"}}), 1);
 
@@ -121,9 +96,7 @@ TEST(Failover, WritesFollowAPromotionWithNoAcknowledgedWriteLost) {
   std::set<std::int64_t> present;
   for (std::size_t i = 0; i < rows.size(); ++i) present.insert(rows[i][0].as<std::int64_t>());
   EXPECT_EQ(present.size(), rows.size()) << "a write was duplicated";
-  std::size_t lost = 0;
-  for (auto id : acknowledged) lost += present.contains(id) ? 0 : 1;
-  EXPECT_EQ(lost, 0u) << "acknowledged writes lost in the fail-over";
+  EXPECT_EQ(load.lost(present), 0u) << "acknowledged writes lost in the fail-over";
   EXPECT_EQ(app.health().hosts.front().host, "127.0.0.1:25437");
 
   // The old primary comes back as a standby of the new one and serves reads.

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "plexus/plexus.hpp"
+#include "routing/mixed_load.hpp"
 
 using namespace plexus;
 using namespace std::chrono_literals;
@@ -168,50 +169,20 @@ TEST_F(Galera, ANodeThatIsNotSyncedIsLeftOutOfReads) {
 
 TEST_F(Galera, ANodeKilledUnderLoadLosesNoAcknowledgedWriteAndRejoins) {
   auto& c = db->connection("galera");
-  std::atomic<bool> stop{false};
-  std::vector<std::int64_t> acknowledged;
-  std::atomic<int> failed_writes{0}, failed_reads{0}, reads{0};
-  std::thread writer([&] {
-    for (std::int64_t id = 1000; !stop; ++id) {
-      try {
-        c.execute("INSERT INTO galera_t (id, v) VALUES (?, 1)", {id});
-        acknowledged.push_back(id);
-      } catch (const Error&) {
-        ++failed_writes;
-      }
-      std::this_thread::sleep_for(2ms);
-    }
-  });
-  std::vector<std::thread> readers;
-  for (int r = 0; r < 4; ++r)
-    readers.emplace_back([&] {
-      while (!stop) {
-        try {
-          (void)c.scalar("SELECT COUNT(*) FROM galera_t");
-          ++reads;
-        } catch (const Error&) {
-          ++failed_reads;
-        }
-        std::this_thread::sleep_for(5ms);
-      }
-    });
+  test::MixedLoad load([&](std::int64_t id) { c.execute("INSERT INTO galera_t (id, v) VALUES (?, 1)", {id}); },
+                       [&] { (void)c.scalar("SELECT COUNT(*) FROM galera_t"); }, 1000);
   std::this_thread::sleep_for(400ms);
   ASSERT_EQ(servers("halt galera-g1"), 0) << "kill -9 of the node taking writes";
   std::this_thread::sleep_for(1500ms);
-  stop = true;
-  writer.join();
-  for (auto& t : readers) t.join();
-  std::cout << "[ figures  ] node killed: " << failed_writes << " writes and " << failed_reads << " of "
-            << reads + failed_reads << " reads failed; " << acknowledged.size() << " writes acknowledged\n";
-  EXPECT_GT(reads.load(), 100) << "reads kept answering";
+  load.stop();
+  std::cout << "[ figures  ] node killed: " << load.figures() << "\n";
+  EXPECT_GT(load.reads.load(), 100) << "reads kept answering";
   EXPECT_EQ(db->metrics().value("plexus_failovers_total", {{"connection", "galera"}}), 1);
 
   std::set<std::int64_t> present;
   const auto rows = c.on_primary().select("SELECT id FROM galera_t WHERE id >= 1000");
   for (std::size_t i = 0; i < rows.size(); ++i) present.insert(rows[i][0].as<std::int64_t>());
-  std::size_t lost = 0;
-  for (auto id : acknowledged) lost += present.contains(id) ? 0 : 1;
-  EXPECT_EQ(lost, 0u) << "acknowledged writes lost when a node died";
+  EXPECT_EQ(load.lost(present), 0u) << "acknowledged writes lost when a node died";
 
   // The node rejoins (recovered position, IST) and serves reads again.
   ASSERT_EQ(servers("resume galera-g1"), 0) << "see /tmp/plexus-galera-servers.log";

@@ -323,20 +323,26 @@ TEST_F(Router, ReplicasPastMaxLagOrOfUnknownLagAreLeftOut) {
 // ---- following a fail-over between primary candidates ----------------------------
 
 namespace {
-Endpoint fake_host(std::string name) {
-  Endpoint e;
-  e.host = std::move(name);
-  e.port = 1;
-  return e;
+/// A configuration tweak: the primary candidates are these fake hosts, no read hosts.
+std::function<void(ConnectionConfig&)> candidates(std::vector<std::string> names,
+                                                  std::chrono::milliseconds failover_wait = {}) {
+  return [names = std::move(names), failover_wait](ConnectionConfig& cfg) {
+    cfg.hosts.clear();
+    for (const auto& n : names) {
+      Endpoint e;
+      e.host = n;
+      e.port = 1;
+      cfg.hosts.push_back(e);
+    }
+    cfg.read_hosts.clear();
+    cfg.failover_wait = failover_wait;
+  };
 }
 }  // namespace
 
 TEST_F(Router, WritesFollowAPromotionAndTheOtherCandidatesServeReads) {
   script.writable = {"p1"};
-  auto db = open([](ConnectionConfig& c) {
-    c.hosts = {fake_host("p1"), fake_host("p2")};
-    c.read_hosts.clear();
-  });
+  auto db = open(candidates({"p1", "p2"}));
   auto& c = db->connection("app");
   c.execute("INSERT 1");
   EXPECT_EQ(script.served.back(), "p1");
@@ -357,10 +363,7 @@ TEST_F(Router, WritesFollowAPromotionAndTheOtherCandidatesServeReads) {
 
 TEST_F(Router, AWriteRefusedAsReadOnlyRunsOnceOnThePrimaryThereIsNow) {
   script.writable = {"p1"};
-  auto db = open([](ConnectionConfig& c) {
-    c.hosts = {fake_host("p1"), fake_host("p2"), fake_host("p3")};
-    c.read_hosts.clear();
-  });
+  auto db = open(candidates({"p1", "p2", "p3"}));
   auto& c = db->connection("app");
   c.execute("INSERT 1");
   // A switchover: p1 is demoted to a standby, p3 promoted. The refused write
@@ -378,10 +381,7 @@ TEST_F(Router, AWriteRefusedAsReadOnlyRunsOnceOnThePrimaryThereIsNow) {
 
 TEST_F(Router, WithNoPrimaryAWriteFailsNamingEachCandidateOrWaitsForOne) {
   script.writable = {"p1"};
-  auto db = open([](ConnectionConfig& c) {
-    c.hosts = {fake_host("p1"), fake_host("p2")};
-    c.read_hosts.clear();
-  });
+  auto db = open(candidates({"p1", "p2"}));
   auto& c = db->connection("app");
   c.execute("INSERT 1");
   script.writable.clear();
@@ -395,11 +395,7 @@ TEST_F(Router, WithNoPrimaryAWriteFailsNamingEachCandidateOrWaitsForOne) {
     EXPECT_NE(m.find("p2:1: read-only"), std::string::npos) << m;
   }
   // With failover_wait_ms, a write waits for the promotion instead.
-  auto waiting = open([](ConnectionConfig& cfg) {
-    cfg.hosts = {fake_host("p1"), fake_host("p2")};
-    cfg.read_hosts.clear();
-    cfg.failover_wait = 5000ms;
-  });
+  auto waiting = open(candidates({"p1", "p2"}, 5000ms));
   script.writable.clear();
   script.down = {"p1"};
   std::thread promote([&] {
