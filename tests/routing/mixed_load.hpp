@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -40,8 +41,11 @@ class MixedLoad {
           try {
             m_read();
             ++reads;
-          } catch (const Error&) {
-            ++failed_reads;
+          } catch (const Error& e) {
+            if (++failed_reads == 1) {
+              std::lock_guard lock(m_mutex);
+              m_first_read_error = e.what();
+            }
           }
           std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
@@ -66,7 +70,7 @@ class MixedLoad {
   [[nodiscard]] std::string figures() const {
     return std::to_string(failed_writes) + " writes and " + std::to_string(failed_reads) + " of " +
            std::to_string(reads + failed_reads) + " reads failed; " + std::to_string(acknowledged.size()) +
-           " writes acknowledged";
+           " writes acknowledged" + (m_first_read_error.empty() ? "" : " (first failed read: " + m_first_read_error + ")");
   }
 
   std::vector<std::int64_t> acknowledged;  ///< read after stop()
@@ -77,6 +81,8 @@ class MixedLoad {
   std::function<void()> m_read;
   std::function<void(std::int64_t)> m_acked;
   std::atomic<bool> m_stop{false};
+  mutable std::mutex m_mutex;
+  std::string m_first_read_error;
   std::vector<std::thread> m_threads;
 };
 
