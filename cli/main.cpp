@@ -101,6 +101,13 @@ int main(int argc, char** argv) {
       "metrics", "Ping every host, then print the metrics in the Prometheus text format (exit 1 unless all answer)");
   add_common(metrics, common, true);
 
+  auto* config_cmd = app.add_subcommand("config", "The resolved configuration (engines, hosts, options, groups), secrets masked");
+  add_common(config_cmd, common, true);
+
+  auto* completion = app.add_subcommand("completion", "Print a bash completion script: source <(plexus completion bash)");
+  std::string completion_shell = "bash";
+  completion->add_option("shell", completion_shell, "Only bash for now")->check(CLI::IsMember({"bash"}));
+
   auto* query = app.add_subcommand("query", "Run one SQL statement on a named connection");
   std::string conn_name, sql, sql_file;
   std::vector<std::string> params;
@@ -249,6 +256,51 @@ int main(int argc, char** argv) {
         plexus::cli::print_health(std::cout, all);
       }
       return overall == "healthy" ? kOk : kDatabase;
+    }
+    if (*config_cmd) {
+      auto db = open_config(common.config);
+      const auto j = plexus::cli::config_json(db);
+      if (common.json) {
+        std::cout << j.dump(2) << "\n";
+        return kOk;
+      }
+      std::cout << "default: " << (db.config().default_connection.empty() ? "(none)" : db.config().default_connection) << "\n";
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& c : j["connections"]) {
+        std::string hosts;
+        for (const auto& h : c["hosts"]) hosts += (hosts.empty() ? "" : ",") + h.get<std::string>();
+        std::string replicas;
+        for (const auto& h : c["read_hosts"]) replicas += (replicas.empty() ? "" : ",") + h.get<std::string>();
+        std::string options;
+        for (const auto& [k, v] : c["options"].items()) options += (options.empty() ? "" : " ") + k + "=" + v.get<std::string>();
+        const std::string user = c["username"].get<std::string>() + (c["password"].get<std::string>().empty() ? "" : ":***");
+        rows.push_back({c["name"], c["engine"], hosts.empty() ? c["database"].get<std::string>() : hosts + "/" + c["database"].get<std::string>(),
+                        user, replicas, options, c["migrations"]});
+      }
+      plexus::cli::print_grid(std::cout, {"connection", "engine", "where", "user", "read_hosts", "options", "migrations"}, rows);
+      for (const auto& g : j["shard_groups"]) {
+        std::string members;
+        for (const auto& m : g["members"]) members += (members.empty() ? "" : ", ") + m.get<std::string>();
+        std::cout << "shard group " << g["name"].get<std::string>() << ": " << g["strategy"].get<std::string>() << " on "
+                  << g["key"].get<std::string>() << " over " << members << "\n";
+      }
+      return kOk;
+    }
+    if (*completion) {
+      std::string commands;
+      for (const auto* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+        commands += (commands.empty() ? "" : " ") + sub->get_name();
+      std::cout << "# bash completion for plexus: source <(plexus completion bash)\n"
+                   "_plexus() {\n"
+                   "  local cur=${COMP_WORDS[COMP_CWORD]}\n"
+                   "  if [ \"$COMP_CWORD\" -eq 1 ]; then\n"
+                   "    COMPREPLY=($(compgen -W \"" << commands << " --help --version\" -- \"$cur\"))\n"
+                   "  else\n"
+                   "    COMPREPLY=($(compgen -W \"--config --json --connection --help\" -f -- \"$cur\"))\n"
+                   "  fi\n"
+                   "}\n"
+                   "complete -F _plexus plexus\n";
+      return kOk;
     }
     if (*metrics) {
       auto db = open_config(common.config);

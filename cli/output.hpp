@@ -40,6 +40,9 @@ nlohmann::json to_json(const CopySummary& s);
 nlohmann::json to_json(const Metrics& m);
 /// {"targets": [{"connection", "state", "version", "applied", "error", "sql"}], "done", "failed", "untouched"}
 nlohmann::json to_json(const MigrationReport& r);
+/// The resolved configuration: engines by canonical name, every password and
+/// secret engine option replaced by "***".
+nlohmann::json config_json(const Database& db);
 void print_copy(std::ostream& out, const CopySummary& s);
 
 }  // namespace plexus::cli
