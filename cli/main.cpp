@@ -104,6 +104,13 @@ int main(int argc, char** argv) {
   auto* config_cmd = app.add_subcommand("config", "The resolved configuration (engines, hosts, options, groups), secrets masked");
   add_common(config_cmd, common, true);
 
+  auto* console = app.add_subcommand("console", "Open the engine's own client (psql, mariadb, sqlite3) on a connection");
+  add_common(console, common, false);
+  std::string console_conn;
+  bool console_print = false;
+  console->add_option("connection", console_conn, "Connection name")->required();
+  console->add_flag("--print", console_print, "Print the command (and the names of the variables it sets) instead of running it");
+
   auto* completion = app.add_subcommand("completion", "Print a bash completion script: source <(plexus completion bash)");
   std::string completion_shell = "bash";
   completion->add_option("shell", completion_shell, "Only bash for now")->check(CLI::IsMember({"bash"}));
@@ -285,6 +292,26 @@ int main(int argc, char** argv) {
                   << g["key"].get<std::string>() << " over " << members << "\n";
       }
       return kOk;
+    }
+    if (*console) {
+      auto db = open_config(common.config);
+      const auto& cfg = db.connection(console_conn).config();
+      const auto cmd = db.engines().get(cfg.driver).console(cfg, cfg.hosts.empty() ? nullptr : &cfg.hosts.front());
+      if (!cmd) throw plexus::UsageError("engine " + cfg.driver + " of connection '" + cfg.name + "' has no console client");
+      if (console_print) {
+        for (const auto& [k, v] : cmd->env) std::cout << k << "=*** ";
+        for (const auto& a : cmd->argv) std::cout << a << " ";
+        std::cout << "\n";
+        return kOk;
+      }
+      // The password travels in the environment, never on the command line (ps would show it).
+      for (const auto& [k, v] : cmd->env) ::setenv(k.c_str(), v.c_str(), 1);
+      std::vector<char*> argv;
+      for (const auto& a : cmd->argv) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      ::execvp(argv[0], argv.data());
+      throw plexus::UsageError("cannot run " + cmd->argv[0] + " for connection '" + cfg.name + "': install the " +
+                               cmd->package + " package");
     }
     if (*completion) {
       std::string commands;

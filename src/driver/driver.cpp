@@ -92,6 +92,7 @@ std::optional<std::string> Session::replication_position() { return std::nullopt
 bool Session::wait_for_position(const std::string&, std::chrono::milliseconds) { return true; }
 std::optional<std::chrono::milliseconds> Session::replica_lag() { return std::nullopt; }
 Session::NodeRole Session::node_role() { return NodeRole::writable; }
+std::optional<ConsoleCommand> Engine::console(const ConnectionConfig&, const Endpoint*) const { return std::nullopt; }
 bool Session::serves_reads() { return true; }
 std::optional<std::string> Session::refuses_two_phase_commit() { return std::nullopt; }
 

@@ -87,6 +87,15 @@ struct Target {
   const Endpoint* host;
 };
 
+/// The engine's own interactive client for a connection (`plexus console`):
+/// the program and its arguments, and environment variables to set. The
+/// password goes in `env` (PGPASSWORD, MYSQL_PWD), never in `argv`.
+struct ConsoleCommand {
+  std::vector<std::string> argv;
+  std::vector<std::pair<std::string, std::string>> env;
+  std::string package;  ///< the Debian package that provides argv[0]
+};
+
 class Engine {
  public:
   virtual ~Engine() = default;
@@ -115,6 +124,9 @@ class Engine {
   /// that does not exist yet), or nullopt; health checks report it instead of
   /// connecting, so a probe never creates a database.
   [[nodiscard]] virtual std::optional<std::string> missing(const ConnectionConfig& cfg, const Endpoint* host) const;
+  /// The interactive client for `host` of this connection, or nullopt when
+  /// the engine has none. Default: none.
+  [[nodiscard]] virtual std::optional<ConsoleCommand> console(const ConnectionConfig& cfg, const Endpoint* host) const;
 
  protected:
   /// For connect() in a build without the engine's client library: a

@@ -49,6 +49,17 @@ class Engine final : public driver::Engine {
                         (o.flag("ssl") ? "true" : "false") + "; keep one of them");
   }
 
+  std::optional<driver::ConsoleCommand> console(const ConnectionConfig& cfg, const Endpoint* host) const override {
+    driver::ConsoleCommand c{{"mariadb"}, {}, "mariadb-client"};
+    if (host && !host->socket.empty()) c.argv.push_back("--socket=" + host->socket);
+    else if (host) c.argv.insert(c.argv.end(), {"-h", host->host});
+    if (host && host->port) c.argv.insert(c.argv.end(), {"-P", std::to_string(host->port)});
+    if (!cfg.username.empty()) c.argv.insert(c.argv.end(), {"-u", cfg.username});
+    if (!cfg.password.empty()) c.env.emplace_back("MYSQL_PWD", cfg.password);
+    if (!cfg.database.empty()) c.argv.push_back(cfg.database);
+    return c;
+  }
+
   std::unique_ptr<driver::Session> connect(const driver::Target& t) const override {
 #if PLEXUS_ENGINE_ENABLED
     static std::once_flag once;  // the client library's global set-up, before any thread opens a session

@@ -67,6 +67,19 @@ class Engine final : public driver::Engine {
     }
   }
 
+  std::optional<driver::ConsoleCommand> console(const ConnectionConfig& cfg, const Endpoint* host) const override {
+    driver::ConsoleCommand c{{"psql"}, {}, "postgresql-client"};
+    if (host && !host->socket.empty()) c.argv.insert(c.argv.end(), {"-h", host->socket});
+    else if (host) c.argv.insert(c.argv.end(), {"-h", host->host});
+    if (host && host->port) c.argv.insert(c.argv.end(), {"-p", std::to_string(host->port)});
+    if (!cfg.username.empty()) c.argv.insert(c.argv.end(), {"-U", cfg.username});
+    if (!cfg.database.empty()) c.argv.insert(c.argv.end(), {"-d", cfg.database});
+    if (!cfg.password.empty()) c.env.emplace_back("PGPASSWORD", cfg.password);
+    if (auto mode = cfg.option("sslmode")) c.env.emplace_back("PGSSLMODE", *mode);
+    if (auto ca = cfg.option("sslrootcert")) c.env.emplace_back("PGSSLROOTCERT", *ca);
+    return c;
+  }
+
   std::unique_ptr<driver::Session> connect(const driver::Target& t) const override {
 #if PLEXUS_ENGINE_ENABLED
     return std::make_unique<Session>(t);

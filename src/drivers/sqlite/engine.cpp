@@ -63,6 +63,10 @@ class Engine final : public driver::Engine {
 #endif
   }
 
+  std::optional<driver::ConsoleCommand> console(const ConnectionConfig& cfg, const Endpoint*) const override {
+    return driver::ConsoleCommand{{"sqlite3", cfg.database}, {}, "sqlite3"};
+  }
+
   std::string describe(const ConnectionConfig& cfg, const Endpoint*) const override {
     if (is_memory(cfg.database) || cfg.database.starts_with("file:")) return cfg.database;
     std::error_code ec;
