@@ -23,14 +23,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string env(const char* k) {
-  const char* v = std::getenv(k);
-  return v ? v : "";
-}
-
-int servers(const std::string& args) {
-  return std::system((env("PLEXUS_SERVERS_SCRIPT") + " " + args + " >/tmp/plexus-failover-servers.log 2>&1").c_str());
-}
+std::string env(const char* k) { return test::env_var(k); }
+int servers(const std::string& args) { return test::servers(args, "/tmp/plexus-failover-servers.log"); }
 
 }  // namespace
 

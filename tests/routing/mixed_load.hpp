@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <mutex>
 #include <set>
@@ -15,6 +16,17 @@
 #include "plexus/plexus.hpp"
 
 namespace plexus::test {
+
+/// An environment variable, or "" when unset.
+inline std::string env_var(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+/// Runs `scripts/servers ARGS` (PLEXUS_SERVERS_SCRIPT), its output into `log`; its exit status.
+inline int servers(const std::string& args, const std::string& log) {
+  return std::system((env_var("PLEXUS_SERVERS_SCRIPT") + " " + args + " >" + log + " 2>&1").c_str());
+}
 
 class MixedLoad {
  public:
