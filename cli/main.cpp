@@ -96,6 +96,8 @@ int main(int argc, char** argv) {
 
   auto* health = app.add_subcommand("health", "Ping every configured connection and host (exit 1 unless all answer)");
   add_common(health, common, true);
+  std::string health_conn;
+  health->add_option("--connection", health_conn, "Only this connection");
 
   auto* metrics = app.add_subcommand(
       "metrics", "Ping every host, then print the metrics in the Prometheus text format (exit 1 unless all answer)");
@@ -114,6 +116,17 @@ int main(int argc, char** argv) {
   auto* completion = app.add_subcommand("completion", "Print a bash completion script: source <(plexus completion bash)");
   std::string completion_shell = "bash";
   completion->add_option("shell", completion_shell, "Only bash for now")->check(CLI::IsMember({"bash"}));
+
+  auto* db_cmd = app.add_subcommand("db", "What a connection holds: db show CONN (tables), db table CONN TABLE (columns, indexes)");
+  db_cmd->require_subcommand(1);
+  auto* db_show = db_cmd->add_subcommand("show", "A connection's tables with row estimates and sizes");
+  add_common(db_show, common, true);
+  std::string db_conn, db_table;
+  db_show->add_option("connection", db_conn, "Connection name")->required();
+  auto* db_table_cmd = db_cmd->add_subcommand("table", "A table's columns, types, defaults and indexes");
+  add_common(db_table_cmd, common, true);
+  db_table_cmd->add_option("connection", db_conn, "Connection name")->required();
+  db_table_cmd->add_option("table", db_table, "Table name")->required();
 
   auto* query = app.add_subcommand("query", "Run one SQL statement on a named connection");
   std::string conn_name, sql, sql_file;
@@ -249,7 +262,7 @@ int main(int argc, char** argv) {
     if (*demo) return plexus::cli::run_demo(std::cout, demo_dir);
     if (*health) {
       auto db = open_config(common.config);
-      auto all = db.health();
+      auto all = health_conn.empty() ? db.health() : std::vector<plexus::ConnectionHealth>{db.connection(health_conn).health()};
       std::string overall = "healthy";
       for (const auto& h : all) {
         const std::string s = h.status();
@@ -306,10 +319,10 @@ int main(int argc, char** argv) {
       }
       // The password travels in the environment, never on the command line (ps would show it).
       for (const auto& [k, v] : cmd->env) ::setenv(k.c_str(), v.c_str(), 1);
-      std::vector<char*> argv;
-      for (const auto& a : cmd->argv) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      ::execvp(argv[0], argv.data());
+      std::vector<char*> args;
+      for (const auto& a : cmd->argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      ::execvp(args[0], args.data());
       throw plexus::UsageError("cannot run " + cmd->argv[0] + " for connection '" + cfg.name + "': install the " +
                                cmd->package + " package");
     }
@@ -337,6 +350,53 @@ int main(int argc, char** argv) {
       if (common.json) std::cout << plexus::cli::to_json(m).dump(2) << "\n";
       else std::cout << m.to_prometheus();
       return all_up ? kOk : kDatabase;
+    }
+    if (*db_show) {
+      auto db = open_config(common.config);
+      const auto tables = plexus::list_tables(db, db_conn);
+      if (common.json) {
+        nlohmann::json list = nlohmann::json::array();
+        for (const auto& t : tables)
+          list.push_back({{"name", t.name}, {"rows", t.rows ? nlohmann::json(*t.rows) : nlohmann::json()},
+                          {"rows_exact", t.rows_exact}, {"bytes", t.bytes ? nlohmann::json(*t.bytes) : nlohmann::json()}});
+        std::cout << nlohmann::json{{"connection", db_conn}, {"engine", db.connection(db_conn).type()}, {"tables", list}}.dump(2)
+                  << "\n";
+        return kOk;
+      }
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& t : tables)
+        rows.push_back({t.name, t.rows ? (t.rows_exact ? "" : "~") + std::to_string(*t.rows) : "?",
+                        t.bytes ? plexus::cli::human_bytes(*t.bytes) : "?"});
+      std::cout << db_conn << " (" << db.connection(db_conn).type() << "): " << tables.size() << " tables\n";
+      if (!rows.empty()) plexus::cli::print_grid(std::cout, {"table", "rows", "size"}, rows);
+      return kOk;
+    }
+    if (*db_table_cmd) {
+      auto db = open_config(common.config);
+      const auto d = plexus::describe_table(db, db_conn, db_table);
+      if (common.json) {
+        nlohmann::json cols = nlohmann::json::array(), idx = nlohmann::json::array();
+        for (const auto& c : d.columns)
+          cols.push_back({{"name", c.name}, {"type", c.type}, {"nullable", c.nullable},
+                          {"default", c.default_value ? nlohmann::json(*c.default_value) : nlohmann::json()},
+                          {"primary_key", c.primary_key}});
+        for (const auto& i : d.indexes)
+          idx.push_back({{"name", i.name}, {"columns", i.columns}, {"unique", i.unique}, {"primary", i.primary}});
+        std::cout << nlohmann::json{{"connection", d.connection}, {"table", d.table}, {"columns", cols}, {"indexes", idx}}.dump(2)
+                  << "\n";
+        return kOk;
+      }
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& c : d.columns)
+        rows.push_back({c.name, c.type, c.nullable ? "null" : "not null", c.default_value.value_or(""), c.primary_key ? "primary key" : ""});
+      std::cout << d.connection << "." << d.table << "\n";
+      plexus::cli::print_grid(std::cout, {"column", "type", "null", "default", "key"}, rows);
+      rows.clear();
+      for (const auto& i : d.indexes)
+        rows.push_back({i.name, i.columns, i.primary ? "primary" : i.unique ? "unique" : ""});
+      if (rows.empty()) std::cout << "no indexes\n";
+      else plexus::cli::print_grid(std::cout, {"index", "columns", "kind"}, rows);
+      return kOk;
     }
     if (*query) {
       const std::string text = read_sql(sql, sql_file);

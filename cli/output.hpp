@@ -21,6 +21,9 @@ std::string cell_text(const Value& v);
 std::size_t display_width(std::string_view utf8);
 
 /// A table with a rule under the header; `rows` of cells, already rendered.
+/// "1.5 MB", "12 kB", "512 B".
+std::string human_bytes(std::int64_t bytes);
+
 void print_grid(std::ostream& out, const std::vector<std::string>& header,
                 const std::vector<std::vector<std::string>>& rows);
 void print_table(std::ostream& out, const Result& r);

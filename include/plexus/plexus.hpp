@@ -6,6 +6,7 @@
 #include "plexus/core/error.hpp"
 #include "plexus/core/result.hpp"
 #include "plexus/core/value.hpp"
+#include "plexus/db/catalog.hpp"
 #include "plexus/db/connection.hpp"
 #include "plexus/db/database.hpp"
 #include "plexus/db/events.hpp"

@@ -93,6 +93,7 @@ bool Session::wait_for_position(const std::string&, std::chrono::milliseconds) {
 std::optional<std::chrono::milliseconds> Session::replica_lag() { return std::nullopt; }
 Session::NodeRole Session::node_role() { return NodeRole::writable; }
 std::optional<ConsoleCommand> Engine::console(const ConnectionConfig&, const Endpoint*) const { return std::nullopt; }
+std::optional<CatalogQueries> Engine::catalog() const { return std::nullopt; }
 bool Session::serves_reads() { return true; }
 std::optional<std::string> Session::refuses_two_phase_commit() { return std::nullopt; }
 

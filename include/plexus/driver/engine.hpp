@@ -96,6 +96,23 @@ struct ConsoleCommand {
   std::string package;  ///< the Debian package that provides argv[0]
 };
 
+/// How an engine describes its own schema (`plexus db show`, `db table`):
+/// three read-only queries whose result columns have these names. Each runs
+/// on the connection's primary, with values bound like any other query.
+struct CatalogQueries {
+  /// No parameters. Columns: name, rows (an estimate, or NULL), bytes (data and
+  /// indexes, or NULL). Tables the connection sees unqualified, by name.
+  std::string_view tables;
+  /// One parameter, the table. Columns: name, type, nullable, default_value,
+  /// primary_key, in the table's column order; no rows: no such table.
+  std::string_view columns;
+  /// One parameter, the table. Columns: name, columns (comma-separated),
+  /// is_unique, is_primary.
+  std::string_view indexes;
+  /// The engine keeps no row estimates: count each table's rows instead (exact).
+  bool count_rows = false;
+};
+
 class Engine {
  public:
   virtual ~Engine() = default;
@@ -127,6 +144,8 @@ class Engine {
   /// The interactive client for `host` of this connection, or nullopt when
   /// the engine has none. Default: none.
   [[nodiscard]] virtual std::optional<ConsoleCommand> console(const ConnectionConfig& cfg, const Endpoint* host) const;
+  /// The schema queries, or nullopt when the engine cannot describe itself. Default: none.
+  [[nodiscard]] virtual std::optional<CatalogQueries> catalog() const;
 
  protected:
   /// For connect() in a build without the engine's client library: a

@@ -49,6 +49,23 @@ class Engine final : public driver::Engine {
                         (o.flag("ssl") ? "true" : "false") + "; keep one of them");
   }
 
+  // information_schema of the connection's database; TABLE_ROWS is InnoDB's estimate.
+  std::optional<driver::CatalogQueries> catalog() const override {
+    return driver::CatalogQueries{
+        "SELECT TABLE_NAME AS name, TABLE_ROWS AS `rows`, DATA_LENGTH + INDEX_LENGTH AS bytes"
+        " FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'"
+        " ORDER BY TABLE_NAME",
+        "SELECT COLUMN_NAME AS name, COLUMN_TYPE AS type, IS_NULLABLE = 'YES' AS nullable,"
+        " COLUMN_DEFAULT AS default_value, COLUMN_KEY = 'PRI' AS primary_key"
+        " FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?"
+        " ORDER BY ORDINAL_POSITION",
+        "SELECT INDEX_NAME AS name, GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX SEPARATOR ', ') AS columns,"
+        " MIN(NON_UNIQUE) = 0 AS is_unique, INDEX_NAME = 'PRIMARY' AS is_primary"
+        " FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?"
+        " GROUP BY INDEX_NAME ORDER BY INDEX_NAME",
+        false};
+  }
+
   std::optional<driver::ConsoleCommand> console(const ConnectionConfig& cfg, const Endpoint* host) const override {
     driver::ConsoleCommand c{{"mariadb"}, {}, "mariadb-client"};
     if (host && !host->socket.empty()) c.argv.push_back("--socket=" + host->socket);

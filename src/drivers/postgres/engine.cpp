@@ -80,6 +80,32 @@ class Engine final : public driver::Engine {
     return c;
   }
 
+  // Tables of the current schema: the planner's estimate (reltuples, -1 before the first
+  // ANALYZE, then the statistics' live-tuple count) and the size with indexes and TOAST.
+  std::optional<driver::CatalogQueries> catalog() const override {
+    return driver::CatalogQueries{
+        "SELECT c.relname AS name,"
+        " COALESCE(CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint END, s.n_live_tup) AS rows,"
+        " pg_total_relation_size(c.oid) AS bytes"
+        " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid"
+        " WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema() ORDER BY c.relname",
+        "SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, NOT a.attnotnull AS nullable,"
+        " pg_get_expr(d.adbin, d.adrelid) AS default_value,"
+        " EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisprimary"
+        " AND a.attnum = ANY (i.indkey)) AS primary_key"
+        " FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
+        " WHERE a.attrelid = to_regclass(quote_ident($1)) AND a.attnum > 0 AND NOT a.attisdropped"
+        " ORDER BY a.attnum",
+        "SELECT c.relname AS name,"
+        " (SELECT string_agg(pg_get_indexdef(i.indexrelid, k, true), ', ' ORDER BY k)"
+        " FROM generate_series(1, i.indnatts) k) AS columns,"
+        " i.indisunique AS is_unique, i.indisprimary AS is_primary"
+        " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+        " WHERE i.indrelid = to_regclass(quote_ident($1)) ORDER BY c.relname",
+        false};
+  }
+
   std::unique_ptr<driver::Session> connect(const driver::Target& t) const override {
 #if PLEXUS_ENGINE_ENABLED
     return std::make_unique<Session>(t);

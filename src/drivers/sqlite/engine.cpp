@@ -63,6 +63,21 @@ class Engine final : public driver::Engine {
 #endif
   }
 
+  // SQLite keeps no row estimates (count_rows: they are counted); sizes come from
+  // the dbstat table (pages of the table and its indexes).
+  std::optional<driver::CatalogQueries> catalog() const override {
+    return driver::CatalogQueries{
+        "SELECT s.name AS name, NULL AS rows,"
+        " (SELECT SUM(d.pgsize) FROM dbstat d JOIN sqlite_schema x ON x.name = d.name WHERE x.tbl_name = s.name)"
+        " AS bytes"
+        " FROM sqlite_schema s WHERE s.type = 'table' AND s.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY s.name",
+        "SELECT name, type, \"notnull\" = 0 AS nullable, dflt_value AS default_value, pk > 0 AS primary_key"
+        " FROM pragma_table_info(?) ORDER BY cid",
+        "SELECT l.name AS name, (SELECT group_concat(i.name, ', ') FROM pragma_index_info(l.name) i) AS columns,"
+        " l.\"unique\" AS is_unique, l.origin = 'pk' AS is_primary FROM pragma_index_list(?) l ORDER BY l.name",
+        true};
+  }
+
   std::optional<driver::ConsoleCommand> console(const ConnectionConfig& cfg, const Endpoint*) const override {
     return driver::ConsoleCommand{{"sqlite3", cfg.database}, {}, "sqlite3"};
   }

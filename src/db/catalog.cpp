@@ -1,0 +1,69 @@
+// list_tables / describe_table: the engine's catalog queries, run like any
+// other query (hooks, metrics, routing to the primary).
+#include "plexus/db/catalog.hpp"
+
+#include "plexus/db/connection.hpp"
+#include "plexus/driver/engine.hpp"
+#include "plexus/driver/grammar.hpp"
+
+namespace plexus {
+namespace {
+
+driver::CatalogQueries catalog_of(Database& db, Connection& conn) {
+  auto q = db.engines().get(conn.type()).catalog();
+  if (!q)
+    throw ConfigError("connection '" + conn.name() + "': engine " + conn.type() +
+                      " does not describe its tables (its descriptor has no catalog queries)");
+  return *q;
+}
+
+std::optional<std::int64_t> opt_int(const Value& v) {
+  if (v.is_null()) return std::nullopt;
+  return static_cast<std::int64_t>(v.as<double>());
+}
+
+}  // namespace
+
+std::vector<TableInfo> list_tables(Database& db, std::string_view connection) {
+  auto& conn = db.connection(connection);
+  const auto q = catalog_of(db, conn);
+  auto primary = conn.on_primary();
+  std::vector<TableInfo> out;
+  for (const auto& row : primary.query(q.tables, {}, Intent::read)) {
+    TableInfo t;
+    t.name = row["name"].to_string();
+    t.rows = opt_int(row["rows"]);
+    t.bytes = opt_int(row["bytes"]);
+    out.push_back(std::move(t));
+  }
+  if (q.count_rows)
+    for (auto& t : out) {
+      std::string sql = "SELECT COUNT(*) FROM ";
+      primary.grammar().quote(sql, t.name);
+      t.rows = primary.query(sql, {}, Intent::read).front()[0].as<std::int64_t>();
+      t.rows_exact = true;
+    }
+  return out;
+}
+
+TableDescription describe_table(Database& db, std::string_view connection, std::string_view table) {
+  auto& conn = db.connection(connection);
+  const auto q = catalog_of(db, conn);
+  auto primary = conn.on_primary();
+  TableDescription d{conn.name(), std::string(table), {}, {}};
+  for (const auto& row : primary.query(q.columns, {Value(std::string(table))}, Intent::read)) {
+    const auto& def = row["default_value"];
+    d.columns.push_back({row["name"].to_string(), row["type"].to_string(), row["nullable"].as<bool>(),
+                         def.is_null() ? std::nullopt : std::optional<std::string>(def.to_string()),
+                         row["primary_key"].as<bool>()});
+  }
+  if (d.columns.empty())
+    throw UsageError("connection '" + conn.name() + "' has no table '" + std::string(table) +
+                     "' (plexus db show " + conn.name() + " lists its tables)");
+  for (const auto& row : primary.query(q.indexes, {Value(std::string(table))}, Intent::read))
+    d.indexes.push_back({row["name"].to_string(), row["columns"].is_null() ? "" : row["columns"].to_string(),
+                         row["is_unique"].as<bool>(), row["is_primary"].as<bool>()});
+  return d;
+}
+
+}  // namespace plexus
