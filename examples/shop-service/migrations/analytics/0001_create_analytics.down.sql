@@ -1,0 +1,3 @@
+DROP TABLE purchase_metrics;
+DROP TABLE user_growth;
+DROP TABLE events;

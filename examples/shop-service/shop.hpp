@@ -1,0 +1,67 @@
+// The seed's controllers as a service core: each handler takes what the HTTP
+// request carried and returns a status and a JSON body. main.cpp puts them
+// behind cpp-httplib; example_controllers calls them directly.
+//
+// Databases (names as in the seed's src/config/database.ts):
+//   users_db   the users (a model bound to it by its schema)
+//   orders_db  the orders
+//   analytics  events, user_growth, purchase_metrics
+//   users_shards / orders_shards  shard groups: users by id, orders by user_id
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+#include <plexus/plexus.hpp>
+
+namespace shop {
+
+struct Reply {
+  int status = 200;
+  nlohmann::json body;
+};
+
+class Shop {
+ public:
+  explicit Shop(plexus::Database& db) : m_db(db) {}
+
+  /// Applies every connection's migrations (their folders are in the
+  /// configuration); returns the report's text, throws when one failed.
+  std::string migrate();
+
+  /// POST /users {name, email}: the user in users_db, an event in analytics.
+  Reply create_user(const nlohmann::json& body);
+  /// GET /users/:id: the user (users_db) with order stats (orders_db).
+  Reply user_with_order_stats(std::int64_t id);
+  /// POST /orders {user_id, total_amount}: one order in orders_db.
+  Reply create_order(const nlohmann::json& body);
+  /// GET /dashboard: three analytics queries run at once.
+  Reply dashboard();
+  /// GET /search?q=: users, orders and events; q shorter than 3 characters is a 400.
+  /// A database that does not answer is listed under "unavailable"; the rest still answer.
+  Reply search(const std::string& q);
+  /// POST /shards/users {id, name, email}: on the shard owning id.
+  Reply create_shard_user(const nlohmann::json& body);
+  /// GET /shards/users/:id: from the shard owning id.
+  Reply shard_user(std::int64_t id);
+  /// POST /shards/orders {user_id, total_amount}: on the shard owning user_id.
+  Reply create_shard_order(const nlohmann::json& body);
+  /// GET /health: healthy/degraded/down per database; 503 when one is down.
+  Reply health();
+
+  /// What an exception becomes: 503 when a database is unreachable (naming
+  /// it), 409 on a constraint, 400 on bad input, else 500.
+  static Reply from_error(const std::exception& e);
+
+ private:
+  plexus::Database& m_db;
+  std::atomic<std::int64_t> m_next_order{0};
+};
+
+/// A row as a JSON object (timestamps as ISO 8601 text).
+nlohmann::json to_json(const plexus::Row& row);
+nlohmann::json to_json(const plexus::Result& rows);
+
+}  // namespace shop

@@ -1,0 +1,318 @@
+// examples/shop-service as a client sees it: the real binary started on
+// 127.0.0.1, every endpoint called over HTTP, on SQLite files and on the real
+// servers (PostgreSQL primary with its replica, MariaDB, the PostgreSQL shard
+// instances, a SQLite shard), with the MariaDB server halted (the endpoints
+// that need it answer 503 naming it, the rest keep answering), and 200
+// requests at once (no errors; p50/p99 printed).
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "plexus/plexus.hpp"
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using namespace std::chrono;
+
+namespace {
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+/// The service as a child process; stopped (SIGTERM) when this goes away.
+class Service {
+ public:
+  Service(const fs::path& dir, const fs::path& config) {
+    const fs::path port_file = dir / "port";
+    fs::remove(port_file);
+    m_pid = ::fork();
+    if (m_pid == 0) {
+      ::chdir(dir.c_str());
+      const std::string out = (dir / "service.log").string();
+      std::freopen(out.c_str(), "w", stdout);
+      std::freopen(out.c_str(), "a", stderr);
+      const std::string bin = env("SHOP_SERVICE"), cfg = config.string(), pf = port_file.string();
+      ::execl(bin.c_str(), bin.c_str(), "--config", cfg.c_str(), "--listen", "127.0.0.1:0", "--port-file", pf.c_str(),
+              static_cast<char*>(nullptr));
+      std::_Exit(127);
+    }
+    for (int i = 0; i < 600 && port == 0; ++i) {
+      std::ifstream in(port_file);
+      if (!(in >> port)) port = 0;
+      int status = 0;
+      if (port == 0 && ::waitpid(m_pid, &status, WNOHANG) == m_pid) {
+        m_pid = -1;
+        break;
+      }
+      if (port == 0) std::this_thread::sleep_for(50ms);
+    }
+    log_path = dir / "service.log";
+  }
+  ~Service() {
+    if (m_pid > 0) {
+      ::kill(m_pid, SIGTERM);
+      int status = 0;
+      ::waitpid(m_pid, &status, 0);
+    }
+  }
+  [[nodiscard]] std::string log() const {
+    std::ifstream in(log_path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  int port = 0;
+  fs::path log_path;
+
+ private:
+  pid_t m_pid = -1;
+};
+
+struct Reply {
+  int status = 0;
+  json body;
+};
+
+Reply call(int port, const std::string& method, const std::string& path, const json& body = nullptr) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(30, 0);
+  auto res = method == "GET" ? client.Get(path) : client.Post(path, body.dump(), "application/json");
+  if (!res) return {0, json{{"transport_error", httplib::to_string(res.error())}}};
+  Reply r{res->status, json::parse(res->body, nullptr, false)};
+  return r;
+}
+
+std::string source(const std::string& rel) { return (fs::path(PLEXUS_SOURCE_DIR) / rel).string(); }
+
+/// Every endpoint once, with what each must answer. `shard_ids`: ids to place
+/// on the users_shards group (one per member, in member order).
+void every_endpoint(int port, const std::vector<std::int64_t>& shard_ids) {
+  auto created = call(port, "POST", "/users", {{"name", "Ada Lovelace"}, {"email", "ada@example.com"}});
+  ASSERT_EQ(created.status, 201) << created.body;
+  const auto ada = created.body["data"]["id"].get<std::int64_t>();
+  EXPECT_EQ(call(port, "POST", "/users", {{"name", "Ada Again"}, {"email", "ada@example.com"}}).status, 409);
+  EXPECT_EQ(call(port, "POST", "/users", {{"name", "No Email"}}).status, 400);
+  for (double amount : {10.0, 20.0, 30.0}) {
+    auto o = call(port, "POST", "/orders", {{"user_id", ada}, {"total_amount", amount}});
+    ASSERT_EQ(o.status, 201) << o.body;
+  }
+  auto stats = call(port, "GET", "/users/" + std::to_string(ada));
+  ASSERT_EQ(stats.status, 200) << stats.body;
+  EXPECT_EQ(stats.body["data"]["user"]["name"], "Ada Lovelace");
+  const auto& os = stats.body["data"]["order_stats"];
+  EXPECT_EQ(plexus::Value(os["total_orders"].is_string() ? plexus::Value(os["total_orders"].get<std::string>())
+                                                           : plexus::Value(os["total_orders"].get<std::int64_t>()))
+                .as<std::int64_t>(),
+            3);
+  const double spent = os["total_spent"].is_string() ? std::stod(os["total_spent"].get<std::string>()) : os["total_spent"].get<double>();
+  EXPECT_DOUBLE_EQ(spent, 60.0);
+  EXPECT_EQ(call(port, "GET", "/users/987654321").status, 404);
+
+  auto dash = call(port, "GET", "/dashboard");
+  ASSERT_EQ(dash.status, 200) << dash.body;
+  EXPECT_GE(dash.body["dashboard"]["user_growth"].size(), 1u);
+  bool saw_purchase = false;
+  for (const auto& e : dash.body["dashboard"]["top_events"]) saw_purchase = saw_purchase || e["event_type"] == "purchase";
+  EXPECT_TRUE(saw_purchase) << dash.body;
+
+  auto search = call(port, "GET", "/search?q=Lovelace");
+  ASSERT_EQ(search.status, 200) << search.body;
+  EXPECT_EQ(search.body["results"]["users"].size(), 1u) << search.body;
+  EXPECT_FALSE(search.body.contains("unavailable"));
+  auto by_event = call(port, "GET", "/search?q=purch");
+  ASSERT_EQ(by_event.status, 200);
+  EXPECT_EQ(by_event.body["results"]["events"].size(), 3u) << by_event.body;
+  EXPECT_EQ(call(port, "GET", "/search?q=Ad").status, 400);
+  EXPECT_EQ(call(port, "GET", "/search").status, 400);
+
+  for (std::size_t i = 0; i < shard_ids.size(); ++i) {
+    const auto id = shard_ids[i];
+    auto su = call(port, "POST", "/shards/users", {{"id", id}, {"name", "Shard User " + std::to_string(id)}, {"email", "s@example.com"}});
+    ASSERT_EQ(su.status, 201) << su.body;
+    EXPECT_EQ(su.body["data"]["shard"], "shard_" + std::to_string(i + 1));
+    auto got = call(port, "GET", "/shards/users/" + std::to_string(id));
+    ASSERT_EQ(got.status, 200) << got.body;
+    EXPECT_EQ(got.body["data"]["name"], "Shard User " + std::to_string(id));
+    auto order = call(port, "POST", "/shards/orders", {{"user_id", id}, {"total_amount", 5}});
+    ASSERT_EQ(order.status, 201) << order.body;
+    EXPECT_EQ(order.body["data"]["shard"], "shard_" + std::to_string(i + 1));
+  }
+  EXPECT_EQ(call(port, "GET", "/shards/users/4444444").status, 404);
+
+  auto health = call(port, "GET", "/health");
+  EXPECT_EQ(health.status, 200) << health.body;
+  EXPECT_EQ(health.body["status"], "healthy");
+}
+
+/// `n` requests at once (a mix of reads and writes); all must succeed. Returns the latencies.
+std::vector<double> burst(int port, int n) {
+  std::vector<double> ms(n);
+  std::vector<int> status(n);
+  std::vector<std::string> errors(n);
+  std::vector<std::thread> threads;
+  std::atomic<bool> go{false};
+  for (int i = 0; i < n; ++i)
+    threads.emplace_back([&, i] {
+      while (!go) std::this_thread::yield();
+      const auto t0 = steady_clock::now();
+      Reply r;
+      switch (i % 5) {
+        case 0: r = call(port, "GET", "/users/1"); break;
+        case 1: r = call(port, "GET", "/dashboard"); break;
+        case 2: r = call(port, "GET", "/search?q=Lovelace"); break;
+        case 3: r = call(port, "GET", "/shards/users/1"); break;
+        default:
+          r = call(port, "POST", "/users", {{"name", "Burst " + std::to_string(i)}, {"email", "burst" + std::to_string(i) + "@example.com"}});
+      }
+      ms[i] = duration<double, std::milli>(steady_clock::now() - t0).count();
+      status[i] = r.status;
+      if (r.status >= 300 || r.status == 0) errors[i] = r.body.dump();
+    });
+  go = true;
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < n; ++i) EXPECT_TRUE(status[i] == 200 || status[i] == 201) << "request " << i << ": " << status[i] << " " << errors[i];
+  std::sort(ms.begin(), ms.end());
+  std::cout << n << " concurrent requests: p50 " << ms[n / 2] << " ms, p99 " << ms[n * 99 / 100] << " ms, max "
+            << ms.back() << " ms\n";
+  return ms;
+}
+
+TEST(ShopService, EveryEndpointOnSqlite) {
+  if (env("SHOP_SERVICE").empty()) GTEST_SKIP() << "SHOP_SERVICE is not set";
+  const fs::path dir = fs::absolute("shop_sqlite");
+  fs::remove_all(dir);
+  fs::create_directories(dir / "examples");
+  // The example's own configuration and migrations, run from a copy of its folder.
+  fs::create_directory_symlink(source("examples/shop-service"), dir / "examples/shop-service");
+  Service svc(dir, dir / "examples/shop-service/database.toml");
+  ASSERT_GT(svc.port, 0) << svc.log();
+  EXPECT_NE(svc.log().find("7 done, 0 failed"), std::string::npos) << svc.log();
+  // ids 4, 1, 2, 3 land on shard_1..shard_4 (modulo 4).
+  every_endpoint(svc.port, {4, 1, 2, 3});
+  // Routed where the service says: shard_3's own file holds user 2 and its order, and no other member does.
+  plexus::DatabaseConfig cfg;
+  for (int i = 1; i <= 4; ++i)
+    cfg.add("m" + std::to_string(i), plexus::sqlite((dir / ("var/shop/shard_" + std::to_string(i) + ".sqlite")).string()));
+  plexus::Database direct(cfg);
+  for (int i = 1; i <= 4; ++i) {
+    auto& m = direct.connection("m" + std::to_string(i));
+    EXPECT_EQ(m.table("users").count(), 1u) << "shard_" << i;
+    EXPECT_EQ(m.table("users").where("id", std::vector<std::int64_t>{4, 1, 2, 3}[i - 1]).count(), 1u);
+    EXPECT_EQ(m.table("orders").count(), 1u);
+  }
+  burst(svc.port, 200);
+}
+
+TEST(ShopService, RealServersWithOneHalted) {
+  if (env("SHOP_SERVICE").empty() || env("PLEXUS_TEST_PG_URL").empty() || env("PLEXUS_SERVERS_SCRIPT").empty())
+    GTEST_SKIP() << "needs the servers (scripts/servers start) and SHOP_SERVICE";
+  const fs::path dir = fs::absolute("shop_servers");
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string pg = env("PLEXUS_TEST_PG_URL"), pg_replica = env("PLEXUS_TEST_PG_REPLICA_URL"),
+                    shard1 = env("PLEXUS_TEST_PG_SHARD1_URL"), shard2 = env("PLEXUS_TEST_PG_SHARD2_URL"),
+                    maria = env("PLEXUS_TEST_MYSQL_URL");
+  const std::string maria_base = maria.substr(0, maria.rfind('/'));
+  {
+    // Fresh schemas and databases of the service's own (other tests share these servers).
+    plexus::DatabaseConfig cfg;
+    cfg.add("pg", plexus::parse_url(pg));
+    cfg.add("s1", plexus::parse_url(shard1));
+    cfg.add("s2", plexus::parse_url(shard2));
+    cfg.add("maria", plexus::parse_url(maria));
+    plexus::Database setup(cfg);
+    setup.connection("pg").execute("DROP SCHEMA IF EXISTS shop_svc CASCADE");
+    setup.connection("pg").execute("CREATE SCHEMA shop_svc");
+    for (const char* s : {"s1", "s2"}) {
+      setup.connection(s).execute("DROP SCHEMA IF EXISTS shop_svc CASCADE");
+      setup.connection(s).execute("CREATE SCHEMA shop_svc");
+    }
+    setup.connection("s2").execute("DROP SCHEMA IF EXISTS shop_analytics CASCADE");
+    setup.connection("s2").execute("CREATE SCHEMA shop_analytics");
+    for (const char* d : {"shop_svc_orders", "shop_svc_shard"}) {
+      setup.connection("maria").execute(std::string("DROP DATABASE IF EXISTS ") + d);
+      setup.connection("maria").execute(std::string("CREATE DATABASE ") + d);
+    }
+    // The replica replays the schema before users_db's reads go there.
+    plexus::DatabaseConfig rc;
+    rc.add("r", plexus::parse_url(pg_replica));
+    plexus::Database replica(rc);
+    for (int i = 0; i < 200 && replica.connection("r").scalar("SELECT COUNT(*) FROM pg_namespace WHERE nspname = 'shop_svc'").as<int>() == 0; ++i)
+      std::this_thread::sleep_for(25ms);
+  }
+  const std::string mig = source("examples/shop-service/migrations");
+  const std::string replica_host = pg_replica.substr(pg_replica.find('@') + 1, pg_replica.rfind('/') - pg_replica.find('@') - 1);
+  std::ofstream(dir / "database.toml") << "default = \"users_db\"\n"
+      << "[connections.users_db]\nurl = \"" << pg << "\"\nread_hosts = [\"" << replica_host << "\"]\n"
+      << "options = { options = \"-c search_path=shop_svc\" }\nmigrations = \"" << mig << "/users_db\"\n"
+      << "[connections.orders_db]\nurl = \"" << maria_base << "/shop_svc_orders\"\nmigrations = \"" << mig << "/orders_db\"\n"
+      << "[connections.analytics]\nurl = \"" << shard2 << "\"\noptions = { options = \"-c search_path=shop_analytics\" }\nmigrations = \"" << mig
+      << "/analytics\"\n"
+      << "[connections.shard_1]\nurl = \"" << shard1 << "\"\noptions = { options = \"-c search_path=shop_svc\" }\nmigrations = \"" << mig << "/shards\"\n"
+      << "[connections.shard_2]\nurl = \"" << shard2 << "\"\noptions = { options = \"-c search_path=shop_svc\" }\nmigrations = \"" << mig << "/shards\"\n"
+      << "[connections.shard_3]\nurl = \"" << maria_base << "/shop_svc_shard\"\nmigrations = \"" << mig << "/shards\"\n"
+      << "[connections.shard_4]\ndriver = \"sqlite\"\ndatabase = \"" << (dir / "shard_4.sqlite").string() << "\"\nmigrations = \"" << mig
+      << "/shards\"\n"
+      << "[shards.users_shards]\nmembers = [\"shard_1\", \"shard_2\", \"shard_3\", \"shard_4\"]\nstrategy = \"modulo\"\nkey = \"id\"\n"
+      << "[shards.orders_shards]\nmembers = [\"shard_1\", \"shard_2\", \"shard_3\", \"shard_4\"]\nstrategy = \"modulo\"\nkey = \"user_id\"\n";
+  Service svc(dir, dir / "database.toml");
+  ASSERT_GT(svc.port, 0) << svc.log();
+  EXPECT_NE(svc.log().find("7 done, 0 failed"), std::string::npos) << svc.log();
+  every_endpoint(svc.port, {4, 1, 2, 3});
+  burst(svc.port, 200);
+
+  // MariaDB down: orders_db and shard_3 are gone; everything else answers.
+  const std::string script = env("PLEXUS_SERVERS_SCRIPT");
+  ASSERT_EQ(std::system((script + " halt my-primary >/dev/null 2>&1").c_str()), 0);
+  struct Resume {
+    std::string script;
+    ~Resume() { (void)std::system((script + " resume my-primary >/dev/null 2>&1").c_str()); }
+  } resume{script};
+  auto health = call(svc.port, "GET", "/health");
+  EXPECT_EQ(health.status, 503) << health.body;
+  EXPECT_EQ(health.body["status"], "degraded");
+  EXPECT_EQ(health.body["databases"]["orders_db"]["status"], "down") << health.body;
+  EXPECT_EQ(health.body["databases"]["shard_3"]["status"], "down");
+  EXPECT_EQ(health.body["databases"]["users_db"]["status"], "healthy");
+  EXPECT_EQ(health.body["databases"]["analytics"]["status"], "healthy");
+  auto stats = call(svc.port, "GET", "/users/1");
+  EXPECT_EQ(stats.status, 503) << stats.body;
+  EXPECT_EQ(stats.body["database"], "orders_db");
+  EXPECT_EQ(call(svc.port, "POST", "/orders", {{"user_id", 1}, {"total_amount", 1}}).status, 503);
+  auto search = call(svc.port, "GET", "/search?q=Lovelace");
+  ASSERT_EQ(search.status, 200) << search.body;
+  EXPECT_EQ(search.body["unavailable"], json::array({"orders_db"}));
+  EXPECT_EQ(search.body["results"]["users"].size(), 1u);
+  EXPECT_EQ(call(svc.port, "GET", "/dashboard").status, 200);
+  EXPECT_EQ(call(svc.port, "POST", "/users", {{"name", "While Down"}, {"email", "down@example.com"}}).status, 201);
+  EXPECT_EQ(call(svc.port, "GET", "/shards/users/4").status, 200);  // shard_1, PostgreSQL
+  EXPECT_EQ(call(svc.port, "GET", "/shards/users/3").status, 200);  // shard_4, SQLite
+  auto on_maria = call(svc.port, "GET", "/shards/users/2");         // shard_3, MariaDB
+  EXPECT_EQ(on_maria.status, 503) << on_maria.body;
+  EXPECT_EQ(on_maria.body["database"], "shard_3");
+
+  // Back up: the same endpoints answer again, no restart of the service.
+  ASSERT_EQ(std::system((script + " resume my-primary >/dev/null 2>&1").c_str()), 0);
+  Reply after;
+  for (int i = 0; i < 100; ++i) {
+    after = call(svc.port, "GET", "/users/1");
+    if (after.status == 200) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(after.status, 200) << after.body;
+  EXPECT_EQ(call(svc.port, "GET", "/shards/users/2").status, 200);
+  EXPECT_EQ(call(svc.port, "GET", "/health").status, 200);
+}
+
+}  // namespace
