@@ -32,7 +32,9 @@ class CountingSession final : public plexus::driver::Session {
     return m_inner->stream(sql, params);
   }
   std::uint64_t execute_script(std::string_view sql) override { return m_inner->execute_script(sql); }
-  bool key_is_row_id(std::string_view t, std::string_view c) override { return m_inner->key_is_row_id(t, c); }
+  bool key_is_row_id(std::string_view t, std::string_view c, std::string_view plain) override {
+    return m_inner->key_is_row_id(t, c, plain);
+  }
   void begin() override { m_inner->begin(); }
   void commit() override { m_inner->commit(); }
   void rollback() override { m_inner->rollback(); }

@@ -51,7 +51,15 @@ Result summary(std::uint64_t rows) {
 Result key_result(Result inserted, std::string_view column) {
   if (!inserted.last_insert_id())
     throw UsageError("the engine reported no row id for the insert (column '" + std::string(column) + "')");
-  Result r(Columns({std::string(column)}));
+  // The one-column list is kept per thread for the last key name: inserts in a
+  // loop share it instead of allocating a list per row.
+  thread_local std::string last_column;
+  thread_local Columns last_columns;
+  if (last_columns.size() != 1 || last_column != column) {
+    last_column.assign(column);
+    last_columns = Columns({last_column});
+  }
+  Result r(last_columns);
   *r.append_row() = Value(*inserted.last_insert_id());
   r.set_affected_rows(inserted.affected_rows());
   return r;
@@ -149,7 +157,7 @@ Result Executor::run(Pool::Lease& lease, const Place& at, std::string_view asked
   refuse_nul(asked);
   // An insert whose key the session reads as the row id runs without
   // RETURNING (the engine decides); hooks see the statement that ran.
-  const bool by_row_id = mode && mode->key && lease->key_is_row_id(mode->key->table, mode->key->column);
+  const bool by_row_id = mode && mode->key && lease->key_is_row_id(mode->key->table, mode->key->column, mode->key->plain);
   const std::string_view sql = by_row_id ? mode->key->plain : asked;
   // Without hooks no event is built (the common case).
   const bool timed = hooked();

@@ -87,7 +87,7 @@ void Session::xa_prepare(const Xid&) { no_two_phase(engine()); }
 void Session::xa_commit(const Xid&) { no_two_phase(engine()); }
 void Session::xa_rollback(const Xid&, bool) { no_two_phase(engine()); }
 std::vector<Xid> Session::xa_recover(std::string_view) { return {}; }
-bool Session::key_is_row_id(std::string_view, std::string_view) { return false; }
+bool Session::key_is_row_id(std::string_view, std::string_view, std::string_view) { return false; }
 std::optional<std::string> Session::replication_position() { return std::nullopt; }
 bool Session::wait_for_position(const std::string&, std::chrono::milliseconds) { return true; }
 std::optional<std::chrono::milliseconds> Session::replica_lag() { return std::nullopt; }

@@ -423,10 +423,42 @@ TEST_F(DatabaseTest, InsertGetIdUsesTheRowIdOnlyForTheRowIdAlias) {
   EXPECT_TRUE(returned()) << sql.back();
 
   // The answer follows the schema: the same table recreated without the alias.
+  // The insert whose statement was cached as a row id insert still returns the
+  // key (found again after SQLite re-prepared it), and the next one asks with RETURNING.
   c.execute("DROP TABLE products");
-  c.execute("CREATE TABLE products (id INT PRIMARY KEY DEFAULT 31, name TEXT)");
+  c.execute("CREATE TABLE products (id INTEGER NOT NULL DEFAULT 31, name TEXT)");
   EXPECT_EQ(c.table("products").insert_get_id({{"name", "again"}}), 31);
+  EXPECT_EQ(c.table("products").insert_get_id({{"name", "and again"}}), 31);
   EXPECT_TRUE(returned()) << sql.back();
+}
+
+// The row id answer is kept with the cached INSERT (no probe per insert), and
+// a schema change by another connection is noticed at the next insert.
+TEST_F(DatabaseTest, InsertGetIdFollowsATableRedefinedByAnotherConnection) {
+  auto& c = db->connection("db_one");
+  for (int i = 1; i <= 3; ++i) EXPECT_EQ(c.table("products").insert_get_id({{"name", "p" + std::to_string(i)}}), i);
+  {
+    DatabaseConfig other_cfg;
+    other_cfg.add("other", sqlite((dir / "one.db").string()));
+    Database other(other_cfg);
+    other.connection("other").execute("DROP TABLE products");
+    other.connection("other").execute("CREATE TABLE products (id INTEGER NOT NULL DEFAULT 500, name TEXT UNIQUE NOT NULL)");
+  }
+  // Not the row id any more: the key is the column's value, not the row id (1).
+  EXPECT_EQ(c.table("products").insert_get_id({{"name", "after"}}), 500);
+  EXPECT_EQ(c.table("products").insert_get_id({{"name", "after 2"}}), 500);
+  {
+    DatabaseConfig other_cfg;
+    other_cfg.add("other", sqlite((dir / "one.db").string()));
+    Database other(other_cfg);
+    other.connection("other").execute("DROP TABLE products");
+    other.connection("other").execute("CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL)");
+    other.connection("other").execute("INSERT INTO products (id, name) VALUES (70, 'seed')");
+  }
+  // The alias again: the row id, and the row holds it.
+  const auto id = c.table("products").insert_get_id({{"name", "back"}});
+  EXPECT_EQ(id, 71);
+  EXPECT_EQ(c.table("products").where("id", id).value("name").as<std::string>(), "back");
 }
 
 namespace {

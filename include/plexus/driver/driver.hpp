@@ -65,9 +65,11 @@ class Session {
   virtual std::uint64_t execute_each(std::string_view sql, std::span<const Value> params, const RowVisitor& visit);
 
   /// True when `column` of `table` is the engine's own row id (SQLite's
-  /// INTEGER PRIMARY KEY alias): an insert's generated key is then read from
-  /// execute()'s last_insert_id, without INSERT … RETURNING. Default: false.
-  [[nodiscard]] virtual bool key_is_row_id(std::string_view table, std::string_view column);
+  /// INTEGER PRIMARY KEY alias): the insert `plain` (without RETURNING) then
+  /// runs and its generated key is read from execute()'s last_insert_id,
+  /// which must hold that key even if the table changed in between.
+  /// Default: false.
+  [[nodiscard]] virtual bool key_is_row_id(std::string_view table, std::string_view column, std::string_view plain);
 
   /// Runs a script: several statements separated by `;`, without parameters,
   /// each as the engine itself splits them. Rows that statements return are

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <functional>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -68,8 +69,8 @@ class Entity : public T {
   template <class>
   friend class ModelQuery;
   friend struct detail::EntityAccess;
-  void remember(std::string origin) {
-    m_origin = std::move(origin);
+  void remember(std::string_view origin) {
+    m_origin.assign(origin);  // reuses the buffer when it is the same connection again
     m_exists = true;
     // Only the schema's columns (not loaded relations), member to member: no Value per column.
     T::schema.for_each([&](const auto& c, std::size_t) { m_original.*(c.member) = this->*(c.member); });
@@ -91,8 +92,8 @@ namespace detail {
 
 struct EntityAccess {
   template <class T>
-  static void remember(Entity<T>& e, std::string origin) {
-    e.remember(std::move(origin));
+  static void remember(Entity<T>& e, std::string_view origin) {
+    e.remember(origin);
   }
 };
 
@@ -189,6 +190,61 @@ const std::string& find_sql(const Grammar& g) {
   static std::array<std::once_flag, Grammar::max_slots> once;
   static std::array<std::string, Grammar::max_slots> sql;
   const std::size_t slot = g.slot();
+  std::call_once(once[slot], [&] { sql[slot] = build(); });
+  return sql[slot];
+}
+
+/// Up to N values built in place, without an allocation (a model's row).
+template <std::size_t N>
+class InlineValues {
+ public:
+  InlineValues() = default;
+  InlineValues(const InlineValues&) = delete;
+  InlineValues& operator=(const InlineValues&) = delete;
+  ~InlineValues() {
+    for (std::size_t i = 0; i < m_size; ++i) at(i)->~Value();
+  }
+  template <class F>
+  void add(const F& field) {
+    new (at(m_size)) Value(field);
+    ++m_size;
+  }
+  [[nodiscard]] std::span<const Value> span() noexcept { return {at(0), m_size}; }
+
+ private:
+  Value* at(std::size_t i) noexcept { return std::launder(reinterpret_cast<Value*>(m_buf) + i); }
+  alignas(Value) unsigned char m_buf[N * sizeof(Value)];
+  std::size_t m_size = 0;
+};
+
+/// A model's INSERT, compiled once per model type, dialect and whether the
+/// key is generated (create() runs it): every column in schema order, the key
+/// left out when the database generates it; `returning` reads that key back
+/// where the dialect has RETURNING, `plain` is the same INSERT without it.
+struct CompiledInsert {
+  std::string returning;
+  std::string plain;
+};
+
+template <Modeled T>
+const CompiledInsert& insert_sql(const Grammar& g, bool generated) {
+  auto build = [&g, generated] {
+    Fields columns;
+    T::schema.for_each([&](const auto& c, std::size_t i) {
+      if (!(generated && i == T::schema.key_index())) columns.emplace_back(std::string(c.name), Value());
+    });
+    QueryBuilder q{std::string(T::schema.table())};
+    CompiledInsert out;
+    out.plain = q.insert_sql(g, {columns}).sql;
+    if (generated && g.supports_returning()) {
+      const std::string key(std::get<T::schema.key_index()>(T::schema.columns()).name);
+      out.returning = q.insert_sql(g, {columns}, std::span<const std::string>(&key, 1)).sql;
+    }
+    return out;
+  };
+  static std::array<std::once_flag, Grammar::max_slots * 2> once;
+  static std::array<CompiledInsert, Grammar::max_slots * 2> sql;
+  const std::size_t slot = g.slot() * 2 + (generated ? 1 : 0);
   std::call_once(once[slot], [&] { sql[slot] = build(); });
   return sql[slot];
 }
@@ -459,9 +515,39 @@ class Model {
   template <class Obj>
   void insert(Obj& obj) const {
     detail::touch<T>(obj, true);
-    Fields fields = detail::to_fields<T>(obj);
     Value key = detail::key_of<T>(obj);
     bool generated = key.is_null() || key == Value(0);
+    if (!m_sharded) {
+      // One connection or transaction: the INSERT compiled once for this model,
+      // the struct's values bound in schema order.
+      Queryable& t = target(m_conn);
+      const auto& compiled = detail::insert_sql<T>(t.grammar(), generated);
+      constexpr std::size_t key_index = T::schema.key_index();
+      detail::InlineValues<T::schema.size()> row;
+      T::schema.for_each([&](const auto& c, std::size_t i) {
+        if (!(generated && i == key_index)) row.add(obj.*(c.member));
+      });
+      const std::span<const Value> values = row.span();
+      if (!generated) {
+        t.execute(compiled.plain, values);
+        return;
+      }
+      std::int64_t id = 0;
+      if (!compiled.returning.empty()) {
+        id = t.insert_returning_key(KeyedInsert{T::schema.table(), key_name(), compiled.returning, compiled.plain}, values)[0][0]
+                 .template as<std::int64_t>();
+      } else {
+        const auto r = t.execute(compiled.plain, values);
+        if (!r.last_insert_id())
+          throw UsageError("the engine reported no generated id for the insert into '" + std::string(T::schema.table()) + "'");
+        id = *r.last_insert_id();
+      }
+      using K = typename detail::KeyColumn<T>::field;
+      if constexpr (std::is_integral_v<K>) obj.*(detail::KeyColumn<T>::member) = static_cast<K>(id);
+      else obj.*(detail::KeyColumn<T>::member) = Value(id).as<K>();
+      return;
+    }
+    Fields fields = detail::to_fields<T>(obj);
     auto q = target(m_conn).table(T::schema.table());
     if (generated) {
       using K = typename detail::KeyColumn<T>::field;

@@ -332,7 +332,13 @@ Result Session::execute(std::string_view sql, std::span<const Value> params) {
   });
   if (ps->hints.empty() || !sqlite3_stmt_readonly(ps->stmt)) {
     result.set_affected_rows(static_cast<std::uint64_t>(sqlite3_changes64(m_db)));
-    result.set_last_insert_id(sqlite3_last_insert_rowid(m_db));
+    std::int64_t id = sqlite3_last_insert_rowid(m_db);
+    // A row id insert re-prepared by this step: the schema changed since its
+    // key was known to be the row id.
+    if (ps->row_id_reprepares >= 0 &&
+        ps->row_id_reprepares != sqlite3_stmt_status(ps->stmt, SQLITE_STMTSTATUS_REPREPARE, 0))
+      id = key_after_schema_change(sql, *ps);
+    result.set_last_insert_id(id);
   }
   return result;
 }
@@ -369,7 +375,46 @@ std::unique_ptr<RowSource> Session::stream(std::string_view sql, std::span<const
   return std::make_unique<Stream>(m_db, stmt, std::string(sql));
 }
 
-bool Session::key_is_row_id(std::string_view table, std::string_view column) {
+bool Session::key_is_row_id(std::string_view table, std::string_view column, std::string_view plain) {
+  // The answer stays with the INSERT's cached statement while SQLite has not
+  // re-prepared it: no probe per insert.
+  if (PreparedStatement* ps = m_cache.find(plain); ps && ps->row_id_reprepares >= 0 &&
+                                                   ps->row_id_reprepares == sqlite3_stmt_status(ps->stmt, SQLITE_STMTSTATUS_REPREPARE, 0) &&
+                                                   ps->row_id_table == table && ps->row_id_column == column)
+    return true;
+  if (!probe_row_id(table, column)) return false;
+  PreparedStatement& ps = prepare_cached(plain);  // after the probe, which may have evicted it
+  ps.row_id_table.assign(table);
+  ps.row_id_column.assign(column);
+  ps.row_id_reprepares = sqlite3_stmt_status(ps.stmt, SQLITE_STMTSTATUS_REPREPARE, 0);
+  return true;
+}
+
+std::int64_t Session::key_after_schema_change(std::string_view sql, PreparedStatement& ps) {
+  const std::int64_t row = sqlite3_last_insert_rowid(m_db);
+  const std::string table = ps.row_id_table, column = ps.row_id_column;
+  ps.row_id_reprepares = -1;
+  // The probe may evict `ps` from the cache: only `sql` finds it again.
+  if (probe_row_id(table, column)) {
+    if (PreparedStatement* again = m_cache.find(sql))
+      again->row_id_reprepares = sqlite3_stmt_status(again->stmt, SQLITE_STMTSTATUS_REPREPARE, 0);
+    return row;
+  }
+  // The key is no longer the row id: read it from the row just inserted.
+  std::string lookup = "SELECT \"";
+  for (char ch : column) lookup += ch == '"' ? std::string_view("\"\"") : std::string_view(&ch, 1);
+  lookup += "\" FROM \"";
+  for (char ch : table) lookup += ch == '"' ? std::string_view("\"\"") : std::string_view(&ch, 1);
+  lookup += "\" WHERE rowid = ?";
+  const Value id(row);
+  const Result r = execute(lookup, std::span<const Value>(&id, 1));
+  if (r.empty() || r[0][0].is_null())
+    throw UsageError("the row was inserted into '" + table + "', but its key '" + column +
+                     "' was not generated: the table was redefined while this statement was cached");
+  return r[0][0].as<std::int64_t>();
+}
+
+bool Session::probe_row_id(std::string_view table, std::string_view column) {
   auto same_name = [](std::string_view a, std::string_view b) {
     return a.size() == b.size() && sqlite3_strnicmp(a.data(), b.data(), static_cast<int>(a.size())) == 0;
   };

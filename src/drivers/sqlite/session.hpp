@@ -23,6 +23,12 @@ struct PreparedStatement {
   Columns columns;
   std::vector<ColumnHint> hints;
   int parameters = 0;  // placeholders (fixed by the SQL text)
+  // For an INSERT whose generated key is read as the row id: its table and key
+  // column, and SQLITE_STMTSTATUS_REPREPARE when that was found. The answer
+  // holds until the statement is re-prepared (a schema change, by any
+  // connection); execute() checks after each step and finds the key again.
+  std::string row_id_table, row_id_column;
+  int row_id_reprepares = -1;  // -1: not known to be a row id insert
 };
 
 class Session final : public driver::Session {
@@ -34,7 +40,7 @@ class Session final : public driver::Session {
   std::uint64_t execute_script(std::string_view sql) override;
   std::uint64_t execute_each(std::string_view sql, std::span<const Value> params, const RowVisitor& visit) override;
   std::unique_ptr<RowSource> stream(std::string_view sql, std::span<const Value> params) override;
-  [[nodiscard]] bool key_is_row_id(std::string_view table, std::string_view column) override;
+  [[nodiscard]] bool key_is_row_id(std::string_view table, std::string_view column, std::string_view plain) override;
   void begin() override;
   void begin(const driver::TransactionSpec& spec) override;
   void commit() override;
@@ -55,6 +61,11 @@ class Session final : public driver::Session {
   void arm_deadline() noexcept;
   static int on_progress(void* self) noexcept;
   void exec_simple(const char* sql);
+  /// Asks SQLite whether `column` is `table`'s row id alias (a probe statement).
+  bool probe_row_id(std::string_view table, std::string_view column);
+  /// After a row id insert whose statement was re-prepared: the key of the row
+  /// just inserted, found again for the table as it is now.
+  std::int64_t key_after_schema_change(std::string_view sql, PreparedStatement& ps);
 
   sqlite3* m_db = nullptr;
   std::chrono::milliseconds m_timeout{0};
