@@ -110,7 +110,9 @@ int main(int argc, char** argv) {
   add_common(console, common, false);
   std::string console_conn;
   bool console_print = false;
-  console->add_option("connection", console_conn, "Connection name")->required();
+  std::string conn_opt;  // --connection, for the commands whose first argument is the connection
+  console->add_option("connection", console_conn, "Connection name (or --connection)");
+  console->add_option("--connection", conn_opt, "The connection (instead of the first argument)");
   console->add_flag("--print", console_print, "Print the command (and the names of the variables it sets) instead of running it");
 
   auto* completion = app.add_subcommand("completion", "Print a bash completion script: source <(plexus completion bash)");
@@ -122,17 +124,20 @@ int main(int argc, char** argv) {
   auto* db_show = db_cmd->add_subcommand("show", "A connection's tables with row estimates and sizes");
   add_common(db_show, common, true);
   std::string db_conn, db_table;
-  db_show->add_option("connection", db_conn, "Connection name")->required();
+  db_show->add_option("connection", db_conn, "Connection name (or --connection)");
+  db_show->add_option("--connection", conn_opt, "The connection (instead of the first argument)");
   auto* db_table_cmd = db_cmd->add_subcommand("table", "A table's columns, types, defaults and indexes");
   add_common(db_table_cmd, common, true);
-  db_table_cmd->add_option("connection", db_conn, "Connection name")->required();
-  db_table_cmd->add_option("table", db_table, "Table name")->required();
+  db_table_cmd->add_option("connection", db_conn, "Connection name (or --connection)");
+  db_table_cmd->add_option("table", db_table, "Table name");
+  db_table_cmd->add_option("--connection", conn_opt, "The connection (instead of the first argument)");
 
   auto* query = app.add_subcommand("query", "Run one SQL statement on a named connection");
   std::string conn_name, sql, sql_file;
   std::vector<std::string> params;
   bool read = false;
-  query->add_option("connection", conn_name, "Connection name")->required();
+  query->add_option("connection", conn_name, "Connection name (or --connection)");
+  query->add_option("--connection", conn_opt, "The connection (instead of the first argument)");
   query->add_option("sql", sql, "SQL to run (or --file)");
   query->add_option("-f,--file", sql_file, "Read the SQL from a file ('-' for standard input)");
   query->add_option("-p,--param", params,
@@ -258,7 +263,28 @@ int main(int argc, char** argv) {
     return kUsage;
   }
 
+  // `query CONN SQL` or `query --connection CONN SQL`: with the option, the
+  // arguments shift one place right (the first one given is the SQL).
+  auto take_connection = [&](const char* command, std::vector<std::string*> args, bool last_required) {
+    if (!conn_opt.empty()) {
+      if (!args.back()->empty())
+        throw plexus::UsageError(std::string(command) + ": the connection is given twice ('" + *args.front() + "' and --connection " +
+                                 conn_opt + ")");
+      for (std::size_t i = args.size() - 1; i > 0; --i) *args[i] = *args[i - 1];
+      *args.front() = conn_opt;
+    }
+    if (args.front()->empty())
+      throw plexus::UsageError(std::string(command) + ": name a connection (plexus " + command +
+                               " CONN …, or --connection CONN)");
+    if (last_required && args.back()->empty())
+      throw plexus::UsageError(std::string(command) + ": missing argument (see plexus " + command + " --help)");
+  };
+
   try {
+    if (*console) take_connection("console", {&console_conn}, false);
+    if (*db_show) take_connection("db show", {&db_conn}, false);
+    if (*db_table_cmd) take_connection("db table", {&db_conn, &db_table}, true);
+    if (*query) take_connection("query", sql_file.empty() ? std::vector<std::string*>{&conn_name, &sql} : std::vector<std::string*>{&conn_name}, false);
     if (*demo) return plexus::cli::run_demo(std::cout, demo_dir);
     if (*health) {
       auto db = open_config(common.config);
