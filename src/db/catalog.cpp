@@ -2,6 +2,8 @@
 // other query (hooks, metrics, routing to the primary).
 #include "plexus/db/catalog.hpp"
 
+#include <string>
+
 #include "plexus/db/connection.hpp"
 #include "plexus/driver/engine.hpp"
 #include "plexus/driver/grammar.hpp"
@@ -19,7 +21,10 @@ driver::CatalogQueries catalog_of(Database& db, Connection& conn) {
 
 std::optional<std::int64_t> opt_int(const Value& v) {
   if (v.is_null()) return std::nullopt;
-  return static_cast<std::int64_t>(v.as<double>());
+  // Engines answer with integers, decimals as text, or reals (an estimate).
+  if (v.type() == Value::Type::integer) return v.raw_int();
+  if (v.type() == Value::Type::real) return static_cast<std::int64_t>(v.raw_real());
+  return static_cast<std::int64_t>(std::stod(v.to_string()));
 }
 
 }  // namespace
