@@ -161,6 +161,9 @@ void run_engine(const Target& t, const Sizes& n, std::vector<bench::Result>& out
     sum += by_id.first_as<BenchItem>({key(i)})->id;
   }});
   w1v.push_back({"plexus find", [&, &sum = sums["plexus find"]](std::size_t i) { sum += items.find(key(i))->id; }});
+  w1v.push_back({"plexus model where first", [&, &sum = sums["plexus model where first"]](std::size_t i) {
+    sum += items.where("id", key(i)).first()->id;
+  }});
   for (auto& [name, peer] : peers)
     w1v.push_back({name, [&, p = peer.get(), &sum = sums[name]](std::size_t i) { sum += p->get(key(i)).id; }});
   for (auto& r : bench::measure_group(w1, engine, n.lookups, w1v)) out.push_back(std::move(r));

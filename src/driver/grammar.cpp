@@ -72,6 +72,43 @@ bool check_name(std::string_view name) {
   return false;
 }
 
+NameForm name_form(std::string_view name) {
+  // One scan for the common forms: a plain name, or two around one dot.
+  constexpr std::size_t most = 128;  // per part, as plain_part() allows
+  std::size_t dot = std::string_view::npos;
+  bool simple = !name.empty() && ident_start(name.front());
+  for (std::size_t i = 1; simple && i < name.size(); ++i) {
+    const char c = name[i];
+    if (ident_char(c)) continue;
+    simple = c == '.' && dot == std::string_view::npos && i + 1 < name.size() && ident_start(name[i + 1]);
+    dot = i;
+  }
+  if (simple) {
+    if (dot == std::string_view::npos && name.size() <= most) return NameForm::plain;
+    if (dot != std::string_view::npos && dot <= most && name.size() - dot - 1 <= most) return NameForm::qualified;
+  }
+  if (!acceptable_name(name)) refuse(name);
+  return NameForm::other;
+}
+
+void Grammar::checked_identifier(std::string& out, std::string_view name, NameForm form) const {
+  switch (form) {
+    case NameForm::plain:
+      quote(out, name);
+      return;
+    case NameForm::qualified: {
+      const std::size_t dot = name.find('.');
+      quote(out, name.substr(0, dot));
+      out += '.';
+      quote(out, name.substr(dot + 1));
+      return;
+    }
+    case NameForm::other:
+      break;
+  }
+  identifier(out, name);
+}
+
 void Grammar::order_nulls_low(std::string& out, std::string_view column, bool desc) const {
   out += column;
   out += desc ? " DESC" : " ASC";

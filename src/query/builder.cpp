@@ -69,10 +69,10 @@ class QueryBuilder::Compiler {
                        " placeholder(s) but " + std::to_string(values.size()) + " value(s)");
   }
   void ident(std::string_view name) { grammar.identifier(q.sql, name); }
-  /// A name the builder already checked: a plain one is quoted without a second look.
-  void ident(std::string_view name, bool plain) {
-    if (plain) grammar.quote(q.sql, name);
-    else grammar.identifier(q.sql, name);
+  /// A name the builder already checked (name_form): quoted without a second look.
+  void ident(std::string_view name, NameForm form) {
+    if (form == NameForm::plain) grammar.quote(q.sql, name);  // the common case, without a call more
+    else grammar.checked_identifier(q.sql, name, form);
   }
   std::string& sql() { return q.sql; }
 
@@ -80,12 +80,12 @@ class QueryBuilder::Compiler {
   Query q;
 };
 
-QueryBuilder::QueryBuilder(std::string table) : m_table(std::move(table)), m_table_plain(check_name(m_table)) {}
+QueryBuilder::QueryBuilder(std::string table) : m_table(std::move(table)), m_table_form(name_form(m_table)) {}
 QueryBuilder::QueryBuilder(Queryable& target, std::string table)
-    : m_target(&target), m_table(std::move(table)), m_table_plain(check_name(m_table)) {}
+    : m_target(&target), m_table(std::move(table)), m_table_form(name_form(m_table)) {}
 
 QueryBuilder::QueryBuilder(std::shared_ptr<Queryable> target, std::string table)
-    : m_keep(std::move(target)), m_target(m_keep.get()), m_table(std::move(table)), m_table_plain(check_name(m_table)) {}
+    : m_keep(std::move(target)), m_target(m_keep.get()), m_table(std::move(table)), m_table_form(name_form(m_table)) {}
 
 QueryBuilder Queryable::table(std::string_view name) { return QueryBuilder(*this, std::string(name)); }
 QueryBuilder Database::table(std::string_view table, std::string_view connection_name) {
@@ -97,17 +97,17 @@ QueryBuilder Database::table(std::string_view table, std::string_view connection
 QueryBuilder& QueryBuilder::select(std::initializer_list<Expr> columns) {
   m_columns.assign(columns.begin(), columns.end());
   for (auto& c : m_columns)
-    if (!c.is_raw()) c.m_plain = check_name(c.text());
+    if (!c.is_raw()) c.m_form = name_form(c.text());
   return *this;
 }
 QueryBuilder& QueryBuilder::select(std::vector<Expr> columns) {
   for (auto& c : columns)
-    if (!c.is_raw()) c.m_plain = check_name(c.text());
+    if (!c.is_raw()) c.m_form = name_form(c.text());
   m_columns = std::move(columns);
   return *this;
 }
 QueryBuilder& QueryBuilder::add_select(Expr column) {
-  if (!column.is_raw()) column.m_plain = check_name(column.text());
+  if (!column.is_raw()) column.m_form = name_form(column.text());
   m_columns.push_back(std::move(column));
   return *this;
 }
@@ -117,17 +117,17 @@ QueryBuilder& QueryBuilder::distinct(bool on) {
 }
 
 QueryBuilder& QueryBuilder::add_condition(Condition c) {
-  if (c.kind != Condition::Kind::raw && c.kind != Condition::Kind::group) c.plain = check_name(c.column);
+  if (c.kind != Condition::Kind::raw && c.kind != Condition::Kind::group) c.form = name_form(c.column);
   m_wheres.push_back(std::move(c));
   return *this;
 }
 
 QueryBuilder& QueryBuilder::where(std::string_view column, Value value) { return where(column, "=", std::move(value)); }
 QueryBuilder& QueryBuilder::where(std::string_view column, std::string_view op, Value value) {
-  const bool plain = check_name(column);
+  const NameForm form = name_form(column);
   const std::string_view o = normalize_op(op);
   Condition& c = m_wheres.emplace_back();  // built in place: no Condition moves
-  c.plain = plain;
+  c.form = form;
   c.column = column;
   c.op = o;
   if (value.is_null() && (o == "=" || o == "<>")) {
@@ -315,12 +315,12 @@ void QueryBuilder::compile_where(Compiler& c, const std::vector<Condition>& cond
       case Condition::Kind::basic:
         if (w.op == "ilike" && !c.grammar.native_ilike()) {
           c.sql() += "LOWER("sv;
-          c.ident(w.column, w.plain);
+          c.ident(w.column, w.form);
           c.sql() += ") LIKE LOWER("sv;
           c.bind(w.value);
           c.sql() += ")"sv;
         } else {
-          c.ident(w.column, w.plain);
+          c.ident(w.column, w.form);
           c.sql() += sql_op(w.op);
           c.bind(w.value);
         }
@@ -331,7 +331,7 @@ void QueryBuilder::compile_where(Compiler& c, const std::vector<Condition>& cond
           c.sql() += w.kind == Condition::Kind::in ? "1 = 0"sv : "1 = 1"sv;
           break;
         }
-        c.ident(w.column, w.plain);
+        c.ident(w.column, w.form);
         c.sql() += w.kind == Condition::Kind::in ? " IN ("sv : " NOT IN ("sv;
         for (std::size_t i = 0; i < w.values.size(); ++i) {
           if (i) c.sql() += ", "sv;
@@ -341,7 +341,7 @@ void QueryBuilder::compile_where(Compiler& c, const std::vector<Condition>& cond
         break;
       case Condition::Kind::in_sub:
       case Condition::Kind::not_in_sub: {
-        c.ident(w.column, w.plain);
+        c.ident(w.column, w.form);
         c.sql() += w.kind == Condition::Kind::in_sub ? " IN ("sv : " NOT IN ("sv;
         w.nested->compile_select(c);
         c.sql() += ')';
@@ -349,12 +349,12 @@ void QueryBuilder::compile_where(Compiler& c, const std::vector<Condition>& cond
       }
       case Condition::Kind::null:
       case Condition::Kind::not_null:
-        c.ident(w.column, w.plain);
+        c.ident(w.column, w.form);
         c.sql() += w.kind == Condition::Kind::null ? " IS NULL"sv : " IS NOT NULL"sv;
         break;
       case Condition::Kind::between:
       case Condition::Kind::not_between:
-        c.ident(w.column, w.plain);
+        c.ident(w.column, w.form);
         c.sql() += w.kind == Condition::Kind::between ? " BETWEEN "sv : " NOT BETWEEN "sv;
         c.bind(w.values[0]);
         c.sql() += " AND "sv;
@@ -380,7 +380,7 @@ void QueryBuilder::compile_where(Compiler& c, const std::vector<Condition>& cond
 
 void QueryBuilder::compile_from(Compiler& c) const {
   c.sql() += " FROM "sv;
-  c.ident(m_table, m_table_plain);
+  c.ident(m_table, m_table_form);
   for (const auto& j : m_joins) {
     c.sql() += ' ' + j.type + ' ';
     c.ident(j.table);
@@ -403,7 +403,7 @@ void QueryBuilder::compile_select(Compiler& c) const {
   for (std::size_t i = 0; i < m_columns.size(); ++i) {
     if (i) c.sql() += ", "sv;
     if (m_columns[i].is_raw()) c.raw(m_columns[i].text(), m_columns[i].bindings());
-    else c.ident(m_columns[i].text(), m_columns[i].m_plain);
+    else c.ident(m_columns[i].text(), m_columns[i].m_form);
   }
   compile_from(c);
   if (!m_groups.empty()) {
@@ -627,6 +627,22 @@ std::optional<Record> QueryBuilder::first() {
   }
   if (r.empty()) return std::nullopt;
   return Record(std::move(r));
+}
+
+std::uint64_t QueryBuilder::each_row(const RowVisitor& visit, bool first_only) {
+  auto [t, scatter] = route("run");
+  if (scatter) {
+    std::optional<QueryBuilder> one;
+    if (first_only) one.emplace(*this).limit(1);
+    const Result r = scatter->get(one ? *one : *this);
+    std::uint64_t n = 0;
+    for (Row row : r)
+      if (++n, !visit(row)) break;
+    return n;
+  }
+  const Query q = first_only ? first_sql(t->grammar()) : to_sql(t->grammar());
+  auto pass = [&visit](Row row) { return visit(row); };
+  return t->select_each(q.sql, q.bindings, pass);
 }
 
 PreparedQuery QueryBuilder::prepare() const {

@@ -131,6 +131,23 @@ TEST_P(Models, CreateFindWhereSaveRemove) {
   EXPECT_FALSE(users.find(john.id).has_value());
 }
 
+TEST_P(Models, FirstReadsOneRowAndLeavesTheQueryAsItWas) {
+  auto users = db->model<User>();
+  for (const char* n : {"Ann", "Bea", "Cid"}) (void)users.create({{"name", n}, {"email", std::string(n) + "@x.io"}});
+  auto q = users.where("id", ">", 0);
+  q.order_by_desc("name").limit(2);
+  auto one = q.first();
+  ASSERT_TRUE(one.has_value());
+  EXPECT_EQ(one->name, "Cid");
+  EXPECT_EQ(one->origin(), "users_db");
+  EXPECT_NE(last_sql["users_db"].find("LIMIT 1"), std::string::npos) << last_sql["users_db"];
+  // The query keeps its own LIMIT 2 afterwards.
+  auto two = q.get();
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_EQ(two[1].name, "Bea");
+  EXPECT_FALSE(users.where("name", "Nobody").first().has_value());
+}
+
 TEST_P(Models, MassAssignmentGuardsAndJson) {
   auto users = db->model<User>();
   try {

@@ -1,6 +1,8 @@
 // Golden SQL per dialect: no database needed.
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "plexus/core/error.hpp"
 #include "plexus/query/builder.hpp"
 
@@ -233,4 +235,45 @@ TEST(BuilderSql, BracedParamsOwnTheirValues) {
   Params many = {1, 2, 3, 4, 5, 6};
   EXPECT_EQ(many.span().size(), 6u);
   EXPECT_EQ(many.span()[5], Value(6));
+}
+
+// name_form() decides in one scan what check_name() and identifier() decide in
+// several; generated names must get the same verdict and the same quoting.
+TEST(BuilderSql, GeneratedNamesGetTheSameVerdictFromEveryCheck) {
+  std::mt19937_64 rng(20261201);
+  const std::vector<std::string> pieces = {"a", "Z", "_", "id", "users", "9", ".", ".", " ", " AS ", " as ", "*",
+                                           "\"", "`", "'", ";", "-", std::string(1, '\0'), "\xc3\xa9", "t1",
+                                           std::string(130, 'x')};
+  std::size_t accepted = 0, qualified = 0, refused = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string name;
+    for (std::size_t n = 1 + rng() % 5; n > 0; --n) name += pieces[rng() % pieces.size()];
+    bool plain = false, checked = true;
+    try {
+      plain = check_name(name);
+    } catch (const UsageError&) {
+      checked = false;
+    }
+    NameForm form{};
+    try {
+      form = name_form(name);
+    } catch (const UsageError&) {
+      ASSERT_FALSE(checked) << "name_form refused what check_name accepts: '" << name << "'";
+      ++refused;
+      continue;
+    }
+    ASSERT_TRUE(checked) << "name_form accepted what check_name refuses: '" << name << "'";
+    EXPECT_EQ(plain, form == NameForm::plain) << name;
+    ++accepted;
+    qualified += form == NameForm::qualified;
+    for (const char* engine : {"sqlite", "postgres", "mysql"}) {
+      std::string expected, got;
+      grammar_for(engine).identifier(expected, name);
+      grammar_for(engine).checked_identifier(got, name, form);
+      ASSERT_EQ(got, expected) << engine << " '" << name << "'";
+    }
+  }
+  EXPECT_GT(qualified, 50u);
+  EXPECT_GT(refused, 1000u);
+  EXPECT_GT(accepted, 1000u);
 }

@@ -11,6 +11,10 @@
 
 namespace plexus {
 
+/// How a checked name is written: one plain name, `table.column` (two plain
+/// names), or one of the other accepted forms (`col AS alias`, `t.*`, `*`).
+enum class NameForm : std::uint8_t { other, plain, qualified };
+
 class Grammar {
  public:
   /// How many grammar instances one process may hold (each has a slot()).
@@ -53,6 +57,9 @@ class Grammar {
   /// `u.*`, `*`, and `col AS alias` are accepted.
   /// @throws UsageError for anything else (injection attempts included).
   void identifier(std::string& out, std::string_view name) const;
+  /// Appends a name that name_form() has checked and returned `form` for,
+  /// without checking it again.
+  void checked_identifier(std::string& out, std::string_view name, NameForm form) const;
 
  protected:
   /// The standard `ON CONFLICT (…) DO UPDATE SET c = excluded.c` tail
@@ -74,6 +81,10 @@ class Grammar {
 ///          which Grammar::quote() takes as it is.
 /// @throws UsageError naming it.
 bool check_name(std::string_view name);
+
+/// check_name(), telling which form the name has (one scan for the first two).
+/// @throws UsageError naming it.
+NameForm name_form(std::string_view name);
 
 
 }  // namespace plexus

@@ -110,12 +110,16 @@ Value key_of(const T& obj) {
 /// engine matches an int8 foreign key on another.
 inline std::string match_key(const Value& v) { return v.to_string(); }
 
+/// The schema's columns, qualified so a join with another table cannot make
+/// one ambiguous (built once per model type).
 template <Modeled T>
-std::vector<Expr> schema_columns() {
-  std::vector<Expr> cols;
-  // Qualified, so a join with another table cannot make a column ambiguous.
-  const std::string prefix = std::string(T::schema.table()) + ".";
-  T::schema.for_each([&](const auto& c, std::size_t) { cols.emplace_back(prefix + std::string(c.name)); });
+const std::vector<Expr>& schema_columns() {
+  static const std::vector<Expr> cols = [] {
+    std::vector<Expr> c;
+    const std::string prefix = std::string(T::schema.table()) + ".";
+    T::schema.for_each([&](const auto& col, std::size_t) { c.emplace_back(prefix + std::string(col.name)); });
+    return c;
+  }();
   return cols;
 }
 
@@ -377,14 +381,20 @@ class Model {
   }
 
   [[nodiscard]] ModelQuery<T> where(std::string_view column, Value value) const {
-    return query().where(column, std::move(value));
+    ModelQuery<T> q = query();  // named, so it is returned without a copy of its builder
+    q.where(column, std::move(value));
+    return q;
   }
   [[nodiscard]] ModelQuery<T> where(std::string_view column, std::string_view op, Value value) const {
-    return query().where(column, op, std::move(value));
+    ModelQuery<T> q = query();
+    q.where(column, op, std::move(value));
+    return q;
   }
   template <class Rel>
   [[nodiscard]] ModelQuery<T> with(Rel rel) const {
-    return query().with(rel);
+    ModelQuery<T> q = query();
+    q.with(rel);
+    return q;
   }
 
   [[nodiscard]] std::optional<Entity<T>> find(const Value& id) const {
@@ -648,26 +658,20 @@ class ModelQuery {
   }
 
   [[nodiscard]] std::vector<Entity<T>> get() {
-    QueryBuilder q = prepared();
-    Queryable& on = *q.target();  // a model query is always bound
     std::vector<Entity<T>> entities;
-    auto take = [&](Row row) { detail::hydrate_row<T>(row, entities.emplace_back(), m_conn); };
-    if (on.builder_runner()) {  // a shard group: routed, or fanned out and merged
-      for (Row row : q.get()) take(row);
-    } else {
-      const Query sql = q.to_sql(on.grammar());
-      on.select_each(sql.sql, sql.bindings, take);
-    }
+    read([&](Row row) { detail::hydrate_row<T>(row, entities.emplace_back(), m_conn); }, false);
     for (auto& load : m_eager) load(entities);
     return entities;
   }
+  /// The first row (LIMIT 1; the read stops after it), or nullopt.
   [[nodiscard]] std::optional<Entity<T>> first() {
-    QueryBuilder saved = m_q;
-    m_q.limit(1);
-    auto all = get();
-    m_q = std::move(saved);
-    if (all.empty()) return std::nullopt;
-    return std::move(all.front());
+    std::optional<Entity<T>> one;
+    read([&](Row row) { detail::hydrate_row<T>(row, one.emplace(), m_conn); return false; }, true);
+    if (!one || m_eager.empty()) return one;
+    std::vector<Entity<T>> loaded;
+    loaded.push_back(std::move(*one));
+    for (auto& load : m_eager) load(loaded);
+    return std::move(loaded.front());
   }
   [[nodiscard]] std::int64_t count() { return prepared().count(); }
   [[nodiscard]] Query to_sql() const { return prepared().to_sql(); }
@@ -685,6 +689,16 @@ class ModelQuery {
     QueryBuilder q = m_q;
     for (const auto& d : m_deferred) d(q);
     return q;
+  }
+  /// Runs the read row by row; the builder is copied only when where_has
+  /// constraints must be added to it.
+  template <class F>
+  void read(F&& take, bool first_only) {
+    if (m_deferred.empty()) {
+      m_q.each(take, first_only);
+      return;
+    }
+    prepared().each(take, first_only);
   }
 
   Database* m_db;

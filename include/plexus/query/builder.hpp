@@ -41,7 +41,7 @@ class Expr {
   std::string m_text;
   std::vector<Value> m_bindings;
   bool m_raw = false;
-  bool m_plain = false;  // checked by the builder: one plain name, quoted as is
+  NameForm m_form = NameForm::other;  // set when the builder checks it: quoted without a second look
 };
 
 /// One row that owns its data (what first() returns).
@@ -251,6 +251,14 @@ class QueryBuilder {
     Query q = first_sql(t->grammar());
     return t->select_one_as<T>(q.sql, q.bindings);
   }
+  /// Hands each row of this read to `fn(Row)` as it is read, without building
+  /// a Result (see Queryable::select_each: the Row is valid during the call,
+  /// `fn` may return false to stop). With `first_only` the LIMIT 1 form runs,
+  /// the builder left as it was. Returns the number of rows handed over.
+  template <class F>
+  std::uint64_t each(F&& fn, bool first_only = false) {
+    return each_row(RowVisitor(fn), first_only);
+  }
   /// Compiles this read once for its target's dialect; run it with new values
   /// through the returned PreparedQuery. @throws UsageError when unbound.
   [[nodiscard]] PreparedQuery prepare() const;
@@ -324,6 +332,7 @@ class QueryBuilder {
   QueryBuilder& add_join(std::string type, std::string_view table, std::string_view first, std::string_view op,
                          std::string_view second);
   Value aggregate(std::string_view function, std::string_view column);
+  std::uint64_t each_row(const RowVisitor& visit, bool first_only);
   /// Refuses a write on every row unless all_rows() was called.
   void require_where(std::string_view what) const;
   /// This SELECT with LIMIT 1 (compiled in place, the builder left as it was).
@@ -336,7 +345,7 @@ class QueryBuilder {
   std::shared_ptr<Queryable> m_keep;  ///< the target, when the builder keeps it
   Queryable* m_target = nullptr;
   std::string m_table;
-  bool m_table_plain = false;
+  NameForm m_table_form = NameForm::other;
   std::vector<Expr> m_columns;
   bool m_distinct = false;
   std::vector<Condition> m_wheres;
@@ -353,7 +362,7 @@ struct QueryBuilder::Condition {
   enum class Kind { basic, in, not_in, in_sub, not_in_sub, null, not_null, between, not_between, raw, group };
   Kind kind = Kind::basic;
   bool use_or = false;
-  bool plain = false;  // column is one plain name (quoted as is)
+  NameForm form = NameForm::other;  // of column, as checked when it entered the builder
   std::string column;
   std::string_view op;        // a canonical operator ("=", "like", …), static storage
   Value value;                // the value of a basic comparison
