@@ -49,7 +49,9 @@ std::string_view sql_op(std::string_view op) {
 /// Accumulates SQL and bindings for one statement in one dialect.
 class QueryBuilder::Compiler {
  public:
-  explicit Compiler(const Grammar& g) : grammar(g) { q.sql.reserve(160); }
+  explicit Compiler(const Grammar& g) : Compiler(g, own) {}
+  /// Compiles into `out` (a call's reused storage), after what it holds.
+  Compiler(const Grammar& g, Query& out) : grammar(g), q(out) { q.sql.reserve(160); }
   void bind(const Value& v) {
     q.bindings.push_back(v);
     grammar.placeholder(q.sql, q.bindings.size());
@@ -77,8 +79,34 @@ class QueryBuilder::Compiler {
   std::string& sql() { return q.sql; }
 
   const Grammar& grammar;
-  Query q;
+  Query own;
+  Query& q;
 };
+
+namespace {
+/// The storage a thread reuses for the statement of a read it runs at once.
+struct CallScratch {
+  Query query;
+  bool busy = false;
+};
+thread_local CallScratch t_scratch;
+}  // namespace
+
+detail::CallSql::CallSql() : m_shared(!t_scratch.busy) {
+  if (m_shared) {
+    t_scratch.busy = true;
+    m_query = &t_scratch.query;
+  } else {
+    m_query = &m_own.emplace();
+  }
+}
+
+detail::CallSql::~CallSql() {
+  if (!m_shared) return;
+  m_query->sql.clear();  // capacity kept; the values are not kept past the call
+  m_query->bindings.clear();
+  t_scratch.busy = false;
+}
 
 QueryBuilder::QueryBuilder(std::string table) : m_table(std::move(table)), m_table_form(name_form(m_table)) {}
 QueryBuilder::QueryBuilder(Queryable& target, std::string table)
@@ -442,6 +470,12 @@ Query QueryBuilder::to_sql(const Grammar& g) const {
   return std::move(c.q);
 }
 
+const Query& QueryBuilder::call_sql(const Grammar& g, detail::CallSql& into) const {
+  Compiler c(g, into.query());
+  compile_select(c);
+  return into.query();
+}
+
 Query QueryBuilder::insert_sql(const Grammar& g, const std::vector<Fields>& rows,
                                std::span<const std::string> returning) const {
   if (rows.empty() || rows.front().empty()) throw UsageError("insert into '" + m_table + "' needs at least one column");
@@ -596,23 +630,23 @@ QueryBuilder QueryBuilder::on(Queryable& t) const {
 Result QueryBuilder::get() {
   auto [t, scatter] = route("run");
   if (scatter) return scatter->get(*this);
-  Query q = to_sql(t->grammar());
+  detail::CallSql call;
+  const Query& q = call_sql(t->grammar(), call);
   return t->select(q.sql, q.bindings);
 }
 
-Query QueryBuilder::first_sql(const Grammar& g) {
+const Query& QueryBuilder::first_sql(const Grammar& g, detail::CallSql& into) {
   // LIMIT 1 set in place and restored, not on a copy of the builder.
   const auto saved = m_limit;
   m_limit = 1;
-  Query q;
   try {
-    q = to_sql(g);
+    call_sql(g, into);
   } catch (...) {
     m_limit = saved;
     throw;
   }
   m_limit = saved;
-  return q;
+  return into.query();
 }
 
 std::optional<Record> QueryBuilder::first() {
@@ -622,7 +656,8 @@ std::optional<Record> QueryBuilder::first() {
     QueryBuilder one = *this;
     r = scatter->get(one.limit(1));
   } else {
-    Query q = first_sql(t->grammar());
+    detail::CallSql call;
+    const Query& q = first_sql(t->grammar(), call);
     r = t->select(q.sql, q.bindings);
   }
   if (r.empty()) return std::nullopt;
@@ -640,7 +675,8 @@ std::uint64_t QueryBuilder::each_row(const RowVisitor& visit, bool first_only) {
       if (++n, !visit(row)) break;
     return n;
   }
-  const Query q = first_only ? first_sql(t->grammar()) : to_sql(t->grammar());
+  detail::CallSql call;
+  const Query& q = first_only ? first_sql(t->grammar(), call) : call_sql(t->grammar(), call);
   auto pass = [&visit](Row row) { return visit(row); };
   return t->select_each(q.sql, q.bindings, pass);
 }

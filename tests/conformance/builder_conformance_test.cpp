@@ -335,3 +335,37 @@ TEST_P(Conformance, TypedReadsAndPreparedQueries) {
     EXPECT_EQ(tx.table(table).where("user_id", 9).prepare().get_as<OrderRow>().at(0).status, "new");
   });
 }
+
+// A builder read compiles its statement into storage its thread reuses; a read
+// started while that statement is still in use (from a hook, or from the
+// visitor of a streaming read) must compile into its own, leaving the outer
+// statement and its bound values as they were.
+TEST_P(Conformance, BuilderReadsStartedInsideAnotherReadKeepBothStatements) {
+  create_orders(*conn, table, ctx);
+  conn->table(table).insert_many(sample_orders());
+
+  std::vector<std::string> nested_notes;
+  conn->on_before_query([&, inside = false](const QueryEvent& e) mutable {
+    if (inside || e.sql.find("user_id") == std::string_view::npos) return;
+    inside = true;
+    auto note = conn->table(table).select({"note"}).where("status", "open").first();
+    nested_notes.push_back(note ? note->get<std::string>("note") : "none");
+    inside = false;
+  });
+  auto paid = conn->table(table).where("user_id", 3).where("status", "paid").first();
+  ASSERT_TRUE(paid.has_value());
+  EXPECT_DOUBLE_EQ(paid->get<double>("total_amount"), 40.0);
+  EXPECT_EQ(nested_notes, std::vector<std::string>{"gift"});
+
+  // Reads inside a streaming read's visitor.
+  std::vector<std::string> pairs;
+  auto outer = conn->table(table).select({"user_id", "status"}).where("total_amount", ">", 15).order_by("total_amount");
+  const std::uint64_t n = outer.each([&](Row r) {
+    const auto uid = r["user_id"].as<std::int64_t>();
+    auto count = conn->table(table).where("user_id", uid).count();
+    pairs.push_back(std::to_string(uid) + ":" + r["status"].as<std::string>() + ":" + std::to_string(count));
+    return true;
+  });
+  EXPECT_EQ(n, 4u);
+  EXPECT_EQ(pairs, (std::vector<std::string>{"1:open:2", "2:paid:1", "3:paid:2", "3:void:2"}));
+}

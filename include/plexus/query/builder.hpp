@@ -116,7 +116,24 @@ class PreparedQuery {
 
 namespace detail {
 class ShardPlanner;
-}
+
+/// Where a builder compiles a statement it runs at once: storage the thread
+/// reuses (no allocation once warm), or, while a statement compiled that way
+/// is still running on this thread (a query hook running a builder), its own.
+class CallSql {
+ public:
+  CallSql();
+  ~CallSql();
+  CallSql(const CallSql&) = delete;
+  CallSql& operator=(const CallSql&) = delete;
+  [[nodiscard]] Query& query() noexcept { return *m_query; }
+
+ private:
+  Query* m_query;
+  std::optional<Query> m_own;
+  bool m_shared;
+};
+}  // namespace detail
 
 /// A target that runs builders itself rather than as one statement: a shard
 /// group routes a keyed builder to the member owning the key, and plans, fans
@@ -232,7 +249,8 @@ class QueryBuilder {
   [[nodiscard]] std::vector<T> get_as() {
     auto [t, scatter] = route("run");
     if (scatter) return read_rows<T>(scatter->get(*this), static_cast<std::size_t>(-1));
-    Query q = to_sql(t->grammar());
+    detail::CallSql call;
+    const Query& q = call_sql(t->grammar(), call);
     return t->select_as<T>(q.sql, q.bindings);
   }
   [[nodiscard]] std::optional<Record> first();
@@ -248,7 +266,8 @@ class QueryBuilder {
       if (rows.empty()) return std::nullopt;
       return std::optional<T>(std::move(rows.front()));
     }
-    Query q = first_sql(t->grammar());
+    detail::CallSql call;
+    const Query& q = first_sql(t->grammar(), call);
     return t->select_one_as<T>(q.sql, q.bindings);
   }
   /// Hands each row of this read to `fn(Row)` as it is read, without building
@@ -336,7 +355,9 @@ class QueryBuilder {
   /// Refuses a write on every row unless all_rows() was called.
   void require_where(std::string_view what) const;
   /// This SELECT with LIMIT 1 (compiled in place, the builder left as it was).
-  [[nodiscard]] Query first_sql(const Grammar& g);
+  [[nodiscard]] const Query& first_sql(const Grammar& g, detail::CallSql& into);
+  /// This SELECT compiled into a call's storage.
+  [[nodiscard]] const Query& call_sql(const Grammar& g, detail::CallSql& into) const;
   Queryable& require_target(std::string_view what) const;
   void compile_where(Compiler& c, const std::vector<Condition>& conds) const;
   void compile_select(Compiler& c) const;
