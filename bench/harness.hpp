@@ -89,13 +89,16 @@ struct Variant {
 };
 
 /// Runs every variant's fn(i), i in [0, ops), interleaved: `rounds` rounds in
-/// which each variant does the next ops/rounds calls, and reports each
+/// which each variant (in an order rotated every round) does the next
+/// ops/rounds calls, and reports each
 /// variant's median round. A slow spell of a shared machine then hits every
 /// variant alike instead of whichever ran during it, and one lucky or unlucky
-/// round moves nothing.
+/// round moves nothing. `round_walls`, when given, receives each variant's
+/// wall time per round (for ratios paired round by round).
 inline std::vector<Result> measure_group(const std::string& workload, const std::string& engine, std::size_t ops,
                                          const std::vector<Variant>& variants, std::size_t rounds = 10,
-                                         std::size_t warmup = 200) {
+                                         std::size_t warmup = 200,
+                                         std::vector<std::vector<double>>* round_walls = nullptr) {
   std::vector<Result> out;
   std::vector<std::vector<double>> walls(variants.size()), cpus(variants.size());
   std::vector<bool> run;
@@ -108,7 +111,11 @@ inline std::vector<Result> measure_group(const std::string& workload, const std:
   if (ops < rounds) rounds = 1;
   const std::size_t per_round = ops / rounds;
   for (std::size_t k = 0; k < rounds; ++k)
-    for (std::size_t j = 0; j < variants.size(); ++j) {
+    for (std::size_t at = 0; at < variants.size(); ++at) {
+      // Each round starts at the next variant, so none always runs right
+      // after the same one (a variant that leaves the server or the
+      // scheduler in some state would otherwise favour its successor).
+      const std::size_t j = (k + at) % variants.size();
       if (!run[j]) continue;
       const std::size_t first = k * per_round;
       Result r = measure_once(workload, engine, variants[j].impl, per_round, [&] {
@@ -117,6 +124,7 @@ inline std::vector<Result> measure_group(const std::string& workload, const std:
       walls[j].push_back(r.wall_s);
       cpus[j].push_back(r.cpu_ns_per_op);
     }
+  if (round_walls) *round_walls = walls;
   auto median = [](std::vector<double>& v) {
     std::sort(v.begin(), v.end());
     return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
