@@ -385,16 +385,9 @@ nlohmann::json config_json(const Database& db) {
                        {"recover_on_start", cfg.transactions.recover_on_start}}}};
   // Defence in depth: a password copied into another field never shows either.
   std::string text = out.dump();
-  bool leaked = false;
-  for (const auto& c : cfg.connections)
-    if (c.password.size() >= 4 && text.find(c.password) != std::string::npos) leaked = true;
-  if (leaked) {
-    for (const auto& c : cfg.connections)
-      if (c.password.size() >= 4)
-        for (auto p = text.find(c.password); p != std::string::npos; p = text.find(c.password, p + 3))
-          text.replace(p, c.password.size(), "***");
-    out = nlohmann::json::parse(text);
-  }
+  const std::string before = text;
+  cfg.redact(text);
+  if (text != before) out = nlohmann::json::parse(text);
   return out;
 }
 

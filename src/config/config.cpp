@@ -34,6 +34,17 @@ std::optional<std::string> ConnectionConfig::option(std::string_view key) const 
   return it->second;
 }
 
+namespace {
+/// Defence in depth: a password's text never shows, even where a user copied
+/// it into another field or a connection's name (found by fuzz_config).
+/// Shorter than four characters it would mask ordinary text, and such a
+/// password is shown nowhere else either.
+void redact_text(std::string& s, std::string_view password) {
+  if (password.size() < 4) return;
+  for (auto p = s.find(password); p != std::string::npos; p = s.find(password, p + 3)) s.replace(p, password.size(), "***");
+}
+}  // namespace
+
 std::string ConnectionConfig::to_string() const {
   std::string s = name.empty() ? std::string("<unnamed>") : name;
   s += " (" + (driver.empty() ? std::string("no driver") : driver) + ")";
@@ -56,10 +67,7 @@ std::string ConnectionConfig::to_string() const {
   }
   if (sticky) s += " sticky";
   if (read_only) s += " read_only";
-  // Defence in depth: the password's text never shows, even where a user
-  // copied it into another field (found by fuzz_config).
-  if (password.size() >= 4)
-    for (auto p = s.find(password); p != std::string::npos; p = s.find(password, p + 3)) s.replace(p, password.size(), "***");
+  redact_text(s, password);
   return s;
 }
 
@@ -148,15 +156,22 @@ void DatabaseConfig::validate(std::string_view source) const {
   if (!default_connection.empty() && !find(default_connection)) {
     std::string list;
     for (const auto& c : connections) list += (list.empty() ? "" : ", ") + c.name;
-    throw ConfigError(std::string(source) + ": default connection '" + default_connection +
-                      "' is not configured (configured: " + (list.empty() ? "none" : list) + ")");
+    std::string message = std::string(source) + ": default connection '" + default_connection +
+                          "' is not configured (configured: " + (list.empty() ? "none" : list) + ")";
+    redact(message);
+    throw ConfigError(message);
   }
 }
 
 std::string DatabaseConfig::to_string() const {
   std::string s = "default: " + (default_connection.empty() ? std::string("(none)") : default_connection) + "\n";
   for (const auto& c : connections) s += "  " + c.to_string() + "\n";
+  redact(s);  // one connection's password may be spelled in another's name
   return s;
+}
+
+void DatabaseConfig::redact(std::string& text) const {
+  for (const auto& c : connections) redact_text(text, c.password);
 }
 
 }  // namespace plexus

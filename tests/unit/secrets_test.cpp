@@ -92,6 +92,12 @@ TEST(Secrets, GeneratedPasswordsNeverShowFromUrlsTomlOrToString) {
       EXPECT_EQ(cfg.find("a")->password, pw);
       EXPECT_EQ(cfg.find("b")->password, pw);
       expect_hidden(cfg.to_string(), pw, "DatabaseConfig::to_string");
+      // The password's text spelled where text is shown: another connection's
+      // name, which is also the default connection.
+      DatabaseConfig spelled = cfg;
+      spelled.add("copy_" + pw + "_of_a", *cfg.find("a")).password.clear();
+      spelled.default_connection = "copy_" + pw + "_of_a";
+      expect_hidden(spelled.to_string(), pw, "DatabaseConfig::to_string with the password in a name");
       // A broken file around it: the error names the key, never the value.
       try {
         auto bad = DatabaseConfig::from_toml_string(

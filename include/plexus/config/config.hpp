@@ -198,7 +198,13 @@ struct DatabaseConfig {
   /// Checks every connection (driver known, required fields present).
   /// @throws ConfigError naming the connection and the problem.
   void validate(std::string_view source = "configuration") const;
+  /// Every connection, one a line, passwords shown as "***" (see redact()).
   [[nodiscard]] std::string to_string() const;
+  /// Replaces the text of every connection's password (four characters or
+  /// more: shorter ones would mask ordinary text) in `text` by "***": defence
+  /// in depth for output built from this configuration, where a password may
+  /// also be spelled in another field or a connection's name.
+  void redact(std::string& text) const;
 
   /// Loads a TOML file. `DB_CONNECTION` in `env` overrides the file's `default`.
   /// @throws ConfigError naming the file, the key and the problem.
