@@ -385,9 +385,7 @@ nlohmann::json config_json(const Database& db) {
                        {"recover_on_start", cfg.transactions.recover_on_start}}}};
   // Defence in depth: a password copied into another field never shows either.
   std::string text = out.dump();
-  const std::string before = text;
-  cfg.redact(text);
-  if (text != before) out = nlohmann::json::parse(text);
+  if (cfg.redact(text)) out = nlohmann::json::parse(text);
   return out;
 }
 

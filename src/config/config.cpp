@@ -39,9 +39,14 @@ namespace {
 /// it into another field or a connection's name (found by fuzz_config).
 /// Shorter than four characters it would mask ordinary text, and such a
 /// password is shown nowhere else either.
-void redact_text(std::string& s, std::string_view password) {
-  if (password.size() < 4) return;
-  for (auto p = s.find(password); p != std::string::npos; p = s.find(password, p + 3)) s.replace(p, password.size(), "***");
+bool redact_text(std::string& s, std::string_view password) {
+  if (password.size() < 4) return false;
+  bool masked = false;
+  for (auto p = s.find(password); p != std::string::npos; p = s.find(password, p + 3)) {
+    s.replace(p, password.size(), "***");
+    masked = true;
+  }
+  return masked;
 }
 }  // namespace
 
@@ -170,8 +175,10 @@ std::string DatabaseConfig::to_string() const {
   return s;
 }
 
-void DatabaseConfig::redact(std::string& text) const {
-  for (const auto& c : connections) redact_text(text, c.password);
+bool DatabaseConfig::redact(std::string& text) const {
+  bool masked = false;
+  for (const auto& c : connections) masked |= redact_text(text, c.password);
+  return masked;
 }
 
 }  // namespace plexus

@@ -203,8 +203,9 @@ struct DatabaseConfig {
   /// Replaces the text of every connection's password (four characters or
   /// more: shorter ones would mask ordinary text) in `text` by "***": defence
   /// in depth for output built from this configuration, where a password may
-  /// also be spelled in another field or a connection's name.
-  void redact(std::string& text) const;
+  /// also be spelled in another field or a connection's name. Returns
+  /// whether anything was masked.
+  bool redact(std::string& text) const;
 
   /// Loads a TOML file. `DB_CONNECTION` in `env` overrides the file's `default`.
   /// @throws ConfigError naming the file, the key and the problem.
