@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
+#include <stdexcept>
+#include <unordered_map>
 
 #include "driver/placeholders.hpp"
 #include "plexus/core/error.hpp"
@@ -128,10 +131,20 @@ QueryBuilder& QueryBuilder::select(std::initializer_list<Expr> columns) {
     if (!c.is_raw()) c.m_form = name_form(c.text());
   return *this;
 }
-QueryBuilder& QueryBuilder::select(std::vector<Expr> columns) {
-  for (auto& c : columns)
+QueryBuilder& QueryBuilder::select(std::initializer_list<const char*> columns) {
+  m_columns.clear();
+  m_columns.reserve(columns.size());
+  for (const char* name : columns) {
+    if (!name) throw UsageError("select() on '" + m_table + "' was given a null column name");
+    Expr& e = m_columns.emplace_back(name);
+    e.m_form = name_form(e.text());
+  }
+  return *this;
+}
+QueryBuilder& QueryBuilder::select(std::span<const Expr> columns) {
+  m_columns.assign(columns.begin(), columns.end());
+  for (auto& c : m_columns)
     if (!c.is_raw()) c.m_form = name_form(c.text());
-  m_columns = std::move(columns);
   return *this;
 }
 QueryBuilder& QueryBuilder::add_select(Expr column) {
@@ -334,7 +347,7 @@ QueryBuilder& QueryBuilder::reorder() {
 
 // ---- compiling --------------------------------------------------------------
 
-void QueryBuilder::compile_where(Compiler& c, const std::vector<Condition>& conds) const {
+void QueryBuilder::compile_where(Compiler& c, const Conditions& conds) const {
   bool first = true;
   for (const auto& w : conds) {
     if (!first) c.sql() += w.use_or ? " OR "sv : " AND "sv;
@@ -470,10 +483,139 @@ Query QueryBuilder::to_sql(const Grammar& g) const {
   return std::move(c.q);
 }
 
+namespace {
+/// SELECT text by builder shape, per thread (no lock): a builder run on every
+/// request compiles once per shape and dialect, later runs look the text up.
+/// The key is everything the text depends on, compared whole, never a hash alone.
+struct ShapeCache {
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a, eight bytes at a step
+      std::size_t i = 0;
+      for (; i + 8 <= s.size(); i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, s.data() + i, 8);
+        h = (h ^ w) * 0x100000001b3ULL;
+      }
+      for (; i < s.size(); ++i) h = (h ^ static_cast<unsigned char>(s[i])) * 0x100000001b3ULL;
+      return static_cast<std::size_t>(h ^ (h >> 29));
+    }
+  };
+  static constexpr std::size_t max_shapes = 1024;  // a program with more starts over rather than grow without end
+  std::unordered_map<std::string, std::string, Hash, std::equal_to<>> sql;
+};
+thread_local ShapeCache t_shapes;
+}  // namespace
+
+/// A shape key being written into fixed storage (a shape too long for it is not cached).
+class QueryBuilder::ShapeKey {
+ public:
+  void put(char c) noexcept {
+    if (m_size < sizeof m_buf) m_buf[m_size++] = c;
+    else m_full = true;
+  }
+  void put(std::string_view name) noexcept {
+    const auto n = static_cast<std::uint32_t>(name.size());
+    if (m_size + sizeof n + name.size() > sizeof m_buf || name.size() > 0xffff) {
+      m_full = true;
+      return;
+    }
+    std::memcpy(m_buf + m_size, &n, sizeof n);
+    std::memcpy(m_buf + m_size + sizeof n, name.data(), name.size());
+    m_size += sizeof n + name.size();
+  }
+  void put_number(char tag, std::optional<std::uint64_t> n) noexcept {
+    if (!n) return;
+    put(tag);
+    put(std::string_view(reinterpret_cast<const char*>(&*n), sizeof *n));
+  }
+  [[nodiscard]] bool full() const noexcept { return m_full; }
+  [[nodiscard]] std::string_view view() const noexcept { return {m_buf, m_size}; }
+
+ private:
+  char m_buf[480];
+  std::size_t m_size = 0;
+  bool m_full = false;
+};
+
+bool QueryBuilder::shape(ShapeKey& key, std::vector<Value>& values) const {
+  if (!m_joins.empty() || !m_groups.empty() || !m_havings.empty()) return false;
+  key.put(m_table);
+  key.put(m_distinct ? 'D' : 'S');
+  for (const Expr& e : m_columns) {
+    if (e.is_raw()) return false;
+    key.put('c');
+    key.put(e.text());
+  }
+  using K = Condition::Kind;
+  for (const Condition& w : m_wheres) {
+    key.put('w');
+    key.put(static_cast<char>(static_cast<int>(w.kind) * 2 + (w.use_or ? 1 : 0)));
+    switch (w.kind) {
+      case K::basic:
+        key.put(w.op);
+        key.put(w.column);
+        values.push_back(w.value);
+        break;
+      case K::in:
+      case K::not_in:
+        key.put(w.column);
+        key.put_number('n', w.values.size());
+        values.insert(values.end(), w.values.begin(), w.values.end());
+        break;
+      case K::null:
+      case K::not_null:
+        key.put(w.column);
+        break;
+      case K::between:
+      case K::not_between:
+        key.put(w.column);
+        values.push_back(w.values[0]);
+        values.push_back(w.values[1]);
+        break;
+      case K::in_sub:
+      case K::not_in_sub:
+      case K::raw:
+      case K::group:
+        return false;
+    }
+  }
+  for (const Order& o : m_orders) {
+    if (o.column.empty()) return false;  // raw
+    key.put(o.desc ? 'd' : 'a');
+    key.put(o.column);
+  }
+  key.put_number('L', m_limit);
+  key.put_number('F', m_offset);
+  return !key.full();
+}
+
 const Query& QueryBuilder::call_sql(const Grammar& g, detail::CallSql& into) const {
-  Compiler c(g, into.query());
+  Query& q = into.query();
+  ShapeKey key;
+  key.put(static_cast<char>(g.slot()));
+  const bool cached = shape(key, q.bindings);
+  if (cached) {
+    if (auto it = t_shapes.sql.find(key.view()); it != t_shapes.sql.end()) {
+      q.sql.assign(it->second);
+      return q;
+    }
+  }
+  const std::size_t walked = q.bindings.size();
+  q.bindings.clear();
+  Compiler c(g, q);
   compile_select(c);
-  return into.query();
+  if (cached) {
+    // The shape's values must be the compiled statement's, in its order
+    // (tests compare both on generated builders); refuse rather than run another binding.
+    if (q.bindings.size() != walked)
+      throw std::logic_error("plexus: a builder's shape binds " + std::to_string(walked) + " value(s), its SQL " +
+                             std::to_string(q.bindings.size()) + ": " + q.sql);
+    if (t_shapes.sql.size() >= ShapeCache::max_shapes) t_shapes.sql.clear();
+    t_shapes.sql.emplace(std::string(key.view()), q.sql);
+  }
+  return q;
 }
 
 Query QueryBuilder::insert_sql(const Grammar& g, const std::vector<Fields>& rows,
@@ -640,7 +782,7 @@ const Query& QueryBuilder::first_sql(const Grammar& g, detail::CallSql& into) {
   const auto saved = m_limit;
   m_limit = 1;
   try {
-    call_sql(g, into);
+    (void)call_sql(g, into);
   } catch (...) {
     m_limit = saved;
     throw;

@@ -288,7 +288,7 @@ ShardPlanner::ShardPlanner(const QueryBuilder& q, std::string_view key_column) :
   plan_columns(q, key_column);
 }
 
-void ShardPlanner::check_conditions(const std::vector<QueryBuilder::Condition>& conds) {
+void ShardPlanner::check_conditions(const QueryBuilder::Conditions& conds) {
   for (const auto& c : conds) {
     using K = QueryBuilder::Condition::Kind;
     if (c.kind == K::in_sub || c.kind == K::not_in_sub)

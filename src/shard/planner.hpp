@@ -70,7 +70,7 @@ class ShardPlanner {
     if (m_refused.empty()) m_refused = std::move(why);
   }
   void plan_columns(const QueryBuilder& q, std::string_view key_column);
-  void check_conditions(const std::vector<QueryBuilder::Condition>& conds);
+  void check_conditions(const QueryBuilder::Conditions& conds);
   std::optional<std::size_t> find_output(std::string_view name) const;
   std::size_t add_shard_column(ShardColumn c);
 

@@ -8,12 +8,14 @@
 #include <initializer_list>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "plexus/core/result.hpp"
+#include "plexus/core/small_vector.hpp"
 #include "plexus/db/queryable.hpp"
 #include "plexus/driver/grammar.hpp"
 #include "plexus/query/query.hpp"
@@ -169,7 +171,9 @@ class QueryBuilder {
 
   // ---- select ----
   QueryBuilder& select(std::initializer_list<Expr> columns);
-  QueryBuilder& select(std::vector<Expr> columns);
+  /// select({"id", "name"}): names written in the call, each checked and kept once.
+  QueryBuilder& select(std::initializer_list<const char*> columns);
+  QueryBuilder& select(std::span<const Expr> columns);
   QueryBuilder& add_select(Expr column);
   QueryBuilder& distinct(bool on = true);
 
@@ -316,7 +320,21 @@ class QueryBuilder {
   /// The dialect this builder compiles to when run.
   [[nodiscard]] const Grammar& grammar() const;
 
-  struct Condition;
+  /// One WHERE/HAVING condition (public so tests can inspect builders; not API).
+  struct Condition {
+    enum class Kind { basic, in, not_in, in_sub, not_in_sub, null, not_null, between, not_between, raw, group };
+    Kind kind = Kind::basic;
+    bool use_or = false;
+    NameForm form = NameForm::other;  // of column, as checked when it entered the builder
+    std::string column;
+    std::string_view op;        // a canonical operator ("=", "like", …), static storage
+    Value value;                // the value of a basic comparison
+    std::vector<Value> values;  // in, between and raw bindings
+    std::string raw_sql;
+    std::shared_ptr<const QueryBuilder> nested;  // group or subquery
+  };
+  /// A builder's conditions: the first few without an allocation.
+  using Conditions = detail::SmallVector<Condition, 2>;
 
  private:
   friend class detail::ShardPlanner;  // reads the parts to plan a scatter-gather
@@ -356,10 +374,15 @@ class QueryBuilder {
   void require_where(std::string_view what) const;
   /// This SELECT with LIMIT 1 (compiled in place, the builder left as it was).
   [[nodiscard]] const Query& first_sql(const Grammar& g, detail::CallSql& into);
-  /// This SELECT compiled into a call's storage.
+  /// Writes what this SELECT's SQL depends on (everything but the values) to
+  /// `key` and the values, in the order the SQL binds them, to `values`;
+  /// false for a part a shape does not describe (raw SQL, joins, groups, subqueries).
+  class ShapeKey;
+  bool shape(ShapeKey& key, std::vector<Value>& values) const;
+  /// This SELECT compiled into a call's storage (the SQL looked up by shape when it can be).
   [[nodiscard]] const Query& call_sql(const Grammar& g, detail::CallSql& into) const;
   Queryable& require_target(std::string_view what) const;
-  void compile_where(Compiler& c, const std::vector<Condition>& conds) const;
+  void compile_where(Compiler& c, const Conditions& conds) const;
   void compile_select(Compiler& c) const;
   void compile_from(Compiler& c) const;
 
@@ -367,29 +390,16 @@ class QueryBuilder {
   Queryable* m_target = nullptr;
   std::string m_table;
   NameForm m_table_form = NameForm::other;
-  std::vector<Expr> m_columns;
+  detail::SmallVector<Expr, 4> m_columns;
   bool m_distinct = false;
-  std::vector<Condition> m_wheres;
+  Conditions m_wheres;
   std::vector<Join> m_joins;
   std::vector<std::string> m_groups;
-  std::vector<Condition> m_havings;
+  Conditions m_havings;
   std::vector<Order> m_orders;
   std::optional<std::uint64_t> m_limit, m_offset;
   bool m_all_rows = false;
 };
 
-/// One WHERE/HAVING condition (public so tests can inspect builders; not API).
-struct QueryBuilder::Condition {
-  enum class Kind { basic, in, not_in, in_sub, not_in_sub, null, not_null, between, not_between, raw, group };
-  Kind kind = Kind::basic;
-  bool use_or = false;
-  NameForm form = NameForm::other;  // of column, as checked when it entered the builder
-  std::string column;
-  std::string_view op;        // a canonical operator ("=", "like", …), static storage
-  Value value;                // the value of a basic comparison
-  std::vector<Value> values;  // in, between and raw bindings
-  std::string raw_sql;
-  std::shared_ptr<const QueryBuilder> nested;  // group or subquery
-};
 
 }  // namespace plexus
