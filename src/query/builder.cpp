@@ -126,32 +126,41 @@ QueryBuilder Database::table(std::string_view table, std::string_view connection
 // ---- building ---------------------------------------------------------------
 
 QueryBuilder& QueryBuilder::select(std::initializer_list<Expr> columns) {
-  m_columns.assign(columns.begin(), columns.end());
-  for (auto& c : m_columns)
-    if (!c.is_raw()) c.m_form = name_form(c.text());
-  return *this;
+  return select(std::span<const Expr>(columns.begin(), columns.size()));
 }
 QueryBuilder& QueryBuilder::select(std::initializer_list<const char*> columns) {
-  m_columns.clear();
-  m_columns.reserve(columns.size());
+  auto& own = m_columns.own();
+  own.clear();
+  own.reserve(columns.size());
   for (const char* name : columns) {
     if (!name) throw UsageError("select() on '" + m_table + "' was given a null column name");
-    Expr& e = m_columns.emplace_back(name);
+    Expr& e = own.emplace_back(name);
     e.m_form = name_form(e.text());
   }
   return *this;
 }
 QueryBuilder& QueryBuilder::select(std::span<const Expr> columns) {
-  m_columns.assign(columns.begin(), columns.end());
-  for (auto& c : m_columns)
+  auto& own = m_columns.own();
+  own.assign(columns.begin(), columns.end());
+  for (auto& c : own)
     if (!c.is_raw()) c.m_form = name_form(c.text());
+  return *this;
+}
+QueryBuilder& QueryBuilder::select(const FixedColumns& columns) {
+  m_columns.borrow(columns);
   return *this;
 }
 QueryBuilder& QueryBuilder::add_select(Expr column) {
   if (!column.is_raw()) column.m_form = name_form(column.text());
-  m_columns.push_back(std::move(column));
+  m_columns.own().push_back(std::move(column));
   return *this;
 }
+
+FixedColumns::FixedColumns(std::vector<Expr> columns) : m_columns(std::move(columns)) {
+  for (auto& c : m_columns)
+    if (!c.is_raw()) c.m_form = name_form(c.text());
+}
+
 QueryBuilder& QueryBuilder::distinct(bool on) {
   m_distinct = on;
   return *this;
@@ -733,7 +742,7 @@ Query QueryBuilder::aggregate_sql(const Grammar& g, std::string_view function, s
     c.sql() += " FROM ("sv;
     QueryBuilder inner = *this;
     if (inner.m_columns.empty() && !m_groups.empty())  // SELECT * is invalid with GROUP BY on most engines
-      inner.m_columns.assign(m_groups.begin(), m_groups.end());
+      inner.m_columns.own().assign(m_groups.begin(), m_groups.end());
     inner.compile_select(c);
     c.sql() += ") AS "sv;
     g.quote(c.sql(), "plexus_sub");
@@ -877,7 +886,7 @@ Value QueryBuilder::aggregate(std::string_view function, std::string_view column
                        "run get() and compute it from the rows");
     }
     QueryBuilder agg = *this;
-    agg.m_columns = {Expr(raw(std::string(function) + "(" + std::string(column) + ") AS aggregate"))};
+    agg.m_columns.own() = {Expr(raw(std::string(function) + "(" + std::string(column) + ") AS aggregate"))};
     agg.m_orders.clear();
     return scatter->get(agg)[0][0];
   }
@@ -889,7 +898,7 @@ std::int64_t QueryBuilder::count(std::string_view column) { return aggregate("CO
 
 bool QueryBuilder::exists() {
   QueryBuilder one = *this;
-  one.m_columns = {Expr(raw("1"))};
+  one.m_columns.own() = {Expr(raw("1"))};
   one.reorder().limit(1);
   return !one.get().empty();
 }

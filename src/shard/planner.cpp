@@ -466,7 +466,7 @@ Query ShardPlanner::shard_sql(const Grammar& g) const {
       }
       text += " AS ";
       g.quote(text, "plx_" + std::to_string(i));
-      b.m_columns.emplace_back(raw(std::move(text)));
+      b.m_columns.own().emplace_back(raw(std::move(text)));
     }
   }
   if (m_aggregate) {

@@ -483,7 +483,9 @@ TEST_P(Conformance, GeneratedBuildersRunTheStatementTheyCompileTo) {
         ASSERT_EQ(sent, expected.sql);
         EXPECT_EQ(bound, expected.bindings);
         ASSERT_EQ(got.has_value(), !want.empty());
-        if (got) EXPECT_EQ(text_of(got->row()), text_of(want[0]));
+        if (got) {
+          EXPECT_EQ(text_of(got->row()), text_of(want[0]));
+        }
       } else {
         const Result got = b.get();
         ASSERT_EQ(sent, expected.sql);

@@ -113,13 +113,13 @@ inline std::string match_key(const Value& v) { return v.to_string(); }
 /// The schema's columns, qualified so a join with another table cannot make
 /// one ambiguous (built once per model type).
 template <Modeled T>
-const std::vector<Expr>& schema_columns() {
-  static const std::vector<Expr> cols = [] {
+const FixedColumns& schema_columns() {
+  static const FixedColumns cols([] {
     std::vector<Expr> c;
     const std::string prefix = std::string(T::schema.table()) + ".";
     T::schema.for_each([&](const auto& col, std::size_t) { c.emplace_back(prefix + std::string(col.name)); });
     return c;
-  }();
+  }());
   return cols;
 }
 

@@ -40,10 +40,23 @@ class Expr {
 
  private:
   friend class QueryBuilder;
+  friend class FixedColumns;
   std::string m_text;
   std::vector<Value> m_bindings;
   bool m_raw = false;
   NameForm m_form = NameForm::other;  // set when the builder checks it: quoted without a second look
+};
+
+/// A select list made once and kept for the program's life (a model's
+/// columns): each name is checked when it is made, and builders given it keep
+/// it by reference instead of copying it. @throws UsageError for a bad name.
+class FixedColumns {
+ public:
+  explicit FixedColumns(std::vector<Expr> columns);
+  [[nodiscard]] std::span<const Expr> columns() const noexcept { return m_columns; }
+
+ private:
+  std::vector<Expr> m_columns;
 };
 
 /// One row that owns its data (what first() returns).
@@ -174,6 +187,8 @@ class QueryBuilder {
   /// select({"id", "name"}): names written in the call, each checked and kept once.
   QueryBuilder& select(std::initializer_list<const char*> columns);
   QueryBuilder& select(std::span<const Expr> columns);
+  /// Selects a list made once (kept by reference: it must outlive the builder).
+  QueryBuilder& select(const FixedColumns& columns);
   QueryBuilder& add_select(Expr column);
   QueryBuilder& distinct(bool on = true);
 
@@ -386,11 +401,41 @@ class QueryBuilder {
   void compile_select(Compiler& c) const;
   void compile_from(Compiler& c) const;
 
+  /// The select list: the builder's own Exprs, or a FixedColumns it borrows
+  /// until the list is changed (every change goes through own()).
+  class SelectList {
+   public:
+    [[nodiscard]] std::span<const Expr> view() const noexcept {
+      return m_fixed ? m_fixed->columns() : std::span<const Expr>(m_own.data(), m_own.size());
+    }
+    [[nodiscard]] const Expr* begin() const noexcept { return view().data(); }
+    [[nodiscard]] const Expr* end() const noexcept { return view().data() + view().size(); }
+    [[nodiscard]] std::size_t size() const noexcept { return view().size(); }
+    [[nodiscard]] bool empty() const noexcept { return view().empty(); }
+    [[nodiscard]] const Expr& operator[](std::size_t i) const noexcept { return view()[i]; }
+    void borrow(const FixedColumns& fixed) noexcept {
+      m_own.clear();
+      m_fixed = &fixed;
+    }
+    /// The builder's own list, copied from a borrowed one first.
+    detail::SmallVector<Expr, 4>& own() {
+      if (m_fixed) {
+        m_own.assign(m_fixed->columns().begin(), m_fixed->columns().end());
+        m_fixed = nullptr;
+      }
+      return m_own;
+    }
+
+   private:
+    detail::SmallVector<Expr, 4> m_own;
+    const FixedColumns* m_fixed = nullptr;
+  };
+
   std::shared_ptr<Queryable> m_keep;  ///< the target, when the builder keeps it
   Queryable* m_target = nullptr;
   std::string m_table;
   NameForm m_table_form = NameForm::other;
-  detail::SmallVector<Expr, 4> m_columns;
+  SelectList m_columns;
   bool m_distinct = false;
   Conditions m_wheres;
   std::vector<Join> m_joins;
