@@ -277,3 +277,50 @@ TEST(BuilderSql, GeneratedNamesGetTheSameVerdictFromEveryCheck) {
   EXPECT_GT(refused, 1000u);
   EXPECT_GT(accepted, 1000u);
 }
+
+// The builder's inline storage behaves as a vector whichever side of its
+// inline capacity it is on: generated push/copy/move/assign sequences are
+// compared with std::vector (run under ASan in ./scripts/test).
+TEST(SmallVector, BehavesAsAVectorAcrossItsInlineCapacity) {
+  std::mt19937 rng(7);
+  for (int round = 0; round < 300; ++round) {
+    plexus::detail::SmallVector<std::string, 2> small;
+    std::vector<std::string> model;
+    for (int step = 0; step < 12; ++step) {
+      const std::string v = "value-long-enough-to-allocate-" + std::to_string(rng() % 1000);
+      switch (rng() % 6) {
+        case 0:
+        case 1:
+          small.emplace_back(v);
+          model.push_back(v);
+          break;
+        case 2:
+          if (!model.empty()) {  // an argument that refers to an element, also when the storage grows
+            small.push_back(small.front());
+            model.push_back(model.front());
+          }
+          break;
+        case 3: {
+          auto copy = small;
+          auto moved = std::move(copy);
+          small = moved;
+          plexus::detail::SmallVector<std::string, 2> target;
+          target.emplace_back("old");
+          target = std::move(moved);
+          small = std::move(target);
+          break;
+        }
+        case 4:
+          small.assign(model.begin(), model.end());
+          break;
+        case 5:
+          if (rng() % 4 == 0) {
+            small.clear();
+            model.clear();
+          }
+          break;
+      }
+      ASSERT_EQ(std::vector<std::string>(small.begin(), small.end()), model) << "round " << round << " step " << step;
+    }
+  }
+}
