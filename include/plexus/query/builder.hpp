@@ -446,5 +446,4 @@ class QueryBuilder {
   bool m_all_rows = false;
 };
 
-
 }  // namespace plexus
