@@ -1,6 +1,7 @@
 #include "plexus/query/builder.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cstring>
 #include <stdexcept>
@@ -111,94 +112,379 @@ detail::CallSql::~CallSql() {
   t_scratch.busy = false;
 }
 
-QueryBuilder::QueryBuilder(std::string table) : m_table(std::move(table)), m_table_form(name_form(m_table)) {}
+QueryBuilder::QueryBuilder(std::string table) : m_table(std::move(table)), m_table_form(name_form(m_table)) {
+  if (m_table.size() > 255) m_journal.off();
+}
 QueryBuilder::QueryBuilder(Queryable& target, std::string table)
-    : m_target(&target), m_table(std::move(table)), m_table_form(name_form(m_table)) {}
+    : m_target(&target), m_table(std::move(table)), m_table_form(name_form(m_table)) {
+  if (m_table.size() > 255) m_journal.off();
+}
 
 QueryBuilder::QueryBuilder(std::shared_ptr<Queryable> target, std::string table)
-    : m_keep(std::move(target)), m_target(m_keep.get()), m_table(std::move(table)), m_table_form(name_form(m_table)) {}
+    : m_keep(std::move(target)), m_target(m_keep.get()), m_table(std::move(table)), m_table_form(name_form(m_table)) {
+  if (m_table.size() > 255) m_journal.off();
+}
 
 QueryBuilder Queryable::table(std::string_view name) { return QueryBuilder(*this, std::string(name)); }
 QueryBuilder Database::table(std::string_view table, std::string_view connection_name) {
   return connection(connection_name).table(table);
 }
 
+// ---- the journal --------------------------------------------------------------
+//
+// A builder records the calls it can (select lists, basic/IN/NULL/BETWEEN
+// conditions, order, limit, offset, DISTINCT) as bytes: a tag, flags, and
+// names with a one-byte length; values go to `values` in call order, which is
+// the order the SQL binds them (only WHERE values are recorded). Two builders
+// with the same bytes were built by the same calls, so they compile to the
+// same SQL: the bytes are the shape key. Anything else replays the journal
+// into the parts first (materialize) and goes there from then on.
+
+namespace {
+/// The canonical operators (normalize_op's results), by the index a journal records.
+constexpr std::string_view k_ops[] = {"=", "<>", "<", "<=", ">", ">=", "like", "not like", "ilike"};
+char op_index(std::string_view op) {
+  for (std::size_t i = 0; i < std::size(k_ops); ++i)
+    if (k_ops[i] == op) return static_cast<char>(i);
+  throw std::logic_error("plexus: operator '" + std::string(op) + "' is not canonical");
+}
+}  // namespace
+
+void QueryBuilder::Journal::put_name(std::string_view name) noexcept {
+  m_buf[m_size++] = static_cast<char>(name.size());
+  std::memcpy(m_buf + m_size, name.data(), name.size());
+  m_size = static_cast<std::uint8_t>(m_size + name.size());
+}
+void QueryBuilder::Journal::put_number(std::uint64_t n) noexcept {
+  std::memcpy(m_buf + m_size, &n, sizeof n);
+  m_size = static_cast<std::uint8_t>(m_size + sizeof n);
+}
+
+bool QueryBuilder::journaling(std::size_t need) {
+  if (m_journal.on()) {
+    if (m_journal.room(need)) return true;
+    materialize();
+  }
+  return false;
+}
+
+QueryBuilder::Parts& QueryBuilder::parts() const {
+  if (m_journal.on()) materialize();
+  return m_parts;
+}
+
+void QueryBuilder::materialize() const {
+  if (!m_journal.on()) return;
+  char bytes[Journal::capacity];
+  const std::string_view recorded = m_journal.bytes();
+  std::memcpy(bytes, recorded.data(), recorded.size());
+  detail::SmallVector<Value, 2> values = std::move(m_journal.values);
+  m_journal.off();  // first: the calls below go to the parts
+  std::size_t i = 0, v = 0;
+  auto byte = [&] { return static_cast<unsigned char>(bytes[i++]); };
+  auto name = [&] {
+    const std::size_t n = byte();
+    const std::string_view s(bytes + i, n);
+    i += n;
+    return s;
+  };
+  auto number = [&] {
+    std::uint64_t n;
+    std::memcpy(&n, bytes + i, sizeof n);
+    i += sizeof n;
+    return n;
+  };
+  while (i < recorded.size()) {
+    switch (bytes[i++]) {
+      case 'C': {
+        const std::size_t n = byte();
+        detail::SmallVector<std::string_view, 8> names;
+        for (std::size_t k = 0; k < n; ++k) names.push_back(name());
+        apply_select(std::span<const std::string_view>(names.data(), names.size()), false);
+        break;
+      }
+      case 'c': {
+        const std::string_view one = name();
+        apply_select(std::span<const std::string_view>(&one, 1), true);
+        break;
+      }
+      case 'F': {
+        const auto address = static_cast<std::uintptr_t>(number());
+        (void)number();  // the list's serial: part of the shape only
+        m_parts.columns.borrow(*reinterpret_cast<const FixedColumns*>(address));
+        break;
+      }
+      case 'D':
+        m_parts.distinct = byte() != 0;
+        break;
+      case 'W': {
+        const unsigned flags = byte();
+        const std::string_view column = name();
+        apply_basic(column, name_form(column), k_ops[flags >> 1], std::move(values[v++]), (flags & 1) != 0);
+        break;
+      }
+      case 'N': {
+        const unsigned flags = byte();
+        const std::string_view column = name();
+        apply_null(column, name_form(column), (flags & 2) != 0, (flags & 1) != 0);
+        break;
+      }
+      case 'I': {
+        const unsigned flags = byte();
+        const auto n = static_cast<std::size_t>(number());
+        const std::string_view column = name();
+        std::vector<Value> list(std::make_move_iterator(values.begin() + v), std::make_move_iterator(values.begin() + v + n));
+        v += n;
+        apply_in(column, name_form(column), std::move(list), (flags & 2) != 0, (flags & 1) != 0);
+        break;
+      }
+      case 'B': {
+        const unsigned flags = byte();
+        const std::string_view column = name();
+        apply_between(column, name_form(column), std::move(values[v]), std::move(values[v + 1]), (flags & 2) != 0);
+        v += 2;
+        break;
+      }
+      case 'A':
+      case 'Z': {
+        const bool desc = bytes[i - 1] == 'Z';
+        apply_order(name(), desc);
+        break;
+      }
+      case 'L':
+        m_parts.limit = number();
+        break;
+      case 'O':
+        m_parts.offset = number();
+        break;
+      case 'R':
+        m_parts.orders.clear();
+        m_parts.limit.reset();
+        m_parts.offset.reset();
+        break;
+      default:
+        throw std::logic_error("plexus: a query builder's journal holds an unknown entry");
+    }
+  }
+}
+
 // ---- building ---------------------------------------------------------------
+
+void QueryBuilder::apply_select(std::span<const std::string_view> names, bool add) const {
+  auto& own = m_parts.columns.own();
+  if (!add) own.clear();
+  for (std::string_view n : names) {
+    Expr& e = own.emplace_back(n);
+    e.m_form = name_form(e.text());
+  }
+}
 
 QueryBuilder& QueryBuilder::select(std::initializer_list<Expr> columns) {
   return select(std::span<const Expr>(columns.begin(), columns.size()));
 }
 QueryBuilder& QueryBuilder::select(std::initializer_list<const char*> columns) {
-  auto& own = m_columns.own();
-  own.clear();
-  own.reserve(columns.size());
+  detail::SmallVector<std::string_view, 8> names;
+  std::size_t need = 2;
+  bool short_names = columns.size() < 256;
   for (const char* name : columns) {
     if (!name) throw UsageError("select() on '" + m_table + "' was given a null column name");
-    Expr& e = own.emplace_back(name);
-    e.m_form = name_form(e.text());
+    const std::string_view n = names.emplace_back(name);
+    (void)name_form(n);  // a bad name fails here
+    need += n.size() + 1;
+    short_names = short_names && n.size() < 256;
   }
+  if (short_names && journaling(need)) {
+    m_journal.put('C');
+    m_journal.put(static_cast<char>(names.size()));
+    for (std::string_view n : names) m_journal.put_name(n);
+    return *this;
+  }
+  parts();
+  apply_select(std::span<const std::string_view>(names.data(), names.size()), false);
   return *this;
 }
 QueryBuilder& QueryBuilder::select(std::span<const Expr> columns) {
-  auto& own = m_columns.own();
+  bool plain = columns.size() < 256;
+  std::size_t need = 2;
+  for (const Expr& c : columns) {
+    if (c.is_raw()) plain = false;
+    else (void)name_form(c.text());  // a bad name fails here
+    need += c.text().size() + 1;
+    plain = plain && c.text().size() < 256;
+  }
+  if (plain && journaling(need)) {
+    m_journal.put('C');
+    m_journal.put(static_cast<char>(columns.size()));
+    for (const Expr& c : columns) m_journal.put_name(c.text());
+    return *this;
+  }
+  auto& own = parts().columns.own();
   own.assign(columns.begin(), columns.end());
   for (auto& c : own)
     if (!c.is_raw()) c.m_form = name_form(c.text());
   return *this;
 }
 QueryBuilder& QueryBuilder::select(const FixedColumns& columns) {
-  m_columns.borrow(columns);
+  if (columns.m_plain && journaling(1 + 2 * sizeof(std::uint64_t))) {
+    m_journal.put('F');
+    m_journal.put_number(static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&columns)));
+    m_journal.put_number(columns.m_serial);
+    return *this;
+  }
+  parts().columns.borrow(columns);
   return *this;
 }
 QueryBuilder& QueryBuilder::add_select(Expr column) {
-  if (!column.is_raw()) column.m_form = name_form(column.text());
-  m_columns.own().push_back(std::move(column));
+  if (!column.is_raw()) {
+    column.m_form = name_form(column.text());
+    if (column.text().size() < 256 && journaling(column.text().size() + 2)) {
+      m_journal.put('c');
+      m_journal.put_name(column.text());
+      return *this;
+    }
+  }
+  parts().columns.own().push_back(std::move(column));
   return *this;
 }
 
 FixedColumns::FixedColumns(std::vector<Expr> columns) : m_columns(std::move(columns)) {
-  for (auto& c : m_columns)
-    if (!c.is_raw()) c.m_form = name_form(c.text());
+  static std::atomic<std::uint64_t> next{1};
+  m_serial = next.fetch_add(1, std::memory_order_relaxed);
+  for (auto& c : m_columns) {
+    if (c.is_raw()) m_plain = false;
+    else c.m_form = name_form(c.text());
+  }
 }
 
 QueryBuilder& QueryBuilder::distinct(bool on) {
-  m_distinct = on;
+  if (journaling(2)) {
+    m_journal.put('D');
+    m_journal.put(on ? '\1' : '\0');
+    return *this;
+  }
+  parts().distinct = on;
   return *this;
 }
 
 QueryBuilder& QueryBuilder::add_condition(Condition c) {
   if (c.kind != Condition::Kind::raw && c.kind != Condition::Kind::group) c.form = name_form(c.column);
-  m_wheres.push_back(std::move(c));
+  parts().wheres.push_back(std::move(c));
   return *this;
 }
 
-QueryBuilder& QueryBuilder::where(std::string_view column, Value value) { return where(column, "=", std::move(value)); }
-QueryBuilder& QueryBuilder::where(std::string_view column, std::string_view op, Value value) {
-  const NameForm form = name_form(column);
-  const std::string_view o = normalize_op(op);
-  Condition& c = m_wheres.emplace_back();  // built in place: no Condition moves
+void QueryBuilder::apply_basic(std::string_view column, NameForm form, std::string_view op, Value value,
+                               bool use_or) const {
+  Condition& c = m_parts.wheres.emplace_back();  // built in place: no Condition moves
+  c.use_or = use_or;
   c.form = form;
   c.column = column;
-  c.op = o;
-  if (value.is_null() && (o == "=" || o == "<>")) {
+  c.op = op;
+  if (value.is_null() && (op == "=" || op == "<>")) {
     // "= NULL" is never true in SQL; say what was meant.
-    c.kind = o == "=" ? Condition::Kind::null : Condition::Kind::not_null;
+    c.kind = op == "=" ? Condition::Kind::null : Condition::Kind::not_null;
   } else {
     c.value = std::move(value);
   }
+}
+void QueryBuilder::apply_null(std::string_view column, NameForm form, bool negated, bool use_or) const {
+  Condition& c = m_parts.wheres.emplace_back();
+  c.kind = negated ? Condition::Kind::not_null : Condition::Kind::null;
+  c.use_or = use_or;
+  c.form = form;
+  c.column = column;
+}
+void QueryBuilder::apply_in(std::string_view column, NameForm form, std::vector<Value> values, bool negated,
+                            bool use_or) const {
+  Condition& c = m_parts.wheres.emplace_back();
+  c.kind = negated ? Condition::Kind::not_in : Condition::Kind::in;
+  c.use_or = use_or;
+  c.form = form;
+  c.column = column;
+  c.values = std::move(values);
+}
+void QueryBuilder::apply_between(std::string_view column, NameForm form, Value low, Value high, bool negated) const {
+  Condition& c = m_parts.wheres.emplace_back();
+  c.kind = negated ? Condition::Kind::not_between : Condition::Kind::between;
+  c.form = form;
+  c.column = column;
+  c.values = {std::move(low), std::move(high)};
+}
+
+QueryBuilder& QueryBuilder::add_basic(std::string_view column, std::string_view op, Value&& value, bool use_or) {
+  const NameForm form = name_form(column);
+  if (column.size() < 256 && journaling(column.size() + 3)) {
+    if (value.is_null() && (op == "=" || op == "<>")) {
+      m_journal.put('N');
+      m_journal.put(static_cast<char>((op == "<>" ? 2 : 0) | (use_or ? 1 : 0)));
+    } else {
+      m_journal.put('W');
+      m_journal.put(static_cast<char>(op_index(op) << 1 | (use_or ? 1 : 0)));
+      m_journal.values.push_back(std::move(value));
+    }
+    m_journal.put_name(column);
+    return *this;
+  }
+  parts();
+  apply_basic(column, form, op, std::move(value), use_or);
   return *this;
+}
+QueryBuilder& QueryBuilder::add_null(std::string_view column, bool negated, bool use_or) {
+  const NameForm form = name_form(column);
+  if (column.size() < 256 && journaling(column.size() + 3)) {
+    m_journal.put('N');
+    m_journal.put(static_cast<char>((negated ? 2 : 0) | (use_or ? 1 : 0)));
+    m_journal.put_name(column);
+    return *this;
+  }
+  parts();
+  apply_null(column, form, negated, use_or);
+  return *this;
+}
+QueryBuilder& QueryBuilder::add_in(std::string_view column, std::vector<Value>&& values, bool negated, bool use_or) {
+  const NameForm form = name_form(column);
+  if (column.size() < 256 && journaling(column.size() + 3 + sizeof(std::uint64_t))) {
+    m_journal.put('I');
+    m_journal.put(static_cast<char>((negated ? 2 : 0) | (use_or ? 1 : 0)));
+    m_journal.put_number(values.size());
+    m_journal.put_name(column);
+    for (Value& v : values) m_journal.values.push_back(std::move(v));
+    return *this;
+  }
+  parts();
+  apply_in(column, form, std::move(values), negated, use_or);
+  return *this;
+}
+QueryBuilder& QueryBuilder::add_between(std::string_view column, Value&& low, Value&& high, bool negated) {
+  const NameForm form = name_form(column);
+  if (column.size() < 256 && journaling(column.size() + 3)) {
+    m_journal.put('B');
+    m_journal.put(negated ? '\2' : '\0');
+    m_journal.put_name(column);
+    m_journal.values.push_back(std::move(low));
+    m_journal.values.push_back(std::move(high));
+    return *this;
+  }
+  parts();
+  apply_between(column, form, std::move(low), std::move(high), negated);
+  return *this;
+}
+
+QueryBuilder& QueryBuilder::where(std::string_view column, Value value) {
+  return add_basic(column, "=", std::move(value), false);
+}
+QueryBuilder& QueryBuilder::where(std::string_view column, std::string_view op, Value value) {
+  return add_basic(column, normalize_op(op), std::move(value), false);
 }
 QueryBuilder& QueryBuilder::or_where(std::string_view column, Value value) {
-  return or_where(column, "=", std::move(value));
+  return add_basic(column, "=", std::move(value), true);
 }
 QueryBuilder& QueryBuilder::or_where(std::string_view column, std::string_view op, Value value) {
-  where(column, op, std::move(value));
-  m_wheres.back().use_or = true;
-  return *this;
+  return add_basic(column, normalize_op(op), std::move(value), true);
 }
 QueryBuilder& QueryBuilder::where(const std::function<void(QueryBuilder&)>& group) {
   auto nested = std::make_shared<QueryBuilder>(m_table);
   group(*nested);
+  nested->materialize();  // read as parts by the compiler and the planner
   Condition c;
   c.kind = Condition::Kind::group;
   c.nested = std::move(nested);
@@ -206,65 +492,40 @@ QueryBuilder& QueryBuilder::where(const std::function<void(QueryBuilder&)>& grou
 }
 QueryBuilder& QueryBuilder::or_where(const std::function<void(QueryBuilder&)>& group) {
   where(group);
-  m_wheres.back().use_or = true;
+  m_parts.wheres.back().use_or = true;
   return *this;
 }
 QueryBuilder& QueryBuilder::where_in(std::string_view column, std::vector<Value> values) {
-  Condition c;
-  c.kind = Condition::Kind::in;
-  c.column = column;
-  c.values = std::move(values);
-  return add_condition(std::move(c));
+  return add_in(column, std::move(values), false, false);
 }
 QueryBuilder& QueryBuilder::or_where_in(std::string_view column, std::vector<Value> values) {
-  where_in(column, std::move(values));
-  m_wheres.back().use_or = true;
-  return *this;
+  return add_in(column, std::move(values), false, true);
+}
+QueryBuilder& QueryBuilder::where_not_in(std::string_view column, std::vector<Value> values) {
+  return add_in(column, std::move(values), true, false);
 }
 QueryBuilder& QueryBuilder::where_in(std::string_view column, const QueryBuilder& subquery) {
   Condition c;
   c.kind = Condition::Kind::in_sub;
   c.column = column;
-  c.nested = std::make_shared<QueryBuilder>(subquery);
+  auto sub = std::make_shared<QueryBuilder>(subquery);
+  sub->materialize();
+  c.nested = std::move(sub);
   return add_condition(std::move(c));
-}
-QueryBuilder& QueryBuilder::where_not_in(std::string_view column, std::vector<Value> values) {
-  where_in(column, std::move(values));
-  m_wheres.back().kind = Condition::Kind::not_in;
-  return *this;
 }
 QueryBuilder& QueryBuilder::where_not_in(std::string_view column, const QueryBuilder& subquery) {
   where_in(column, subquery);
-  m_wheres.back().kind = Condition::Kind::not_in_sub;
+  m_parts.wheres.back().kind = Condition::Kind::not_in_sub;
   return *this;
 }
-QueryBuilder& QueryBuilder::where_null(std::string_view column) {
-  Condition c;
-  c.kind = Condition::Kind::null;
-  c.column = column;
-  return add_condition(std::move(c));
-}
-QueryBuilder& QueryBuilder::or_where_null(std::string_view column) {
-  where_null(column);
-  m_wheres.back().use_or = true;
-  return *this;
-}
-QueryBuilder& QueryBuilder::where_not_null(std::string_view column) {
-  where_null(column);
-  m_wheres.back().kind = Condition::Kind::not_null;
-  return *this;
-}
+QueryBuilder& QueryBuilder::where_null(std::string_view column) { return add_null(column, false, false); }
+QueryBuilder& QueryBuilder::or_where_null(std::string_view column) { return add_null(column, false, true); }
+QueryBuilder& QueryBuilder::where_not_null(std::string_view column) { return add_null(column, true, false); }
 QueryBuilder& QueryBuilder::where_between(std::string_view column, Value low, Value high) {
-  Condition c;
-  c.kind = Condition::Kind::between;
-  c.column = column;
-  c.values = {std::move(low), std::move(high)};
-  return add_condition(std::move(c));
+  return add_between(column, std::move(low), std::move(high), false);
 }
 QueryBuilder& QueryBuilder::where_not_between(std::string_view column, Value low, Value high) {
-  where_between(column, std::move(low), std::move(high));
-  m_wheres.back().kind = Condition::Kind::not_between;
-  return *this;
+  return add_between(column, std::move(low), std::move(high), true);
 }
 QueryBuilder& QueryBuilder::where_raw(std::string sql, std::vector<Value> bindings) {
   Condition c;
@@ -275,7 +536,7 @@ QueryBuilder& QueryBuilder::where_raw(std::string sql, std::vector<Value> bindin
 }
 QueryBuilder& QueryBuilder::or_where_raw(std::string sql, std::vector<Value> bindings) {
   where_raw(std::move(sql), std::move(bindings));
-  m_wheres.back().use_or = true;
+  m_parts.wheres.back().use_or = true;
   return *this;
 }
 
@@ -288,7 +549,7 @@ QueryBuilder& QueryBuilder::add_join(std::string type, std::string_view table, s
     check_name(second);
   }
   std::string o = cross ? std::string() : std::string(normalize_op(op));
-  m_joins.push_back(Join{std::move(type), std::string(table), std::string(first), o, std::string(second)});
+  parts().joins.push_back(Join{std::move(type), std::string(table), std::string(first), o, std::string(second)});
   return *this;
 }
 QueryBuilder& QueryBuilder::join(std::string_view t, std::string_view a, std::string_view op, std::string_view b) {
@@ -303,10 +564,9 @@ QueryBuilder& QueryBuilder::right_join(std::string_view t, std::string_view a, s
 QueryBuilder& QueryBuilder::cross_join(std::string_view t) { return add_join("CROSS JOIN", t, {}, {}, {}); }
 
 QueryBuilder& QueryBuilder::group_by(std::initializer_list<std::string_view> columns) {
-  for (auto c : columns) {
-    check_name(c);
-    m_groups.emplace_back(c);
-  }
+  for (auto c : columns) check_name(c);
+  auto& groups = parts().groups;
+  for (auto c : columns) groups.emplace_back(c);
   return *this;
 }
 QueryBuilder& QueryBuilder::having(std::string_view column, std::string_view op, Value value) {
@@ -315,7 +575,7 @@ QueryBuilder& QueryBuilder::having(std::string_view column, std::string_view op,
   c.column = column;
   c.op = normalize_op(op);
   c.value = std::move(value);
-  m_havings.push_back(std::move(c));
+  parts().havings.push_back(std::move(c));
   return *this;
 }
 QueryBuilder& QueryBuilder::having_raw(std::string sql, std::vector<Value> bindings) {
@@ -323,34 +583,64 @@ QueryBuilder& QueryBuilder::having_raw(std::string sql, std::vector<Value> bindi
   c.kind = Condition::Kind::raw;
   c.raw_sql = std::move(sql);
   c.values = std::move(bindings);
-  m_havings.push_back(std::move(c));
+  parts().havings.push_back(std::move(c));
   return *this;
+}
+void QueryBuilder::apply_order(std::string_view column, bool desc) const {
+  m_parts.orders.push_back(Order{std::string(column), desc, {}, {}});
 }
 QueryBuilder& QueryBuilder::order_by(std::string_view column, std::string_view direction) {
   check_name(column);
-  std::string d;
-  for (char ch : direction) d += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  if (d != "asc" && d != "desc")
+  bool desc = false;
+  auto is = [direction](std::string_view word) {
+    if (direction.size() != word.size()) return false;
+    for (std::size_t i = 0; i < word.size(); ++i)
+      if (std::tolower(static_cast<unsigned char>(direction[i])) != word[i]) return false;
+    return true;
+  };
+  if (is("desc")) desc = true;
+  else if (!is("asc"))
     throw UsageError("order direction must be \"asc\" or \"desc\", got '" + std::string(direction.substr(0, 40)) + "'");
-  m_orders.push_back(Order{std::string(column), d == "desc", {}, {}});
+  if (column.size() < 256 && journaling(column.size() + 2)) {
+    m_journal.put(desc ? 'Z' : 'A');
+    m_journal.put_name(column);
+    return *this;
+  }
+  parts();
+  apply_order(column, desc);
   return *this;
 }
 QueryBuilder& QueryBuilder::order_by_raw(std::string sql, std::vector<Value> bindings) {
-  m_orders.push_back(Order{{}, false, std::move(sql), std::move(bindings)});
+  parts().orders.push_back(Order{{}, false, std::move(sql), std::move(bindings)});
   return *this;
 }
 QueryBuilder& QueryBuilder::limit(std::uint64_t n) {
-  m_limit = n;
+  if (journaling(1 + sizeof n)) {
+    m_journal.put('L');
+    m_journal.put_number(n);
+    return *this;
+  }
+  parts().limit = n;
   return *this;
 }
 QueryBuilder& QueryBuilder::offset(std::uint64_t n) {
-  m_offset = n;
+  if (journaling(1 + sizeof n)) {
+    m_journal.put('O');
+    m_journal.put_number(n);
+    return *this;
+  }
+  parts().offset = n;
   return *this;
 }
 QueryBuilder& QueryBuilder::reorder() {
-  m_orders.clear();
-  m_limit.reset();
-  m_offset.reset();
+  if (journaling(1)) {
+    m_journal.put('R');
+    return *this;
+  }
+  Parts& p = parts();
+  p.orders.clear();
+  p.limit.reset();
+  p.offset.reset();
   return *this;
 }
 
@@ -416,12 +706,12 @@ void QueryBuilder::compile_where(Compiler& c, const Conditions& conds) const {
         c.sql() += ')';
         break;
       case Condition::Kind::group:
-        if (w.nested->m_wheres.empty()) {
+        if (w.nested->parts().wheres.empty()) {
           c.sql() += "1 = 1"sv;
           break;
         }
         c.sql() += '(';
-        compile_where(c, w.nested->m_wheres);
+        compile_where(c, w.nested->parts().wheres);
         c.sql() += ')';
         break;
     }
@@ -429,9 +719,10 @@ void QueryBuilder::compile_where(Compiler& c, const Conditions& conds) const {
 }
 
 void QueryBuilder::compile_from(Compiler& c) const {
+  const Parts& p = parts();
   c.sql() += " FROM "sv;
   c.ident(m_table, m_table_form);
-  for (const auto& j : m_joins) {
+  for (const auto& j : p.joins) {
     c.sql() += ' ' + j.type + ' ';
     c.ident(j.table);
     if (!j.first.empty()) {
@@ -441,45 +732,46 @@ void QueryBuilder::compile_from(Compiler& c) const {
       c.ident(j.second);
     }
   }
-  if (!m_wheres.empty()) {
+  if (!p.wheres.empty()) {
     c.sql() += " WHERE "sv;
-    compile_where(c, m_wheres);
+    compile_where(c, p.wheres);
   }
 }
 
 void QueryBuilder::compile_select(Compiler& c) const {
-  c.sql() += m_distinct ? "SELECT DISTINCT "sv : "SELECT "sv;
-  if (m_columns.empty()) c.sql() += '*';
-  for (std::size_t i = 0; i < m_columns.size(); ++i) {
+  const Parts& p = parts();
+  c.sql() += p.distinct ? "SELECT DISTINCT "sv : "SELECT "sv;
+  if (p.columns.empty()) c.sql() += '*';
+  for (std::size_t i = 0; i < p.columns.size(); ++i) {
     if (i) c.sql() += ", "sv;
-    if (m_columns[i].is_raw()) c.raw(m_columns[i].text(), m_columns[i].bindings());
-    else c.ident(m_columns[i].text(), m_columns[i].m_form);
+    if (p.columns[i].is_raw()) c.raw(p.columns[i].text(), p.columns[i].bindings());
+    else c.ident(p.columns[i].text(), p.columns[i].m_form);
   }
   compile_from(c);
-  if (!m_groups.empty()) {
+  if (!p.groups.empty()) {
     c.sql() += " GROUP BY "sv;
-    for (std::size_t i = 0; i < m_groups.size(); ++i) {
+    for (std::size_t i = 0; i < p.groups.size(); ++i) {
       if (i) c.sql() += ", "sv;
-      c.ident(m_groups[i]);
+      c.ident(p.groups[i]);
     }
   }
-  if (!m_havings.empty()) {
+  if (!p.havings.empty()) {
     c.sql() += " HAVING "sv;
-    compile_where(c, m_havings);
+    compile_where(c, p.havings);
   }
-  if (!m_orders.empty()) {
+  if (!p.orders.empty()) {
     c.sql() += " ORDER BY "sv;
-    for (std::size_t i = 0; i < m_orders.size(); ++i) {
+    for (std::size_t i = 0; i < p.orders.size(); ++i) {
       if (i) c.sql() += ", "sv;
-      if (m_orders[i].column.empty()) {
-        c.raw(m_orders[i].raw_sql, m_orders[i].raw_bindings);
+      if (p.orders[i].column.empty()) {
+        c.raw(p.orders[i].raw_sql, p.orders[i].raw_bindings);
       } else {
-        c.ident(m_orders[i].column);
-        c.sql() += m_orders[i].desc ? " DESC"sv : " ASC"sv;
+        c.ident(p.orders[i].column);
+        c.sql() += p.orders[i].desc ? " DESC"sv : " ASC"sv;
       }
     }
   }
-  c.grammar.limit_offset(c.sql(), m_limit, m_offset);
+  c.grammar.limit_offset(c.sql(), p.limit, p.offset);
 }
 
 const Grammar& QueryBuilder::grammar() const { return require_target("compile").grammar(); }
@@ -534,6 +826,15 @@ class QueryBuilder::ShapeKey {
     std::memcpy(m_buf + m_size + sizeof n, name.data(), name.size());
     m_size += sizeof n + name.size();
   }
+  /// Bytes as they are (a journal: its entries carry their own lengths).
+  void put_raw(std::string_view bytes) noexcept {
+    if (m_size + bytes.size() > sizeof m_buf) {
+      m_full = true;
+      return;
+    }
+    std::memcpy(m_buf + m_size, bytes.data(), bytes.size());
+    m_size += bytes.size();
+  }
   void put_number(char tag, std::optional<std::uint64_t> n) noexcept {
     if (!n) return;
     put(tag);
@@ -548,17 +849,18 @@ class QueryBuilder::ShapeKey {
   bool m_full = false;
 };
 
-bool QueryBuilder::shape(ShapeKey& key, std::vector<Value>& values) const {
-  if (!m_joins.empty() || !m_groups.empty() || !m_havings.empty()) return false;
+bool QueryBuilder::shape(ShapeKey& key, std::vector<Value>& values, bool first) const {
+  const Parts& p = parts();
+  if (!p.joins.empty() || !p.groups.empty() || !p.havings.empty()) return false;
   key.put(m_table);
-  key.put(m_distinct ? 'D' : 'S');
-  for (const Expr& e : m_columns) {
+  key.put(p.distinct ? 'D' : 'S');
+  for (const Expr& e : p.columns) {
     if (e.is_raw()) return false;
     key.put('c');
     key.put(e.text());
   }
   using K = Condition::Kind;
-  for (const Condition& w : m_wheres) {
+  for (const Condition& w : p.wheres) {
     key.put('w');
     key.put(static_cast<char>(static_cast<int>(w.kind) * 2 + (w.use_or ? 1 : 0)));
     switch (w.kind) {
@@ -590,41 +892,67 @@ bool QueryBuilder::shape(ShapeKey& key, std::vector<Value>& values) const {
         return false;
     }
   }
-  for (const Order& o : m_orders) {
+  for (const Order& o : p.orders) {
     if (o.column.empty()) return false;  // raw
     key.put(o.desc ? 'd' : 'a');
     key.put(o.column);
   }
-  key.put_number('L', m_limit);
-  key.put_number('F', m_offset);
+  key.put_number('L', first ? std::optional<std::uint64_t>(1) : p.limit);
+  key.put_number('F', p.offset);
   return !key.full();
 }
 
-const Query& QueryBuilder::call_sql(const Grammar& g, detail::CallSql& into) const {
+QueryBuilder::Statement QueryBuilder::statement(const Grammar& g, detail::CallSql& into, bool first) {
   Query& q = into.query();
   ShapeKey key;
   key.put(static_cast<char>(g.slot()));
-  const bool cached = shape(key, q.bindings);
-  if (cached) {
-    if (auto it = t_shapes.sql.find(key.view()); it != t_shapes.sql.end()) {
-      q.sql.assign(it->second);
-      return q;
-    }
+  std::size_t values = 0;
+  bool cached = false;
+  if (m_journal.on()) {
+    // The journal is the shape; LIMIT 1 is the call limit(1) recorded last.
+    key.put('J');
+    key.put(m_table);
+    key.put_raw(m_journal.bytes());
+    if (first) key.put_number('L', 1);
+    cached = !key.full();
+    if (cached)
+      if (auto it = t_shapes.sql.find(key.view()); it != t_shapes.sql.end()) return {it->second, m_journal.values};
+    values = m_journal.values.size();
+  } else {
+    key.put('P');
+    cached = shape(key, q.bindings, first);
+    if (cached)
+      if (auto it = t_shapes.sql.find(key.view()); it != t_shapes.sql.end()) return {it->second, q.bindings};
+    values = q.bindings.size();
+    q.bindings.clear();
   }
-  const std::size_t walked = q.bindings.size();
-  q.bindings.clear();
-  Compiler c(g, q);
-  compile_select(c);
+  // Compiled from the parts, LIMIT 1 set in place for `first` and then restored.
+  Parts& p = parts();
+  const auto saved = p.limit;
+  if (first) p.limit = 1;
+  try {
+    Compiler c(g, q);
+    compile_select(c);
+  } catch (...) {
+    p.limit = saved;
+    throw;
+  }
+  p.limit = saved;
   if (cached) {
     // The shape's values must be the compiled statement's, in its order
     // (tests compare both on generated builders); refuse rather than run another binding.
-    if (q.bindings.size() != walked)
-      throw std::logic_error("plexus: a builder's shape binds " + std::to_string(walked) + " value(s), its SQL " +
+    if (q.bindings.size() != values)
+      throw std::logic_error("plexus: a builder's shape binds " + std::to_string(values) + " value(s), its SQL " +
                              std::to_string(q.bindings.size()) + ": " + q.sql);
-    if (t_shapes.sql.size() >= ShapeCache::max_shapes) t_shapes.sql.clear();
-    t_shapes.sql.emplace(std::string(key.view()), q.sql);
+    // Texts handed out by a call still running on this thread (a query hook
+    // running a builder) stay valid: only the outermost call starts over.
+    if (t_shapes.sql.size() < ShapeCache::max_shapes) t_shapes.sql.emplace(std::string(key.view()), q.sql);
+    else if (into.outermost()) {
+      t_shapes.sql.clear();
+      t_shapes.sql.emplace(std::string(key.view()), q.sql);
+    }
   }
-  return q;
+  return {q.sql, q.bindings};
 }
 
 Query QueryBuilder::insert_sql(const Grammar& g, const std::vector<Fields>& rows,
@@ -670,18 +998,20 @@ Query QueryBuilder::insert_sql(const Grammar& g, const std::vector<Fields>& rows
 }
 
 void QueryBuilder::require_where(std::string_view what) const {
-  if (!m_wheres.empty() || m_all_rows) return;
+  const Parts& p = parts();
+  if (!p.wheres.empty() || p.all_rows) return;
   throw UsageError(std::string(what) + " of '" + m_table +
                    "' has no where(): it would change every row. Add a where(), or call all_rows() first to say "
                    "that every row is meant");
 }
 
 QueryBuilder& QueryBuilder::all_rows() {
-  m_all_rows = true;
+  parts().all_rows = true;
   return *this;
 }
 
 Query QueryBuilder::update_sql(const Grammar& g, const Fields& fields) const {
+  const Parts& p = parts();
   if (fields.empty()) throw UsageError("update of '" + m_table + "' needs at least one column");
   require_where("update");
   Compiler c(g);
@@ -695,21 +1025,22 @@ Query QueryBuilder::update_sql(const Grammar& g, const Fields& fields) const {
     c.sql() += " = "sv;
     c.bind(fields[i].second);
   }
-  if (!m_wheres.empty()) {
+  if (!p.wheres.empty()) {
     c.sql() += " WHERE "sv;
-    compile_where(c, m_wheres);
+    compile_where(c, p.wheres);
   }
   return std::move(c.q);
 }
 
 Query QueryBuilder::delete_sql(const Grammar& g) const {
+  const Parts& p = parts();
   require_where("delete");
   Compiler c(g);
   c.sql() += "DELETE FROM "sv;
   c.ident(m_table);
-  if (!m_wheres.empty()) {
+  if (!p.wheres.empty()) {
     c.sql() += " WHERE "sv;
-    compile_where(c, m_wheres);
+    compile_where(c, p.wheres);
   }
   return std::move(c.q);
 }
@@ -725,6 +1056,7 @@ Query QueryBuilder::upsert_sql(const Grammar& g, const std::vector<Fields>& rows
 }
 
 Query QueryBuilder::aggregate_sql(const Grammar& g, std::string_view function, std::string_view column) const {
+  const Parts& p = parts();
   if (column != "*") check_name(column);
   Compiler c(g);
   auto call = [&](Compiler& cc) {
@@ -736,13 +1068,13 @@ Query QueryBuilder::aggregate_sql(const Grammar& g, std::string_view function, s
     cc.sql() += ") AS "sv;
     g.quote(cc.sql(), "aggregate");
   };
-  if (!m_groups.empty() || m_distinct || m_limit || m_offset) {
+  if (!p.groups.empty() || p.distinct || p.limit || p.offset) {
     // Aggregate over the rows the query returns, not over the groups' rows.
     call(c);
     c.sql() += " FROM ("sv;
     QueryBuilder inner = *this;
-    if (inner.m_columns.empty() && !m_groups.empty())  // SELECT * is invalid with GROUP BY on most engines
-      inner.m_columns.own().assign(m_groups.begin(), m_groups.end());
+    if (inner.parts().columns.empty() && !p.groups.empty())  // SELECT * is invalid with GROUP BY on most engines
+      inner.parts().columns.own().assign(p.groups.begin(), p.groups.end());
     inner.compile_select(c);
     c.sql() += ") AS "sv;
     g.quote(c.sql(), "plexus_sub");
@@ -782,22 +1114,8 @@ Result QueryBuilder::get() {
   auto [t, scatter] = route("run");
   if (scatter) return scatter->get(*this);
   detail::CallSql call;
-  const Query& q = call_sql(t->grammar(), call);
-  return t->select(q.sql, q.bindings);
-}
-
-const Query& QueryBuilder::first_sql(const Grammar& g, detail::CallSql& into) {
-  // LIMIT 1 set in place and restored, not on a copy of the builder.
-  const auto saved = m_limit;
-  m_limit = 1;
-  try {
-    (void)call_sql(g, into);
-  } catch (...) {
-    m_limit = saved;
-    throw;
-  }
-  m_limit = saved;
-  return into.query();
+  const Statement s = statement(t->grammar(), call, false);
+  return t->select(s.sql, s.values);
 }
 
 std::optional<Record> QueryBuilder::first() {
@@ -808,8 +1126,8 @@ std::optional<Record> QueryBuilder::first() {
     r = scatter->get(one.limit(1));
   } else {
     detail::CallSql call;
-    const Query& q = first_sql(t->grammar(), call);
-    r = t->select(q.sql, q.bindings);
+    const Statement s = statement(t->grammar(), call, true);
+    r = t->select(s.sql, s.values);
   }
   if (r.empty()) return std::nullopt;
   return Record(std::move(r));
@@ -827,9 +1145,9 @@ std::uint64_t QueryBuilder::each_row(const RowVisitor& visit, bool first_only) {
     return n;
   }
   detail::CallSql call;
-  const Query& q = first_only ? first_sql(t->grammar(), call) : call_sql(t->grammar(), call);
+  const Statement s = statement(t->grammar(), call, first_only);
   auto pass = [&visit](Row row) { return visit(row); };
-  return t->select_each(q.sql, q.bindings, pass);
+  return t->select_each(s.sql, s.values, pass);
 }
 
 PreparedQuery QueryBuilder::prepare() const {
@@ -876,18 +1194,19 @@ Cursor QueryBuilder::cursor() {
 }
 
 Value QueryBuilder::aggregate(std::string_view function, std::string_view column) {
+  const Parts& p = parts();
   auto [t, scatter] = route("run");
   if (scatter) {
     if (column != "*") check_name(column);
-    if (!m_groups.empty() || m_distinct || m_limit || m_offset) {
+    if (!p.groups.empty() || p.distinct || p.limit || p.offset) {
       // Over the rows the query returns: count them after the merge.
       if (function == "COUNT" && column == "*") return Value(static_cast<std::int64_t>(scatter->get(*this).size()));
       throw UsageError(std::string(function) + " over a grouped, DISTINCT or limited query across a shard group: "
                        "run get() and compute it from the rows");
     }
     QueryBuilder agg = *this;
-    agg.m_columns.own() = {Expr(raw(std::string(function) + "(" + std::string(column) + ") AS aggregate"))};
-    agg.m_orders.clear();
+    agg.parts().columns.own() = {Expr(raw(std::string(function) + "(" + std::string(column) + ") AS aggregate"))};
+    agg.parts().orders.clear();
     return scatter->get(agg)[0][0];
   }
   Query q = aggregate_sql(t->grammar(), function, column);
@@ -898,7 +1217,7 @@ std::int64_t QueryBuilder::count(std::string_view column) { return aggregate("CO
 
 bool QueryBuilder::exists() {
   QueryBuilder one = *this;
-  one.m_columns.own() = {Expr(raw("1"))};
+  one.parts().columns.own() = {Expr(raw("1"))};
   one.reorder().limit(1);
   return !one.get().empty();
 }
@@ -917,10 +1236,11 @@ Page QueryBuilder::paginate(std::uint64_t page, std::uint64_t per_page) {
 }
 
 void QueryBuilder::chunk(std::uint64_t size, const std::function<bool(const Result&)>& fn) {
+  const Parts& p = parts();
   if (size == 0) throw UsageError("chunk size must be at least 1");
-  if (m_orders.empty())
+  if (p.orders.empty())
     throw UsageError("chunk() over '" + m_table + "' needs order_by(): without an order, rows may repeat or be skipped");
-  for (std::uint64_t off = m_offset.value_or(0);; off += size) {
+  for (std::uint64_t off = p.offset.value_or(0);; off += size) {
     QueryBuilder page = *this;
     Result r = page.limit(size).offset(off).get();
     if (r.empty() || !fn(r) || r.size() < size) return;
@@ -1010,6 +1330,7 @@ std::uint64_t QueryBuilder::update(const Fields& fields) {
 }
 
 std::uint64_t QueryBuilder::increment(std::string_view column, std::int64_t by, const Fields& also) {
+  const Parts& p = parts();
   if (auto* runner = require_target("update").builder_runner()) {
     Fields set = also;
     set.emplace_back(std::string(column), Value());
@@ -1037,9 +1358,9 @@ std::uint64_t QueryBuilder::increment(std::string_view column, std::int64_t by, 
     c.sql() += " = "sv;
     c.bind(v);
   }
-  if (!m_wheres.empty()) {
+  if (!p.wheres.empty()) {
     c.sql() += " WHERE "sv;
-    compile_where(c, m_wheres);
+    compile_where(c, p.wheres);
   }
   return t.execute(c.q.sql, c.q.bindings).affected_rows();
 }

@@ -278,13 +278,13 @@ bool matches(const Value& v, std::string_view op, const Value& x, std::string_vi
 // ---- planning ----------------------------------------------------------------
 
 ShardPlanner::ShardPlanner(const QueryBuilder& q, std::string_view key_column) : m_q(q) {
-  if (!q.m_joins.empty())
+  if (!q.parts().joins.empty())
     refuse("it joins tables: Plexus cannot know that the joined rows live on the same shard; join on one shard "
            "(db.shards(group).shard(key)) or read the tables separately");
-  check_conditions(q.m_wheres);
-  m_distinct = q.m_distinct;
-  m_limit = q.m_limit;
-  m_offset = q.m_offset;
+  check_conditions(q.parts().wheres);
+  m_distinct = q.parts().distinct;
+  m_limit = q.parts().limit;
+  m_offset = q.parts().offset;
   plan_columns(q, key_column);
 }
 
@@ -293,16 +293,16 @@ void ShardPlanner::check_conditions(const QueryBuilder::Conditions& conds) {
     using K = QueryBuilder::Condition::Kind;
     if (c.kind == K::in_sub || c.kind == K::not_in_sub)
       refuse("a subquery in WHERE would run against each shard's rows only; run the subquery first and pass its values");
-    if (c.kind == K::group && c.nested) check_conditions(c.nested->m_wheres);
+    if (c.kind == K::group && c.nested) check_conditions(c.nested->parts().wheres);
   }
 }
 
 std::optional<std::vector<Value>> ShardPlanner::key_values(const QueryBuilder& q, std::string_view key) {
   if (key.empty()) return std::nullopt;
-  for (std::size_t i = 1; i < q.m_wheres.size(); ++i)
-    if (q.m_wheres[i].use_or) return std::nullopt;
+  for (std::size_t i = 1; i < q.parts().wheres.size(); ++i)
+    if (q.parts().wheres[i].use_or) return std::nullopt;
   using K = QueryBuilder::Condition::Kind;
-  for (const auto& c : q.m_wheres) {
+  for (const auto& c : q.parts().wheres) {
     if (unqualified(c.column) != key) continue;
     if (c.kind == K::basic && c.op == "=" && !c.value.is_null()) return std::vector<Value>{c.value};
     if (c.kind == K::in && std::none_of(c.values.begin(), c.values.end(), [](const Value& v) { return v.is_null(); }))
@@ -330,10 +330,11 @@ std::optional<std::size_t> ShardPlanner::find_output(std::string_view name) cons
 void ShardPlanner::plan_columns(const QueryBuilder& q, std::string_view key_column) {
   const auto is_key = [&](std::string_view column) { return !key_column.empty() && unqualified(column) == key_column; };
   bool has_aggregate = false;
-  if (q.m_columns.empty() || (q.m_columns.size() == 1 && !q.m_columns[0].is_raw() && trim(q.m_columns[0].text()) == "*")) {
+  const auto& columns = q.parts().columns;
+  if (columns.empty() || (columns.size() == 1 && !columns[0].is_raw() && trim(columns[0].text()) == "*")) {
     m_star = true;
   } else {
-    for (const Expr& e : q.m_columns) {
+    for (const Expr& e : columns) {
       if (e.is_raw()) {
         auto a = parse_aggregate(e.text());
         if (!a || !e.bindings().empty()) {
@@ -373,8 +374,8 @@ void ShardPlanner::plan_columns(const QueryBuilder& q, std::string_view key_colu
       }
     }
   }
-  m_aggregate = has_aggregate || !q.m_groups.empty();
-  if (!q.m_havings.empty() && !m_aggregate) refuse("HAVING without GROUP BY or an aggregate");
+  m_aggregate = has_aggregate || !q.parts().groups.empty();
+  if (!q.parts().havings.empty() && !m_aggregate) refuse("HAVING without GROUP BY or an aggregate");
 
   if (m_aggregate) {
     if (m_star) {
@@ -384,11 +385,11 @@ void ShardPlanner::plan_columns(const QueryBuilder& q, std::string_view key_colu
     for (const auto& o : m_outs) {
       if (o.op != Op::keep) continue;
       const std::string& col = m_cols[o.src].arg;
-      const bool grouped = std::any_of(q.m_groups.begin(), q.m_groups.end(),
+      const bool grouped = std::any_of(q.parts().groups.begin(), q.parts().groups.end(),
                                        [&](const std::string& g) { return unqualified(g) == unqualified(col); });
       if (!grouped) refuse("column '" + col + "' is neither grouped nor aggregated");
     }
-    for (const auto& g : q.m_groups) {
+    for (const auto& g : q.parts().groups) {
       std::optional<std::size_t> src;
       for (const auto& o : m_outs)
         if (o.op == Op::keep && unqualified(m_cols[o.src].arg) == unqualified(g)) src = o.src;
@@ -402,7 +403,7 @@ void ShardPlanner::plan_columns(const QueryBuilder& q, std::string_view key_colu
       }
       m_group_srcs.push_back(*src);
     }
-    for (const auto& h : q.m_havings) {
+    for (const auto& h : q.parts().havings) {
       if (h.kind != QueryBuilder::Condition::Kind::basic || h.use_or) {
         refuse("only HAVING conditions joined by AND that compare an output column with a value are merged "
                "(having(\"total\", \">\", 10)); a raw or OR'd HAVING is not");
@@ -421,7 +422,7 @@ void ShardPlanner::plan_columns(const QueryBuilder& q, std::string_view key_colu
     }
   }
 
-  for (const auto& ord : q.m_orders) {
+  for (const auto& ord : q.parts().orders) {
     if (ord.column.empty()) {
       refuse("order_by_raw(\"" + ord.raw_sql + "\"): Plexus cannot compare raw expressions across shards; order by columns or aliases");
       continue;
@@ -449,8 +450,8 @@ void ShardPlanner::plan_columns(const QueryBuilder& q, std::string_view key_colu
 
 Query ShardPlanner::shard_sql(const Grammar& g) const {
   QueryBuilder b(m_q.m_table);
-  b.m_wheres = m_q.m_wheres;
-  b.m_distinct = m_distinct && !m_aggregate;
+  b.parts().wheres = m_q.parts().wheres;
+  b.parts().distinct = m_distinct && !m_aggregate;
   if (!m_star) {
     for (std::size_t i = 0; i < m_cols.size(); ++i) {
       const ShardColumn& c = m_cols[i];
@@ -466,11 +467,11 @@ Query ShardPlanner::shard_sql(const Grammar& g) const {
       }
       text += " AS ";
       g.quote(text, "plx_" + std::to_string(i));
-      b.m_columns.own().emplace_back(raw(std::move(text)));
+      b.parts().columns.own().emplace_back(raw(std::move(text)));
     }
   }
   if (m_aggregate) {
-    b.m_groups = m_q.m_groups;
+    b.parts().groups = m_q.parts().groups;
     return b.to_sql(g);  // all groups come back: HAVING, ORDER BY and LIMIT apply after the merge
   }
   // Each shard orders as the merge compares: NULLs first ascending, last descending.
@@ -482,7 +483,7 @@ Query ShardPlanner::shard_sql(const Grammar& g) const {
     g.order_nulls_low(term, column, s.desc);
     b.order_by_raw(std::move(term));
   }
-  if (m_limit) b.m_limit = *m_limit + m_offset.value_or(0);  // each shard: every row that can reach the page
+  if (m_limit) b.parts().limit = *m_limit + m_offset.value_or(0);  // each shard: every row that can reach the page
   return b.to_sql(g);
 }
 

@@ -56,7 +56,10 @@ class FixedColumns {
   [[nodiscard]] std::span<const Expr> columns() const noexcept { return m_columns; }
 
  private:
+  friend class QueryBuilder;
   std::vector<Expr> m_columns;
+  std::uint64_t m_serial;  ///< unique per list made in this process: a builder's shape names it
+  bool m_plain = true;     ///< no raw expression (so no values among the columns)
 };
 
 /// One row that owns its data (what first() returns).
@@ -142,6 +145,8 @@ class CallSql {
   CallSql(const CallSql&) = delete;
   CallSql& operator=(const CallSql&) = delete;
   [[nodiscard]] Query& query() noexcept { return *m_query; }
+  /// No other call is running on this thread (this one holds the thread's storage).
+  [[nodiscard]] bool outermost() const noexcept { return m_shared; }
 
  private:
   Query* m_query;
@@ -269,8 +274,8 @@ class QueryBuilder {
     auto [t, scatter] = route("run");
     if (scatter) return read_rows<T>(scatter->get(*this), static_cast<std::size_t>(-1));
     detail::CallSql call;
-    const Query& q = call_sql(t->grammar(), call);
-    return t->select_as<T>(q.sql, q.bindings);
+    const Statement s = statement(t->grammar(), call, false);
+    return t->select_as<T>(s.sql, s.values);
   }
   [[nodiscard]] std::optional<Record> first();
   /// The first row as T, or nullopt, read straight from the driver:
@@ -286,8 +291,8 @@ class QueryBuilder {
       return std::optional<T>(std::move(rows.front()));
     }
     detail::CallSql call;
-    const Query& q = first_sql(t->grammar(), call);
-    return t->select_one_as<T>(q.sql, q.bindings);
+    const Statement s = statement(t->grammar(), call, true);
+    return t->select_one_as<T>(s.sql, s.values);
   }
   /// Hands each row of this read to `fn(Row)` as it is read, without building
   /// a Result (see Queryable::select_each: the Row is valid during the call,
@@ -387,15 +392,12 @@ class QueryBuilder {
   std::uint64_t each_row(const RowVisitor& visit, bool first_only);
   /// Refuses a write on every row unless all_rows() was called.
   void require_where(std::string_view what) const;
-  /// This SELECT with LIMIT 1 (compiled in place, the builder left as it was).
-  [[nodiscard]] const Query& first_sql(const Grammar& g, detail::CallSql& into);
-  /// Writes what this SELECT's SQL depends on (everything but the values) to
-  /// `key` and the values, in the order the SQL binds them, to `values`;
-  /// false for a part a shape does not describe (raw SQL, joins, groups, subqueries).
+  /// Writes what the SQL of this builder's parts depends on (everything but
+  /// the values) to `key` and the values, in the order the SQL binds them, to
+  /// `values`; false for a part a shape does not describe (raw SQL, joins,
+  /// groups, subqueries). The key of a builder whose journal is still on is the journal.
   class ShapeKey;
-  bool shape(ShapeKey& key, std::vector<Value>& values) const;
-  /// This SELECT compiled into a call's storage (the SQL looked up by shape when it can be).
-  [[nodiscard]] const Query& call_sql(const Grammar& g, detail::CallSql& into) const;
+  bool shape(ShapeKey& key, std::vector<Value>& values, bool first) const;
   Queryable& require_target(std::string_view what) const;
   void compile_where(Compiler& c, const Conditions& conds) const;
   void compile_select(Compiler& c) const;
@@ -431,19 +433,79 @@ class QueryBuilder {
     const FixedColumns* m_fixed = nullptr;
   };
 
+  /// What the SQL is built from. Read and changed only through parts(),
+  /// which first replays the journal into it.
+  struct Parts {
+    SelectList columns;
+    bool distinct = false;
+    Conditions wheres;
+    std::vector<Join> joins;
+    std::vector<std::string> groups;
+    Conditions havings;
+    std::vector<Order> orders;
+    std::optional<std::uint64_t> limit, offset;
+    bool all_rows = false;
+  };
+  /// The calls that built this builder, recorded instead of applied while
+  /// each is one it can record (names and operators as bytes, values in the
+  /// order the SQL binds them): the bytes are the builder's shape, so a read
+  /// finds its compiled SQL without building the parts at all. The first
+  /// call it cannot record replays it into the parts and turns it off.
+  class Journal {
+   public:
+    [[nodiscard]] bool on() const noexcept { return m_on; }
+    [[nodiscard]] std::string_view bytes() const noexcept { return {m_buf, m_size}; }
+    /// Room for `n` more bytes (false: the builder goes to its parts instead).
+    [[nodiscard]] bool room(std::size_t n) const noexcept { return m_size + n <= sizeof m_buf; }
+    void put(char c) noexcept { m_buf[m_size++] = c; }
+    void put_name(std::string_view name) noexcept;  // after room(name.size() + 1); name.size() < 256
+    void put_number(std::uint64_t n) noexcept;      // after room(8)
+    static constexpr std::size_t capacity = 120;
+    void off() noexcept {
+      m_on = false;
+      m_size = 0;
+      values.clear();
+    }
+    detail::SmallVector<Value, 2> values;
+
+   private:
+    char m_buf[capacity];
+    std::uint8_t m_size = 0;
+    bool m_on = true;
+  };
+  /// The parts, after replaying what the journal holds (const: a builder is
+  /// used by one thread at a time, as any builder).
+  Parts& parts() const;
+  /// Replays the journal into the parts and turns it off.
+  void materialize() const;
+  /// A compiled read ready to run: its SQL and values, in the shape cache or a call's storage.
+  struct Statement {
+    std::string_view sql;
+    std::span<const Value> values;
+  };
+  /// This SELECT (with LIMIT 1 when `first`) for `g`, looked up by shape when it can be.
+  [[nodiscard]] Statement statement(const Grammar& g, detail::CallSql& into, bool first);
+  // The structured forms of the calls the journal records (the journal replays through them).
+  void apply_select(std::span<const std::string_view> names, bool add) const;
+  void apply_basic(std::string_view column, NameForm form, std::string_view op, Value value, bool use_or) const;
+  void apply_in(std::string_view column, NameForm form, std::vector<Value> values, bool negated, bool use_or) const;
+  void apply_null(std::string_view column, NameForm form, bool negated, bool use_or) const;
+  void apply_between(std::string_view column, NameForm form, Value low, Value high, bool negated) const;
+  void apply_order(std::string_view column, bool desc) const;
+  // The calls the journal records: to it while it is on and has room, else to the parts.
+  /// True when a call of `need` bytes goes to the journal; else the journal is replayed first.
+  bool journaling(std::size_t need);
+  QueryBuilder& add_basic(std::string_view column, std::string_view op, Value&& value, bool use_or);
+  QueryBuilder& add_null(std::string_view column, bool negated, bool use_or);
+  QueryBuilder& add_in(std::string_view column, std::vector<Value>&& values, bool negated, bool use_or);
+  QueryBuilder& add_between(std::string_view column, Value&& low, Value&& high, bool negated);
+
   std::shared_ptr<Queryable> m_keep;  ///< the target, when the builder keeps it
   Queryable* m_target = nullptr;
   std::string m_table;
   NameForm m_table_form = NameForm::other;
-  SelectList m_columns;
-  bool m_distinct = false;
-  Conditions m_wheres;
-  std::vector<Join> m_joins;
-  std::vector<std::string> m_groups;
-  Conditions m_havings;
-  std::vector<Order> m_orders;
-  std::optional<std::uint64_t> m_limit, m_offset;
-  bool m_all_rows = false;
+  mutable Journal m_journal;
+  mutable Parts m_parts;
 };
 
 }  // namespace plexus
