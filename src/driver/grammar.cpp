@@ -73,6 +73,12 @@ bool check_name(std::string_view name) {
 }
 
 NameForm name_form(std::string_view name) {
+  // The most common form alone first: one plain name.
+  if (!name.empty() && name.size() <= 128 && ident_start(name.front())) {
+    std::size_t i = 1;
+    while (i < name.size() && ident_char(name[i])) ++i;
+    if (i == name.size()) return NameForm::plain;
+  }
   // One scan for the common forms: a plain name, or two around one dot.
   constexpr std::size_t most = 128;  // per part, as plain_part() allows
   std::size_t dot = std::string_view::npos;

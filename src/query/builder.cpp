@@ -113,16 +113,26 @@ detail::CallSql::~CallSql() {
 }
 
 QueryBuilder::QueryBuilder(std::string table) : m_table(std::move(table)), m_table_form(name_form(m_table)) {
-  if (m_table.size() > 255) m_journal.off();
+  record_table();
 }
 QueryBuilder::QueryBuilder(Queryable& target, std::string table)
     : m_target(&target), m_table(std::move(table)), m_table_form(name_form(m_table)) {
-  if (m_table.size() > 255) m_journal.off();
+  record_table();
 }
 
 QueryBuilder::QueryBuilder(std::shared_ptr<Queryable> target, std::string table)
     : m_keep(std::move(target)), m_target(m_keep.get()), m_table(std::move(table)), m_table_form(name_form(m_table)) {
-  if (m_table.size() > 255) m_journal.off();
+  record_table();
+}
+
+void QueryBuilder::record_table() {
+  // The table opens the journal (the shape names it); a name too long for it builds parts.
+  if (m_table.size() < 256 && m_journal.room(m_table.size() + 2)) {
+    m_journal.put('T');
+    m_journal.put_name(m_table);
+  } else {
+    materialize();
+  }
 }
 
 QueryBuilder Queryable::table(std::string_view name) { return QueryBuilder(*this, std::string(name)); }
@@ -151,9 +161,23 @@ char op_index(std::string_view op) {
 }  // namespace
 
 void QueryBuilder::Journal::put_name(std::string_view name) noexcept {
-  m_buf[m_size++] = static_cast<char>(name.size());
-  std::memcpy(m_buf + m_size, name.data(), name.size());
-  m_size = static_cast<std::uint8_t>(m_size + name.size());
+  const std::size_t n = name.size();
+  m_buf[m_size++] = static_cast<char>(n);
+  char* to = m_buf + m_size;
+  const char* from = name.data();
+  // Names are short: two overlapping fixed-size copies instead of a call to memcpy.
+  if (n >= 8 && n <= 16) {
+    std::memcpy(to, from, 8);
+    std::memcpy(to + n - 8, from + n - 8, 8);
+  } else if (n >= 4 && n < 8) {
+    std::memcpy(to, from, 4);
+    std::memcpy(to + n - 4, from + n - 4, 4);
+  } else if (n < 4) {
+    for (std::size_t i = 0; i < n; ++i) to[i] = from[i];
+  } else {
+    std::memcpy(to, from, n);
+  }
+  m_size = static_cast<std::uint8_t>(m_size + n);
 }
 void QueryBuilder::Journal::put_number(std::uint64_t n) noexcept {
   std::memcpy(m_buf + m_size, &n, sizeof n);
@@ -169,12 +193,13 @@ bool QueryBuilder::journaling(std::size_t need) {
 }
 
 QueryBuilder::Parts& QueryBuilder::parts() const {
-  if (m_journal.on()) materialize();
-  return m_parts;
+  if (!m_parts.made()) materialize();
+  return *m_parts.operator->();
 }
 
 void QueryBuilder::materialize() const {
-  if (!m_journal.on()) return;
+  if (m_parts.made()) return;
+  m_parts.make();
   char bytes[Journal::capacity];
   const std::string_view recorded = m_journal.bytes();
   std::memcpy(bytes, recorded.data(), recorded.size());
@@ -196,6 +221,9 @@ void QueryBuilder::materialize() const {
   };
   while (i < recorded.size()) {
     switch (bytes[i++]) {
+      case 'T':
+        (void)name();  // the builder's own table
+        break;
       case 'C': {
         const std::size_t n = byte();
         detail::SmallVector<std::string_view, 8> names;
@@ -211,11 +239,11 @@ void QueryBuilder::materialize() const {
       case 'F': {
         const auto address = static_cast<std::uintptr_t>(number());
         (void)number();  // the list's serial: part of the shape only
-        m_parts.columns.borrow(*reinterpret_cast<const FixedColumns*>(address));
+        m_parts->columns.borrow(*reinterpret_cast<const FixedColumns*>(address));
         break;
       }
       case 'D':
-        m_parts.distinct = byte() != 0;
+        m_parts->distinct = byte() != 0;
         break;
       case 'W': {
         const unsigned flags = byte();
@@ -252,15 +280,15 @@ void QueryBuilder::materialize() const {
         break;
       }
       case 'L':
-        m_parts.limit = number();
+        m_parts->limit = number();
         break;
       case 'O':
-        m_parts.offset = number();
+        m_parts->offset = number();
         break;
       case 'R':
-        m_parts.orders.clear();
-        m_parts.limit.reset();
-        m_parts.offset.reset();
+        m_parts->orders.clear();
+        m_parts->limit.reset();
+        m_parts->offset.reset();
         break;
       default:
         throw std::logic_error("plexus: a query builder's journal holds an unknown entry");
@@ -271,7 +299,7 @@ void QueryBuilder::materialize() const {
 // ---- building ---------------------------------------------------------------
 
 void QueryBuilder::apply_select(std::span<const std::string_view> names, bool add) const {
-  auto& own = m_parts.columns.own();
+  auto& own = m_parts->columns.own();
   if (!add) own.clear();
   for (std::string_view n : names) {
     Expr& e = own.emplace_back(n);
@@ -283,21 +311,32 @@ QueryBuilder& QueryBuilder::select(std::initializer_list<Expr> columns) {
   return select(std::span<const Expr>(columns.begin(), columns.size()));
 }
 QueryBuilder& QueryBuilder::select(std::initializer_list<const char*> columns) {
+  if (m_journal.on() && columns.size() < 256 && m_journal.room(2)) {
+    // Recorded as the names are checked; what was put is taken back when one fails.
+    const std::size_t mark = m_journal.size();
+    m_journal.put('C');
+    m_journal.put(static_cast<char>(columns.size()));
+    std::size_t recorded = 0;
+    try {
+      for (const char* name : columns) {
+        if (!name) break;  // refused below
+        const std::string_view n(name);
+        (void)name_form(n);
+        if (n.size() >= 256 || !m_journal.room(n.size() + 1)) break;
+        m_journal.put_name(n);
+        ++recorded;
+      }
+    } catch (...) {
+      m_journal.drop(m_journal.size() - mark);
+      throw;
+    }
+    if (recorded == columns.size()) return *this;
+    m_journal.drop(m_journal.size() - mark);
+  }
   detail::SmallVector<std::string_view, 8> names;
-  std::size_t need = 2;
-  bool short_names = columns.size() < 256;
   for (const char* name : columns) {
     if (!name) throw UsageError("select() on '" + m_table + "' was given a null column name");
-    const std::string_view n = names.emplace_back(name);
-    (void)name_form(n);  // a bad name fails here
-    need += n.size() + 1;
-    short_names = short_names && n.size() < 256;
-  }
-  if (short_names && journaling(need)) {
-    m_journal.put('C');
-    m_journal.put(static_cast<char>(names.size()));
-    for (std::string_view n : names) m_journal.put_name(n);
-    return *this;
+    (void)name_form(names.emplace_back(name));  // a bad name fails here
   }
   parts();
   apply_select(std::span<const std::string_view>(names.data(), names.size()), false);
@@ -374,7 +413,7 @@ QueryBuilder& QueryBuilder::add_condition(Condition c) {
 
 void QueryBuilder::apply_basic(std::string_view column, NameForm form, std::string_view op, Value value,
                                bool use_or) const {
-  Condition& c = m_parts.wheres.emplace_back();  // built in place: no Condition moves
+  Condition& c = m_parts->wheres.emplace_back();  // built in place: no Condition moves
   c.use_or = use_or;
   c.form = form;
   c.column = column;
@@ -387,7 +426,7 @@ void QueryBuilder::apply_basic(std::string_view column, NameForm form, std::stri
   }
 }
 void QueryBuilder::apply_null(std::string_view column, NameForm form, bool negated, bool use_or) const {
-  Condition& c = m_parts.wheres.emplace_back();
+  Condition& c = m_parts->wheres.emplace_back();
   c.kind = negated ? Condition::Kind::not_null : Condition::Kind::null;
   c.use_or = use_or;
   c.form = form;
@@ -395,7 +434,7 @@ void QueryBuilder::apply_null(std::string_view column, NameForm form, bool negat
 }
 void QueryBuilder::apply_in(std::string_view column, NameForm form, std::vector<Value> values, bool negated,
                             bool use_or) const {
-  Condition& c = m_parts.wheres.emplace_back();
+  Condition& c = m_parts->wheres.emplace_back();
   c.kind = negated ? Condition::Kind::not_in : Condition::Kind::in;
   c.use_or = use_or;
   c.form = form;
@@ -403,7 +442,7 @@ void QueryBuilder::apply_in(std::string_view column, NameForm form, std::vector<
   c.values = std::move(values);
 }
 void QueryBuilder::apply_between(std::string_view column, NameForm form, Value low, Value high, bool negated) const {
-  Condition& c = m_parts.wheres.emplace_back();
+  Condition& c = m_parts->wheres.emplace_back();
   c.kind = negated ? Condition::Kind::not_between : Condition::Kind::between;
   c.form = form;
   c.column = column;
@@ -492,7 +531,7 @@ QueryBuilder& QueryBuilder::where(const std::function<void(QueryBuilder&)>& grou
 }
 QueryBuilder& QueryBuilder::or_where(const std::function<void(QueryBuilder&)>& group) {
   where(group);
-  m_parts.wheres.back().use_or = true;
+  m_parts->wheres.back().use_or = true;
   return *this;
 }
 QueryBuilder& QueryBuilder::where_in(std::string_view column, std::vector<Value> values) {
@@ -515,7 +554,7 @@ QueryBuilder& QueryBuilder::where_in(std::string_view column, const QueryBuilder
 }
 QueryBuilder& QueryBuilder::where_not_in(std::string_view column, const QueryBuilder& subquery) {
   where_in(column, subquery);
-  m_parts.wheres.back().kind = Condition::Kind::not_in_sub;
+  m_parts->wheres.back().kind = Condition::Kind::not_in_sub;
   return *this;
 }
 QueryBuilder& QueryBuilder::where_null(std::string_view column) { return add_null(column, false, false); }
@@ -536,7 +575,7 @@ QueryBuilder& QueryBuilder::where_raw(std::string sql, std::vector<Value> bindin
 }
 QueryBuilder& QueryBuilder::or_where_raw(std::string sql, std::vector<Value> bindings) {
   where_raw(std::move(sql), std::move(bindings));
-  m_parts.wheres.back().use_or = true;
+  m_parts->wheres.back().use_or = true;
   return *this;
 }
 
@@ -587,7 +626,7 @@ QueryBuilder& QueryBuilder::having_raw(std::string sql, std::vector<Value> bindi
   return *this;
 }
 void QueryBuilder::apply_order(std::string_view column, bool desc) const {
-  m_parts.orders.push_back(Order{std::string(column), desc, {}, {}});
+  m_parts->orders.push_back(Order{std::string(column), desc, {}, {}});
 }
 QueryBuilder& QueryBuilder::order_by(std::string_view column, std::string_view direction) {
   check_name(column);
@@ -804,7 +843,9 @@ struct ShapeCache {
     }
   };
   static constexpr std::size_t max_shapes = 1024;  // a program with more starts over rather than grow without end
-  std::unordered_map<std::string, std::string, Hash, std::equal_to<>> sql;
+  using Map = std::unordered_map<std::string, std::string, Hash, std::equal_to<>>;
+  Map recorded;  ///< by journal (a builder that recorded its calls)
+  Map parts;     ///< by shape() (a builder that built its parts)
 };
 thread_local ShapeCache t_shapes;
 }  // namespace
@@ -904,25 +945,34 @@ bool QueryBuilder::shape(ShapeKey& key, std::vector<Value>& values, bool first) 
 
 QueryBuilder::Statement QueryBuilder::statement(const Grammar& g, detail::CallSql& into, bool first) {
   Query& q = into.query();
-  ShapeKey key;
-  key.put(static_cast<char>(g.slot()));
-  std::size_t values = 0;
+  auto& cache = m_journal.on() ? t_shapes.recorded : t_shapes.parts;
+  std::string key;  // kept for the cache on a miss
   bool cached = false;
+  std::size_t values = 0;
   if (m_journal.on()) {
-    // The journal is the shape; LIMIT 1 is the call limit(1) recorded last.
-    key.put('J');
-    key.put(m_table);
-    key.put_raw(m_journal.bytes());
-    if (first) key.put_number('L', 1);
-    cached = !key.full();
-    if (cached)
-      if (auto it = t_shapes.sql.find(key.view()); it != t_shapes.sql.end()) return {it->second, m_journal.values};
+    // The journal is the shape, looked up where it lies with the dialect and
+    // the LIMIT 1 of first() put after it for the lookup.
+    if (m_journal.room(2)) {
+      m_journal.put(static_cast<char>(g.slot()));
+      m_journal.put(first ? 'f' : 'a');
+      const auto it = cache.find(m_journal.bytes());
+      if (it != cache.end()) {
+        m_journal.drop(2);
+        return {it->second, m_journal.values};
+      }
+      key = m_journal.bytes();
+      m_journal.drop(2);
+      cached = true;
+    }
     values = m_journal.values.size();
   } else {
-    key.put('P');
-    cached = shape(key, q.bindings, first);
-    if (cached)
-      if (auto it = t_shapes.sql.find(key.view()); it != t_shapes.sql.end()) return {it->second, q.bindings};
+    ShapeKey shape_key;
+    shape_key.put(static_cast<char>(g.slot()));
+    cached = shape(shape_key, q.bindings, first);
+    if (cached) {
+      if (auto it = cache.find(shape_key.view()); it != cache.end()) return {it->second, q.bindings};
+      key = shape_key.view();
+    }
     values = q.bindings.size();
     q.bindings.clear();
   }
@@ -944,12 +994,12 @@ QueryBuilder::Statement QueryBuilder::statement(const Grammar& g, detail::CallSq
     if (q.bindings.size() != values)
       throw std::logic_error("plexus: a builder's shape binds " + std::to_string(values) + " value(s), its SQL " +
                              std::to_string(q.bindings.size()) + ": " + q.sql);
-    // Texts handed out by a call still running on this thread (a query hook
+    // Texts handed out to a call still running on this thread (a query hook
     // running a builder) stay valid: only the outermost call starts over.
-    if (t_shapes.sql.size() < ShapeCache::max_shapes) t_shapes.sql.emplace(std::string(key.view()), q.sql);
+    if (cache.size() < ShapeCache::max_shapes) cache.emplace(std::move(key), q.sql);
     else if (into.outermost()) {
-      t_shapes.sql.clear();
-      t_shapes.sql.emplace(std::string(key.view()), q.sql);
+      cache.clear();
+      cache.emplace(std::move(key), q.sql);
     }
   }
   return {q.sql, q.bindings};

@@ -455,12 +455,15 @@ class QueryBuilder {
    public:
     [[nodiscard]] bool on() const noexcept { return m_on; }
     [[nodiscard]] std::string_view bytes() const noexcept { return {m_buf, m_size}; }
+    [[nodiscard]] std::size_t size() const noexcept { return m_size; }
     /// Room for `n` more bytes (false: the builder goes to its parts instead).
     [[nodiscard]] bool room(std::size_t n) const noexcept { return m_size + n <= sizeof m_buf; }
     void put(char c) noexcept { m_buf[m_size++] = c; }
     void put_name(std::string_view name) noexcept;  // after room(name.size() + 1); name.size() < 256
     void put_number(std::uint64_t n) noexcept;      // after room(8)
     static constexpr std::size_t capacity = 120;
+    /// Removes the last `n` bytes put (a lookup's suffix).
+    void drop(std::size_t n) noexcept { m_size = static_cast<std::uint8_t>(m_size - n); }
     void off() noexcept {
       m_on = false;
       m_size = 0;
@@ -472,6 +475,26 @@ class QueryBuilder {
     char m_buf[capacity];
     std::uint8_t m_size = 0;
     bool m_on = true;
+  };
+  /// The parts on the heap, made when the journal is replayed (a recorded
+  /// builder has none), copied with the builder.
+  class PartsBox {
+   public:
+    PartsBox() noexcept = default;
+    PartsBox(const PartsBox& o) : m_p(o.m_p ? std::make_unique<Parts>(*o.m_p) : nullptr) {}
+    PartsBox(PartsBox&&) noexcept = default;
+    PartsBox& operator=(const PartsBox& o) {
+      if (this != &o) m_p = o.m_p ? std::make_unique<Parts>(*o.m_p) : nullptr;
+      return *this;
+    }
+    PartsBox& operator=(PartsBox&&) noexcept = default;
+    ~PartsBox() = default;
+    [[nodiscard]] bool made() const noexcept { return m_p != nullptr; }
+    void make() { m_p = std::make_unique<Parts>(); }
+    Parts* operator->() const noexcept { return m_p.get(); }
+
+   private:
+    std::unique_ptr<Parts> m_p;
   };
   /// The parts, after replaying what the journal holds (const: a builder is
   /// used by one thread at a time, as any builder).
@@ -493,6 +516,8 @@ class QueryBuilder {
   void apply_between(std::string_view column, NameForm form, Value low, Value high, bool negated) const;
   void apply_order(std::string_view column, bool desc) const;
   // The calls the journal records: to it while it is on and has room, else to the parts.
+  /// Puts the table at the start of the journal (or builds parts for a name too long for it).
+  void record_table();
   /// True when a call of `need` bytes goes to the journal; else the journal is replayed first.
   bool journaling(std::size_t need);
   QueryBuilder& add_basic(std::string_view column, std::string_view op, Value&& value, bool use_or);
@@ -505,7 +530,7 @@ class QueryBuilder {
   std::string m_table;
   NameForm m_table_form = NameForm::other;
   mutable Journal m_journal;
-  mutable Parts m_parts;
+  mutable PartsBox m_parts;  ///< made exactly when the journal is off
 };
 
 }  // namespace plexus
