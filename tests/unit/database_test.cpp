@@ -498,3 +498,33 @@ TEST_F(DatabaseTest, SettingsChangeSafelyWhileQueriesRun) {
   reader.join();
   EXPECT_GT(events.load(), 0);
 }
+
+// A builder takes its SQL from a per-thread cache that starts over when it
+// holds too many shapes. A query hook that runs builders of more shapes than
+// that, while a builder's own statement (found in the cache) is about to run,
+// must not pull that statement from under it: the outer read still runs its
+// own SQL with its own values (under ASan a dangling text would fail here).
+TEST_F(DatabaseTest, BuildersRunFromAQueryHookLeaveTheOuterStatementIntact) {
+  auto& c = db->connection("db_one");
+  for (int i = 1; i <= 5; ++i) c.execute("INSERT INTO products (name) VALUES (?)", {"p" + std::to_string(i)});
+  auto outer = [&](std::int64_t id) { return c.table("products").select({"id", "name"}).where("id", id).first(); };
+  ASSERT_EQ(outer(2)->get<std::string>("name"), "p2");  // the shape is now cached
+  bool inside = false;
+  std::size_t nested = 0;
+  std::vector<std::string> outer_sql;
+  c.on_before_query([&](const QueryEvent& e) {
+    if (inside) return;
+    outer_sql.emplace_back(e.sql);
+    inside = true;
+    for (std::uint64_t n = 1; n <= 1100; ++n)  // 1,100 shapes: more than the cache keeps
+      nested += c.table("products").select({"name"}).where("id", ">", 0).limit(n).get().size();
+    inside = false;
+  });
+  const auto got = outer(4);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->get<std::int64_t>("id"), 4);
+  EXPECT_EQ(got->get<std::string>("name"), "p4");
+  ASSERT_EQ(outer_sql.size(), 1u);
+  EXPECT_EQ(outer_sql[0], R"(SELECT "id", "name" FROM "products" WHERE "id" = ? LIMIT 1)");
+  EXPECT_EQ(nested, 10u + 5u * 1096);  // limits 1..4 give 1+2+3+4 rows, the rest 5 each
+}
