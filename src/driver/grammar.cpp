@@ -6,27 +6,18 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "driver/name_chars.hpp"
 #include "plexus/core/error.hpp"
 #include "plexus/driver/engine.hpp"
 
 namespace plexus {
 namespace {
 
-// ASCII only and locale-free: these run for every name of every compiled query.
-// One table lookup per character: bit 1 = may start a name, bit 2 = may continue one.
-constexpr std::array<unsigned char, 256> kNameChars = [] {
-  std::array<unsigned char, 256> t{};
-  for (int c = 0; c < 256; ++c) {
-    bool start = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-    t[static_cast<std::size_t>(c)] = static_cast<unsigned char>((start ? 1 : 0) | (start || (c >= '0' && c <= '9') ? 2 : 0));
-  }
-  return t;
-}();
-constexpr bool ident_start(char c) noexcept { return kNameChars[static_cast<unsigned char>(c)] & 1; }
-constexpr bool ident_char(char c) noexcept { return kNameChars[static_cast<unsigned char>(c)] & 2; }
+using detail::ident_char;
+using detail::ident_start;
 
 bool plain_part(std::string_view p) {
-  if (p.empty() || !ident_start(p.front()) || p.size() > 128) return false;
+  if (p.empty() || !ident_start(p.front()) || p.size() > detail::k_plain_name_max) return false;
   for (char c : p)
     if (!ident_char(c)) return false;
   return true;
@@ -74,13 +65,13 @@ bool check_name(std::string_view name) {
 
 NameForm name_form(std::string_view name) {
   // The most common form alone first: one plain name.
-  if (!name.empty() && name.size() <= 128 && ident_start(name.front())) {
+  if (!name.empty() && name.size() <= detail::k_plain_name_max && ident_start(name.front())) {
     std::size_t i = 1;
     while (i < name.size() && ident_char(name[i])) ++i;
     if (i == name.size()) return NameForm::plain;
   }
   // One scan for the common forms: a plain name, or two around one dot.
-  constexpr std::size_t most = 128;  // per part, as plain_part() allows
+  constexpr std::size_t most = detail::k_plain_name_max;  // per part, as plain_part() allows
   std::size_t dot = std::string_view::npos;
   bool simple = !name.empty() && ident_start(name.front());
   for (std::size_t i = 1; simple && i < name.size(); ++i) {

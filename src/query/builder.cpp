@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "driver/name_chars.hpp"
 #include "driver/placeholders.hpp"
 #include "plexus/core/error.hpp"
 #include "plexus/db/database.hpp"
@@ -112,27 +113,28 @@ detail::CallSql::~CallSql() {
   t_scratch.busy = false;
 }
 
-QueryBuilder::QueryBuilder(std::string table) : m_table(std::move(table)), m_table_form(name_form(m_table)) {
+QueryBuilder::QueryBuilder(std::string table) : m_table(std::move(table)) {
   record_table();
 }
 QueryBuilder::QueryBuilder(Queryable& target, std::string table)
-    : m_target(&target), m_table(std::move(table)), m_table_form(name_form(m_table)) {
+    : m_target(&target), m_table(std::move(table)) {
   record_table();
 }
 
 QueryBuilder::QueryBuilder(std::shared_ptr<Queryable> target, std::string table)
-    : m_keep(std::move(target)), m_target(m_keep.get()), m_table(std::move(table)), m_table_form(name_form(m_table)) {
+    : m_keep(std::move(target)), m_target(m_keep.get()), m_table(std::move(table)) {
   record_table();
 }
 
 void QueryBuilder::record_table() {
   // The table opens the journal (the shape names it); a name too long for it builds parts.
-  if (m_table.size() < 256 && m_journal.room(m_table.size() + 2)) {
-    m_journal.put('T');
-    m_journal.put_name(m_table);
-  } else {
-    materialize();
+  m_journal.put('T');
+  if (m_journal.put_plain(m_table)) {
+    m_table_form = NameForm::plain;
+    return;
   }
+  m_table_form = name_form(m_table);  // a bad name is refused here
+  if (!record_name(m_table, 0)) materialize();
 }
 
 QueryBuilder Queryable::table(std::string_view name) { return QueryBuilder(*this, std::string(name)); }
@@ -182,6 +184,49 @@ void QueryBuilder::Journal::put_name(std::string_view name) noexcept {
 void QueryBuilder::Journal::put_number(std::uint64_t n) noexcept {
   std::memcpy(m_buf + m_size, &n, sizeof n);
   m_size = static_cast<std::uint8_t>(m_size + sizeof n);
+}
+
+bool QueryBuilder::Journal::put_plain(std::string_view name) noexcept {
+  const std::size_t n = name.size();
+  if (n == 0 || n > detail::k_plain_name_max || !room(n + 1) || !detail::ident_start(name[0])) return false;
+  char* to = m_buf + m_size + 1;
+  for (std::size_t i = 0; i < n; ++i) {
+    const char c = name[i];
+    if (!detail::ident_char(c)) return false;
+    to[i] = c;
+  }
+  m_buf[m_size] = static_cast<char>(n);
+  m_size = static_cast<std::uint8_t>(m_size + 1 + n);
+  return true;
+}
+bool QueryBuilder::Journal::put_plain(const char* name) noexcept {
+  if (m_size >= capacity || !detail::ident_start(name[0])) return false;  // the empty name included
+  char* to = m_buf + m_size + 1;
+  const std::size_t most = std::min(detail::k_plain_name_max, capacity - m_size - 1);
+  std::size_t n = 0;
+  for (char c = name[0]; c != '\0'; c = name[++n]) {
+    if (n == most || !detail::ident_char(c)) return false;
+    to[n] = c;
+  }
+  m_buf[m_size] = static_cast<char>(n);
+  m_size = static_cast<std::uint8_t>(m_size + 1 + n);
+  return true;
+}
+
+bool QueryBuilder::record_name(std::string_view name, std::size_t mark) {
+  if (m_journal.put_plain(name)) return true;
+  try {
+    (void)name_form(name);  // the other accepted forms; a bad name is refused here
+  } catch (...) {
+    m_journal.drop(m_journal.size() - mark);
+    throw;
+  }
+  if (name.size() < 256 && m_journal.room(name.size() + 1)) {
+    m_journal.put_name(name);
+    return true;
+  }
+  m_journal.drop(m_journal.size() - mark);
+  return false;
 }
 
 bool QueryBuilder::journaling(std::size_t need) {
@@ -311,27 +356,24 @@ QueryBuilder& QueryBuilder::select(std::initializer_list<Expr> columns) {
   return select(std::span<const Expr>(columns.begin(), columns.size()));
 }
 QueryBuilder& QueryBuilder::select(std::initializer_list<const char*> columns) {
-  if (m_journal.on() && columns.size() < 256 && m_journal.room(2)) {
-    // Recorded as the names are checked; what was put is taken back when one fails.
+  if (columns.size() < 256 && journaling(2)) {
+    // Each name checked as it is copied; the entry taken back when one does not fit.
     const std::size_t mark = m_journal.size();
     m_journal.put('C');
     m_journal.put(static_cast<char>(columns.size()));
-    std::size_t recorded = 0;
-    try {
-      for (const char* name : columns) {
-        if (!name) break;  // refused below
-        const std::string_view n(name);
-        (void)name_form(n);
-        if (n.size() >= 256 || !m_journal.room(n.size() + 1)) break;
-        m_journal.put_name(n);
-        ++recorded;
+    bool recorded = true;
+    for (const char* name : columns) {
+      if (!name) {  // refused below
+        m_journal.drop(m_journal.size() - mark);
+        recorded = false;
+        break;
       }
-    } catch (...) {
-      m_journal.drop(m_journal.size() - mark);
-      throw;
+      if (!m_journal.put_plain(name) && !record_name(name, mark)) {
+        recorded = false;
+        break;
+      }
     }
-    if (recorded == columns.size()) return *this;
-    m_journal.drop(m_journal.size() - mark);
+    if (recorded) return *this;
   }
   detail::SmallVector<std::string_view, 8> names;
   for (const char* name : columns) {
@@ -343,20 +385,26 @@ QueryBuilder& QueryBuilder::select(std::initializer_list<const char*> columns) {
   return *this;
 }
 QueryBuilder& QueryBuilder::select(std::span<const Expr> columns) {
-  bool plain = columns.size() < 256;
-  std::size_t need = 2;
-  for (const Expr& c : columns) {
-    if (c.is_raw()) plain = false;
-    else (void)name_form(c.text());  // a bad name fails here
-    need += c.text().size() + 1;
-    plain = plain && c.text().size() < 256;
-  }
-  if (plain && journaling(need)) {
+  if (columns.size() < 256 && journaling(2)) {
+    const std::size_t mark = m_journal.size();
     m_journal.put('C');
     m_journal.put(static_cast<char>(columns.size()));
-    for (const Expr& c : columns) m_journal.put_name(c.text());
-    return *this;
+    bool recorded = true;
+    for (const Expr& c : columns) {
+      if (c.is_raw()) {  // bindings among the columns: built as parts
+        m_journal.drop(m_journal.size() - mark);
+        recorded = false;
+        break;
+      }
+      if (!record_name(c.text(), mark)) {
+        recorded = false;
+        break;
+      }
+    }
+    if (recorded) return *this;
   }
+  for (const Expr& c : columns)
+    if (!c.is_raw()) (void)name_form(c.text());  // a bad name fails before anything changes
   auto& own = parts().columns.own();
   own.assign(columns.begin(), columns.end());
   for (auto& c : own)
@@ -375,12 +423,12 @@ QueryBuilder& QueryBuilder::select(const FixedColumns& columns) {
 }
 QueryBuilder& QueryBuilder::add_select(Expr column) {
   if (!column.is_raw()) {
-    column.m_form = name_form(column.text());
-    if (column.text().size() < 256 && journaling(column.text().size() + 2)) {
+    if (journaling(2)) {
+      const std::size_t mark = m_journal.size();
       m_journal.put('c');
-      m_journal.put_name(column.text());
-      return *this;
+      if (record_name(column.text(), mark)) return *this;
     }
+    column.m_form = name_form(column.text());
   }
   parts().columns.own().push_back(std::move(column));
   return *this;
@@ -450,59 +498,66 @@ void QueryBuilder::apply_between(std::string_view column, NameForm form, Value l
 }
 
 QueryBuilder& QueryBuilder::add_basic(std::string_view column, std::string_view op, Value&& value, bool use_or) {
-  const NameForm form = name_form(column);
-  if (column.size() < 256 && journaling(column.size() + 3)) {
-    if (value.is_null() && (op == "=" || op == "<>")) {
+  const bool null = value.is_null() && (op == "=" || op == "<>");  // "= NULL" is never true: IS NULL is meant
+  if (journaling(3)) {
+    const std::size_t mark = m_journal.size();
+    if (null) {
       m_journal.put('N');
       m_journal.put(static_cast<char>((op == "<>" ? 2 : 0) | (use_or ? 1 : 0)));
     } else {
       m_journal.put('W');
       m_journal.put(static_cast<char>(op_index(op) << 1 | (use_or ? 1 : 0)));
-      m_journal.values.push_back(std::move(value));
     }
-    m_journal.put_name(column);
-    return *this;
+    if (record_name(column, mark)) {
+      if (!null) m_journal.values.push_back(std::move(value));
+      return *this;
+    }
   }
+  const NameForm form = name_form(column);
   parts();
   apply_basic(column, form, op, std::move(value), use_or);
   return *this;
 }
 QueryBuilder& QueryBuilder::add_null(std::string_view column, bool negated, bool use_or) {
-  const NameForm form = name_form(column);
-  if (column.size() < 256 && journaling(column.size() + 3)) {
+  if (journaling(3)) {
+    const std::size_t mark = m_journal.size();
     m_journal.put('N');
     m_journal.put(static_cast<char>((negated ? 2 : 0) | (use_or ? 1 : 0)));
-    m_journal.put_name(column);
-    return *this;
+    if (record_name(column, mark)) return *this;
   }
+  const NameForm form = name_form(column);
   parts();
   apply_null(column, form, negated, use_or);
   return *this;
 }
 QueryBuilder& QueryBuilder::add_in(std::string_view column, std::vector<Value>&& values, bool negated, bool use_or) {
-  const NameForm form = name_form(column);
-  if (column.size() < 256 && journaling(column.size() + 3 + sizeof(std::uint64_t))) {
+  if (journaling(3 + sizeof(std::uint64_t))) {
+    const std::size_t mark = m_journal.size();
     m_journal.put('I');
     m_journal.put(static_cast<char>((negated ? 2 : 0) | (use_or ? 1 : 0)));
     m_journal.put_number(values.size());
-    m_journal.put_name(column);
-    for (Value& v : values) m_journal.values.push_back(std::move(v));
-    return *this;
+    if (record_name(column, mark)) {
+      for (Value& v : values) m_journal.values.push_back(std::move(v));
+      return *this;
+    }
   }
+  const NameForm form = name_form(column);
   parts();
   apply_in(column, form, std::move(values), negated, use_or);
   return *this;
 }
 QueryBuilder& QueryBuilder::add_between(std::string_view column, Value&& low, Value&& high, bool negated) {
-  const NameForm form = name_form(column);
-  if (column.size() < 256 && journaling(column.size() + 3)) {
+  if (journaling(3)) {
+    const std::size_t mark = m_journal.size();
     m_journal.put('B');
     m_journal.put(negated ? '\2' : '\0');
-    m_journal.put_name(column);
-    m_journal.values.push_back(std::move(low));
-    m_journal.values.push_back(std::move(high));
-    return *this;
+    if (record_name(column, mark)) {
+      m_journal.values.push_back(std::move(low));
+      m_journal.values.push_back(std::move(high));
+      return *this;
+    }
   }
+  const NameForm form = name_form(column);
   parts();
   apply_between(column, form, std::move(low), std::move(high), negated);
   return *this;
@@ -640,10 +695,10 @@ QueryBuilder& QueryBuilder::order_by(std::string_view column, std::string_view d
   if (is("desc")) desc = true;
   else if (!is("asc"))
     throw UsageError("order direction must be \"asc\" or \"desc\", got '" + std::string(direction.substr(0, 40)) + "'");
-  if (column.size() < 256 && journaling(column.size() + 2)) {
+  if (journaling(2)) {
+    const std::size_t mark = m_journal.size();
     m_journal.put(desc ? 'Z' : 'A');
-    m_journal.put_name(column);
-    return *this;
+    if (record_name(column, mark)) return *this;
   }
   parts();
   apply_order(column, desc);

@@ -460,6 +460,11 @@ class QueryBuilder {
     [[nodiscard]] bool room(std::size_t n) const noexcept { return m_size + n <= sizeof m_buf; }
     void put(char c) noexcept { m_buf[m_size++] = c; }
     void put_name(std::string_view name) noexcept;  // after room(name.size() + 1); name.size() < 256
+    /// Puts a plain name (a letter or _, then letters, digits and _; at most
+    /// 128), checking it as it is copied: false, and nothing put, for any
+    /// other form or when it does not fit. The C string form stops at its NUL.
+    [[nodiscard]] bool put_plain(std::string_view name) noexcept;
+    [[nodiscard]] bool put_plain(const char* name) noexcept;
     void put_number(std::uint64_t n) noexcept;      // after room(8)
     static constexpr std::size_t capacity = 120;
     /// Removes the last `n` bytes put (a lookup's suffix).
@@ -518,6 +523,9 @@ class QueryBuilder {
   // The calls the journal records: to it while it is on and has room, else to the parts.
   /// Puts the table at the start of the journal (or builds parts for a name too long for it).
   void record_table();
+  /// Ends the entry begun at `mark` with `name`, checked (a bad name throws,
+  /// the entry taken back); false, the entry taken back, when it does not fit.
+  bool record_name(std::string_view name, std::size_t mark);
   /// True when a call of `need` bytes goes to the journal; else the journal is replayed first.
   bool journaling(std::size_t need);
   QueryBuilder& add_basic(std::string_view column, std::string_view op, Value&& value, bool use_or);
