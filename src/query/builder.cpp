@@ -127,6 +127,13 @@ QueryBuilder::QueryBuilder(std::shared_ptr<Queryable> target, std::string table)
 }
 
 void QueryBuilder::record_table() {
+  // A target that runs builders itself (a shard group) plans from the parts:
+  // they are built from the first call rather than replayed at the run.
+  if (m_target && m_target->builder_runner()) {
+    m_table_form = name_form(m_table);
+    materialize();
+    return;
+  }
   // The table opens the journal (the shape names it); a name too long for it builds parts.
   m_journal.put('T');
   if (m_journal.put_plain(m_table)) {
@@ -163,23 +170,9 @@ char op_index(std::string_view op) {
 }  // namespace
 
 void QueryBuilder::Journal::put_name(std::string_view name) noexcept {
-  const std::size_t n = name.size();
-  m_buf[m_size++] = static_cast<char>(n);
-  char* to = m_buf + m_size;
-  const char* from = name.data();
-  // Names are short: two overlapping fixed-size copies instead of a call to memcpy.
-  if (n >= 8 && n <= 16) {
-    std::memcpy(to, from, 8);
-    std::memcpy(to + n - 8, from + n - 8, 8);
-  } else if (n >= 4 && n < 8) {
-    std::memcpy(to, from, 4);
-    std::memcpy(to + n - 4, from + n - 4, 4);
-  } else if (n < 4) {
-    for (std::size_t i = 0; i < n; ++i) to[i] = from[i];
-  } else {
-    std::memcpy(to, from, n);
-  }
-  m_size = static_cast<std::uint8_t>(m_size + n);
+  m_buf[m_size++] = static_cast<char>(name.size());
+  std::memcpy(m_buf + m_size, name.data(), name.size());
+  m_size = static_cast<std::uint8_t>(m_size + name.size());
 }
 void QueryBuilder::Journal::put_number(std::uint64_t n) noexcept {
   std::memcpy(m_buf + m_size, &n, sizeof n);
@@ -239,7 +232,7 @@ bool QueryBuilder::journaling(std::size_t need) {
 
 QueryBuilder::Parts& QueryBuilder::parts() const {
   if (!m_parts.made()) materialize();
-  return *m_parts.operator->();
+  return *m_parts;
 }
 
 void QueryBuilder::materialize() const {
@@ -897,7 +890,7 @@ struct ShapeCache {
       return static_cast<std::size_t>(h ^ (h >> 29));
     }
   };
-  static constexpr std::size_t max_shapes = 1024;  // a program with more starts over rather than grow without end
+  static constexpr std::size_t max_shapes = 1024;  // per map: a program with more starts over rather than grow without end
   using Map = std::unordered_map<std::string, std::string, Hash, std::equal_to<>>;
   Map recorded;  ///< by journal (a builder that recorded its calls)
   Map parts;     ///< by shape() (a builder that built its parts)
@@ -921,15 +914,6 @@ class QueryBuilder::ShapeKey {
     std::memcpy(m_buf + m_size, &n, sizeof n);
     std::memcpy(m_buf + m_size + sizeof n, name.data(), name.size());
     m_size += sizeof n + name.size();
-  }
-  /// Bytes as they are (a journal: its entries carry their own lengths).
-  void put_raw(std::string_view bytes) noexcept {
-    if (m_size + bytes.size() > sizeof m_buf) {
-      m_full = true;
-      return;
-    }
-    std::memcpy(m_buf + m_size, bytes.data(), bytes.size());
-    m_size += bytes.size();
   }
   void put_number(char tag, std::optional<std::uint64_t> n) noexcept {
     if (!n) return;

@@ -176,6 +176,10 @@ class BuilderRunner {
   [[nodiscard]] virtual std::vector<Queryable*> writers(const QueryBuilder& q, const Fields* set, std::string_view what) = 0;
 };
 
+/// A SELECT, UPDATE, DELETE or INSERT on one table, built by chained calls.
+/// A builder is a value, like a std::string: one thread uses it at a time,
+/// to_sql() and prepare() included (they may build its parts); copy it to
+/// hand it to another thread. What it compiles to is shared per thread.
 class QueryBuilder {
  public:
   /// A builder for `table` that is only compiled (to_sql with a dialect).
@@ -497,6 +501,7 @@ class QueryBuilder {
     [[nodiscard]] bool made() const noexcept { return m_p != nullptr; }
     void make() { m_p = std::make_unique<Parts>(); }
     Parts* operator->() const noexcept { return m_p.get(); }
+    Parts& operator*() const noexcept { return *m_p; }
 
    private:
     std::unique_ptr<Parts> m_p;
