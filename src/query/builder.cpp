@@ -5,10 +5,10 @@
 #include <cctype>
 #include <cstring>
 #include <stdexcept>
-#include <unordered_map>
 
 #include "driver/name_chars.hpp"
 #include "driver/placeholders.hpp"
+#include "driver/statement_cache.hpp"
 #include "plexus/core/error.hpp"
 #include "plexus/db/database.hpp"
 #include "plexus/db/queryable.hpp"
@@ -874,24 +874,11 @@ Query QueryBuilder::to_sql(const Grammar& g) const {
 namespace {
 /// SELECT text by builder shape, per thread (no lock): a builder run on every
 /// request compiles once per shape and dialect, later runs look the text up.
-/// The key is everything the text depends on, compared whole, never a hash alone.
+/// The key is everything the text depends on, compared whole, never a hash
+/// alone; as in a session's statement cache, the shape used last is checked first.
 struct ShapeCache {
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept {
-      std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a, eight bytes at a step
-      std::size_t i = 0;
-      for (; i + 8 <= s.size(); i += 8) {
-        std::uint64_t w;
-        std::memcpy(&w, s.data() + i, 8);
-        h = (h ^ w) * 0x100000001b3ULL;
-      }
-      for (; i < s.size(); ++i) h = (h ^ static_cast<unsigned char>(s[i])) * 0x100000001b3ULL;
-      return static_cast<std::size_t>(h ^ (h >> 29));
-    }
-  };
   static constexpr std::size_t max_shapes = 1024;  // per map: a program with more starts over rather than grow without end
-  using Map = std::unordered_map<std::string, std::string, Hash, std::equal_to<>>;
+  using Map = detail::StatementCache<std::string>;
   Map recorded;  ///< by journal (a builder that recorded its calls)
   Map parts;     ///< by shape() (a builder that built its parts)
 };
@@ -994,10 +981,9 @@ QueryBuilder::Statement QueryBuilder::statement(const Grammar& g, detail::CallSq
     if (m_journal.room(2)) {
       m_journal.put(static_cast<char>(g.slot()));
       m_journal.put(first ? 'f' : 'a');
-      const auto it = cache.find(m_journal.bytes());
-      if (it != cache.end()) {
+      if (const std::string* sql = cache.find(m_journal.bytes())) {
         m_journal.drop(2);
-        return {it->second, m_journal.values};
+        return {*sql, m_journal.values};
       }
       key = m_journal.bytes();
       m_journal.drop(2);
@@ -1009,7 +995,7 @@ QueryBuilder::Statement QueryBuilder::statement(const Grammar& g, detail::CallSq
     shape_key.put(static_cast<char>(g.slot()));
     cached = shape(shape_key, q.bindings, first);
     if (cached) {
-      if (auto it = cache.find(shape_key.view()); it != cache.end()) return {it->second, q.bindings};
+      if (const std::string* sql = cache.find(shape_key.view())) return {*sql, q.bindings};
       key = shape_key.view();
     }
     values = q.bindings.size();
@@ -1035,10 +1021,11 @@ QueryBuilder::Statement QueryBuilder::statement(const Grammar& g, detail::CallSq
                              std::to_string(q.bindings.size()) + ": " + q.sql);
     // Texts handed out to a call still running on this thread (a query hook
     // running a builder) stay valid: only the outermost call starts over.
-    if (cache.size() < ShapeCache::max_shapes) cache.emplace(std::move(key), q.sql);
-    else if (into.outermost()) {
+    if (cache.size() < ShapeCache::max_shapes) {
+      cache.insert(key, q.sql);
+    } else if (into.outermost()) {
       cache.clear();
-      cache.emplace(std::move(key), q.sql);
+      cache.insert(key, q.sql);
     }
   }
   return {q.sql, q.bindings};
