@@ -7,6 +7,7 @@
 #include <ctime>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -22,13 +23,20 @@ struct Result {
   [[nodiscard]] double ops_per_s() const { return wall_s > 0 ? static_cast<double>(ops) / wall_s : 0; }
 };
 
-/// `--only TEXT`: run just the variants whose "workload/impl" contains TEXT (for profiling).
+/// `--only TEXT`: run just the variants whose "workload/impl" contains TEXT
+/// (for profiling); a TEXT ending in `$` must match the end: "W1 point select/plexus builder$".
 inline std::string& only() {
   static std::string filter;
   return filter;
 }
 inline bool wanted(const std::string& workload, const std::string& impl) {
-  return only().empty() || (workload + "/" + impl).find(only()) != std::string::npos;
+  if (only().empty()) return true;
+  const std::string name = workload + "/" + impl;
+  if (only().ends_with('$')) {
+    const std::string_view text(only().data(), only().size() - 1);
+    return std::string_view(name).ends_with(text);
+  }
+  return name.find(only()) != std::string::npos;
 }
 
 inline double thread_cpu_s() {

@@ -110,8 +110,11 @@ std::vector<Result> ConnectionCore::read_batch(std::string_view sql, std::span<c
 
 std::uint64_t ConnectionCore::each(std::string_view sql, std::span<const Value> params, Intent intent,
                                    const RowVisitor& visit, const RouteOptions& o) {
-  Mode mode{{}, nullptr, &visit};
-  return run(sql, params, intent, o, &mode).affected_rows();
+  exec.refuse_if_read_only(sql, intent, primary());
+  const Mode mode{{}, nullptr, &visit};  // tells the router once rows have reached the caller
+  return router.route(sql, params, intent, o, &mode, [&](Leg& leg) {
+    return exec.visit(leg.lease, Place{leg.pool, leg.reason}, sql, params, intent, visit);
+  });
 }
 
 Result ConnectionCore::insert_key(const KeyedInsert& ins, std::span<const Value> params, const RouteOptions& o) {

@@ -1,6 +1,7 @@
 #include "db/executor.hpp"
 
 #include <cstring>
+#include <optional>
 
 #include "db/metrics.hpp"
 #include "plexus/core/error.hpp"
@@ -152,52 +153,63 @@ void Executor::fire(std::vector<QueryHook> HookRegistry::Set::*which, const Quer
   }
 }
 
-Result Executor::run(Pool::Lease& lease, const Place& at, std::string_view asked, std::span<const Value> params,
-                     Intent intent, const Mode* mode) {
-  refuse_nul(asked);
-  // An insert whose key the session reads as the row id runs without
-  // RETURNING (the engine decides); hooks see the statement that ran.
-  const bool by_row_id = mode && mode->key && lease->key_is_row_id(mode->key->table, mode->key->column, mode->key->plain);
-  const std::string_view sql = by_row_id ? mode->key->plain : asked;
-  // Without hooks no event is built (the common case).
-  const bool timed = hooked();
-  QueryEvent ev;
-  if (timed) {
-    ev = event(at, sql, params, intent);
-    fire(&HookRegistry::Set::before, ev);
+template <class Body, class Rows>
+[[gnu::always_inline]] inline auto Executor::measured(Pool::Lease& lease, const Place& at, std::string_view sql,
+                                                      std::span<const Value> params, Intent intent, Body&& body,
+                                                      Rows&& rows) -> decltype(body()) {
+  refuse_nul(sql);
+  // Without hooks no event is built (the common case): metrics alone time it.
+  std::optional<QueryEvent> ev;
+  if (hooked()) {
+    ev.emplace(event(at, sql, params, intent));
+    fire(&HookRegistry::Set::before, *ev);
   }
   const auto start = Clock::now();  // metrics time every statement
   try {
-    Result r = by_row_id               ? key_result(lease->execute(sql, params), mode->key->column)
-               : !mode || mode->key    ? lease->execute(sql, params)
-               : mode->script          ? summary(lease->execute_script(sql))
-               : mode->visit           ? summary(lease->execute_each(sql, params, *mode->visit))
-                                       : run_batch_on(*lease, sql, mode->sets, *mode->out);
+    auto r = body();
     const auto took = Clock::now() - start;
     at.pool.metrics().record(intent, took, nullptr);
-    if (timed) {
-      ev.duration = took;
-      ev.rows = r.columns().size() ? r.size() : r.affected_rows();
-      fire(&HookRegistry::Set::after, ev);
+    if (ev) {
+      ev->duration = took;
+      ev->rows = rows(r);
+      fire(&HookRegistry::Set::after, *ev);
     }
     return r;
   } catch (Error& e) {
-    ev.duration = Clock::now() - start;
-    at.pool.metrics().record(intent, ev.duration, &e);
+    const auto took = Clock::now() - start;
+    at.pool.metrics().record(intent, took, &e);
     if (e.is_connection_error()) lease.discard();  // never hand a broken session out again
     e.add_context({m_cfg.name, at.pool.host(), at.pool.role(), {}});
     if (e.sql().empty()) e.set_sql(sql);
     if (hooked()) {
-      if (!timed) {
-        const auto took = ev.duration;
-        ev = event(at, sql, params, intent);  // a hook added while it ran
-        ev.duration = took;
-      }
-      ev.error = &e;
-      fire(&HookRegistry::Set::error, ev);
+      if (!ev) ev.emplace(event(at, sql, params, intent));  // a hook added while it ran
+      ev->duration = took;
+      ev->error = &e;
+      fire(&HookRegistry::Set::error, *ev);
     }
     throw;
   }
+}
+
+Result Executor::run(Pool::Lease& lease, const Place& at, std::string_view asked, std::span<const Value> params,
+                     Intent intent, const Mode* mode) {
+  // An insert whose key the session reads as the row id runs without
+  // RETURNING (the engine decides); hooks see the statement that ran.
+  const bool by_row_id = mode && mode->key && lease->key_is_row_id(mode->key->table, mode->key->column, mode->key->plain);
+  const std::string_view sql = by_row_id ? mode->key->plain : asked;
+  auto rows = [](const Result& r) -> std::uint64_t { return r.columns().size() ? r.size() : r.affected_rows(); };
+  return measured(lease, at, sql, params, intent, [&]() -> Result {
+    if (by_row_id) return key_result(lease->execute(sql, params), mode->key->column);
+    if (!mode || mode->key) return lease->execute(sql, params);
+    if (mode->script) return summary(lease->execute_script(sql));
+    return run_batch_on(*lease, sql, mode->sets, *mode->out);
+  }, rows);
+}
+
+std::uint64_t Executor::visit(Pool::Lease& lease, const Place& at, std::string_view sql, std::span<const Value> params,
+                              Intent intent, const RowVisitor& visit) {
+  return measured(lease, at, sql, params, intent, [&] { return lease->execute_each(sql, params, visit); },
+                  [](std::uint64_t n) { return n; });
 }
 
 Cursor Executor::stream(Pool::Lease lease, const Place& at, std::string_view sql, std::span<const Value> params,

@@ -49,6 +49,10 @@ class Executor {
   /// discards the session after a connection-level failure.
   Result run(Pool::Lease& lease, const Place& at, std::string_view sql, std::span<const Value> params, Intent intent,
              const Mode* mode = nullptr);
+  /// Runs one read on `lease`, handing its rows to `visit` (the same checks,
+  /// hooks and timing as run()); returns the number of rows handed over.
+  std::uint64_t visit(Pool::Lease& lease, const Place& at, std::string_view sql, std::span<const Value> params,
+                      Intent intent, const RowVisitor& visit);
   /// Opens a cursor on `lease` (moved into the cursor, which gives it back
   /// when its rows run out or it is destroyed); `on_close` runs then too.
   Cursor stream(Pool::Lease lease, const Place& at, std::string_view sql, std::span<const Value> params,
@@ -73,6 +77,11 @@ class Executor {
 
  private:
   [[noreturn]] void refuse_write(std::string_view sql, const Pool& primary) const;
+  /// Runs `body` as the statement `sql`: NUL check, hooks (rows(result) for
+  /// the after-event), metrics, and the context of an error.
+  template <class Body, class Rows>
+  auto measured(Pool::Lease& lease, const Place& at, std::string_view sql, std::span<const Value> params, Intent intent,
+                Body&& body, Rows&& rows) -> decltype(body());
   [[nodiscard]] bool hooked() const noexcept { return m_hooks.any() || (m_global && m_global->any()); }
   QueryEvent event(const Place& at, std::string_view sql, std::span<const Value> params, Intent intent) const;
   void fire(std::vector<QueryHook> HookRegistry::Set::*which, const QueryEvent& ev) const;

@@ -99,8 +99,10 @@ Result Transaction::run(std::string_view sql, std::span<const Value> params, Int
 
 std::uint64_t Transaction::run_each(std::string_view sql, std::span<const Value> params, Intent intent,
                                     const RowVisitor& visit) {
-  detail::Mode mode{{}, nullptr, &visit};
-  return run_here(sql, params, intent, &mode).affected_rows();
+  check_active();
+  m_core->exec.refuse_if_read_only(sql, intent, m_core->primary());
+  return m_core->exec.visit(m_lease, detail::Place{m_core->primary(), "transaction", m_id, m_attempt, m_global_id}, sql,
+                            params, intent, visit);
 }
 
 Result Transaction::run_insert_key(const KeyedInsert& ins, std::span<const Value> params) {

@@ -1222,8 +1222,7 @@ std::uint64_t QueryBuilder::each_row(const RowVisitor& visit, bool first_only) {
   }
   detail::CallSql call;
   const Statement s = statement(t->grammar(), call, first_only);
-  auto pass = [&visit](Row row) { return visit(row); };
-  return t->select_each(s.sql, s.values, pass);
+  return t->select_each(s.sql, s.values, visit);
 }
 
 PreparedQuery QueryBuilder::prepare() const {

@@ -442,3 +442,37 @@ TEST(BuilderSql, RecordedBuildersCompileAsBuildersBuiltPartByPart) {
     if (HasFatalFailure()) return;
   }
 }
+
+// A builder checks a name eight characters at a time as it copies it into its
+// journal. Generated names (lengths 1 to 40, across every word boundary; plain
+// ones, and plain ones with one character from either side of each accepted
+// range put anywhere) compile, or fail, exactly as through name_form()
+// character by character, as a column of select() (a C string) and of where()
+// (a string_view, as the table is).
+TEST(BuilderSql, GeneratedNamesAreCheckedAsNameFormChecksThem) {
+  const std::string plain = "abcxyzABCXYZ_0189";
+  const std::string edges = std::string("/09:@AZ[_`az{.\" -*\x7f") + "\x80\xc3\xa9\xff";
+  std::mt19937 rng(20261202);
+  int accepted = 0, refused = 0;
+  for (int round = 0; round < 6000; ++round) {
+    const std::size_t n = 1 + rng() % 40;
+    std::string name;
+    for (std::size_t i = 0; i < n; ++i) name += plain[rng() % plain.size()];
+    if (rng() % 2) name[rng() % n] = edges[rng() % edges.size()];
+    auto run = [&](QueryBuilder q) -> std::string {
+      try {
+        q.select({name.c_str()}).where(name, 1);  // a bad name fails here, at the call
+      } catch (const Error& e) {
+        return std::string("error: ") + e.what();
+      }
+      return q.to_sql("postgres").sql;
+    };
+    QueryBuilder built("t");
+    (void)built.to_sql("sqlite");  // parts from the first call: names go through name_form()
+    const std::string expected = run(built);
+    ASSERT_EQ(run(QueryBuilder("t")), expected) << "name '" << name << "'";
+    expected.starts_with("error: ") ? ++refused : ++accepted;
+  }
+  EXPECT_GT(accepted, 2000);  // both sides of the check were tried
+  EXPECT_GT(refused, 1000);
+}

@@ -153,7 +153,8 @@ class Queryable {
   /// connection or transaction: the session is busy until the rows are read.
   template <class F>
   std::uint64_t select_each(std::string_view sql, Params params, F&& fn) {
-    return run_each(sql, params.span(), Intent::read, RowVisitor(fn));
+    if constexpr (std::is_same_v<std::remove_cvref_t<F>, RowVisitor>) return run_each(sql, params.span(), Intent::read, fn);
+    else return run_each(sql, params.span(), Intent::read, RowVisitor(fn));
   }
   /// Runs a read into a vector of T, row by row, without a Result in between:
   /// `auto items = conn.select_as<std::tuple<int64_t, std::string>>("SELECT id, name FROM items");`

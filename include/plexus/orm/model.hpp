@@ -376,8 +376,8 @@ class Model {
   /// One query on another connection (the seed's Model.db('analytics')).
   [[nodiscard]] ModelQuery<T> on(std::string_view connection) const { return bind(connection).query(); }
   [[nodiscard]] ModelQuery<T> query() const {
-    (void)home();
-    return ModelQuery<T>(*m_db, m_conn, m_tx);
+    Queryable& where = m_tx ? static_cast<Queryable&>(*m_tx) : home();  // resolved once, at construction
+    return ModelQuery<T>(*m_db, m_conn, &where);
   }
 
   [[nodiscard]] ModelQuery<T> where(std::string_view column, Value value) const {
