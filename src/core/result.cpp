@@ -9,15 +9,7 @@ const std::vector<std::string>& Columns::names() const noexcept {
   return m_names ? *m_names : none;
 }
 
-std::optional<std::size_t> Columns::find(std::string_view name) const noexcept {
-  const auto& n = names();
-  for (std::size_t i = 0; i < n.size(); ++i)
-    if (n[i] == name) return i;
-  return std::nullopt;
-}
-
-std::size_t Columns::index_of(std::string_view name) const {
-  if (auto i = find(name)) return *i;
+void Columns::missing(std::string_view name) const {
   std::string list;
   for (const auto& n : names()) list += (list.empty() ? "" : ", ") + n;
   throw UsageError("no column named '" + std::string(name) + "' in this result (columns: " +

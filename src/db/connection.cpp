@@ -50,6 +50,7 @@ ConnectionCore::ConnectionCore(ConnectionConfig config, const driver::Engine& en
                                ConnectionBudget* budget)
     : cfg(std::move(config)),
       engine(eng),
+      grammar(eng.grammar()),
       options(std::move(opts)),
       exec(cfg, std::move(global)),
       candidates(make_candidates(engine, cfg, options, budget)),
@@ -137,7 +138,7 @@ Connection::~Connection() = default;
 const std::string& Connection::name() const noexcept { return m_core->cfg.name; }
 const std::string& Connection::type() const noexcept { return m_core->cfg.driver; }
 const ConnectionConfig& Connection::config() const noexcept { return m_core->cfg; }
-const Grammar& Connection::grammar() const noexcept { return m_core->engine.grammar(); }
+const Grammar& Connection::grammar() const noexcept { return m_core->grammar; }
 
 void Connection::on_before_query(QueryHook h) { m_core->exec.hooks().add_before(std::move(h)); }
 void Connection::on_after_query(QueryHook h) { m_core->exec.hooks().add_after(std::move(h)); }

@@ -23,6 +23,7 @@ class ConnectionCore {
 
   const ConnectionConfig cfg;
   const driver::Engine& engine;
+  const Grammar& grammar;  ///< the engine's, asked once (every builder call wants it)
   const driver::Options options;
   Executor exec;
   /// The primary candidates (cfg.hosts; one for most connections): the router

@@ -159,20 +159,21 @@ template <class Body, class Rows>
                                                       Rows&& rows) -> decltype(body()) {
   refuse_nul(sql);
   // Without hooks no event is built (the common case): metrics alone time it.
-  std::optional<QueryEvent> ev;
-  if (hooked()) {
-    ev.emplace(event(at, sql, params, intent));
-    fire(&HookRegistry::Set::before, *ev);
+  const bool timed = hooked();
+  QueryEvent ev;
+  if (timed) {
+    ev = event(at, sql, params, intent);
+    fire(&HookRegistry::Set::before, ev);
   }
   const auto start = Clock::now();  // metrics time every statement
   try {
     auto r = body();
     const auto took = Clock::now() - start;
     at.pool.metrics().record(intent, took, nullptr);
-    if (ev) {
-      ev->duration = took;
-      ev->rows = rows(r);
-      fire(&HookRegistry::Set::after, *ev);
+    if (timed) {
+      ev.duration = took;
+      ev.rows = rows(r);
+      fire(&HookRegistry::Set::after, ev);
     }
     return r;
   } catch (Error& e) {
@@ -182,10 +183,10 @@ template <class Body, class Rows>
     e.add_context({m_cfg.name, at.pool.host(), at.pool.role(), {}});
     if (e.sql().empty()) e.set_sql(sql);
     if (hooked()) {
-      if (!ev) ev.emplace(event(at, sql, params, intent));  // a hook added while it ran
-      ev->duration = took;
-      ev->error = &e;
-      fire(&HookRegistry::Set::error, *ev);
+      if (!timed) ev = event(at, sql, params, intent);  // a hook added while it ran
+      ev.duration = took;
+      ev.error = &e;
+      fire(&HookRegistry::Set::error, ev);
     }
     throw;
   }
@@ -276,18 +277,14 @@ void Executor::transaction_step(Pool::Lease& lease, const Place& at, std::string
   }
 }
 
-Pool::Lease Executor::acquire(Pool& pool, std::string_view reason, std::string_view sql, std::span<const Value> params,
-                              Intent intent) {
-  try {
-    return pool.acquire();
-  } catch (Error& e) {
-    e.set_sql(sql);
-    pool.metrics().record(intent, std::chrono::nanoseconds(0), &e);
-    QueryEvent ev = event(Place{pool, reason}, sql, params, intent);
-    ev.error = &e;
-    fire(&HookRegistry::Set::error, ev);
-    throw;
-  }
+void Executor::acquire_failed(Error& e, const Pool& pool, std::string_view reason, std::string_view sql,
+                              std::span<const Value> params, Intent intent) {
+  e.set_sql(sql);
+  pool.metrics().record(intent, std::chrono::nanoseconds(0), &e);
+  QueryEvent ev = event(Place{pool, reason}, sql, params, intent);
+  ev.error = &e;
+  fire(&HookRegistry::Set::error, ev);
+  throw;
 }
 
 void Executor::refuse_write(std::string_view sql, const Pool& primary) const {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "db/hooks.hpp"
+#include "plexus/core/error.hpp"
 #include "plexus/db/pool.hpp"
 #include "plexus/db/queryable.hpp"
 
@@ -64,7 +65,13 @@ class Executor {
   void report_retry(const Pool& primary, const Error& why, unsigned next, unsigned max);
   /// A session from `pool`; a failure to get one reaches the error hooks.
   Pool::Lease acquire(Pool& pool, std::string_view reason, std::string_view sql, std::span<const Value> params,
-                      Intent intent);
+                      Intent intent) {
+    try {
+      return pool.acquire();
+    } catch (Error& e) {
+      acquire_failed(e, pool, reason, sql, params, intent);
+    }
+  }
   /// Refuses a write on a connection configured read_only.
   void refuse_if_read_only(std::string_view sql, Intent intent, const Pool& primary) const {
     if (m_cfg.read_only && intent != Intent::read) [[unlikely]]
@@ -77,6 +84,8 @@ class Executor {
 
  private:
   [[noreturn]] void refuse_write(std::string_view sql, const Pool& primary) const;
+  [[noreturn]] void acquire_failed(Error& e, const Pool& pool, std::string_view reason, std::string_view sql,
+                                   std::span<const Value> params, Intent intent);
   /// Runs `body` as the statement `sql`: NUL check, hooks (rows(result) for
   /// the after-event), metrics, and the context of an error.
   template <class Body, class Rows>

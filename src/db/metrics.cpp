@@ -83,10 +83,22 @@ std::string Metrics::to_prometheus() const {
 
 namespace detail {
 
+namespace {
+/// kLatencyBounds in nanoseconds (each is a whole number of them).
+constexpr auto kLatencyBoundsNs = [] {
+  std::array<std::int64_t, kLatencyBounds.size()> ns{};
+  for (std::size_t i = 0; i < ns.size(); ++i) ns[i] = static_cast<std::int64_t>(kLatencyBounds[i] * 1e9 + 0.5);
+  return ns;
+}();
+static_assert(kLatencyBoundsNs.front() == 100'000 && kLatencyBoundsNs[3] == 1'000'000 &&
+              kLatencyBoundsNs.back() == 5'000'000'000);
+}  // namespace
+
 void Histogram::observe(std::chrono::nanoseconds d) noexcept {
-  const double s = std::chrono::duration<double>(d).count();
-  const auto i = static_cast<std::size_t>(std::lower_bound(kLatencyBounds.begin(), kLatencyBounds.end(), s) -
-                                          kLatencyBounds.begin());
+  // The first bucket whose bound is not below d: a walk from the fastest, as
+  // most statements land in the first buckets.
+  std::size_t i = 0;
+  while (i < kLatencyBoundsNs.size() && d.count() > kLatencyBoundsNs[i]) ++i;
   bump(m_buckets[i]);
   bump(m_count);
   bump(m_sum_ns, static_cast<std::uint64_t>(std::max<std::int64_t>(0, d.count())));

@@ -172,7 +172,8 @@ bool Router::fit(Replica& r, Pool::Lease& lease) {
   return lag >= 0 && lag <= m_cfg.max_replica_lag.count();
 }
 
-Leg Router::writer_leg(std::string_view reason, std::string_view sql, std::span<const Value> params, Intent intent) {
+Leg Router::following_writer_leg(std::string_view reason, std::string_view sql, std::span<const Value> params,
+                                 Intent intent) {
   Pool* pool = &primary();
   for (;;) {
     try {

@@ -102,7 +102,13 @@ class Router {
   Pool& follow(Pool& failed, const Error& why);
   /// A session on the primary; a connection failure there (nothing was sent)
   /// follows a fail-over and tries the new primary.
-  Leg writer_leg(std::string_view reason, std::string_view sql, std::span<const Value> params, Intent intent);
+  Leg writer_leg(std::string_view reason, std::string_view sql, std::span<const Value> params, Intent intent) {
+    if (!follows_failover()) [[likely]] {  // one primary: nothing to follow
+      Pool& pool = primary();
+      return Leg{pool, m_exec.acquire(pool, reason, sql, params, intent), reason, InFlight()};
+    }
+    return following_writer_leg(reason, sql, params, intent);
+  }
   /// A session on the primary for a transaction (BEGIN): after a connection
   /// failure, on the primary there is now.
   Pool::Lease writer_session(std::string_view reason) { return writer_leg(reason, "BEGIN", {}, Intent::write).lease; }
@@ -153,6 +159,8 @@ class Router {
                   const RouteOptions& o, const Mode* mode, F&& attempt)
       -> decltype(attempt(std::declval<Leg&>()));
   [[noreturn]] void no_replica(std::string_view sql, const std::optional<Error>& last) const;
+  /// writer_leg() with several primary candidates.
+  Leg following_writer_leg(std::string_view reason, std::string_view sql, std::span<const Value> params, Intent intent);
 
   const ConnectionConfig& m_cfg;
   Executor& m_exec;

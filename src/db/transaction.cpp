@@ -75,7 +75,7 @@ void Transaction::finish(bool commit) {
 }
 
 const std::string& Transaction::driver() const noexcept { return m_core->cfg.driver; }
-const Grammar& Transaction::grammar() const noexcept { return m_core->engine.grammar(); }
+const Grammar& Transaction::grammar() const noexcept { return m_core->grammar; }
 
 void Transaction::commit() {
   if (!m_global_id.empty())

@@ -95,18 +95,27 @@ struct CallScratch {
   bool busy = false;
 };
 thread_local CallScratch t_scratch;
+/// The calls running on this thread (a query hook may run a builder inside another's call).
+thread_local unsigned t_calls = 0;
 }  // namespace
 
-detail::CallSql::CallSql() : m_shared(!t_scratch.busy) {
-  if (m_shared) {
-    t_scratch.busy = true;
-    m_query = &t_scratch.query;
-  } else {
-    m_query = &m_own.emplace();
+detail::CallSql::CallSql() noexcept : m_outermost(t_calls++ == 0) {}
+
+Query& detail::CallSql::query() {
+  if (!m_query) {
+    m_shared = !t_scratch.busy;
+    if (m_shared) {
+      t_scratch.busy = true;
+      m_query = &t_scratch.query;
+    } else {
+      m_query = &m_own.emplace();
+    }
   }
+  return *m_query;
 }
 
 detail::CallSql::~CallSql() {
+  --t_calls;
   if (!m_shared) return;
   m_query->sql.clear();  // capacity kept; the values are not kept past the call
   m_query->bindings.clear();
@@ -970,7 +979,6 @@ bool QueryBuilder::shape(ShapeKey& key, std::vector<Value>& values, bool first) 
 }
 
 QueryBuilder::Statement QueryBuilder::statement(const Grammar& g, detail::CallSql& into, bool first) {
-  Query& q = into.query();
   auto& cache = m_journal.on() ? t_shapes.recorded : t_shapes.parts;
   std::string key;  // kept for the cache on a miss
   bool cached = false;
@@ -991,6 +999,7 @@ QueryBuilder::Statement QueryBuilder::statement(const Grammar& g, detail::CallSq
     }
     values = m_journal.values.size();
   } else {
+    Query& q = into.query();
     ShapeKey shape_key;
     shape_key.put(static_cast<char>(g.slot()));
     cached = shape(shape_key, q.bindings, first);
@@ -1002,6 +1011,7 @@ QueryBuilder::Statement QueryBuilder::statement(const Grammar& g, detail::CallSq
     q.bindings.clear();
   }
   // Compiled from the parts, LIMIT 1 set in place for `first` and then restored.
+  Query& q = into.query();
   Parts& p = parts();
   const auto saved = p.limit;
   if (first) p.limit = 1;
@@ -1194,19 +1204,41 @@ Result QueryBuilder::get() {
   return t->select(s.sql, s.values);
 }
 
+Record::Record(Row row) : m_cols(row.columns()) {
+  m_values.reserve(row.size());
+  for (const Value& v : row) m_values.emplace_back(v);
+}
+
+Record::Record(Result r) : m_cols(r.columns()) {
+  if (r.empty()) throw UsageError("a Record is made from a result with at least one row; this one has none");
+  const Row first = r[0];
+  m_values.reserve(first.size());
+  for (const Value& v : first) m_values.emplace_back(v);
+}
+
+namespace {
+/// The first row a read hands over, kept as a Record; the read stops there.
+std::uint64_t read_first(Queryable& on, std::string_view sql, std::span<const Value> values, std::optional<Record>& out) {
+  return on.select_each(sql, values, [&out](Row row) {
+    out.emplace(row);
+    return false;
+  });
+}
+}  // namespace
+
 std::optional<Record> QueryBuilder::first() {
   auto [t, scatter] = route("run");
-  Result r;
   if (scatter) {
     QueryBuilder one = *this;
-    r = scatter->get(one.limit(1));
-  } else {
-    detail::CallSql call;
-    const Statement s = statement(t->grammar(), call, true);
-    r = t->select(s.sql, s.values);
+    Result r = scatter->get(one.limit(1));
+    if (r.empty()) return std::nullopt;
+    return Record(std::move(r));
   }
-  if (r.empty()) return std::nullopt;
-  return Record(std::move(r));
+  std::optional<Record> out;
+  detail::CallSql call;
+  const Statement s = statement(t->grammar(), call, true);
+  (void)read_first(*t, s.sql, s.values, out);
+  return out;
 }
 
 std::uint64_t QueryBuilder::each_row(const RowVisitor& visit, bool first_only) {
@@ -1249,9 +1281,9 @@ std::span<const Value> PreparedQuery::bind(const Params& values) const {
 Result PreparedQuery::get(Params values) { return m_target->select(m_all.sql, bind(values)); }
 
 std::optional<Record> PreparedQuery::first(Params values) {
-  Result r = m_target->select(m_first.sql, bind(values));
-  if (r.empty()) return std::nullopt;
-  return Record(std::move(r));
+  std::optional<Record> out;
+  (void)read_first(*m_target, m_first.sql, bind(values), out);
+  return out;
 }
 
 Value QueryBuilder::value(std::string_view column) {

@@ -25,13 +25,23 @@ class Columns {
   [[nodiscard]] std::size_t size() const noexcept { return m_names ? m_names->size() : 0; }
   [[nodiscard]] const std::string& operator[](std::size_t i) const { return (*m_names)[i]; }
   [[nodiscard]] const std::vector<std::string>& names() const noexcept;
-  [[nodiscard]] std::optional<std::size_t> find(std::string_view name) const noexcept;
+  [[nodiscard]] std::optional<std::size_t> find(std::string_view name) const noexcept {
+    if (!m_names) return std::nullopt;
+    const std::string* n = m_names->data();
+    for (std::size_t i = 0, k = m_names->size(); i < k; ++i)
+      if (std::string_view(n[i]) == name) return i;
+    return std::nullopt;
+  }
   /// @throws UsageError naming the column and listing the available ones.
-  [[nodiscard]] std::size_t index_of(std::string_view name) const;
+  [[nodiscard]] std::size_t index_of(std::string_view name) const {
+    if (auto i = find(name)) return *i;
+    missing(name);
+  }
   /// True when both share one list of names (not merely equal ones).
   [[nodiscard]] bool same_list(const Columns& o) const noexcept { return m_names && m_names == o.m_names; }
 
  private:
+  [[noreturn]] void missing(std::string_view name) const;
   // Shared: a cached statement hands the same names to every Result without copying.
   std::shared_ptr<const std::vector<std::string>> m_names;
 };

@@ -62,21 +62,26 @@ class FixedColumns {
   bool m_plain = true;     ///< no raw expression (so no values among the columns)
 };
 
-/// One row that owns its data (what first() returns).
+/// One row that owns its data (what first() returns): its values are held
+/// in the Record itself (no allocation for up to 6 columns).
 class Record {
  public:
-  explicit Record(Result r) : m_result(std::move(r)) {}
-  [[nodiscard]] Row row() const { return m_result[0]; }
+  /// The first row of `r`. @throws UsageError when `r` has none.
+  explicit Record(Result r);
+  /// A copy of `row` (a Row is only valid while its Result or read lasts).
+  explicit Record(Row row);
+  [[nodiscard]] Row row() const noexcept { return Row(&m_cols, m_values.data()); }
   [[nodiscard]] const Value& operator[](std::string_view name) const { return row()[name]; }
   [[nodiscard]] const Value& operator[](std::size_t i) const { return row()[i]; }
   template <class T>
   [[nodiscard]] T get(std::string_view name) const {
     return row().get<T>(name);
   }
-  [[nodiscard]] const Columns& columns() const noexcept { return m_result.columns(); }
+  [[nodiscard]] const Columns& columns() const noexcept { return m_cols; }
 
  private:
-  Result m_result;
+  Columns m_cols;
+  detail::SmallVector<Value, 6> m_values;
 };
 
 /// One page of results with the totals a pager needs.
@@ -140,18 +145,21 @@ class ShardPlanner;
 /// is still running on this thread (a query hook running a builder), its own.
 class CallSql {
  public:
-  CallSql();
+  CallSql() noexcept;
   ~CallSql();
   CallSql(const CallSql&) = delete;
   CallSql& operator=(const CallSql&) = delete;
-  [[nodiscard]] Query& query() noexcept { return *m_query; }
-  /// No other call is running on this thread (this one holds the thread's storage).
-  [[nodiscard]] bool outermost() const noexcept { return m_shared; }
+  /// The storage to compile into, taken at the first ask (a statement found
+  /// compiled needs none): the thread's own when free, else this call's.
+  [[nodiscard]] Query& query();
+  /// No other call was running on this thread when this one began.
+  [[nodiscard]] bool outermost() const noexcept { return m_outermost; }
 
  private:
-  Query* m_query;
+  Query* m_query = nullptr;
   std::optional<Query> m_own;
-  bool m_shared;
+  bool m_shared = false;  ///< m_query is the thread's storage
+  bool m_outermost;
 };
 }  // namespace detail
 
