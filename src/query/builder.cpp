@@ -125,8 +125,7 @@ detail::CallSql::~CallSql() {
 QueryBuilder::QueryBuilder(std::string table) : m_table(std::move(table)) {
   record_table();
 }
-QueryBuilder::QueryBuilder(Queryable& target, std::string table)
-    : m_target(&target), m_table(std::move(table)) {
+QueryBuilder::QueryBuilder(Queryable& target, std::string_view table) : m_target(&target), m_table(table) {
   record_table();
 }
 
@@ -153,7 +152,7 @@ void QueryBuilder::record_table() {
   if (!record_name(m_table, 0)) materialize();
 }
 
-QueryBuilder Queryable::table(std::string_view name) { return QueryBuilder(*this, std::string(name)); }
+QueryBuilder Queryable::table(std::string_view name) { return QueryBuilder(*this, name); }
 QueryBuilder Database::table(std::string_view table, std::string_view connection_name) {
   return connection(connection_name).table(table);
 }
@@ -206,10 +205,8 @@ bool QueryBuilder::Journal::put_plain(const char* name) noexcept {
   char* to = m_buf + m_size + 1;
   const std::size_t most = std::min(detail::k_plain_name_max, capacity - m_size - 1);
   std::size_t n = 0;
-  for (char c = name[0]; c != '\0'; c = name[++n]) {
-    if (n == most || !detail::ident_char(c)) return false;
-    to[n] = c;
-  }
+  for (; n < most && detail::ident_char(name[n]); ++n) to[n] = name[n];  // NUL is not a name character
+  if (name[n] != '\0') return false;  // a character a plain name has not, or longer than fits
   m_buf[m_size] = static_cast<char>(n);
   m_size = static_cast<std::uint8_t>(m_size + 1 + n);
   return true;

@@ -194,7 +194,7 @@ class QueryBuilder {
   explicit QueryBuilder(std::string table);
   /// A builder that runs on `target` (a Connection or a Transaction), which
   /// must outlive it.
-  QueryBuilder(Queryable& target, std::string table);
+  QueryBuilder(Queryable& target, std::string_view table);
   /// A builder that runs on a target it keeps alive (conn.on_primary().table()
   /// keeps its routed view, so the builder can be stored).
   QueryBuilder(std::shared_ptr<Queryable> target, std::string table);
