@@ -1,7 +1,6 @@
 #include "db/executor.hpp"
 
 #include <cstring>
-#include <optional>
 
 #include "db/metrics.hpp"
 #include "plexus/core/error.hpp"
@@ -153,41 +152,52 @@ void Executor::fire(std::vector<QueryHook> HookRegistry::Set::*which, const Quer
   }
 }
 
+void Executor::failed(Error& e, Pool::Lease& lease, const Place& at, std::string_view sql, std::span<const Value> params,
+                      Intent intent, std::chrono::nanoseconds took, QueryEvent* ev) {
+  at.pool.metrics().record(intent, took, &e);
+  if (e.is_connection_error()) lease.discard();  // never hand a broken session out again
+  e.add_context({m_cfg.name, at.pool.host(), at.pool.role(), {}});
+  if (e.sql().empty()) e.set_sql(sql);
+  if (!hooked()) return;
+  QueryEvent added;
+  if (!ev) {  // a hook added while it ran
+    added = event(at, sql, params, intent);
+    ev = &added;
+  }
+  ev->duration = took;
+  ev->error = &e;
+  fire(&HookRegistry::Set::error, *ev);
+}
+
 template <class Body, class Rows>
 [[gnu::always_inline]] inline auto Executor::measured(Pool::Lease& lease, const Place& at, std::string_view sql,
                                                       std::span<const Value> params, Intent intent, Body&& body,
                                                       Rows&& rows) -> decltype(body()) {
   refuse_nul(sql);
-  // Without hooks no event is built (the common case): metrics alone time it.
-  const bool timed = hooked();
-  QueryEvent ev;
-  if (timed) {
-    ev = event(at, sql, params, intent);
-    fire(&HookRegistry::Set::before, ev);
+  if (!hooked()) [[likely]] {  // the common case: metrics alone time it, no event is built
+    const auto start = Clock::now();
+    try {
+      auto r = body();
+      at.pool.metrics().record(intent, Clock::now() - start, nullptr);
+      return r;
+    } catch (Error& e) {
+      failed(e, lease, at, sql, params, intent, Clock::now() - start, nullptr);
+      throw;
+    }
   }
-  const auto start = Clock::now();  // metrics time every statement
+  QueryEvent ev = event(at, sql, params, intent);
+  fire(&HookRegistry::Set::before, ev);
+  const auto start = Clock::now();
   try {
     auto r = body();
     const auto took = Clock::now() - start;
     at.pool.metrics().record(intent, took, nullptr);
-    if (timed) {
-      ev.duration = took;
-      ev.rows = rows(r);
-      fire(&HookRegistry::Set::after, ev);
-    }
+    ev.duration = took;
+    ev.rows = rows(r);
+    fire(&HookRegistry::Set::after, ev);
     return r;
   } catch (Error& e) {
-    const auto took = Clock::now() - start;
-    at.pool.metrics().record(intent, took, &e);
-    if (e.is_connection_error()) lease.discard();  // never hand a broken session out again
-    e.add_context({m_cfg.name, at.pool.host(), at.pool.role(), {}});
-    if (e.sql().empty()) e.set_sql(sql);
-    if (hooked()) {
-      if (!timed) ev = event(at, sql, params, intent);  // a hook added while it ran
-      ev.duration = took;
-      ev.error = &e;
-      fire(&HookRegistry::Set::error, ev);
-    }
+    failed(e, lease, at, sql, params, intent, Clock::now() - start, &ev);
     throw;
   }
 }

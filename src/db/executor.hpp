@@ -86,6 +86,11 @@ class Executor {
   [[noreturn]] void refuse_write(std::string_view sql, const Pool& primary) const;
   [[noreturn]] void acquire_failed(Error& e, const Pool& pool, std::string_view reason, std::string_view sql,
                                    std::span<const Value> params, Intent intent);
+  /// What a failed statement leaves: metrics, the session discarded after a
+  /// connection failure, the error's context, the error hooks (with `ev`,
+  /// or an event built now when a hook was added while it ran).
+  void failed(Error& e, Pool::Lease& lease, const Place& at, std::string_view sql, std::span<const Value> params,
+              Intent intent, std::chrono::nanoseconds took, QueryEvent* ev);
   /// Runs `body` as the statement `sql`: NUL check, hooks (rows(result) for
   /// the after-event), metrics, and the context of an error.
   template <class Body, class Rows>

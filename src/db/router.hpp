@@ -154,6 +154,14 @@ class Router {
   /// max_replica_lag set, measured within it; both asked at most every 500 ms.
   bool fit(Replica& r, Pool::Lease& lease);
   [[nodiscard]] std::string_view strategy_reason() const noexcept { return m_reason; }
+  /// Runs the statement on the primary (the retry of a read on a fresh
+  /// session, and the write's fail-over, included). on_primary() is the same
+  /// out of line, for the rarer routes; the common one has it inline.
+  template <class F>
+  [[gnu::always_inline]] inline auto primary_leg(std::string_view reason, std::string_view sql,
+                                                 std::span<const Value> params, Intent intent, const RouteOptions& o,
+                                                 const Mode* mode, F&& attempt)
+      -> decltype(attempt(std::declval<Leg&>()));
   template <class F>
   auto on_primary(std::string_view reason, std::string_view sql, std::span<const Value> params, Intent intent,
                   const RouteOptions& o, const Mode* mode, F&& attempt)

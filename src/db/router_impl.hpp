@@ -10,6 +10,13 @@ template <class F>
 auto Router::on_primary(std::string_view reason, std::string_view sql, std::span<const Value> params, Intent intent,
                         const RouteOptions& o, const Mode* mode, F&& attempt)
     -> decltype(attempt(std::declval<Leg&>())) {
+  return primary_leg(reason, sql, params, intent, o, mode, attempt);
+}
+
+template <class F>
+inline auto Router::primary_leg(std::string_view reason, std::string_view sql, std::span<const Value> params,
+                                Intent intent, const RouteOptions& o, const Mode* mode, F&& attempt)
+    -> decltype(attempt(std::declval<Leg&>())) {
   Leg leg = writer_leg(reason, sql, params, intent);
   if (intent == Intent::read) {
     // A read that failed because its session had died (a server restart
@@ -56,13 +63,18 @@ template <class F>
 auto Router::route(std::string_view sql, std::span<const Value> params, Intent intent, const RouteOptions& o,
                    const Mode* mode, F&& attempt) -> decltype(attempt(std::declval<Leg&>())) {
   using Side = RouteOptions::Side;
-  if (intent == Intent::write) return on_primary("write", sql, params, intent, o, mode, attempt);
-  if (o.side == Side::primary) return on_primary("read: forced primary", sql, params, intent, o, mode, attempt);
-  if (m_replicas.empty()) {
+  // Writes, forced reads and reads without replicas: the primary, by the one inline path.
+  std::string_view to_primary;
+  if (intent == Intent::write) {
+    to_primary = "write";
+  } else if (o.side == Side::primary) {
+    to_primary = "read: forced primary";
+  } else if (m_replicas.empty()) {
     if (o.side == Side::replica)
       throw UsageError("connection '" + m_cfg.name + "' has no read_hosts, so on_replica() cannot be served");
-    return on_primary("read", sql, params, intent, o, mode, attempt);
+    to_primary = "read";
   }
+  if (!to_primary.empty()) return primary_leg(to_primary, sql, params, intent, o, mode, attempt);
   if (o.uow && o.side != Side::replica && o.uow->wrote(m_cfg.name)) {
     switch (consistency(o)) {
       case Consistency::sticky:
