@@ -20,8 +20,10 @@
 namespace plexus::detail {
 
 /// How a statement runs when not into one Result: a batch (one run per
-/// parameter set, results into `out`), rows handed to `visit`, an insert
-/// whose generated key is wanted (`key`), or a script.
+/// parameter set, results into `out`), an insert whose generated key is
+/// wanted (`key`), or a script. A read whose rows go to a visitor runs by
+/// Executor::visit; its Mode carries `visit` only so the router can tell
+/// when rows have reached the caller.
 struct Mode {
   std::span<const std::vector<Value>> sets;
   std::vector<Result>* out = nullptr;

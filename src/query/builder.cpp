@@ -1206,12 +1206,14 @@ Record::Record(Row row) : m_cols(row.columns()) {
   for (const Value& v : row) m_values.emplace_back(v);
 }
 
-Record::Record(Result r) : m_cols(r.columns()) {
+namespace {
+Row first_row(const Result& r) {
   if (r.empty()) throw UsageError("a Record is made from a result with at least one row; this one has none");
-  const Row first = r[0];
-  m_values.reserve(first.size());
-  for (const Value& v : first) m_values.emplace_back(v);
+  return r[0];
 }
+}  // namespace
+
+Record::Record(Result r) : Record(first_row(r)) {}
 
 namespace {
 /// The first row a read hands over, kept as a Record; the read stops there.

@@ -476,3 +476,40 @@ TEST(BuilderSql, GeneratedNamesAreCheckedAsNameFormChecksThem) {
   EXPECT_GT(accepted, 2000);  // both sides of the check were tried
   EXPECT_GT(refused, 1000);
 }
+
+// A Record holds its row's values itself: inline up to six columns, on the
+// heap past that. Generated rows of 1 to 12 columns (texts longer than a
+// string's inline buffer among them) keep every value and name through a
+// copy, a move, and the Result they came from going away.
+TEST(BuilderSql, RecordsKeepTheirRowWhateverItsWidth) {
+  std::mt19937 rng(20261202);
+  for (std::size_t width = 1; width <= 12; ++width) {
+    std::vector<std::string> names;
+    std::vector<Value> values;
+    for (std::size_t i = 0; i < width; ++i) {
+      names.push_back("c" + std::to_string(i));
+      switch (rng() % 3) {
+        case 0: values.emplace_back(static_cast<std::int64_t>(rng())); break;
+        case 1: values.emplace_back(std::string(rng() % 40, static_cast<char>('a' + i))); break;
+        default: values.emplace_back(); break;  // NULL
+      }
+    }
+    std::optional<Record> kept;
+    {
+      Result r{Columns(names)};
+      Value* row = r.append_row();
+      for (std::size_t i = 0; i < width; ++i) row[i] = values[i];
+      kept.emplace(std::move(r));
+    }
+    const Record copy = *kept;
+    const Record moved = std::move(*kept);
+    for (const Record* rec : {&copy, &moved}) {
+      ASSERT_EQ(rec->row().size(), width);
+      for (std::size_t i = 0; i < width; ++i) {
+        EXPECT_EQ((*rec)[i], values[i]) << "width " << width << ", column " << i;
+        EXPECT_EQ((*rec)[names[i]], values[i]);
+      }
+    }
+  }
+  EXPECT_THROW(Record(Result(Columns({"id"}))), UsageError);  // no row to keep
+}
