@@ -134,7 +134,7 @@ QueryBuilder::QueryBuilder(std::shared_ptr<Queryable> target, std::string table)
   record_table();
 }
 
-void QueryBuilder::record_table() {
+[[gnu::always_inline]] inline void QueryBuilder::record_table() {
   // A target that runs builders itself (a shard group) plans from the parts:
   // they are built from the first call rather than replayed at the run.
   if (m_target && m_target->builder_runner()) {
@@ -187,7 +187,7 @@ void QueryBuilder::Journal::put_number(std::uint64_t n) noexcept {
   m_size = static_cast<std::uint8_t>(m_size + sizeof n);
 }
 
-bool QueryBuilder::Journal::put_plain(std::string_view name) noexcept {
+[[gnu::always_inline]] inline bool QueryBuilder::Journal::put_plain(std::string_view name) noexcept {
   const std::size_t n = name.size();
   if (n == 0 || n > detail::k_plain_name_max || !room(n + 1) || !detail::ident_start(name[0])) return false;
   char* to = m_buf + m_size + 1;
@@ -200,7 +200,7 @@ bool QueryBuilder::Journal::put_plain(std::string_view name) noexcept {
   m_size = static_cast<std::uint8_t>(m_size + 1 + n);
   return true;
 }
-bool QueryBuilder::Journal::put_plain(const char* name) noexcept {
+[[gnu::always_inline]] inline bool QueryBuilder::Journal::put_plain(const char* name) noexcept {
   if (m_size >= capacity || !detail::ident_start(name[0])) return false;  // the empty name included
   char* to = m_buf + m_size + 1;
   const std::size_t most = std::min(detail::k_plain_name_max, capacity - m_size - 1);
@@ -212,8 +212,11 @@ bool QueryBuilder::Journal::put_plain(const char* name) noexcept {
   return true;
 }
 
-bool QueryBuilder::record_name(std::string_view name, std::size_t mark) {
-  if (m_journal.put_plain(name)) return true;
+[[gnu::always_inline]] inline bool QueryBuilder::record_name(std::string_view name, std::size_t mark) {
+  return m_journal.put_plain(name) || record_other_name(name, mark);
+}
+
+bool QueryBuilder::record_other_name(std::string_view name, std::size_t mark) {
   try {
     (void)name_form(name);  // the other accepted forms; a bad name is refused here
   } catch (...) {

@@ -539,6 +539,8 @@ class QueryBuilder {
   /// Ends the entry begun at `mark` with `name`, checked (a bad name throws,
   /// the entry taken back); false, the entry taken back, when it does not fit.
   bool record_name(std::string_view name, std::size_t mark);
+  /// record_name() for a name that is not plain, or did not fit as one.
+  bool record_other_name(std::string_view name, std::size_t mark);
   /// True when a call of `need` bytes goes to the journal; else the journal is replayed first.
   bool journaling(std::size_t need);
   QueryBuilder& add_basic(std::string_view column, std::string_view op, Value&& value, bool use_or);
