@@ -1229,14 +1229,14 @@ std::uint64_t read_first(Queryable& on, std::string_view sql, std::span<const Va
 }  // namespace
 
 std::optional<Record> QueryBuilder::first() {
+  std::optional<Record> out;  // the one object returned (NRVO): the Record is made where the caller keeps it
   auto [t, scatter] = route("run");
   if (scatter) {
     QueryBuilder one = *this;
     Result r = scatter->get(one.limit(1));
-    if (r.empty()) return std::nullopt;
-    return Record(std::move(r));
+    if (!r.empty()) out.emplace(std::move(r));
+    return out;
   }
-  std::optional<Record> out;
   detail::CallSql call;
   const Statement s = statement(t->grammar(), call, true);
   (void)read_first(*t, s.sql, s.values, out);

@@ -665,13 +665,15 @@ class ModelQuery {
   }
   /// The first row (LIMIT 1; the read stops after it), or nullopt.
   [[nodiscard]] std::optional<Entity<T>> first() {
-    std::optional<Entity<T>> one;
+    std::optional<Entity<T>> one;  // the one object returned (NRVO): no move of the entity
     read([&](Row row) { detail::hydrate_row<T>(row, one.emplace(), m_conn); return false; }, true);
-    if (!one || m_eager.empty()) return one;
-    std::vector<Entity<T>> loaded;
-    loaded.push_back(std::move(*one));
-    for (auto& load : m_eager) load(loaded);
-    return std::move(loaded.front());
+    if (one && !m_eager.empty()) {
+      std::vector<Entity<T>> loaded;
+      loaded.push_back(std::move(*one));
+      for (auto& load : m_eager) load(loaded);
+      *one = std::move(loaded.front());
+    }
+    return one;
   }
   [[nodiscard]] std::int64_t count() { return prepared().count(); }
   [[nodiscard]] Query to_sql() const { return prepared().to_sql(); }
