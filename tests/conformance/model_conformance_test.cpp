@@ -266,6 +266,22 @@ TEST_P(Models, EagerLoadingRunsOneQueryPerRelationOnItsOwnConnection) {
   EXPECT_EQ(users[1].profile->bio, "Bob's bio");
 }
 
+TEST_P(Models, FirstWithEagerLoadingLoadsTheRelationsOfThatOneRow) {
+  seed();
+  auto first = db->model<User>().query().with(posts_of_user).with(events_of_user).order_by("id").first();
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->origin(), "users_db");
+  EXPECT_TRUE(first->exists());
+  EXPECT_EQ(first->posts.size(), 2u);
+  EXPECT_EQ(first->events.size(), 1u);
+  EXPECT_EQ(selects["users_db"], 2) << "the user, then its posts";
+  EXPECT_EQ(selects["analytics"], 1) << "its events";
+  EXPECT_TRUE(first->dirty().empty()) << "loaded as it is stored";
+
+  auto none = db->model<User>().query().with(posts_of_user).where("id", -1).first();
+  EXPECT_FALSE(none.has_value());
+}
+
 TEST_P(Models, BelongsToAndBelongsToManyAcrossDatabases) {
   seed();
   auto posts = db->model<Post>().query().with(author_of_post).order_by("id").get();
