@@ -16,9 +16,22 @@ void Columns::missing(std::string_view name) const {
                    (list.empty() ? "none" : list) + ")");
 }
 
+namespace detail {
+const Columns k_cell_row;
+}  // namespace detail
+
 void Row::out_of_range(std::size_t i) const {
+  if (source())
+    throw UsageError("this row was read through its engine's column source (a visitor marked RowVisitor::cells) and "
+                     "holds no Values: read its columns with plexus::read_cell(row, i, out)");
   throw UsageError("column index " + std::to_string(i) + " is out of range (row has " +
                    std::to_string(m_cols->size()) + " columns)");
+}
+
+void Row::missing(std::string_view name) const {
+  if (source()) out_of_range(0);
+  (void)m_cols->index_of(name);  // throws, naming the column and the ones there are
+  throw UsageError("no column named '" + std::string(name) + "'");
 }
 
 void Result::out_of_range(std::size_t i) const {

@@ -50,6 +50,10 @@ void throw_unknown_column(std::string_view table, std::string_view column) {
   throw UsageError("'" + std::string(column) + "' is not a column of the '" + std::string(table) + "' model");
 }
 
+void throw_column_error(std::string_view table, std::string_view column, const ConversionError& err) {
+  throw ConversionError("column '" + std::string(column) + "' of '" + std::string(table) + "': " + err.message());
+}
+
 void throw_guarded(std::string_view table, std::string_view column) {
   throw UsageError("column '" + std::string(column) + "' of '" + std::string(table) +
                    "' is guarded against mass assignment; set it on the struct directly");

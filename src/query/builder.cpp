@@ -1205,8 +1205,24 @@ Result QueryBuilder::get() {
 }
 
 Record::Record(Row row) : m_cols(row.columns()) {
-  m_values.reserve(row.size());
-  for (const Value& v : row) m_values.emplace_back(v);
+  m_values.reserve(m_cols.size());
+  if (const ColumnSource* src = row.source()) [[unlikely]]  // a row read through its engine's column source
+    take_values(*src);
+  else
+    for (const Value& v : row) m_values.emplace_back(v);
+}
+
+void Record::take_values(const ColumnSource& src) {
+  ColumnSource::Cell c;
+  for (std::size_t i = 0; i < m_cols.size(); ++i) {
+    src.cell(i, c);
+    switch (c.kind) {  // each as the Value the row would have held
+      case ColumnSource::Kind::integer: m_values.emplace_back(c.integer); break;
+      case ColumnSource::Kind::real: m_values.emplace_back(c.real); break;
+      case ColumnSource::Kind::text: m_values.emplace_back(c.text); break;
+      case ColumnSource::Kind::other: m_values.emplace_back(src.value(i)); break;
+    }
+  }
 }
 
 namespace {
@@ -1221,10 +1237,11 @@ Record::Record(Result r) : Record(first_row(r)) {}
 namespace {
 /// The first row a read hands over, kept as a Record; the read stops there.
 std::uint64_t read_first(Queryable& on, std::string_view sql, std::span<const Value> values, std::optional<Record>& out) {
-  return on.select_each(sql, values, [&out](Row row) {
-    out.emplace(row);
+  auto take = [&out](Row row) {
+    out.emplace(row);  // Record(Row) reads a row without Values through its column source
     return false;
-  });
+  };
+  return on.select_each(sql, values, RowVisitor(take, RowVisitor::cells));
 }
 }  // namespace
 

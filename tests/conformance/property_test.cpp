@@ -369,3 +369,149 @@ TEST_P(Conformance, GeneratedStatementsDoWhatTheySayOrAreRefused) {
   std::printf("figures: statements %s: tried %zu, refused %zu, did something else %zu\n", ctx.name.c_str(), tried,
               refused, failures);
 }
+
+namespace {
+
+/// How one read of a column into F ended: the value, or the error's kind and message.
+template <class F>
+struct Outcome {
+  std::optional<F> value;
+  std::string error;
+};
+
+template <class F>
+bool same_outcome(const Outcome<F>& a, const Outcome<F>& b) {
+  if (a.error != b.error || a.value.has_value() != b.value.has_value()) return false;
+  if (!a.value) return true;
+  if constexpr (std::is_same_v<F, double>) {
+    if (std::isnan(*a.value) || std::isnan(*b.value)) return std::isnan(*a.value) && std::isnan(*b.value);
+  }
+  return *a.value == *b.value;
+}
+
+template <class F>
+std::string show_outcome(const Outcome<F>& o) {
+  if (!o.value) return "error: " + o.error;
+  if constexpr (std::is_same_v<F, std::optional<std::int64_t>> || std::is_same_v<F, std::optional<std::string>>)
+    return *o.value ? show(Value(**o.value)) : "nullopt";
+  else return show(Value(*o.value));
+}
+
+template <class F>
+Outcome<F> outcome_of(const std::function<F()>& read) {
+  Outcome<F> o;
+  try {
+    o.value = read();
+  } catch (const Error& e) {
+    o.error = std::string(e.kind() == ErrorKind::conversion ? "conversion: " : "other: ") + e.message();
+  }
+  return o;
+}
+
+/// Every row of `column` read into F through a typed read (straight from the
+/// engine's row where it can) and through the row's Value: both must end alike.
+template <class F>
+std::size_t compare_typed_reads(Queryable& q, const std::string& table, const std::string& column,
+                                std::int64_t rows, const char* type_name) {
+  std::size_t differ = 0;
+  const std::string sql = "SELECT " + column + " FROM " + table + " WHERE id = ?";
+  for (std::int64_t id = 1; id <= rows; ++id) {
+    const auto typed = outcome_of<F>([&] { return std::get<0>(*q.select_one_as<std::tuple<F>>(sql, {id})); });
+    const auto via_value = outcome_of<F>([&] { return q.select(sql, {id})[0][0].template as<F>(); });
+    if (!same_outcome(typed, via_value)) {
+      ++differ;
+      ADD_FAILURE() << "column " << column << " row " << id << " into " << type_name << ": typed read "
+                    << show_outcome(typed) << ", the Value's " << show_outcome(via_value);
+    }
+  }
+  return differ;
+}
+
+}  // namespace
+
+TEST_P(Conformance, TypedReadsConvertExactlyAsTheRowsValuesDo) {
+  // Columns of each kind and, on SQLite, one of no type affinity holding
+  // every storage class; rows of generated values, nulls among them.
+  const bool sqlite = ctx.name == "sqlite";
+  std::vector<std::pair<std::string, std::string>> columns = {
+      {"t", ctx.long_text}, {"r", ctx.real}, {"i", ctx.bigint}, {"b", ctx.boolean}, {"d", ctx.date}, {"y", ctx.blob}};
+  if (sqlite) columns.emplace_back("m", "ANY_KIND");  // SQLite: no affinity, any value as given
+  std::string ddl = "CREATE TABLE " + table + " (id " + ctx.bigint + " PRIMARY KEY";
+  for (const auto& [name, type] : columns) ddl += ", " + name + " " + type;
+  conn->execute(ddl + ")");
+
+  std::mt19937_64 rng(property_seed());
+  const std::int64_t rows = 40;
+  std::vector<std::string> numeric_texts = {"42", "-7", "3.5", "1e3", " 12", "0x10", "9223372036854775808", "", "true"};
+  for (std::int64_t id = 1; id <= rows; ++id) {
+    const std::size_t k = static_cast<std::size_t>(id);
+    const bool null = id % 9 == 0;
+    auto pick_text = [&] {  // text every engine stores (no NUL, valid UTF-8): what it holds is the point here
+      if (k % 3 == 0) return Value(numeric_texts[k % numeric_texts.size()]);
+      static const std::vector<std::string> pieces = {"a", "Z", "0", "9", " ", "'", "\\", "-", ".", "é", "世", "🌍"};
+      std::string t;
+      for (std::size_t n = rng() % 30; n > 0; --n) t += pieces[rng() % pieces.size()];
+      return Value(t);
+    };
+    std::vector<Value> v = {
+        null ? Value() : pick_text(),
+        null ? Value() : Value(random_double(rng, k)),
+        null ? Value() : Value(random_int(rng, k)),
+        null ? Value() : Value(rng() % 2 == 0),
+        null ? Value() : Value(random_date(rng)),
+        null ? Value() : Value(random_bytes(rng, 20)),
+    };
+    if (sqlite) {
+      switch (k % 5) {  // every storage class in one column
+        case 0: v.emplace_back(); break;
+        case 1: v.emplace_back(random_int(rng, k)); break;
+        case 2: v.emplace_back(random_double(rng, k)); break;
+        case 3: v.push_back(pick_text()); break;
+        default: v.emplace_back(random_bytes(rng, 8)); break;
+      }
+    }
+    std::string sql = "INSERT INTO " + table + " (id";
+    for (const auto& c : columns) sql += ", " + c.first;
+    sql += ") VALUES (?";
+    for (std::size_t i = 0; i < columns.size(); ++i) sql += ", ?";
+    std::vector<Value> params{Value(id)};
+    for (auto& x : v) {
+      // Not every engine stores every double (NaN, infinities): those rows keep a null.
+      if (x.type() == Value::Type::real && !std::isfinite(x.raw_real()) && !sqlite) x = Value();
+      params.push_back(std::move(x));
+    }
+    conn->execute(sql + ")", params);
+  }
+
+  std::size_t differ = 0, reads = 0;
+  // first() keeps its row as Values (read through the engine's column source
+  // where there is one): the same Values as the Result of the same read.
+  for (std::int64_t id = 1; id <= rows; ++id) {
+    const auto record = conn->table(table).where("id", id).first();
+    const Result held = conn->select("SELECT * FROM " + table + " WHERE id = ?", {id});
+    ASSERT_TRUE(record.has_value());
+    ASSERT_EQ(record->columns().size(), held.columns().size());
+    for (std::size_t i = 0; i < held.columns().size(); ++i) {
+      ++reads;
+      if (!same((*record)[i], held[0][i]) || (*record)[i].type() != held[0][i].type()) {
+        ++differ;
+        ADD_FAILURE() << "first() row " << id << " column " << held.columns()[i] << ": " << show((*record)[i])
+                      << ", the Result's " << show(held[0][i]);
+      }
+    }
+  }
+  for (const auto& [column, type] : columns) {
+    differ += compare_typed_reads<std::int64_t>(*conn, table, column, rows, "int64");
+    differ += compare_typed_reads<int>(*conn, table, column, rows, "int");
+    differ += compare_typed_reads<double>(*conn, table, column, rows, "double");
+    differ += compare_typed_reads<std::string>(*conn, table, column, rows, "string");
+    differ += compare_typed_reads<bool>(*conn, table, column, rows, "bool");
+    differ += compare_typed_reads<std::optional<std::int64_t>>(*conn, table, column, rows, "optional<int64>");
+    differ += compare_typed_reads<std::optional<std::string>>(*conn, table, column, rows, "optional<string>");
+    differ += compare_typed_reads<Date>(*conn, table, column, rows, "Date");
+    reads += 8 * static_cast<std::size_t>(rows);
+  }
+  EXPECT_EQ(differ, 0u);
+  std::printf("figures: typed reads %s: %zu reads compared with the Value's conversion, %zu differed\n",
+              ctx.name.c_str(), reads, differ);
+}

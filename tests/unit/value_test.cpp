@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "plexus/core/error.hpp"
+#include "plexus/core/result.hpp"
 #include "plexus/core/value.hpp"
 
 using namespace plexus;
@@ -87,4 +88,83 @@ TEST(Value, BytesDisplayAsHex) {
   Value v(Bytes(std::vector<std::uint8_t>{0x00, 0xff, 0x10}));
   EXPECT_EQ(v.to_string(), "\\x00ff10");
   EXPECT_EQ(v.as<Bytes>().data.size(), 3u);
+}
+
+namespace {
+/// A column source over fixed Values: the common kinds as cells, the rest as Values.
+class FixedCells final : public ColumnSource {
+ public:
+  FixedCells(const Columns& cols, std::vector<Value> v) : ColumnSource(cols), m_v(std::move(v)) {}
+  void cell(std::size_t i, Cell& out) const override {
+    ++asked;
+    const Value& v = m_v.at(i);
+    switch (v.type()) {
+      case Value::Type::integer: out.kind = Kind::integer; out.integer = v.raw_int(); break;
+      case Value::Type::real: out.kind = Kind::real; out.real = v.raw_real(); break;
+      case Value::Type::text: out.kind = Kind::text; out.text = v.raw_text(); break;
+      default: out.kind = Kind::other;
+    }
+  }
+  Value value(std::size_t i) const override { return m_v.at(i); }
+  mutable int asked = 0;
+
+ private:
+  std::vector<Value> m_v;
+};
+}  // namespace
+
+TEST(Row, ARowReadThroughItsColumnSourceReadsCellsAsItsValuesWouldConvert) {
+  const Columns cols(std::vector<std::string>{"id", "name", "price", "born", "flag"});
+  const std::vector<Value> values = {Value(7), Value("Ada"), Value(2.5), Value(Date{year{1815}, month{12}, day{10}}),
+                                     Value(true)};
+  FixedCells src(cols, values);
+  const Row direct(&src), held(&cols, values.data());
+  EXPECT_EQ(direct.size(), 5u);
+  EXPECT_EQ(&direct.columns(), &cols);
+  ASSERT_EQ(direct.source(), &src);
+  EXPECT_EQ(held.source(), nullptr);
+
+  std::int64_t id = 0;
+  std::string name = "a longer string that was there before";
+  double price = 0;
+  Date born{};
+  bool flag = false;
+  read_cell(direct, 0, id);
+  read_cell(direct, 1, name);
+  read_cell(direct, 2, price);
+  read_cell(direct, 3, born);
+  read_cell(direct, 4, flag);
+  EXPECT_EQ(id, 7);
+  EXPECT_EQ(name, "Ada");
+  EXPECT_EQ(price, 2.5);
+  EXPECT_EQ(born, (Date{year{1815}, month{12}, day{10}}));
+  EXPECT_TRUE(flag);
+  EXPECT_EQ(src.asked, 5);
+
+  // Other pairings convert as the Value does, errors included.
+  double id_as_real = 0;
+  read_cell(direct, 0, id_as_real);
+  EXPECT_EQ(id_as_real, 7.0);
+  std::int64_t name_as_int = 0;
+  EXPECT_THROW(read_cell(direct, 1, name_as_int), ConversionError);
+  EXPECT_THROW((void)held[1].as<std::int64_t>(), ConversionError);
+  std::int64_t price_as_int = 0;
+  EXPECT_THROW(read_cell(direct, 2, price_as_int), ConversionError);
+  std::optional<std::string> maybe;
+  read_cell(direct, 1, maybe);
+  EXPECT_EQ(maybe, "Ada");
+
+  // Out of range, and the Values it does not hold: clear errors, not a crash.
+  std::int64_t x = 0;
+  EXPECT_THROW(read_cell(direct, 5, x), UsageError);
+  try {
+    (void)direct[0];
+    ADD_FAILURE() << "a row without Values handed one out";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("read_cell"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW((void)direct["id"], UsageError);
+  EXPECT_EQ(direct.begin(), direct.end());
+  read_cell(held, 0, x);
+  EXPECT_EQ(x, 7);
 }

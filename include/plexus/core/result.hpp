@@ -46,18 +46,63 @@ class Columns {
   std::shared_ptr<const std::vector<std::string>> m_names;
 };
 
+/// A driver's current row, read column by column without a Value in between:
+/// what a visitor marked `RowVisitor::cells` is handed by an engine that can
+/// (SQLite). The common kinds come straight from the engine; anything else
+/// is the Value the row would have held, so a read converts exactly as
+/// Value::as<T>() does. Valid during the visit only.
+class ColumnSource {
+ public:
+  enum class Kind : std::uint8_t { integer, real, text, other };
+  /// One column: its kind and, for the common kinds, its value.
+  struct Cell {
+    Kind kind = Kind::other;
+    std::int64_t integer = 0;
+    double real = 0;
+    std::string_view text;
+  };
+  [[nodiscard]] const Columns& columns() const noexcept { return *m_columns; }
+  virtual void cell(std::size_t i, Cell& out) const = 0;
+  /// The column as the Value the row would have held.
+  [[nodiscard]] virtual Value value(std::size_t i) const = 0;
+
+ protected:
+  explicit ColumnSource(const Columns& columns) noexcept : m_columns(&columns) {}
+  ~ColumnSource() = default;
+
+ private:
+  const Columns* m_columns;
+};
+
+namespace detail {
+/// What a Row read through a column source points its columns at: no
+/// columns, so indexing it takes the cold path, which says why.
+extern const Columns k_cell_row;
+}  // namespace detail
+
 /// One row: a view into a Result or Cursor; valid while that lives (a Cursor row until next()).
 class Row {
  public:
   Row(const Columns* cols, const Value* vals) noexcept : m_cols(cols), m_vals(vals) {}
-  [[nodiscard]] std::size_t size() const noexcept { return m_cols->size(); }
+  /// A row read through its engine's column source (see ColumnSource): it
+  /// holds no Values, so only read_cell() and the column names reach it.
+  explicit Row(const ColumnSource* src) noexcept
+      : m_cols(&detail::k_cell_row), m_vals(reinterpret_cast<const Value*>(src)) {}
+  [[nodiscard]] std::size_t size() const noexcept { return columns().size(); }
   /// @throws UsageError when out of range.
-  [[nodiscard]] const Value& operator[](std::size_t i) const {
+  [[nodiscard, gnu::always_inline]] const Value& operator[](std::size_t i) const {
     if (i >= m_cols->size()) [[unlikely]] out_of_range(i);
     return m_vals[i];
   }
   /// @throws UsageError when no column has that name.
-  [[nodiscard]] const Value& operator[](std::string_view name) const { return m_vals[m_cols->index_of(name)]; }
+  [[nodiscard]] const Value& operator[](std::string_view name) const {
+    if (auto i = m_cols->find(name)) [[likely]] return m_vals[*i];
+    missing(name);
+  }
+  /// The engine's column source of a row handed to a `cells` visitor, else null.
+  [[nodiscard]] const ColumnSource* source() const noexcept {
+    return m_cols == &detail::k_cell_row ? reinterpret_cast<const ColumnSource*>(m_vals) : nullptr;
+  }
   template <class T>
   [[nodiscard]] T get(std::size_t i) const {
     return (*this)[i].template as<T>();
@@ -66,15 +111,60 @@ class Row {
   [[nodiscard]] T get(std::string_view name) const {
     return (*this)[name].template as<T>();
   }
-  [[nodiscard]] const Columns& columns() const noexcept { return *m_cols; }
+  [[nodiscard]] const Columns& columns() const noexcept {
+    if (m_cols == &detail::k_cell_row) [[unlikely]] return source()->columns();
+    return *m_cols;
+  }
+  /// The row's Values (an empty range for a row read through a column source).
   [[nodiscard]] const Value* begin() const noexcept { return m_vals; }
   [[nodiscard]] const Value* end() const noexcept { return m_vals + m_cols->size(); }
 
  private:
   [[noreturn]] void out_of_range(std::size_t i) const;
+  [[noreturn]] void missing(std::string_view name) const;
   const Columns* m_cols;
-  const Value* m_vals;
+  const Value* m_vals;  ///< a row read through a column source: the source
 };
+
+namespace detail {
+/// read_cell() for a cell of any other kind or type: as the Value would convert.
+template <class F>
+[[gnu::noinline]] void read_other_cell(const ColumnSource& src, const ColumnSource::Cell& c, std::size_t i, F& out) {
+  using K = ColumnSource::Kind;
+  if (c.kind == K::integer) out = Value(c.integer).template as<F>();
+  else if (c.kind == K::real) out = Value(c.real).template as<F>();
+  else out = src.value(i).template as<F>();
+}
+}  // namespace detail
+
+/// Reads column `i` of `row` into `out`, converted exactly as
+/// `row[i].as<F>()` converts it (a ConversionError likewise): from the
+/// engine's column source when the row has one, else from its Value. Text
+/// goes into a std::string's own storage without a temporary.
+template <class F>
+[[gnu::always_inline]] inline void read_cell(Row row, std::size_t i, F& out) {
+  if (const ColumnSource* src = row.source()) {
+    if (i >= src->columns().size()) [[unlikely]]
+      (void)Row(&src->columns(), nullptr)[i];  // the Row's own out-of-range error
+    ColumnSource::Cell c;
+    src->cell(i, c);
+    using K = ColumnSource::Kind;
+    if constexpr (std::is_same_v<F, std::string>) {
+      if (c.kind == K::text) return (void)out.assign(c.text.data(), c.text.size());
+    } else if constexpr (std::is_same_v<F, std::int64_t>) {
+      if (c.kind == K::integer) return (void)(out = c.integer);
+    } else if constexpr (std::is_same_v<F, double>) {
+      if (c.kind == K::real) return (void)(out = c.real);
+    }
+    detail::read_other_cell(*src, c, i, out);
+    return;
+  }
+  const Value& v = row[i];
+  if constexpr (std::is_same_v<F, std::string>) {
+    if (v.type() == Value::Type::text) return (void)out.assign(v.raw_text());
+  }
+  out = v.template as<F>();
+}
 
 class Result {
  public:
@@ -147,7 +237,17 @@ class Result {
 /// not run queries itself (the session is busy until the rows are read).
 class RowVisitor {
  public:
+  /// Marks a visitor that reads each column with read_cell() only: an engine
+  /// that can hands it rows read through a ColumnSource, without Values.
+  struct Cells {};
+  static constexpr Cells cells{};
+
   /// `fn(Row)` may return bool: false stops the read after that row.
+  template <class F>
+    requires(!std::is_same_v<std::remove_cvref_t<F>, RowVisitor>)
+  RowVisitor(F& fn, Cells) noexcept : RowVisitor(fn) {
+    m_cells = true;
+  }
   template <class F>
     requires(!std::is_same_v<std::remove_cvref_t<F>, RowVisitor>)
   explicit RowVisitor(F& fn) noexcept
@@ -166,11 +266,14 @@ class RowVisitor {
   }
   /// Rows handed over so far (a read that has handed over rows is not retried elsewhere).
   [[nodiscard]] std::uint64_t calls() const noexcept { return m_calls; }
+  /// It reads columns only through read_cell() (rows may come without Values).
+  [[nodiscard]] bool reads_cells() const noexcept { return m_cells; }
 
  private:
   void* m_fn;
   bool (*m_call)(void*, Row);
   mutable std::uint64_t m_calls = 0;
+  bool m_cells = false;
 };
 
 /// A source of rows, pulled one at a time (implemented by drivers).

@@ -108,15 +108,42 @@ struct RowReader<T> {
 
 template <class... Ts>
 struct RowReader<std::tuple<Ts...>> {
+  /// Each column read with read_cell() (a tuple of default-constructible types).
+  static constexpr bool reads_cells = (std::is_default_constructible_v<Ts> && ...);
   explicit RowReader(const Columns&) noexcept {}
   std::tuple<Ts...> read(Row row) const { return read(row, std::index_sequence_for<Ts...>{}); }
 
  private:
+  template <class F>
+  static F cell(Row row, std::size_t i) {
+    if constexpr (reads_cells) {
+      F out{};
+      read_cell(row, i, out);
+      return out;
+    } else {
+      return row[i].template as<F>();
+    }
+  }
   template <std::size_t... I>
   static std::tuple<Ts...> read(Row row, std::index_sequence<I...>) {
-    return std::tuple<Ts...>(row[I].template as<Ts>()...);
+    if (row.size() < sizeof...(Ts)) [[unlikely]]
+      (void)row[sizeof...(Ts) - 1];  // out of range: the same error as an index too far
+    return std::tuple<Ts...>(cell<Ts>(row, I)...);
   }
 };
+
+/// A reader that reads every column through read_cell() (it declares
+/// `static constexpr bool reads_cells = true`): its rows may come straight
+/// from the engine's column source, without Values.
+template <class T>
+concept ReadsCells = requires { requires RowReader<T>::reads_cells; };
+
+/// The visitor a typed read of T hands its rows to.
+template <class T, class F>
+RowVisitor typed_visitor(F& take) noexcept {
+  if constexpr (ReadsCells<T>) return RowVisitor(take, RowVisitor::cells);
+  else return RowVisitor(take);
+}
 
 /// A one-row INSERT whose generated key the caller wants
 /// (QueryBuilder::insert_get_id): run as `plain` where the session reads the
@@ -169,7 +196,7 @@ class Queryable {
       if constexpr (ReadsInPlace<T>) reader->read_into(row, out.emplace_back());
       else out.push_back(reader->read(row));
     };
-    run_each(sql, params.span(), Intent::read, RowVisitor(take));
+    run_each(sql, params.span(), Intent::read, typed_visitor<T>(take));
     return out;
   }
   /// The first row of a read as T, or nullopt when there is none; the read
@@ -183,7 +210,7 @@ class Queryable {
       else out.emplace(reader.read(row));
       return false;
     };
-    run_each(sql, params.span(), Intent::read, RowVisitor(take));
+    run_each(sql, params.span(), Intent::read, typed_visitor<T>(take));
     return out;
   }
   /// Streams the rows of a query without holding them all in memory.

@@ -123,23 +123,24 @@ const FixedColumns& schema_columns() {
   return cols;
 }
 
-/// Stores `v` in the member of `obj` that column `c` maps, converted to the
-/// member's type. @throws ConversionError naming the column and the table.
+/// Rethrows `err` naming the column and the table it was read for.
+[[noreturn]] void throw_column_error(std::string_view table, std::string_view column, const ConversionError& err);
+
+/// Stores column `i` of `row` (or the value `v`) in the member of `obj` that
+/// column `c` maps, converted to the member's type (text into the member's
+/// own storage, no temporary). @throws ConversionError naming the column and the table.
+template <Modeled T, class Col>
+[[gnu::always_inline]] inline void assign_column(T& obj, const Col& c, Row row, std::size_t i) {
+  try {
+    read_cell(row, i, obj.*(c.member));
+  } catch (ConversionError& err) {
+    throw_column_error(T::schema.table(), c.name, err);
+  }
+}
 template <Modeled T, class Col>
 void assign_column(T& obj, const Col& c, const Value& v) {
-  using F = typename std::remove_cvref_t<Col>::field;
-  if constexpr (std::is_same_v<F, std::string>) {
-    if (v.type() == Value::Type::text) {  // into the member's own storage, no temporary
-      (obj.*(c.member)).assign(v.raw_text());
-      return;
-    }
-  }
-  try {
-    obj.*(c.member) = v.template as<F>();
-  } catch (ConversionError& err) {
-    throw ConversionError("column '" + std::string(c.name) + "' of '" + std::string(T::schema.table()) +
-                          "': " + err.message());
-  }
+  static const Columns one{std::vector<std::string>{std::string()}};
+  assign_column<T>(obj, c, Row(&one, &v), 0);
 }
 
 /// Fills one entity from a row selected with schema_columns<T>() (same order).
@@ -148,8 +149,7 @@ void hydrate_row(Row row, Entity<T>& e, const std::string& origin) {
   if (row.size() < T::schema.size())
     throw UsageError("a row of '" + std::string(T::schema.table()) + "' has " + std::to_string(row.size()) +
                      " columns; the schema declares " + std::to_string(T::schema.size()));
-  const Value* v = row.begin();
-  T::schema.for_each([&](const auto& c, std::size_t i) { assign_column<T>(e, c, v[i]); });
+  T::schema.for_each([&](const auto& c, std::size_t i) { assign_column<T>(e, c, row, i); });
   EntityAccess::remember(e, origin);
 }
 
@@ -170,9 +170,8 @@ class ModelReader {
     m_index = last_index;
   }
   void read(Row row, T& obj) const {
-    const Value* v = row.begin();
     T::schema.for_each([&](const auto& c, std::size_t i) {
-      if (m_index[i] != kAbsent) assign_column<T>(obj, c, v[m_index[i]]);
+      if (m_index[i] != kAbsent) assign_column<T>(obj, c, row, m_index[i]);
     });
   }
 
@@ -411,7 +410,7 @@ class Model {
       detail::hydrate_row<T>(row, e.emplace(), m_conn);
       return false;  // one row by key: the engine need not look for another
     };
-    c.select_each(detail::find_sql<T>(c.grammar()), std::span<const Value>(&id, 1), take);
+    c.select_each(detail::find_sql<T>(c.grammar()), std::span<const Value>(&id, 1), RowVisitor(take, RowVisitor::cells));
     return e;
   }
   /// @throws NotFoundError naming the table, the key and the connection.
@@ -696,11 +695,12 @@ class ModelQuery {
   /// constraints must be added to it.
   template <class F>
   void read(F&& take, bool first_only) {
+    const RowVisitor visit(take, RowVisitor::cells);  // hydrate_row reads every column through read_cell()
     if (m_deferred.empty()) {
-      m_q.each(take, first_only);
+      m_q.each(visit, first_only);
       return;
     }
-    prepared().each(take, first_only);
+    prepared().each(visit, first_only);
   }
 
   Database* m_db;
@@ -713,6 +713,7 @@ class ModelQuery {
 /// select_as<T>() and get_as<T>() on a model struct: columns matched by name.
 template <Modeled T>
 struct RowReader<T> {
+  static constexpr bool reads_cells = true;  // every column through read_cell()
   explicit RowReader(const Columns& cols) noexcept : reader(cols) {}
   T read(Row row) const {
     T obj{};

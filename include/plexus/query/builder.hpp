@@ -80,6 +80,7 @@ class Record {
   [[nodiscard]] const Columns& columns() const noexcept { return m_cols; }
 
  private:
+  void take_values(const ColumnSource& src);
   Columns m_cols;
   detail::SmallVector<Value, 6> m_values;
 };

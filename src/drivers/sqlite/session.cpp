@@ -343,16 +343,67 @@ Result Session::execute(std::string_view sql, std::span<const Value> params) {
   return result;
 }
 
+namespace {
+/// The current row of a statement, read column by column for a visitor
+/// that reads cells (typed reads): no Value per column for the common
+/// kinds, and exactly read_column()'s Value for the rest.
+class Cells final : public ColumnSource {
+ public:
+  explicit Cells(const PreparedStatement& ps) noexcept : ColumnSource(ps.columns), m_ps(ps) {}
+  void cell(std::size_t i, Cell& out) const override {
+    const int c = static_cast<int>(i);
+    if (i >= m_ps.hints.size() || m_ps.hints[i] != ColumnHint::plain) {
+      out.kind = Kind::other;
+      return;
+    }
+    // As read_column_into: one sqlite3_column_* call, then the value's accessors.
+    sqlite3_value* v = sqlite3_column_value(m_ps.stmt, c);
+    switch (sqlite3_value_type(v)) {
+      case SQLITE_INTEGER:
+        out.kind = Kind::integer;
+        out.integer = sqlite3_value_int64(v);
+        return;
+      case SQLITE_FLOAT:
+        out.kind = Kind::real;
+        out.real = sqlite3_value_double(v);
+        return;
+      case SQLITE_TEXT: {
+        auto* p = reinterpret_cast<const char*>(sqlite3_value_text(v));
+        out.kind = Kind::text;
+        out.text = std::string_view(p, static_cast<std::size_t>(sqlite3_value_bytes(v)));
+        return;
+      }
+      default:
+        out.kind = Kind::other;
+    }
+  }
+  Value value(std::size_t i) const override {
+    return read_column(m_ps.stmt, static_cast<int>(i), m_ps.hints.at(i));
+  }
+
+ private:
+  const PreparedStatement& m_ps;
+};
+}  // namespace
+
 std::uint64_t Session::execute_each(std::string_view sql, std::span<const Value> params, const RowVisitor& visit) {
   PreparedStatement* ps = &prepare_cached(sql);
-  // One buffer for every row of every call: no allocation per row once warm.
-  m_row.resize(ps->hints.size());
   std::uint64_t rows = 0;
-  step_all(*ps, sql, params, [&] {
-    read_row(*ps, m_row.data());
-    ++rows;
-    return visit(Row(&ps->columns, m_row.data()));
-  });
+  if (visit.reads_cells()) {
+    const Cells cells(*ps);
+    step_all(*ps, sql, params, [&] {
+      ++rows;
+      return visit(Row(&cells));
+    });
+  } else {
+    // One buffer for every row of every call: no allocation per row once warm.
+    m_row.resize(ps->hints.size());
+    step_all(*ps, sql, params, [&] {
+      read_row(*ps, m_row.data());
+      ++rows;
+      return visit(Row(&ps->columns, m_row.data()));
+    });
+  }
   return ps->hints.empty() ? static_cast<std::uint64_t>(sqlite3_changes64(m_db)) : rows;
 }
 
