@@ -129,6 +129,12 @@ QueryBuilder::QueryBuilder(Queryable& target, std::string_view table) : m_target
   record_table();
 }
 
+QueryBuilder::QueryBuilder(Queryable& target, const FixedTable& table) : m_target(&target), m_table(table.m_name) {
+  record_table(table.m_form);
+}
+
+FixedTable::FixedTable(std::string name) : m_name(std::move(name)), m_form(name_form(m_name)) {}
+
 QueryBuilder::QueryBuilder(std::shared_ptr<Queryable> target, std::string table)
     : m_keep(std::move(target)), m_target(m_keep.get()), m_table(std::move(table)) {
   record_table();
@@ -150,6 +156,15 @@ QueryBuilder::QueryBuilder(std::shared_ptr<Queryable> target, std::string table)
   }
   m_table_form = name_form(m_table);  // a bad name is refused here
   if (!record_name(m_table, 0)) materialize();
+}
+
+void QueryBuilder::record_table(NameForm form) {
+  // A plain name checked when it was made goes in as it is; anything else as any table does.
+  if (form != NameForm::plain || !m_journal.room(1 + 1 + m_table.size()) || (m_target && m_target->builder_runner()))
+    return record_table();
+  m_journal.put('T');
+  m_journal.put_name(m_table);
+  m_table_form = NameForm::plain;
 }
 
 QueryBuilder Queryable::table(std::string_view name) { return QueryBuilder(*this, name); }

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <random>
 #include <filesystem>
 #include <thread>
 
@@ -527,4 +528,68 @@ TEST_F(DatabaseTest, BuildersRunFromAQueryHookLeaveTheOuterStatementIntact) {
   ASSERT_EQ(outer_sql.size(), 1u);
   EXPECT_EQ(outer_sql[0], R"(SELECT "id", "name" FROM "products" WHERE "id" = ? LIMIT 1)");
   EXPECT_EQ(nested, 10u + 5u * 1096);  // limits 1..4 give 1+2+3+4 rows, the rest 5 each
+}
+
+// A FixedTable is checked once when it is made; a builder given one records
+// it without a second look. Generated names (plain ones of 1 to 130
+// characters, around the journal's room and the plain-name limit, and other
+// accepted or refused forms) are refused exactly as name_form() refuses them,
+// and the builders compile and run as the same builders given the name as text.
+TEST(FixedTableTest, GeneratedTablesBuildAsTheSameNameGivenAsText) {
+  DatabaseConfig cfg;
+  cfg.add("mem", sqlite(":memory:"));
+  Database mdb(cfg);
+  auto& c = mdb.connection("mem");
+  std::mt19937 rng(20261202);
+  const std::string plain = "abcxyzABCXYZ_0189";
+  const std::vector<std::string> odd = {".", " AS x", "\"", " ", "-", "*", "é", "\x7f", ";"};
+  int accepted = 0, refused = 0;
+  for (int round = 0; round < 400; ++round) {
+    const std::size_t n = 1 + rng() % 130;
+    std::string name(1, "abc_"[rng() % 4]);
+    while (name.size() < n) name += plain[rng() % plain.size()];
+    if (rng() % 3 == 0) name.insert(1 + rng() % name.size(), odd[rng() % odd.size()]);
+    std::string expected_error;
+    try {
+      (void)name_form(name);
+    } catch (const UsageError& e) {
+      expected_error = e.what();
+    }
+    try {
+      const FixedTable fixed(name);
+      EXPECT_TRUE(expected_error.empty()) << "'" << name << "' was accepted; name_form() refuses it";
+      const Query by_text = c.table(name).where("id", 3).order_by("id").to_sql();
+      const Query by_fixed = QueryBuilder(c, fixed).where("id", 3).order_by("id").to_sql();
+      EXPECT_EQ(by_fixed.sql, by_text.sql) << name;
+      ASSERT_EQ(by_fixed.bindings.size(), 1u);
+      EXPECT_EQ(by_fixed.bindings[0], Value(3));
+      ++accepted;
+    } catch (const UsageError& e) {
+      EXPECT_EQ(std::string(e.what()), expected_error) << "'" << name << "'";
+      ++refused;
+    }
+  }
+  EXPECT_GT(accepted, 150);
+  EXPECT_GT(refused, 40);
+
+  // Run, the first read compiles and the next finds it by shape: both the same rows.
+  // Two tables whose names differ in the last character: the shape each read
+  // is found by names its own table.
+  c.execute("CREATE TABLE fixed_items (id INTEGER PRIMARY KEY, name TEXT)");
+  c.execute("INSERT INTO fixed_items VALUES (1, 'a'), (2, 'b')");
+  c.execute("CREATE TABLE fixed_itemz (id INTEGER PRIMARY KEY, name TEXT)");
+  c.execute("INSERT INTO fixed_itemz VALUES (1, 'z1'), (2, 'z2')");
+  static const FixedTable items("fixed_items"), itemz("fixed_itemz");
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 1; i <= 2; ++i) {
+      auto row = QueryBuilder(c, items).where("id", i).first();
+      ASSERT_TRUE(row.has_value());
+      EXPECT_EQ((*row)["name"].as<std::string>(), i == 1 ? "a" : "b");
+      auto other = QueryBuilder(c, itemz).where("id", i).first();
+      ASSERT_TRUE(other.has_value());
+      EXPECT_EQ((*other)["name"].as<std::string>(), i == 1 ? "z1" : "z2");
+      EXPECT_EQ(c.table("fixed_itemz").where("id", i).value("name").as<std::string>(), i == 1 ? "z1" : "z2");
+    }
+  }
+  EXPECT_THROW(FixedTable("items; DROP TABLE x"), UsageError);
 }

@@ -110,6 +110,13 @@ Value key_of(const T& obj) {
 /// engine matches an int8 foreign key on another.
 inline std::string match_key(const Value& v) { return v.to_string(); }
 
+/// The schema's table, checked once per model type.
+template <Modeled T>
+const FixedTable& schema_table() {
+  static const FixedTable table{std::string(T::schema.table())};
+  return table;
+}
+
 /// The schema's columns, qualified so a join with another table cannot make
 /// one ambiguous (built once per model type).
 template <Modeled T>
@@ -402,7 +409,7 @@ class Model {
     Queryable& c = target(m_conn);
     std::optional<Entity<T>> e;
     if (m_sharded) {  // the builder routes it: to the key's member when the key is the shard key
-      auto r = c.table(T::schema.table()).select(detail::schema_columns<T>()).where(key_name(), id).limit(1).get();
+      auto r = QueryBuilder(c, detail::schema_table<T>()).select(detail::schema_columns<T>()).where(key_name(), id).limit(1).get();
       if (!r.empty()) detail::hydrate_row<T>(r[0], e.emplace(), m_conn);
       return e;
     }
@@ -454,7 +461,7 @@ class Model {
       if (e.changed(c)) changed.emplace_back(std::string(c.name), Value(e.*(c.member)));
     });
     const std::string where = e.origin().empty() ? m_conn : e.origin();
-    auto q = target(where).table(T::schema.table());
+    QueryBuilder q(target(where), detail::schema_table<T>());
     pin(q.where(key_name(), detail::key_of(e.m_original)), e.m_original);
     q.update(changed);
     e.remember(where);
@@ -472,18 +479,18 @@ class Model {
     all.erase(all.begin() + static_cast<std::ptrdiff_t>(T::schema.key_index()));
     if (m_sharded)  // the shard key names the row's member: it is matched, not set
       std::erase_if(all, [](const auto& f) { return f.first == T::schema.shard_key_name(); });
-    auto q = target(m_conn).table(T::schema.table());
+    QueryBuilder q(target(m_conn), detail::schema_table<T>());
     pin(q.where(key_name(), key), obj);
     q.update(all);
   }
   /// Deletes by primary key; true if a row was deleted.
   bool remove(const T& obj) const {
-    auto q = target(m_conn).table(T::schema.table());
+    QueryBuilder q(target(m_conn), detail::schema_table<T>());
     return pin(q.where(key_name(), detail::key_of(obj)), obj).remove() > 0;
   }
   bool remove(Entity<T>& e) const {
     const std::string where = e.origin().empty() ? m_conn : e.origin();
-    auto q = target(where).table(T::schema.table());
+    QueryBuilder q(target(where), detail::schema_table<T>());
     bool done = pin(q.where(key_name(), detail::key_of<T>(e)), static_cast<const T&>(e)).remove() > 0;
     e.m_exists = false;
     return done;
@@ -491,7 +498,7 @@ class Model {
   /// column = column + by, in the database and in the entity.
   void increment(Entity<T>& e, std::string_view column, std::int64_t by = 1) const {
     const std::string where = e.origin().empty() ? m_conn : e.origin();
-    auto q = target(where).table(T::schema.table());
+    QueryBuilder q(target(where), detail::schema_table<T>());
     pin(q.where(key_name(), detail::key_of<T>(e)), static_cast<const T&>(e)).increment(column, by);
     bool known = false;
     T::schema.for_each([&](const auto& c, std::size_t) {
@@ -557,7 +564,7 @@ class Model {
       return;
     }
     Fields fields = detail::to_fields<T>(obj);
-    auto q = target(m_conn).table(T::schema.table());
+    QueryBuilder q(target(m_conn), detail::schema_table<T>());
     if (generated) {
       using K = typename detail::KeyColumn<T>::field;
       fields.erase(fields.begin() + static_cast<std::ptrdiff_t>(T::schema.key_index()));
@@ -603,7 +610,7 @@ class ModelQuery {
   ModelQuery(Database& db, std::string connection, Queryable* on = nullptr)
       : m_db(&db),
         m_conn(std::move(connection)),
-        m_q(on ? on->table(T::schema.table()) : db.queryable(m_conn).table(T::schema.table())) {
+        m_q(on ? *on : db.queryable(m_conn), detail::schema_table<T>()) {
     m_q.select(detail::schema_columns<T>());
   }
 

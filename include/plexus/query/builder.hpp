@@ -62,6 +62,22 @@ class FixedColumns {
   bool m_plain = true;     ///< no raw expression (so no values among the columns)
 };
 
+/// A table name made once and kept (a model's table): checked when it is
+/// made, so a builder given it records it without a second look.
+///   static const plexus::FixedTable users("users");
+///   auto q = plexus::QueryBuilder(conn, users).where("id", 7);
+/// @throws UsageError for a bad name.
+class FixedTable {
+ public:
+  explicit FixedTable(std::string name);
+  [[nodiscard]] const std::string& name() const noexcept { return m_name; }
+
+ private:
+  friend class QueryBuilder;
+  std::string m_name;
+  NameForm m_form;
+};
+
 /// One row that owns its data (what first() returns): its values are held
 /// in the Record itself (no allocation for up to 6 columns).
 class Record {
@@ -196,6 +212,8 @@ class QueryBuilder {
   /// A builder that runs on `target` (a Connection or a Transaction), which
   /// must outlive it.
   QueryBuilder(Queryable& target, std::string_view table);
+  /// The same for a table checked when it was made.
+  QueryBuilder(Queryable& target, const FixedTable& table);
   /// A builder that runs on a target it keeps alive (conn.on_primary().table()
   /// keeps its routed view, so the builder can be stored).
   QueryBuilder(std::shared_ptr<Queryable> target, std::string table);
@@ -537,6 +555,8 @@ class QueryBuilder {
   // The calls the journal records: to it while it is on and has room, else to the parts.
   /// Puts the table at the start of the journal (or builds parts for a name too long for it).
   void record_table();
+  /// The same for a table checked when it was made (`form`).
+  void record_table(NameForm form);
   /// Ends the entry begun at `mark` with `name`, checked (a bad name throws,
   /// the entry taken back); false, the entry taken back, when it does not fit.
   bool record_name(std::string_view name, std::size_t mark);
