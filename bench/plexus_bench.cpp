@@ -154,6 +154,11 @@ void run_engine(const Target& t, const Sizes& n, std::vector<bench::Result>& out
     auto rec = conn.table("bench_items").select({"id", "name", "price"}).where("id", key(i)).first();
     sum += rec->get<std::int64_t>("id");
   }});
+  // The form the issue names, without a select list: SELECT * of the same three columns.
+  w1v.push_back({"plexus table where first", [&, &sum = sums["plexus table where first"]](std::size_t i) {
+    auto rec = conn.table("bench_items").where("id", key(i)).first();
+    sum += rec->get<std::int64_t>("id");
+  }});
   w1v.push_back({"plexus builder first_as", [&, &sum = sums["plexus builder first_as"]](std::size_t i) {
     sum += conn.table("bench_items").select({"id", "name", "price"}).where("id", key(i)).first_as<BenchItem>()->id;
   }});

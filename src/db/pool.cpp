@@ -95,12 +95,12 @@ Pool::Lease& Pool::Lease::operator=(Lease&& o) noexcept {
 }
 
 void Pool::Lease::release() noexcept {
-  if (m_pool && m_session) m_pool->give_back(std::move(m_session), m_created, m_acquired, false);
+  if (m_pool && m_session) m_pool->give_back(*this, false);
   m_pool = nullptr;
 }
 
 void Pool::Lease::discard() noexcept {
-  if (m_pool && m_session) m_pool->give_back(std::move(m_session), m_created, m_acquired, true);
+  if (m_pool && m_session) m_pool->give_back(*this, true);
   m_pool = nullptr;
 }
 
@@ -145,15 +145,6 @@ void Pool::closed(std::size_t n) noexcept {
   if (m_budget) m_budget->give_back(n);
 }
 
-bool Pool::park(Idle& idle) noexcept {
-  int empty = kEmpty;
-  if (!m_parked_state.compare_exchange_strong(empty, kBusy, std::memory_order_acquire, std::memory_order_relaxed))
-    return false;
-  m_parked = std::move(idle);
-  m_parked_state.store(kFull, std::memory_order_seq_cst);  // before reading m_waiting (see the header)
-  return true;
-}
-
 std::optional<Pool::Idle> Pool::unpark() noexcept {
   int full = kFull;
   if (!m_parked_state.compare_exchange_strong(full, kBusy, std::memory_order_acquire, std::memory_order_relaxed))
@@ -187,19 +178,25 @@ Pool::Lease Pool::acquire() {
   m_last_used.store(now.time_since_epoch().count(), std::memory_order_relaxed);
   // The parked session, when nothing about it needs a look: not due for the
   // idle sweep, validation or retirement. Anything else takes the locked path.
-  if (now.time_since_epoch().count() < m_next_sweep.load(std::memory_order_relaxed)) {
-    if (auto slot = unpark()) {
-      const auto idle_for = now - slot->last_used;
-      // A session reused within the same clock tick was fine a moment ago;
-      // one that sat idle longer gets a look at its socket (no round trip),
-      // so a server restart is noticed before a statement is sent.
-      if (idle_for < m_cfg.pool.validate_after && idle_for < m_cfg.pool.idle_timeout &&
-          now - slot->created < m_cfg.pool.max_lifetime &&
-          (idle_for.count() == 0 ? slot->session->healthy() : slot->session->alive()))
-        return Lease(this, std::move(slot->session), slot->created, now);
-      std::lock_guard lock(m_mutex);
-      m_idle.push_back(std::move(*slot));
+  int full = kFull;
+  if (now.time_since_epoch().count() < m_next_sweep.load(std::memory_order_relaxed) &&
+      m_parked_state.compare_exchange_strong(full, kBusy, std::memory_order_acquire, std::memory_order_relaxed)) {
+    // The slot is ours while it is busy: the session leaves it without a copy of its record.
+    const auto idle_for = now - m_parked.last_used;
+    // A session reused within the same clock tick was fine a moment ago;
+    // one that sat idle longer gets a look at its socket (no round trip),
+    // so a server restart is noticed before a statement is sent.
+    if (idle_for < m_cfg.pool.validate_after && idle_for < m_cfg.pool.idle_timeout &&
+        now - m_parked.created < m_cfg.pool.max_lifetime &&
+        (idle_for.count() == 0 ? m_parked.session->healthy() : m_parked.session->alive())) {
+      Lease lease(this, std::move(m_parked.session), m_parked.created, now);
+      m_parked_state.store(kEmpty, std::memory_order_release);
+      return lease;
     }
+    Idle slot = std::move(m_parked);
+    m_parked_state.store(kEmpty, std::memory_order_release);
+    std::lock_guard lock(m_mutex);
+    m_idle.push_back(std::move(slot));
   }
   return acquire_locked(now);
 }
@@ -308,21 +305,26 @@ Pool::Lease Pool::acquire_locked(Clock::time_point started) {
   }
 }
 
-void Pool::give_back(std::unique_ptr<driver::Session> s, Clock::time_point created, Clock::time_point acquired,
-                     bool broken) noexcept {
+void Pool::give_back(Lease& lease, bool broken) noexcept {
   const auto now = coarse_now();
-  if (m_cfg.pool.leak_warning.count() > 0 && now - acquired > m_cfg.pool.leak_warning && m_warn) {
+  const auto created = lease.m_created;
+  if (m_cfg.pool.leak_warning.count() > 0 && now - lease.m_acquired > m_cfg.pool.leak_warning && m_warn) {
     try {
       m_warn("a session of connection '" + m_cfg.name + "' (" + this->role() + " " + m_host_name + ") was held for " +
-             std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(now - acquired).count()) +
+             std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(now - lease.m_acquired).count()) +
              " ms, longer than pool.leak_warning_ms = " + std::to_string(m_cfg.pool.leak_warning.count()));
     } catch (...) {
       // A warning hook must not break the release.
     }
   }
-  if (!broken && s->healthy() && now - created < m_cfg.pool.max_lifetime) {
-    Idle idle{std::move(s), created, now};
-    if (park(idle)) {
+  if (!broken && lease.m_session->healthy() && now - created < m_cfg.pool.max_lifetime) {
+    // Into the parked slot when it is empty (the session moved straight in), else the idle list.
+    int empty = kEmpty;
+    if (m_parked_state.compare_exchange_strong(empty, kBusy, std::memory_order_acquire, std::memory_order_relaxed)) {
+      m_parked.session = std::move(lease.m_session);
+      m_parked.created = created;
+      m_parked.last_used = now;
+      m_parked_state.store(kFull, std::memory_order_seq_cst);  // before reading m_waiting (see the header)
       if (m_waiting.load(std::memory_order_seq_cst) > 0) {
         // Taking the lock orders this after a waiter's check of the slot:
         // it is either still to look (and will see the session) or asleep.
@@ -332,17 +334,18 @@ void Pool::give_back(std::unique_ptr<driver::Session> s, Clock::time_point creat
       return;
     }
     std::unique_lock lock(m_mutex);
-    m_idle.push_back(std::move(idle));
+    m_idle.push_back(Idle{std::move(lease.m_session), created, now});
     const bool waiters = m_waiting.load(std::memory_order_relaxed) > 0;
     lock.unlock();
     if (waiters) m_cv.notify_one();
     return;
   }
+  std::unique_ptr<driver::Session> closing = std::move(lease.m_session);
   std::unique_lock lock(m_mutex);
   --m_open;
   ++m_discarded;
   lock.unlock();
-  s.reset();
+  closing.reset();
   closed(1);
   m_cv.notify_one();
 }

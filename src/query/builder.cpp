@@ -129,7 +129,7 @@ QueryBuilder::QueryBuilder(Queryable& target, std::string_view table) : m_target
   record_table();
 }
 
-QueryBuilder::QueryBuilder(Queryable& target, const FixedTable& table) : m_target(&target), m_table(table.m_name) {
+QueryBuilder::QueryBuilder(Queryable& target, const FixedTable& table) : m_target(&target), m_table(table) {
   record_table(table.m_form);
 }
 
@@ -144,26 +144,26 @@ QueryBuilder::QueryBuilder(std::shared_ptr<Queryable> target, std::string table)
   // A target that runs builders itself (a shard group) plans from the parts:
   // they are built from the first call rather than replayed at the run.
   if (m_target && m_target->builder_runner()) {
-    m_table_form = name_form(m_table);
+    m_table_form = name_form(table());
     materialize();
     return;
   }
   // The table opens the journal (the shape names it); a name too long for it builds parts.
   m_journal.put('T');
-  if (m_journal.put_plain(m_table)) {
+  if (m_journal.put_plain(table())) {
     m_table_form = NameForm::plain;
     return;
   }
-  m_table_form = name_form(m_table);  // a bad name is refused here
-  if (!record_name(m_table, 0)) materialize();
+  m_table_form = name_form(table());  // a bad name is refused here
+  if (!record_name(table(), 0)) materialize();
 }
 
 void QueryBuilder::record_table(NameForm form) {
   // A plain name checked when it was made goes in as it is; anything else as any table does.
-  if (form != NameForm::plain || !m_journal.room(1 + 1 + m_table.size()) || (m_target && m_target->builder_runner()))
+  if (form != NameForm::plain || !m_journal.room(1 + 1 + table().size()) || (m_target && m_target->builder_runner()))
     return record_table();
   m_journal.put('T');
-  m_journal.put_name(m_table);
+  m_journal.put_name(table());
   m_table_form = NameForm::plain;
 }
 
@@ -394,7 +394,7 @@ QueryBuilder& QueryBuilder::select(std::initializer_list<const char*> columns) {
   }
   detail::SmallVector<std::string_view, 8> names;
   for (const char* name : columns) {
-    if (!name) throw UsageError("select() on '" + m_table + "' was given a null column name");
+    if (!name) throw UsageError("select() on '" + table() + "' was given a null column name");
     (void)name_form(names.emplace_back(name));  // a bad name fails here
   }
   parts();
@@ -593,7 +593,7 @@ QueryBuilder& QueryBuilder::or_where(std::string_view column, std::string_view o
   return add_basic(column, normalize_op(op), std::move(value), true);
 }
 QueryBuilder& QueryBuilder::where(const std::function<void(QueryBuilder&)>& group) {
-  auto nested = std::make_shared<QueryBuilder>(m_table);
+  auto nested = std::make_shared<QueryBuilder>(table());
   group(*nested);
   nested->materialize();  // read as parts by the compiler and the planner
   Condition c;
@@ -832,7 +832,7 @@ void QueryBuilder::compile_where(Compiler& c, const Conditions& conds) const {
 void QueryBuilder::compile_from(Compiler& c) const {
   const Parts& p = parts();
   c.sql() += " FROM "sv;
-  c.ident(m_table, m_table_form);
+  c.ident(table(), m_table_form);
   for (const auto& j : p.joins) {
     c.sql() += ' ' + j.type + ' ';
     c.ident(j.table);
@@ -943,7 +943,7 @@ class QueryBuilder::ShapeKey {
 bool QueryBuilder::shape(ShapeKey& key, std::vector<Value>& values, bool first) const {
   const Parts& p = parts();
   if (!p.joins.empty() || !p.groups.empty() || !p.havings.empty()) return false;
-  key.put(m_table);
+  key.put(table());
   key.put(p.distinct ? 'D' : 'S');
   for (const Expr& e : p.columns) {
     if (e.is_raw()) return false;
@@ -1058,12 +1058,12 @@ QueryBuilder::Statement QueryBuilder::statement(const Grammar& g, detail::CallSq
 
 Query QueryBuilder::insert_sql(const Grammar& g, const std::vector<Fields>& rows,
                                std::span<const std::string> returning) const {
-  if (rows.empty() || rows.front().empty()) throw UsageError("insert into '" + m_table + "' needs at least one column");
+  if (rows.empty() || rows.front().empty()) throw UsageError("insert into '" + table() + "' needs at least one column");
   const Fields& head = rows.front();
   for (const auto& [col, v] : head) check_name(col);
   Compiler c(g);
   c.sql() += "INSERT INTO "sv;
-  c.ident(m_table);
+  c.ident(table());
   c.sql() += " ("sv;
   for (std::size_t i = 0; i < head.size(); ++i) {
     if (i) c.sql() += ", "sv;
@@ -1074,12 +1074,12 @@ Query QueryBuilder::insert_sql(const Grammar& g, const std::vector<Fields>& rows
   for (std::size_t r = 0; r < rows.size(); ++r) {
     const Fields& row = rows[r];
     if (row.size() != head.size())
-      throw UsageError("insert into '" + m_table + "': row " + std::to_string(r) + " has " + std::to_string(row.size()) +
+      throw UsageError("insert into '" + table() + "': row " + std::to_string(r) + " has " + std::to_string(row.size()) +
                        " columns, the first has " + std::to_string(head.size()));
     c.sql() += r ? ", ("sv : "("sv;
     for (std::size_t i = 0; i < row.size(); ++i) {
       if (row[i].first != head[i].first)
-        throw UsageError("insert into '" + m_table + "': row " + std::to_string(r) + " has column '" + row[i].first +
+        throw UsageError("insert into '" + table() + "': row " + std::to_string(r) + " has column '" + row[i].first +
                          "' where the first row has '" + head[i].first + "'");
       if (i) c.sql() += ", "sv;
       c.bind(row[i].second);
@@ -1101,7 +1101,7 @@ Query QueryBuilder::insert_sql(const Grammar& g, const std::vector<Fields>& rows
 void QueryBuilder::require_where(std::string_view what) const {
   const Parts& p = parts();
   if (!p.wheres.empty() || p.all_rows) return;
-  throw UsageError(std::string(what) + " of '" + m_table +
+  throw UsageError(std::string(what) + " of '" + table() +
                    "' has no where(): it would change every row. Add a where(), or call all_rows() first to say "
                    "that every row is meant");
 }
@@ -1113,11 +1113,11 @@ QueryBuilder& QueryBuilder::all_rows() {
 
 Query QueryBuilder::update_sql(const Grammar& g, const Fields& fields) const {
   const Parts& p = parts();
-  if (fields.empty()) throw UsageError("update of '" + m_table + "' needs at least one column");
+  if (fields.empty()) throw UsageError("update of '" + table() + "' needs at least one column");
   require_where("update");
   Compiler c(g);
   c.sql() += "UPDATE "sv;
-  c.ident(m_table);
+  c.ident(table());
   c.sql() += " SET "sv;
   for (std::size_t i = 0; i < fields.size(); ++i) {
     if (i) c.sql() += ", "sv;
@@ -1138,7 +1138,7 @@ Query QueryBuilder::delete_sql(const Grammar& g) const {
   require_where("delete");
   Compiler c(g);
   c.sql() += "DELETE FROM "sv;
-  c.ident(m_table);
+  c.ident(table());
   if (!p.wheres.empty()) {
     c.sql() += " WHERE "sv;
     compile_where(c, p.wheres);
@@ -1148,7 +1148,7 @@ Query QueryBuilder::delete_sql(const Grammar& g) const {
 
 Query QueryBuilder::upsert_sql(const Grammar& g, const std::vector<Fields>& rows, std::span<const std::string> unique_by,
                                std::span<const std::string> update) const {
-  if (unique_by.empty()) throw UsageError("upsert into '" + m_table + "' needs the unique column(s) to match on");
+  if (unique_by.empty()) throw UsageError("upsert into '" + table() + "' needs the unique column(s) to match on");
   for (const auto& u : unique_by) check_name(u);
   for (const auto& u : update) check_name(u);
   Query q = insert_sql(g, rows);
@@ -1190,9 +1190,9 @@ Query QueryBuilder::aggregate_sql(const Grammar& g, std::string_view function, s
 
 Queryable& QueryBuilder::require_target(std::string_view what) const {
   if (!m_target)
-    throw UsageError("this query builder for '" + m_table + "' is not bound to a connection, so it cannot " +
-                     std::string(what) + "; create it with db.table(\"" + m_table +
-                     "\", \"connection\") or conn.table(\"" + m_table + "\"), or pass a dialect to to_sql()");
+    throw UsageError("this query builder for '" + table() + "' is not bound to a connection, so it cannot " +
+                     std::string(what) + "; create it with db.table(\"" + table() +
+                     "\", \"connection\") or conn.table(\"" + table() + "\"), or pass a dialect to to_sql()");
   return *m_target;
 }
 
@@ -1294,7 +1294,7 @@ std::uint64_t QueryBuilder::each_row(const RowVisitor& visit, bool first_only) {
 PreparedQuery QueryBuilder::prepare() const {
   auto [one_target, scatter] = route("be prepared");
   if (scatter)
-    throw UsageError("a query on '" + m_table + "' across a shard group cannot be prepared (each run plans and merges "
+    throw UsageError("a query on '" + table() + "' across a shard group cannot be prepared (each run plans and merges "
                      "anew); run it with get(), or prepare it on one member");
   auto& t = *one_target;
   const Grammar& g = t.grammar();
@@ -1380,7 +1380,7 @@ void QueryBuilder::chunk(std::uint64_t size, const std::function<bool(const Resu
   const Parts& p = parts();
   if (size == 0) throw UsageError("chunk size must be at least 1");
   if (p.orders.empty())
-    throw UsageError("chunk() over '" + m_table + "' needs order_by(): without an order, rows may repeat or be skipped");
+    throw UsageError("chunk() over '" + table() + "' needs order_by(): without an order, rows may repeat or be skipped");
   for (std::uint64_t off = p.offset.value_or(0);; off += size) {
     QueryBuilder page = *this;
     Result r = page.limit(size).offset(off).get();
@@ -1406,13 +1406,13 @@ std::int64_t QueryBuilder::insert_get_id(const Fields& row, std::string_view id_
     // The same statement without its RETURNING tail, for sessions that read
     // the key as the row id (names are quoted, so the last " RETURNING " is the tail).
     const std::string_view plain = std::string_view(q.sql).substr(0, q.sql.rfind(" RETURNING "));
-    Result r = t.insert_returning_key(KeyedInsert{m_table, id_column, q.sql, plain}, q.bindings);
+    Result r = t.insert_returning_key(KeyedInsert{table(), id_column, q.sql, plain}, q.bindings);
     return r[0][0].as<std::int64_t>();
   }
   Query q = insert_sql(g, {row});
   auto r = t.execute(q.sql, q.bindings);
   if (!r.last_insert_id())
-    throw UsageError("the engine reported no generated id for the insert into '" + m_table + "'");
+    throw UsageError("the engine reported no generated id for the insert into '" + table() + "'");
   return *r.last_insert_id();
 }
 
@@ -1485,7 +1485,7 @@ std::uint64_t QueryBuilder::increment(std::string_view column, std::int64_t by, 
   const Grammar& g = t.grammar();
   Compiler c(g);
   c.sql() += "UPDATE "sv;
-  c.ident(m_table);
+  c.ident(table());
   c.sql() += " SET "sv;
   c.ident(column);
   c.sql() += " = "sv;

@@ -449,7 +449,7 @@ void ShardPlanner::plan_columns(const QueryBuilder& q, std::string_view key_colu
 }
 
 Query ShardPlanner::shard_sql(const Grammar& g) const {
-  QueryBuilder b(m_q.m_table);
+  QueryBuilder b(m_q.table());
   b.parts().wheres = m_q.parts().wheres;
   b.parts().distinct = m_distinct && !m_aggregate;
   if (!m_star) {

@@ -135,14 +135,12 @@ class Pool {
     std::chrono::steady_clock::time_point created;
     std::chrono::steady_clock::time_point last_used;
   };
-  void give_back(std::unique_ptr<driver::Session> s, std::chrono::steady_clock::time_point created,
-                 std::chrono::steady_clock::time_point acquired, bool broken) noexcept;
+  /// Takes the session of `lease` back (parked, kept idle, or closed when `broken`).
+  void give_back(Lease& lease, bool broken) noexcept;
   [[nodiscard]] PoolStats stats_locked() const;
   /// The locked path of acquire(): idle list, checks, new sessions, waiting
   /// (until pool.acquire_timeout after `started`).
   [[nodiscard]] Lease acquire_locked(std::chrono::steady_clock::time_point started);
-  /// Puts `idle` in the parked slot if it is empty (then `idle` is moved from).
-  bool park(Idle& idle) noexcept;
   /// Takes the parked session, if there is one.
   [[nodiscard]] std::optional<Idle> unpark() noexcept;
   /// Moves the parked session to the idle list; caller holds the lock.

@@ -212,7 +212,8 @@ class QueryBuilder {
   /// A builder that runs on `target` (a Connection or a Transaction), which
   /// must outlive it.
   QueryBuilder(Queryable& target, std::string_view table);
-  /// The same for a table checked when it was made.
+  /// The same for a table checked when it was made (kept by reference: it
+  /// must outlive the builder, as a FixedColumns list must).
   QueryBuilder(Queryable& target, const FixedTable& table);
   /// A builder that runs on a target it keeps alive (conn.on_primary().table()
   /// keeps its routed view, so the builder can be stored).
@@ -366,7 +367,7 @@ class QueryBuilder {
   std::uint64_t upsert(const std::vector<Fields>& rows, std::vector<std::string> unique_by,
                        std::vector<std::string> update);
 
-  [[nodiscard]] const std::string& table() const noexcept { return m_table; }
+  [[nodiscard]] const std::string& table() const noexcept { return m_table.get(); }
   [[nodiscard]] Queryable* target() const noexcept { return m_target; }
   /// The dialect this builder compiles to when run.
   [[nodiscard]] const Grammar& grammar() const;
@@ -569,9 +570,23 @@ class QueryBuilder {
   QueryBuilder& add_in(std::string_view column, std::vector<Value>&& values, bool negated, bool use_or);
   QueryBuilder& add_between(std::string_view column, Value&& low, Value&& high, bool negated);
 
+  /// The table's name: the builder's own copy, or a FixedTable's, kept by
+  /// reference (a model's builders copy no name).
+  class TableName {
+   public:
+    explicit TableName(std::string&& own) noexcept : m_own(std::move(own)) {}
+    explicit TableName(std::string_view name) : m_own(name) {}
+    explicit TableName(const FixedTable& fixed) noexcept : m_fixed(&fixed.m_name) {}
+    [[nodiscard]] const std::string& get() const noexcept { return m_fixed ? *m_fixed : m_own; }
+
+   private:
+    std::string m_own;
+    const std::string* m_fixed = nullptr;
+  };
+
   std::shared_ptr<Queryable> m_keep;  ///< the target, when the builder keeps it
   Queryable* m_target = nullptr;
-  std::string m_table;
+  TableName m_table;
   NameForm m_table_form = NameForm::other;
   mutable Journal m_journal;
   mutable PartsBox m_parts;  ///< made exactly when the journal is off
