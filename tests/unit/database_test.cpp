@@ -559,7 +559,11 @@ TEST(FixedTableTest, GeneratedTablesBuildAsTheSameNameGivenAsText) {
       const FixedTable fixed(name);
       EXPECT_TRUE(expected_error.empty()) << "'" << name << "' was accepted; name_form() refuses it";
       const Query by_text = c.table(name).where("id", 3).order_by("id").to_sql();
-      const Query by_fixed = QueryBuilder(c, fixed).where("id", 3).order_by("id").to_sql();
+      QueryBuilder fixed_builder(c, fixed);
+      const QueryBuilder copied = fixed_builder;  // a copy names the same table (kept by reference)
+      EXPECT_EQ(fixed_builder.table(), name);
+      EXPECT_EQ(copied.table(), name);
+      const Query by_fixed = fixed_builder.where("id", 3).order_by("id").to_sql();
       EXPECT_EQ(by_fixed.sql, by_text.sql) << name;
       ASSERT_EQ(by_fixed.bindings.size(), 1u);
       EXPECT_EQ(by_fixed.bindings[0], Value(3));
