@@ -1219,7 +1219,10 @@ Result QueryBuilder::get() {
   return t->select(s.sql, s.values);
 }
 
-Record::Record(Row row) : m_cols(row.columns()) {
+Record::Record(Row row) { fill(row); }
+
+void Record::fill(Row row) {
+  m_cols = row.columns();
   m_values.reserve(m_cols.size());
   if (const ColumnSource* src = row.source()) [[unlikely]]  // a row read through its engine's column source
     take_values(*src);
@@ -1249,29 +1252,32 @@ Row first_row(const Result& r) {
 
 Record::Record(Result r) : Record(first_row(r)) {}
 
-namespace {
-/// The first row a read hands over, kept as a Record; the read stops there.
-std::uint64_t read_first(Queryable& on, std::string_view sql, std::span<const Value> values, std::optional<Record>& out) {
+std::uint64_t detail::read_first(Queryable& on, std::string_view sql, std::span<const Value> values,
+                                 std::optional<Record>& out) {
   auto take = [&out](Row row) {
-    out.emplace(row);  // Record(Row) reads a row without Values through its column source
+    out->fill(row);  // reads a row without Values through its column source
     return false;
   };
-  return on.select_each(sql, values, RowVisitor(take, RowVisitor::cells));
+  const std::uint64_t n = on.select_each(sql, values, RowVisitor(take, RowVisitor::cells));
+  if (n == 0) out.reset();
+  return n;
 }
-}  // namespace
 
 std::optional<Record> QueryBuilder::first() {
-  std::optional<Record> out;  // the one object returned (NRVO): the Record is made where the caller keeps it
+  // The one object returned (NRVO): the Record is made where the caller keeps
+  // it, engaged and unfilled until its row is read (see Record::Unfilled).
+  std::optional<Record> out(std::in_place, Record::Unfilled());
   auto [t, scatter] = route("run");
   if (scatter) {
     QueryBuilder one = *this;
     Result r = scatter->get(one.limit(1));
-    if (!r.empty()) out.emplace(std::move(r));
+    if (r.empty()) out.reset();
+    else out->fill(r[0]);
     return out;
   }
   detail::CallSql call;
   const Statement s = statement(t->grammar(), call, true);
-  (void)read_first(*t, s.sql, s.values, out);
+  (void)detail::read_first(*t, s.sql, s.values, out);
   return out;
 }
 
@@ -1315,8 +1321,8 @@ std::span<const Value> PreparedQuery::bind(const Params& values) const {
 Result PreparedQuery::get(Params values) { return m_target->select(m_all.sql, bind(values)); }
 
 std::optional<Record> PreparedQuery::first(Params values) {
-  std::optional<Record> out;
-  (void)read_first(*m_target, m_first.sql, bind(values), out);
+  std::optional<Record> out(std::in_place, Record::Unfilled());
+  (void)detail::read_first(*m_target, m_first.sql, bind(values), out);
   return out;
 }
 

@@ -235,6 +235,12 @@ TEST_F(ShardRouting, KeyedWritesAndReadsGoToTheOwningMemberOnly) {
   EXPECT_EQ(seen, (std::vector<std::string>{"s2", "s1"}));
   EXPECT_EQ(db->connection("s2").scalar("SELECT name FROM users WHERE id = 6").as<std::string>(), "six");
   EXPECT_EQ(rows_on(db->connection("s1"), "users", 5), 0);
+  // first() with no row: empty both by key (one member) and merged across them.
+  EXPECT_FALSE(g.table("users").where("id", 5).first().has_value());
+  EXPECT_FALSE(g.table("users").where("name", "nobody").first().has_value());
+  auto merged = g.table("users").where("name", "u8").first();
+  ASSERT_TRUE(merged.has_value());
+  EXPECT_EQ(merged->get<std::int64_t>("id"), 8);
   seen.clear();
   EXPECT_EQ(g.table("users").where_in("id", {1, 5, 9, 2}).count(), 3) << "5 is gone";
   EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()), (std::set<std::string>{"s1", "s2"}))
@@ -354,8 +360,12 @@ TEST(ShardModels, AModelWithAShardKeyRoutesByItAndFansOutWithoutIt) {
   EXPECT_EQ(paid[2].id, 15);
   EXPECT_EQ(orders.where("user_id", 3).count(), 4);  // one member
 
+  EXPECT_FALSE(orders.find(9999).has_value()) << "no member holds it: empty, not a default order";
+  EXPECT_FALSE(orders.where("status", "nobody").first().has_value());
   auto found = orders.find(7);  // the key is not the shard key: asks every member
   ASSERT_TRUE(found);
+  EXPECT_TRUE(found->exists());
+  EXPECT_EQ(found->user_id, 2);
   found->status = "refunded";
   orders.save(*found);  // matched by id and user_id: one member
   EXPECT_EQ(db.connection("s2").scalar("SELECT status FROM orders WHERE id = 7").as<std::string>(), "refunded");

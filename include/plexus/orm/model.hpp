@@ -407,17 +407,21 @@ class Model {
     // The hot path of most apps: SQL compiled once per dialect, one bound value,
     // the row hydrated straight from the result.
     Queryable& c = target(m_conn);
-    std::optional<Entity<T>> e;
+    // Made engaged and filled in place, emptied when no row is found
+    // (std::optional's empty state zeroes all of its storage first).
+    std::optional<Entity<T>> e(std::in_place);
     if (m_sharded) {  // the builder routes it: to the key's member when the key is the shard key
       auto r = QueryBuilder(c, detail::schema_table<T>()).select(detail::schema_columns<T>()).where(key_name(), id).limit(1).get();
-      if (!r.empty()) detail::hydrate_row<T>(r[0], e.emplace(), m_conn);
+      if (r.empty()) e.reset();
+      else detail::hydrate_row<T>(r[0], *e, m_conn);
       return e;
     }
     auto take = [&](Row row) {
-      detail::hydrate_row<T>(row, e.emplace(), m_conn);
+      detail::hydrate_row<T>(row, *e, m_conn);
       return false;  // one row by key: the engine need not look for another
     };
-    c.select_each(detail::find_sql<T>(c.grammar()), std::span<const Value>(&id, 1), RowVisitor(take, RowVisitor::cells));
+    if (c.select_each(detail::find_sql<T>(c.grammar()), std::span<const Value>(&id, 1), RowVisitor(take, RowVisitor::cells)) == 0)
+      e.reset();
     return e;
   }
   /// @throws NotFoundError naming the table, the key and the connection.
@@ -671,8 +675,10 @@ class ModelQuery {
   }
   /// The first row (LIMIT 1; the read stops after it), or nullopt.
   [[nodiscard]] std::optional<Entity<T>> first() {
-    std::optional<Entity<T>> one;  // the one object returned (NRVO): no move of the entity
-    read([&](Row row) { detail::hydrate_row<T>(row, one.emplace(), m_conn); return false; }, true);
+    // The one object returned (NRVO): no move of the entity. Made engaged and
+    // filled in place, emptied when there is no row (as find() does).
+    std::optional<Entity<T>> one(std::in_place);
+    if (read([&](Row row) { detail::hydrate_row<T>(row, *one, m_conn); return false; }, true) == 0) one.reset();
     if (one && !m_eager.empty()) {
       std::vector<Entity<T>> loaded;
       loaded.push_back(std::move(*one));
@@ -701,13 +707,10 @@ class ModelQuery {
   /// Runs the read row by row; the builder is copied only when where_has
   /// constraints must be added to it.
   template <class F>
-  void read(F&& take, bool first_only) {
+  std::uint64_t read(F&& take, bool first_only) {
     const RowVisitor visit(take, RowVisitor::cells);  // hydrate_row reads every column through read_cell()
-    if (m_deferred.empty()) {
-      m_q.each(visit, first_only);
-      return;
-    }
-    prepared().each(visit, first_only);
+    if (m_deferred.empty()) return m_q.each(visit, first_only);
+    return prepared().each(visit, first_only);
   }
 
   Database* m_db;

@@ -78,6 +78,13 @@ class FixedTable {
   NameForm m_form;
 };
 
+class Record;
+namespace detail {
+/// Reads the first row of `sql` into `out` (an engaged, unfilled Record), which
+/// it leaves empty when there is none; the read stops after the row.
+std::uint64_t read_first(Queryable& on, std::string_view sql, std::span<const Value> values, std::optional<Record>& out);
+}  // namespace detail
+
 /// One row that owns its data (what first() returns): its values are held
 /// in the Record itself (no allocation for up to 6 columns).
 class Record {
@@ -86,6 +93,15 @@ class Record {
   explicit Record(Result r);
   /// A copy of `row` (a Row is only valid while its Result or read lasts).
   explicit Record(Row row);
+  /// What only a read makes: a Record it fills in place once its row is read.
+  class Unfilled {
+    friend class QueryBuilder;
+    friend class PreparedQuery;
+    Unfilled() = default;
+  };
+  /// Holds no row until the read that made it fills it (first() returns it
+  /// engaged only then; std::optional's empty state zeroes all of its storage).
+  explicit Record(Unfilled) noexcept {}
   [[nodiscard]] Row row() const noexcept { return Row(&m_cols, m_values.data()); }
   [[nodiscard]] const Value& operator[](std::string_view name) const { return row()[name]; }
   [[nodiscard]] const Value& operator[](std::size_t i) const { return row()[i]; }
@@ -96,6 +112,10 @@ class Record {
   [[nodiscard]] const Columns& columns() const noexcept { return m_cols; }
 
  private:
+  friend class QueryBuilder;  // fills the one a shard group's merged read found
+  friend std::uint64_t detail::read_first(Queryable&, std::string_view, std::span<const Value>, std::optional<Record>&);
+  /// Copies `row` into this unfilled Record.
+  void fill(Row row);
   void take_values(const ColumnSource& src);
   Columns m_cols;
   detail::SmallVector<Value, 6> m_values;
