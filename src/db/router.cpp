@@ -1,6 +1,8 @@
 #include "db/router.hpp"
 
+#include <memory>
 #include <thread>
+#include <type_traits>
 
 namespace plexus::detail {
 
@@ -126,7 +128,12 @@ void Router::eject(Replica& r, const Error& why) {
 Router::Walk Router::walk() {
   // The picker sees the replicas that may serve now; the walk starts at its
   // choice and goes on through the others in order.
-  std::array<ReplicaView, kMaxWalk> fixed;
+  // Views made only for the replicas there are (not kMaxWalk default ones per read).
+  union Slots {
+    Slots() noexcept {}
+    ReplicaView v[kMaxWalk];
+  } fixed;
+  static_assert(std::is_trivially_destructible_v<ReplicaView>);
   std::vector<ReplicaView> more;
   std::size_t n = 0;
   for (std::size_t i = 0; i < m_replicas.size(); ++i) {
@@ -135,14 +142,14 @@ Router::Walk Router::walk() {
     const auto lag = r.lag_ms.load(std::memory_order_relaxed);
     ReplicaView v{i, r.pool->host(), r.weight, r.in_flight.load(std::memory_order_relaxed),
                   lag >= 0 ? std::optional(std::chrono::milliseconds(lag)) : std::nullopt};
-    if (n < kMaxWalk) fixed[n] = v;
+    if (n < kMaxWalk) std::construct_at(&fixed.v[n], v);
     else more.push_back(v);
     ++n;
   }
   Walk out;
   if (n == 0) return out;
-  std::span<const ReplicaView> views = n <= kMaxWalk ? std::span<const ReplicaView>(fixed.data(), n) : [&] {
-    more.insert(more.begin(), fixed.begin(), fixed.end());
+  std::span<const ReplicaView> views = n <= kMaxWalk ? std::span<const ReplicaView>(fixed.v, n) : [&] {
+    more.insert(more.begin(), fixed.v, fixed.v + kMaxWalk);
     return std::span<const ReplicaView>(more);
   }();
   const std::size_t first = std::min(m_picker->pick(views), n - 1);
@@ -208,9 +215,9 @@ void Router::record_write(driver::Session& s, const RouteOptions& o) {
   o.uow->record_write(m_cfg.name, std::move(pos));
 }
 
-void Router::no_replica(std::string_view sql, const std::optional<Error>& last) const {
+void Router::no_replica(std::string_view sql, const std::string* last_error) const {
   ConnectionError e("no replica of connection '" + m_cfg.name + "' can serve this read" +
-                    (last ? " (last error: " + last->message() + ")" : std::string(" (all are left out or lagging)")));
+                    (last_error ? " (last error: " + *last_error + ")" : std::string(" (all are left out or lagging)")));
   e.set_sql(sql);
   e.add_context({m_cfg.name, {}, "replica", {}});
   e.set_hint("drop on_replica() to let the primary serve it");

@@ -139,7 +139,7 @@ class Router {
   /// Only replicas not ejected are listed; at most kMaxWalk without allocating.
   static constexpr std::size_t kMaxWalk = 16;
   struct Walk {
-    std::array<std::size_t, kMaxWalk> fixed{};
+    std::array<std::size_t, kMaxWalk> fixed;  // [0, n) written by push(); left unset past it
     std::vector<std::size_t> more;
     std::size_t n = 0;
     void push(std::size_t i) {
@@ -166,7 +166,8 @@ class Router {
   auto on_primary(std::string_view reason, std::string_view sql, std::span<const Value> params, Intent intent,
                   const RouteOptions& o, const Mode* mode, F&& attempt)
       -> decltype(attempt(std::declval<Leg&>()));
-  [[noreturn]] void no_replica(std::string_view sql, const std::optional<Error>& last) const;
+  /// `last_error`: the message of the last replica that failed, or null when none did.
+  [[noreturn]] void no_replica(std::string_view sql, const std::string* last_error) const;
   /// writer_leg() with several primary candidates.
   Leg following_writer_leg(std::string_view reason, std::string_view sql, std::span<const Value> params, Intent intent);
 

@@ -100,7 +100,8 @@ auto Router::route(std::string_view sql, std::span<const Value> params, Intent i
       default: break;
     }
   }
-  std::optional<Error> last;
+  std::string last_error;  // the last failure's message (an Error kept here would be zeroed on every read)
+  bool failed = false;
   const Walk order = walk();
   for (std::size_t k = 0; k < order.n; ++k) {
     Replica& r = *m_replicas[order[k]];
@@ -115,10 +116,11 @@ auto Router::route(std::string_view sql, std::span<const Value> params, Intent i
     } catch (const Error& e) {
       if (!e.is_connection_error() || started(mode)) throw;
       eject(r, e);
-      last = e;
+      last_error = e.message();
+      failed = true;
     }
   }
-  if (o.side == Side::replica) no_replica(sql, last);
+  if (o.side == Side::replica) no_replica(sql, failed ? &last_error : nullptr);
   return on_primary("read: fallback to primary (no replica available)", sql, params, intent, o, mode, attempt);
 }
 
