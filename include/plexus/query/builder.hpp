@@ -395,6 +395,9 @@ class QueryBuilder {
   /// One WHERE/HAVING condition (public so tests can inspect builders; not API).
   struct Condition {
     enum class Kind { basic, in, not_in, in_sub, not_in_sub, null, not_null, between, not_between, raw, group };
+    /// Each member by its own initializer: `emplace_back()` would otherwise
+    /// zero the whole condition before initializing it.
+    Condition() noexcept {}
     Kind kind = Kind::basic;
     bool use_or = false;
     NameForm form = NameForm::other;  // of column, as checked when it entered the builder
