@@ -139,7 +139,7 @@ class Router {
   /// Only replicas not ejected are listed; at most kMaxWalk without allocating.
   static constexpr std::size_t kMaxWalk = 16;
   struct Walk {
-    std::array<std::size_t, kMaxWalk> fixed;  // [0, n) written by push(); left unset past it
+    std::array<std::size_t, kMaxWalk> fixed{};
     std::vector<std::size_t> more;
     std::size_t n = 0;
     void push(std::size_t i) {
