@@ -123,47 +123,93 @@ detail::CallSql::~CallSql() {
 }
 
 QueryBuilder::QueryBuilder(std::string table) : m_table(std::move(table)) {
-  record_table();
+  record_table(table_view(), true);
 }
-QueryBuilder::QueryBuilder(Queryable& target, std::string_view table) : m_target(&target), m_table(table) {
-  record_table();
+QueryBuilder::QueryBuilder(Queryable& target, std::string_view table) : m_target(&target) {
+  record_table(table, false);
 }
 
 QueryBuilder::QueryBuilder(Queryable& target, const FixedTable& table) : m_target(&target), m_table(table) {
   record_table(table.m_form);
 }
 
+QueryBuilder::QueryBuilder(Queryable& target, const FixedTable& table, const FixedColumns& columns)
+    : m_target(&target), m_table(table) {
+  // Both entries at once, as record_table() and select() would write them,
+  // when both were checked plain when made and the target runs statements.
+  constexpr std::size_t select_bytes = 1 + 2 * sizeof(std::uint64_t);
+  if (table.m_form == NameForm::plain && columns.m_plain && 2 + table.m_name.size() + select_bytes <= Journal::capacity &&
+      !target.builder_runner()) {
+    m_journal.put('T');
+    m_journal.put_name(table.m_name);
+    m_journal.put('F');
+    m_journal.put_number(static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&columns)));
+    m_journal.put_number(columns.m_serial);
+    m_table_form = NameForm::plain;
+    return;
+  }
+  record_table(table.m_form);
+  select(columns);
+}
+
 FixedTable::FixedTable(std::string name) : m_name(std::move(name)), m_form(name_form(m_name)) {}
 
 QueryBuilder::QueryBuilder(std::shared_ptr<Queryable> target, std::string table)
     : m_keep(std::move(target)), m_target(m_keep.get()), m_table(std::move(table)) {
-  record_table();
+  record_table(table_view(), true);
 }
 
-[[gnu::always_inline]] inline void QueryBuilder::record_table() {
+namespace {
+/// The plain table name the last builder on this thread checked: a builder
+/// for the same table (the usual case, a call site run per request) compares
+/// its name with it instead of checking it character by character.
+struct LastTable {
+  std::size_t size = 0;  ///< 0: none yet
+  char name[56] = {};
+};
+constinit thread_local LastTable t_last_table;
+}  // namespace
+
+[[gnu::always_inline]] inline void QueryBuilder::record_table(std::string_view name, bool owned) {
   // A target that runs builders itself (a shard group) plans from the parts:
   // they are built from the first call rather than replayed at the run.
   if (m_target && m_target->builder_runner()) {
-    m_table_form = name_form(table());
+    if (!owned) m_table.own(name);
+    m_table_form = name_form(table_view());
     materialize();
     return;
   }
-  // The table opens the journal (the shape names it); a name too long for it builds parts.
+  // The table opens the journal (the shape names it); a plain name stays
+  // there, read back from it; a name too long for it builds parts.
   m_journal.put('T');
-  if (m_journal.put_plain(table())) {
+  const std::size_t n = name.size();
+  if (n == t_last_table.size && n != 0 && std::memcmp(name.data(), t_last_table.name, n) == 0) {
+    m_journal.put_name(name);  // the name checked last (the journal is empty: it fits)
+    if (!owned) m_table.in_journal(n);
     m_table_form = NameForm::plain;
     return;
   }
-  m_table_form = name_form(table());  // a bad name is refused here
-  if (!record_name(table(), 0)) materialize();
+  if (m_journal.put_plain(name)) {
+    if (n <= sizeof t_last_table.name) {
+      std::memcpy(t_last_table.name, name.data(), n);
+      t_last_table.size = n;
+    }
+    if (!owned) m_table.in_journal(n);
+    m_table_form = NameForm::plain;
+    return;
+  }
+  if (!owned) m_table.own(name);
+  m_table_form = name_form(table_view());  // a bad name is refused here
+  if (!record_name(table_view(), 0)) materialize();
 }
 
 void QueryBuilder::record_table(NameForm form) {
   // A plain name checked when it was made goes in as it is; anything else as any table does.
-  if (form != NameForm::plain || !m_journal.room(1 + 1 + table().size()) || (m_target && m_target->builder_runner()))
-    return record_table();
+  const std::string_view name = table_view();
+  if (form != NameForm::plain || !m_journal.room(1 + 1 + name.size()) || (m_target && m_target->builder_runner()))
+    return record_table(name, true);
   m_journal.put('T');
-  m_journal.put_name(table());
+  m_journal.put_name(name);
   m_table_form = NameForm::plain;
 }
 
@@ -266,7 +312,8 @@ void QueryBuilder::materialize() const {
   const std::string_view recorded = m_journal.bytes();
   std::memcpy(bytes, recorded.data(), recorded.size());
   detail::SmallVector<Value, 2> values = std::move(m_journal.values);
-  m_journal.off();  // first: the calls below go to the parts
+  m_table.keep(m_journal);  // a name read from the journal is copied out of it
+  m_journal.off();          // first: the calls below go to the parts
   std::size_t i = 0, v = 0;
   auto byte = [&] { return static_cast<unsigned char>(bytes[i++]); };
   auto name = [&] {
@@ -832,7 +879,7 @@ void QueryBuilder::compile_where(Compiler& c, const Conditions& conds) const {
 void QueryBuilder::compile_from(Compiler& c) const {
   const Parts& p = parts();
   c.sql() += " FROM "sv;
-  c.ident(table(), m_table_form);
+  c.ident(table_view(), m_table_form);
   for (const auto& j : p.joins) {
     c.sql() += ' ' + j.type + ' ';
     c.ident(j.table);
@@ -943,7 +990,7 @@ class QueryBuilder::ShapeKey {
 bool QueryBuilder::shape(ShapeKey& key, std::vector<Value>& values, bool first) const {
   const Parts& p = parts();
   if (!p.joins.empty() || !p.groups.empty() || !p.havings.empty()) return false;
-  key.put(table());
+  key.put(table_view());
   key.put(p.distinct ? 'D' : 'S');
   for (const Expr& e : p.columns) {
     if (e.is_raw()) return false;
@@ -1063,7 +1110,7 @@ Query QueryBuilder::insert_sql(const Grammar& g, const std::vector<Fields>& rows
   for (const auto& [col, v] : head) check_name(col);
   Compiler c(g);
   c.sql() += "INSERT INTO "sv;
-  c.ident(table());
+  c.ident(table_view());
   c.sql() += " ("sv;
   for (std::size_t i = 0; i < head.size(); ++i) {
     if (i) c.sql() += ", "sv;
@@ -1117,7 +1164,7 @@ Query QueryBuilder::update_sql(const Grammar& g, const Fields& fields) const {
   require_where("update");
   Compiler c(g);
   c.sql() += "UPDATE "sv;
-  c.ident(table());
+  c.ident(table_view());
   c.sql() += " SET "sv;
   for (std::size_t i = 0; i < fields.size(); ++i) {
     if (i) c.sql() += ", "sv;
@@ -1138,7 +1185,7 @@ Query QueryBuilder::delete_sql(const Grammar& g) const {
   require_where("delete");
   Compiler c(g);
   c.sql() += "DELETE FROM "sv;
-  c.ident(table());
+  c.ident(table_view());
   if (!p.wheres.empty()) {
     c.sql() += " WHERE "sv;
     compile_where(c, p.wheres);
@@ -1491,7 +1538,7 @@ std::uint64_t QueryBuilder::increment(std::string_view column, std::int64_t by, 
   const Grammar& g = t.grammar();
   Compiler c(g);
   c.sql() += "UPDATE "sv;
-  c.ident(table());
+  c.ident(table_view());
   c.sql() += " SET "sv;
   c.ident(column);
   c.sql() += " = "sv;

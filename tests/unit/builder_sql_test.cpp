@@ -197,6 +197,39 @@ TEST(BuilderSql, InjectionThroughNamesIsRefused) {
   EXPECT_THROW(QueryBuilder("t").order_by("a", "desc; DROP"), UsageError);
 }
 
+// A builder compares a table name with the last plain one it checked on the
+// thread before checking it again. Generated names of the same length as the
+// one before, one character changed (to a plain one, or to one a plain name
+// has not), are refused or compiled exactly as when no name came before.
+TEST(BuilderSql, ATableNameLikeTheLastOneIsStillChecked) {
+  std::mt19937 rng(20261203);
+  const std::string plain = "abcxyzABCXYZ_0189";
+  const std::string other = std::string(" ;\".-*`'") + '\0' + "\xc3\xa9\x7f";
+  auto compile = [](const std::string& name) -> std::string {
+    try {
+      return QueryBuilder(name).where("id", 1).to_sql("sqlite").sql;
+    } catch (const UsageError& e) {
+      return std::string("refused: ") + e.what();
+    }
+  };
+  int refused = 0, accepted = 0;
+  for (int round = 0; round < 600; ++round) {
+    const std::size_t n = 1 + rng() % 60;
+    std::string base(1, "abc_"[rng() % 4]);
+    while (base.size() < n) base += plain[rng() % plain.size()];
+    std::string variant = base;
+    const std::size_t at = rng() % n;
+    variant[at] = rng() % 2 ? plain[rng() % plain.size()] : other[rng() % other.size()];
+    (void)compile(std::string(n + 1, 'q'));  // no name of this length checked last
+    const std::string expected = compile(variant);
+    ASSERT_EQ(compile(base).rfind("refused", 0), std::string::npos) << base;
+    EXPECT_EQ(compile(variant), expected) << "'" << variant << "' after '" << base << "'";
+    (expected.rfind("refused", 0) == 0 ? refused : accepted) += 1;
+  }
+  EXPECT_GT(refused, 150);
+  EXPECT_GT(accepted, 150);
+}
+
 TEST(BuilderSql, UnboundBuilderSaysHowToBindIt) {
   QueryBuilder q("users");
   try {

@@ -541,6 +541,7 @@ TEST(FixedTableTest, GeneratedTablesBuildAsTheSameNameGivenAsText) {
   Database mdb(cfg);
   auto& c = mdb.connection("mem");
   std::mt19937 rng(20261202);
+  static const FixedColumns cols({Expr("id"), Expr("name")});
   const std::string plain = "abcxyzABCXYZ_0189";
   const std::vector<std::string> odd = {".", " AS x", "\"", " ", "-", "*", "é", "\x7f", ";"};
   int accepted = 0, refused = 0;
@@ -567,6 +568,11 @@ TEST(FixedTableTest, GeneratedTablesBuildAsTheSameNameGivenAsText) {
       EXPECT_EQ(by_fixed.sql, by_text.sql) << name;
       ASSERT_EQ(by_fixed.bindings.size(), 1u);
       EXPECT_EQ(by_fixed.bindings[0], Value(3));
+      // With a fixed select list: made in one step as in two.
+      const Query listed = QueryBuilder(c, fixed, cols).where("id", 3).to_sql();
+      EXPECT_EQ(listed.sql, QueryBuilder(c, fixed).select(cols).where("id", 3).to_sql().sql) << name;
+      EXPECT_EQ(listed.sql, c.table(name).select({"id", "name"}).where("id", 3).to_sql().sql) << name;
+      EXPECT_EQ(QueryBuilder(c, fixed, cols).table(), name);
       ++accepted;
     } catch (const UsageError& e) {
       EXPECT_EQ(std::string(e.what()), expected_error) << "'" << name << "'";

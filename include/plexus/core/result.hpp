@@ -127,6 +127,12 @@ class Row {
 };
 
 namespace detail {
+/// Sets `out` to `text`, which is not part of `out`: an append to the cleared
+/// string, which reuses its storage without the overlap handling of assign().
+inline void set_text(std::string& out, std::string_view text) {
+  out.clear();
+  out.append(text.data(), text.size());
+}
 /// read_cell() for a cell of any other kind or type: as the Value would convert.
 template <class F>
 [[gnu::noinline]] void read_other_cell(const ColumnSource& src, const ColumnSource::Cell& c, std::size_t i, F& out) {
@@ -150,7 +156,7 @@ template <class F>
     src->cell(i, c);
     using K = ColumnSource::Kind;
     if constexpr (std::is_same_v<F, std::string>) {
-      if (c.kind == K::text) return (void)out.assign(c.text.data(), c.text.size());
+      if (c.kind == K::text) return detail::set_text(out, c.text);
     } else if constexpr (std::is_same_v<F, std::int64_t>) {
       if (c.kind == K::integer) return (void)(out = c.integer);
     } else if constexpr (std::is_same_v<F, double>) {
@@ -161,7 +167,7 @@ template <class F>
   }
   const Value& v = row[i];
   if constexpr (std::is_same_v<F, std::string>) {
-    if (v.type() == Value::Type::text) return (void)out.assign(v.raw_text());
+    if (v.type() == Value::Type::text) return detail::set_text(out, v.raw_text());
   }
   out = v.template as<F>();
 }

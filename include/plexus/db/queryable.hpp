@@ -176,6 +176,14 @@ class Queryable {
   /// bool: false stops the read after that row (the rest are not read).
   /// Returns the number of rows handed over. `fn` must not query this
   /// connection or transaction: the session is busy until the rows are read.
+  /// The same for values already in a span and a visitor already made (no
+  /// copy of the values): what compiled builder and model reads run.
+  std::uint64_t select_each(std::string_view sql, std::span<const Value> params, const RowVisitor& visit) {
+    return run_each(sql, params, Intent::read, visit);
+  }
+  std::uint64_t select_each(std::string_view sql, std::span<const Value> params, RowVisitor&& visit) {
+    return run_each(sql, params, Intent::read, visit);
+  }
   template <class F>
   std::uint64_t select_each(std::string_view sql, Params params, F&& fn) {
     if constexpr (std::is_same_v<std::remove_cvref_t<F>, RowVisitor>) return run_each(sql, params.span(), Intent::read, fn);

@@ -70,7 +70,7 @@ class Entity : public T {
   friend class ModelQuery;
   friend struct detail::EntityAccess;
   void remember(std::string_view origin) {
-    m_origin.assign(origin);  // reuses the buffer when it is the same connection again
+    detail::set_text(m_origin, origin);  // reuses the buffer when it is the same connection again
     m_exists = true;
     // Only the schema's columns (not loaded relations), member to member: no Value per column.
     T::schema.for_each([&](const auto& c, std::size_t) { m_original.*(c.member) = this->*(c.member); });
@@ -329,6 +329,7 @@ class Model {
     m_home = &m_db->queryable(m_conn);
     m_sharded = m_home->builder_runner() != nullptr;
     if (!m_sharded) m_bound = &m_db->connection(m_conn);
+    m_kept_name = m_bound ? &m_bound->name() : &m_db->shards(m_conn).name();
     if constexpr (!T::schema.shard_key_name().empty()) {
       if (m_sharded && m_db->shards(m_conn).key() != T::schema.shard_key_name())
         throw ConfigError("model '" + std::string(T::schema.table()) + "' declares shard_key(\"" +
@@ -383,7 +384,7 @@ class Model {
   [[nodiscard]] ModelQuery<T> on(std::string_view connection) const { return bind(connection).query(); }
   [[nodiscard]] ModelQuery<T> query() const {
     Queryable& where = m_tx ? static_cast<Queryable&>(*m_tx) : home();  // resolved once, at construction
-    return ModelQuery<T>(*m_db, m_conn, &where);
+    return ModelQuery<T>(*m_db, *m_kept_name, where);
   }
 
   [[nodiscard]] ModelQuery<T> where(std::string_view column, Value value) const {
@@ -599,6 +600,7 @@ class Model {
 
   Database* m_db;
   std::string m_conn;
+  const std::string* m_kept_name = nullptr;  // m_conn as the Database keeps it (what a query refers to)
   Connection* m_bound = nullptr;  // m_conn resolved once (null for a shard group)
   Queryable* m_home = nullptr;    // m_conn as something to query: the connection or the group
   bool m_sharded = false;
@@ -610,13 +612,10 @@ class ModelQuery {
   static_assert(Modeled<T>, "plexus::ModelQuery<T>: T needs a `static constexpr auto schema = plexus::schema(...)`");
 
  public:
-  /// `on`: a transaction on that connection to run in (Model::in), else the connection.
-  ModelQuery(Database& db, std::string connection, Queryable* on = nullptr)
-      : m_db(&db),
-        m_conn(std::move(connection)),
-        m_q(on ? *on : db.queryable(m_conn), detail::schema_table<T>()) {
-    m_q.select(detail::schema_columns<T>());
-  }
+  /// A query on `connection` (a connection or a shard group of `db`); `on`: a
+  /// transaction on that connection to run in, else the connection.
+  ModelQuery(Database& db, std::string_view connection, Queryable* on = nullptr)
+      : ModelQuery(db, kept_name(db, connection), on ? *on : db.queryable(connection)) {}
 
   ModelQuery& where(std::string_view c, Value v) { return fwd([&] { m_q.where(c, std::move(v)); }); }
   ModelQuery& where(std::string_view c, std::string_view op, Value v) { return fwd([&] { m_q.where(c, op, std::move(v)); }); }
@@ -646,7 +645,7 @@ class ModelQuery {
   /// the related model lives on another connection this runs as two queries.
   template <class Rel, class F>
   ModelQuery& where_has(Rel rel, F&& constrain) {
-    m_deferred.push_back([rel, db = m_db, conn = m_conn, c = std::function<void(QueryBuilder&)>(std::forward<F>(constrain))](
+    m_deferred.push_back([rel, db = m_db, conn = *m_conn, c = std::function<void(QueryBuilder&)>(std::forward<F>(constrain))](
                              QueryBuilder& q) { rel.template constrain<T>(*db, conn, q, c); });
     return *this;
   }
@@ -669,7 +668,7 @@ class ModelQuery {
 
   [[nodiscard]] std::vector<Entity<T>> get() {
     std::vector<Entity<T>> entities;
-    read([&](Row row) { detail::hydrate_row<T>(row, entities.emplace_back(), m_conn); }, false);
+    read([&](Row row) { detail::hydrate_row<T>(row, entities.emplace_back(), *m_conn); }, false);
     for (auto& load : m_eager) load(entities);
     return entities;
   }
@@ -678,7 +677,7 @@ class ModelQuery {
     // The one object returned (NRVO): no move of the entity. Made engaged and
     // filled in place, emptied when there is no row (as find() does).
     std::optional<Entity<T>> one(std::in_place);
-    if (read([&](Row row) { detail::hydrate_row<T>(row, *one, m_conn); return false; }, true) == 0) one.reset();
+    if (read([&](Row row) { detail::hydrate_row<T>(row, *one, *m_conn); return false; }, true) == 0) one.reset();
     if (one && !m_eager.empty()) {
       std::vector<Entity<T>> loaded;
       loaded.push_back(std::move(*one));
@@ -689,11 +688,19 @@ class ModelQuery {
   }
   [[nodiscard]] std::int64_t count() { return prepared().count(); }
   [[nodiscard]] Query to_sql() const { return prepared().to_sql(); }
-  [[nodiscard]] const std::string& connection_name() const noexcept { return m_conn; }
+  [[nodiscard]] const std::string& connection_name() const noexcept { return *m_conn; }
   /// The underlying builder, for anything the model query does not wrap.
   [[nodiscard]] QueryBuilder& builder() noexcept { return m_q; }
 
  private:
+  friend class Model<T>;
+  /// `name`: the connection's or group's name as the Database keeps it (it
+  /// lives as long as the Database, which a query outlives no more than its target).
+  ModelQuery(Database& db, const std::string& name, Queryable& target)
+      : m_db(&db), m_conn(&name), m_q(target, detail::schema_table<T>(), detail::schema_columns<T>()) {}
+  static const std::string& kept_name(Database& db, std::string_view name) {
+    return db.has_connection(name) ? db.connection(name).name() : db.shards(name).name();
+  }
   template <class F>
   ModelQuery& fwd(F&& f) {
     f();
@@ -714,7 +721,7 @@ class ModelQuery {
   }
 
   Database* m_db;
-  std::string m_conn;
+  const std::string* m_conn;  ///< the name as the Database keeps it
   QueryBuilder m_q;
   std::vector<std::function<void(std::vector<Entity<T>>&)>> m_eager;
   std::vector<std::function<void(QueryBuilder&)>> m_deferred;

@@ -235,6 +235,9 @@ class QueryBuilder {
   /// The same for a table checked when it was made (kept by reference: it
   /// must outlive the builder, as a FixedColumns list must).
   QueryBuilder(Queryable& target, const FixedTable& table);
+  /// The same selecting a fixed list: `QueryBuilder(target, table).select(columns)`
+  /// in one step (what every query of a model starts from).
+  QueryBuilder(Queryable& target, const FixedTable& table, const FixedColumns& columns);
   /// A builder that runs on a target it keeps alive (conn.on_primary().table()
   /// keeps its routed view, so the builder can be stored).
   QueryBuilder(std::shared_ptr<Queryable> target, std::string table);
@@ -387,7 +390,7 @@ class QueryBuilder {
   std::uint64_t upsert(const std::vector<Fields>& rows, std::vector<std::string> unique_by,
                        std::vector<std::string> update);
 
-  [[nodiscard]] const std::string& table() const noexcept { return m_table.get(); }
+  [[nodiscard]] const std::string& table() const { return m_table.get(m_journal); }
   [[nodiscard]] Queryable* target() const noexcept { return m_target; }
   /// The dialect this builder compiles to when run.
   [[nodiscard]] const Grammar& grammar() const;
@@ -577,8 +580,12 @@ class QueryBuilder {
   void apply_between(std::string_view column, NameForm form, Value low, Value high, bool negated) const;
   void apply_order(std::string_view column, bool desc) const;
   // The calls the journal records: to it while it is on and has room, else to the parts.
-  /// Puts the table at the start of the journal (or builds parts for a name too long for it).
-  void record_table();
+  /// Puts the table at the start of the journal (or builds parts for a name too
+  /// long for it); `owned`: m_table holds `name` already, else it is copied or
+  /// left in the journal.
+  void record_table(std::string_view name, bool owned);
+  /// The table's name without a copy.
+  [[nodiscard]] std::string_view table_view() const noexcept { return m_table.view(m_journal); }
   /// The same for a table checked when it was made (`form`).
   void record_table(NameForm form);
   /// Ends the entry begun at `mark` with `name`, checked (a bad name throws,
@@ -593,23 +600,43 @@ class QueryBuilder {
   QueryBuilder& add_in(std::string_view column, std::vector<Value>&& values, bool negated, bool use_or);
   QueryBuilder& add_between(std::string_view column, Value&& low, Value&& high, bool negated);
 
-  /// The table's name: the builder's own copy, or a FixedTable's, kept by
-  /// reference (a model's builders copy no name).
+  /// The table's name: a FixedTable's, kept by reference (a model's builders
+  /// copy no name); a plain name, read from the journal's first entry, where
+  /// recording it put it (copied out only when asked for as a std::string,
+  /// and before the journal is replayed); or the builder's own copy.
   class TableName {
    public:
+    TableName() noexcept = default;
     explicit TableName(std::string&& own) noexcept : m_own(std::move(own)) {}
-    explicit TableName(std::string_view name) : m_own(name) {}
     explicit TableName(const FixedTable& fixed) noexcept : m_fixed(&fixed.m_name) {}
-    [[nodiscard]] const std::string& get() const noexcept { return m_fixed ? *m_fixed : m_own; }
+    /// The name is the journal's first entry: 'T', its length, its `size` bytes.
+    void in_journal(std::size_t size) noexcept { m_in_journal = static_cast<std::uint8_t>(size); }
+    void own(std::string_view name) { m_own = name; }
+    [[nodiscard]] std::string_view view(const Journal& j) const noexcept {
+      if (m_fixed) return *m_fixed;
+      if (m_in_journal) return {j.bytes().data() + 2, m_in_journal};
+      return m_own;
+    }
+    [[nodiscard]] const std::string& get(const Journal& j) const {
+      if (m_fixed) return *m_fixed;
+      if (m_in_journal && m_own.empty()) m_own = view(j);
+      return m_own;
+    }
+    /// Copies a name out of the journal (before the journal is cleared).
+    void keep(const Journal& j) {
+      (void)get(j);
+      m_in_journal = 0;
+    }
 
    private:
-    std::string m_own;
+    mutable std::string m_own;
     const std::string* m_fixed = nullptr;
+    std::uint8_t m_in_journal = 0;
   };
 
   std::shared_ptr<Queryable> m_keep;  ///< the target, when the builder keeps it
   Queryable* m_target = nullptr;
-  TableName m_table;
+  mutable TableName m_table;
   NameForm m_table_form = NameForm::other;
   mutable Journal m_journal;
   mutable PartsBox m_parts;  ///< made exactly when the journal is off
