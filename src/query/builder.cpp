@@ -95,11 +95,9 @@ struct CallScratch {
   bool busy = false;
 };
 thread_local CallScratch t_scratch;
-/// The calls running on this thread (a query hook may run a builder inside another's call).
-thread_local unsigned t_calls = 0;
 }  // namespace
 
-detail::CallSql::CallSql() noexcept : m_outermost(t_calls++ == 0) {}
+constinit thread_local unsigned detail::t_builder_calls = 0;
 
 Query& detail::CallSql::query() {
   if (!m_query) {
@@ -114,9 +112,7 @@ Query& detail::CallSql::query() {
   return *m_query;
 }
 
-detail::CallSql::~CallSql() {
-  --t_calls;
-  if (!m_shared) return;
+void detail::CallSql::release() noexcept {
   m_query->sql.clear();  // capacity kept; the values are not kept past the call
   m_query->bindings.clear();
   t_scratch.busy = false;
@@ -562,6 +558,10 @@ void QueryBuilder::apply_between(std::string_view column, NameForm form, Value l
 }
 
 QueryBuilder& QueryBuilder::add_basic(std::string_view column, std::string_view op, Value&& value, bool use_or) {
+  return add_basic(column, op, static_cast<std::size_t>(op_index(op)), std::move(value), use_or);
+}
+QueryBuilder& QueryBuilder::add_basic(std::string_view column, std::string_view op, std::size_t op_at, Value&& value,
+                                      bool use_or) {
   const bool null = value.is_null() && (op == "=" || op == "<>");  // "= NULL" is never true: IS NULL is meant
   if (journaling(3)) {
     const std::size_t mark = m_journal.size();
@@ -570,7 +570,7 @@ QueryBuilder& QueryBuilder::add_basic(std::string_view column, std::string_view 
       m_journal.put(static_cast<char>((op == "<>" ? 2 : 0) | (use_or ? 1 : 0)));
     } else {
       m_journal.put('W');
-      m_journal.put(static_cast<char>(op_index(op) << 1 | (use_or ? 1 : 0)));
+      m_journal.put(static_cast<char>(op_at << 1 | (use_or ? 1 : 0)));
     }
     if (record_name(column, mark)) {
       if (!null) m_journal.values.push_back(std::move(value));
@@ -628,13 +628,14 @@ QueryBuilder& QueryBuilder::add_between(std::string_view column, Value&& low, Va
 }
 
 QueryBuilder& QueryBuilder::where(std::string_view column, Value value) {
-  return add_basic(column, "=", std::move(value), false);
+  static_assert(k_ops[0] == "=");
+  return add_basic(column, "=", 0, std::move(value), false);
 }
 QueryBuilder& QueryBuilder::where(std::string_view column, std::string_view op, Value value) {
   return add_basic(column, normalize_op(op), std::move(value), false);
 }
 QueryBuilder& QueryBuilder::or_where(std::string_view column, Value value) {
-  return add_basic(column, "=", std::move(value), true);
+  return add_basic(column, "=", 0, std::move(value), true);
 }
 QueryBuilder& QueryBuilder::or_where(std::string_view column, std::string_view op, Value value) {
   return add_basic(column, normalize_op(op), std::move(value), true);

@@ -180,10 +180,15 @@ class ShardPlanner;
 /// Where a builder compiles a statement it runs at once: storage the thread
 /// reuses (no allocation once warm), or, while a statement compiled that way
 /// is still running on this thread (a query hook running a builder), its own.
+/// The builder calls running on this thread (a query hook may run a builder inside another's call).
+extern constinit thread_local unsigned t_builder_calls;
 class CallSql {
  public:
-  CallSql() noexcept;
-  ~CallSql();
+  CallSql() noexcept : m_outermost(t_builder_calls++ == 0) {}
+  ~CallSql() {
+    --t_builder_calls;
+    if (m_shared) release();
+  }
   CallSql(const CallSql&) = delete;
   CallSql& operator=(const CallSql&) = delete;
   /// The storage to compile into, taken at the first ask (a statement found
@@ -193,6 +198,8 @@ class CallSql {
   [[nodiscard]] bool outermost() const noexcept { return m_outermost; }
 
  private:
+  /// Hands the thread's storage back (emptied, its capacity kept).
+  void release() noexcept;
   Query* m_query = nullptr;
   std::optional<Query> m_own;
   bool m_shared = false;  ///< m_query is the thread's storage
@@ -595,6 +602,8 @@ class QueryBuilder {
   bool record_other_name(std::string_view name, std::size_t mark);
   /// True when a call of `need` bytes goes to the journal; else the journal is replayed first.
   bool journaling(std::size_t need);
+  /// column <op> value; `op_index`: op's place among the canonical operators the journal records.
+  QueryBuilder& add_basic(std::string_view column, std::string_view op, std::size_t op_index, Value&& value, bool use_or);
   QueryBuilder& add_basic(std::string_view column, std::string_view op, Value&& value, bool use_or);
   QueryBuilder& add_null(std::string_view column, bool negated, bool use_or);
   QueryBuilder& add_in(std::string_view column, std::vector<Value>&& values, bool negated, bool use_or);
