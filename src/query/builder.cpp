@@ -155,7 +155,36 @@ QueryBuilder::QueryBuilder(std::shared_ptr<Queryable> target, std::string table)
   record_table(table_view(), true);
 }
 
+[[gnu::always_inline]] inline void QueryBuilder::Journal::put_name(std::string_view name) noexcept {
+  m_buf[m_size++] = static_cast<char>(name.size());
+  std::memcpy(m_buf + m_size, name.data(), name.size());
+  m_size = static_cast<std::uint8_t>(m_size + name.size());
+}
+
 namespace {
+/// Whether `n` (1 to 56) bytes at `a` and `b` are the same, compared a word
+/// at a time: whole words from the front, then the word ending at the last
+/// byte (it may overlap the one before); nothing outside the n bytes is read.
+[[gnu::always_inline]] inline bool same_short(const char* a, const char* b, std::size_t n) noexcept {
+  auto word = [](const char* p) {
+    std::uint64_t w;
+    std::memcpy(&w, p, sizeof w);
+    return w;
+  };
+  auto half = [](const char* p) {
+    std::uint32_t w;
+    std::memcpy(&w, p, sizeof w);
+    return w;
+  };
+  if (n >= 8) {
+    for (std::size_t i = 0; i + 8 < n; i += 8)
+      if (word(a + i) != word(b + i)) return false;
+    return word(a + n - 8) == word(b + n - 8);
+  }
+  if (n >= 4) return half(a) == half(b) && half(a + n - 4) == half(b + n - 4);
+  return a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1];
+}
+
 /// The plain table name the last builder on this thread checked: a builder
 /// for the same table (the usual case, a call site run per request) compares
 /// its name with it instead of checking it character by character.
@@ -179,7 +208,7 @@ constinit thread_local LastTable t_last_table;
   // there, read back from it; a name too long for it builds parts.
   m_journal.put('T');
   const std::size_t n = name.size();
-  if (n == t_last_table.size && n != 0 && std::memcmp(name.data(), t_last_table.name, n) == 0) {
+  if (n == t_last_table.size && n != 0 && same_short(name.data(), t_last_table.name, n)) {
     m_journal.put_name(name);  // the name checked last (the journal is empty: it fits)
     if (!owned) m_table.in_journal(n);
     m_table_form = NameForm::plain;
@@ -227,6 +256,7 @@ QueryBuilder Database::table(std::string_view table, std::string_view connection
 namespace {
 /// The canonical operators (normalize_op's results), by the index a journal records.
 constexpr std::string_view k_ops[] = {"=", "<>", "<", "<=", ">", ">=", "like", "not like", "ilike"};
+static_assert(k_ops[0] == "=");  // where(column, value) records '=' as 0
 char op_index(std::string_view op) {
   for (std::size_t i = 0; i < std::size(k_ops); ++i)
     if (k_ops[i] == op) return static_cast<char>(i);
@@ -234,11 +264,6 @@ char op_index(std::string_view op) {
 }
 }  // namespace
 
-void QueryBuilder::Journal::put_name(std::string_view name) noexcept {
-  m_buf[m_size++] = static_cast<char>(name.size());
-  std::memcpy(m_buf + m_size, name.data(), name.size());
-  m_size = static_cast<std::uint8_t>(m_size + name.size());
-}
 void QueryBuilder::Journal::put_number(std::uint64_t n) noexcept {
   std::memcpy(m_buf + m_size, &n, sizeof n);
   m_size = static_cast<std::uint8_t>(m_size + sizeof n);
@@ -627,10 +652,6 @@ QueryBuilder& QueryBuilder::add_between(std::string_view column, Value&& low, Va
   return *this;
 }
 
-QueryBuilder& QueryBuilder::where(std::string_view column, Value value) {
-  static_assert(k_ops[0] == "=");
-  return add_basic(column, "=", 0, std::move(value), false);
-}
 QueryBuilder& QueryBuilder::where(std::string_view column, std::string_view op, Value value) {
   return add_basic(column, normalize_op(op), std::move(value), false);
 }
@@ -1042,6 +1063,20 @@ bool QueryBuilder::shape(ShapeKey& key, std::vector<Value>& values, bool first) 
 }
 
 QueryBuilder::Statement QueryBuilder::statement(const Grammar& g, detail::CallSql& into, bool first) {
+  // A recorded builder whose shape ran before: its journal, with the dialect
+  // and the LIMIT 1 of first() put after it, is the key, looked up where it lies.
+  if (m_journal.on() && m_journal.room(2)) {
+    m_journal.put(static_cast<char>(g.slot()));
+    m_journal.put(first ? 'f' : 'a');
+    const std::string* sql = t_shapes.recorded.find(m_journal.bytes());
+    m_journal.drop(2);
+    if (sql) return {*sql, m_journal.values};
+  }
+  return compile_statement(g, into, first);
+}
+
+[[gnu::noinline]] QueryBuilder::Statement QueryBuilder::compile_statement(const Grammar& g, detail::CallSql& into,
+                                                                            bool first) {
   auto& cache = m_journal.on() ? t_shapes.recorded : t_shapes.parts;
   std::string key;  // kept for the cache on a miss
   bool cached = false;

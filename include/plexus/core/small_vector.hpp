@@ -105,9 +105,10 @@ class SmallVector {
     m_capacity = N;
   }
   /// Moves the elements to storage for `capacity`; `add` constructs one more
-  /// at the end first (it may read the old elements).
+  /// at the end first (it may read the old elements). Out of line: the rare
+  /// path, so that emplace_back() stays small enough to inline.
   template <class Add>
-  void relocate(std::size_t capacity, Add add) {
+  [[gnu::noinline]] void relocate(std::size_t capacity, Add add) {
     T* fresh = std::allocator<T>().allocate(capacity);
     if constexpr (!std::is_same_v<Add, std::nullptr_t>) {
       try {

@@ -53,8 +53,8 @@ class Value {
   Value(double d) noexcept : m_v(d) {}
   Value(float f) noexcept : m_v(static_cast<double>(f)) {}
   Value(std::string s) noexcept : m_v(std::move(s)) {}
-  Value(std::string_view s) : m_v(std::string(s)) {}
-  Value(const char* s) : m_v(std::string(s)) {}
+  Value(std::string_view s) : m_v(std::in_place_type<std::string>, s) {}  // made in place: no move of a temporary
+  Value(const char* s) : m_v(std::in_place_type<std::string>, s) {}
   Value(Bytes b) noexcept : m_v(std::move(b)) {}
   Value(Date d) noexcept : m_v(d) {}
   Value(Time t) noexcept : m_v(t) {}

@@ -260,8 +260,8 @@ class QueryBuilder {
   QueryBuilder& distinct(bool on = true);
 
   // ---- where ----
-  /// column = value
-  QueryBuilder& where(std::string_view column, Value value);
+  /// column = value ('=' is the first of the operators a builder records)
+  QueryBuilder& where(std::string_view column, Value value) { return add_basic(column, "=", 0, std::move(value), false); }
   /// column <op> value; op is one of = <> != < <= > >= like, not like, ilike.
   QueryBuilder& where(std::string_view column, std::string_view op, Value value);
   /// A parenthesised group: where([](QueryBuilder& q){ q.where(…).or_where(…); })
@@ -579,6 +579,8 @@ class QueryBuilder {
   };
   /// This SELECT (with LIMIT 1 when `first`) for `g`, looked up by shape when it can be.
   [[nodiscard]] Statement statement(const Grammar& g, detail::CallSql& into, bool first);
+  /// statement() for a shape not found by its journal: looked up by its parts, or compiled and kept.
+  [[nodiscard]] Statement compile_statement(const Grammar& g, detail::CallSql& into, bool first);
   // The structured forms of the calls the journal records (the journal replays through them).
   void apply_select(std::span<const std::string_view> names, bool add) const;
   void apply_basic(std::string_view column, NameForm form, std::string_view op, Value value, bool use_or) const;
