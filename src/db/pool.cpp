@@ -126,7 +126,9 @@ void Pool::set_role(bool primary) noexcept {
   m_role.store(primary ? &kPrimaryRole : &kReplicaRole, std::memory_order_release);
 }
 bool Pool::is_primary() const noexcept { return m_role.load(std::memory_order_acquire) == &kPrimaryRole; }
-detail::HostMetrics& Pool::metrics() const noexcept { return metrics(is_primary()); }
+detail::HostMetrics& Pool::metrics() const noexcept {  // once per statement: is_primary() and metrics(bool) written out
+  return m_metrics[m_role.load(std::memory_order_acquire) == &kPrimaryRole ? 1 : 0];
+}
 detail::HostMetrics& Pool::metrics(bool primary) const noexcept { return m_metrics[primary ? 1 : 0]; }
 
 Pool::~Pool() {

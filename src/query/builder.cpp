@@ -1315,7 +1315,8 @@ void Record::fill(Row row) {
 
 void Record::take_values(const ColumnSource& src) {
   ColumnSource::Cell c;
-  for (std::size_t i = 0; i < m_cols.size(); ++i) {
+  const std::size_t n = m_cols.size();  // read once: the calls below are virtual
+  for (std::size_t i = 0; i < n; ++i) {
     src.cell(i, c);
     switch (c.kind) {  // each as the Value the row would have held
       case ColumnSource::Kind::integer: m_values.emplace_back(c.integer); break;

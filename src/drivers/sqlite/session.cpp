@@ -91,11 +91,23 @@ void describe_columns(sqlite3_stmt* stmt, PreparedStatement& out) {
   out.parameters = sqlite3_bind_parameter_count(stmt);
 }
 
+// The rare ends of bind_all, out of line so that its loop keeps a small frame.
+[[noreturn, gnu::cold, gnu::noinline]] void refuse_bind_count(int expected, std::size_t given, std::string_view sql) {
+  throw UsageError("the statement has " + std::to_string(expected) + " placeholder(s) but " + std::to_string(given) +
+                   " value(s) were bound: " + std::string(sql.substr(0, 200)));
+}
+[[noreturn, gnu::cold, gnu::noinline]] void refuse_nan(int idx) {
+  throw UsageError("value " + std::to_string(idx) +
+                   " is NaN, which SQLite cannot store (it would become NULL; nothing was run): bind NULL or a number");
+}
+[[gnu::noinline]] int bind_as_text(sqlite3_stmt* stmt, int idx, const Value& v) {
+  const std::string s = v.to_string();  // date/time types are stored as ISO-8601 text
+  return sqlite3_bind_text64(stmt, idx, s.data(), s.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+}
+
 void bind_all(sqlite3* db, sqlite3_stmt* stmt, int expected, std::span<const Value> params, bool copy,
               std::string_view sql) {
-  if (static_cast<std::size_t>(expected) != params.size())
-    throw UsageError("the statement has " + std::to_string(expected) + " placeholder(s) but " +
-                     std::to_string(params.size()) + " value(s) were bound: " + std::string(sql.substr(0, 200)));
+  if (static_cast<std::size_t>(expected) != params.size()) refuse_bind_count(expected, params.size(), sql);
   auto lifetime = copy ? SQLITE_TRANSIENT : SQLITE_STATIC;
   for (int i = 0; i < expected; ++i) {
     const Value& v = params[static_cast<std::size_t>(i)];
@@ -106,10 +118,7 @@ void bind_all(sqlite3* db, sqlite3_stmt* stmt, int expected, std::span<const Val
       case Value::Type::integer: rc = sqlite3_bind_int64(stmt, idx, v.raw_int()); break;
       case Value::Type::real:
         // SQLite stores NaN as NULL without a word: refuse it rather than store something else.
-        if (std::isnan(v.raw_real()))
-          throw UsageError("value " + std::to_string(idx) +
-                           " is NaN, which SQLite cannot store (it would become NULL; nothing was run): bind NULL or "
-                           "a number");
+        if (std::isnan(v.raw_real())) refuse_nan(idx);
         rc = sqlite3_bind_double(stmt, idx, v.raw_real());
         break;
       case Value::Type::text:
@@ -120,10 +129,7 @@ void bind_all(sqlite3* db, sqlite3_stmt* stmt, int expected, std::span<const Val
         rc = sqlite3_bind_blob64(stmt, idx, b.empty() ? "" : static_cast<const void*>(b.data()), b.size(), lifetime);
         break;
       }
-      default: {  // date/time types are stored as ISO-8601 text
-        std::string s = v.to_string();
-        rc = sqlite3_bind_text64(stmt, idx, s.data(), s.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
-      }
+      default: rc = bind_as_text(stmt, idx, v);  // date/time types
     }
     if (rc != SQLITE_OK) throw_error(db, rc, sql);
   }
