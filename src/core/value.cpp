@@ -104,6 +104,42 @@ void Value::throw_unsigned_overflow(unsigned long long v) {
   throw ConversionError("unsigned integer " + std::to_string(v) + " does not fit a signed 64-bit SQL integer");
 }
 
+void Value::throw_not(Type wanted) const {
+  throw ConversionError("a " + std::string(type_name(m_type)) + " value was read as " + std::string(type_name(wanted)) +
+                        "; check type() before a raw_*() accessor, or convert with as<T>()");
+}
+
+void Value::copy_owned(const Value& o) {
+  if (o.m_type == Type::text) make<std::string>(Type::text, o.ref<std::string>());
+  else make<Bytes>(Type::bytes, o.ref<Bytes>());
+}
+
+void Value::move_owned(Value& o) noexcept {
+  if (o.m_type == Type::text) make<std::string>(Type::text, std::move(o.ref<std::string>()));
+  else make<Bytes>(Type::bytes, std::move(o.ref<Bytes>()));
+}
+
+void Value::destroy_owned() noexcept {
+  if (m_type == Type::text) ref<std::string>().~basic_string();
+  else ref<Bytes>().~Bytes();
+}
+
+bool operator==(const Value& a, const Value& b) noexcept {
+  if (a.m_type != b.m_type) return false;
+  switch (a.m_type) {
+    case Value::Type::null: return true;
+    case Value::Type::boolean: return a.ref<bool>() == b.ref<bool>();
+    case Value::Type::integer: return a.ref<std::int64_t>() == b.ref<std::int64_t>();
+    case Value::Type::real: return a.ref<double>() == b.ref<double>();
+    case Value::Type::text: return a.ref<std::string>() == b.ref<std::string>();
+    case Value::Type::bytes: return a.ref<Bytes>() == b.ref<Bytes>();
+    case Value::Type::date: return a.ref<Date>() == b.ref<Date>();
+    case Value::Type::time: return a.ref<Time>() == b.ref<Time>();
+    case Value::Type::timestamp: return a.ref<Timestamp>() == b.ref<Timestamp>();
+  }
+  return false;
+}
+
 bool Value::to_bool() const {
   switch (type()) {
     case Type::boolean: return raw_bool();

@@ -129,25 +129,6 @@ QueryBuilder::QueryBuilder(Queryable& target, const FixedTable& table) : m_targe
   record_table(table.m_form);
 }
 
-QueryBuilder::QueryBuilder(Queryable& target, const FixedTable& table, const FixedColumns& columns)
-    : m_target(&target), m_table(table) {
-  // Both entries at once, as record_table() and select() would write them,
-  // when both were checked plain when made and the target runs statements.
-  constexpr std::size_t select_bytes = 1 + 2 * sizeof(std::uint64_t);
-  if (table.m_form == NameForm::plain && columns.m_plain && 2 + table.m_name.size() + select_bytes <= Journal::capacity &&
-      !target.builder_runner()) {
-    m_journal.put('T');
-    m_journal.put_name(table.m_name);
-    m_journal.put('F');
-    m_journal.put_number(static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&columns)));
-    m_journal.put_number(columns.m_serial);
-    m_table_form = NameForm::plain;
-    return;
-  }
-  record_table(table.m_form);
-  select(columns);
-}
-
 FixedTable::FixedTable(std::string name) : m_name(std::move(name)), m_form(name_form(m_name)) {}
 
 QueryBuilder::QueryBuilder(std::shared_ptr<Queryable> target, std::string table)
@@ -155,34 +136,49 @@ QueryBuilder::QueryBuilder(std::shared_ptr<Queryable> target, std::string table)
   record_table(table_view(), true);
 }
 
-[[gnu::always_inline]] inline void QueryBuilder::Journal::put_name(std::string_view name) noexcept {
-  m_buf[m_size++] = static_cast<char>(name.size());
-  std::memcpy(m_buf + m_size, name.data(), name.size());
-  m_size = static_cast<std::uint8_t>(m_size + name.size());
-}
-
 namespace {
-/// Whether `n` (1 to 56) bytes at `a` and `b` are the same, compared a word
-/// at a time: whole words from the front, then the word ending at the last
-/// byte (it may overlap the one before); nothing outside the n bytes is read.
+// Short names (a table's, a column's) are compared and copied a word at a
+// time: whole words from the front, then the word ending at the last byte (it
+// may overlap the one before); nothing outside the n bytes is read or written.
+[[gnu::always_inline]] inline std::uint64_t load8(const char* p) noexcept {
+  std::uint64_t w;
+  std::memcpy(&w, p, sizeof w);
+  return w;
+}
+[[gnu::always_inline]] inline std::uint32_t load4(const char* p) noexcept {
+  std::uint32_t w;
+  std::memcpy(&w, p, sizeof w);
+  return w;
+}
+[[gnu::always_inline]] inline void store8(char* p, std::uint64_t w) noexcept { std::memcpy(p, &w, sizeof w); }
+[[gnu::always_inline]] inline void store4(char* p, std::uint32_t w) noexcept { std::memcpy(p, &w, sizeof w); }
+
+/// Whether `n` (1 to 56) bytes at `a` and `b` are the same.
 [[gnu::always_inline]] inline bool same_short(const char* a, const char* b, std::size_t n) noexcept {
-  auto word = [](const char* p) {
-    std::uint64_t w;
-    std::memcpy(&w, p, sizeof w);
-    return w;
-  };
-  auto half = [](const char* p) {
-    std::uint32_t w;
-    std::memcpy(&w, p, sizeof w);
-    return w;
-  };
   if (n >= 8) {
     for (std::size_t i = 0; i + 8 < n; i += 8)
-      if (word(a + i) != word(b + i)) return false;
-    return word(a + n - 8) == word(b + n - 8);
+      if (load8(a + i) != load8(b + i)) return false;
+    return load8(a + n - 8) == load8(b + n - 8);
   }
-  if (n >= 4) return half(a) == half(b) && half(a + n - 4) == half(b + n - 4);
+  if (n >= 4) return load4(a) == load4(b) && load4(a + n - 4) == load4(b + n - 4);
   return a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1];
+}
+
+/// Copies `n` (0 to 255) bytes from `from` to `to` (not overlapping).
+[[gnu::always_inline]] inline void copy_short(char* to, const char* from, std::size_t n) noexcept {
+  if (n >= 8) {
+    for (std::size_t i = 0; i + 8 < n; i += 8) store8(to + i, load8(from + i));
+    store8(to + n - 8, load8(from + n - 8));
+  } else if (n >= 4) {
+    const std::uint32_t head = load4(from), tail = load4(from + n - 4);
+    store4(to, head);
+    store4(to + n - 4, tail);
+  } else if (n > 0) {
+    const char first = from[0], middle = from[n / 2], last = from[n - 1];
+    to[0] = first;
+    to[n / 2] = middle;
+    to[n - 1] = last;
+  }
 }
 
 /// The plain table name the last builder on this thread checked: a builder
@@ -195,6 +191,49 @@ struct LastTable {
 constinit thread_local LastTable t_last_table;
 }  // namespace
 
+[[gnu::always_inline]] inline void QueryBuilder::Journal::put_name(std::string_view name) noexcept {
+  m_buf[m_size++] = static_cast<char>(name.size());
+  copy_short(m_buf + m_size, name.data(), name.size());
+  m_size = static_cast<std::uint8_t>(m_size + name.size());
+}
+
+namespace {
+// Two entries written whole, through Journal::grow(): a plain table ('T', the
+// name's length, the name) and a FixedColumns ('F', its address, to replay
+// it, and its serial, so a list made later at the same address is another shape).
+constexpr std::size_t table_entry_size(std::size_t name_size) noexcept { return 2 + name_size; }
+constexpr std::size_t k_fixed_entry_size = 1 + 2 * sizeof(std::uint64_t);
+/// Returns the byte after the entry.
+[[gnu::always_inline]] inline char* write_table_entry(char* at, std::string_view name) noexcept {
+  at[0] = 'T';
+  at[1] = static_cast<char>(name.size());
+  copy_short(at + 2, name.data(), name.size());
+  return at + table_entry_size(name.size());
+}
+}  // namespace
+
+[[gnu::always_inline]] inline void QueryBuilder::write_fixed_entry(char* at, const FixedColumns& columns) noexcept {
+  at[0] = 'F';
+  store8(at + 1, static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&columns)));
+  store8(at + 1 + sizeof(std::uint64_t), columns.m_serial);
+}
+
+QueryBuilder::QueryBuilder(Queryable& target, const FixedTable& table, const FixedColumns& columns)
+    : m_target(&target), m_table(table) {
+  // Both entries at once, as record_table() and select() write them, when
+  // both were checked plain when made and the target runs statements.
+  const std::size_t n = table.m_name.size();
+  if (table.m_form == NameForm::plain && columns.m_plain && table_entry_size(n) + k_fixed_entry_size <= Journal::capacity &&
+      !target.builder_runner()) {
+    char* at = m_journal.grow(table_entry_size(n) + k_fixed_entry_size);
+    write_fixed_entry(write_table_entry(at, table.m_name), columns);
+    m_table_form = NameForm::plain;
+    return;
+  }
+  record_table(table.m_form);
+  select(columns);
+}
+
 [[gnu::always_inline]] inline void QueryBuilder::record_table(std::string_view name, bool owned) {
   // A target that runs builders itself (a shard group) plans from the parts:
   // they are built from the first call rather than replayed at the run.
@@ -206,14 +245,15 @@ constinit thread_local LastTable t_last_table;
   }
   // The table opens the journal (the shape names it); a plain name stays
   // there, read back from it; a name too long for it builds parts.
-  m_journal.put('T');
   const std::size_t n = name.size();
   if (n == t_last_table.size && n != 0 && same_short(name.data(), t_last_table.name, n)) {
-    m_journal.put_name(name);  // the name checked last (the journal is empty: it fits)
+    // The name checked last (the journal is empty: it fits).
+    (void)write_table_entry(m_journal.grow(table_entry_size(n)), name);
     if (!owned) m_table.in_journal(n);
     m_table_form = NameForm::plain;
     return;
   }
+  m_journal.put('T');
   if (m_journal.put_plain(name)) {
     if (n <= sizeof t_last_table.name) {
       std::memcpy(t_last_table.name, name.data(), n);
@@ -231,10 +271,9 @@ constinit thread_local LastTable t_last_table;
 void QueryBuilder::record_table(NameForm form) {
   // A plain name checked when it was made goes in as it is; anything else as any table does.
   const std::string_view name = table_view();
-  if (form != NameForm::plain || !m_journal.room(1 + 1 + name.size()) || (m_target && m_target->builder_runner()))
+  if (form != NameForm::plain || !m_journal.room(table_entry_size(name.size())) || (m_target && m_target->builder_runner()))
     return record_table(name, true);
-  m_journal.put('T');
-  m_journal.put_name(name);
+  (void)write_table_entry(m_journal.grow(table_entry_size(name.size())), name);
   m_table_form = NameForm::plain;
 }
 
@@ -264,7 +303,7 @@ char op_index(std::string_view op) {
 }
 }  // namespace
 
-void QueryBuilder::Journal::put_number(std::uint64_t n) noexcept {
+[[gnu::always_inline]] inline void QueryBuilder::Journal::put_number(std::uint64_t n) noexcept {
   std::memcpy(m_buf + m_size, &n, sizeof n);
   m_size = static_cast<std::uint8_t>(m_size + sizeof n);
 }
@@ -313,11 +352,10 @@ bool QueryBuilder::record_other_name(std::string_view name, std::size_t mark) {
   return false;
 }
 
-bool QueryBuilder::journaling(std::size_t need) {
-  if (m_journal.on()) {
-    if (m_journal.room(need)) return true;
-    materialize();
-  }
+[[gnu::always_inline]] inline bool QueryBuilder::journaling(std::size_t need) {
+  if (m_journal.on() && m_journal.room(need)) [[likely]]
+    return true;
+  if (m_journal.on()) materialize();
   return false;
 }
 
@@ -328,7 +366,7 @@ QueryBuilder::Parts& QueryBuilder::parts() const {
 
 void QueryBuilder::materialize() const {
   if (m_parts.made()) return;
-  m_parts.make();
+  (void)m_parts.get();  // made empty: replaying the journal below fills it
   char bytes[Journal::capacity];
   const std::string_view recorded = m_journal.bytes();
   std::memcpy(bytes, recorded.data(), recorded.size());
@@ -497,10 +535,8 @@ QueryBuilder& QueryBuilder::select(std::span<const Expr> columns) {
   return *this;
 }
 QueryBuilder& QueryBuilder::select(const FixedColumns& columns) {
-  if (columns.m_plain && journaling(1 + 2 * sizeof(std::uint64_t))) {
-    m_journal.put('F');
-    m_journal.put_number(static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&columns)));
-    m_journal.put_number(columns.m_serial);
+  if (columns.m_plain && journaling(k_fixed_entry_size)) {
+    write_fixed_entry(m_journal.grow(k_fixed_entry_size), columns);
     return *this;
   }
   parts().columns.borrow(columns);
@@ -583,28 +619,29 @@ void QueryBuilder::apply_between(std::string_view column, NameForm form, Value l
 }
 
 QueryBuilder& QueryBuilder::add_basic(std::string_view column, std::string_view op, Value&& value, bool use_or) {
-  return add_basic(column, op, static_cast<std::size_t>(op_index(op)), std::move(value), use_or);
+  return add_basic(column, static_cast<std::size_t>(op_index(op)), std::move(value), use_or);
 }
-QueryBuilder& QueryBuilder::add_basic(std::string_view column, std::string_view op, std::size_t op_at, Value&& value,
-                                      bool use_or) {
-  const bool null = value.is_null() && (op == "=" || op == "<>");  // "= NULL" is never true: IS NULL is meant
+QueryBuilder& QueryBuilder::add_basic(std::string_view column, std::size_t op_at, Value&& value, bool use_or) {
+  static_assert(k_ops[1] == "<>");
+  const bool null = value.is_null() && op_at <= 1;  // "= NULL" is never true: IS NULL is meant
   if (journaling(3)) {
     const std::size_t mark = m_journal.size();
-    if (null) {
-      m_journal.put('N');
-      m_journal.put(static_cast<char>((op == "<>" ? 2 : 0) | (use_or ? 1 : 0)));
-    } else {
-      m_journal.put('W');
-      m_journal.put(static_cast<char>(op_at << 1 | (use_or ? 1 : 0)));
-    }
+    // 'N' (IS [NOT] NULL: bit 1 for <>) or 'W' (the operator's index above bit 0); bit 0: OR.
+    char* at = m_journal.grow(2);
+    at[0] = null ? 'N' : 'W';
+    at[1] = static_cast<char>((null ? (op_at == 1 ? 2 : 0) : op_at << 1) | (use_or ? 1 : 0));
     if (record_name(column, mark)) {
       if (!null) m_journal.values.push_back(std::move(value));
       return *this;
     }
   }
+  return add_basic_to_parts(column, op_at, std::move(value), use_or);
+}
+[[gnu::noinline]] QueryBuilder& QueryBuilder::add_basic_to_parts(std::string_view column, std::size_t op_at, Value&& value,
+                                                                 bool use_or) {
   const NameForm form = name_form(column);
   parts();
-  apply_basic(column, form, op, std::move(value), use_or);
+  apply_basic(column, form, k_ops[op_at], std::move(value), use_or);
   return *this;
 }
 QueryBuilder& QueryBuilder::add_null(std::string_view column, bool negated, bool use_or) {
@@ -656,7 +693,7 @@ QueryBuilder& QueryBuilder::where(std::string_view column, std::string_view op, 
   return add_basic(column, normalize_op(op), std::move(value), false);
 }
 QueryBuilder& QueryBuilder::or_where(std::string_view column, Value value) {
-  return add_basic(column, "=", 0, std::move(value), true);
+  return add_basic(column, 0, std::move(value), true);
 }
 QueryBuilder& QueryBuilder::or_where(std::string_view column, std::string_view op, Value value) {
   return add_basic(column, normalize_op(op), std::move(value), true);
@@ -1066,8 +1103,9 @@ QueryBuilder::Statement QueryBuilder::statement(const Grammar& g, detail::CallSq
   // A recorded builder whose shape ran before: its journal, with the dialect
   // and the LIMIT 1 of first() put after it, is the key, looked up where it lies.
   if (m_journal.on() && m_journal.room(2)) {
-    m_journal.put(static_cast<char>(g.slot()));
-    m_journal.put(first ? 'f' : 'a');
+    char* at = m_journal.grow(2);
+    at[0] = static_cast<char>(g.slot());
+    at[1] = first ? 'f' : 'a';
     const std::string* sql = t_shapes.recorded.find(m_journal.bytes());
     m_journal.drop(2);
     if (sql) return {*sql, m_journal.values};
@@ -1271,20 +1309,15 @@ Query QueryBuilder::aggregate_sql(const Grammar& g, std::string_view function, s
 
 // ---- running ----------------------------------------------------------------
 
-Queryable& QueryBuilder::require_target(std::string_view what) const {
-  if (!m_target)
-    throw UsageError("this query builder for '" + table() + "' is not bound to a connection, so it cannot " +
-                     std::string(what) + "; create it with db.table(\"" + table() +
-                     "\", \"connection\") or conn.table(\"" + table() + "\"), or pass a dialect to to_sql()");
-  return *m_target;
+void QueryBuilder::refuse_unbound(std::string_view what) const {
+  throw UsageError("this query builder for '" + table() + "' is not bound to a connection, so it cannot " +
+                   std::string(what) + "; create it with db.table(\"" + table() +
+                   "\", \"connection\") or conn.table(\"" + table() + "\"), or pass a dialect to to_sql()");
 }
 
-std::pair<Queryable*, BuilderRunner*> QueryBuilder::route(std::string_view what) const {
-  Queryable& t = require_target(what);
-  BuilderRunner* runner = t.builder_runner();
-  if (!runner) [[likely]] return {&t, nullptr};
-  if (Queryable* one = runner->single(*this)) return {one, nullptr};
-  return {nullptr, runner};
+std::pair<Queryable*, BuilderRunner*> QueryBuilder::route_by(BuilderRunner& runner) const {
+  if (Queryable* one = runner.single(*this)) return {one, nullptr};
+  return {nullptr, &runner};
 }
 
 QueryBuilder QueryBuilder::on(Queryable& t) const {

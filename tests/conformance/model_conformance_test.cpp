@@ -335,6 +335,34 @@ TEST_P(Models, WhereHasAcrossConnectionsRunsTwoQueries) {
   EXPECT_EQ(editors.size(), 2u);
 }
 
+TEST_P(Models, ACopiedQueryKeepsItsOwnRelationsAndConditions) {
+  seed();
+  auto base = db->model<User>().query().order_by("id");
+  auto with_posts = base;  // copied before with(): the original stays without it
+  with_posts.with(posts_of_user);
+  auto buyers = with_posts;  // copied after: keeps with(), and has where_has() alone
+  buyers.where_has(events_of_user, [](QueryBuilder& q) { q.where("event_type", "purchase"); });
+
+  selects.clear();
+  auto plain = base.get();
+  ASSERT_EQ(plain.size(), 3u);
+  EXPECT_TRUE(plain[0].posts.empty());
+  EXPECT_EQ(selects["users_db"], 1) << "no relation loaded";
+
+  selects.clear();
+  auto loaded = with_posts.get();
+  ASSERT_EQ(loaded.size(), 3u);
+  EXPECT_EQ(loaded[0].posts.size(), 2u);
+  EXPECT_EQ(selects["analytics"], 0) << "the copy's where_has() is not in the query it was copied from";
+
+  auto bought = buyers.get();
+  ASSERT_EQ(bought.size(), 2u);
+  EXPECT_EQ(bought[0].name, "Alice");
+  EXPECT_EQ(bought[0].posts.size(), 2u);
+  EXPECT_EQ(bought[1].name, "Carol");
+  EXPECT_TRUE(bought[1].posts.empty());
+}
+
 TEST_P(Models, JoinOnTheSameConnection) {
   seed();
   auto rows = db->model<User>().query().join<Post>("plexus_posts.user_id", "=", "plexus_users.id").where("plexus_posts.title", "b1").get();

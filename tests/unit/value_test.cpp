@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <limits>
+#include <random>
+#include <vector>
 
 #include "plexus/core/error.hpp"
 #include "plexus/core/result.hpp"
@@ -19,6 +22,104 @@ TEST(Value, HoldsEachTypeAndReportsIt) {
   EXPECT_EQ(Value(year{2024} / 2 / 29).type(), Value::Type::date);
   EXPECT_EQ(Value(std::optional<int>()).type(), Value::Type::null);
   EXPECT_EQ(Value(std::optional<int>(3)).as<int>(), 3);
+}
+
+namespace {
+/// A value of a type picked at random, with random contents: empty, short and
+/// long text (NULs and UTF-8 included), bytes, NaN and infinities among the reals.
+Value random_value(std::mt19937_64& rng) {
+  auto pick = [&](std::uint64_t n) { return static_cast<std::size_t>(rng() % n); };
+  auto text = [&] {
+    std::string t(pick(3) == 0 ? pick(4) : pick(3) == 0 ? 40 + pick(200) : pick(16), 'x');
+    for (auto& c : t) c = static_cast<char>(pick(6) == 0 ? 0 : "aZ9 'é\\"[pick(8)]);
+    return t;
+  };
+  switch (pick(9)) {
+    case 0: return Value();
+    case 1: return Value(pick(2) == 0);
+    case 2: return Value(static_cast<std::int64_t>(rng()));
+    case 3: {
+      const double special[] = {std::nan(""), INFINITY, -INFINITY, 1e300, 0.1};
+      return pick(4) == 0 ? Value(special[pick(5)]) : Value(static_cast<double>(static_cast<std::int64_t>(rng())) / 7);
+    }
+    case 4: return Value(text());
+    case 5: return Value(Bytes(std::string_view(text())));
+    case 6: return Value(Date{year{1900 + static_cast<int>(pick(300))}, month{1 + static_cast<unsigned>(pick(12))}, day{1 + static_cast<unsigned>(pick(28))}});
+    case 7: return Value(Time{microseconds{static_cast<std::int64_t>(rng() % 86'400'000'000ULL)}});
+    default: return Value(Timestamp{microseconds{static_cast<std::int64_t>(rng() >> 8)}});
+  }
+}
+/// The value as a type and its display text (NaN displays as "nan": equal texts, unequal values).
+std::pair<Value::Type, std::string> seen(const Value& v) { return {v.type(), v.to_string()}; }
+bool is_nan(const Value& v) { return v.type() == Value::Type::real && std::isnan(v.raw_real()); }
+}  // namespace
+
+// Value keeps a one-word value as raw bytes and text or bytes as objects: every
+// copy, move and assignment between every pair of types keeps what was stored.
+TEST(Value, CopiesMovesAndAssignmentsKeepEveryTypeGenerated) {
+  std::mt19937_64 rng(20261202);
+  std::vector<Value> kept;
+  for (int round = 0; round < 3000; ++round) {
+    const Value a = random_value(rng);
+    Value b = random_value(rng);
+    const auto a_seen = seen(a), b_seen = seen(b);
+
+    Value copy(a);
+    EXPECT_EQ(seen(copy), a_seen);
+    EXPECT_EQ(copy == a, !is_nan(a));
+    Value moved(std::move(copy));
+    EXPECT_EQ(seen(moved), a_seen);
+
+    Value target = b;  // copy-assign over another type
+    target = a;
+    EXPECT_EQ(seen(target), a_seen);
+    EXPECT_EQ(seen(b), b_seen);
+    target = std::move(b);  // move-assign over another type
+    EXPECT_EQ(seen(target), b_seen);
+    target = target;  // self-assignment keeps it
+    EXPECT_EQ(seen(target), b_seen);
+    target = std::move(target);
+    EXPECT_EQ(seen(target), b_seen);
+
+    // Equality: same type and contents (NaN equals nothing; 1 is not 1.0 or true).
+    EXPECT_EQ(a == target, a_seen == b_seen && !is_nan(a)) << a.to_string() << " / " << target.to_string();
+
+    // The drivers' in-place setters over any type before.
+    Value reused = a;
+    reused.set_text(a_seen.second);
+    EXPECT_EQ(reused.type(), Value::Type::text);
+    EXPECT_EQ(reused.raw_text(), a_seen.second);
+    reused = a;
+    reused.set_int(round);
+    EXPECT_EQ(reused, Value(round));
+    reused.set_real(0.5);
+    EXPECT_EQ(reused, Value(0.5));
+
+    kept.push_back(a);  // the vector's growth moves every earlier one
+  }
+  std::mt19937_64 again(20261202);
+  for (const Value& v : kept) {
+    const Value expected = random_value(again);
+    (void)random_value(again);
+    EXPECT_EQ(seen(v), seen(expected));
+  }
+}
+
+TEST(Value, ARawAccessorOfAnotherTypeIsAClearError) {
+  EXPECT_EQ(Value(5).raw_int(), 5);
+  EXPECT_EQ(Value("t").raw_text(), "t");
+  try {
+    (void)Value("secret text").raw_int();
+    ADD_FAILURE() << "raw_int() of text returned";
+  } catch (const ConversionError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("text"), std::string::npos) << what;
+    EXPECT_NE(what.find("integer"), std::string::npos) << what;
+    EXPECT_EQ(what.find("secret"), std::string::npos) << "the value is not shown: " << what;
+  }
+  EXPECT_THROW((void)Value().raw_bool(), ConversionError);
+  EXPECT_THROW((void)Value(1.5).raw_text(), ConversionError);
+  EXPECT_THROW((void)Value(1).raw_bytes(), ConversionError);
 }
 
 TEST(Value, IntegerConversionsCheckRange) {

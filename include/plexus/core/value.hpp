@@ -7,13 +7,14 @@
 
 #include <chrono>
 #include <concepts>
+#include <cstring>
 #include <cstdint>
 #include <limits>
+#include <new>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
-#include <variant>
 #include <vector>
 
 namespace plexus {
@@ -46,26 +47,54 @@ class Value {
   Value(std::nullopt_t) noexcept {}
   template <class T>
     requires std::same_as<T, bool>
-  Value(T b) noexcept : m_v(b) {}
+  Value(T b) noexcept {
+    put(Type::boolean, b);
+  }
   template <std::integral T>
     requires(!std::same_as<T, bool> && !std::same_as<T, char>)
-  Value(T i) : m_v(checked_int(i)) {}
-  Value(double d) noexcept : m_v(d) {}
-  Value(float f) noexcept : m_v(static_cast<double>(f)) {}
-  Value(std::string s) noexcept : m_v(std::move(s)) {}
-  Value(std::string_view s) : m_v(std::in_place_type<std::string>, s) {}  // made in place: no move of a temporary
-  Value(const char* s) : m_v(std::in_place_type<std::string>, s) {}
-  Value(Bytes b) noexcept : m_v(std::move(b)) {}
-  Value(Date d) noexcept : m_v(d) {}
-  Value(Time t) noexcept : m_v(t) {}
-  Value(Timestamp t) noexcept : m_v(t) {}
+  Value(T i) {
+    put(Type::integer, checked_int(i));
+  }
+  Value(double d) noexcept { put(Type::real, d); }
+  Value(float f) noexcept { put(Type::real, static_cast<double>(f)); }
+  Value(std::string s) noexcept { make<std::string>(Type::text, std::move(s)); }
+  Value(std::string_view s) { make<std::string>(Type::text, s); }  // made in place: no move of a temporary
+  Value(const char* s) { make<std::string>(Type::text, s); }
+  Value(Bytes b) noexcept { make<Bytes>(Type::bytes, std::move(b)); }
+  Value(Date d) noexcept { put(Type::date, d); }
+  Value(Time t) noexcept { put(Type::time, t); }
+  Value(Timestamp t) noexcept { put(Type::timestamp, t); }
   template <class T>
   Value(const std::optional<T>& o) {
     if (o) *this = Value(*o);
   }
 
-  [[nodiscard]] Type type() const noexcept { return static_cast<Type>(m_v.index()); }
-  [[nodiscard]] bool is_null() const noexcept { return m_v.index() == 0; }
+  // A value that owns no memory (all but text and bytes) is copied, moved and
+  // destroyed as the one word it is, without a dispatch on its type.
+  Value(const Value& o) {
+    if (owns(o.m_type)) copy_owned(o);
+    else copy_word(o);
+  }
+  Value(Value&& o) noexcept {
+    if (owns(o.m_type)) move_owned(o);
+    else copy_word(o);
+  }
+  Value& operator=(const Value& o) {
+    if (this != &o) *this = Value(o);  // copied first: a failed copy leaves this value as it was
+    return *this;
+  }
+  Value& operator=(Value&& o) noexcept {
+    if (this != &o) {
+      reset();
+      if (owns(o.m_type)) move_owned(o);
+      else copy_word(o);
+    }
+    return *this;
+  }
+  ~Value() { reset(); }
+
+  [[nodiscard]] Type type() const noexcept { return m_type; }
+  [[nodiscard]] bool is_null() const noexcept { return m_type == Type::null; }
   [[nodiscard]] static std::string_view type_name(Type t) noexcept;
 
   /// Converts to T. T may be bool, any integer type, double, float,
@@ -83,25 +112,37 @@ class Value {
   /// The value for display: text as is, bytes as \x hex, dates ISO-8601, null as "NULL".
   [[nodiscard]] std::string to_string() const;
 
-  // Direct accessors for drivers (no checks beyond the variant's).
-  [[nodiscard]] bool raw_bool() const { return std::get<bool>(m_v); }
-  [[nodiscard]] std::int64_t raw_int() const { return std::get<std::int64_t>(m_v); }
-  [[nodiscard]] double raw_real() const { return std::get<double>(m_v); }
-  [[nodiscard]] const std::string& raw_text() const { return std::get<std::string>(m_v); }
-  [[nodiscard]] const Bytes& raw_bytes() const { return std::get<Bytes>(m_v); }
-  [[nodiscard]] Date raw_date() const { return std::get<Date>(m_v); }
-  [[nodiscard]] Time raw_time() const { return std::get<Time>(m_v); }
-  [[nodiscard]] Timestamp raw_timestamp() const { return std::get<Timestamp>(m_v); }
+  // Direct accessors for drivers, which check type() first.
+  // @throws ConversionError when the value holds another type.
+  [[nodiscard]] bool raw_bool() const { return held<bool>(Type::boolean); }
+  [[nodiscard]] std::int64_t raw_int() const { return held<std::int64_t>(Type::integer); }
+  [[nodiscard]] double raw_real() const { return held<double>(Type::real); }
+  [[nodiscard]] const std::string& raw_text() const { return held<std::string>(Type::text); }
+  [[nodiscard]] const Bytes& raw_bytes() const { return held<Bytes>(Type::bytes); }
+  [[nodiscard]] Date raw_date() const { return held<Date>(Type::date); }
+  [[nodiscard]] Time raw_time() const { return held<Time>(Type::time); }
+  [[nodiscard]] Timestamp raw_timestamp() const { return held<Timestamp>(Type::timestamp); }
   // In-place setters for drivers that read every row into one reused buffer:
   // text reuses the storage of the text held before.
-  void set_int(std::int64_t i) noexcept { m_v.emplace<std::int64_t>(i); }
-  void set_real(double d) noexcept { m_v.emplace<double>(d); }
+  void set_int(std::int64_t i) noexcept {
+    reset();
+    put(Type::integer, i);
+  }
+  void set_real(double d) noexcept {
+    reset();
+    put(Type::real, d);
+  }
   void set_text(std::string_view s) {
-    if (auto* t = std::get_if<std::string>(&m_v)) t->assign(s.data(), s.size());
-    else m_v.emplace<std::string>(s);
+    if (m_type == Type::text) {
+      ref<std::string>().assign(s.data(), s.size());
+      return;
+    }
+    reset();
+    make<std::string>(Type::text, s);
   }
 
-  friend bool operator==(const Value&, const Value&) = default;
+  /// Same type and equal contents (a real NaN equals nothing, as in SQL).
+  friend bool operator==(const Value& a, const Value& b) noexcept;
 
  private:
   template <class I>
@@ -112,6 +153,7 @@ class Value {
     return static_cast<std::int64_t>(i);
   }
   [[noreturn]] static void throw_unsigned_overflow(unsigned long long v);
+  [[noreturn]] void throw_not(Type wanted) const;
 
   bool to_bool() const;
   std::int64_t to_int64() const;
@@ -123,7 +165,55 @@ class Value {
   Time to_time() const;
   Timestamp to_timestamp() const;
 
-  std::variant<std::monostate, bool, std::int64_t, double, std::string, Bytes, Date, Time, Timestamp> m_v;
+  /// Text and bytes own memory; every other type fits in one word and is trivially copyable.
+  static constexpr bool owns(Type t) noexcept { return t == Type::text || t == Type::bytes; }
+  template <class T>
+  [[nodiscard]] T& ref() noexcept {
+    return *std::launder(reinterpret_cast<T*>(m_store));
+  }
+  template <class T>
+  [[nodiscard]] const T& ref() const noexcept {
+    return *std::launder(reinterpret_cast<const T*>(m_store));
+  }
+  template <class T>
+  [[nodiscard]] const T& held(Type t) const {
+    if (m_type != t) [[unlikely]]
+      throw_not(t);
+    return ref<T>();
+  }
+  /// Stores a one-word value (the value holds nothing before).
+  template <class T>
+  void put(Type t, T v) noexcept {
+    static_assert(std::is_trivially_copyable_v<T> && sizeof(T) <= sizeof(std::uint64_t));
+    ::new (static_cast<void*>(m_store)) T(v);
+    m_type = t;
+  }
+  /// Makes text or bytes in place (the value holds nothing before; null if this throws).
+  template <class T, class... A>
+  void make(Type t, A&&... args) {
+    ::new (static_cast<void*>(m_store)) T(std::forward<A>(args)...);
+    m_type = t;
+  }
+  /// A one-word value's bytes (its object, by implicit creation) and type.
+  void copy_word(const Value& o) noexcept {
+    std::memcpy(m_store, o.m_store, sizeof(std::uint64_t));
+    m_type = o.m_type;
+  }
+  void copy_owned(const Value& o);
+  void move_owned(Value& o) noexcept;
+  void reset() noexcept {
+    if (owns(m_type)) [[unlikely]]
+      destroy_owned();
+    m_type = Type::null;
+  }
+  void destroy_owned() noexcept;
+
+  static constexpr std::size_t k_store = sizeof(std::string) > sizeof(Bytes) ? sizeof(std::string) : sizeof(Bytes);
+  union {
+    std::uint64_t m_word = 0;  // a null value's bytes are defined: copy_word() copies them
+    alignas(std::string) alignas(Bytes) unsigned char m_store[k_store];
+  };
+  Type m_type = Type::null;
 };
 
 namespace detail {
@@ -139,22 +229,22 @@ T Value::as() const {
     if (is_null()) return std::nullopt;
     return as<typename T::value_type>();
   } else if constexpr (std::same_as<T, bool>) {
-    if (const bool* b = std::get_if<bool>(&m_v)) return *b;  // exact type: no call
+    if (m_type == Type::boolean) return ref<bool>();  // exact type: no call
     return to_bool();
   } else if constexpr (std::same_as<T, std::int64_t>) {
-    if (const std::int64_t* i = std::get_if<std::int64_t>(&m_v)) return *i;
+    if (m_type == Type::integer) return ref<std::int64_t>();
     return to_int64();
   } else if constexpr (std::integral<T>) {
     return static_cast<T>(to_int_in(static_cast<std::int64_t>(std::numeric_limits<T>::min()),
                                     static_cast<std::uint64_t>(std::numeric_limits<T>::max()),
                                     std::is_signed_v<T>, sizeof(T) * 8));
   } else if constexpr (std::same_as<T, double>) {
-    if (const double* d = std::get_if<double>(&m_v)) return *d;
+    if (m_type == Type::real) return ref<double>();
     return to_double();
   } else if constexpr (std::same_as<T, float>) {
     return static_cast<float>(to_double());
   } else if constexpr (std::same_as<T, std::string>) {
-    if (const std::string* t = std::get_if<std::string>(&m_v)) return *t;
+    if (m_type == Type::text) return ref<std::string>();
     return to_text();
   } else if constexpr (std::same_as<T, Bytes>) {
     return to_bytes();

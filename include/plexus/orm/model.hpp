@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "plexus/core/box.hpp"
 #include "plexus/core/error.hpp"
 #include "plexus/db/database.hpp"
 #include "plexus/orm/schema.hpp"
@@ -110,24 +111,31 @@ Value key_of(const T& obj) {
 /// engine matches an int8 foreign key on another.
 inline std::string match_key(const Value& v) { return v.to_string(); }
 
-/// The schema's table, checked once per model type.
+/// A model type's table (its name checked) and its columns, qualified so a
+/// join with another table cannot make one ambiguous: made once per model type.
 template <Modeled T>
-const FixedTable& schema_table() {
-  static const FixedTable table{std::string(T::schema.table())};
-  return table;
-}
-
-/// The schema's columns, qualified so a join with another table cannot make
-/// one ambiguous (built once per model type).
-template <Modeled T>
-const FixedColumns& schema_columns() {
-  static const FixedColumns cols([] {
+struct SchemaShape {
+  FixedTable table{std::string(T::schema.table())};
+  FixedColumns columns{[] {
     std::vector<Expr> c;
     const std::string prefix = std::string(T::schema.table()) + ".";
     T::schema.for_each([&](const auto& col, std::size_t) { c.emplace_back(prefix + std::string(col.name)); });
     return c;
-  }());
-  return cols;
+  }()};
+};
+/// The shape of T, inline: a model query's start costs one check that it is made.
+template <Modeled T>
+[[gnu::always_inline]] inline const SchemaShape<T>& schema_shape() {
+  static const SchemaShape<T> shape;
+  return shape;
+}
+template <Modeled T>
+const FixedTable& schema_table() {
+  return schema_shape<T>().table;
+}
+template <Modeled T>
+const FixedColumns& schema_columns() {
+  return schema_shape<T>().columns;
 }
 
 /// Rethrows `err` naming the column and the table it was read for.
@@ -638,14 +646,14 @@ class ModelQuery {
   /// on the related model's own connection.
   template <class Rel>
   ModelQuery& with(Rel rel) {
-    m_eager.push_back([rel, db = m_db](std::vector<Entity<T>>& parents) { rel.template eager<T>(*db, parents); });
+    m_extras.get().eager.push_back([rel, db = m_db](std::vector<Entity<T>>& parents) { rel.template eager<T>(*db, parents); });
     return *this;
   }
   /// Keeps rows that have at least one related row matching `constrain`. When
   /// the related model lives on another connection this runs as two queries.
   template <class Rel, class F>
   ModelQuery& where_has(Rel rel, F&& constrain) {
-    m_deferred.push_back([rel, db = m_db, conn = *m_conn, c = std::function<void(QueryBuilder&)>(std::forward<F>(constrain))](
+    m_extras.get().deferred.push_back([rel, db = m_db, conn = *m_conn, c = std::function<void(QueryBuilder&)>(std::forward<F>(constrain))](
                              QueryBuilder& q) { rel.template constrain<T>(*db, conn, q, c); });
     return *this;
   }
@@ -669,7 +677,8 @@ class ModelQuery {
   [[nodiscard]] std::vector<Entity<T>> get() {
     std::vector<Entity<T>> entities;
     read([&](Row row) { detail::hydrate_row<T>(row, entities.emplace_back(), *m_conn); }, false);
-    for (auto& load : m_eager) load(entities);
+    if (m_extras.made())
+      for (auto& load : m_extras->eager) load(entities);
     return entities;
   }
   /// The first row (LIMIT 1; the read stops after it), or nullopt.
@@ -678,10 +687,10 @@ class ModelQuery {
     // filled in place, emptied when there is no row (as find() does).
     std::optional<Entity<T>> one(std::in_place);
     if (read([&](Row row) { detail::hydrate_row<T>(row, *one, *m_conn); return false; }, true) == 0) one.reset();
-    if (one && !m_eager.empty()) {
+    if (one && m_extras.made() && !m_extras->eager.empty()) {
       std::vector<Entity<T>> loaded;
       loaded.push_back(std::move(*one));
-      for (auto& load : m_eager) load(loaded);
+      for (auto& load : m_extras->eager) load(loaded);
       *one = std::move(loaded.front());
     }
     return one;
@@ -697,7 +706,7 @@ class ModelQuery {
   /// `name`: the connection's or group's name as the Database keeps it (it
   /// lives as long as the Database, which a query outlives no more than its target).
   ModelQuery(Database& db, const std::string& name, Queryable& target)
-      : m_db(&db), m_conn(&name), m_q(target, detail::schema_table<T>(), detail::schema_columns<T>()) {}
+      : m_db(&db), m_conn(&name), m_q(target, detail::schema_shape<T>().table, detail::schema_shape<T>().columns) {}
   static const std::string& kept_name(Database& db, std::string_view name) {
     return db.has_connection(name) ? db.connection(name).name() : db.shards(name).name();
   }
@@ -708,7 +717,8 @@ class ModelQuery {
   }
   QueryBuilder prepared() const {
     QueryBuilder q = m_q;
-    for (const auto& d : m_deferred) d(q);
+    if (m_extras.made())
+      for (const auto& d : m_extras->deferred) d(q);
     return q;
   }
   /// Runs the read row by row; the builder is copied only when where_has
@@ -716,15 +726,19 @@ class ModelQuery {
   template <class F>
   std::uint64_t read(F&& take, bool first_only) {
     const RowVisitor visit(take, RowVisitor::cells);  // hydrate_row reads every column through read_cell()
-    if (m_deferred.empty()) return m_q.each(visit, first_only);
+    if (!m_extras.made() || m_extras->deferred.empty()) return m_q.each(visit, first_only);
     return prepared().each(visit, first_only);
   }
 
   Database* m_db;
   const std::string* m_conn;  ///< the name as the Database keeps it
   QueryBuilder m_q;
-  std::vector<std::function<void(std::vector<Entity<T>>&)>> m_eager;
-  std::vector<std::function<void(QueryBuilder&)>> m_deferred;
+  /// What a query adds beyond its builder, made by the first with() or where_has().
+  struct Extras {
+    std::vector<std::function<void(std::vector<Entity<T>>&)>> eager;  ///< with(): loads after the rows
+    std::vector<std::function<void(QueryBuilder&)>> deferred;        ///< where_has(): added to a copy of the builder
+  };
+  detail::Box<Extras> m_extras;
 };
 
 /// select_as<T>() and get_as<T>() on a model struct: columns matched by name.

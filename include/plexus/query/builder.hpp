@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "plexus/core/box.hpp"
 #include "plexus/core/result.hpp"
 #include "plexus/core/small_vector.hpp"
 #include "plexus/db/queryable.hpp"
@@ -261,7 +262,7 @@ class QueryBuilder {
 
   // ---- where ----
   /// column = value ('=' is the first of the operators a builder records)
-  QueryBuilder& where(std::string_view column, Value value) { return add_basic(column, "=", 0, std::move(value), false); }
+  QueryBuilder& where(std::string_view column, Value value) { return add_basic(column, 0, std::move(value), false); }
   /// column <op> value; op is one of = <> != < <= > >= like, not like, ilike.
   QueryBuilder& where(std::string_view column, std::string_view op, Value value);
   /// A parenthesised group: where([](QueryBuilder& q){ q.where(…).or_where(…); })
@@ -424,7 +425,15 @@ class QueryBuilder {
  private:
   friend class detail::ShardPlanner;  // reads the parts to plan a scatter-gather
   /// Where this builder runs: one target, or a runner that fans out (exactly one is set).
-  [[nodiscard]] std::pair<Queryable*, BuilderRunner*> route(std::string_view what) const;
+  [[nodiscard]] std::pair<Queryable*, BuilderRunner*> route(std::string_view what) const {
+    Queryable& t = require_target(what);
+    BuilderRunner* runner = t.builder_runner();
+    if (!runner) [[likely]]
+      return {&t, nullptr};
+    return route_by(*runner);
+  }
+  /// route() for a target that runs builders itself: the one member it names, or the runner.
+  [[nodiscard]] std::pair<Queryable*, BuilderRunner*> route_by(BuilderRunner& runner) const;
   /// This builder retargeted at `t` (a member a runner chose).
   [[nodiscard]] QueryBuilder on(Queryable& t) const;
   template <class T>
@@ -463,7 +472,13 @@ class QueryBuilder {
   /// groups, subqueries). The key of a builder whose journal is still on is the journal.
   class ShapeKey;
   bool shape(ShapeKey& key, std::vector<Value>& values, bool first) const;
-  Queryable& require_target(std::string_view what) const;
+  Queryable& require_target(std::string_view what) const {
+    if (!m_target) [[unlikely]]
+      refuse_unbound(what);
+    return *m_target;
+  }
+  /// @throws UsageError: the builder has no connection to `what` on.
+  [[noreturn]] void refuse_unbound(std::string_view what) const;
   void compile_where(Compiler& c, const Conditions& conds) const;
   void compile_select(Compiler& c) const;
   void compile_from(Compiler& c) const;
@@ -531,6 +546,13 @@ class QueryBuilder {
     [[nodiscard]] bool put_plain(std::string_view name) noexcept;
     [[nodiscard]] bool put_plain(const char* name) noexcept;
     void put_number(std::uint64_t n) noexcept;      // after room(8)
+    /// Takes `n` more bytes (after room(n)) and returns where they start: an
+    /// entry of known size is written through the pointer, its size counted once.
+    [[nodiscard]] char* grow(std::size_t n) noexcept {
+      char* at = m_buf + m_size;
+      m_size = static_cast<std::uint8_t>(m_size + n);
+      return at;
+    }
     static constexpr std::size_t capacity = 120;
     /// Removes the last `n` bytes put (a lookup's suffix).
     void drop(std::size_t n) noexcept { m_size = static_cast<std::uint8_t>(m_size - n); }
@@ -546,27 +568,8 @@ class QueryBuilder {
     std::uint8_t m_size = 0;
     bool m_on = true;
   };
-  /// The parts on the heap, made when the journal is replayed (a recorded
-  /// builder has none), copied with the builder.
-  class PartsBox {
-   public:
-    PartsBox() noexcept = default;
-    PartsBox(const PartsBox& o) : m_p(o.m_p ? std::make_unique<Parts>(*o.m_p) : nullptr) {}
-    PartsBox(PartsBox&&) noexcept = default;
-    PartsBox& operator=(const PartsBox& o) {
-      if (this != &o) m_p = o.m_p ? std::make_unique<Parts>(*o.m_p) : nullptr;
-      return *this;
-    }
-    PartsBox& operator=(PartsBox&&) noexcept = default;
-    ~PartsBox() = default;
-    [[nodiscard]] bool made() const noexcept { return m_p != nullptr; }
-    void make() { m_p = std::make_unique<Parts>(); }
-    Parts* operator->() const noexcept { return m_p.get(); }
-    Parts& operator*() const noexcept { return *m_p; }
-
-   private:
-    std::unique_ptr<Parts> m_p;
-  };
+  /// Writes the journal entry of `columns` at `at` (its size taken by Journal::grow()).
+  static void write_fixed_entry(char* at, const FixedColumns& columns) noexcept;
   /// The parts, after replaying what the journal holds (const: a builder is
   /// used by one thread at a time, as any builder).
   Parts& parts() const;
@@ -605,7 +608,9 @@ class QueryBuilder {
   /// True when a call of `need` bytes goes to the journal; else the journal is replayed first.
   bool journaling(std::size_t need);
   /// column <op> value; `op_index`: op's place among the canonical operators the journal records.
-  QueryBuilder& add_basic(std::string_view column, std::string_view op, std::size_t op_index, Value&& value, bool use_or);
+  QueryBuilder& add_basic(std::string_view column, std::size_t op_index, Value&& value, bool use_or);
+  /// add_basic() for a condition the journal cannot take: straight to the parts.
+  QueryBuilder& add_basic_to_parts(std::string_view column, std::size_t op_index, Value&& value, bool use_or);
   QueryBuilder& add_basic(std::string_view column, std::string_view op, Value&& value, bool use_or);
   QueryBuilder& add_null(std::string_view column, bool negated, bool use_or);
   QueryBuilder& add_in(std::string_view column, std::vector<Value>&& values, bool negated, bool use_or);
@@ -650,7 +655,7 @@ class QueryBuilder {
   mutable TableName m_table;
   NameForm m_table_form = NameForm::other;
   mutable Journal m_journal;
-  mutable PartsBox m_parts;  ///< made exactly when the journal is off
+  mutable detail::Box<Parts> m_parts;  ///< the parts on the heap: made exactly when the journal is off (replayed)
 };
 
 }  // namespace plexus
