@@ -1400,18 +1400,21 @@ std::optional<Record> QueryBuilder::first() {
 
 std::uint64_t QueryBuilder::each_row(const RowVisitor& visit, bool first_only) {
   auto [t, scatter] = route("run");
-  if (scatter) {
-    std::optional<QueryBuilder> one;
-    if (first_only) one.emplace(*this).limit(1);
-    const Result r = scatter->get(one ? *one : *this);
-    std::uint64_t n = 0;
-    for (Row row : r)
-      if (++n, !visit(row)) break;
-    return n;
-  }
+  if (scatter) return each_row_merged(*scatter, visit, first_only);
   detail::CallSql call;
   const Statement s = statement(t->grammar(), call, first_only);
   return t->select_each(s.sql, s.values, visit);
+}
+
+[[gnu::noinline]] std::uint64_t QueryBuilder::each_row_merged(BuilderRunner& runner, const RowVisitor& visit,
+                                                               bool first_only) {
+  std::optional<QueryBuilder> one;
+  if (first_only) one.emplace(*this).limit(1);
+  const Result r = runner.get(one ? *one : *this);
+  std::uint64_t n = 0;
+  for (Row row : r)
+    if (++n, !visit(row)) break;
+  return n;
 }
 
 PreparedQuery QueryBuilder::prepare() const {

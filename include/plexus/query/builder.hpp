@@ -425,7 +425,7 @@ class QueryBuilder {
  private:
   friend class detail::ShardPlanner;  // reads the parts to plan a scatter-gather
   /// Where this builder runs: one target, or a runner that fans out (exactly one is set).
-  [[nodiscard]] std::pair<Queryable*, BuilderRunner*> route(std::string_view what) const {
+  [[nodiscard, gnu::always_inline]] std::pair<Queryable*, BuilderRunner*> route(std::string_view what) const {
     Queryable& t = require_target(what);
     BuilderRunner* runner = t.builder_runner();
     if (!runner) [[likely]]
@@ -464,6 +464,8 @@ class QueryBuilder {
                          std::string_view second);
   Value aggregate(std::string_view function, std::string_view column);
   std::uint64_t each_row(const RowVisitor& visit, bool first_only);
+  /// each_row() on a runner that fans out: its merged rows.
+  std::uint64_t each_row_merged(BuilderRunner& runner, const RowVisitor& visit, bool first_only);
   /// Refuses a write on every row unless all_rows() was called.
   void require_where(std::string_view what) const;
   /// Writes what the SQL of this builder's parts depends on (everything but
