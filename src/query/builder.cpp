@@ -223,8 +223,8 @@ QueryBuilder::QueryBuilder(Queryable& target, const FixedTable& table, const Fix
   // Both entries at once, as record_table() and select() write them, when
   // both were checked plain when made and the target runs statements.
   const std::size_t n = table.m_name.size();
-  if (table.m_form == NameForm::plain && columns.m_plain && table_entry_size(n) + k_fixed_entry_size <= Journal::capacity &&
-      !target.builder_runner()) {
+  if (table.m_form == NameForm::plain && columns.m_plain &&
+      table_entry_size(n) + k_fixed_entry_size <= Journal::capacity && !target.builder_runner()) {
     char* at = m_journal.grow(table_entry_size(n) + k_fixed_entry_size);
     write_fixed_entry(write_table_entry(at, table.m_name), columns);
     m_table_form = NameForm::plain;
@@ -271,7 +271,8 @@ QueryBuilder::QueryBuilder(Queryable& target, const FixedTable& table, const Fix
 void QueryBuilder::record_table(NameForm form) {
   // A plain name checked when it was made goes in as it is; anything else as any table does.
   const std::string_view name = table_view();
-  if (form != NameForm::plain || !m_journal.room(table_entry_size(name.size())) || (m_target && m_target->builder_runner()))
+  if (form != NameForm::plain || !m_journal.room(table_entry_size(name.size())) ||
+      (m_target && m_target->builder_runner()))
     return record_table(name, true);
   (void)write_table_entry(m_journal.grow(table_entry_size(name.size())), name);
   m_table_form = NameForm::plain;
@@ -637,8 +638,8 @@ QueryBuilder& QueryBuilder::add_basic(std::string_view column, std::size_t op_at
   }
   return add_basic_to_parts(column, op_at, std::move(value), use_or);
 }
-[[gnu::noinline]] QueryBuilder& QueryBuilder::add_basic_to_parts(std::string_view column, std::size_t op_at, Value&& value,
-                                                                 bool use_or) {
+[[gnu::noinline]] QueryBuilder& QueryBuilder::add_basic_to_parts(std::string_view column, std::size_t op_at,
+                                                                 Value&& value, bool use_or) {
   const NameForm form = name_form(column);
   parts();
   apply_basic(column, form, k_ops[op_at], std::move(value), use_or);

@@ -646,15 +646,17 @@ class ModelQuery {
   /// on the related model's own connection.
   template <class Rel>
   ModelQuery& with(Rel rel) {
-    m_extras.get().eager.push_back([rel, db = m_db](std::vector<Entity<T>>& parents) { rel.template eager<T>(*db, parents); });
+    m_extras.get().eager.push_back(
+        [rel, db = m_db](std::vector<Entity<T>>& parents) { rel.template eager<T>(*db, parents); });
     return *this;
   }
   /// Keeps rows that have at least one related row matching `constrain`. When
   /// the related model lives on another connection this runs as two queries.
   template <class Rel, class F>
   ModelQuery& where_has(Rel rel, F&& constrain) {
-    m_extras.get().deferred.push_back([rel, db = m_db, conn = *m_conn, c = std::function<void(QueryBuilder&)>(std::forward<F>(constrain))](
-                             QueryBuilder& q) { rel.template constrain<T>(*db, conn, q, c); });
+    m_extras.get().deferred.push_back(
+        [rel, db = m_db, conn = *m_conn, c = std::function<void(QueryBuilder&)>(std::forward<F>(constrain))](
+            QueryBuilder& q) { rel.template constrain<T>(*db, conn, q, c); });
     return *this;
   }
   template <class Rel>
