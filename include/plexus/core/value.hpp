@@ -75,10 +75,7 @@ class Value {
     if (owns(o.m_type)) copy_owned(o);
     else copy_word(o);
   }
-  Value(Value&& o) noexcept {
-    if (owns(o.m_type)) move_owned(o);
-    else copy_word(o);
-  }
+  Value(Value&& o) noexcept { take(o); }
   Value& operator=(const Value& o) {
     if (this != &o) *this = Value(o);  // copied first: a failed copy leaves this value as it was
     return *this;
@@ -86,8 +83,7 @@ class Value {
   Value& operator=(Value&& o) noexcept {
     if (this != &o) {
       reset();
-      if (owns(o.m_type)) move_owned(o);
-      else copy_word(o);
+      take(o);
     }
     return *this;
   }
@@ -201,6 +197,11 @@ class Value {
   }
   void copy_owned(const Value& o);
   void move_owned(Value& o) noexcept;
+  /// Moves `o` in (this value holds nothing before).
+  void take(Value& o) noexcept {
+    if (owns(o.m_type)) move_owned(o);
+    else copy_word(o);
+  }
   void reset() noexcept {
     if (owns(m_type)) [[unlikely]]
       destroy_owned();
