@@ -2,6 +2,8 @@
 // said no (or is down), 2 a usage or configuration error.
 #include <unistd.h>
 
+#include <charconv>
+#include <limits>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -51,21 +53,75 @@ std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
-/// A --param value as the Value it reads as: null, true/false, an integer,
-/// a number, else text (prefix with "text:" to force text).
+/// Whether `s` is plainly a decimal number: an optional '-', digits, and
+/// for a real a '.' with digits and/or an exponent. Nothing else (no '+',
+/// spaces, hex, "inf" or "nan") reads as a number.
+bool plain_decimal(std::string_view s, bool& real) {
+  std::size_t i = s.starts_with('-') ? 1 : 0;
+  const auto digits = [&] {
+    const std::size_t from = i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+    return i > from;
+  };
+  if (!digits()) return false;
+  real = false;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    if (!digits()) return false;
+    real = true;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+    if (!digits()) return false;
+    real = true;
+  }
+  return i == s.size();
+}
+
+/// A --param value as the Value it reads as: null, true/false, a plainly
+/// decimal integer or real, else text. A prefix says the type outright:
+/// text:, int:, real:, bool: (docs/cli.md).
 plexus::Value param_value(const std::string& s) {
-  if (s.rfind("text:", 0) == 0) return plexus::Value(s.substr(5));
+  const auto refuse = [&](const char* type) -> plexus::Value {
+    throw plexus::UsageError("-p '" + s + "' is not " + type + "; write it plainly (int:42, real:2.5, bool:true) or as text:…");
+  };
+  if (s.starts_with("text:")) return plexus::Value(s.substr(5));
+  if (s.starts_with("int:")) {
+    bool real = false;
+    std::int64_t v = 0;
+    const auto body = std::string_view(s).substr(4);
+    const auto [end, ec] = std::from_chars(body.data(), body.data() + body.size(), v);
+    if (!plain_decimal(body, real) || real || ec != std::errc() || end != body.data() + body.size())
+      return refuse("a 64-bit integer");
+    return plexus::Value(v);
+  }
+  if (s.starts_with("real:")) {
+    const std::string body = s.substr(5);
+    bool real = false;
+    if (body == "inf" || body == "Infinity") return plexus::Value(std::numeric_limits<double>::infinity());
+    if (body == "-inf" || body == "-Infinity") return plexus::Value(-std::numeric_limits<double>::infinity());
+    if (body == "nan" || body == "NaN") return plexus::Value(std::numeric_limits<double>::quiet_NaN());
+    if (!plain_decimal(body, real)) return refuse("a decimal number");
+    return plexus::Value(std::strtod(body.c_str(), nullptr));
+  }
+  if (s.starts_with("bool:")) {
+    if (s == "bool:true") return plexus::Value(true);
+    if (s == "bool:false") return plexus::Value(false);
+    return refuse("true or false");
+  }
   if (s == "null" || s == "NULL") return {};
   if (s == "true") return plexus::Value(true);
   if (s == "false") return plexus::Value(false);
-  char* end = nullptr;
-  errno = 0;
-  const long long i = std::strtoll(s.c_str(), &end, 10);
-  if (!s.empty() && *end == '\0' && errno == 0) return plexus::Value(static_cast<std::int64_t>(i));
-  end = nullptr;
-  const double d = std::strtod(s.c_str(), &end);
-  if (!s.empty() && *end == '\0') return plexus::Value(d);
-  return plexus::Value(s);
+  bool real = false;
+  if (!plain_decimal(s, real)) return plexus::Value(s);
+  if (!real) {
+    std::int64_t v = 0;
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec == std::errc() && end == s.data() + s.size()) return plexus::Value(v);
+    return plexus::Value(s);  // beyond 64 bits: its exact text
+  }
+  return plexus::Value(std::strtod(s.c_str(), nullptr));
 }
 
 std::string read_sql(const std::string& sql, const std::string& file) {

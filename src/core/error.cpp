@@ -1,5 +1,10 @@
 #include "plexus/core/error.hpp"
 
+#include <algorithm>
+#include <cctype>
+
+#include "plexus/core/value.hpp"
+
 namespace plexus {
 
 std::string_view to_string(ErrorKind kind) noexcept {
@@ -63,6 +68,53 @@ Error& Error::add_context(const ErrorContext& ctx) {
   if (m_context.role.empty()) m_context.role = ctx.role;
   if (m_context.shard.empty()) m_context.shard = ctx.shard;
   rebuild();
+  return *this;
+}
+
+namespace {
+
+bool word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+
+/// Replaces every occurrence of `v` in `text` by "***": anywhere when it is
+/// long enough not to be an ordinary word of the message, else only where it
+/// stands alone (not inside a longer word or number).
+bool mask(std::string& text, std::string_view v) {
+  if (v.empty()) return false;
+  bool masked = false;
+  for (std::size_t at = text.find(v); at != std::string::npos; at = text.find(v, at)) {
+    const bool alone = (at == 0 || !word_char(text[at - 1])) &&
+                       (at + v.size() >= text.size() || !word_char(text[at + v.size()]));
+    if (v.size() >= 4 || alone) {
+      text.replace(at, v.size(), "***");
+      at += 3;
+      masked = true;
+    } else {
+      at += v.size();
+    }
+  }
+  return masked;
+}
+
+}  // namespace
+
+Error& Error::redact_values(std::span<const Value> values) {
+  bool masked = false;
+  for (const Value& v : values) {
+    if (v.is_null()) continue;
+    const std::string text = v.type() == Value::Type::text ? std::string(v.raw_text()) : v.to_string();
+    if (mask(m_message, text)) {
+      masked = true;
+      continue;
+    }
+    // A server shortens a long value it echoes ("Duplicate entry 'abc…'"):
+    // mask the longest start of it (16 characters or more) that it shows.
+    for (std::size_t n = std::min(text.size() - 1, m_message.size()); n >= 16; --n)
+      if (mask(m_message, std::string_view(text).substr(0, n))) {
+        masked = true;
+        break;
+      }
+  }
+  if (masked) rebuild();
   return *this;
 }
 

@@ -140,9 +140,15 @@ const std::string& Connection::type() const noexcept { return m_core->cfg.driver
 const ConnectionConfig& Connection::config() const noexcept { return m_core->cfg; }
 const Grammar& Connection::grammar() const noexcept { return m_core->grammar; }
 
-void Connection::on_before_query(QueryHook h) { m_core->exec.hooks().add_before(std::move(h)); }
-void Connection::on_after_query(QueryHook h) { m_core->exec.hooks().add_after(std::move(h)); }
-void Connection::on_error(QueryHook h) { m_core->exec.hooks().add_error(std::move(h)); }
+HookHandle Connection::on_before_query(QueryHook h) {
+  return m_core->exec.hooks().add(&detail::HookRegistry::Set::before, std::move(h), "on_before_query()");
+}
+HookHandle Connection::on_after_query(QueryHook h) {
+  return m_core->exec.hooks().add(&detail::HookRegistry::Set::after, std::move(h), "on_after_query()");
+}
+HookHandle Connection::on_error(QueryHook h) {
+  return m_core->exec.hooks().add(&detail::HookRegistry::Set::error, std::move(h), "on_error()");
+}
 void Connection::redact_bindings(bool on) noexcept { m_core->exec.redact_bindings(on); }
 void Connection::on_warning(std::function<void(const std::string&)> fn) { m_core->set_warn(std::move(fn)); }
 

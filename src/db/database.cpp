@@ -77,9 +77,15 @@ Database::Database(Database&&) noexcept = default;
 Database& Database::operator=(Database&&) noexcept = default;
 Database::~Database() = default;
 
-void Database::on_before_query(QueryHook h) { m_hooks->add_before(std::move(h)); }
-void Database::on_after_query(QueryHook h) { m_hooks->add_after(std::move(h)); }
-void Database::on_error(QueryHook h) { m_hooks->add_error(std::move(h)); }
+HookHandle Database::on_before_query(QueryHook h) {
+  return m_hooks->add(&detail::HookRegistry::Set::before, std::move(h), "on_before_query()");
+}
+HookHandle Database::on_after_query(QueryHook h) {
+  return m_hooks->add(&detail::HookRegistry::Set::after, std::move(h), "on_after_query()");
+}
+HookHandle Database::on_error(QueryHook h) {
+  return m_hooks->add(&detail::HookRegistry::Set::error, std::move(h), "on_error()");
+}
 
 Connection& Database::connection(std::string_view name) {
   if (auto it = m_connections.find(name); it != m_connections.end()) return *it->second;

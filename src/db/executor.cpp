@@ -19,13 +19,36 @@ void HookRegistry::edit(F&& f) {
   m_set = std::move(next);
   m_any.store(true, std::memory_order_release);
 }
-void HookRegistry::add_before(QueryHook h) { edit([&](Set& s) { s.before.push_back(std::move(h)); }); }
-void HookRegistry::add_after(QueryHook h) { edit([&](Set& s) { s.after.push_back(std::move(h)); }); }
-void HookRegistry::add_error(QueryHook h) { edit([&](Set& s) { s.error.push_back(std::move(h)); }); }
+HookHandle HookRegistry::add(std::vector<Entry> Set::*which, QueryHook h, const char* what) {
+  if (!h) throw UsageError(std::string(what) + " was given an empty hook (nullptr or an empty std::function); pass a callable");
+  std::uint64_t id = 0;
+  edit([&](Set& s) {
+    id = ++m_next_id;
+    (s.*which).push_back({id, std::move(h)});
+  });
+  return HookHandle(m_self, id);
+}
+void HookRegistry::remove(std::uint64_t id) {
+  edit([&](Set& s) {
+    for (auto* list : {&s.before, &s.after, &s.error})
+      std::erase_if(*list, [id](const Entry& e) { return e.id == id; });
+  });
+}
 std::shared_ptr<const HookRegistry::Set> HookRegistry::snapshot() const {
   std::lock_guard lock(m_mutex);
   return m_set;
 }
+
+}  // namespace plexus::detail
+
+namespace plexus {
+void HookHandle::remove() {
+  if (auto registry = m_registry.lock(); registry && m_id != 0) (*registry)->remove(m_id);
+  m_id = 0;
+}
+}  // namespace plexus
+
+namespace plexus::detail {
 
 // ---- executor ----------------------------------------------------------------------
 
@@ -142,13 +165,13 @@ void Executor::report_retry(const Pool& primary, const Error& why, unsigned next
   fire(&HookRegistry::Set::after, ev);
 }
 
-void Executor::fire(std::vector<QueryHook> HookRegistry::Set::*which, const QueryEvent& ev) const {
+void Executor::fire(std::vector<HookRegistry::Entry> HookRegistry::Set::*which, const QueryEvent& ev) const {
   if (!hooked()) return;  // the common case costs one atomic load per call
   auto local = m_hooks.snapshot();
-  for (const auto& h : (*local).*which) h(ev);
+  for (const auto& h : (*local).*which) h.fn(ev);
   if (m_global) {
     auto global = m_global->snapshot();
-    for (const auto& h : (*global).*which) h(ev);
+    for (const auto& h : (*global).*which) h.fn(ev);
   }
 }
 
@@ -158,6 +181,7 @@ void Executor::failed(Error& e, Pool::Lease& lease, const Place& at, std::string
   if (e.is_connection_error()) lease.discard();  // never hand a broken session out again
   e.add_context({m_cfg.name, at.pool.host(), at.pool.role(), {}});
   if (e.sql().empty()) e.set_sql(sql);
+  if (m_redact.load(std::memory_order_relaxed)) e.redact_values(params);
   if (!hooked()) return;
   QueryEvent added;
   if (!ev) {  // a hook added while it ran
@@ -235,6 +259,7 @@ Cursor Executor::stream(Pool::Lease lease, const Place& at, std::string_view sql
   } catch (Error& e) {
     if (e.is_connection_error()) lease.discard();
     e.add_context({m_cfg.name, at.pool.host(), at.pool.role(), {}});
+    if (m_redact.load(std::memory_order_relaxed)) e.redact_values(params);
     ev.duration = Clock::now() - start;
     at.pool.metrics().record(intent, ev.duration, &e);
     ev.error = &e;

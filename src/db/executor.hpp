@@ -100,7 +100,7 @@ class Executor {
                 Body&& body, Rows&& rows) -> decltype(body());
   [[nodiscard]] bool hooked() const noexcept { return m_hooks.any() || (m_global && m_global->any()); }
   QueryEvent event(const Place& at, std::string_view sql, std::span<const Value> params, Intent intent) const;
-  void fire(std::vector<QueryHook> HookRegistry::Set::*which, const QueryEvent& ev) const;
+  void fire(std::vector<HookRegistry::Entry> HookRegistry::Set::*which, const QueryEvent& ev) const;
 
   const ConnectionConfig& m_cfg;
   HookRegistry m_hooks;

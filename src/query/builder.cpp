@@ -832,7 +832,17 @@ QueryBuilder& QueryBuilder::order_by_raw(std::string sql, std::vector<Value> bin
   parts().orders.push_back(Order{{}, false, std::move(sql), std::move(bindings)});
   return *this;
 }
-QueryBuilder& QueryBuilder::limit(std::uint64_t n) {
+namespace {
+std::uint64_t row_count(std::int64_t n, const char* what) {
+  if (n < 0)
+    throw UsageError(std::string(what) + "(" + std::to_string(n) + "): a row count cannot be negative" +
+                     (n == -1 ? " (-1 is not 'no limit' here: leave " + std::string(what) + "() out instead)" : ""));
+  return static_cast<std::uint64_t>(n);
+}
+}  // namespace
+
+QueryBuilder& QueryBuilder::limit(std::int64_t count) {
+  const std::uint64_t n = row_count(count, "limit");
   if (journaling(1 + sizeof n)) {
     m_journal.put('L');
     m_journal.put_number(n);
@@ -841,7 +851,8 @@ QueryBuilder& QueryBuilder::limit(std::uint64_t n) {
   parts().limit = n;
   return *this;
 }
-QueryBuilder& QueryBuilder::offset(std::uint64_t n) {
+QueryBuilder& QueryBuilder::offset(std::int64_t count) {
+  const std::uint64_t n = row_count(count, "offset");
   if (journaling(1 + sizeof n)) {
     m_journal.put('O');
     m_journal.put_number(n);
@@ -896,6 +907,13 @@ void QueryBuilder::compile_where(Compiler& c, const Conditions& conds) const {
           c.bind(w.values[i]);
         }
         c.sql() += ')';
+        // Longer than one statement may bind: refused before anything is sent.
+        if (c.q.bindings.size() > c.grammar.max_parameters())
+          throw UsageError("where_in('" + std::string(w.column) + "') binds " + std::to_string(w.values.size()) +
+                           " values, and the statement " + std::to_string(c.q.bindings.size()) + " in all; " +
+                           std::string(c.grammar.name()) + " takes at most " +
+                           std::to_string(c.grammar.max_parameters()) +
+                           " per statement: look the keys up in chunks, or join a table that holds them");
         break;
       case Condition::Kind::in_sub:
       case Condition::Kind::not_in_sub: {

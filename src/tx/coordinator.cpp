@@ -212,9 +212,11 @@ std::optional<GlobalId> GlobalId::parse(std::string_view gtrid) {
   auto rest = gtrid.substr(kPrefix.size());
   auto dot = rest.find('.');
   if (dot == std::string_view::npos || dot == 0) return std::nullopt;
-  GlobalId id{std::string(rest.substr(0, dot)), 0, std::string(gtrid)};
+  GlobalId id{std::string(rest.substr(0, dot)), 0, 0, std::string(gtrid)};
   const auto stamp = rest.substr(dot + 1);
-  std::from_chars(stamp.data(), stamp.data() + stamp.size(), id.begun_ms);
+  const auto [end, ec] = std::from_chars(stamp.data(), stamp.data() + stamp.size(), id.begun_ms);
+  if (ec == std::errc() && end < stamp.data() + stamp.size() && *end == '_')
+    std::from_chars(end + 1, stamp.data() + stamp.size(), id.seq);
   return id;
 }
 
@@ -279,6 +281,29 @@ DecisionLog& Coordinator::log(Database& db) {
 void Coordinator::finished(const std::string& gtrid) {
   std::lock_guard lock(m_mutex);
   m_in_flight.erase(gtrid);
+  if (m_recoveries > 0) m_finished_while_recovering.insert(gtrid);
+}
+
+Coordinator::OwnSnapshot Coordinator::own_snapshot() {
+  std::lock_guard lock(m_mutex);
+  ++m_recoveries;
+  return {m_in_flight, m_seq.load()};
+}
+
+void Coordinator::recovery_done() {
+  std::lock_guard lock(m_mutex);
+  if (--m_recoveries == 0) m_finished_while_recovering.clear();
+}
+
+bool Coordinator::may_still_decide(const GlobalId& id, const OwnSnapshot& snap) {
+  if (id.coordinator != m_id) return false;
+  if (snap.in_flight.contains(id.text)) return true;
+  if (id.seq <= snap.last_seq) return false;  // began before the snapshot and finished before it: decided in the log or never
+  // A higher count is this process's own transaction begun since the
+  // snapshot, or an earlier process's (same coordinator id) left behind:
+  // only the first is in flight now or finished during this recovery.
+  std::lock_guard lock(m_mutex);
+  return m_in_flight.contains(id.text) || m_finished_while_recovering.contains(id.text);
 }
 
 GlobalTransaction Coordinator::begin(Database& db, std::span<const std::string_view> names,
@@ -288,8 +313,14 @@ GlobalTransaction Coordinator::begin(Database& db, std::span<const std::string_v
   st->db = &db;
   st->coord = this;
   // When it began, and a count: unique across restarts of the same
-  // coordinator, and it tells recovery how old a branch is.
-  st->gtrid = std::string(kPrefix) + m_id + "." + std::to_string(now_ms()) + "_" + std::to_string(++m_seq);
+  // coordinator, and it tells recovery how old a branch is. The count and
+  // the in-flight set change together, so that a recovery's snapshot of
+  // both says exactly which of this process's transactions began before it.
+  {
+    std::lock_guard lock(m_mutex);
+    st->gtrid = std::string(kPrefix) + m_id + "." + std::to_string(now_ms()) + "_" + std::to_string(++m_seq);
+    m_in_flight.insert(st->gtrid);
+  }
   const driver::EngineRegistry& engines = db.engines();
   std::string last_resource;
   // The decision log's own connection, when it takes part and nothing else
@@ -319,10 +350,6 @@ GlobalTransaction Coordinator::begin(Database& db, std::span<const std::string_v
     st->parts.push_back({std::string(names[i]), &conn,
                          two_phase ? std::optional(driver::Xid{st->gtrid, std::to_string(i)}) : std::nullopt,
                          std::nullopt});
-  }
-  {
-    std::lock_guard lock(m_mutex);
-    m_in_flight.insert(st->gtrid);
   }
   // The last resource keeps its decision in its own table: make sure it exists.
   for (auto& p : st->parts)
@@ -370,12 +397,16 @@ RecoveryReport Coordinator::recover(Database& db, const RecoverOptions& opts) {
   auto guard = log(db).lock(m_id, std::chrono::seconds(30));
   if (!guard)
     throw TimeoutError("another recovery holds the lock of the " + log(db).where() + " (waited 30 s); try again");
+  // This process's own transactions first, then the decisions: a transaction
+  // of ours that finished before the snapshot wrote its decision (if any)
+  // before finishing, so the decisions read below hold it; one that began
+  // after the snapshot is left alone whatever it looks like.
+  const OwnSnapshot own = own_snapshot();
+  struct Done {
+    Coordinator& c;
+    ~Done() { c.recovery_done(); }
+  } done{*this};
   Decisions decided = all_decisions(db, report.unreachable);
-  std::set<std::string> in_flight;
-  {
-    std::lock_guard lock(m_mutex);
-    in_flight = m_in_flight;
-  }
   std::map<std::string, std::set<std::string>> still_pending;  // gtrid → connections with a branch left
   std::set<std::string> looked_at;
   for (const auto& name : db.connection_names()) {
@@ -394,18 +425,27 @@ RecoveryReport Coordinator::recover(Database& db, const RecoverOptions& opts) {
           } else if (!mine && age < opts.min_age) {
             a.reason = "coordinator '" + id->coordinator + "' owns it and it began " +
                        std::to_string(age.count() / 1000) + " s ago (it may still be in flight)";
-          } else if (in_flight.contains(xid.gtrid)) {
+          } else if (may_still_decide(*id, own)) {
             a.reason = "in flight in this process";
-          } else if (decided.contains(xid.gtrid)) {
-            r.step(xid.gtrid, r.session().xa_statement(driver::Session::XaStep::commit, xid),
-                   [&](driver::Session& s) { s.xa_commit(xid); });
-            a.what = RecoveryAction::What::committed;
-            a.reason = "the decision log says commit";
           } else {
-            r.step(xid.gtrid, r.session().xa_statement(driver::Session::XaStep::rollback_prepared, xid),
-                   [&](driver::Session& s) { s.xa_rollback(xid, true); });
-            a.what = RecoveryAction::What::rolled_back;
-            a.reason = "no commit decision (presumed abort)";
+            const bool commit = decided.contains(xid.gtrid);
+            try {
+              if (commit)
+                r.step(xid.gtrid, r.session().xa_statement(driver::Session::XaStep::commit, xid),
+                       [&](driver::Session& s) { s.xa_commit(xid); });
+              else
+                r.step(xid.gtrid, r.session().xa_statement(driver::Session::XaStep::rollback_prepared, xid),
+                       [&](driver::Session& s) { s.xa_rollback(xid, true); });
+              a.what = commit ? RecoveryAction::What::committed : RecoveryAction::What::rolled_back;
+              a.reason = commit ? "the decision log says commit" : "no commit decision (presumed abort)";
+            } catch (const Error& e) {
+              // The connection answered but refused this branch (MariaDB
+              // refuses a branch whose own session is still connected): the
+              // branch waits for a later recovery; the connection was looked at.
+              if (e.is_connection_error()) throw;
+              a.reason = std::string("the database refused to ") + (commit ? "commit" : "roll back") +
+                         " it (its session may still be connected; try again later): " + e.message();
+            }
           }
           if (a.what == RecoveryAction::What::left) still_pending[xid.gtrid].insert(name);
           else bump(a.what == RecoveryAction::What::committed ? metrics.recovered_commit : metrics.recovered_rollback);
@@ -418,10 +458,11 @@ RecoveryReport Coordinator::recover(Database& db, const RecoverOptions& opts) {
     }
   }
   // A decision is dropped once every participant was looked at and none
-  // still holds its branch.
+  // still holds its branch: every branch committed. It is reported, so that
+  // a decision never disappears unseen.
   for (const auto& [gtrid, parts] : decided) {
     auto id = GlobalId::parse(gtrid);
-    if (!id || (id->coordinator != m_id && !opts.all_coordinators) || in_flight.contains(gtrid)) continue;
+    if (!id || (id->coordinator != m_id && !opts.all_coordinators) || may_still_decide(*id, own)) continue;
     if (id->coordinator != m_id &&
         std::chrono::milliseconds(now_ms() - std::min(id->begun_ms, now_ms())) < opts.min_age)
       continue;
@@ -436,6 +477,7 @@ RecoveryReport Coordinator::recover(Database& db, const RecoverOptions& opts) {
     if (!all_seen) continue;
     if (last_resource.empty()) log(db).forget(gtrid);
     else TableLog(db.connection(last_resource)).forget(gtrid);
+    report.forgotten.push_back(gtrid);
   }
   if (auto* file = dynamic_cast<FileLog*>(&log(db))) file->compact();
   return report;

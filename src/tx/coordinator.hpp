@@ -26,6 +26,7 @@ namespace plexus::detail {
 struct GlobalId {
   std::string coordinator;
   std::uint64_t begun_ms = 0;  ///< when its transaction began (ms since the epoch)
+  std::uint64_t seq = 0;       ///< its count within the coordinator instance that began it
   std::string text;
   [[nodiscard]] static std::optional<GlobalId> parse(std::string_view gtrid);
 };
@@ -59,6 +60,18 @@ class Coordinator {
   void ensure_table(Connection& conn);
   /// Drops the completed decisions queued so far.
   void forget_completed() noexcept;
+  /// What recovery knows of this process's own transactions: taken before
+  /// any decision is read, so that every transaction of this process that
+  /// finished before it has its decision (if any) in what is read after.
+  struct OwnSnapshot {
+    std::set<std::string> in_flight;
+    std::uint64_t last_seq = 0;  ///< every id of this process up to this one began before the snapshot
+  };
+  [[nodiscard]] OwnSnapshot own_snapshot();
+  /// Whether this process may still decide `id`: in flight at the snapshot,
+  /// or begun since (in flight now, or finished while recovery ran).
+  [[nodiscard]] bool may_still_decide(const GlobalId& id, const OwnSnapshot& snap);
+  void recovery_done();
 
   std::string m_id;
   std::atomic<std::uint64_t> m_seq{0};
@@ -66,6 +79,10 @@ class Coordinator {
   TaskPool m_pool;
   std::mutex m_mutex;
   std::set<std::string> m_in_flight;
+  /// While a recovery runs: the ids that finished meanwhile (they began in
+  /// this process after its snapshot; recovery must leave them alone).
+  unsigned m_recoveries = 0;
+  std::set<std::string> m_finished_while_recovering;
   std::set<std::string> m_tables;  ///< connections whose plexus_tx_log exists
   /// Completed decisions still to drop: in the log (key null) or a last resource's table.
   std::map<Connection*, std::vector<std::string>> m_completed;

@@ -2,6 +2,7 @@
 #include "plexus/tx/copy.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 
 #include "plexus/db/database.hpp"
@@ -89,11 +90,55 @@ void where_keys(QueryBuilder& q, const std::vector<std::string>& key, const std:
   });
 }
 
+/// What names the database `conn` reaches, the same through every
+/// connection to it; empty when the engine cannot tell.
+std::string database_identity(Connection& conn) {
+  const std::string_view sql = conn.grammar().database_identity_sql();
+  if (sql.empty()) return {};
+  try {
+    const Value v = conn.on_primary().scalar(std::string(sql));
+    return v.is_null() ? std::string() : v.as<std::string>();
+  } catch (const Error& e) {
+    if (e.is_connection_error()) throw;
+    return {};  // not allowed to ask: unknown
+  }
+}
+
+bool same_name(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+/// A copy or move onto the table it reads from would read its own writes
+/// and a move would delete what it wrote: refused before anything runs,
+/// also when two connection names reach one database.
+void refuse_onto_itself(const CopySpec& spec, const Plan& p, Connection& source, Connection& target, bool move) {
+  if (spec.table.empty() || !same_name(spec.table, p.into)) return;
+  std::string why;
+  if (spec.from == spec.to) {
+    why = "connection '" + spec.from + "'";
+  } else {
+    const std::string a = database_identity(source);
+    if (a.empty() || a != database_identity(target)) return;
+    why = "connections '" + spec.from + "' and '" + spec.to + "', which reach one database";
+  }
+  throw UsageError(std::string("a ") + (move ? "move" : "copy") + " from table '" + spec.table + "' into table '" +
+                   p.into + "' on " + why + " is a " + (move ? "move" : "copy") +
+                   " of a table onto itself (it would " + (move ? "delete every row it wrote" : "read its own writes") +
+                   "); nothing was run: name another target table (into) or connection (to)");
+}
+
 CopySummary run(Database& db, const CopySpec& spec, bool move) {
   const auto started = Clock::now();
   Plan p = plan(spec, move);
   Connection& source = db.connection(spec.from);
   Connection& target = db.connection(spec.to);
+  refuse_onto_itself(spec, p, source, target, move);
+  // A move stopped after a batch's decision left that batch's branches
+  // prepared (its rows locked, visible at neither end): this coordinator's
+  // recovery completes them first, so that running the move again finishes it.
+  if (move) (void)db.recover();
   p.sql = spec.query.empty() ? QueryBuilder(spec.table).to_sql(source.grammar()).sql : spec.query;
   CopySummary out;
   Checksum source_sum, target_sum;

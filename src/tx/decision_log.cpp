@@ -142,6 +142,10 @@ void FileLog::forget_all(const std::vector<std::string>& gtrids) {
 
 Decisions FileLog::decided() {
   std::lock_guard lock(m_mutex);
+  return read_open();
+}
+
+Decisions FileLog::read_open() const {
   Decisions out;
   std::ifstream in(m_path);
   for (std::string line; std::getline(in, line);) {
@@ -183,8 +187,10 @@ std::shared_ptr<void> FileLog::lock(const std::string&, std::chrono::millisecond
 }
 
 void FileLog::compact() {
-  const Decisions open = decided();
+  // Read and rewritten under one hold of the mutex: a decision appended in
+  // between would be lost with the old file.
   std::lock_guard lock(m_mutex);
+  const Decisions open = read_open();
   const std::string tmp = m_path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);

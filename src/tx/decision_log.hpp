@@ -69,6 +69,8 @@ class FileLog final : public DecisionLog {
 
  private:
   void append(const std::string& line, bool sync);
+  /// The decisions still open in the file (call holding m_mutex).
+  [[nodiscard]] Decisions read_open() const;
   std::string m_path;
   std::mutex m_mutex;
 };

@@ -24,7 +24,9 @@ struct EngineContext {
   std::string kill_session;    ///< SQL killing session ? (from another session)
   /// SQL answering whether this session is encrypted ("" when TLS cannot be tested here).
   std::string tls_in_use;
-  bool server_offers_tls = false;  ///< the test server accepts TLS (scripts/servers sets it up for PostgreSQL)
+  bool server_offers_tls = false;  ///< the test server accepts TLS (scripts/servers sets it up)
+  /// Environment variable with the URL of a server of this engine that offers no TLS.
+  std::string plain_server_env;
   /// Statements that return rows, with the fewest rows each must return.
   std::vector<std::pair<std::string, std::size_t>> late_described;
   /// A statement that sleeps 30 s, and SQL counting such statements running on the server.
@@ -53,6 +55,7 @@ inline EngineContext context_for(const std::string& name) {
     if (name == "postgres") {
       c.tls_in_use = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
       c.server_offers_tls = true;
+      c.plain_server_env = "PLEXUS_TEST_PGBOUNCER_URL";  // pgbouncer takes no TLS from clients
     }
     c.long_sleep = "SELECT pg_sleep(30)";
     c.running_statements =
@@ -69,6 +72,8 @@ inline EngineContext context_for(const std::string& name) {
     c.kill_session = "KILL CONNECTION ?";
     c.slow_sql = "SELECT SLEEP(10)";
     c.tls_in_use = "SELECT VARIABLE_VALUE <> '' FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'SSL_CIPHER'";
+    c.server_offers_tls = true;
+    c.plain_server_env = "PLEXUS_TEST_MYSQL_REPLICA_URL";  // the replica offers no TLS
     c.late_described = {{"SHOW PROCESSLIST", 1}, {"SHOW FULL PROCESSLIST", 1}, {"SHOW ENGINES", 1}, {"SHOW WARNINGS", 0}};
     c.long_sleep = "SELECT SLEEP(30)";
     c.running_statements = "SELECT count(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(30)%'";

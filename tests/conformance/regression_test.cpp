@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <random>
 #include <thread>
 
 #include "conformance_fixture.hpp"
@@ -116,20 +117,54 @@ TEST_P(Conformance, ConnectionFailuresSayRefusedLostOrTimedOut) {
   }
 }
 
-TEST_P(Conformance, SslFalseMeansNoTls) {
-  if (ctx.tls_in_use.empty()) GTEST_SKIP() << ctx.name << " has no TLS to turn off";
-  DatabaseConfig dc;
-  auto plain = *cfg.find("main");
-  plain.options["ssl"] = "false";
-  dc.add("plain", plain);
-  auto secure = *cfg.find("main");
-  secure.options["ssl"] = "true";
-  dc.add("secure", secure);
-  Database ddb(dc);
-  EXPECT_FALSE(ddb.connection("plain").scalar(ctx.tls_in_use).as<bool>()) << "ssl = false left TLS on";
-  if (ctx.server_offers_tls) {
-    EXPECT_TRUE(ddb.connection("secure").scalar(ctx.tls_in_use).as<bool>()) << "ssl = true did not turn TLS on";
-  }
+// Every TLS setting means the same on every engine (the table in
+// docs/engines.md), against a server that offers TLS and one that does not.
+TEST_P(Conformance, TlsSettingsMeanTheSameOnEveryEngine) {
+  if (ctx.tls_in_use.empty()) GTEST_SKIP() << ctx.name << " has no TLS to turn on or off";
+  const std::string ca = test::env_or_empty("PLEXUS_TEST_PG_TLS_CA"), wrong = test::env_or_empty("PLEXUS_TEST_PG_TLS_WRONG_CA");
+  const std::string plain_url = ctx.plain_server_env.empty() ? "" : test::env_or_empty(ctx.plain_server_env);
+  enum class Want { plain, tls, refused };
+  struct Case {
+    std::vector<std::pair<std::string, std::string>> options;
+    Want offered, not_offered;
+  };
+  const std::vector<Case> cases = {
+      {{}, Want::tls, Want::plain},  // the default is prefer
+      {{{"ssl", "false"}}, Want::plain, Want::plain},
+      {{{"sslmode", "disable"}}, Want::plain, Want::plain},
+      {{{"sslmode", "prefer"}}, Want::tls, Want::plain},
+      {{{"ssl", "true"}}, Want::tls, Want::refused},
+      {{{"sslmode", "require"}}, Want::tls, Want::refused},
+      {{{"ssl", "true"}, {"sslmode", "require"}}, Want::tls, Want::refused},
+      {{{"sslmode", "verify-ca"}, {"sslrootcert", ca}}, Want::tls, Want::refused},
+      {{{"sslmode", "verify-full"}, {"sslrootcert", ca}}, Want::tls, Want::refused},
+      {{{"sslmode", "verify-full"}, {"sslrootcert", wrong}}, Want::refused, Want::refused},
+  };
+  for (const auto& c : cases)
+    for (const bool offered : {true, false}) {
+      if (offered && !ctx.server_offers_tls) continue;
+      ConnectionConfig one = offered ? *cfg.find("main") : parse_url(plain_url);
+      if (!offered && plain_url.empty()) continue;
+      std::string label = offered ? "server with TLS:" : "server without TLS:";
+      for (const auto& [k, v] : c.options) {
+        one.options[k] = v;
+        label += " " + k + "=" + v;
+      }
+      one.pool.acquire_timeout = milliseconds(3000);
+      DatabaseConfig dc;
+      dc.add("tls", one);
+      Database ddb(dc);
+      const Want want = offered ? c.offered : c.not_offered;
+      try {
+        const bool encrypted = ddb.connection("tls").on_primary().scalar(ctx.tls_in_use).as<bool>();
+        EXPECT_NE(want, Want::refused) << label << ": connected, " << (encrypted ? "encrypted" : "in plain text");
+        if (!offered) continue;  // through pgbouncer the query sees pgbouncer's own session
+        EXPECT_EQ(encrypted, want == Want::tls) << label;
+      } catch (const ConnectionError& e) {
+        EXPECT_EQ(want, Want::refused) << label << ": " << e.what();
+        EXPECT_NE(std::string(e.what()).find("connection 'tls'"), std::string::npos) << e.what();
+      }
+    }
 }
 
 TEST_P(Conformance, StatementsThatDescribeTheirColumnsLateReadAllRows) {
@@ -158,4 +193,56 @@ TEST_P(Conformance, QueryTimeoutCancelsTheStatementOnTheServer) {
     if (running > 0) std::this_thread::sleep_for(milliseconds(100));
   }
   EXPECT_EQ(running, 0) << "the timed-out statement is still running on the server";
+}
+
+// A connection that redacts its bindings keeps them out of its errors too:
+// what the server echoes of a bound value (PostgreSQL's `Key (ssn)=(…)`,
+// MariaDB's `Duplicate entry '…'`, an invalid input's text, a long value
+// shortened) is masked in what() and in the on_error event, for generated values.
+TEST_P(Conformance, RedactedErrorsCarryNoValueTheServerEchoes) {
+  conn->execute("CREATE TABLE " + table + " (ssn VARCHAR(400) PRIMARY KEY, n " + ctx.bigint + ")");
+  conn->redact_bindings(true);
+  std::string events;
+  conn->on_error([&](const QueryEvent& ev) { events += std::string(ev.error ? ev.error->what() : "") + "\n"; });
+  std::mt19937_64 rng(20261207);
+  const std::string alphabet = "0123456789-abcdefXYZ'\"()=\\ %_.,;";
+  std::size_t refused = 0;
+  for (int i = 0; i < 40; ++i) {
+    std::string v;
+    if (i % 4 == 0) v = std::to_string(rng() % 1000) + "-" + std::to_string(rng() % 100) + "-" + std::to_string(1000 + rng() % 9000);
+    else {
+      const std::size_t n = i % 4 == 3 ? 250 + rng() % 140 : 6 + rng() % 30;
+      for (std::size_t k = 0; k < n; ++k) v += alphabet[rng() % alphabet.size()];
+    }
+    v = "s" + v;  // never blank or a lone number
+    conn->execute("INSERT INTO " + table + " (ssn, n) VALUES (?, ?)", {v, i});
+    events.clear();
+    try {
+      conn->execute("INSERT INTO " + table + " (ssn, n) VALUES (?, ?)", {v, 1000 + i});
+      ADD_FAILURE() << "a duplicate key was accepted";
+    } catch (const ConstraintError& e) {
+      ++refused;
+      const std::string what = e.what();
+      EXPECT_EQ(what.find(v), std::string::npos) << what;
+      EXPECT_EQ(what.find(v.substr(0, 16)), std::string::npos) << "the start of a long value shows: " << what;
+      EXPECT_EQ(events.find(v.substr(0, 16)), std::string::npos) << events;
+      EXPECT_FALSE(events.empty()) << "the error reached on_error";
+    }
+    // A value the column cannot take: the engine may echo it in its refusal.
+    try {
+      conn->execute("INSERT INTO " + table + " (ssn, n) VALUES (?, ?)", {"x" + std::to_string(i), v});
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()).find(v.substr(0, 16)), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(refused, 40u);
+  // Without redaction the server's own words stay, values and all.
+  conn->redact_bindings(false);
+  try {
+    conn->execute("INSERT INTO " + table + " (ssn, n) VALUES (?, ?)", {"s078-05-1120", 1});
+    conn->execute("INSERT INTO " + table + " (ssn, n) VALUES (?, ?)", {"s078-05-1120", 2});
+    ADD_FAILURE();
+  } catch (const ConstraintError& e) {
+    EXPECT_EQ(std::string(e.what()).find("***"), std::string::npos) << e.what();
+  }
 }

@@ -505,3 +505,181 @@ TEST_F(GlobalTx, AMoveKilledHalfwayLeavesEveryRowInExactlyOnePlace) {
   db->connection("my").execute("DROP TABLE " + src);
   db->connection("pg").execute("DROP TABLE " + dst);
 }
+
+// A recovery in the same process as running commits never touches a branch
+// that process may still decide: one thread commits PostgreSQL + MariaDB
+// transactions in a loop while another recovers every 20 ms; every
+// transaction ends committed on both databases, none in doubt, with the
+// decision in a table or in a file.
+TEST_F(GlobalTx, RecoveryRacingItsOwnProcessesCommitsLeavesEveryTransactionWhole) {
+  for (const bool file_log : {false, true}) {
+    auto db = open(file_log ? "t-race-file" : "t-race-table", file_log);
+    const std::string note = file_log ? "race-file" : "race-table";
+    std::atomic<bool> stop{false};
+    std::atomic<int> in_doubt{0}, committed{0}, recoveries{0};
+    std::atomic<std::int64_t> next_id{file_log ? 100000 : 0};
+    std::thread committer([&] {
+      while (!stop) {
+        const std::int64_t id = ++next_id;
+        try {
+          db->transaction({"pg2", "my"}, [&](GlobalTransaction& g) {
+            g["pg2"].execute("INSERT INTO " + table() + " (id, note) VALUES (?, ?)", {id, note});
+            g["my"].execute("INSERT INTO " + table() + " (id, note) VALUES (?, ?)", {id, note});
+          });
+          ++committed;
+        } catch (const InDoubtError&) {
+          ++in_doubt;
+        }
+      }
+    });
+    std::vector<std::string> forgotten;
+    const auto until = steady_clock::now() + seconds(3);
+    while (steady_clock::now() < until) {
+      const auto report = db->recover();
+      for (const auto& a : report.actions) {
+        if (a.global_id.find(file_log ? "t-race-file" : "t-race-table") == std::string::npos) continue;
+        EXPECT_EQ(a.what, RecoveryAction::What::left) << a.global_id << " on " << a.connection << ": " << a.reason;
+      }
+      EXPECT_TRUE(report.unreachable.empty()) << ::testing::PrintToString(report.unreachable);
+      forgotten.insert(forgotten.end(), report.forgotten.begin(), report.forgotten.end());
+      ++recoveries;
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    stop = true;
+    committer.join();
+    (void)db->recover();
+    EXPECT_EQ(in_doubt, 0);
+    EXPECT_GT(committed, 20) << "the loop committed too few transactions to mean anything";
+    EXPECT_GT(recoveries, 20);
+    const auto rows = [&](const char* conn) {
+      return db->connection(conn).on_primary().scalar("SELECT count(*) FROM " + table() + " WHERE note = ?", {note}).as<std::int64_t>();
+    };
+    EXPECT_EQ(rows("pg2"), rows("my")) << (file_log ? "file log" : "table log");
+    EXPECT_EQ(rows("pg2"), committed.load());
+    EXPECT_EQ(pending(*db, file_log ? "t-race-file" : "t-race-table"), 0u);
+    // Every decision a recovery dropped belonged to a transaction that committed everywhere.
+    for (const auto& gid : forgotten) EXPECT_TRUE(gid.find("t-race-") != std::string::npos) << gid;
+  }
+}
+
+// A decision whose branches are all gone is dropped by recovery, and said so.
+TEST_F(GlobalTx, RecoveryReportsTheDecisionsItDrops) {
+  auto db = open("t-forgotten");
+  const std::string gid = db->transaction({"pg2", "my"}, [&](GlobalTransaction& g) {
+    g["pg2"].execute("INSERT INTO " + table() + " (id, note) VALUES (7, 'f')");
+    g["my"].execute("INSERT INTO " + table() + " (id, note) VALUES (7, 'f')");
+    return g.id();
+  });
+  // Completed decisions are dropped in batches: this one is still in the log.
+  const auto report = db->recover();
+  EXPECT_NE(std::find(report.forgotten.begin(), report.forgotten.end(), gid), report.forgotten.end())
+      << "the dropped decision is reported";
+  EXPECT_EQ(report.count(RecoveryAction::What::rolled_back), 0u);
+  EXPECT_TRUE(db->recover().forgotten.empty()) << "and it is gone";
+}
+
+// MariaDB refuses to resolve a prepared branch whose own session is still
+// connected: the branch is left with that reason, and the connection, which
+// answered, is not called unreachable.
+TEST_F(GlobalTx, ABranchTheServerRefusesToResolveIsLeftNotUnreachable) {
+  const std::string gid = "plx.t-held." + std::to_string(duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count()) + "_1";
+  // A pool of one session: it prepares the branch and stays connected.
+  DatabaseConfig held;
+  held.add("my", env("PLEXUS_TEST_MYSQL_URL")).pool.max = 1;
+  auto holder = std::make_unique<Database>(held);
+  auto& my = holder->connection("my");
+  my.execute("XA START '" + gid + "','0'");
+  my.execute("INSERT INTO " + table() + " (id, note) VALUES (9, 'held')");
+  my.execute("XA END '" + gid + "','0'");
+  my.execute("XA PREPARE '" + gid + "','0'");
+  auto db = open("t-held");
+  const auto report = db->recover();
+  bool seen = false;
+  for (const auto& a : report.actions)
+    if (a.global_id == gid) {
+      seen = true;
+      if (a.what == RecoveryAction::What::left) EXPECT_NE(a.reason.find("refused"), std::string::npos) << a.reason;
+      else EXPECT_EQ(a.what, RecoveryAction::What::rolled_back) << "either refused and left, or resolved";
+    }
+  EXPECT_TRUE(seen);
+  EXPECT_TRUE(report.unreachable.empty()) << "'my' answered: " << ::testing::PrintToString(report.unreachable);
+  holder.reset();  // the session disconnects: now the branch can be resolved
+  std::this_thread::sleep_for(milliseconds(200));
+  (void)db->recover();
+  EXPECT_EQ(pending(*db, "t-held"), 0u);
+  EXPECT_EQ(count(*db, "my", 9), 0) << "presumed abort";
+}
+
+// A move killed after a batch's decision and before its commits finishes
+// when it is simply run again: it completes its own coordinator's leftovers
+// first; no recovery by hand.
+TEST_F(GlobalTx, AMoveKilledAfterADecisionFinishesWhenRunAgain) {
+  const std::string src = table() + "_dsrc", dst = table() + "_ddst";
+  constexpr std::int64_t n = 3000;
+  {
+    auto db = open("t-move-decided");
+    fill_source(db->connection("my"), src, n);
+    make_target(db->connection("pg"), dst, true);
+  }
+  const bool killed = killed_in_child([&] {
+    auto db = open("t-move-decided");
+    std::atomic<int> decisions = 0;
+    // pg holds the decision log and is the target: its commit is each batch's decision.
+    db->on_after_query([&](const QueryEvent& e) {
+      if (!e.global_id.empty() && e.connection == "pg" && std::string_view(e.sql) == "COMMIT" && ++decisions == 3)
+        ::raise(SIGKILL);
+    });
+    (void)move_rows(*db, {.from = "my", .table = src, .to = "pg", .into = dst, .key = {"id"}, .batch = 500});
+  });
+  ASSERT_TRUE(killed);
+  auto db = open("t-move-decided");
+  EXPECT_GT(pending(*db, "t-move-decided"), 0u) << "the kill left the third batch's MariaDB branch prepared";
+  auto rest = move_rows(*db, {.from = "my", .table = src, .to = "pg", .into = dst, .key = {"id"}, .batch = 500});
+  EXPECT_EQ(rest.rows_deleted + 1500u, static_cast<std::uint64_t>(n));
+  EXPECT_EQ(db->connection("pg").scalar("SELECT count(DISTINCT id) FROM " + dst).as<std::int64_t>(), n);
+  EXPECT_EQ(db->connection("pg").scalar("SELECT count(*) FROM " + dst).as<std::int64_t>(), n);
+  EXPECT_EQ(db->connection("my").scalar("SELECT count(*) FROM " + src).as<std::int64_t>(), 0);
+  EXPECT_EQ(pending(*db, "t-move-decided"), 0u);
+  db->connection("my").execute("DROP TABLE " + src);
+  db->connection("pg").execute("DROP TABLE " + dst);
+}
+
+// A copy or move onto the very table it reads is refused before anything
+// runs: through one connection name and through two names for one database,
+// on every engine.
+TEST_F(GlobalTx, ACopyOrMoveOfATableOntoItselfIsRefusedAndChangesNothing) {
+  DatabaseConfig cfg;
+  cfg.add("pg", env("PLEXUS_TEST_PG_URL"));
+  cfg.add("pg_again", env("PLEXUS_TEST_PG_URL"));
+  cfg.add("my", env("PLEXUS_TEST_MYSQL_URL"));
+  cfg.add("my_again", env("PLEXUS_TEST_MYSQL_URL"));
+  cfg.add("lite", sqlite((dir / "lite.db").string()));
+  cfg.add("lite_again", sqlite((dir / "." / "lite.db").string()));
+  cfg.add("pg2", env("PLEXUS_TEST_PG_SHARD1_URL"));
+  cfg.transactions.coordinator = "t-self";
+  cfg.transactions.log_connection = "pg";
+  Database db(cfg);
+  for (const auto& [a, b] : std::vector<std::pair<std::string, std::string>>{
+           {"pg", "pg"}, {"pg", "pg_again"}, {"my", "my"}, {"my", "my_again"}, {"lite", "lite"}, {"lite", "lite_again"}}) {
+    db.connection(a).execute("DELETE FROM " + table());
+    db.connection(a).execute("INSERT INTO " + table() + " (id, note) VALUES (1, 'a'), (2, 'b'), (3, 'c')");
+    for (const bool move : {true, false})
+      for (const auto conflict : {OnConflict::fail, OnConflict::update, OnConflict::skip}) {
+        const CopySpec spec{.from = a, .table = table(), .to = b, .key = {"id"}, .on_conflict = conflict};
+        try {
+          (void)(move ? move_rows(db, spec) : copy_rows(db, spec));
+          ADD_FAILURE() << a << " -> " << b << (move ? " move" : " copy") << " was not refused";
+        } catch (const UsageError& e) {
+          EXPECT_NE(std::string(e.what()).find("onto itself"), std::string::npos) << e.what();
+        }
+        EXPECT_EQ(db.connection(a).scalar("SELECT count(*) FROM " + table()).as<std::int64_t>(), 3) << a << " -> " << b;
+      }
+    // Another table of the same database, or the same table on another database, is fine.
+    db.connection(a).execute("DROP TABLE IF EXISTS " + table() + "_other");
+    db.connection(a).execute("CREATE TABLE " + table() + "_other (id BIGINT PRIMARY KEY, note VARCHAR(100))");
+    EXPECT_EQ(copy_rows(db, {.from = a, .table = table(), .to = b, .into = table() + "_other", .key = {"id"}}).rows_written, 3u);
+    db.connection(a).execute("DROP TABLE " + table() + "_other");
+  }
+  db.connection("pg2").execute("INSERT INTO " + table() + " (id, note) VALUES (5, 'e')");
+  EXPECT_EQ(copy_rows(db, {.from = "pg2", .table = table(), .to = "pg"}).rows_written, 1u);
+}

@@ -546,3 +546,47 @@ TEST(BuilderSql, RecordsKeepTheirRowWhateverItsWidth) {
   }
   EXPECT_THROW(Record(Result(Columns({"id"}))), UsageError);  // no row to keep
 }
+
+// A negative row count is refused (it used to wrap round to 2^64 - 1, which
+// MariaDB took as "every row"); generated counts either way.
+TEST(BuilderSql, NegativeLimitsAndOffsetsAreRefused) {
+  std::mt19937_64 rng(33);
+  for (int i = 0; i < 200; ++i) {
+    const auto n = static_cast<std::int64_t>(rng() % 2000) - 1000;
+    QueryBuilder q("t");
+    if (n < 0) {
+      EXPECT_THROW(q.limit(n), UsageError) << n;
+      EXPECT_THROW(q.offset(n), UsageError) << n;
+    } else {
+      q.limit(n).offset(n);
+      EXPECT_EQ(q.to_sql("postgres").sql, "SELECT * FROM \"t\" LIMIT " + std::to_string(n) + " OFFSET " + std::to_string(n));
+    }
+  }
+  try {
+    QueryBuilder("t").limit(-1);
+    FAIL();
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("leave limit() out"), std::string::npos) << e.what();
+  }
+  const std::uint64_t wrapped = static_cast<std::uint64_t>(-1);
+  EXPECT_THROW(QueryBuilder("t").limit(static_cast<std::int64_t>(wrapped)), UsageError);
+}
+
+// An IN list longer than a statement may bind is refused with the engine's
+// limit named, before anything runs; one that fits compiles.
+TEST(BuilderSql, InListsPastTheEnginesParameterLimitAreRefused) {
+  for (const auto& [engine, limit] : std::vector<std::pair<std::string, std::size_t>>{{"sqlite", 32766}, {"postgres", 65535}, {"mysql", 65535}}) {
+    std::vector<Value> fits(limit - 1, Value(1)), too_many(limit + 1, Value(1));
+    QueryBuilder ok("t");
+    ok.where("a", 0).where_in("id", fits);
+    EXPECT_EQ(ok.to_sql(engine).bindings.size(), limit);
+    QueryBuilder over("t");
+    over.where_in("id", too_many);
+    try {
+      (void)over.to_sql(engine);
+      ADD_FAILURE() << engine << ": " << too_many.size() << " values compiled";
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("at most " + std::to_string(limit)), std::string::npos) << e.what();
+    }
+  }
+}

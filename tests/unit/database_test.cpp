@@ -603,3 +603,41 @@ TEST(FixedTableTest, GeneratedTablesBuildAsTheSameNameGivenAsText) {
   }
   EXPECT_THROW(FixedTable("items; DROP TABLE x"), UsageError);
 }
+
+// An empty hook is refused when it is registered (it would throw
+// std::bad_function_call after every statement had run); a registration
+// returns a handle that takes the hook out again.
+TEST(Hooks, EmptyHooksAreRefusedAndHandlesRemoveThem) {
+  DatabaseConfig cfg;
+  cfg.add("mem", sqlite(":memory:"));
+  HookHandle outlived;
+  {
+    Database db(cfg);
+    auto& c = db.connection("mem");
+    c.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)");
+    EXPECT_THROW(db.on_after_query(nullptr), UsageError);
+    EXPECT_THROW(c.on_before_query(QueryHook{}), UsageError);
+    EXPECT_THROW(c.on_error(nullptr), UsageError);
+    EXPECT_THROW(db.on_slow_query(std::chrono::milliseconds(1), nullptr), UsageError);
+    // Nothing was registered: a write runs once and raises nothing.
+    EXPECT_NO_THROW(c.execute("INSERT INTO t (id) VALUES (1)"));
+    EXPECT_EQ(c.scalar("SELECT count(*) FROM t").as<int>(), 1);
+
+    int local = 0, global = 0;
+    HookHandle a = c.on_after_query([&](const QueryEvent&) { ++local; });
+    HookHandle b = db.on_after_query([&](const QueryEvent&) { ++global; });
+    EXPECT_TRUE(a.active());
+    (void)c.scalar("SELECT 1");
+    EXPECT_EQ(local, 1);
+    EXPECT_EQ(global, 1);
+    a.remove();
+    EXPECT_FALSE(a.active());
+    (void)c.scalar("SELECT 1");
+    EXPECT_EQ(local, 1) << "a removed hook is not called";
+    EXPECT_EQ(global, 2) << "the other hook stays";
+    a.remove();  // twice: nothing happens
+    outlived = b;
+  }
+  EXPECT_FALSE(outlived.active());
+  outlived.remove();  // after the Database is gone: nothing happens
+}

@@ -8,11 +8,14 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 
 namespace plexus {
+
+class Value;
 
 enum class ErrorKind : std::uint8_t {
   other,        ///< anything not classified below
@@ -96,6 +99,11 @@ class Error : public std::exception {
   Error& set_hint(std::string hint);
   /// Fills in the context fields that are still empty.
   Error& add_context(const ErrorContext& ctx);
+  /// Masks every bound value the server echoed into the message (a unique
+  /// violation's `Key (ssn)=(…)`, `Duplicate entry '…'`, an invalid input's
+  /// text, a long value's truncated start) as `***`: what a connection that
+  /// redacts its bindings does to its errors.
+  Error& redact_values(std::span<const Value> values);
 
  private:
   void rebuild();

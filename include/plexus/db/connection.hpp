@@ -135,12 +135,14 @@ class Connection final : public Queryable {
   /// begin() as attempt `attempt` of a retried transaction (its events say which).
   [[nodiscard]] Transaction begin(const TransactionOptions& opts, unsigned attempt);
 
-  void on_before_query(QueryHook h);
-  void on_after_query(QueryHook h);
-  void on_error(QueryHook h);
+  /// Each returns a handle whose remove() takes the hook out again.
+  /// @throws UsageError for an empty hook (nullptr or an empty std::function).
+  HookHandle on_before_query(QueryHook h);
+  HookHandle on_after_query(QueryHook h);
+  HookHandle on_error(QueryHook h);
   /// Calls `fn` after every query that took longer than `threshold`.
-  void on_slow_query(std::chrono::nanoseconds threshold, QueryHook fn) {
-    on_after_query(slow_query_hook(threshold, std::move(fn)));
+  HookHandle on_slow_query(std::chrono::nanoseconds threshold, QueryHook fn) {
+    return on_after_query(slow_query_hook(threshold, std::move(fn)));
   }
   /// Hide bound values from hook events (they may hold personal data). Safe
   /// to call while queries run; they see the setting at their start.

@@ -79,11 +79,13 @@ class Database {
   [[nodiscard]] const driver::EngineRegistry& engines() const noexcept { return m_engines; }
 
   /// Hooks for every connection.
-  void on_before_query(QueryHook h);
-  void on_after_query(QueryHook h);
-  void on_error(QueryHook h);
-  void on_slow_query(std::chrono::nanoseconds threshold, QueryHook fn) {
-    on_after_query(slow_query_hook(threshold, std::move(fn)));
+  /// Each returns a handle whose remove() takes the hook out again.
+  /// @throws UsageError for an empty hook (nullptr or an empty std::function).
+  HookHandle on_before_query(QueryHook h);
+  HookHandle on_after_query(QueryHook h);
+  HookHandle on_error(QueryHook h);
+  HookHandle on_slow_query(std::chrono::nanoseconds threshold, QueryHook fn) {
+    return on_after_query(slow_query_hook(threshold, std::move(fn)));
   }
 
   /// A query builder on `table` of the named connection: the seed's

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string_view>
 
@@ -12,6 +13,9 @@
 namespace plexus {
 
 class Error;
+namespace detail {
+class HookRegistry;
+}
 
 /// Whether a statement only reads (may go to a replica) or writes (primary).
 enum class Intent : std::uint8_t { read, write };
@@ -36,6 +40,24 @@ struct QueryEvent {
 };
 
 using QueryHook = std::function<void(const QueryEvent&)>;
+
+/// A hook as registered by on_before_query(), on_after_query() or
+/// on_error(): remove() takes it out, so later statements no longer call it.
+/// Dropping the handle keeps the hook; remove() twice, or after the
+/// Database is gone, does nothing.
+class HookHandle {
+ public:
+  HookHandle() = default;
+  HookHandle(std::weak_ptr<detail::HookRegistry*> registry, std::uint64_t id) noexcept
+      : m_registry(std::move(registry)), m_id(id) {}
+  void remove();
+  /// Whether it still names a registered hook.
+  [[nodiscard]] bool active() const noexcept { return m_id != 0 && !m_registry.expired(); }
+
+ private:
+  std::weak_ptr<detail::HookRegistry*> m_registry;
+  std::uint64_t m_id = 0;
+};
 
 /// A hook that calls `fn` only for queries slower than `threshold`
 /// (the seed's "if (duration > 1000) Logger.warn(...)").

@@ -50,6 +50,13 @@ class Grammar {
   virtual void order_nulls_low(std::string& out, std::string_view column, bool desc) const;
   /// Most bound values one statement may carry.
   [[nodiscard]] virtual std::size_t max_parameters() const noexcept = 0;
+  /// A SELECT of one text value that names the database a session is in,
+  /// the same through every connection that reaches it (server and
+  /// database, or the file): how a copy or move knows its source and target
+  /// are one database under two connection names. Empty when the engine
+  /// cannot tell (then only one connection name is one database). An empty
+  /// answer from the query means the same: unknown.
+  [[nodiscard]] virtual std::string_view database_identity_sql() const noexcept { return {}; }
   /// Appends the upsert tail after INSERT … VALUES …: ON CONFLICT / ON DUPLICATE KEY.
   virtual void upsert_tail(std::string& out, std::span<const std::string> unique_by,
                            std::span<const std::string> update) const = 0;

@@ -639,8 +639,8 @@ class ModelQuery {
   ModelQuery& where_raw(std::string sql, std::vector<Value> b = {}) { return fwd([&] { m_q.where_raw(std::move(sql), std::move(b)); }); }
   ModelQuery& order_by(std::string_view c, std::string_view dir = "asc") { return fwd([&] { m_q.order_by(c, dir); }); }
   ModelQuery& order_by_desc(std::string_view c) { return order_by(c, "desc"); }
-  ModelQuery& limit(std::uint64_t n) { return fwd([&] { m_q.limit(n); }); }
-  ModelQuery& offset(std::uint64_t n) { return fwd([&] { m_q.offset(n); }); }
+  ModelQuery& limit(std::int64_t n) { return fwd([&] { m_q.limit(n); }); }
+  ModelQuery& offset(std::int64_t n) { return fwd([&] { m_q.offset(n); }); }
 
   /// Eager-loads a relation: one query per relation for the whole result,
   /// on the related model's own connection.

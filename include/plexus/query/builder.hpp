@@ -307,8 +307,10 @@ class QueryBuilder {
   QueryBuilder& order_by(std::string_view column, std::string_view direction = "asc");
   QueryBuilder& order_by_desc(std::string_view column) { return order_by(column, "desc"); }
   QueryBuilder& order_by_raw(std::string sql, std::vector<Value> bindings = {});
-  QueryBuilder& limit(std::uint64_t n);
-  QueryBuilder& offset(std::uint64_t n);
+  /// At most `n` rows / skip the first `n`. @throws UsageError for a
+  /// negative `n` (an unsigned count wrapped round is refused the same way).
+  QueryBuilder& limit(std::int64_t n);
+  QueryBuilder& offset(std::int64_t n);
   /// Removes order, limit and offset (for counts).
   QueryBuilder& reorder();
   /// Says that an update(), increment() or remove() without where() is meant

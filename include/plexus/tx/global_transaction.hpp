@@ -88,6 +88,10 @@ struct RecoveryReport {
   std::vector<RecoveryAction> actions;
   /// Connections that could not be looked at (unreachable): their branches wait for the next recovery.
   std::vector<std::string> unreachable;
+  /// Commit decisions dropped because no participant holds a branch of
+  /// them any more (every branch committed): the global ids, so that a
+  /// decision never disappears unreported.
+  std::vector<std::string> forgotten;
   [[nodiscard]] std::size_t count(RecoveryAction::What w) const noexcept;
 };
 

@@ -394,14 +394,26 @@ Session::Session(const driver::Target& target) {
   // the server accepts; the server's max_allowed_packet is the one that counts.
   unsigned long max_packet = 1UL << 30;
   mysql_options(m_db, MYSQL_OPT_MAX_ALLOWED_PACKET, &max_packet);
-  const std::string mode = opts.has("sslmode") ? opts.text("sslmode") : std::string();
-  const bool tls = opts.has("ssl") ? opts.flag("ssl") : (mode != "" && mode != "disable" && mode != "prefer");
-  if (opts.has("sslrootcert")) mysql_options(m_db, MYSQL_OPT_SSL_CA, opts.text("sslrootcert").c_str());
-  if (opts.has("sslcert")) mysql_options(m_db, MYSQL_OPT_SSL_CERT, opts.text("sslcert").c_str());
-  if (opts.has("sslkey")) mysql_options(m_db, MYSQL_OPT_SSL_KEY, opts.text("sslkey").c_str());
-  if (tls) {
-    my_bool on = 1;
-    mysql_options(m_db, MYSQL_OPT_SSL_ENFORCE, &on);
+  // The TLS settings mean what they mean for PostgreSQL (docs/engines.md):
+  // disable (ssl = false) never encrypts; prefer (the default) encrypts when
+  // the server offers it; require (ssl = true) refuses a session that is not
+  // encrypted; verify-ca and verify-full also check the server's certificate
+  // against sslrootcert (Connector/C checks the host name in both).
+  const std::string mode = opts.has("sslmode") ? opts.text("sslmode")
+                           : opts.has("ssl")   ? std::string(opts.flag("ssl") ? "require" : "disable")
+                                               : std::string("prefer");
+  const bool tls_wanted = mode != "disable";
+  m_tls_required = tls_wanted && mode != "prefer";
+  if (tls_wanted) {
+    const auto file = [&](const char* key) { return opts.has(key) ? opts.text(key) : std::string(); };
+    const std::string key = file("sslkey"), cert = file("sslcert"), ca = file("sslrootcert");
+    const auto or_null = [](const std::string& v) { return v.empty() ? nullptr : v.c_str(); };
+    mysql_ssl_set(m_db, or_null(key), or_null(cert), or_null(ca), nullptr, nullptr);
+    // Connector/C asks the server for TLS only with this set (file names
+    // alone do not), and still goes on in plain text when the server offers
+    // none: prefer as it is; the required modes are checked once connected.
+    my_bool ask = 1;
+    mysql_options(m_db, MYSQL_OPT_SSL_ENFORCE, &ask);
     my_bool verify = mode == "verify-full" || mode == "verify-ca" || mode == "verify_identity";
     mysql_options(m_db, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
   }
@@ -426,6 +438,17 @@ Session::Session(const driver::Target& target) {
     EngineError e{ErrorKind::connection, "cannot connect to MySQL/MariaDB: " + msg, state == "HY000" ? "08001" : state,
                   static_cast<int>(code), {}, slow ? ConnectionFailure::timed_out : ConnectionFailure::refused};
     raise(std::move(e));
+  }
+  // Connector/C falls back to plain text when the server offers no TLS even
+  // with TLS enforced: the session itself says whether it is encrypted.
+  if (m_tls_required && mysql_get_ssl_cipher(m_db) == nullptr) {
+    mysql_close(m_db);
+    m_db = nullptr;
+    raise({ErrorKind::connection,
+           "cannot connect to MySQL/MariaDB: TLS is required (sslmode = " + mode +
+               ") but the server did not encrypt the session; turn TLS on at the server (ssl_cert, ssl_key) or "
+               "set sslmode = prefer to accept a plain session",
+           "08001", 0, {}, ConnectionFailure::refused});
   }
   m_mariadb = std::string_view(mysql_get_server_info(m_db)).find("MariaDB") != std::string_view::npos;
   m_thread_id = mysql_thread_id(m_db);

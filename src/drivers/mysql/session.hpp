@@ -114,6 +114,7 @@ class Session final : public driver::Session {
   MYSQL* m_db = nullptr;
   bool m_broken = false;
   bool m_mariadb = false;  // GTID functions differ between MariaDB and MySQL
+  bool m_tls_required = false;  // sslmode asks for an encrypted session
   std::optional<bool> m_galera;  // a node of a Galera cluster (asked once)
   /// Whether the server is a Galera node (wsrep_on), asked on first need.
   bool galera();

@@ -20,6 +20,9 @@ class PostgresGrammar final : public Grammar {
   }
   bool native_ilike() const noexcept override { return true; }
   std::size_t max_parameters() const noexcept override { return 65535; }
+  std::string_view database_identity_sql() const noexcept override {
+    return "SELECT system_identifier::text || ':' || current_database() FROM pg_control_system()";
+  }
   void upsert_tail(std::string& out, std::span<const std::string> unique_by,
                    std::span<const std::string> update) const override {
     on_conflict_tail(out, unique_by, update);
