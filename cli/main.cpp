@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <limits>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -133,7 +134,7 @@ std::string read_sql(const std::string& sql, const std::string& file) {
 }
 
 int report(const plexus::Error& e, bool json) {
-  if (json) std::cerr << plexus::cli::to_json(e).dump(2) << "\n";
+  if (json) std::cerr << plexus::cli::dump(plexus::cli::to_json(e)) << "\n";
   else std::cerr << e.what() << "\n";
   return e.kind() == plexus::ErrorKind::config || e.kind() == plexus::ErrorKind::usage ? kUsage : kDatabase;
 }
@@ -210,13 +211,12 @@ int main(int argc, char** argv) {
   add_common(recover, common, true);
   std::string coordinator;
   bool all_coordinators = false;
-  long long min_age = 300;
+  std::string min_age = "300";
   recover->add_option("--coordinator", coordinator,
                       "Recover as this coordinator (an instance that is gone); default: transactions.coordinator");
   recover->add_flag("--all", all_coordinators, "Also resolve other coordinators' branches older than --min-age");
   recover->add_option("--min-age", min_age, "With --all: leave branches younger than this many seconds")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->capture_default_str();
 
   auto* copy = app.add_subcommand("copy", "Copy (or move) rows from one connection to another, in batches");
   add_common(copy, common, true);
@@ -341,7 +341,14 @@ int main(int argc, char** argv) {
     if (*db_show) take_connection("db show", {&db_conn}, false);
     if (*db_table_cmd) take_connection("db table", {&db_conn, &db_table}, true);
     if (*query) take_connection("query", sql_file.empty() ? std::vector<std::string*>{&conn_name, &sql} : std::vector<std::string*>{&conn_name}, false);
-    if (*demo) return plexus::cli::run_demo(std::cout, demo_dir);
+    if (*demo) {
+      std::error_code ec;
+      std::filesystem::create_directories(demo_dir, ec);
+      if (ec || !std::filesystem::is_directory(demo_dir))
+        throw plexus::UsageError("demo: cannot create the folder '" + demo_dir + "' (" +
+                                 (ec ? ec.message() : std::string("not a folder")) + "); pass another one with --dir");
+      return plexus::cli::run_demo(std::cout, demo_dir);
+    }
     if (*health) {
       auto db = open_config(common.config);
       auto all = health_conn.empty() ? db.health() : std::vector<plexus::ConnectionHealth>{db.connection(health_conn).health()};
@@ -353,7 +360,7 @@ int main(int argc, char** argv) {
       if (common.json) {
         nlohmann::json j = nlohmann::json::array();
         for (const auto& h : all) j.push_back(plexus::cli::to_json(h));
-        std::cout << nlohmann::json{{"status", overall}, {"connections", j}}.dump(2) << "\n";
+        std::cout << plexus::cli::dump(nlohmann::json{{"status", overall}, {"connections", j}}) << "\n";
       } else {
         plexus::cli::print_health(std::cout, all);
       }
@@ -363,7 +370,7 @@ int main(int argc, char** argv) {
       auto db = open_config(common.config);
       const auto j = plexus::cli::config_json(db);
       if (common.json) {
-        std::cout << j.dump(2) << "\n";
+        std::cout << plexus::cli::dump(j) << "\n";
         return kOk;
       }
       std::cout << "default: " << (db.config().default_connection.empty() ? "(none)" : db.config().default_connection) << "\n";
@@ -429,7 +436,7 @@ int main(int argc, char** argv) {
       bool all_up = true;
       for (const auto& h : db.health()) all_up = all_up && h.status() == "healthy";
       const auto m = db.metrics();
-      if (common.json) std::cout << plexus::cli::to_json(m).dump(2) << "\n";
+      if (common.json) std::cout << plexus::cli::dump(plexus::cli::to_json(m)) << "\n";
       else std::cout << m.to_prometheus();
       return all_up ? kOk : kDatabase;
     }
@@ -441,7 +448,7 @@ int main(int argc, char** argv) {
         for (const auto& t : tables)
           list.push_back({{"name", t.name}, {"rows", t.rows ? nlohmann::json(*t.rows) : nlohmann::json()},
                           {"rows_exact", t.rows_exact}, {"bytes", t.bytes ? nlohmann::json(*t.bytes) : nlohmann::json()}});
-        std::cout << nlohmann::json{{"connection", db_conn}, {"engine", db.connection(db_conn).type()}, {"tables", list}}.dump(2)
+        std::cout << plexus::cli::dump(nlohmann::json{{"connection", db_conn}, {"engine", db.connection(db_conn).type()}, {"tables", list}})
                   << "\n";
         return kOk;
       }
@@ -464,7 +471,7 @@ int main(int argc, char** argv) {
                           {"primary_key", c.primary_key}});
         for (const auto& i : d.indexes)
           idx.push_back({{"name", i.name}, {"columns", i.columns}, {"unique", i.unique}, {"primary", i.primary}});
-        std::cout << nlohmann::json{{"connection", d.connection}, {"table", d.table}, {"columns", cols}, {"indexes", idx}}.dump(2)
+        std::cout << plexus::cli::dump(nlohmann::json{{"connection", d.connection}, {"table", d.table}, {"columns", cols}, {"indexes", idx}})
                   << "\n";
         return kOk;
       }
@@ -487,7 +494,7 @@ int main(int argc, char** argv) {
       for (const auto& p : params) values.push_back(param_value(p));
       auto db = open_config(common.config);
       auto r = db.connection(conn_name).query(text, values, read ? plexus::Intent::read : plexus::Intent::write);
-      if (common.json) std::cout << plexus::cli::to_json(r).dump(2) << "\n";
+      if (common.json) std::cout << plexus::cli::dump(plexus::cli::to_json(r)) << "\n";
       else plexus::cli::print_table(std::cout, r);
       return kOk;
     }
@@ -495,7 +502,7 @@ int main(int argc, char** argv) {
       auto db = open_config(common.config);
       const auto found = db.pending_transactions();
       if (common.json) {
-        std::cout << plexus::cli::to_json(found).dump(2) << "\n";
+        std::cout << plexus::cli::dump(plexus::cli::to_json(found)) << "\n";
       } else {
         plexus::cli::print_pending(std::cout, found);
       }
@@ -505,13 +512,21 @@ int main(int argc, char** argv) {
       auto db = open_config(common.config, coordinator);
       plexus::RecoverOptions opts;
       opts.all_coordinators = all_coordinators;
-      opts.min_age = std::chrono::seconds(min_age);
+      // Read here, not by CLI11, so that a wrong value is named without being echoed back at length.
+      constexpr long long kTenYears = 10LL * 365 * 24 * 3600;
+      long long seconds = -1;
+      const auto [end, ec] = std::from_chars(min_age.data(), min_age.data() + min_age.size(), seconds);
+      if (ec != std::errc() || end != min_age.data() + min_age.size() || seconds < 0 || seconds > kTenYears)
+        throw plexus::UsageError("tx recover: --min-age must be a whole number of seconds from 0 to " +
+                                 std::to_string(kTenYears) + " (ten years)");
+      opts.min_age = std::chrono::seconds(seconds);
       const auto done = db.recover(opts);
-      if (common.json) std::cout << plexus::cli::to_json(done, db.coordinator_id()).dump(2) << "\n";
+      if (common.json) std::cout << plexus::cli::dump(plexus::cli::to_json(done, db.coordinator_id())) << "\n";
       else plexus::cli::print_recovery(std::cout, done, db.coordinator_id());
       return done.unreachable.empty() ? kOk : kDatabase;
     }
     if (*shards) {
+      if (!shards_table.empty()) (void)plexus::check_name(shards_table);  // a usage error before anything opens
       auto db = open_config(common.config);
       nlohmann::json groups = nlohmann::json::array();
       std::vector<std::vector<std::string>> rows;
@@ -539,7 +554,7 @@ int main(int argc, char** argv) {
         }
         groups.push_back({{"name", g.name}, {"strategy", group.strategy()}, {"key", group.key()}, {"members", members}});
       }
-      if (common.json) std::cout << nlohmann::json{{"groups", groups}}.dump(2) << "\n";
+      if (common.json) std::cout << plexus::cli::dump(nlohmann::json{{"groups", groups}}) << "\n";
       else if (rows.empty()) std::cout << "no shard groups configured (add [shards.NAME] sections)\n";
       else plexus::cli::print_grid(std::cout, {"group", "strategy", "key", "member", shards_table.empty() ? "" : "rows in " + shards_table}, rows);
       return all_answered ? kOk : kDatabase;
@@ -594,7 +609,7 @@ int main(int argc, char** argv) {
       const auto report = migrator.migrate_all(targets, opts, mig_parallel);
       if (terminal) std::cerr << "\n";
       if (common.json) {
-        std::cout << plexus::cli::to_json(report).dump(2) << "\n";
+        std::cout << plexus::cli::dump(plexus::cli::to_json(report)) << "\n";
       } else if (mig_dry) {
         for (const auto& t : report.targets) {
           std::cout << "-- connection " << t.connection << " (at version " << t.version << ")\n";
@@ -614,10 +629,16 @@ int main(int argc, char** argv) {
       const auto t = plexus::Migrator(db).rollback(mig_conn, rb_steps, opts);
       plexus::MigrationReport report;
       report.targets.push_back(t);
-      if (common.json) std::cout << plexus::cli::to_json(report).dump(2) << "\n";
-      else if (mig_dry)
+      if (common.json) std::cout << plexus::cli::dump(plexus::cli::to_json(report)) << "\n";
+      else if (mig_dry) {
+        std::cout << "-- connection " << t.connection << " (at version " << t.version << ")\n";
+        if (!t.error.empty()) std::cout << "-- " << t.error << "\n";
         for (const auto& s : t.sql) std::cout << s << "\n";
-      else std::cout << report.to_string();
+        if (t.sql.empty() && t.error.empty()) std::cout << "-- nothing to roll back\n";
+      } else {
+        std::cout << report.to_string();
+      }
+      if (!t.error.empty()) std::cerr << "rollback of connection '" << t.connection << "': " << t.error << "\n";
       return report.ok() ? kOk : kDatabase;
     }
     if (*status) {
@@ -649,7 +670,7 @@ int main(int argc, char** argv) {
           rows.push_back({name, "", "error: " + e.message(), ""});
         }
       }
-      if (common.json) std::cout << nlohmann::json{{"connections", all}}.dump(2) << "\n";
+      if (common.json) std::cout << plexus::cli::dump(nlohmann::json{{"connections", all}}) << "\n";
       else plexus::cli::print_grid(std::cout, {"connection", "migration", "state", "applied at"}, rows);
       return answered ? kOk : kDatabase;
     }
@@ -682,7 +703,7 @@ int main(int argc, char** argv) {
       if (common.json) {
         auto j = nlohmann::json::parse(done.plan.to_json());
         j["rows_moved"] = done.rows_moved;
-        std::cout << j.dump(2) << "\n";
+        std::cout << plexus::cli::dump(j) << "\n";
       } else {
         std::cout << done.plan.to_string() << done.rows_moved << " rows moved\n";
       }
@@ -710,7 +731,7 @@ int main(int argc, char** argv) {
       auto db = open_config(common.config);
       const auto s = move ? plexus::move_rows(db, spec) : plexus::copy_rows(db, spec);
       if (terminal && !common.json) std::cerr << "\n";
-      if (common.json) std::cout << plexus::cli::to_json(s).dump(2) << "\n";
+      if (common.json) std::cout << plexus::cli::dump(plexus::cli::to_json(s)) << "\n";
       else plexus::cli::print_copy(std::cout, s);
       return !s.verified || s.source_checksum == s.target_checksum ? kOk : kDatabase;
     }

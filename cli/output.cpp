@@ -66,7 +66,31 @@ std::string escaped(std::string_view s) {
   return out;
 }
 
+bool valid_utf8(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    char32_t cp = 0;
+    const std::size_t n = utf8_length(s, i, cp);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+std::string hex(std::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char b : bytes) out += fmt::format("{:02x}", b);
+  return out;
+}
+
 }  // namespace
+
+nlohmann::json text_json(std::string_view s) {
+  if (valid_utf8(s)) return std::string(s);
+  return {{"text_hex", hex(s)}};
+}
+
+std::string dump(const nlohmann::json& j) { return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace); }
 
 std::size_t display_width(std::string_view s) {
   std::size_t w = 0;
@@ -160,12 +184,17 @@ nlohmann::json to_json(const Value& v) {
     case Value::Type::null: return nullptr;
     case Value::Type::boolean: return v.raw_bool();
     case Value::Type::integer: return v.raw_int();
-    case Value::Type::real: return v.raw_real();
-    case Value::Type::text: {
-      // JSON holds Unicode text only: invalid UTF-8 is shown escaped.
-      const std::string& t = v.raw_text();
-      std::string e = escaped(t);
-      return e.find("\\x") != std::string::npos ? nlohmann::json(e) : nlohmann::json(t);
+    case Value::Type::real: {
+      // JSON numbers have no NaN or infinities: they are named, never null (SQL NULL's spelling).
+      const double d = v.raw_real();
+      if (std::isnan(d)) return {{"real", "NaN"}};
+      if (std::isinf(d)) return {{"real", d > 0 ? "Infinity" : "-Infinity"}};
+      return d;
+    }
+    case Value::Type::text: return text_json(v.raw_text());
+    case Value::Type::bytes: {
+      const auto& b = v.raw_bytes().data;
+      return {{"bytes_hex", hex(std::string_view(reinterpret_cast<const char*>(b.data()), b.size()))}};
     }
     default: return v.to_string();
   }
@@ -173,7 +202,7 @@ nlohmann::json to_json(const Value& v) {
 
 nlohmann::json to_json(const Result& r) {
   nlohmann::json columns = nlohmann::json::array();
-  for (std::size_t c = 0; c < r.columns().size(); ++c) columns.push_back(r.columns()[c]);
+  for (std::size_t c = 0; c < r.columns().size(); ++c) columns.push_back(text_json(r.columns()[c]));
   nlohmann::json rows = nlohmann::json::array();
   for (const Row row : r) {
     nlohmann::json line = nlohmann::json::array();
@@ -198,10 +227,12 @@ nlohmann::json to_json(const ConnectionHealth& h) {
     if (hh.lag) j["lag_ms"] = hh.lag->count();
     if (!hh.server_version.empty()) j["server_version"] = hh.server_version;
     if (!hh.error.empty()) j["error"] = hh.error;
+    if (!hh.created) j["created"] = false;
+    if (!hh.note.empty()) j["note"] = hh.note;
     hosts.push_back(std::move(j));
   }
   return {{"name", h.name},       {"type", h.type},       {"status", h.status()},
-          {"healthy", h.healthy}, {"connected", h.connected}, {"hosts", hosts}};
+          {"healthy", h.healthy}, {"primary_up", h.primary_up}, {"connected", h.connected}, {"hosts", hosts}};
 }
 
 nlohmann::json to_json(const Error& e) {
@@ -221,7 +252,9 @@ void print_health(std::ostream& out, const std::vector<ConnectionHealth>& all) {
     out << fmt::format("{:<16} {:<9} {}\n", h.name, h.type, h.status());
     for (const auto& hh : h.hosts) {
       std::string extra = hh.lag ? fmt::format(", lag {} ms", hh.lag->count()) : std::string();
-      if (hh.reachable)
+      if (!hh.created)
+        out << fmt::format("  {:<8} {:<40} new  {}\n", hh.role, hh.host, hh.note);
+      else if (hh.reachable)
         out << fmt::format("  {:<8} {:<40} ok   {:>8.3f} ms  {} ({}{})\n", hh.role, hh.host, hh.latency.count() / 1000.0,
                            hh.server_version, hh.pool.to_string(), extra);
       else
@@ -268,7 +301,8 @@ nlohmann::json to_json(const RecoveryReport& r, const std::string& coordinator) 
           {"rolled_back", r.count(RecoveryAction::What::rolled_back)},
           {"left", r.count(RecoveryAction::What::left)},
           {"actions", actions},
-          {"unreachable", r.unreachable}};
+          {"unreachable", r.unreachable},
+          {"forgotten", r.forgotten}};
 }
 
 void print_recovery(std::ostream& out, const RecoveryReport& r, const std::string& coordinator) {
@@ -281,6 +315,7 @@ void print_recovery(std::ostream& out, const RecoveryReport& r, const std::strin
     print_grid(out, {"connection", "global id", "action", "why"}, rows);
   }
   for (const auto& name : r.unreachable) out << "unreachable: " << name << " (its branches wait for the next recovery)\n";
+  for (const auto& gid : r.forgotten) out << "decision dropped: " << gid << " (every participant committed)\n";
 }
 
 nlohmann::json to_json(const CopySummary& s) {
@@ -383,9 +418,18 @@ nlohmann::json config_json(const Database& db) {
                        {"log_connection", cfg.transactions.log_connection},
                        {"log_file", cfg.transactions.log_file},
                        {"recover_on_start", cfg.transactions.recover_on_start}}}};
-  // Defence in depth: a password copied into another field never shows either.
-  std::string text = out.dump();
-  if (cfg.redact(text)) out = nlohmann::json::parse(text);
+  // Defence in depth: a password copied into another field never shows
+  // either. Only string values are masked: never a key, a number or a
+  // literal that happens to be spelled like a password.
+  const auto mask = [&](auto& self, nlohmann::json& j) -> void {
+    if (j.is_string()) {
+      std::string text = j.get<std::string>();
+      if (cfg.redact(text)) j = text;
+    } else if (j.is_structured()) {
+      for (auto& item : j) self(self, item);
+    }
+  };
+  mask(mask, out);
   return out;
 }
 

@@ -27,7 +27,16 @@ std::string human_bytes(std::int64_t bytes);
 void print_grid(std::ostream& out, const std::vector<std::string>& header,
                 const std::vector<std::vector<std::string>>& rows);
 void print_table(std::ostream& out, const Result& r);
+/// A value as JSON that reads back to exactly that value: null, true/false,
+/// numbers, text as a string; what JSON cannot hold as such is an object
+/// naming it: {"real": "NaN" | "Infinity" | "-Infinity"}, {"text_hex": …}
+/// for text that is not UTF-8, {"bytes_hex": …} for bytes.
 nlohmann::json to_json(const Value& v);
+/// A name or text: a string when it is UTF-8, else {"text_hex": …}.
+nlohmann::json text_json(std::string_view s);
+/// Indented JSON text; never throws on a string that is not UTF-8 (every
+/// value and name is encoded by to_json() first; this is the net under it).
+std::string dump(const nlohmann::json& j);
 /// {"columns": [...], "rows": [[...], ...], "affected_rows": n[, "last_insert_id": id]}:
 /// columns and values in the order of the result, duplicates kept.
 nlohmann::json to_json(const Result& r);

@@ -181,4 +181,12 @@ bool DatabaseConfig::redact(std::string& text) const {
   return masked;
 }
 
+std::optional<bool> parse_flag(std::string_view text) {
+  std::string v(text);
+  for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (v == "true" || v == "1" || v == "yes" || v == "on") return true;
+  if (v == "false" || v == "0" || v == "no" || v == "off") return false;
+  return std::nullopt;
+}
+
 }  // namespace plexus

@@ -80,7 +80,13 @@ class Loader {
   std::string where_in(std::string_view key) const { return m_source + ": key '" + std::string(key) + "'"; }
 
   std::string string(const toml::node& n, std::string_view key) const {
-    if (auto s = n.value<std::string>()) return m_env.interpolate(*s, where_in(key));
+    if (auto s = n.value<std::string>()) {
+      std::string text = m_env.interpolate(*s, where_in(key));
+      // A NUL would end the text early where it reaches C (a file name, a host, a password).
+      if (text.find('\0') != std::string::npos)
+        fail(key, "holds a NUL byte (\\u0000), which no engine, file name or host takes");
+      return text;
+    }
     fail(key, std::string("expected a string, found ") + type_name(n));
   }
 
@@ -101,14 +107,16 @@ class Loader {
   }
 
   bool boolean(const toml::node& n, std::string_view key) const {
-    if (auto b = n.value<bool>()) return *b;
+    // Only a TOML boolean or a string spelling one: toml++ would also read
+    // any integer as a boolean (2 as true).
+    if (n.is_boolean()) return n.value<bool>().value_or(false);
     if (n.is_string()) {
-      std::string s = string(n, key);
-      if (s == "true" || s == "1" || s == "yes" || s == "on") return true;
-      if (s == "false" || s == "0" || s == "no" || s == "off" || s.empty()) return false;
+      const std::string s = string(n, key);
+      if (s.empty()) return false;  // an unset ${VAR:-}
+      if (auto b = parse_flag(s)) return *b;
       fail(key, "expected true or false, got '" + s + "'");
     }
-    fail(key, std::string("expected a boolean, found ") + type_name(n));
+    fail(key, std::string("expected true or false, found ") + type_name(n));
   }
 
   /// An engine option as text (TOML integers and booleans too, so they can

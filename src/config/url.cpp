@@ -25,6 +25,9 @@ std::string percent_decode(std::string_view s, std::string_view what, std::strin
       if (hi < 0 || lo < 0)
         throw ConfigError("bad URL '" + std::string(shown_url) + "': invalid percent-escape in the " +
                           std::string(what));
+      if (hi == 0 && lo == 0)
+        throw ConfigError("bad URL '" + std::string(shown_url) + "': the " + std::string(what) +
+                          " holds %00, a NUL byte, which no engine takes (it would cut the text short there)");
       out += static_cast<char>(hi * 16 + lo);
       i += 2;
     } else {
@@ -64,6 +67,10 @@ Endpoint parse_hostport(std::string_view hp, std::string_view shown_url) {
   } else {
     e.host = percent_decode(hp.substr(0, colon), "host", shown_url);
     e.port = parse_port(hp.substr(colon + 1), shown_url);
+    if (e.host.find(':') != std::string::npos)
+      throw ConfigError("bad URL '" + std::string(shown_url) + "': the host '" + e.host +
+                        "' holds ':'; write an IPv6 address in brackets ([::1]:5432) and several hosts with commas "
+                        "(h1:5432,h2:5433)");
   }
   if (!e.host.empty() && e.host.front() == '/') {  // percent-encoded socket path
     e.socket = e.host;
@@ -214,7 +221,8 @@ ConnectionConfig parse_url(std::string_view url) {
     // scheme:path: a file (var/app.db, :memory:).
     auto q = rest.find('?');
     std::string_view path = rest.substr(0, q);
-    if (path.empty() || path.starts_with("/"))
+    // An absolute path may start with one '/' (scheme:/var/app.db, as RFC 3986 reads it) or three.
+    if (path.empty())
       throw ConfigError("bad URL '" + shown + "': expected " + std::string(scheme) + ":path/to/file, " +
                         std::string(scheme) + ":///absolute/path or " + std::string(scheme) +
                         "://[user[:password]@]host[:port]/database");

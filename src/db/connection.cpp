@@ -11,7 +11,7 @@ namespace plexus {
 using Clock = std::chrono::steady_clock;
 
 std::string ConnectionHealth::status() const {
-  if (!healthy) return "down";
+  if (!primary_up) return "down";
   for (const auto& h : hosts)
     if (!h.reachable || h.lagging || !h.ready) return "degraded";
   return "healthy";
@@ -199,14 +199,17 @@ ConnectionHealth Connection::health() {
   ConnectionHealth h;
   h.name = name();
   h.type = type();
-  h.connected = m_core->primary().stats().open > 0;
   auto probe = [&](Pool& pool) {
     HostHealth hh;
     hh.role = pool.role();
     hh.host = pool.host();
     auto start = Clock::now();
-    if (auto why = m_core->engine.missing(m_core->cfg, pool.endpoint())) {  // a probe never creates a database
-      hh.error = *why;
+    if (auto why = m_core->engine.missing(m_core->cfg, pool.endpoint())) {
+      // Not made yet: the first statement makes it (a probe never does).
+      // Nothing is wrong with a new project's database.
+      hh.created = false;
+      hh.reachable = true;
+      hh.note = *why;
       hh.pool = pool.stats();
       return hh;
     }
@@ -241,12 +244,16 @@ ConnectionHealth Connection::health() {
     }
   }
   h.hosts.push_back(std::move(first));
-  h.healthy = h.hosts.front().reachable;
+  h.primary_up = h.hosts.front().reachable;
+  h.connected = m_core->primary().stats().open > 0;
   const auto max_lag = m_core->cfg.max_replica_lag;
   for (std::size_t i = 0; i < router.replica_count(); ++i) {
     auto& r = router.replica(i);
     if (r.pool == &m_core->primary()) continue;  // a candidate that is the primary now
     auto hh = probe(*r.pool);
+    // A replica that does not answer is left out of reads, as a failed read
+    // would leave it out: health, metrics and routing tell one story.
+    if (!hh.reachable && router.eligible(r)) router.eject(r, ConnectionError(hh.error));
     hh.ejected = !router.eligible(r);
     if (hh.reachable) {
       try {
@@ -260,6 +267,7 @@ ConnectionHealth Connection::health() {
     }
     h.hosts.push_back(std::move(hh));
   }
+  h.healthy = h.status() == "healthy";
   return h;
 }
 

@@ -129,9 +129,9 @@ std::optional<std::string> Engine::missing(const ConnectionConfig&, const Endpoi
 namespace {
 
 bool parse_flag(std::string_view v, bool& out) {
-  if (v == "true" || v == "1" || v == "on" || v == "yes") return out = true, true;
-  if (v == "false" || v == "0" || v == "off" || v == "no") return out = false, true;
-  return false;
+  const auto b = plexus::parse_flag(v);
+  if (b) out = *b;
+  return b.has_value();
 }
 
 std::string_view expected(const OptionSpec& s) {

@@ -174,6 +174,17 @@ void Grammar::on_conflict_tail(std::string& out, std::span<const std::string> un
 }
 
 void Grammar::quote(std::string& out, std::string_view part) const {
+  // A quote character inside a name (one read from the catalog, never one
+  // check_name() passed) is doubled, as every dialect reads it.
+  if (part.find(m_quote) != std::string_view::npos) [[unlikely]] {
+    out += m_quote;
+    for (char c : part) {
+      out += c;
+      if (c == m_quote) out += c;
+    }
+    out += m_quote;
+    return;
+  }
   // One append for the common case (checked names are at most 128 characters).
   char buf[160];
   if (part.size() + 2 <= sizeof buf) {

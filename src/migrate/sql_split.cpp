@@ -67,12 +67,12 @@ std::vector<SqlStatement> split_sql(std::string_view text, bool backslash_escape
     const std::string_view piece = text.substr(start, end - start);
     if (!blank_or_comment(piece)) out.push_back({trim(piece), first_code_line(text, start, end, start_line)});
   };
-  auto skip_quoted = [&](char q) {
+  auto skip_quoted = [&](char q, bool escapes) {
     ++i;
     while (i < text.size()) {
       const char c = text[i];
       if (c == '\n') ++line;
-      if (backslash_escapes && c == '\\' && q != '`') {
+      if (escapes && c == '\\' && q != '`') {
         if (i + 1 < text.size() && text[i + 1] == '\n') ++line;
         i += 2;
         continue;
@@ -101,7 +101,12 @@ std::vector<SqlStatement> split_sql(std::string_view text, bool backslash_escape
       for (; i < stop; ++i)
         if (text[i] == '\n') ++line;
     } else if (c == '\'' || c == '"' || c == '`') {
-      skip_quoted(c);
+      skip_quoted(c, backslash_escapes);
+    } else if ((c == 'E' || c == 'e') && i + 1 < text.size() && text[i + 1] == '\'' &&
+               (i == 0 || !(std::isalnum(static_cast<unsigned char>(text[i - 1])) || text[i - 1] == '_'))) {
+      // PostgreSQL's escape string E'…': a backslash escapes the next character there.
+      ++i;
+      skip_quoted('\'', true);
     } else if (c == '$') {
       // A dollar quote: $$ or $tag$ (a tag is letters, digits and _, not starting with a digit).
       std::size_t j = i + 1;

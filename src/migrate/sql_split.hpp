@@ -17,7 +17,8 @@ struct SqlStatement {
 /// Splits at top-level semicolons, leaving alone those inside quotes
 /// ('…', "…", `…`), comments (-- and /* */) and PostgreSQL dollar quotes
 /// ($$…$$, $tag$…$tag$). `backslash_escapes`: a backslash escapes the next
-/// character inside quotes (MySQL/MariaDB). A file with a line
+/// character inside quotes (MySQL/MariaDB); inside PostgreSQL's escape
+/// strings (E'…') it always does. A file with a line
 /// `-- plexus:single-statement` is one statement (a MariaDB trigger or
 /// procedure body, whose semicolons are its own). Empty statements and
 /// comment-only ones are dropped.

@@ -37,10 +37,18 @@ foreach(conn IN LISTS engines)
     run(0 query -c database.toml ${conn} "INSERT INTO ${items} (sku, qty) VALUES (?, ?)" -p "text:s${i}" -p ${i})
   endforeach()
   run(0 query -c database.toml ${conn} "INSERT INTO ${q}${odd}${q} (k) VALUES (1)")
+  # A name holding the quote character itself and a semicolon: listed and counted like any other.
+  set(tricky "odd \"name\" `q` ; x ${suffix}")
+  string(REPLACE "${q}" "${q}${q}" tricky_quoted "${tricky}")
+  run(0 query -c database.toml ${conn} "CREATE TABLE ${q}${tricky_quoted}${q} (k INTEGER)")
 
   # db show: both tables; SQLite counts exactly, the servers estimate (a number or ?).
   run(0 db show -c database.toml ${conn})
   expect("${out}" "${items} +\\| [~?0-9]")
+  string(FIND "${out}" "${tricky}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "db show does not list the table '${tricky}':\n${out}")
+  endif()
   expect("${out}" "${odd} +\\|")
   if(conn STREQUAL "app")
     expect("${out}" "\\| ${items} +\\| 5 +\\| [0-9.]+ [kM]?B")
@@ -76,6 +84,7 @@ foreach(conn IN LISTS engines)
 
   run(0 query -c database.toml ${conn} "DROP TABLE ${items}")
   run(0 query -c database.toml ${conn} "DROP TABLE ${q}${odd}${q}")
+  run(0 query -c database.toml ${conn} "DROP TABLE ${q}${tricky_quoted}${q}")
 endforeach()
 
 run(2 db show -c database.toml nowhere)

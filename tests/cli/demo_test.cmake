@@ -18,3 +18,8 @@ if(out MATCHES "db_two → [^]]*\\] [0-9.]+ ms  [^\n]*products")
   message(FATAL_ERROR "products were read from db_two:\n${out}")
 endif()
 message(STATUS "demo ok")
+# A folder it cannot create is a usage error (exit 2) that says so.
+execute_process(COMMAND ${PLEXUS} demo --dir /proc/nope/demo OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+if(NOT rc EQUAL 2 OR NOT err MATCHES "cannot create the folder '/proc/nope/demo'")
+  message(FATAL_ERROR "plexus demo --dir /proc/nope/demo: exit ${rc}, expected 2 naming the folder\n${err}")
+endif()

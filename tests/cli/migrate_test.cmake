@@ -77,6 +77,15 @@ expect("${err}" "0003 is missing before 0004_gap")
 file(REMOVE ${WORKDIR}/migrations/0004_gap.up.sql)
 run(2 rollback -c database.toml)
 expect("${err}" "--connection is required")
+# A migration without a down file: a dry run says why it cannot roll back (exit 1), not nothing.
+run(0 migrate -c database.toml --connection tenant_b)
+file(GLOB downs ${WORKDIR}/migrations/*.down.sql)
+list(SORT downs)
+list(GET downs -1 last_down)
+file(RENAME ${last_down} ${last_down}.away)
+run(1 rollback -c database.toml --connection tenant_b --dry-run)
+expect("${out}${err}" "has no down file")
+file(RENAME ${last_down}.away ${last_down})
 
 if(DEFINED ENV{PLEXUS_TEST_PG_URL})
   # The same folder on PostgreSQL and MariaDB, with a per-engine variant.

@@ -19,6 +19,8 @@ endforeach()
 run(0 query -c database.toml users_shard_4 "INSERT INTO users VALUES (3, 'a'), (7, 'b')")
 run(0 query -c database.toml users_shard_2 "INSERT INTO users VALUES (5, 'c')")
 
+run(2 shards -c database.toml --table "u; drop")
+expect("${err}" "u; drop")
 run(0 shards -c database.toml --table users)
 expect("${out}" "users_shards +\\| modulo 4 +\\| user_id +\\| 0 users_shard_1 +\\| 0 ")
 expect("${out}" "3 users_shard_4 +\\| 2 ")

@@ -310,7 +310,7 @@ TEST(SqlSplit, GeneratedScriptsSplitIntoTheirStatementsWithTheirLines) {
   std::mt19937 rng(99);
   const std::vector<std::string> pieces = {
       "'a;b'", "'it''s;'", "\"quoted;name\"", "`back;tick`", "$$ body; with; semicolons $$", "$fn$ x; $$ y $fn$",
-      "-- a comment; here\n", "/* block ; comment */", "1", "x"};
+      "-- a comment; here\n", "/* block ; comment */", "1", "x", "E'it\\'s; fine'", "e'\\\\'", "E'a''b;'"};
   for (int round = 0; round < 300; ++round) {
     const int n = 1 + static_cast<int>(rng() % 6);
     std::string text;
@@ -346,6 +346,9 @@ TEST(SqlSplit, GeneratedScriptsSplitIntoTheirStatementsWithTheirLines) {
   EXPECT_EQ(detail::split_sql("SELECT 'a\\';b'; SELECT 2", true).size(), 2u) << "MySQL backslash escapes";
   EXPECT_EQ(detail::split_sql("SELECT 'a\\'; SELECT 2", false).size(), 2u) << "standard strings: the backslash is a character";
   EXPECT_EQ(detail::split_sql("SELECT 'a\\'; SELECT 2", true).size(), 1u) << "MySQL: the quote is escaped";
+  EXPECT_EQ(detail::split_sql("INSERT INTO t VALUES (E'it\\'s; fine'); SELECT 2", false).size(), 2u)
+      << "PostgreSQL escape strings: the backslash escapes the quote";
+  EXPECT_EQ(detail::split_sql("SELECT type'a\\'; SELECT 2", false).size(), 2u) << "an E ending a word is no escape string";
   const auto body = detail::split_sql("-- plexus:single-statement\nCREATE TRIGGER t BEFORE INSERT ON a FOR EACH ROW BEGIN SET @x = 1; SET @y = 2; END", true);
   ASSERT_EQ(body.size(), 1u);
   EXPECT_EQ(body[0].line, 2u);

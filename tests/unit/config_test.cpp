@@ -309,3 +309,41 @@ TEST(Config, ConnectionsKeepTheFileOrder) {
       "order.toml", Env::from_map({}));
   EXPECT_EQ(cfg.names(), (std::vector<std::string>{"zeta", "alpha", "mid"}));
 }
+
+// Configuration refuses what it cannot mean exactly: a NUL byte anywhere
+// (TOML "\u0000", a URL's %00), an integer where a flag goes, a port list
+// squeezed into one host; flags are read the same whatever their case, and
+// `sqlite:/absolute/path` is a path as RFC 3986 reads it.
+TEST(Config, RefusesWhatItCannotMeanExactly) {
+  const Env env = Env::from_map({});
+  const auto toml = [&](const std::string& body) {
+    return DatabaseConfig::from_toml_string("[connections.a]\ndriver = \"sqlite\"\n" + body + "\n", "db.toml", env);
+  };
+  std::string msg = error_of([&] { (void)toml("database = \"a\\u0000b.sqlite\""); });
+  EXPECT_NE(msg.find("NUL"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("connections.a.database"), std::string::npos) << msg;
+  msg = error_of([&] { (void)toml("database = \"a.db\"\nread_only = 2"); });
+  EXPECT_NE(msg.find("expected true or false"), std::string::npos) << msg;
+  EXPECT_THROW((void)toml("database = \"a.db\"\nread_only = 1"), ConfigError);
+  for (const char* yes : {"true", "TRUE", "True", "yes", "YES", "on", "1"})
+    EXPECT_TRUE(toml(std::string("database = \"a.db\"\nread_only = \"") + yes + "\"").connections.at(0).read_only) << yes;
+  for (const char* no : {"false", "FALSE", "no", "Off", "0", ""})
+    EXPECT_FALSE(toml(std::string("database = \"a.db\"\nread_only = \"") + no + "\"").connections.at(0).read_only) << no;
+  EXPECT_THROW((void)toml("database = \"a.db\"\nread_only = \"maybe\""), ConfigError);
+  EXPECT_EQ(parse_flag("Yes"), std::optional<bool>(true));
+  EXPECT_EQ(parse_flag("2"), std::nullopt);
+
+  msg = error_of([] { (void)parse_url("postgresql://app:s3cr%00et@h:5432/db"); });
+  EXPECT_NE(msg.find("%00"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("s3cr"), std::string::npos) << "the password never shows: " << msg;
+  EXPECT_THROW((void)parse_url("sqlite:a%00b.db"), ConfigError);
+  msg = error_of([] { (void)parse_url("postgresql://h:5432:5433/db"); });
+  EXPECT_NE(msg.find("holds ':'"), std::string::npos) << msg;
+  EXPECT_THROW((void)parse_url("mysql://::1/db"), ConfigError);
+  EXPECT_EQ(parse_url("postgresql://[::1]:5433/db").hosts.at(0).host, "::1");
+  EXPECT_EQ(parse_url("postgresql://h1:5432,h2:5433/db").hosts.size(), 2u);
+
+  EXPECT_EQ(parse_url("sqlite:/var/app/db.sqlite").database, "/var/app/db.sqlite");
+  EXPECT_EQ(parse_url("sqlite:///var/app/db.sqlite").database, "/var/app/db.sqlite");
+  EXPECT_EQ(parse_url("sqlite:relative/path.db").database, "relative/path.db");
+}

@@ -75,13 +75,19 @@ TEST_F(DatabaseTest, LazyConnectAndHealth) {
   EXPECT_FALSE(fs::exists(dir / "lazy.db")) << "nothing is opened before first use";
   auto before = lazy.health();
   ASSERT_EQ(before.size(), 1u);
-  EXPECT_FALSE(before[0].healthy) << "a file that does not exist is not a healthy database";
-  EXPECT_NE(before[0].hosts.at(0).error.find("does not exist yet"), std::string::npos) << before[0].hosts.at(0).error;
+  // A file not made yet is a new database, not a broken one: a fresh project is healthy.
+  EXPECT_TRUE(before[0].healthy);
+  EXPECT_EQ(before[0].status(), "healthy");
+  EXPECT_FALSE(before[0].connected);
+  EXPECT_FALSE(before[0].hosts.at(0).created);
+  EXPECT_NE(before[0].hosts.at(0).note.find("does not exist yet"), std::string::npos) << before[0].hosts.at(0).note;
   EXPECT_FALSE(fs::exists(dir / "lazy.db")) << "a health check never creates a database";
   lazy.connection("lazy").execute("CREATE TABLE t (x INTEGER)");
   auto h = lazy.health();
   ASSERT_EQ(h.size(), 1u);
   EXPECT_TRUE(h[0].healthy);
+  EXPECT_TRUE(h[0].connected) << "it answered: a session is open";
+  EXPECT_TRUE(h[0].hosts.at(0).created);
   EXPECT_EQ(h[0].hosts.at(0).role, "primary");
   EXPECT_NE(h[0].hosts.at(0).host.find("lazy.db"), std::string::npos);
   EXPECT_TRUE(lazy.connection("lazy").is_connected());

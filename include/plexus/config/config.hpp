@@ -105,13 +105,18 @@ struct ConnectionConfig {
 
 /// Parses a connection URL. The scheme names the engine; `scheme:path` (no
 /// `//`) is a file, `scheme://` a server:
-///   sqlite:path/to/file.db   sqlite::memory:   sqlite:///abs/path.db
+///   sqlite:path/to/file.db   sqlite::memory:   sqlite:/abs/path.db   sqlite:///abs/path.db
 ///   postgresql://user:pass@host:5432,host2:5433/db?sslmode=require&application_name=app
 ///   mysql://user:pass@host:3306/db?ssl=true
 /// @throws ConfigError naming the problem (the password is never echoed).
 ConnectionConfig parse_url(std::string_view url);
 /// The URL with its password replaced by "***".
 std::string redact_url(std::string_view url);
+
+/// A flag written as text (an environment variable, a URL query, a TOML
+/// string): true/false, 1/0, yes/no, on/off, in any case; nullopt for
+/// anything else. The one reading every flag setting goes through.
+[[nodiscard]] std::optional<bool> parse_flag(std::string_view text);
 
 /// A SQLite connection to `path` (a file, or ":memory:"); defined by the SQLite engine.
 ConnectionConfig sqlite(std::string path);

@@ -83,14 +83,19 @@ struct HostHealth {
   std::chrono::microseconds latency{0};
   std::string server_version;
   std::string error;  ///< why it is unreachable (no secrets)
+  /// False when the database does not exist yet and is made on first use (a
+  /// new SQLite file): nothing is wrong, `note` says so.
+  bool created = true;
+  std::string note;
   PoolStats pool;
 };
 
 struct ConnectionHealth {
   std::string name;
   std::string type;        ///< the engine's canonical name
-  bool connected = false;  ///< had an open session before the check
-  bool healthy = false;    ///< the primary answered
+  bool connected = false;   ///< a session to the primary is open (after the check: it answered)
+  bool primary_up = false;  ///< the primary answered (or is a database made on first use)
+  bool healthy = false;     ///< status() is "healthy": every host answered and may serve
   std::vector<HostHealth> hosts;
   /// "healthy" (every host answered and may serve), "degraded" (the primary
   /// answered; a replica did not, lags or is not ready) or "down" (no primary

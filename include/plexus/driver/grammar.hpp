@@ -30,8 +30,9 @@ class Grammar {
   [[nodiscard]] std::size_t slot() const noexcept { return m_slot; }
   /// The canonical name of its engine.
   [[nodiscard]] virtual std::string_view name() const noexcept = 0;
-  /// Appends one identifier part, quoted ("users" or `users`). The part is
-  /// taken as it is: pass only names checked by check_name() or identifier().
+  /// Appends one identifier part, quoted ("users" or `users`), a quote
+  /// character inside it doubled (a name read from the catalog may hold one).
+  /// Build SQL from names checked by check_name() or identifier().
   void quote(std::string& out, std::string_view part) const;
   /// Appends the placeholder for the n-th (1-based) bound value.
   virtual void placeholder(std::string& out, std::size_t n) const = 0;
