@@ -16,6 +16,7 @@
 //   GET  /shards/users/:id
 //   POST /shards/orders {user_id, total_amount}  on the shard owning user_id
 //   GET  /health                         per database; 503 when one is down
+#include <atomic>
 #include <csignal>
 #include <fstream>
 #include <iostream>
@@ -31,8 +32,12 @@ namespace {
 
 void send(httplib::Response& res, const shop::Reply& r) {
   res.status = r.status;
+  if (r.retry_after > 0) res.set_header("Retry-After", std::to_string(r.retry_after));
   res.set_content(r.body.dump(), "application/json");
 }
+
+/// A request body larger than this is refused with 413 before it is read whole.
+constexpr std::size_t kMaxBody = 1 << 20;
 
 /// Runs a handler; what it throws becomes a status and a JSON error.
 template <class F>
@@ -78,16 +83,18 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   std::optional<plexus::Database> db;
+  std::optional<shop::Shop> service;
   try {
     plexus::Env env = plexus::Env::system();
     env.load_dotenv(".env");
     db.emplace(plexus::DatabaseConfig::from_toml_file(config, env));
-    std::cout << shop::Shop(*db).migrate() << std::flush;
+    service.emplace(*db);
+    std::cout << service->migrate() << std::flush;
   } catch (const plexus::Error& e) {
     std::cerr << "shop_service: " << e.what() << "\n";
     return e.kind() == plexus::ErrorKind::config ? 2 : 1;
   }
-  shop::Shop shop(*db);
+  shop::Shop& shop = *service;
 
   httplib::Server server;
   // Debian's cpp-httplib is a compiled library listening with a backlog of 5:
@@ -99,11 +106,32 @@ int main(int argc, char** argv) {
     listening = sock;
   });
   server.new_task_queue = [] { return new httplib::ThreadPool(32); };
+  server.set_payload_max_length(kMaxBody);
+  // Every answer is JSON, the ones cpp-httplib makes itself too (no such
+  // path or method: 404; a body past the limit: 413).
+  server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) return;  // a handler's own answer (a 400, 404 or 503 with its JSON) stays
+    const char* what = res.status == 404   ? "no such endpoint (see GET /health and the list in main.cpp)"
+                       : res.status == 413 ? "the request body is larger than 1 MiB"
+                       : res.status == 405 ? "method not allowed"
+                                           : "bad request";
+    nlohmann::json body{{"error", what}};
+    if (res.status == 413) body["limit_bytes"] = kMaxBody;
+    res.set_content(body.dump(), "application/json");
+  });
+  // A path id that is no positive 64-bit integer is a 400, not a 500.
+  const auto with_id = [](const httplib::Request& req, httplib::Response& res, auto&& f) {
+    handle(res, [&]() -> shop::Reply {
+      const auto id = shop::parse_id(req.matches[1].str());
+      if (!id) return {400, {{"error", "the id must be a positive 64-bit integer"}}};
+      return f(*id);
+    });
+  };
   server.Post("/users", [&](const httplib::Request& req, httplib::Response& res) {
     handle(res, [&] { return shop.create_user(nlohmann::json::parse(req.body)); });
   });
   server.Get(R"(/users/(\d+))", [&](const httplib::Request& req, httplib::Response& res) {
-    handle(res, [&] { return shop.user_with_order_stats(std::stoll(req.matches[1])); });
+    with_id(req, res, [&](std::int64_t id) { return shop.user_with_order_stats(id); });
   });
   server.Post("/orders", [&](const httplib::Request& req, httplib::Response& res) {
     handle(res, [&] { return shop.create_order(nlohmann::json::parse(req.body)); });
@@ -116,7 +144,7 @@ int main(int argc, char** argv) {
     handle(res, [&] { return shop.create_shard_user(nlohmann::json::parse(req.body)); });
   });
   server.Get(R"(/shards/users/(\d+))", [&](const httplib::Request& req, httplib::Response& res) {
-    handle(res, [&] { return shop.shard_user(std::stoll(req.matches[1])); });
+    with_id(req, res, [&](std::int64_t id) { return shop.shard_user(id); });
   });
   server.Post("/shards/orders", [&](const httplib::Request& req, httplib::Response& res) {
     handle(res, [&] { return shop.create_shard_order(nlohmann::json::parse(req.body)); });
@@ -137,6 +165,12 @@ int main(int argc, char** argv) {
     server.stop();
   });
   stopper.detach();
+  // Databases that were down at start get their migrations once they answer.
+  std::atomic<bool> stopping{false};
+  std::thread migrating([&] {
+    while (!stopping && !shop.retry_migrations())
+      for (int i = 0; i < 10 && !stopping; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  });
   std::thread serving([&] { server.listen_after_bind(); });
   while (!server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   std::cout << "shop-service on http://" << host << ":" << port << " (Ctrl-C stops); try:\n"
@@ -145,6 +179,8 @@ int main(int argc, char** argv) {
             << std::flush;
   if (!port_file.empty()) std::ofstream(port_file) << port << "\n";
   serving.join();
+  stopping = true;
+  migrating.join();
   std::cout << "stopped\n";
   return 0;
 }

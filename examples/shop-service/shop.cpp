@@ -1,6 +1,8 @@
 #include "shop.hpp"
 
+#include <charconv>
 #include <chrono>
+#include <limits>
 
 namespace shop {
 namespace {
@@ -46,12 +48,31 @@ double need_number(const nlohmann::json& body, const char* key) {
 }
 
 std::int64_t need_int(const nlohmann::json& body, const char* key) {
-  if (!body.contains(key) || !body[key].is_number_integer())
-    throw plexus::UsageError(std::string("the body needs \"") + key + "\" (an integer)");
+  // nlohmann reads a non-negative integer as unsigned: one past int64 is refused, never wrapped.
+  const bool fits = body.contains(key) && body[key].is_number_integer() &&
+                    (!body[key].is_number_unsigned() ||
+                     body[key].get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()));
+  if (!fits) throw plexus::UsageError(std::string("the body needs \"") + key + "\" (an integer of 64 bits)");
   return body[key].get<std::int64_t>();
 }
 
 }  // namespace
+
+std::optional<std::int64_t> parse_id(std::string_view text) {
+  std::int64_t id = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc() || end != text.data() + text.size() || id <= 0) return std::nullopt;
+  return id;
+}
+
+std::string contains_pattern(std::string_view text) {
+  std::string out = "%";
+  for (char c : text) {
+    if (c == '%' || c == '_' || c == '!') out += '!';
+    out += c;
+  }
+  return out + "%";
+}
 
 nlohmann::json to_json(const plexus::Row& row) {
   nlohmann::json j = nlohmann::json::object();
@@ -65,11 +86,44 @@ nlohmann::json to_json(const plexus::Result& rows) {
   return j;
 }
 
-std::string Shop::migrate() {
+plexus::MigrationReport Shop::migrate_some(const std::vector<std::string>& connections) {
   plexus::Migrator migrator(m_db);
-  const auto report = migrator.migrate_all(migrator.configured());
-  if (!report.ok()) throw plexus::UsageError("migrations failed:\n" + report.to_string());
-  return report.to_string();
+  auto report = migrator.migrate_all(connections);
+  std::vector<std::string> down, broken;
+  for (const auto& t : report.targets) {
+    if (t.state != plexus::MigrationTarget::State::failed) continue;
+    // Down (no answer) waits for the database; anything else is a broken migration.
+    if (m_db.connection(t.connection).health().status() == "down") down.push_back(t.connection);
+    else broken.push_back(t.connection);
+  }
+  if (!broken.empty()) throw plexus::UsageError("migrations failed:\n" + report.to_string());
+  std::lock_guard lock(m_mutex);
+  m_pending = down;
+  return report;
+}
+
+std::string Shop::migrate() {
+  auto report = migrate_some(plexus::Migrator(m_db).configured());
+  std::string text = report.to_string();
+  for (const auto& name : m_pending)
+    text += "database " + name + " is down: the service starts without it and migrates it when it answers\n";
+  return text;
+}
+
+bool Shop::retry_migrations() {
+  std::vector<std::string> pending;
+  {
+    std::lock_guard lock(m_mutex);
+    pending = m_pending;
+  }
+  if (pending.empty()) return true;
+  try {
+    (void)migrate_some(pending);
+  } catch (const plexus::Error&) {
+    // A broken migration: left pending, /health keeps saying so.
+  }
+  std::lock_guard lock(m_mutex);
+  return m_pending.empty();
 }
 
 Reply Shop::from_error(const std::exception& e) {
@@ -77,7 +131,10 @@ Reply Shop::from_error(const std::exception& e) {
   if (!err) return {500, {{"error", "internal error"}}};
   nlohmann::json body{{"error", err->message()}};
   if (!err->connection().empty()) body["database"] = err->connection();
-  if (err->is_connection_error()) return {503, {{"error", "database unavailable"}, {"database", err->connection()}}};
+  if (err->is_connection_error()) return {503, {{"error", "database unavailable"}, {"database", err->connection()}}, 5};
+  // Saturated (no session free in time, a statement past its timeout): try
+  // again shortly. The pool's own words stay in the log, not in the answer.
+  if (err->is_timeout()) return {503, {{"error", "database busy, try again"}, {"database", err->connection()}}, 1};
   if (err->is_constraint_violation()) return {409, body};
   if (err->kind() == plexus::ErrorKind::usage || err->kind() == plexus::ErrorKind::conversion) return {400, body};
   return {500, body};
@@ -176,7 +233,9 @@ Reply Shop::dashboard() {
 
 Reply Shop::search(const std::string& q) {
   if (q.size() < 3) return {400, {{"error", "Search query must be at least 3 characters"}}};
-  const std::string pattern = "%" + q + "%";
+  // The user's text is matched literally: its % and _ are no wildcards.
+  const std::string pattern = contains_pattern(q);
+  const auto like = [&](const char* column) { return plexus::raw(std::string(column) + " LIKE ? ESCAPE '!'", {pattern}); };
   nlohmann::json unavailable = nlohmann::json::array();
   // Three databases at once; one that does not answer leaves its part empty, named.
   auto part = [](const char* database, auto&& run) {
@@ -191,7 +250,7 @@ Reply Shop::search(const std::string& q) {
       [&] {
         return part("users_db", [&] {
           nlohmann::json out = nlohmann::json::array();
-          for (const auto& u : m_db.model<User>().query().where("name", "LIKE", pattern).limit(10).get())
+          for (const auto& u : m_db.model<User>().query().where_raw("name LIKE ? ESCAPE '!'", {pattern}).limit(10).get())
             out.push_back(user_json(u));
           return out;
         });
@@ -200,7 +259,8 @@ Reply Shop::search(const std::string& q) {
         return part("orders_db", [&] {
           return to_json(m_db.table("orders", "orders_db")
                              .select({"id", "user_id", "total_amount", "created_at"})
-                             .where(raw("(CAST(id AS CHAR(20)) LIKE ? OR CAST(user_id AS CHAR(20)) LIKE ?)", {pattern, pattern}))
+                             .where(raw("(CAST(id AS CHAR(20)) LIKE ? ESCAPE '!' OR CAST(user_id AS CHAR(20)) LIKE ? ESCAPE '!')",
+                                        {pattern, pattern}))
                              .order_by("id")
                              .limit(10)
                              .get());
@@ -210,7 +270,7 @@ Reply Shop::search(const std::string& q) {
         return part("analytics", [&] {
           return to_json(m_db.table("events", "analytics")
                              .select({"id", "event_type", "user_id", "data", "created_at"})
-                             .where("event_type", "LIKE", pattern)
+                             .where(like("event_type"))
                              .order_by("id")
                              .limit(10)
                              .get());
@@ -253,6 +313,7 @@ Reply Shop::create_shard_order(const nlohmann::json& body) {
 }
 
 Reply Shop::health() {
+  const bool migrated = retry_migrations();
   nlohmann::json databases = nlohmann::json::object();
   std::string status = "healthy";
   for (const auto& h : m_db.health()) {
@@ -261,10 +322,13 @@ Reply Shop::health() {
     if (s == "down") status = "down";
     else if (s == "degraded" && status == "healthy") status = "degraded";
   }
-  const std::string overall = status == "down" ? "degraded" : status;
-  return {status == "down" ? 503 : 200,
-          {{"status", overall}, {"databases", databases},
-           {"timestamp", plexus::format_timestamp(now())}}};
+  const std::string overall = status == "down" || !migrated ? "degraded" : status;
+  nlohmann::json body{{"status", overall}, {"databases", databases}, {"timestamp", plexus::format_timestamp(now())}};
+  if (!migrated) {
+    std::lock_guard lock(m_mutex);
+    body["migrations_pending"] = m_pending;
+  }
+  return {status == "down" ? 503 : 200, body, status == "down" ? 5 : 0};
 }
 
 }  // namespace shop

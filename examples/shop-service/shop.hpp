@@ -10,6 +10,10 @@
 #pragma once
 
 #include <atomic>
+#include <mutex>
+#include <optional>
+#include <string_view>
+#include <vector>
 #include <cstdint>
 #include <string>
 
@@ -21,15 +25,25 @@ namespace shop {
 struct Reply {
   int status = 200;
   nlohmann::json body;
+  int retry_after = 0;  ///< seconds, sent as Retry-After with a 503
 };
+
+/// A path's id: a positive 64-bit integer, or nothing (the handler answers 400).
+std::optional<std::int64_t> parse_id(std::string_view text);
+/// `text` as a LIKE pattern that matches it literally, inside "%…%" ('!' escapes).
+std::string contains_pattern(std::string_view text);
 
 class Shop {
  public:
   explicit Shop(plexus::Database& db) : m_db(db) {}
 
   /// Applies every connection's migrations (their folders are in the
-  /// configuration); returns the report's text, throws when one failed.
+  /// configuration); returns the report's text. A database that is down is
+  /// left for later (the service starts degraded and says so in /health;
+  /// retry_migrations() applies them once it answers); any other failure throws.
   std::string migrate();
+  /// Migrates the databases that were down; true when none is left.
+  bool retry_migrations();
 
   /// POST /users {name, email}: the user in users_db, an event in analytics.
   Reply create_user(const nlohmann::json& body);
@@ -56,8 +70,14 @@ class Shop {
   static Reply from_error(const std::exception& e);
 
  private:
+  /// Runs the migrations of `connections`; returns the report, and leaves the
+  /// databases that were down in m_pending.
+  plexus::MigrationReport migrate_some(const std::vector<std::string>& connections);
+
   plexus::Database& m_db;
   std::atomic<std::int64_t> m_next_order{0};
+  std::mutex m_mutex;
+  std::vector<std::string> m_pending;  ///< databases whose migrations wait for them to answer
 };
 
 /// A row as a JSON object (timestamps as ISO 8601 text).

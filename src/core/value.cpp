@@ -33,6 +33,10 @@ bool parse_number(std::string_view s, T& out) {
   while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
   while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
   if (!s.empty() && s.front() == '+') s.remove_prefix(1);
+  // Digits only: from_chars would also read "nan", "inf" and "infinity" as
+  // numbers, and text that names no number is not one.
+  const std::size_t first = !s.empty() && s.front() == '-' ? 1 : 0;
+  if (first >= s.size() || !((s[first] >= '0' && s[first] <= '9') || s[first] == '.')) return false;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
   return ec == std::errc{} && p == s.data() + s.size() && !s.empty();
 }

@@ -16,7 +16,10 @@ Transaction BranchAccess::begin(Connection& conn, const std::optional<driver::Xi
   auto& core = core_of(conn);
   if (xid && !core.engine.capabilities().two_phase_commit)
     throw UsageError("connection '" + conn.name() + "' (" + conn.type() + ") cannot prepare a transaction");
-  auto lease = core.router.writer_session("two-phase commit");
+  // Its first statement, named in an error while opening the session (the
+  // engine spells it; the session is not open yet, so ask no session).
+  const std::string first = xid ? "the start of two-phase branch " + xid->to_string() : std::string("BEGIN");
+  auto lease = core.router.writer_session("two-phase commit", first);
   if (xid)
     if (auto why = lease->refuses_two_phase_commit())
       throw UsageError("connection '" + conn.name() + "' cannot join a transaction across connections: " + *why +

@@ -111,7 +111,11 @@ class Router {
   }
   /// A session on the primary for a transaction (BEGIN): after a connection
   /// failure, on the primary there is now.
-  Pool::Lease writer_session(std::string_view reason) { return writer_leg(reason, "BEGIN", {}, Intent::write).lease; }
+  /// A session of the primary for a transaction whose first statement is
+  /// `first` (what an error while opening the session says it was about to run).
+  Pool::Lease writer_session(std::string_view reason, std::string_view first = "BEGIN") {
+    return writer_leg(reason, first, {}, Intent::write).lease;
+  }
   [[nodiscard]] std::uint64_t failovers() const noexcept { return m_failovers.load(std::memory_order_relaxed); }
 
   /// Runs `attempt(Leg&)` on the host this statement goes to: writes, forced

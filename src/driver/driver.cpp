@@ -101,7 +101,8 @@ std::optional<std::string> Session::refuses_two_phase_commit() { return std::nul
 
 void Engine::validate(const ConnectionConfig& cfg, const Options&) const {
   if (capabilities().server && cfg.hosts.empty())
-    throw ConfigError(cfg.where() + ": no host given (set host = \"…\" or a url)");
+    throw ConfigError(cfg.where() + ": no host given (set host = \"…\", or a url: " + std::string(name()) +
+                      "://[user[:password]@]host[:port]/database)");
   if (!capabilities().server && cfg.database.empty())
     throw ConfigError(cfg.where() + ": no database given (the " + std::string(name()) + " engine needs a path)");
   if (!capabilities().server && (!cfg.hosts.empty() || !cfg.read_hosts.empty()))

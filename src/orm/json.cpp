@@ -1,4 +1,6 @@
 // JSON in and out of models (nlohmann stays inside this file).
+#include <limits>
+
 #include <nlohmann/json.hpp>
 
 #include "plexus/core/error.hpp"
@@ -20,8 +22,15 @@ Fields fields_from_json(std::string_view json) {
     Value value;
     if (v.is_null()) value = Value();
     else if (v.is_boolean()) value = Value(v.get<bool>());
-    else if (v.is_number_integer()) value = Value(v.get<std::int64_t>());
-    else if (v.is_number_unsigned()) value = Value(v.get<std::uint64_t>());
+    else if (v.is_number_unsigned()) {
+      // nlohmann reads every non-negative integer as unsigned: past the
+      // largest int64 it is refused, never wrapped to a negative number.
+      const auto u = v.get<std::uint64_t>();
+      if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+        throw ConversionError("mass assignment from JSON: '" + it.key() + "' is " + std::to_string(u) +
+                              ", past the largest 64-bit integer column value (9223372036854775807)");
+      value = Value(static_cast<std::int64_t>(u));
+    } else if (v.is_number_integer()) value = Value(v.get<std::int64_t>());
     else if (v.is_number_float()) value = Value(v.get<double>());
     else if (v.is_string()) value = Value(v.get<std::string>());
     else throw UsageError("mass assignment from JSON: '" + it.key() + "' holds an object or array; only scalars map to columns");
@@ -41,7 +50,21 @@ std::string fields_to_json(const Fields& fields) {
       default: j[name] = v.to_string(); break;
     }
   }
-  return j.dump();
+  try {
+    return j.dump();
+  } catch (const nlohmann::json::type_error&) {
+    // JSON holds Unicode text only: name the field whose text is not UTF-8.
+    for (const auto& [name, v] : fields) {
+      try {
+        (void)nlohmann::json(name).dump();
+        if (v.type() == Value::Type::text) (void)nlohmann::json(v.raw_text()).dump();
+      } catch (const nlohmann::json::type_error&) {
+        throw ConversionError("to_json: field '" + std::string(name) +
+                              "' holds text that is not UTF-8, which JSON cannot carry; store it as bytes");
+      }
+    }
+    throw ConversionError("to_json: a field holds text that is not UTF-8, which JSON cannot carry");
+  }
 }
 
 namespace detail {

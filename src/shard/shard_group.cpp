@@ -145,6 +145,13 @@ void ShardGroup::atomically(const std::function<void(Queryable&)>&) {
 std::vector<std::size_t> ShardGroup::read_targets(const QueryBuilder& q, std::string* why) const {
   std::vector<std::size_t> out;
   if (auto keys = detail::ShardPlanner::key_values(q, key())) {
+    if (keys->empty()) {
+      // The key IN an empty list: no member holds a row. One member still
+      // answers (its WHERE is false), so the answer has the shape one
+      // database gives: no rows, or the aggregates of none (COUNT 0).
+      if (why) *why = "one shard (" + key() + " IN an empty list: no row anywhere)";
+      return {0};
+    }
     for (const auto& k : *keys) {
       const std::size_t i = index_of(k);
       if (std::find(out.begin(), out.end(), i) == out.end()) out.push_back(i);

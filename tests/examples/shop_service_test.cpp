@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <random>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -214,10 +215,165 @@ TEST(ShopService, EveryEndpointOnSqlite) {
   burst(svc.port, 200);
 }
 
-TEST(ShopService, RealServersWithOneHalted) {
-  if (env("SHOP_SERVICE").empty() || env("PLEXUS_TEST_PG_URL").empty() || env("PLEXUS_SERVERS_SCRIPT").empty())
-    GTEST_SKIP() << "needs the servers (scripts/servers start) and SHOP_SERVICE";
-  const fs::path dir = fs::absolute("shop_servers");
+// Bad input of every kind never gets a 5xx but a 503 (a database down or
+// saturated, with Retry-After): bodies too large or of the wrong types, ids
+// out of range, wrong methods and paths, LIKE wildcards in a search, and a
+// burst larger than the pools; every answer is JSON.
+TEST(ShopService, BadInputNeverGivesA5xxButA503) {
+  if (env("SHOP_SERVICE").empty()) GTEST_SKIP() << "SHOP_SERVICE is not set";
+  const fs::path dir = fs::absolute("shop_bad_input");
+  fs::remove_all(dir);
+  fs::create_directories(dir / "examples");
+  fs::create_directory_symlink(source("examples/shop-service"), dir / "examples/shop-service");
+  Service svc(dir, dir / "examples/shop-service/database.toml");
+  ASSERT_GT(svc.port, 0) << svc.log();
+  httplib::Client client("127.0.0.1", svc.port);
+  client.set_read_timeout(30, 0);
+  std::size_t tried = 0;
+  const auto check = [&](const httplib::Result& res, const std::string& what, std::initializer_list<int> allowed) {
+    ++tried;
+    ASSERT_TRUE(res) << what << ": " << httplib::to_string(res.error());
+    EXPECT_TRUE(res->status < 500 || res->status == 503) << what << ": " << res->status << " " << res->body;
+    if (res->status == 503) {
+      EXPECT_TRUE(res->has_header("Retry-After")) << what;
+    }
+    EXPECT_FALSE(json::parse(res->body, nullptr, false).is_discarded()) << what << ": not JSON: " << res->body.substr(0, 200);
+    if (allowed.size() > 0) {
+      EXPECT_NE(std::find(allowed.begin(), allowed.end(), res->status), allowed.end()) << what << ": " << res->status << " " << res->body;
+    }
+  };
+  auto ada = call(svc.port, "POST", "/users", {{"name", "Ada 100% Lovelace"}, {"email", "ada@example.com"}});
+  ASSERT_EQ(ada.status, 201) << ada.body;
+  (void)call(svc.port, "POST", "/users", {{"name", "Bob Plain"}, {"email", "bob@example.com"}});
+
+  // Sizes: a body past 1 MiB is a 413 with a JSON body, and nothing is stored.
+  const std::string big = json{{"name", std::string(2 << 20, 'x')}, {"email", "big@example.com"}}.dump();
+  auto res = client.Post("/users", big, "application/json");
+  check(res, "a 2 MiB body", {413});
+  EXPECT_EQ(call(svc.port, "GET", "/search?q=big@example").body["results"]["users"].size(), 0u);
+
+  // Types and values in bodies, generated.
+  std::mt19937_64 rng(20261207);
+  const std::vector<json> odd = {nullptr, true, -1, 0, json(18446744073709551615ULL), json(9223372036854775807LL), 1e300,
+                                 -0.5, "12", "", json::array({1}), json::object({{"a", 1}}), std::string(300, 'z'), "Grüße"};
+  for (int i = 0; i < 120; ++i) {
+    const json a = odd[rng() % odd.size()], b = odd[rng() % odd.size()];
+    check(client.Post("/orders", json{{"user_id", a}, {"total_amount", b}}.dump(), "application/json"), "orders " + a.dump() + " " + b.dump(), {201, 400});
+    check(client.Post("/users", json{{"name", a}, {"email", b}}.dump(), "application/json"), "users " + a.dump() + " " + b.dump(), {201, 400, 409});
+    check(client.Post("/shards/users", json{{"id", a}, {"name", "n"}, {"email", b}}.dump(), "application/json"), "shard users " + a.dump(), {201, 400, 409});
+  }
+  for (const char* body : {"", "{", "[]", "null", "\"text\"", "{\"name\": }", "\xff\xfe"})
+    check(client.Post("/users", body, "application/json"), std::string("body ") + body, {400});
+  // A user_id past int64 is refused, not stored as -1.
+  check(client.Post("/orders", R"({"user_id": 18446744073709551615, "total_amount": 5})", "application/json"), "uint64 user id", {400});
+
+  // Ids in paths: generated digits of any length.
+  for (int i = 0; i < 60; ++i) {
+    std::string digits = std::to_string(1 + rng() % 9);
+    const std::size_t n = rng() % 30;
+    for (std::size_t k = 0; k < n; ++k) digits += static_cast<char>('0' + rng() % 10);
+    check(client.Get("/users/" + digits), "users/" + digits, {200, 400, 404});
+    check(client.Get("/shards/users/" + digits), "shards/users/" + digits, {200, 400, 404});
+  }
+  check(client.Get("/users/99999999999999999999"), "a 20-digit id", {400});
+  check(client.Get("/users/0"), "id 0", {400});
+
+  // Methods and paths.
+  check(client.Put("/users", "{}", "application/json"), "PUT /users", {404, 405});
+  check(client.Delete("/users/1"), "DELETE /users/1", {404, 405});
+  check(client.Get("/orders"), "GET /orders", {404, 405});
+  for (const char* path : {"/nope", "/users/abc", "/users/-1", "/../etc/passwd", "/users/1/extra", "/%00"})
+    check(client.Get(path), std::string("GET ") + path, {400, 404});
+
+  // LIKE wildcards are literal: "%%%" and "___" match only text that holds them.
+  auto all = call(svc.port, "GET", "/search?q=%25%25%25");
+  ASSERT_EQ(all.status, 200) << all.body;
+  EXPECT_EQ(all.body["results"]["users"].size(), 0u) << "%%% matched: " << all.body;
+  EXPECT_EQ(call(svc.port, "GET", "/search?q=___").body["results"]["users"].size(), 0u);
+  auto percent = call(svc.port, "GET", "/search?q=100%25");
+  ASSERT_EQ(percent.status, 200);
+  ASSERT_EQ(percent.body["results"]["users"].size(), 1u) << percent.body;
+  EXPECT_EQ(percent.body["results"]["users"][0]["name"], "Ada 100% Lovelace");
+
+  // A burst past the pools: 200 or 503 with Retry-After, never a 500.
+  std::vector<std::thread> threads;
+  std::vector<int> statuses(200);
+  std::vector<std::string> bodies(200);
+  std::vector<bool> retry_after(200);
+  for (int i = 0; i < 200; ++i)
+    threads.emplace_back([&, i] {
+      httplib::Client c("127.0.0.1", svc.port);
+      c.set_read_timeout(60, 0);
+      auto r = c.Get("/search?q=Lovelace");
+      statuses[i] = r ? r->status : 0;
+      bodies[i] = r ? r->body : httplib::to_string(r.error());
+      retry_after[i] = r && r->has_header("Retry-After");
+    });
+  for (auto& t : threads) t.join();
+  int ok = 0, busy = 0;
+  for (int i = 0; i < 200; ++i) {
+    EXPECT_TRUE(statuses[i] == 200 || statuses[i] == 503) << i << ": " << statuses[i] << " " << bodies[i];
+    if (statuses[i] == 503) {
+      ++busy;
+      EXPECT_TRUE(retry_after[i]);
+      EXPECT_EQ(bodies[i].find("pool"), std::string::npos) << "pool internals in the answer: " << bodies[i];
+    }
+    ok += statuses[i] == 200;
+  }
+  EXPECT_GT(ok, 0);
+  std::printf("figures: shop bad input: %zu generated requests, no 5xx but 503; burst of 200 searches: %d answered, %d busy (503)\n",
+              tried, ok, busy);
+}
+
+// A saturated database (a pool of one session that waits 1 ms for it) under
+// a burst: every answer is 200 or a 503 with Retry-After that names the
+// database and shows no pool internals; none is a 500.
+TEST(ShopService, ASaturatedPoolIsA503WithRetryAfter) {
+  if (env("SHOP_SERVICE").empty()) GTEST_SKIP() << "SHOP_SERVICE is not set";
+  const fs::path dir = fs::absolute("shop_saturated");
+  fs::remove_all(dir);
+  fs::create_directories(dir / "examples");
+  fs::create_directory_symlink(source("examples/shop-service"), dir / "examples/shop-service");
+  std::ifstream in(source("examples/shop-service/database.toml"));
+  std::string toml(std::istreambuf_iterator<char>(in), {});
+  const std::string section = "[connections.orders_db]\n";
+  toml.insert(toml.find(section) + section.size(), "pool = { max = 1, acquire_timeout_ms = 1 }\n");
+  std::ofstream(dir / "saturated.toml") << toml;
+  Service svc(dir, dir / "saturated.toml");
+  ASSERT_GT(svc.port, 0) << svc.log();
+  ASSERT_EQ(call(svc.port, "POST", "/users", {{"name", "Ada"}, {"email", "ada@example.com"}}).status, 201);
+  std::vector<std::thread> threads;
+  std::vector<int> statuses(200);
+  std::vector<std::string> bodies(200), retry(200);
+  for (int i = 0; i < 200; ++i)
+    threads.emplace_back([&, i] {
+      httplib::Client c("127.0.0.1", svc.port);
+      c.set_read_timeout(60, 0);
+      auto r = i % 5 == 0 ? c.Get("/users/1") : c.Post("/orders", R"({"user_id": 1, "total_amount": 2.5})", "application/json");
+      statuses[i] = r ? r->status : 0;
+      bodies[i] = r ? r->body : httplib::to_string(r.error());
+      retry[i] = r ? r->get_header_value("Retry-After") : "";
+    });
+  for (auto& t : threads) t.join();
+  int busy = 0;
+  for (int i = 0; i < 200; ++i) {
+    EXPECT_TRUE(statuses[i] == 200 || statuses[i] == 201 || statuses[i] == 503) << i << ": " << statuses[i] << " " << bodies[i];
+    if (statuses[i] != 503) continue;
+    ++busy;
+    EXPECT_EQ(retry[i], "1") << bodies[i];
+    const json body = json::parse(bodies[i], nullptr, false);
+    EXPECT_EQ(body["database"], "orders_db") << bodies[i];
+    EXPECT_EQ(bodies[i].find("pool"), std::string::npos) << "pool internals in the answer: " << bodies[i];
+  }
+  EXPECT_GT(busy, 0) << "a pool of one with a 1 ms wait never ran out under 200 requests at once";
+  std::printf("figures: shop saturated: %d of 200 answered 503 with Retry-After\n", busy);
+}
+
+/// Fresh schemas and databases of the service's own on the real servers, and
+/// its configuration in `name`/database.toml (`maria_query`: options for the
+/// MariaDB URLs). Returns the folder.
+fs::path servers_setup(const std::string& name, const std::string& maria_query = "") {
+  const fs::path dir = fs::absolute(name);
   fs::remove_all(dir);
   fs::create_directories(dir);
   const std::string pg = env("PLEXUS_TEST_PG_URL"), pg_replica = env("PLEXUS_TEST_PG_REPLICA_URL"),
@@ -256,16 +412,23 @@ TEST(ShopService, RealServersWithOneHalted) {
   std::ofstream(dir / "database.toml") << "default = \"users_db\"\n"
       << "[connections.users_db]\nurl = \"" << pg << "\"\nread_hosts = [\"" << replica_host << "\"]\n"
       << "options = { options = \"-c search_path=shop_svc\" }\nmigrations = \"" << mig << "/users_db\"\n"
-      << "[connections.orders_db]\nurl = \"" << maria_base << "/shop_svc_orders\"\nmigrations = \"" << mig << "/orders_db\"\n"
+      << "[connections.orders_db]\nurl = \"" << maria_base << "/shop_svc_orders" << maria_query << "\"\nmigrations = \"" << mig << "/orders_db\"\n"
       << "[connections.analytics]\nurl = \"" << shard2 << "\"\noptions = { options = \"-c search_path=shop_analytics\" }\nmigrations = \"" << mig
       << "/analytics\"\n"
       << "[connections.shard_1]\nurl = \"" << shard1 << "\"\noptions = { options = \"-c search_path=shop_svc\" }\nmigrations = \"" << mig << "/shards\"\n"
       << "[connections.shard_2]\nurl = \"" << shard2 << "\"\noptions = { options = \"-c search_path=shop_svc\" }\nmigrations = \"" << mig << "/shards\"\n"
-      << "[connections.shard_3]\nurl = \"" << maria_base << "/shop_svc_shard\"\nmigrations = \"" << mig << "/shards\"\n"
+      << "[connections.shard_3]\nurl = \"" << maria_base << "/shop_svc_shard" << maria_query << "\"\nmigrations = \"" << mig << "/shards\"\n"
       << "[connections.shard_4]\ndriver = \"sqlite\"\ndatabase = \"" << (dir / "shard_4.sqlite").string() << "\"\nmigrations = \"" << mig
       << "/shards\"\n"
       << "[shards.users_shards]\nmembers = [\"shard_1\", \"shard_2\", \"shard_3\", \"shard_4\"]\nstrategy = \"modulo\"\nkey = \"id\"\n"
       << "[shards.orders_shards]\nmembers = [\"shard_1\", \"shard_2\", \"shard_3\", \"shard_4\"]\nstrategy = \"modulo\"\nkey = \"user_id\"\n";
+  return dir;
+}
+
+TEST(ShopService, RealServersWithOneHalted) {
+  if (env("SHOP_SERVICE").empty() || env("PLEXUS_TEST_PG_URL").empty() || env("PLEXUS_SERVERS_SCRIPT").empty())
+    GTEST_SKIP() << "needs the servers (scripts/servers start) and SHOP_SERVICE";
+  const fs::path dir = servers_setup("shop_servers");
   Service svc(dir, dir / "database.toml");
   ASSERT_GT(svc.port, 0) << svc.log();
   EXPECT_NE(svc.log().find("7 done, 0 failed"), std::string::npos) << svc.log();
@@ -313,6 +476,45 @@ TEST(ShopService, RealServersWithOneHalted) {
   EXPECT_EQ(after.status, 200) << after.body;
   EXPECT_EQ(call(svc.port, "GET", "/shards/users/2").status, 200);
   EXPECT_EQ(call(svc.port, "GET", "/health").status, 200);
+}
+
+// A database down when the service starts: it starts all the same, says so
+// in /health (degraded, its migrations pending), and migrates it once it
+// answers again; then its endpoints work, with no restart.
+TEST(ShopService, StartsDegradedWithADatabaseDownAndMigratesItWhenItReturns) {
+  if (env("SHOP_SERVICE").empty() || env("PLEXUS_TEST_PG_URL").empty() || env("PLEXUS_SERVERS_SCRIPT").empty())
+    GTEST_SKIP() << "needs the servers (scripts/servers start) and SHOP_SERVICE";
+  const fs::path dir = servers_setup("shop_degraded", "?connect_timeout=2");
+  const std::string script = env("PLEXUS_SERVERS_SCRIPT");
+  ASSERT_EQ(std::system((script + " halt my-primary >/dev/null 2>&1").c_str()), 0);
+  struct Resume {
+    std::string script;
+    ~Resume() { (void)std::system((script + " resume my-primary >/dev/null 2>&1").c_str()); }
+  } resume{script};
+  Service svc(dir, dir / "database.toml");
+  ASSERT_GT(svc.port, 0) << "the service did not start with MariaDB down:\n" << svc.log();
+  EXPECT_NE(svc.log().find("orders_db is down"), std::string::npos) << svc.log();
+  auto health = call(svc.port, "GET", "/health");
+  EXPECT_EQ(health.status, 503) << health.body;
+  EXPECT_EQ(health.body["status"], "degraded");
+  const auto pending = health.body["migrations_pending"];
+  EXPECT_NE(std::find(pending.begin(), pending.end(), "orders_db"), pending.end()) << health.body;
+  EXPECT_NE(std::find(pending.begin(), pending.end(), "shard_3"), pending.end()) << health.body;
+  EXPECT_EQ(call(svc.port, "POST", "/users", {{"name", "Early"}, {"email", "early@example.com"}}).status, 201)
+      << "what does not need MariaDB answers";
+
+  ASSERT_EQ(std::system((script + " resume my-primary >/dev/null 2>&1").c_str()), 0);
+  Reply after;
+  for (int i = 0; i < 150; ++i) {
+    after = call(svc.port, "GET", "/health");
+    if (after.status == 200 && !after.body.contains("migrations_pending")) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(after.status, 200) << after.body;
+  EXPECT_FALSE(after.body.contains("migrations_pending")) << after.body;
+  auto order = call(svc.port, "POST", "/orders", {{"user_id", 1}, {"total_amount", 3}});
+  EXPECT_EQ(order.status, 201) << order.body;
+  EXPECT_EQ(call(svc.port, "POST", "/shards/users", {{"id", 2}, {"name", "On MariaDB"}, {"email", "m@example.com"}}).status, 201);
 }
 
 }  // namespace

@@ -372,6 +372,19 @@ TEST(ShardModels, AModelWithAShardKeyRoutesByItAndFansOutWithoutIt) {
   found->user_id = 1;  // moving a row to another member is refused, not half-done
   EXPECT_THROW(orders.save(*found), UsageError);
   EXPECT_EQ(db.connection("s2").scalar("SELECT user_id FROM orders WHERE id = 7").as<int>(), 2);
+  // The same change through a plain struct is refused the same way, and writes nothing.
+  Order plain{7, 1, 99.0, "changed"};
+  try {
+    orders.save(plain);
+    ADD_FAILURE() << "a plain struct's shard-key change was accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("changes the shard key 'user_id'"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(db.connection("s2").scalar("SELECT status FROM orders WHERE id = 7").as<std::string>(), "refunded");
+  EXPECT_EQ(db.connection("s1").scalar("SELECT count(*) FROM orders WHERE id = 7").as<int>(), 0);
+  Order nobody{9999, 1, 1.0, "nobody"};
+  orders.save(nobody);  // no such row: nothing to update, as on one database
+  EXPECT_FALSE(orders.find(9999).has_value());
   EXPECT_TRUE(orders.remove(Order{8, 3, 0, ""}));
   EXPECT_EQ(rows_on(db.connection("s3"), "orders", 8), 0);
   EXPECT_THROW((void)orders.connection(), UsageError) << "a group is not one connection";

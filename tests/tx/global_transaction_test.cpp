@@ -683,3 +683,31 @@ TEST_F(GlobalTx, ACopyOrMoveOfATableOntoItselfIsRefusedAndChangesNothing) {
   db.connection("pg2").execute("INSERT INTO " + table() + " (id, note) VALUES (5, 'e')");
   EXPECT_EQ(copy_rows(db, {.from = "pg2", .table = table(), .to = "pg"}).rows_written, 1u);
 }
+
+// A participant whose server refuses the connection: the error names the
+// connection and the branch it was starting, not a plain BEGIN it never ran;
+// nothing is left anywhere.
+TEST_F(GlobalTx, AParticipantThatCannotConnectIsNamedWithTheBranchItWasStarting) {
+  DatabaseConfig cfg;
+  cfg.add("pg2", env("PLEXUS_TEST_PG_SHARD1_URL"));
+  auto dead = parse_url(env("PLEXUS_TEST_MYSQL_URL"));
+  dead.hosts.at(0).port = 1;
+  dead.pool.acquire_timeout = milliseconds(2000);
+  cfg.add("dead_my", dead);
+  cfg.transactions.coordinator = "t-dead";
+  cfg.transactions.log_file = (dir / "dead.log").string();
+  Database db(cfg);
+  try {
+    db.transaction({"pg2", "dead_my"}, [&](GlobalTransaction& g) {
+      g["pg2"].execute("INSERT INTO " + table() + " (id, note) VALUES (11, 'x')");
+    });
+    FAIL() << "a participant that cannot connect took part";
+  } catch (const ConnectionError& e) {
+    const std::string w = e.what();
+    EXPECT_NE(w.find("dead_my"), std::string::npos) << w;
+    EXPECT_EQ(w.find("while running: BEGIN"), std::string::npos) << w;
+    EXPECT_NE(w.find("two-phase branch plx.t-dead."), std::string::npos) << w;
+  }
+  EXPECT_EQ(db.connection("pg2").scalar("SELECT count(*) FROM " + table() + " WHERE id = 11").as<int>(), 0);
+  EXPECT_EQ(pending(db, "t-dead"), 0u);
+}

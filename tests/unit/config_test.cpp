@@ -282,7 +282,13 @@ TEST(Url, BadUrlsGiveClearErrorsWithoutThePassword) {
   msg = error_of([] { (void)parse_url("postgresql://u:topsecret@h:notaport/d"); });
   EXPECT_NE(msg.find("port 'notaport'"), std::string::npos) << msg;
   EXPECT_EQ(msg.find("topsecret"), std::string::npos) << msg;
-  msg = error_of([] { (void)parse_url("mysql:/h/d"); });
+  // scheme:/path is a path (RFC 3986): for a server engine, a configuration without a host.
+  EXPECT_EQ(parse_url("mysql:/h/d").database, "/h/d");
+  msg = error_of([] {
+    DatabaseConfig cfg;
+    cfg.add("m", parse_url("mysql:/h/d"));
+    Database db(cfg);
+  });
   EXPECT_NE(msg.find("mysql://[user[:password]@]host"), std::string::npos) << msg;
   msg = error_of([] { (void)parse_url("no-scheme-here"); });
   EXPECT_NE(msg.find("expected engine:path/to/file or engine://"), std::string::npos) << msg;

@@ -8,6 +8,7 @@
 #include "plexus/core/error.hpp"
 #include "plexus/core/result.hpp"
 #include "plexus/core/value.hpp"
+#include "plexus/orm/model.hpp"
 
 using namespace plexus;
 using namespace std::chrono;
@@ -268,4 +269,43 @@ TEST(Row, ARowReadThroughItsColumnSourceReadsCellsAsItsValuesWouldConvert) {
   EXPECT_EQ(direct.begin(), direct.end());
   read_cell(held, 0, x);
   EXPECT_EQ(x, 7);
+}
+
+// Text reads as a number only when it spells one in digits: "NaN", "inf"
+// and "Infinity" are not numbers (from_chars would take them).
+TEST(ValueText, NamesOfSpecialNumbersAreNotNumbers) {
+  for (const char* s : {"NaN", "nan", "-nan", "inf", "-inf", "Infinity", "+Infinity", "INF", "nan(1)", "", "-", "+", "."})
+    EXPECT_THROW((void)Value(s).as<double>(), ConversionError) << s;
+  for (const char* s : {"nan", "inf", "-inf"}) EXPECT_THROW((void)Value(s).as<std::int64_t>(), ConversionError) << s;
+  EXPECT_EQ(Value("1.5").as<double>(), 1.5);
+  EXPECT_EQ(Value("-.5").as<double>(), -0.5);
+  EXPECT_EQ(Value(" 2e3 ").as<double>(), 2000.0);
+  EXPECT_EQ(Value("+7").as<std::int64_t>(), 7);
+}
+
+// JSON in and out of models: an integer past int64 is refused, never
+// wrapped; text JSON cannot carry is a plexus::Error naming the field.
+TEST(ModelJson, GeneratedIntegersAtTheEdgeAndTextThatIsNotUtf8) {
+  std::mt19937_64 rng(7);
+  constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  for (int i = 0; i < 300; ++i) {
+    const std::uint64_t u = i % 3 == 0 ? kMax - rng() % 1000 : i % 3 == 1 ? kMax + 1 + rng() % 1000 : ~0ULL - rng() % 1000;
+    const std::string json = "{\"n\": " + std::to_string(u) + "}";
+    if (u <= kMax) {
+      const Fields f = fields_from_json(json);
+      EXPECT_EQ(f.at(0).second.as<std::int64_t>(), static_cast<std::int64_t>(u)) << json;
+    } else {
+      EXPECT_THROW((void)fields_from_json(json), ConversionError) << json;
+    }
+  }
+  EXPECT_EQ(fields_from_json("{\"n\": -9223372036854775808}").at(0).second.as<std::int64_t>(), std::numeric_limits<std::int64_t>::min());
+  EXPECT_EQ(fields_from_json("{\"s\": \"NaN\"}").at(0).second.type(), Value::Type::text) << "a string stays text";
+  EXPECT_THROW((void)fields_from_json("{\"s\": \"NaN\"}").at(0).second.as<double>(), ConversionError);
+  try {
+    (void)fields_to_json({{"ok", Value("fine")}, {"bad", Value(std::string("\xff\xfe"))}});
+    FAIL() << "invalid UTF-8 was written as JSON";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'bad'"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(fields_to_json({{"t", Value("Grüße")}}), "{\"t\":\"Grüße\"}");
 }

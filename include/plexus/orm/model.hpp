@@ -494,7 +494,7 @@ class Model {
       std::erase_if(all, [](const auto& f) { return f.first == T::schema.shard_key_name(); });
     QueryBuilder q(target(m_conn), detail::schema_table<T>());
     pin(q.where(key_name(), key), obj);
-    q.update(all);
+    if (q.update(all) == 0 && m_sharded) refuse_if_moved(key);
   }
   /// Deletes by primary key; true if a row was deleted.
   bool remove(const T& obj) const {
@@ -594,6 +594,25 @@ class Model {
   Queryable& target(const std::string& where) const {
     if (m_tx && where == m_tx->connection().name()) return *m_tx;
     return where == m_conn ? home() : m_db->queryable(where);
+  }
+  /// A sharded save() that updated nothing: if the row lives under another
+  /// shard key, the struct changed its shard key, which is refused as for an
+  /// entity (the row would stay on a member that no longer owns it).
+  void refuse_if_moved(const Value& key) const {
+    if constexpr (!T::schema.shard_key_name().empty()) {
+      if (T::schema.shard_key_name() == key_name()) return;
+      QueryBuilder where_now(home(), detail::schema_table<T>());
+      const std::string shard_key(T::schema.shard_key_name());
+      where_now.select({Expr(shard_key)}).where(key_name(), key);
+      const Result found = where_now.get();
+      if (found.size() == 0) return;  // no such row: nothing to update, as on one database
+      throw UsageError("save() of '" + std::string(T::schema.table()) + "' on shard group '" + m_conn +
+                       "' changes the shard key '" + shard_key + "' of the row with " + std::string(key_name()) +
+                       " = " + key.to_string() + " (it is " + Value(found.front()[0]).to_string() +
+                       " in the database): that would leave the row on a member that no longer owns it; nothing "
+                       "was written. Move the row instead (read it, insert it with the new key and delete the old "
+                       "one in db.transaction over both members)");
+    }
   }
   /// On a shard group, also matches the row's shard key, so a write goes to
   /// the one member holding it (its value in `obj`).
