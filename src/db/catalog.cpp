@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "db/connection_core.hpp"
 #include "plexus/db/connection.hpp"
 #include "plexus/driver/engine.hpp"
 #include "plexus/driver/grammar.hpp"
@@ -28,6 +29,19 @@ std::optional<std::int64_t> opt_int(const Value& v) {
 }
 
 }  // namespace
+
+std::vector<ColumnText> text_rules(Connection& conn, std::string_view table) {
+  const driver::Engine& engine = detail::core_of(conn).engine;
+  const auto q = engine.catalog();
+  if (!q || q->collations.empty()) return {};
+  std::vector<ColumnText> out;
+  const Result r = conn.on_primary().query(q->collations, {Value(std::string(table))}, Intent::read);
+  for (auto& [column, collation] : engine.read_collations(r)) {
+    const driver::TextRules rules = engine.text_rules(collation);
+    out.push_back({std::move(column), std::move(collation), rules.binary_order, rules.case_sensitive_like});
+  }
+  return out;
+}
 
 std::vector<TableInfo> list_tables(Database& db, std::string_view connection) {
   auto& conn = db.connection(connection);
@@ -60,11 +74,18 @@ TableDescription describe_table(Database& db, std::string_view connection, std::
     const auto& def = row["default_value"];
     d.columns.push_back({row["name"].to_string(), row["type"].to_string(), row["nullable"].as<bool>(),
                          def.is_null() ? std::nullopt : std::optional<std::string>(def.to_string()),
-                         row["primary_key"].as<bool>()});
+                         row["primary_key"].as<bool>(), {}, true, true});
   }
   if (d.columns.empty())
     throw UsageError("connection '" + conn.name() + "' has no table '" + std::string(table) +
                      "' (plexus db show " + conn.name() + " lists its tables)");
+  for (const auto& t : text_rules(conn, table))
+    for (auto& c : d.columns)
+      if (c.name == t.column) {
+        c.collation = t.collation;
+        c.binary_order = t.binary_order;
+        c.case_sensitive_like = t.case_sensitive_like;
+      }
   for (const auto& row : primary.query(q.indexes, {Value(std::string(table))}, Intent::read))
     d.indexes.push_back({row["name"].to_string(), row["columns"].is_null() ? "" : row["columns"].to_string(),
                          row["is_unique"].as<bool>(), row["is_primary"].as<bool>()});

@@ -94,6 +94,12 @@ std::optional<std::chrono::milliseconds> Session::replica_lag() { return std::nu
 Session::NodeRole Session::node_role() { return NodeRole::writable; }
 std::optional<ConsoleCommand> Engine::console(const ConnectionConfig&, const Endpoint*) const { return std::nullopt; }
 std::optional<CatalogQueries> Engine::catalog() const { return std::nullopt; }
+std::vector<std::pair<std::string, std::string>> Engine::read_collations(const Result& r) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (Row row : r) out.emplace_back(row[0].to_string(), row[1].is_null() ? std::string() : row[1].to_string());
+  return out;
+}
+TextRules Engine::text_rules(std::string_view) const { return {}; }
 bool Session::serves_reads() { return true; }
 std::optional<std::string> Session::refuses_two_phase_commit() { return std::nullopt; }
 

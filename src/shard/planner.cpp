@@ -149,9 +149,63 @@ int three_way(const T& a, const T& b) {
 /// numbers and order differently as numbers and as bytes make the column
 /// ambiguous (a DECIMAL read as text, or numbers kept in a text column): the
 /// merge cannot know which order the database meant, so it refuses.
-int compare(const Value& a, const Value& b, std::string_view column) {
+int compare(const Value& a, const Value& b, std::string_view column, bool by_value = false);
+
+/// `text` compared with `other` in `other`'s type, when the text reads as a
+/// value of it (one engine returns a DECIMAL, or an aggregate of timestamps,
+/// as text where another returns a number or a timestamp); nullopt otherwise.
+std::optional<int> compare_text_as(const Value& text, const Value& other, std::string_view column) {
+  if (text.type() != Value::Type::text) return std::nullopt;
+  switch (other.type()) {
+    case Value::Type::boolean:
+    case Value::Type::integer:
+    case Value::Type::real:
+      if (auto n = as_number(text.text_view())) {
+        // Against a double, the text is read as the nearest double (0.12 stored
+        // by SQLite as a double equals the DECIMAL 0.12 another engine spells).
+        if (other.type() == Value::Type::real)
+          return three_way(std::strtod(std::string(text.text_view()).c_str(), nullptr), other.raw_real());
+        return three_way(*n, number(other));
+      }
+      return std::nullopt;
+    case Value::Type::date:
+    case Value::Type::time:
+    case Value::Type::timestamp:
+      try {
+        const Value as_other = other.type() == Value::Type::date   ? Value(text.as<Date>())
+                               : other.type() == Value::Type::time ? Value(text.as<Time>())
+                                                                   : Value(text.as<Timestamp>());
+        return compare(as_other, other, column);
+      } catch (const ConversionError&) {
+        return std::nullopt;
+      }
+    default: return std::nullopt;
+  }
+}
+
+int compare(const Value& a, const Value& b, std::string_view column, bool by_value) {
+  // A column that is no text in the members' schemas (a DECIMAL, a
+  // timestamp) whose values come back as text compares by what they say.
+  if (by_value && a.type() == Value::Type::text && b.type() == Value::Type::text) {
+    auto na = as_number(a.text_view()), nb = as_number(b.text_view());
+    if (na && nb) return three_way(*na, *nb);
+    try {
+      return three_way(a.as<Timestamp>(), b.as<Timestamp>());
+    } catch (const ConversionError&) {
+      // neither: compared as text below
+    }
+  }
   const int ra = rank(a), rb = rank(b);
-  if (ra != rb) return ra < rb ? -1 : 1;
+  if (ra != rb) {
+    if (a.is_null() || b.is_null()) return ra < rb ? -1 : 1;  // NULL lowest, as every member is asked to order it
+    if (auto c = compare_text_as(a, b, column)) return *c;
+    if (auto c = compare_text_as(b, a, column)) return -*c;
+    throw UsageError("scatter-gather across shards: column '" + std::string(column) + "' holds " +
+                     std::string(Value::type_name(a.type())) + " on one member and " +
+                     std::string(Value::type_name(b.type())) +
+                     " on another, and neither reads as the other: Plexus cannot order them as one database would, "
+                     "so it refuses; give the column one type on every member (or cast it in the query)");
+  }
   switch (a.type()) {
     case Value::Type::null: return 0;
     case Value::Type::boolean:
@@ -261,9 +315,9 @@ struct Accumulator {
   bool seen = false;
 };
 
-bool matches(const Value& v, std::string_view op, const Value& x, std::string_view column) {
+bool matches(const Value& v, std::string_view op, const Value& x, std::string_view column, bool by_value) {
   if (v.is_null() || x.is_null()) return false;  // SQL: a comparison with NULL is not true
-  const int c = compare(v, x, column);
+  const int c = compare(v, x, column, by_value);
   if (op == "=") return c == 0;
   if (op == "!=" || op == "<>") return c != 0;
   if (op == "<") return c < 0;
@@ -294,7 +348,59 @@ void ShardPlanner::check_conditions(const QueryBuilder::Conditions& conds) {
     if (c.kind == K::in_sub || c.kind == K::not_in_sub)
       refuse("a subquery in WHERE would run against each shard's rows only; run the subquery first and pass its values");
     if (c.kind == K::group && c.nested) check_conditions(c.nested->parts().wheres);
+    if (c.kind == K::basic && (c.op == "like" || c.op == "not like")) m_like.emplace_back(unqualified(c.column));
   }
+}
+
+bool ShardPlanner::by_value(std::string_view column) const {
+  const auto c = unqualified(column);
+  return std::find(m_by_value.begin(), m_by_value.end(), c) != m_by_value.end();
+}
+
+std::vector<bool> ShardPlanner::sort_by_value() const {
+  std::vector<bool> out;
+  for (const auto& s : m_sort) out.push_back(by_value(m_star ? std::string_view(s.name) : std::string_view(m_cols[m_outs[s.out].src].arg)));
+  return out;
+}
+
+std::vector<std::string> ShardPlanner::merged_text_columns() const {
+  static const std::vector<Result> none;
+  return merged_text_columns(none);
+}
+
+std::vector<std::string> ShardPlanner::merged_text_columns(const std::vector<Result>& parts) const {
+  // With answers in hand, only a column that holds text in them counts.
+  const auto holds_text = [&](std::string_view name, std::optional<std::size_t> at) {
+    if (parts.empty()) return true;
+    for (const Result& r : parts) {
+      const auto i = at ? at : r.columns().find(name);
+      if (!i) continue;
+      for (Row row : r)
+        if (*i < row.size() && row[*i].type() == Value::Type::text) return true;
+    }
+    return false;
+  };
+  std::vector<std::string> out;
+  const auto add = [&](std::string_view column, std::optional<std::size_t> at) {
+    if (column.empty() || column == "*") return;
+    std::string c(unqualified(column));
+    if (std::find(out.begin(), out.end(), c) == out.end() && holds_text(c, at)) out.push_back(std::move(c));
+  };
+  for (const auto& s : m_sort) {
+    if (m_star) add(s.name, std::nullopt);
+    else if (s.out < m_outs.size()) add(m_cols[m_outs[s.out].src].arg, m_outs[s.out].src);
+  }
+  for (const auto& o : m_outs)
+    if (o.op == Op::min || o.op == Op::max || (m_distinct && o.op == Op::keep)) add(m_cols[o.src].arg, o.src);
+  for (auto src : m_group_srcs) add(m_cols[src].arg, src);
+  if (m_star && m_distinct) {
+    bool any = parts.empty();
+    for (const Result& r : parts)
+      for (Row row : r)
+        for (std::size_t c = 0; c < row.size() && !any; ++c) any = row[c].type() == Value::Type::text;
+    if (any) out.push_back("*");
+  }
+  return out;
 }
 
 std::optional<std::vector<Value>> ShardPlanner::key_values(const QueryBuilder& q, std::string_view key) {
@@ -539,9 +645,10 @@ Result ShardPlanner::merge_rows(std::vector<Result>& parts, std::span<const std:
   const auto& visible = lay.visible;  // (names, not structured bindings: lambdas below capture them)
   const auto& out_names = lay.names;
   const auto& key_at = lay.key_at;
+  const std::vector<bool> value_keys = sort_by_value();
   auto order = [&](Row a, Row b) {  // -1 when a comes first
     for (std::size_t k = 0; k < m_sort.size(); ++k) {
-      int c = compare(a[key_at[k]], b[key_at[k]], m_sort[k].name);
+      int c = compare(a[key_at[k]], b[key_at[k]], m_sort[k].name, value_keys[k]);
       if (m_sort[k].desc) c = -c;
       if (c) return c;
     }
@@ -616,6 +723,7 @@ class MergedSource final : public RowSource {
     std::size_t at;
     std::string name;
     bool desc;
+    bool by_value;
   };
   MergedSource(std::vector<Cursor> parts, std::vector<std::string> names, std::vector<std::size_t> visible,
                std::vector<std::string> out_names, std::vector<Sort> sort, bool distinct,
@@ -654,7 +762,7 @@ class MergedSource final : public RowSource {
   }
   int order(const std::vector<Value>& a, const std::vector<Value>& b) const {
     for (const auto& s : m_sort) {
-      int c = compare(a[s.at], b[s.at], s.name);
+      int c = compare(a[s.at], b[s.at], s.name, s.by_value);
       if (s.desc) c = -c;
       if (c) return c;
     }
@@ -717,7 +825,9 @@ std::unique_ptr<RowSource> ShardPlanner::stream(std::vector<Cursor> parts, std::
   }
   Layout lay = layout(parts.front().columns());
   std::vector<MergedSource::Sort> sort;
-  for (std::size_t k = 0; k < m_sort.size(); ++k) sort.push_back({lay.key_at[k], m_sort[k].name, m_sort[k].desc});
+  const std::vector<bool> value_keys = sort_by_value();
+  for (std::size_t k = 0; k < m_sort.size(); ++k)
+    sort.push_back({lay.key_at[k], m_sort[k].name, m_sort[k].desc, value_keys[k]});
   return std::make_unique<MergedSource>(std::move(parts), std::move(names), std::move(lay.visible), std::move(lay.names),
                                         std::move(sort), m_distinct, m_limit, m_offset);
 }
@@ -743,7 +853,8 @@ Result ShardPlanner::merge_groups(std::vector<Result>& parts) const {
         else if (fn == "SUM") a.sum.add(v);
         else if (fn == "MIN" || fn == "MAX") {
           if (v.is_null()) continue;
-          if (!a.seen || (fn == "MIN" ? compare(v, a.best, m_cols[c].arg) < 0 : compare(v, a.best, m_cols[c].arg) > 0)) a.best = v;
+          const int than = compare(v, a.best, m_cols[c].arg, by_value(m_cols[c].arg));
+          if (!a.seen || (fn == "MIN" ? than < 0 : than > 0)) a.best = v;
           a.seen = true;
         } else if (!a.seen) {
           a.best = v;  // a grouped column: the same in every row of the group
@@ -774,18 +885,21 @@ Result ShardPlanner::merge_groups(std::vector<Result>& parts) const {
       }
     }
     bool keep = true;
-    for (const auto& h : m_having) keep = keep && matches(row[h.out], h.op, h.value, m_outs[h.out].name);
+    for (const auto& h : m_having)
+      keep = keep && matches(row[h.out], h.op, h.value, m_outs[h.out].name, by_value(m_cols[m_outs[h.out].src].arg));
     if (keep) rows.push_back(std::move(row));
   }
-  if (!m_sort.empty())
+  if (!m_sort.empty()) {
+    const std::vector<bool> value_keys = sort_by_value();
     std::stable_sort(rows.begin(), rows.end(), [&](const auto& a, const auto& b) {
-      for (const auto& s : m_sort) {
-        int c = compare(a[s.out], b[s.out], s.name);
-        if (s.desc) c = -c;
+      for (std::size_t k = 0; k < m_sort.size(); ++k) {
+        int c = compare(a[m_sort[k].out], b[m_sort[k].out], m_sort[k].name, value_keys[k]);
+        if (m_sort[k].desc) c = -c;
         if (c) return c < 0;
       }
       return false;
     });
+  }
   std::vector<std::string> names;
   std::vector<std::size_t> visible;
   for (std::size_t i = 0; i < m_outs.size(); ++i)

@@ -41,6 +41,18 @@ class ShardPlanner {
   [[nodiscard]] std::unique_ptr<RowSource> stream(std::vector<Cursor> parts, std::vector<std::string> names) const;
   /// The merge plan in words: "ordered merge (streaming; each shard LIMIT 15)", …
   [[nodiscard]] std::string describe() const;
+  /// Columns whose text the merge compares (ORDER BY, GROUP BY, DISTINCT,
+  /// MIN/MAX): every member must order their text by its bytes, as the merge
+  /// does ("*": every column). Unqualified names.
+  [[nodiscard]] std::vector<std::string> merged_text_columns() const;
+  /// merged_text_columns() that hold text in `parts` (the members' answers).
+  [[nodiscard]] std::vector<std::string> merged_text_columns(const std::vector<Result>& parts) const;
+  /// Columns that are no text in the members' schemas (a DECIMAL, a
+  /// timestamp) although an engine returns them as text: the merge compares
+  /// their values as numbers or timestamps, not as text.
+  void compare_by_value(std::vector<std::string> columns) { m_by_value = std::move(columns); }
+  /// Columns a WHERE compares with LIKE: every member must read LIKE alike.
+  [[nodiscard]] const std::vector<std::string>& like_columns() const noexcept { return m_like; }
 
  private:
   enum class Op { keep, count, sum, min, max, avg };
@@ -95,6 +107,11 @@ class ShardPlanner {
   std::vector<SortKey> m_sort;
   std::vector<Having> m_having;
   std::optional<std::uint64_t> m_limit, m_offset;
+  std::vector<std::string> m_like;
+  std::vector<std::string> m_by_value;
+  [[nodiscard]] bool by_value(std::string_view column) const;
+  /// by_value() of each sort key's column.
+  [[nodiscard]] std::vector<bool> sort_by_value() const;
 };
 
 }  // namespace plexus::detail

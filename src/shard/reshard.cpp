@@ -74,6 +74,20 @@ ReshardReport reshard(Database& db, std::string_view from_group, std::string_vie
   ReshardReport report;
   report.plan = plan_reshard(db, from_group, to_group, table);
   Layouts l = layouts(db, from_group, to_group);
+  // Each step is a move in two-phase commits, which takes at most one
+  // participant that cannot prepare (SQLite): a step between two such
+  // members is refused here, before any step moves a row.
+  const auto prepares = [&](const std::string& name) {
+    return db.engines().get(db.connection(name).type()).capabilities().two_phase_commit;
+  };
+  for (const auto& step : report.plan.steps)
+    if (!prepares(step.from) && !prepares(step.to))
+      throw UsageError("resharding '" + std::string(table) + "' from '" + l.from.name() + "' to '" + l.to.name() +
+                       "': the step " + step.from + " -> " + step.to + " (" + std::to_string(step.rows) +
+                       " rows) is between two members that cannot prepare a transaction (" +
+                       db.connection(step.from).type() + ", " + db.connection(step.to).type() +
+                       "), so it cannot move rows atomically; nothing was moved. Move those rows through a member "
+                       "that can prepare (PostgreSQL, MariaDB), or by hand");
   const std::vector<std::string> row_key = opts.row_key.empty() ? std::vector<std::string>{l.from.key()} : opts.row_key;
   constexpr std::size_t kKeysPerQuery = 500;  // keys named in one SELECT … WHERE key IN (…)
   for (std::size_t m = 0; m < l.from.size(); ++m) {

@@ -1,5 +1,10 @@
 #include "plexus/shard/shard_group.hpp"
 
+#include <map>
+#include <mutex>
+
+#include "plexus/db/catalog.hpp"
+
 #include <algorithm>
 #include <cctype>
 
@@ -23,6 +28,10 @@ struct ShardGroup::Shared {
   /// Statements sent to each member: [2i] routed by key, [2i+1] in a fan-out.
   mutable std::unique_ptr<detail::Counter[]> routed;
   void count(std::size_t member, bool keyed) const noexcept { detail::bump(routed[2 * member + (keyed ? 0 : 1)]); }
+  /// How each member compares a table's text, read from its catalog once per
+  /// table (by "member\x1ftable").
+  mutable std::mutex text_mutex;
+  mutable std::map<std::string, std::vector<ColumnText>> text;
 };
 
 namespace {
@@ -223,6 +232,11 @@ std::vector<Queryable*> ShardGroup::writers(const QueryBuilder& q, const Fields*
 
 // ---- scatter-gather ----------------------------------------------------------
 
+namespace {
+/// What get_partial() leaves out and lists: a member down, lost or too slow.
+bool member_unavailable(const Error& e) { return e.is_connection_error() || e.is_timeout(); }
+}  // namespace
+
 std::vector<Result> ShardGroup::fan_out(const std::vector<std::size_t>& members,
                                         const std::function<Result(Connection&)>& work,
                                         std::vector<ShardFailure>* failed) {
@@ -239,6 +253,11 @@ std::vector<Result> ShardGroup::fan_out(const std::vector<std::size_t>& members,
       if (e) std::rethrow_exception(e);  // the error names the member's connection
     return parts;
   }
+  // A member that is down or too slow is left out and listed. Any other
+  // error is a mistake in the query (an unknown column, a syntax error) when
+  // no member could run it, and throws; when others answered, it is that
+  // member's own (a table it lacks) and is listed too.
+  const bool any_answered = std::any_of(errors.begin(), errors.end(), [](const auto& e) { return !e; });
   std::vector<Result> answered;
   for (std::size_t i = 0; i < members.size(); ++i) {
     if (!errors[i]) {
@@ -248,12 +267,86 @@ std::vector<Result> ShardGroup::fan_out(const std::vector<std::size_t>& members,
     try {
       std::rethrow_exception(errors[i]);
     } catch (const UsageError&) {
-      throw;  // a mistake in the query, not a member being down
-    } catch (const std::exception& e) {
+      throw;  // refused before it ran
+    } catch (const Error& e) {
+      if (!member_unavailable(e) && !any_answered) throw;
       failed->push_back({members[i], member_names()[members[i]], e.what()});
     }
   }
   return answered;
+}
+
+std::vector<ColumnText> ShardGroup::member_text(std::size_t member, const std::string& table) {
+  const std::string key = std::to_string(member) + '\x1f' + table;
+  {
+    std::lock_guard lock(m_shared->text_mutex);
+    if (auto it = m_shared->text.find(key); it != m_shared->text.end()) return it->second;
+  }
+  auto rules = text_rules(*m_shared->members[member], table);
+  std::lock_guard lock(m_shared->text_mutex);
+  return m_shared->text.emplace(key, std::move(rules)).first->second;
+}
+
+std::vector<std::string> ShardGroup::check_text(const std::vector<std::string>& merged,
+                                                const std::vector<std::string>& likes, const QueryBuilder& q,
+                                                const std::vector<std::size_t>& targets) {
+  if (targets.size() < 2) return {};  // one member answers as itself: nothing is merged
+  if (merged.empty() && likes.empty()) return {};
+  const auto refuse = [&](const std::string& why) {
+    throw UsageError("shard group '" + name() + "': query on '" + q.table() + "' refused: " + why);
+  };
+  const auto find = [](const std::vector<ColumnText>& cols, const std::string& c) -> const ColumnText* {
+    for (const auto& t : cols)
+      if (t.column == c) return &t;
+    for (const auto& t : cols)
+      if (t.column.size() == c.size() && std::equal(c.begin(), c.end(), t.column.begin(), [](char a, char b) {
+            return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+          }))
+        return &t;
+    return nullptr;
+  };
+  std::vector<std::vector<ColumnText>> rules;
+  for (auto m : targets) rules.push_back(member_text(m, q.table()));
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    for (const auto& c : merged) {
+      for (const auto& t : rules[i]) {
+        if (c != "*" && &t != find(rules[i], c)) continue;
+        if (!t.binary_order)
+          refuse("member '" + member_names()[targets[i]] + "' compares the text of column '" + t.column +
+                 "' by collation '" + t.collation + "', not by its bytes as the merge across members does, so the "
+                 "merged order, groups or MIN/MAX would differ from one database's; give the column a binary "
+                 "collation on every member (\"C\" on PostgreSQL, utf8mb4_bin on MariaDB, BINARY on SQLite), or "
+                 "query one member");
+      }
+    }
+  }
+  // Merged columns no member's schema calls text (no collation anywhere):
+  // their text is a number or a timestamp as an engine spells it.
+  std::vector<std::string> by_value;
+  for (const auto& c : merged) {
+    if (c == "*") continue;
+    bool known = false, text = false;
+    for (const auto& r : rules)
+      if (const ColumnText* t = find(r, c)) {
+        known = true;
+        text = text || !t->collation.empty();
+      }
+    if (known && !text) by_value.push_back(c);
+  }
+  for (const auto& c : likes) {
+    std::string ignores, tells;
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+      const ColumnText* t = find(rules[i], c);
+      if (!t) continue;
+      (t->case_sensitive_like ? tells : ignores) += (tells.empty() && ignores.empty() ? "" : ", ") + member_names()[targets[i]];
+    }
+    if (!ignores.empty() && !tells.empty())
+      refuse("LIKE on column '" + c + "' ignores case on some members and tells case apart on others (ignores: " +
+             ignores + "; tells apart: " + tells + "), so the members would answer one pattern two ways; use "
+             "ilike for a match that ignores case everywhere, or give the column a binary collation where LIKE "
+             "follows it (MariaDB)");
+  }
+  return by_value;
 }
 
 Result ShardGroup::scatter(const QueryBuilder& q, std::vector<ShardFailure>* failed) {
@@ -275,6 +368,9 @@ Result ShardGroup::scatter(const QueryBuilder& q, std::vector<ShardFailure>* fai
   std::vector<std::string> names;
   for (auto i : targets) names.push_back(member_names()[i]);
   if (parts.empty()) return Result();  // every member failed (listed in `failed`)
+  // Text the merge compares must order alike on every member: asked of
+  // their catalogs (once per table) for the columns that hold text here.
+  plan.compare_by_value(check_text(plan.merged_text_columns(parts), plan.like_columns(), q, targets));
   try {
     return plan.merge(parts, names);
   } catch (const UsageError& e) {
@@ -290,7 +386,9 @@ Cursor ShardGroup::cursor(const QueryBuilder& q) {
     throw UsageError("shard group '" + name() + "': query on '" + q.table() + "' refused: " + plan.refused());
   std::vector<Cursor> parts;
   std::vector<std::string> names;
-  for (auto i : read_targets(q, nullptr)) {
+  const auto targets = read_targets(q, nullptr);
+  plan.compare_by_value(check_text(plan.merged_text_columns(), plan.like_columns(), q, targets));
+  for (auto i : targets) {
     Connection& c = *m_shared->members[i];
     const Query sql = plan.shard_sql(c.grammar());
     parts.push_back(c.cursor(sql.sql, sql.bindings));
@@ -304,9 +402,8 @@ PartialResult ShardGroup::get_partial(const QueryBuilder& q) {
   if (single(q)) {
     try {
       out.rows = QueryBuilder(q).get();
-    } catch (const UsageError&) {
-      throw;
-    } catch (const std::exception& e) {
+    } catch (const Error& e) {
+      if (!member_unavailable(e)) throw;  // the one member asked could not run it: the query's mistake
       const auto targets = read_targets(q, nullptr);
       out.failed.push_back({targets.front(), member_names()[targets.front()], e.what()});
     }

@@ -492,9 +492,12 @@ TEST_F(ShardRouting, APartialReadListsTheMemberThatFailedAndMergesTheRest) {
   EXPECT_EQ(partial.rows[0][0].as<int>(), 2);
   auto counted = g.get_partial(g.table("users").select({raw("COUNT(*) AS n")}));
   EXPECT_EQ(counted.rows[0][0].as<int>(), 6);
-  auto keyed = g.get_partial(g.table("users").where("id", 5));
-  EXPECT_EQ(keyed.failed.size(), 1u);
+  // Asked alone, a member that is up but cannot run the query answers with its error: nothing else to merge.
+  EXPECT_THROW((void)g.get_partial(g.table("users").where("id", 5)), Error);
   EXPECT_TRUE(g.get_partial(g.table("users").where("id", 6)).complete());
+  // A mistake in the query, which no member can run, throws instead of listing every member as failed.
+  EXPECT_THROW((void)g.get_partial(g.table("users").where_raw("no_such_column = 1")), Error);
+  EXPECT_THROW((void)g.get_partial(g.table("users").select({raw("COUNT(*) AS n")}).where_raw("no_such_column > 0")), Error);
 }
 
 TEST_F(ShardRouting, ACursorOverTheGroupStreamsTheSameRowsAsGet) {
@@ -553,4 +556,30 @@ TEST(Concurrently, PiecesThatFanOutThemselvesDoNotWaitForEachOther) {
   auto [p1, p2, p3, p4, p5, p6] = db.concurrently(piece, piece, piece, piece, piece, piece);
   EXPECT_GT(p1 + p2 + p3 + p4 + p5 + p6, 0);
   EXPECT_EQ(leaves, 12);
+}
+
+// A reshard with a step between two members that cannot prepare (SQLite to
+// SQLite) is refused before any step moves a row, not halfway.
+TEST(Reshard, AStepBetweenTwoMembersThatCannotPrepareIsRefusedBeforeAnythingMoves) {
+  auto dir = scratch("reshard_refused");
+  DatabaseConfig cfg = four_files(dir, "hash");
+  cfg.add("s4", sqlite((dir / "s4.db").string()));
+  cfg.add_shard_group("g5", {"s0", "s1", "s2", "s3", "s4"}, "hash").key = "id";
+  Database db(cfg);
+  db.shards("g5").every_shard().execute("CREATE TABLE items (id INTEGER PRIMARY KEY, v INTEGER)");
+  std::vector<Fields> rows;
+  for (std::int64_t id = 1; id <= 400; ++id) rows.push_back({{"id", id}, {"v", id}});
+  db.shards("g").table("items").insert_many(rows);
+  std::vector<std::int64_t> before;
+  for (int m = 0; m < 5; ++m) before.push_back(db.connection("s" + std::to_string(m)).scalar("SELECT count(*) FROM items").as<std::int64_t>());
+  ASSERT_GT(plan_reshard(db, "g", "g5", "items").rows_moving, 0u);
+  try {
+    (void)reshard(db, "g", "g5", "items");
+    FAIL() << "a SQLite-to-SQLite step was not refused";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("nothing was moved"), std::string::npos) << e.what();
+  }
+  for (int m = 0; m < 5; ++m)
+    EXPECT_EQ(db.connection("s" + std::to_string(m)).scalar("SELECT count(*) FROM items").as<std::int64_t>(), before[static_cast<std::size_t>(m)])
+        << "s" << m << ": no row moved";
 }

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
 #include <random>
 #include <filesystem>
 #include <thread>
@@ -646,4 +647,30 @@ TEST(Hooks, EmptyHooksAreRefusedAndHandlesRemoveThem) {
   }
   EXPECT_FALSE(outlived.active());
   outlived.remove();  // after the Database is gone: nothing happens
+}
+
+// How a SQLite table's columns compare text, read from its CREATE statement:
+// text affinity compares by BINARY unless a COLLATE says otherwise; other
+// columns hold no text; LIKE on SQLite ignores case whatever the collation.
+TEST(Catalog, SqliteColumnsSayHowTheyCompareText) {
+  DatabaseConfig cfg;
+  cfg.add("mem", sqlite(":memory:"));
+  Database db(cfg);
+  auto& c = db.connection("mem");
+  c.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, \"odd, col\" TEXT COLLATE NOCASE, v VARCHAR(10) DEFAULT ('a,b'), "
+            "[w] CHARACTER(3) COLLATE rtrim, n DECIMAL(10, 2), b BLOB, CONSTRAINT u UNIQUE (v, w))");
+  const auto d = describe_table(db, "mem", "t");
+  std::map<std::string, const ColumnInfo*> by_name;
+  for (const auto& col : d.columns) by_name[col.name] = &col;
+  ASSERT_EQ(by_name.size(), 6u);
+  EXPECT_EQ(by_name.at("id")->collation, "");
+  EXPECT_EQ(by_name.at("odd, col")->collation, "NOCASE");
+  EXPECT_FALSE(by_name.at("odd, col")->binary_order);
+  EXPECT_EQ(by_name.at("v")->collation, "BINARY");
+  EXPECT_TRUE(by_name.at("v")->binary_order);
+  EXPECT_EQ(by_name.at("w")->collation, "rtrim");
+  EXPECT_FALSE(by_name.at("w")->binary_order);
+  EXPECT_EQ(by_name.at("n")->collation, "") << "a DECIMAL holds no text";
+  EXPECT_EQ(by_name.at("b")->collation, "");
+  EXPECT_FALSE(by_name.at("v")->case_sensitive_like) << "SQLite's LIKE ignores ASCII case";
 }

@@ -29,6 +29,17 @@ struct ColumnInfo {
   bool nullable = true;
   std::optional<std::string> default_value;  ///< the default's SQL expression
   bool primary_key = false;
+  std::string collation;            ///< how its text compares ("" for a column that is not text)
+  bool binary_order = true;         ///< text orders and groups by its bytes
+  bool case_sensitive_like = true;  ///< LIKE tells 'a' from 'A' (SQLite's LIKE never does)
+};
+
+/// How one column compares text on one connection (see ColumnInfo).
+struct ColumnText {
+  std::string column;
+  std::string collation;
+  bool binary_order = true;
+  bool case_sensitive_like = true;
 };
 
 struct IndexInfo {
@@ -49,6 +60,10 @@ struct TableDescription {
 /// @throws ConfigError for an unknown connection or an engine without a catalog;
 ///         the engine's error when the database does not answer.
 [[nodiscard]] std::vector<TableInfo> list_tables(Database& db, std::string_view connection);
+
+/// How each column of `table` compares text on `conn` (its primary), from
+/// the engine's catalog: empty when the engine cannot tell or has no such table.
+[[nodiscard]] std::vector<ColumnText> text_rules(Connection& conn, std::string_view table);
 
 /// A table's columns (in order) and indexes.
 /// @throws UsageError naming the connection when it has no such table.

@@ -111,6 +111,16 @@ struct CatalogQueries {
   std::string_view indexes;
   /// The engine keeps no row estimates: count each table's rows instead (exact).
   bool count_rows = false;
+  /// One parameter, the table. What Engine::read_collations() reads: by
+  /// default rows of (name, collation), the collation a text column compares
+  /// by ("" or NULL for other columns; the database's own where it applies).
+  std::string_view collations = {};
+};
+
+/// How an engine compares text under one collation.
+struct TextRules {
+  bool binary_order = true;         ///< orders and groups text by its bytes (what a merge across shards does)
+  bool case_sensitive_like = true;  ///< LIKE tells 'a' from 'A'
 };
 
 class Engine {
@@ -146,6 +156,10 @@ class Engine {
   [[nodiscard]] virtual std::optional<ConsoleCommand> console(const ConnectionConfig& cfg, const Endpoint* host) const;
   /// The schema queries, or nullopt when the engine cannot describe itself. Default: none.
   [[nodiscard]] virtual std::optional<CatalogQueries> catalog() const;
+  /// Column name → collation, from the result of CatalogQueries::collations.
+  [[nodiscard]] virtual std::vector<std::pair<std::string, std::string>> read_collations(const Result& r) const;
+  /// How text compares under `collation` ("" for a column that is not text).
+  [[nodiscard]] virtual TextRules text_rules(std::string_view collation) const;
 
  protected:
   /// For connect() in a build without the engine's client library: a

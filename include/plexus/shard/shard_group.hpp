@@ -21,6 +21,8 @@
 
 namespace plexus {
 
+struct ColumnText;
+
 namespace detail {
 class ShardStrategy;
 class TaskPool;
@@ -147,6 +149,13 @@ class ShardGroup final : public Queryable, public BuilderRunner {
                                             const std::function<Result(Connection&)>& work,
                                             std::vector<ShardFailure>* failed = nullptr);
   [[nodiscard]] Result scatter(const QueryBuilder& q, std::vector<ShardFailure>* failed);
+  /// How member `member` compares the text of `table`'s columns (its catalog, read once per table).
+  [[nodiscard]] std::vector<ColumnText> member_text(std::size_t member, const std::string& table);
+  /// Refuses a fan-out whose merge compares text some member orders by
+  /// another collation, or whose LIKE members read two ways. Returns the
+  /// merged columns that are no text in any member's schema (compared by value).
+  [[nodiscard]] std::vector<std::string> check_text(const std::vector<std::string>& merged, const std::vector<std::string>& likes, const QueryBuilder& q,
+                  const std::vector<std::size_t>& targets);
 
   std::shared_ptr<const Shared> m_shared;
   bool m_every;

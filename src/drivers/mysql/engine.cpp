@@ -63,7 +63,16 @@ class Engine final : public driver::Engine {
         " MIN(NON_UNIQUE) = 0 AS is_unique, INDEX_NAME = 'PRIMARY' AS is_primary"
         " FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?"
         " GROUP BY INDEX_NAME ORDER BY INDEX_NAME",
-        false};
+        false,
+        "SELECT COLUMN_NAME AS name, COLLATION_NAME AS collation"
+        " FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?"};
+  }
+
+  // Only a binary collation (…_bin, binary) orders text by its bytes; LIKE
+  // follows the column's collation (the default, …_ci, ignores case).
+  driver::TextRules text_rules(std::string_view collation) const override {
+    const bool binary = collation.empty() || collation == "binary" || collation.ends_with("_bin");
+    return {binary, binary};
   }
 
   std::optional<driver::ConsoleCommand> console(const ConnectionConfig& cfg, const Endpoint* host) const override {

@@ -1,6 +1,9 @@
 // The PostgreSQL engine descriptor: names, dialect, capabilities, options
 // (libpq connection keywords, checked when the Database is built) and the
 // session factory.
+#include <algorithm>
+#include <cctype>
+
 #include "drivers/postgres/grammar.hpp"
 #include "plexus/core/error.hpp"
 #include "plexus/driver/engine.hpp"
@@ -103,7 +106,24 @@ class Engine final : public driver::Engine {
         " i.indisunique AS is_unique, i.indisprimary AS is_primary"
         " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
         " WHERE i.indrelid = to_regclass(quote_ident($1)) ORDER BY c.relname",
-        false};
+        false,
+        "SELECT a.attname AS name, CASE WHEN a.attcollation = 0 THEN NULL"
+        " WHEN co.collname = 'default' THEN (SELECT datcollate FROM pg_database WHERE datname = current_database())"
+        " ELSE co.collname END AS collation"
+        " FROM pg_attribute a LEFT JOIN pg_collation co ON co.oid = a.attcollation"
+        " WHERE a.attrelid = to_regclass(quote_ident($1)) AND a.attnum > 0 AND NOT a.attisdropped"};
+  }
+
+  // Text orders by its bytes under C, POSIX and ucs_basic (and C.UTF-8:
+  // code points, which is byte order in UTF-8); LIKE always tells case apart.
+  driver::TextRules text_rules(std::string_view collation) const override {
+    const auto is = [&](std::string_view c) {
+      return collation.size() == c.size() && std::equal(c.begin(), c.end(), collation.begin(), [](char a, char b) {
+               return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+             });
+    };
+    const bool binary = collation.empty() || is("C") || is("POSIX") || is("ucs_basic") || is("C.UTF-8") || is("C.utf8");
+    return {binary, true};
   }
 
   std::unique_ptr<driver::Session> connect(const driver::Target& t) const override {

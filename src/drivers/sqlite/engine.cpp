@@ -1,6 +1,8 @@
 // The SQLite engine descriptor: names, dialect, capabilities, options and
 // the session factory. Compiled whether or not libsqlite3 was found (then
 // sessions cannot be opened, but names, grammar and options still work).
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 
 #include "drivers/sqlite/grammar.hpp"
@@ -22,6 +24,106 @@ ConnectionConfig sqlite(std::string path) {
 }  // namespace plexus
 
 namespace plexus::engine::sqlite {
+namespace {
+
+bool ieq(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::toupper(static_cast<unsigned char>(x)) == std::toupper(static_cast<unsigned char>(y));
+         });
+}
+
+/// The words of one column definition, quoted names unquoted.
+std::vector<std::string> words_of(std::string_view def) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < def.size();) {
+    const char c = def[i];
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      ++i;
+    } else if (c == '"' || c == '`' || c == '[' || c == '\'') {
+      const char close = c == '[' ? ']' : c;
+      std::string word;
+      for (++i; i < def.size(); ++i) {
+        if (def[i] == close) {
+          if (close != ']' && i + 1 < def.size() && def[i + 1] == close) {
+            word += close;
+            ++i;
+            continue;
+          }
+          ++i;
+          break;
+        }
+        word += def[i];
+      }
+      out.push_back(std::move(word));
+    } else if (c == '(') {  // a type's size or a default's expression: skipped whole
+      int depth = 0;
+      for (; i < def.size(); ++i) {
+        if (def[i] == '(') ++depth;
+        else if (def[i] == ')' && --depth == 0) {
+          ++i;
+          break;
+        }
+      }
+    } else {
+      std::size_t j = i;
+      while (j < def.size() && !std::isspace(static_cast<unsigned char>(def[j])) && def[j] != '(') ++j;
+      out.emplace_back(def.substr(i, j - i));
+      i = j;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+/// Each column of a CREATE TABLE statement with its COLLATE clause's
+/// collation ("" when it has none).
+std::vector<std::pair<std::string, std::string>> column_collations(std::string_view create) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const auto open = create.find('(');
+  if (open == std::string_view::npos) return out;
+  std::vector<std::string_view> defs;
+  int depth = 0;
+  char quote = 0;
+  std::size_t start = open + 1;
+  for (std::size_t i = open + 1; i < create.size(); ++i) {
+    const char c = create[i];
+    if (quote) {
+      if (c == quote) quote = 0;
+      continue;
+    }
+    if (c == '"' || c == '\'' || c == '`') quote = c;
+    else if (c == '[') quote = ']';
+    else if (c == '(') ++depth;
+    else if (c == ')' && depth-- == 0) {
+      defs.push_back(create.substr(start, i - start));
+      break;
+    } else if (c == ',' && depth == 0) {
+      defs.push_back(create.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  for (const auto def : defs) {
+    const auto words = words_of(def);
+    if (words.empty()) continue;
+    const std::string& first = words.front();
+    if (ieq(first, "CONSTRAINT") || ieq(first, "PRIMARY") || ieq(first, "UNIQUE") || ieq(first, "CHECK") ||
+        ieq(first, "FOREIGN"))
+      continue;  // a table constraint, not a column
+    // A column of text affinity (its type names CHAR, CLOB or TEXT) compares
+    // by BINARY unless it says otherwise; any other column holds no text.
+    std::string type = words.size() > 1 ? words[1] : std::string();
+    for (auto& ch : type) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    const bool text = type.find("CHAR") != std::string::npos || type.find("CLOB") != std::string::npos ||
+                      type.find("TEXT") != std::string::npos;
+    std::string collation = text ? "BINARY" : "";
+    for (std::size_t w = 1; w + 1 < words.size(); ++w)
+      if (ieq(words[w], "COLLATE")) collation = words[w + 1];
+    out.emplace_back(first, collation);
+  }
+  return out;
+}
+
 namespace {
 
 bool is_memory(const std::string& db) { return db == ":memory:" || db.find("mode=memory") != std::string::npos; }
@@ -75,7 +177,21 @@ class Engine final : public driver::Engine {
         " FROM pragma_table_info(?) ORDER BY cid",
         "SELECT l.name AS name, (SELECT group_concat(i.name, ', ') FROM pragma_index_info(l.name) i) AS columns,"
         " l.\"unique\" AS is_unique, l.origin = 'pk' AS is_primary FROM pragma_index_list(?) l ORDER BY l.name",
-        true};
+        true,
+        "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?"};
+  }
+
+  // SQLite keeps a column's collation only in the table's CREATE statement.
+  std::vector<std::pair<std::string, std::string>> read_collations(const Result& r) const override {
+    if (r.size() == 0 || r[0][0].is_null()) return {};
+    return column_collations(r[0][0].to_string());
+  }
+
+  // BINARY (the default) orders by bytes, NOCASE and RTRIM do not; LIKE
+  // ignores the case of ASCII letters whatever the collation.
+  driver::TextRules text_rules(std::string_view collation) const override {
+    const bool binary = collation.empty() || ieq(collation, "BINARY");
+    return {binary, false};
   }
 
   std::optional<driver::ConsoleCommand> console(const ConnectionConfig& cfg, const Endpoint*) const override {
