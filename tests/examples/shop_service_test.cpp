@@ -189,13 +189,19 @@ std::vector<double> burst(int port, int n) {
   return ms;
 }
 
-TEST(ShopService, EveryEndpointOnSqlite) {
-  if (env("SHOP_SERVICE").empty()) GTEST_SKIP() << "SHOP_SERVICE is not set";
-  const fs::path dir = fs::absolute("shop_sqlite");
+/// A fresh folder `name` holding the example's own configuration and
+/// migrations (a link to its folder), as the service runs from the repository.
+fs::path example_folder(const std::string& name) {
+  const fs::path dir = fs::absolute(name);
   fs::remove_all(dir);
   fs::create_directories(dir / "examples");
-  // The example's own configuration and migrations, run from a copy of its folder.
   fs::create_directory_symlink(source("examples/shop-service"), dir / "examples/shop-service");
+  return dir;
+}
+
+TEST(ShopService, EveryEndpointOnSqlite) {
+  if (env("SHOP_SERVICE").empty()) GTEST_SKIP() << "SHOP_SERVICE is not set";
+  const fs::path dir = example_folder("shop_sqlite");
   Service svc(dir, dir / "examples/shop-service/database.toml");
   ASSERT_GT(svc.port, 0) << svc.log();
   EXPECT_NE(svc.log().find("7 done, 0 failed"), std::string::npos) << svc.log();
@@ -221,10 +227,7 @@ TEST(ShopService, EveryEndpointOnSqlite) {
 // burst larger than the pools; every answer is JSON.
 TEST(ShopService, BadInputNeverGivesA5xxButA503) {
   if (env("SHOP_SERVICE").empty()) GTEST_SKIP() << "SHOP_SERVICE is not set";
-  const fs::path dir = fs::absolute("shop_bad_input");
-  fs::remove_all(dir);
-  fs::create_directories(dir / "examples");
-  fs::create_directory_symlink(source("examples/shop-service"), dir / "examples/shop-service");
+  const fs::path dir = example_folder("shop_bad_input");
   Service svc(dir, dir / "examples/shop-service/database.toml");
   ASSERT_GT(svc.port, 0) << svc.log();
   httplib::Client client("127.0.0.1", svc.port);
@@ -330,10 +333,7 @@ TEST(ShopService, BadInputNeverGivesA5xxButA503) {
 // database and shows no pool internals; none is a 500.
 TEST(ShopService, ASaturatedPoolIsA503WithRetryAfter) {
   if (env("SHOP_SERVICE").empty()) GTEST_SKIP() << "SHOP_SERVICE is not set";
-  const fs::path dir = fs::absolute("shop_saturated");
-  fs::remove_all(dir);
-  fs::create_directories(dir / "examples");
-  fs::create_directory_symlink(source("examples/shop-service"), dir / "examples/shop-service");
+  const fs::path dir = example_folder("shop_saturated");
   std::ifstream in(source("examples/shop-service/database.toml"));
   std::string toml(std::istreambuf_iterator<char>(in), {});
   const std::string section = "[connections.orders_db]\n";

@@ -258,6 +258,24 @@ std::string typed_ddl(const std::string& conn, const std::string& table, const s
          "name TEXT)";
 }
 
+/// The typed table `table` made anew on every member of `g` and, when given, on `one`.
+void make_typed(ShardGroup& g, Connection* one, const std::string& table, const std::string& lite_cat = "TEXT") {
+  for (std::size_t m = 0; m < g.size(); ++m) {
+    g.member(m).execute("DROP TABLE IF EXISTS " + table);
+    g.member(m).execute(typed_ddl(g.member(m).name(), table, lite_cat));
+  }
+  if (!one) return;
+  one->execute("DROP TABLE IF EXISTS " + table);
+  one->execute(typed_ddl("pg", table));
+}
+
+/// The first key `g` places on member `m`.
+std::int64_t key_on(ShardGroup& g, std::size_t m) {
+  std::int64_t id = 1;
+  while (g.index_of(id) != m) ++id;
+  return id;
+}
+
 }  // namespace
 
 // Generated queries over DECIMAL and TIMESTAMP columns on PostgreSQL x2 +
@@ -270,12 +288,7 @@ TEST_F(ShardServers, TypedColumnsAgreeWithOneDatabaseOrAreRefused) {
   auto& g = db->shards("mixed");
   Connection& one = db->connection("pg");
   const std::string t = "typed_items";
-  for (std::size_t m = 0; m < g.size(); ++m) {
-    g.member(m).execute("DROP TABLE IF EXISTS " + t);
-    g.member(m).execute(typed_ddl(g.member(m).name(), t));
-  }
-  one.execute("DROP TABLE IF EXISTS " + t);
-  one.execute(typed_ddl("pg", t));
+  make_typed(g, &one, t);
   std::mt19937_64 rng(20261207);
   const auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<std::uint64_t>(n)); };
   const char* cats[] = {"apple", "Apple", "banana", "Zebra", "cherry", "b"};
@@ -439,17 +452,10 @@ TEST_F(ShardServers, TypedColumnsAgreeWithOneDatabaseOrAreRefused) {
 TEST_F(ShardServers, AMemberWithAnotherCollationIsFoundFromItsSchemaAndRefused) {
   auto& g = db->shards("mixed");
   const std::string t = "typed_nocase";
-  for (std::size_t m = 0; m < g.size(); ++m) {
-    g.member(m).execute("DROP TABLE IF EXISTS " + t);
-    g.member(m).execute(typed_ddl(g.member(m).name(), t, "TEXT COLLATE NOCASE"));
-  }
+  make_typed(g, nullptr, t, "TEXT COLLATE NOCASE");
   // One row per member, so no member's own order can give it away.
   const char* cats[] = {"Zebra", "Banana", "apple", "cherry"};
-  for (std::size_t m = 0; m < g.size(); ++m) {
-    std::int64_t id = 1;
-    while (g.index_of(id) != m) ++id;
-    g.table(t).insert({{"id", id}, {"cat", cats[m]}, {"name", cats[m]}});
-  }
+  for (std::size_t m = 0; m < g.size(); ++m) g.table(t).insert({{"id", key_on(g, m)}, {"cat", cats[m]}, {"name", cats[m]}});
   const auto refused = [&](const std::function<void(QueryBuilder&)>& build, const std::string& what) {
     QueryBuilder q = g.table(t);
     build(q);
@@ -470,8 +476,9 @@ TEST_F(ShardServers, AMemberWithAnotherCollationIsFoundFromItsSchemaAndRefused) 
   ASSERT_EQ(first.size(), 1u);
   EXPECT_EQ(first[0][0].as<std::string>(), "Banana");
   // A query the key routes to the SQLite member alone is answered by it, as itself: nothing is merged.
-  std::int64_t on_lite = 1;
-  while (g.member_names()[g.index_of(on_lite)] != "lite") ++on_lite;
+  std::size_t lite = 0;
+  while (g.member_names()[lite] != "lite") ++lite;
+  const std::int64_t on_lite = key_on(g, lite);
   EXPECT_EQ(g.table(t).where("id", on_lite).select({"cat"}).order_by("cat").get().size(), 1u);
   for (std::size_t m = 0; m < g.size(); ++m) g.member(m).execute("DROP TABLE IF EXISTS " + t);
 }
@@ -482,20 +489,13 @@ TEST_F(ShardServers, DecimalsAndTimestampsFromDifferentEnginesCompareByValue) {
   auto& g = db->shards("mixed");
   Connection& one = db->connection("pg");
   const std::string t = "typed_values";
-  for (std::size_t m = 0; m < g.size(); ++m) {
-    g.member(m).execute("DROP TABLE IF EXISTS " + t);
-    g.member(m).execute(typed_ddl(g.member(m).name(), t));
-  }
-  one.execute("DROP TABLE IF EXISTS " + t);
-  one.execute(typed_ddl("pg", t));
+  make_typed(g, &one, t);
   // Member by member: the largest cost and the latest time sit on the SQLite member.
   const Timestamp base = Timestamp(sys_days(year{2023} / 1 / 21));
   std::vector<Fields> rows;
   for (std::size_t m = 0; m < g.size(); ++m) {
-    std::int64_t id = 1;
-    while (g.index_of(id) != m) ++id;
     const bool lite = g.member_names()[m] == "lite";
-    rows.push_back({{"id", id}, {"cat", "c"}, {"cost", lite ? "99.50" : "20.00"},
+    rows.push_back({{"id", key_on(g, m)}, {"cat", "c"}, {"cost", lite ? "99.50" : "20.00"},
                     {"seen_at", lite ? base + hours(24 * 10) : base}, {"name", "n"}});
   }
   g.table(t).insert_many(rows);
