@@ -263,7 +263,7 @@ namespace {
 std::string run_file(Connection& conn, const fs::path& file, const MigrationFile& m, bool up,
                      const driver::Capabilities& caps) {
   const bool transactional_ddl = caps.transactional_ddl;
-  const auto statements = detail::split_sql(read_file(file), caps.backslash_escapes);
+  const auto statements = detail::split_sql(read_file(file), conn.grammar().syntax());
   std::size_t done = 0;
   const auto started = Clock::now();
   auto record = [&](Queryable& q) {
@@ -324,7 +324,7 @@ MigrationTarget Migrator::migrate(std::string_view connection, const MigrateOpti
       for (const auto& f : found) {
         if (applied.contains(f.version) || (opts.to && f.version > *opts.to)) continue;
         t.sql.push_back("-- " + f.up.string());
-        for (const auto& s : detail::split_sql(read_file(f.up), caps.backslash_escapes)) t.sql.push_back(s.sql + ";");
+        for (const auto& s : detail::split_sql(read_file(f.up), conn.grammar().syntax())) t.sql.push_back(s.sql + ";");
         t.applied.push_back(f.label());
       }
       return t;
@@ -395,7 +395,7 @@ MigrationTarget Migrator::rollback(std::string_view connection, unsigned steps, 
       }
       if (opts.dry_run) {
         t.sql.push_back("-- " + it->down.string());
-        for (const auto& s : detail::split_sql(read_file(it->down), caps.backslash_escapes)) t.sql.push_back(s.sql + ";");
+        for (const auto& s : detail::split_sql(read_file(it->down), conn.grammar().syntax())) t.sql.push_back(s.sql + ";");
       } else {
         if (opts.progress) opts.progress(t.connection, "revert " + it->label());
         if (auto err = run_file(conn, it->down, *it, false, caps); !err.empty()) {

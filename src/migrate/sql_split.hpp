@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "plexus/driver/grammar.hpp"
+
 namespace plexus::detail {
 
 struct SqlStatement {
@@ -14,14 +16,11 @@ struct SqlStatement {
   std::size_t line = 1;  ///< where the statement starts in the file (1-based)
 };
 
-/// Splits at top-level semicolons, leaving alone those inside quotes
-/// ('…', "…", `…`), comments (-- and /* */) and PostgreSQL dollar quotes
-/// ($$…$$, $tag$…$tag$). `backslash_escapes`: a backslash escapes the next
-/// character inside quotes (MySQL/MariaDB); inside PostgreSQL's escape
-/// strings (E'…') it always does. A file with a line
-/// `-- plexus:single-statement` is one statement (a MariaDB trigger or
-/// procedure body, whose semicolons are its own). Empty statements and
-/// comment-only ones are dropped.
-std::vector<SqlStatement> split_sql(std::string_view text, bool backslash_escapes);
+/// Splits at semicolons in code (SqlLexer with `syntax`: never inside a
+/// string, a quoted identifier, a dollar-quoted body or a comment). A file
+/// with a line `-- plexus:single-statement` is one statement (a MariaDB
+/// trigger or procedure body, whose semicolons are its own). Empty statements
+/// and comment-only ones are dropped.
+std::vector<SqlStatement> split_sql(std::string_view text, const SqlSyntax& syntax);
 
 }  // namespace plexus::detail

@@ -7,7 +7,7 @@
 #include <stdexcept>
 
 #include "driver/name_chars.hpp"
-#include "driver/placeholders.hpp"
+#include "driver/sql_lexer.hpp"
 #include "driver/statement_cache.hpp"
 #include "plexus/core/error.hpp"
 #include "plexus/db/database.hpp"
@@ -63,7 +63,7 @@ class QueryBuilder::Compiler {
   }
   void raw(std::string_view sql, const std::vector<Value>& values) {
     std::size_t used = 0;
-    detail::rewrite_placeholders(sql, q.sql, [&](std::string& out) {
+    detail::rewrite_placeholders(sql, grammar.syntax(), q.sql, [&](std::string& out) {
       if (used >= values.size()) {
         ++used;
         return;

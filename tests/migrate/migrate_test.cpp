@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "conformance/engine_context.hpp"
+#include "driver/sql_lexer.hpp"
 #include "migrate/sql_split.hpp"
 #include "plexus/plexus.hpp"
 
@@ -307,6 +308,7 @@ TEST_F(MigrateFolders, FanOutRunsEveryTargetReportsEachAndResumes) {
 // ---- the statement splitter, on generated texts --------------------------------
 
 TEST(SqlSplit, GeneratedScriptsSplitIntoTheirStatementsWithTheirLines) {
+  const SqlSyntax pg = grammar_for("postgres").syntax(), my = grammar_for("mysql").syntax();
   std::mt19937 rng(99);
   const std::vector<std::string> pieces = {
       "'a;b'", "'it''s;'", "\"quoted;name\"", "`back;tick`", "$$ body; with; semicolons $$", "$fn$ x; $$ y $fn$",
@@ -335,21 +337,64 @@ TEST(SqlSplit, GeneratedScriptsSplitIntoTheirStatementsWithTheirLines) {
       for (char c : stmt + ";")
         if (c == '\n') ++line;
     }
-    const auto got = detail::split_sql(text, false);
+    const auto got = detail::split_sql(text, pg);
     ASSERT_EQ(got.size(), want.size()) << text;
     for (std::size_t i = 0; i < got.size(); ++i) {
       EXPECT_EQ(got[i].sql, want[i].first) << text;
       EXPECT_EQ(got[i].line, want[i].second) << text;
     }
   }
-  EXPECT_EQ(detail::split_sql("-- only a comment\n/* and this */\n", false).size(), 0u);
-  EXPECT_EQ(detail::split_sql("SELECT 'a\\';b'; SELECT 2", true).size(), 2u) << "MySQL backslash escapes";
-  EXPECT_EQ(detail::split_sql("SELECT 'a\\'; SELECT 2", false).size(), 2u) << "standard strings: the backslash is a character";
-  EXPECT_EQ(detail::split_sql("SELECT 'a\\'; SELECT 2", true).size(), 1u) << "MySQL: the quote is escaped";
-  EXPECT_EQ(detail::split_sql("INSERT INTO t VALUES (E'it\\'s; fine'); SELECT 2", false).size(), 2u)
+  EXPECT_EQ(detail::split_sql("-- only a comment\n/* and this */\n", pg).size(), 0u);
+  EXPECT_EQ(detail::split_sql("SELECT 'a\\';b'; SELECT 2", my).size(), 2u) << "MySQL backslash escapes";
+  EXPECT_EQ(detail::split_sql("SELECT 'a\\'; SELECT 2", pg).size(), 2u) << "standard strings: the backslash is a character";
+  EXPECT_EQ(detail::split_sql("SELECT 'a\\'; SELECT 2", my).size(), 1u) << "MySQL: the quote is escaped";
+  EXPECT_EQ(detail::split_sql("INSERT INTO t VALUES (E'it\\'s; fine'); SELECT 2", pg).size(), 2u)
       << "PostgreSQL escape strings: the backslash escapes the quote";
-  EXPECT_EQ(detail::split_sql("SELECT type'a\\'; SELECT 2", false).size(), 2u) << "an E ending a word is no escape string";
-  const auto body = detail::split_sql("-- plexus:single-statement\nCREATE TRIGGER t BEFORE INSERT ON a FOR EACH ROW BEGIN SET @x = 1; SET @y = 2; END", true);
+  EXPECT_EQ(detail::split_sql("SELECT type'a\\'; SELECT 2", pg).size(), 2u) << "an E ending a word is no escape string";
+  const auto body = detail::split_sql("-- plexus:single-statement\nCREATE TRIGGER t BEFORE INSERT ON a FOR EACH ROW BEGIN SET @x = 1; SET @y = 2; END", my);
   ASSERT_EQ(body.size(), 1u);
   EXPECT_EQ(body[0].line, 2u);
+}
+
+// One lexer for every use of SQL text: per dialect, what hides a semicolon or
+// a placeholder (strings with the dialect's escapes, quoted identifiers,
+// dollar-quoted bodies, every kind of comment), generated around a `?` and a
+// `;` that must be seen, and ones that must not.
+TEST(SqlLexer, EachDialectsQuotesAndCommentsHideSemicolonsAndPlaceholders) {
+  struct Dialect {
+    std::string name;
+    std::vector<std::string> hiding;  // each holds "?" and ";" that are not code
+  };
+  const std::vector<Dialect> dialects = {
+      {"sqlite", {"'a ? ; b'", "'it''s ?;'", "\"col ? ;\"", "`x ? ;`", "[odd ? ; name]", "-- ? ;\n", "/* ? ; */"}},
+      {"postgres", {"'a ? ; b'", "E'it\\'s ? ;'", "\"col ? ;\"", "$$ ? ; $$", "$fn$ ? ; $fn$", "-- ? ;\n", "/* ? ; */"}},
+      {"mysql", {"'a ? ; b'", "'it\\'s ? ;'", "\"q\\\" ? ;\"", "`x ? ;`", "# ? ;\n", "-- ? ;\n", "/* ? ; */"}},
+  };
+  std::mt19937 rng(7);
+  for (const auto& d : dialects) {
+    const SqlSyntax syntax = grammar_for(d.name).syntax();
+    for (int round = 0; round < 200; ++round) {
+      std::string sql = "SELECT ";
+      for (int k = static_cast<int>(rng() % 4); k > 0; --k) sql += d.hiding[rng() % d.hiding.size()] + " ";
+      sql += "?";  // the one placeholder in code
+      for (int k = static_cast<int>(rng() % 3); k > 0; --k) sql += " " + d.hiding[rng() % d.hiding.size()];
+      std::string out;
+      std::size_t seen = detail::rewrite_placeholders(sql, syntax, out, [](std::string& o) { o += "$X"; });
+      EXPECT_EQ(seen, 1u) << d.name << ": " << sql;
+      EXPECT_EQ(detail::count_statements(sql, syntax), 1u) << d.name << ": " << sql;
+      const auto two = detail::split_sql(sql + ";\nSELECT 2", syntax);
+      ASSERT_EQ(two.size(), 2u) << d.name << ": " << sql;
+      std::string trimmed = sql;  // a statement is kept without trailing blanks
+      while (!trimmed.empty() && std::isspace(static_cast<unsigned char>(trimmed.back()))) trimmed.pop_back();
+      EXPECT_EQ(two[0].sql, trimmed) << d.name;
+      EXPECT_EQ(detail::count_statements(sql + "; SELECT 2", syntax), 2u) << d.name << ": " << sql;
+    }
+  }
+  // What one dialect hides another does not: '#' is code on SQLite and PostgreSQL.
+  EXPECT_EQ(detail::count_statements("SELECT 1 # x; SELECT 2", grammar_for("sqlite").syntax()), 2u);
+  EXPECT_EQ(detail::count_statements("SELECT 1 # x; SELECT 2", grammar_for("mysql").syntax()), 1u);
+  // A backslash is a character in a standard string: the quote after it ends the string.
+  std::string out;
+  EXPECT_EQ(detail::rewrite_placeholders("SELECT 'a\\', ?", grammar_for("postgres").syntax(), out, [](std::string& o) { o += "$1"; }), 1u);
+  EXPECT_EQ(out, "SELECT 'a\\', $1");
 }

@@ -32,7 +32,6 @@ struct Capabilities {
   bool two_phase_commit = false;  ///< PREPARE TRANSACTION / XA: can join a cross-database commit
   bool replication = false;       ///< replication positions, causal reads, replica lag
   bool savepoints = true;         ///< nested transactions
-  bool backslash_escapes = false; ///< a backslash escapes the next character in string literals (MySQL)
 };
 
 /// One engine option as configured (`busy_timeout = 5000`): its type, default and limits.

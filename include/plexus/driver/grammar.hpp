@@ -15,6 +15,18 @@ namespace plexus {
 /// names), or one of the other accepted forms (`col AS alias`, `t.*`, `*`).
 enum class NameForm : std::uint8_t { other, plain, qualified };
 
+/// How an engine's SQL text quotes and comments, which the one SQL lexer
+/// (placeholders, statement counts, the migration splitter) follows. Every
+/// dialect quotes strings with '…' (a doubled quote inside), identifiers with
+/// "…" or `…`, and comments with -- and /* */.
+struct SqlSyntax {
+  bool backslash_escapes = false;  ///< '\' escapes the next character in '…' and "…" (MySQL/MariaDB)
+  bool escape_strings = false;     ///< E'…' strings, where '\' escapes (PostgreSQL)
+  bool dollar_quotes = false;      ///< $$…$$ and $tag$…$tag$ bodies (PostgreSQL)
+  bool hash_comments = false;      ///< # to the end of the line (MySQL/MariaDB)
+  bool bracket_identifiers = false;  ///< […] quotes an identifier (SQLite)
+};
+
 class Grammar {
  public:
   /// How many grammar instances one process may hold (each has a slot()).
@@ -58,6 +70,8 @@ class Grammar {
   /// cannot tell (then only one connection name is one database). An empty
   /// answer from the query means the same: unknown.
   [[nodiscard]] virtual std::string_view database_identity_sql() const noexcept { return {}; }
+  /// How this dialect quotes and comments (the lexer's rules).
+  [[nodiscard]] virtual SqlSyntax syntax() const noexcept { return {}; }
   /// Appends the upsert tail after INSERT … VALUES …: ON CONFLICT / ON DUPLICATE KEY.
   virtual void upsert_tail(std::string& out, std::span<const std::string> unique_by,
                            std::span<const std::string> update) const = 0;

@@ -36,7 +36,6 @@ class Engine final : public driver::Engine {
     driver::Capabilities c;
     c.two_phase_commit = true;
     c.replication = true;
-    c.backslash_escapes = true;
     return c;
   }
   std::span<const driver::OptionSpec> options() const noexcept override { return kOptions; }

@@ -19,6 +19,9 @@ class MysqlGrammar final : public Grammar {
   }
   bool supports_returning() const noexcept override { return false; }  // MySQL has none; use last insert id
   std::size_t max_parameters() const noexcept override { return 65535; }
+  SqlSyntax syntax() const noexcept override {
+    return {.backslash_escapes = true, .hash_comments = true};
+  }
   std::string_view database_identity_sql() const noexcept override {
     return "SELECT CONCAT(@@hostname, ':', @@port, ':', @@datadir, ':', DATABASE())";
   }

@@ -3,7 +3,8 @@
 #include <cctype>
 #include <cstring>
 
-#include "driver/placeholders.hpp"
+#include "driver/sql_lexer.hpp"
+#include "drivers/mysql/grammar.hpp"
 #include "driver/socket_check.hpp"
 #include "drivers/mysql/errors.hpp"
 #include "plexus/core/error.hpp"
@@ -104,7 +105,7 @@ Value from_mysql_time(const MYSQL_TIME& t, Kind kind) {
 /// The server refused `sql` as malformed: when that is because it holds
 /// several statements, say so as a UsageError (nothing of it ran).
 void refuse_several(std::string_view sql) {
-  if (auto n = detail::count_statements(sql); n > 1) {
+  if (auto n = detail::count_statements(sql, grammar().syntax()); n > 1) {
     UsageError e(std::to_string(n) +
                  " statements in one call: a call runs one statement (nothing was run). Run them one by one, or as a "
                  "script with execute_script() when they take no parameters");

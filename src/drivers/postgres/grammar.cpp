@@ -20,6 +20,9 @@ class PostgresGrammar final : public Grammar {
   }
   bool native_ilike() const noexcept override { return true; }
   std::size_t max_parameters() const noexcept override { return 65535; }
+  SqlSyntax syntax() const noexcept override {
+    return {.escape_strings = true, .dollar_quotes = true};
+  }
   std::string_view database_identity_sql() const noexcept override {
     return "SELECT system_identifier::text || ':' || current_database() FROM pg_control_system()";
   }

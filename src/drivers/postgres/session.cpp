@@ -9,7 +9,8 @@
 #include <poll.h>
 #include <thread>
 
-#include "driver/placeholders.hpp"
+#include "driver/sql_lexer.hpp"
+#include "drivers/postgres/grammar.hpp"
 #include "driver/socket_check.hpp"
 #include "drivers/postgres/errors.hpp"
 #include "plexus/core/error.hpp"
@@ -67,7 +68,7 @@ constexpr std::chrono::milliseconds kCancelWait{1000};
 [[noreturn]] void refuse_or_throw(PGconn* conn, const PGresult* res, std::string_view sql) {
   const char* st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
   if (st && std::strcmp(st, "42601") == 0) {
-    if (auto n = detail::count_statements(sql); n > 1) {
+    if (auto n = detail::count_statements(sql, grammar().syntax()); n > 1) {
       UsageError e(std::to_string(n) +
                    " statements in one call: a call runs one statement (nothing was run). Run them one by one, or "
                    "as a script with execute_script() when they take no parameters");
@@ -167,13 +168,14 @@ class Stream final : public RowSource {
 }  // namespace
 
 std::string translate_placeholders(std::string_view sql, std::size_t* count) {
-  if (detail::has_dollar_placeholders(sql)) {
-    if (count) *count = detail::max_dollar_placeholder(sql);
+  const SqlSyntax syntax = grammar().syntax();
+  if (detail::has_dollar_placeholders(sql, syntax)) {
+    if (count) *count = detail::max_dollar_placeholder(sql, syntax);
     return std::string(sql);
   }
   std::string out;
   std::size_t n = 0;
-  detail::rewrite_placeholders(sql, out, [&](std::string& o) {
+  detail::rewrite_placeholders(sql, syntax, out, [&](std::string& o) {
     o += '$';
     o += std::to_string(++n);
   });

@@ -19,6 +19,9 @@ class SqliteGrammar final : public Grammar {
   }
   bool supports_returning() const noexcept override { return true; }  // SQLite ≥ 3.35
   std::size_t max_parameters() const noexcept override { return 32766; }
+  SqlSyntax syntax() const noexcept override {
+    return {.bracket_identifiers = true};
+  }
   std::string_view database_identity_sql() const noexcept override {
     return "SELECT file FROM pragma_database_list WHERE name = 'main'";
   }
