@@ -189,6 +189,24 @@ std::vector<double> burst(int port, int n) {
   return ms;
 }
 
+/// The MariaDB primary halted (scripts/servers halt) while this lives, or
+/// until resume(): the servers are shared, so it is always resumed.
+class HaltedMariaDb {
+ public:
+  HaltedMariaDb() : m_ok(servers("halt")) {}
+  ~HaltedMariaDb() { (void)resume(); }
+  HaltedMariaDb(const HaltedMariaDb&) = delete;
+  HaltedMariaDb& operator=(const HaltedMariaDb&) = delete;
+  [[nodiscard]] bool ok() const noexcept { return m_ok; }
+  bool resume() { return !std::exchange(m_ok, false) || servers("resume"); }
+
+ private:
+  static bool servers(const char* verb) {
+    return std::system((env("PLEXUS_SERVERS_SCRIPT") + " " + verb + " my-primary >/dev/null 2>&1").c_str()) == 0;
+  }
+  bool m_ok;
+};
+
 /// A fresh folder `name` holding the example's own configuration and
 /// migrations (a link to its folder), as the service runs from the repository.
 fs::path example_folder(const std::string& name) {
@@ -436,12 +454,8 @@ TEST(ShopService, RealServersWithOneHalted) {
   burst(svc.port, 200);
 
   // MariaDB down: orders_db and shard_3 are gone; everything else answers.
-  const std::string script = env("PLEXUS_SERVERS_SCRIPT");
-  ASSERT_EQ(std::system((script + " halt my-primary >/dev/null 2>&1").c_str()), 0);
-  struct Resume {
-    std::string script;
-    ~Resume() { (void)std::system((script + " resume my-primary >/dev/null 2>&1").c_str()); }
-  } resume{script};
+  HaltedMariaDb halted;
+  ASSERT_TRUE(halted.ok());
   auto health = call(svc.port, "GET", "/health");
   EXPECT_EQ(health.status, 503) << health.body;
   EXPECT_EQ(health.body["status"], "degraded");
@@ -466,7 +480,7 @@ TEST(ShopService, RealServersWithOneHalted) {
   EXPECT_EQ(on_maria.body["database"], "shard_3");
 
   // Back up: the same endpoints answer again, no restart of the service.
-  ASSERT_EQ(std::system((script + " resume my-primary >/dev/null 2>&1").c_str()), 0);
+  ASSERT_TRUE(halted.resume());
   Reply after;
   for (int i = 0; i < 100; ++i) {
     after = call(svc.port, "GET", "/users/1");
@@ -485,12 +499,8 @@ TEST(ShopService, StartsDegradedWithADatabaseDownAndMigratesItWhenItReturns) {
   if (env("SHOP_SERVICE").empty() || env("PLEXUS_TEST_PG_URL").empty() || env("PLEXUS_SERVERS_SCRIPT").empty())
     GTEST_SKIP() << "needs the servers (scripts/servers start) and SHOP_SERVICE";
   const fs::path dir = servers_setup("shop_degraded", "?connect_timeout=2");
-  const std::string script = env("PLEXUS_SERVERS_SCRIPT");
-  ASSERT_EQ(std::system((script + " halt my-primary >/dev/null 2>&1").c_str()), 0);
-  struct Resume {
-    std::string script;
-    ~Resume() { (void)std::system((script + " resume my-primary >/dev/null 2>&1").c_str()); }
-  } resume{script};
+  HaltedMariaDb halted;
+  ASSERT_TRUE(halted.ok());
   Service svc(dir, dir / "database.toml");
   ASSERT_GT(svc.port, 0) << "the service did not start with MariaDB down:\n" << svc.log();
   EXPECT_NE(svc.log().find("orders_db is down"), std::string::npos) << svc.log();
@@ -503,7 +513,7 @@ TEST(ShopService, StartsDegradedWithADatabaseDownAndMigratesItWhenItReturns) {
   EXPECT_EQ(call(svc.port, "POST", "/users", {{"name", "Early"}, {"email", "early@example.com"}}).status, 201)
       << "what does not need MariaDB answers";
 
-  ASSERT_EQ(std::system((script + " resume my-primary >/dev/null 2>&1").c_str()), 0);
+  ASSERT_TRUE(halted.resume());
   Reply after;
   for (int i = 0; i < 150; ++i) {
     after = call(svc.port, "GET", "/health");
