@@ -374,10 +374,18 @@ void Coordinator::ensure_table(Connection& conn) {
   m_tables.insert(conn.name());
 }
 
-Decisions Coordinator::all_decisions(Database& db, std::vector<std::string>& unreachable) {
+namespace {
+bool wanted(const std::vector<std::string>& only, const std::string& name) {
+  return only.empty() || std::find(only.begin(), only.end(), name) != only.end();
+}
+}  // namespace
+
+Decisions Coordinator::all_decisions(Database& db, std::vector<std::string>& unreachable,
+                                     const std::vector<std::string>& only) {
   Decisions out = log(db).decided();
   // Last resources (engines that cannot prepare) keep decisions in their own table.
   for (const auto& name : db.connection_names()) {
+    if (!wanted(only, name)) continue;
     Connection& c = db.connection(name);
     const auto& engine = db.engines().get(c.type());
     if (engine.capabilities().two_phase_commit) continue;
@@ -406,10 +414,11 @@ RecoveryReport Coordinator::recover(Database& db, const RecoverOptions& opts) {
     Coordinator& c;
     ~Done() { c.recovery_done(); }
   } done{*this};
-  Decisions decided = all_decisions(db, report.unreachable);
+  Decisions decided = all_decisions(db, report.unreachable, opts.connections);
   std::map<std::string, std::set<std::string>> still_pending;  // gtrid → connections with a branch left
   std::set<std::string> looked_at;
   for (const auto& name : db.connection_names()) {
+    if (!wanted(opts.connections, name)) continue;
     Connection& conn = db.connection(name);
     if (!db.engines().get(conn.type()).capabilities().two_phase_commit) continue;
     try {
@@ -474,6 +483,7 @@ RecoveryReport Coordinator::recover(Database& db, const RecoverOptions& opts) {
       if (db.engines().get(db.connection(p).type()).capabilities().two_phase_commit) all_seen &= looked_at.contains(p);
       else last_resource = p;
     }
+    if (!last_resource.empty() && !wanted(opts.connections, last_resource)) continue;  // its table was not read
     if (!all_seen) continue;
     if (last_resource.empty()) log(db).forget(gtrid);
     else TableLog(db.connection(last_resource)).forget(gtrid);

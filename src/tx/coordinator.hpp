@@ -55,7 +55,8 @@ class Coordinator {
 
  private:
   /// Decisions in every log: the configured one and every last resource's table.
-  Decisions all_decisions(Database& db, std::vector<std::string>& unreachable);
+  Decisions all_decisions(Database& db, std::vector<std::string>& unreachable,
+                          const std::vector<std::string>& only = {});
   /// Creates plexus_tx_log on a last resource, once per connection.
   void ensure_table(Connection& conn);
   /// Drops the completed decisions queued so far.

@@ -136,9 +136,19 @@ CopySummary run(Database& db, const CopySpec& spec, bool move) {
   Connection& target = db.connection(spec.to);
   refuse_onto_itself(spec, p, source, target, move);
   // A move stopped after a batch's decision left that batch's branches
-  // prepared (its rows locked, visible at neither end): this coordinator's
-  // recovery completes them first, so that running the move again finishes it.
-  if (move) (void)db.recover();
+  // prepared (its rows locked at both ends): this coordinator's recovery of
+  // the two connections completes them first, so that running the move again
+  // finishes it. Best effort: when recovery itself cannot run (its log not
+  // writable here), the move goes on as it would have without it.
+  if (move) {
+    RecoverOptions only_these;
+    only_these.connections = {spec.from, spec.to};
+    try {
+      (void)db.recover(only_these);
+    } catch (const Error& e) {
+      if (e.is_connection_error()) throw;  // an end that does not answer cannot take a move either
+    }
+  }
   p.sql = spec.query.empty() ? QueryBuilder(spec.table).to_sql(source.grammar()).sql : spec.query;
   CopySummary out;
   Checksum source_sum, target_sum;

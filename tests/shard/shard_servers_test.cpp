@@ -353,7 +353,7 @@ TEST_F(ShardServers, TypedColumnsAgreeWithOneDatabaseOrAreRefused) {
     } else if (kind == 3) {  // LIKE: case-sensitive on PostgreSQL and MariaDB (binary), not on SQLite
       const char* patterns[] = {"a%", "A%", "%b%", "a\\_b", "%Pie%", "c_b"};
       const std::string p = patterns[pick(6)];
-      build = [=](QueryBuilder& b, bool oracle) { b.select({"id", "name"}).where("name", "like", p); };
+      build = [=](QueryBuilder& b, bool) { b.select({"id", "name"}).where("name", "like", p); };
       text = "name like " + p;
       ordered = false;
     } else if (kind == 4) {  // a key IN an empty list

@@ -715,3 +715,28 @@ TEST_F(GlobalTx, AParticipantThatCannotConnectIsNamedWithTheBranchItWasStarting)
   EXPECT_EQ(db.connection("pg2").scalar("SELECT count(*) FROM " + table() + " WHERE id = 11").as<int>(), 0);
   EXPECT_EQ(pending(db, "t-dead"), 0u);
 }
+
+// A recovery limited to some connections looks only at those: another
+// connection's leftover branch waits for a recovery that includes it.
+TEST_F(GlobalTx, ARecoveryOfSomeConnectionsLeavesTheOthersAlone) {
+  const std::string gtrid = "plx.t-only." + std::to_string(duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count()) + "_1";
+  {
+    DatabaseConfig one_session;
+    one_session.add("pg2", env("PLEXUS_TEST_PG_SHARD1_URL")).pool.max = 1;
+    Database raw(one_session);
+    auto& pg2 = raw.connection("pg2");
+    pg2.execute("BEGIN");
+    pg2.execute("INSERT INTO " + table() + " (id, note) VALUES (12, 'left')");
+    pg2.execute("PREPARE TRANSACTION '" + gtrid + ".0'");
+  }
+  auto db = open("t-only");
+  ASSERT_EQ(pending(*db, "t-only"), 1u);
+  RecoverOptions only_my;
+  only_my.connections = {"my"};
+  const auto narrow = db->recover(only_my);
+  for (const auto& a : narrow.actions) EXPECT_NE(a.connection, "pg2") << "pg2 was not to be looked at";
+  EXPECT_EQ(pending(*db, "t-only"), 1u) << "pg2's branch waits";
+  (void)db->recover();
+  EXPECT_EQ(pending(*db, "t-only"), 0u);
+  EXPECT_EQ(count(*db, "pg2", 12), 0) << "presumed abort";
+}

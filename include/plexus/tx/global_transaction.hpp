@@ -102,6 +102,10 @@ struct RecoverOptions {
   /// With all_coordinators: leave other coordinators' branches younger than
   /// this (they may be in flight right now).
   std::chrono::seconds min_age{300};
+  /// Only look at these connections (their prepared branches and, for those
+  /// that cannot prepare, their decision tables); empty: every connection.
+  /// A decision is dropped only when all its participants were looked at.
+  std::vector<std::string> connections = {};
 };
 
 /// A prepared branch waiting for its outcome.
