@@ -108,6 +108,7 @@ Error& Error::redact_values(std::span<const Value> values) {
     }
     // A server shortens a long value it echoes ("Duplicate entry 'abc…'"):
     // mask the longest start of it (16 characters or more) that it shows.
+    if (text.size() <= 16) continue;
     for (std::size_t n = std::min(text.size() - 1, m_message.size()); n >= 16; --n)
       if (mask(m_message, std::string_view(text).substr(0, n))) {
         masked = true;
