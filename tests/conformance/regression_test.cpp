@@ -246,3 +246,15 @@ TEST_P(Conformance, RedactedErrorsCarryNoValueTheServerEchoes) {
     EXPECT_EQ(std::string(e.what()).find("***"), std::string::npos) << e.what();
   }
 }
+
+// A column name the table does not have is an error on every engine, also
+// on SQLite, whose legacy rule read a double-quoted unknown name as a string
+// (a typo in a column would have answered the constant quietly).
+TEST_P(Conformance, AnUnknownColumnIsAnErrorNotAString) {
+  conn->execute("CREATE TABLE " + table + " (id INTEGER PRIMARY KEY, name VARCHAR(20))");
+  conn->execute("INSERT INTO " + table + " (id, name) VALUES (1, 'a')");
+  EXPECT_THROW((void)conn->table(table).select({"id", "nmae"}).get(), Error);
+  EXPECT_THROW((void)conn->table(table).where("nmae", "a").get(), Error);
+  EXPECT_THROW((void)conn->table(table).order_by("nmae").get(), Error);
+  EXPECT_EQ(conn->table(table).select({"name"}).get().size(), 1u) << "a real column still reads";
+}

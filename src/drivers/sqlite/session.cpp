@@ -201,6 +201,11 @@ Session::Session(const driver::Target& target, std::string path) {
                           ConnectionFailure::refused);
   }
   sqlite3_extended_result_codes(m_db, 1);
+  // A double-quoted name that is no column is an error, as on every other
+  // engine: SQLite's legacy reading of it as a string would turn a typo in a
+  // column name into a constant and answer quietly.
+  sqlite3_db_config(m_db, SQLITE_DBCONFIG_DQS_DML, 0, nullptr);
+  sqlite3_db_config(m_db, SQLITE_DBCONFIG_DQS_DDL, 0, nullptr);
   sqlite3_busy_timeout(m_db, static_cast<int>(target.options.integer("busy_timeout")));
   m_timeout = cfg.query_timeout;
   if (m_timeout.count() > 0) sqlite3_progress_handler(m_db, 1000, &Session::on_progress, this);
