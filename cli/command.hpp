@@ -44,6 +44,11 @@ class Command {
  public:
   virtual ~Command() = default;
   [[nodiscard]] virtual std::optional<int> run() = 0;
+
+ protected:
+  Command(CLI::App& app_, Common& common_) : app(app_), common(common_) {}
+  CLI::App& app;
+  Common& common;
 };
 
 std::unique_ptr<Command> add_inspect(CLI::App& app, Common& common);

@@ -1,11 +1,9 @@
 // The plexus command: demo, health, metrics, config, console, completion, db show and db table: what the configuration and its databases are.
 #include <unistd.h>
 
-#include <charconv>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
-#include <mutex>
 
 #include "command.hpp"
 #include "demo.hpp"
@@ -16,7 +14,7 @@ namespace {
 
 class Inspect final : public Command {
  public:
-  Inspect(CLI::App& app_, Common& common_) : app(app_), common(common_) {
+  Inspect(CLI::App& app_, Common& common_) : Command(app_, common_) {
     demo = app.add_subcommand("demo", "Two SQLite databases, each table bound to its own connection");
     demo->add_option("--dir", demo_dir, "Where to create the demo databases")->capture_default_str();
 
@@ -208,8 +206,6 @@ class Inspect final : public Command {
   }
 
  private:
-  CLI::App& app;
-  Common& common;
   CLI::App* demo = nullptr;
   std::string demo_dir = "var/demo";
   CLI::App* health = nullptr;

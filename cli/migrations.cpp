@@ -1,14 +1,10 @@
 // The plexus command: migrate, rollback, status and make: migrations.
 #include <unistd.h>
 
-#include <charconv>
-#include <cstdlib>
-#include <filesystem>
 #include <iostream>
 #include <mutex>
 
 #include "command.hpp"
-#include "demo.hpp"
 #include "output.hpp"
 
 namespace plexus::cli {
@@ -16,7 +12,7 @@ namespace {
 
 class Migrations final : public Command {
  public:
-  Migrations(CLI::App& app_, Common& common_) : app(app_), common(common_) {
+  Migrations(CLI::App& app_, Common& common_) : Command(app_, common_) {
     migrate = app.add_subcommand(
         "migrate", "Apply pending migrations on one connection, every configured one (default), or a shard group's members");
     add_common(migrate, common, true);
@@ -147,8 +143,6 @@ class Migrations final : public Command {
   }
 
  private:
-  CLI::App& app;
-  Common& common;
   CLI::App* migrate = nullptr;
   std::string mig_conn, mig_shards;
   bool mig_all = false, mig_dry = false, mig_force = false;

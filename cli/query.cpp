@@ -1,14 +1,7 @@
 // The plexus command: query: one statement on a named connection.
-#include <unistd.h>
-
-#include <charconv>
-#include <cstdlib>
-#include <filesystem>
 #include <iostream>
-#include <mutex>
 
 #include "command.hpp"
-#include "demo.hpp"
 #include "output.hpp"
 
 namespace plexus::cli {
@@ -16,7 +9,7 @@ namespace {
 
 class QueryCommand final : public Command {
  public:
-  QueryCommand(CLI::App& app_, Common& common_) : app(app_), common(common_) {
+  QueryCommand(CLI::App& app_, Common& common_) : Command(app_, common_) {
     query = app.add_subcommand("query", "Run one SQL statement on a named connection");
     query->add_option("connection", conn_name, "Connection name (or --connection)");
     query->add_option("--connection", common.connection, "The connection (instead of the first argument)");
@@ -46,8 +39,6 @@ class QueryCommand final : public Command {
   }
 
  private:
-  CLI::App& app;
-  Common& common;
   CLI::App* query = nullptr;
   std::string conn_name, sql, sql_file;
   std::vector<std::string> params;

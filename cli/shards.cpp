@@ -1,14 +1,9 @@
 // The plexus command: shards, route and reshard: shard groups.
 #include <unistd.h>
 
-#include <charconv>
-#include <cstdlib>
-#include <filesystem>
 #include <iostream>
-#include <mutex>
 
 #include "command.hpp"
-#include "demo.hpp"
 #include "output.hpp"
 
 namespace plexus::cli {
@@ -16,7 +11,7 @@ namespace {
 
 class Shards final : public Command {
  public:
-  Shards(CLI::App& app_, Common& common_) : app(app_), common(common_) {
+  Shards(CLI::App& app_, Common& common_) : Command(app_, common_) {
     shards = app.add_subcommand("shards", "Shard groups: members, strategy, key, and rows per member of a table");
     add_common(shards, common, true);
     shards->add_option("--table", shards_table, "Count this table's rows on every member");
@@ -128,8 +123,6 @@ class Shards final : public Command {
   }
 
  private:
-  CLI::App& app;
-  Common& common;
   CLI::App* shards = nullptr;
   std::string shards_table;
   CLI::App* route = nullptr;

@@ -2,13 +2,9 @@
 #include <unistd.h>
 
 #include <charconv>
-#include <cstdlib>
-#include <filesystem>
 #include <iostream>
-#include <mutex>
 
 #include "command.hpp"
-#include "demo.hpp"
 #include "output.hpp"
 
 namespace plexus::cli {
@@ -16,7 +12,7 @@ namespace {
 
 class Transfers final : public Command {
  public:
-  Transfers(CLI::App& app_, Common& common_) : app(app_), common(common_) {
+  Transfers(CLI::App& app_, Common& common_) : Command(app_, common_) {
     tx = app.add_subcommand("tx", "Global transactions (two-phase commit): what waits, and recovery");
     tx->require_subcommand(1);
     pending = tx->add_subcommand("pending", "Prepared branches waiting on every connection that can prepare");
@@ -106,8 +102,6 @@ class Transfers final : public Command {
   }
 
  private:
-  CLI::App& app;
-  Common& common;
   CLI::App* tx = nullptr;
   CLI::App* pending = nullptr;
   CLI::App* recover = nullptr;

@@ -1,17 +1,15 @@
 #include "plexus/shard/shard_group.hpp"
 
+#include <algorithm>
 #include <map>
 #include <mutex>
-
-#include "plexus/db/catalog.hpp"
-
-#include <algorithm>
 #include <cctype>
 
 #include <nlohmann/json.hpp>
 
 #include "db/task_pool.hpp"
 #include "plexus/core/error.hpp"
+#include "plexus/db/catalog.hpp"
 #include "plexus/db/database.hpp"
 #include "shard/groups.hpp"
 #include "db/metrics.hpp"

@@ -572,6 +572,9 @@ TEST(Reshard, AStepBetweenTwoMembersThatCannotPrepareIsRefusedBeforeAnythingMove
   db.shards("g").table("items").insert_many(rows);
   std::vector<std::int64_t> before;
   for (int m = 0; m < 5; ++m) before.push_back(db.connection("s" + std::to_string(m)).scalar("SELECT count(*) FROM items").as<std::int64_t>());
+  // A layout resharded onto itself moves nothing and deletes nothing.
+  EXPECT_EQ(plan_reshard(db, "g", "g", "items").rows_moving, 0u);
+  EXPECT_EQ(reshard(db, "g", "g", "items").rows_moved, 0u);
   ASSERT_GT(plan_reshard(db, "g", "g5", "items").rows_moving, 0u);
   try {
     (void)reshard(db, "g", "g5", "items");
