@@ -31,8 +31,8 @@ int main(int argc, char** argv) {
   const Value since = Value(std::string("2000-01-01"));
   std::cout << "with read intent:\n";
   auto on_replica = conn.query(heavy, {since}, Intent::read);
-  std::cout << "without:\n";
-  auto on_primary = conn.query(heavy, {since});
+  std::cout << "with write intent:\n";
+  auto on_primary = conn.query(heavy, {since}, Intent::write);
   std::cout << on_replica.size() << " days from the replica, " << on_primary.size() << " from the primary\n";
   return on_replica.size() == on_primary.size() ? 0 : 1;
 }

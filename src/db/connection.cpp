@@ -1,7 +1,6 @@
 // Connection and RoutedConnection: thin views of a ConnectionCore, whose
 // router picks the host and whose executor runs the statement.
 #include "plexus/db/connection.hpp"
-#include "plexus/query/builder.hpp"
 
 #include "db/connection_core.hpp"
 #include "plexus/core/error.hpp"
@@ -317,9 +316,6 @@ std::uint64_t Connection::run_script(std::string_view sql) { return m_core->scri
 
 // ---- RoutedConnection ----------------------------------------------------------------
 
-QueryBuilder RoutedConnection::table(std::string_view name) const {
-  return QueryBuilder(std::make_shared<RoutedConnection>(*this), std::string(name));
-}
 
 const std::string& RoutedConnection::driver() const noexcept { return m_conn->driver(); }
 const Grammar& RoutedConnection::grammar() const noexcept { return m_conn->grammar(); }

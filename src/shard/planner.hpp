@@ -17,6 +17,9 @@
 
 namespace plexus::detail {
 
+/// "t.col" → "col".
+std::string_view unqualified(std::string_view name);
+
 class ShardPlanner {
  public:
   /// Plans `q` for a group whose shard-key column is `key_column` ("" = none).
@@ -82,7 +85,7 @@ class ShardPlanner {
     if (m_refused.empty()) m_refused = std::move(why);
   }
   void plan_columns(const QueryBuilder& q, std::string_view key_column);
-  void check_conditions(const QueryBuilder::Conditions& conds);
+  void check_conditions(const QuerySpec::Conditions& conds);
   std::optional<std::size_t> find_output(std::string_view name) const;
   std::size_t add_shard_column(ShardColumn c);
 

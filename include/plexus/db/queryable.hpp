@@ -22,7 +22,7 @@
 namespace plexus {
 
 class QueryBuilder;
-class BuilderRunner;
+class PlanningTarget;
 class Grammar;
 
 /// Bound parameters for one call: `conn.select("… where id = ?", {42})`, a
@@ -164,9 +164,10 @@ class Queryable {
   }
   /// Runs a write (INSERT, UPDATE, DELETE, DDL) on the primary.
   Result execute(std::string_view sql, Params params = {}) { return run(sql, params.span(), Intent::write); }
-  /// Raw SQL with an explicit intent, the seed's `db.query(sql, params, isRead)`.
-  /// Without an intent it is treated as a write, which is always safe.
-  Result query(std::string_view sql, Params params = {}, Intent intent = Intent::write) {
+  /// Raw SQL with the intent said at the call, the seed's `db.query(sql,
+  /// params, isRead)`: Intent::read may go to a replica, Intent::write goes
+  /// to the primary. (select() and execute() say it by their names.)
+  Result query(std::string_view sql, Params params, Intent intent) {
     return run(sql, params.span(), intent);
   }
   /// First column of the first row (null when there are no rows).
@@ -258,7 +259,7 @@ class Queryable {
   [[nodiscard]] QueryBuilder table(std::string_view name);
   /// A target that runs builders itself (a shard group), or null: builders
   /// then compile to one statement and run here.
-  [[nodiscard]] virtual BuilderRunner* builder_runner() noexcept { return nullptr; }
+  [[nodiscard]] virtual PlanningTarget* planning_target() noexcept { return nullptr; }
   /// The canonical name of the engine this runs on.
   [[nodiscard]] virtual const std::string& driver() const noexcept = 0;
   /// The SQL dialect of the engine this runs on (what builders compile to).

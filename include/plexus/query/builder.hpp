@@ -20,64 +20,11 @@
 #include "plexus/db/queryable.hpp"
 #include "plexus/driver/grammar.hpp"
 #include "plexus/query/query.hpp"
+#include "plexus/query/spec.hpp"
 
 namespace plexus {
 
 class Queryable;
-
-/// Column → value pairs for insert/update, in order: {{"name", "John"}, {"age", 42}}.
-using Fields = std::vector<std::pair<std::string, Value>>;
-
-/// A select-list entry: a column name (validated, quoted) or a Raw expression.
-class Expr {
- public:
-  Expr(const char* column) : m_text(column) {}
-  Expr(std::string column) : m_text(std::move(column)) {}
-  Expr(std::string_view column) : m_text(column) {}
-  Expr(Raw r) : m_text(std::move(r.sql)), m_bindings(std::move(r.bindings)), m_raw(true) {}
-  [[nodiscard]] bool is_raw() const noexcept { return m_raw; }
-  [[nodiscard]] const std::string& text() const noexcept { return m_text; }
-  [[nodiscard]] const std::vector<Value>& bindings() const noexcept { return m_bindings; }
-
- private:
-  friend class QueryBuilder;
-  friend class FixedColumns;
-  std::string m_text;
-  std::vector<Value> m_bindings;
-  bool m_raw = false;
-  NameForm m_form = NameForm::other;  // set when the builder checks it: quoted without a second look
-};
-
-/// A select list made once and kept for the program's life (a model's
-/// columns): each name is checked when it is made, and builders given it keep
-/// it by reference instead of copying it. @throws UsageError for a bad name.
-class FixedColumns {
- public:
-  explicit FixedColumns(std::vector<Expr> columns);
-  [[nodiscard]] std::span<const Expr> columns() const noexcept { return m_columns; }
-
- private:
-  friend class QueryBuilder;
-  std::vector<Expr> m_columns;
-  std::uint64_t m_serial;  ///< unique per list made in this process: a builder's shape names it
-  bool m_plain = true;     ///< no raw expression (so no values among the columns)
-};
-
-/// A table name made once and kept (a model's table): checked when it is
-/// made, so a builder given it records it without a second look.
-///   static const plexus::FixedTable users("users");
-///   auto q = plexus::QueryBuilder(conn, users).where("id", 7);
-/// @throws UsageError for a bad name.
-class FixedTable {
- public:
-  explicit FixedTable(std::string name);
-  [[nodiscard]] const std::string& name() const noexcept { return m_name; }
-
- private:
-  friend class QueryBuilder;
-  std::string m_name;
-  NameForm m_form;
-};
 
 class Record;
 namespace detail {
@@ -176,7 +123,6 @@ class PreparedQuery {
 };
 
 namespace detail {
-class ShardPlanner;
 
 /// Where a builder compiles a statement it runs at once: storage the thread
 /// reuses (no allocation once warm), or, while a statement compiled that way
@@ -211,10 +157,10 @@ class CallSql {
 /// A target that runs builders itself rather than as one statement: a shard
 /// group routes a keyed builder to the member owning the key, and plans, fans
 /// out and merges the rest (plexus/shard/shard_group.hpp). QueryBuilder asks
-/// its target for one through Queryable::builder_runner().
-class BuilderRunner {
+/// its target for one through Queryable::planning_target().
+class PlanningTarget {
  public:
-  virtual ~BuilderRunner() = default;
+  virtual ~PlanningTarget() = default;
   /// The one target every row `q` reads lives on (its where pins the key), or null.
   [[nodiscard]] virtual Queryable* single(const QueryBuilder& q) = 0;
   /// Runs a read across the members and merges it; refuses what it cannot answer exactly.
@@ -405,37 +351,28 @@ class QueryBuilder {
   /// The dialect this builder compiles to when run.
   [[nodiscard]] const Grammar& grammar() const;
 
-  /// One WHERE/HAVING condition (public so tests can inspect builders; not API).
-  struct Condition {
-    enum class Kind { basic, in, not_in, in_sub, not_in_sub, null, not_null, between, not_between, raw, group };
-    /// Each member by its own initializer: `emplace_back()` would otherwise
-    /// zero the whole condition before initializing it.
-    Condition() noexcept {}
-    Kind kind = Kind::basic;
-    bool use_or = false;
-    NameForm form = NameForm::other;  // of column, as checked when it entered the builder
-    std::string column;
-    std::string_view op;        // a canonical operator ("=", "like", …), static storage
-    Value value;                // the value of a basic comparison
-    std::vector<Value> values;  // in, between and raw bindings
-    std::string raw_sql;
-    std::shared_ptr<const QueryBuilder> nested;  // group or subquery
-  };
-  /// A builder's conditions: the first few without an allocation.
-  using Conditions = detail::SmallVector<Condition, 2>;
+  using Condition = QuerySpec::Condition;
+  using Conditions = QuerySpec::Conditions;
+
+  /// The spec this builder has filled (its calls replayed into it first, if
+  /// it recorded them): what the compiler and a shard group's planner read.
+  [[nodiscard]] const QuerySpec& spec() const { return parts(); }
+  /// The same, to change (a planner's per-member builder).
+  [[nodiscard]] QuerySpec& spec() { return parts(); }
+  /// The form the table's name was found in when it was checked.
+  [[nodiscard]] NameForm table_form() const noexcept { return m_table_form; }
 
  private:
-  friend class detail::ShardPlanner;  // reads the parts to plan a scatter-gather
   /// Where this builder runs: one target, or a runner that fans out (exactly one is set).
-  [[nodiscard, gnu::always_inline]] std::pair<Queryable*, BuilderRunner*> route(std::string_view what) const {
+  [[nodiscard, gnu::always_inline]] std::pair<Queryable*, PlanningTarget*> route(std::string_view what) const {
     Queryable& t = require_target(what);
-    BuilderRunner* runner = t.builder_runner();
+    PlanningTarget* runner = t.planning_target();
     if (!runner) [[likely]]
       return {&t, nullptr};
     return route_by(*runner);
   }
   /// route() for a target that runs builders itself: the one member it names, or the runner.
-  [[nodiscard]] std::pair<Queryable*, BuilderRunner*> route_by(BuilderRunner& runner) const;
+  [[nodiscard]] std::pair<Queryable*, PlanningTarget*> route_by(PlanningTarget& runner) const;
   /// This builder retargeted at `t` (a member a runner chose).
   [[nodiscard]] QueryBuilder on(Queryable& t) const;
   template <class T>
@@ -450,16 +387,6 @@ class QueryBuilder {
     }
     return out;
   }
-  struct Join {
-    std::string type, table, first, op, second;
-  };
-  struct Order {
-    std::string column;  // empty for raw
-    bool desc = false;
-    std::string raw_sql;
-    std::vector<Value> raw_bindings;
-  };
-  class Compiler;
 
   QueryBuilder& add_condition(Condition c);
   QueryBuilder& add_join(std::string type, std::string_view table, std::string_view first, std::string_view op,
@@ -467,9 +394,7 @@ class QueryBuilder {
   Value aggregate(std::string_view function, std::string_view column);
   std::uint64_t each_row(const RowVisitor& visit, bool first_only);
   /// each_row() on a runner that fans out: its merged rows.
-  std::uint64_t each_row_merged(BuilderRunner& runner, const RowVisitor& visit, bool first_only);
-  /// Refuses a write on every row unless all_rows() was called.
-  void require_where(std::string_view what) const;
+  std::uint64_t each_row_merged(PlanningTarget& runner, const RowVisitor& visit, bool first_only);
   /// Writes what the SQL of this builder's parts depends on (everything but
   /// the values) to `key` and the values, in the order the SQL binds them, to
   /// `values`; false for a part a shape does not describe (raw SQL, joins,
@@ -483,53 +408,8 @@ class QueryBuilder {
   }
   /// @throws UsageError: the builder has no connection to `what` on.
   [[noreturn]] void refuse_unbound(std::string_view what) const;
-  void compile_where(Compiler& c, const Conditions& conds) const;
-  void compile_select(Compiler& c) const;
-  void compile_from(Compiler& c) const;
 
-  /// The select list: the builder's own Exprs, or a FixedColumns it borrows
-  /// until the list is changed (every change goes through own()).
-  class SelectList {
-   public:
-    [[nodiscard]] std::span<const Expr> view() const noexcept {
-      return m_fixed ? m_fixed->columns() : std::span<const Expr>(m_own.data(), m_own.size());
-    }
-    [[nodiscard]] const Expr* begin() const noexcept { return view().data(); }
-    [[nodiscard]] const Expr* end() const noexcept { return view().data() + view().size(); }
-    [[nodiscard]] std::size_t size() const noexcept { return view().size(); }
-    [[nodiscard]] bool empty() const noexcept { return view().empty(); }
-    [[nodiscard]] const Expr& operator[](std::size_t i) const noexcept { return view()[i]; }
-    void borrow(const FixedColumns& fixed) noexcept {
-      m_own.clear();
-      m_fixed = &fixed;
-    }
-    /// The builder's own list, copied from a borrowed one first.
-    detail::SmallVector<Expr, 4>& own() {
-      if (m_fixed) {
-        m_own.assign(m_fixed->columns().begin(), m_fixed->columns().end());
-        m_fixed = nullptr;
-      }
-      return m_own;
-    }
-
-   private:
-    detail::SmallVector<Expr, 4> m_own;
-    const FixedColumns* m_fixed = nullptr;
-  };
-
-  /// What the SQL is built from. Read and changed only through parts(),
-  /// which first replays the journal into it.
-  struct Parts {
-    SelectList columns;
-    bool distinct = false;
-    Conditions wheres;
-    std::vector<Join> joins;
-    std::vector<std::string> groups;
-    Conditions havings;
-    std::vector<Order> orders;
-    std::optional<std::uint64_t> limit, offset;
-    bool all_rows = false;
-  };
+  using Parts = QuerySpec;
   /// The calls that built this builder, recorded instead of applied while
   /// each is one it can record (names and operators as bytes, values in the
   /// order the SQL binds them): the bytes are the builder's shape, so a read
@@ -628,7 +508,7 @@ class QueryBuilder {
    public:
     TableName() noexcept = default;
     explicit TableName(std::string&& own) noexcept : m_own(std::move(own)) {}
-    explicit TableName(const FixedTable& fixed) noexcept : m_fixed(&fixed.m_name) {}
+    explicit TableName(const FixedTable& fixed) noexcept : m_fixed(&fixed.name()) {}
     /// The name is the journal's first entry: 'T', its length, its `size` bytes.
     void in_journal(std::size_t size) noexcept { m_in_journal = static_cast<std::uint8_t>(size); }
     void own(std::string_view name) { m_own = name; }

@@ -70,7 +70,7 @@ struct KeysetPage {
   std::string next;
 };
 
-class ShardGroup final : public Queryable, public BuilderRunner {
+class ShardGroup final : public Queryable, public PlanningTarget {
  public:
   struct Shared;
   ShardGroup(std::shared_ptr<const Shared> shared, bool every_shard);
@@ -118,9 +118,9 @@ class ShardGroup final : public Queryable, public BuilderRunner {
   [[nodiscard]] const std::string& driver() const noexcept override;
   [[nodiscard]] const Grammar& grammar() const noexcept override;
   void atomically(const std::function<void(Queryable&)>& fn) override;
-  [[nodiscard]] BuilderRunner* builder_runner() noexcept override { return this; }
+  [[nodiscard]] PlanningTarget* planning_target() noexcept override { return this; }
 
-  // BuilderRunner
+  // PlanningTarget
   [[nodiscard]] Queryable* single(const QueryBuilder& q) override;
   [[nodiscard]] Result get(const QueryBuilder& q) override;
   /// A cursor over every member the query asks, merged as rows arrive: one

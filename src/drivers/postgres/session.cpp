@@ -18,9 +18,6 @@
 namespace plexus::engine::postgres {
 namespace {
 
-// Type OIDs from pg_type.h (stable across versions).
-constexpr Oid kBool = 16, kBytea = 17, kInt8 = 20, kInt2 = 21, kInt4 = 23, kOid = 26, kFloat4 = 700, kFloat8 = 701,
-              kDate = 1082, kTime = 1083, kTimestamp = 1114, kTimestamptz = 1184;
 
 struct ResultPtr {
   PGresult* r;
@@ -85,12 +82,6 @@ bool failed(const PGresult* r) {
   return st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_SINGLE_TUPLE && st != PGRES_EMPTY_QUERY;
 }
 
-int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return 0;
-}
 
 Columns columns_of(const PGresult* r, std::vector<Oid>& types) {
   int n = PQnfields(r);
@@ -194,90 +185,6 @@ bool await_result(PGconn* conn, std::chrono::steady_clock::time_point deadline) 
     if (rc > 0 && !PQconsumeInput(conn)) return true;
   }
   return true;
-}
-
-// Keep the list of typed OIDs in step with decode(): the rest is text.
-void decode_into(Oid oid, const char* data, int len, Value& out) {
-  switch (oid) {
-    case kInt2:
-    case kInt4:
-    case kInt8:
-    case kOid: {
-      std::int64_t v = 0;
-      std::from_chars(data, data + len, v);
-      out.set_int(v);
-      return;
-    }
-    case kBool:
-    case kFloat4:
-    case kFloat8:
-    case kBytea:
-    case kDate:
-    case kTime:
-    case kTimestamp:
-    case kTimestamptz: out = decode(oid, data, len); return;
-    default: out.set_text(std::string_view(data, static_cast<std::size_t>(len))); return;  // decode's default
-  }
-}
-
-void decode_row(const PGresult* raw, int row, const std::vector<Oid>& types, Value* out) {
-  for (std::size_t i = 0; i < types.size(); ++i) {
-    const int c = static_cast<int>(i);
-    if (PQgetisnull(raw, row, c)) out[i] = Value();
-    else decode_into(types[i], PQgetvalue(raw, row, c), PQgetlength(raw, row, c), out[i]);
-  }
-}
-
-Value decode(Oid oid, const char* data, int len) {
-  std::string_view s(data, static_cast<std::size_t>(len));
-  switch (oid) {
-    case kBool: return Value(s == "t");
-    case kInt2:
-    case kInt4:
-    case kInt8:
-    case kOid: {
-      std::int64_t v = 0;
-      std::from_chars(s.data(), s.data() + s.size(), v);
-      return Value(v);
-    }
-    case kFloat4:
-    case kFloat8: {
-      if (s == "NaN" || s == "Infinity" || s == "-Infinity") return Value(std::stod(std::string(s)));
-      double d = 0;
-      std::from_chars(s.data(), s.data() + s.size(), d);
-      return Value(d);
-    }
-    case kBytea: {
-      std::vector<std::uint8_t> b;
-      if (s.starts_with("\\x")) {
-        b.reserve((s.size() - 2) / 2);
-        for (std::size_t i = 2; i + 1 < s.size(); i += 2) b.push_back(static_cast<std::uint8_t>(hexval(s[i]) * 16 + hexval(s[i + 1])));
-      } else {
-        b.assign(s.begin(), s.end());
-      }
-      return Value(Bytes(std::move(b)));
-    }
-    case kDate:
-      try {
-        return Value(parse_date(s));
-      } catch (const ConversionError&) {
-        return Value(std::string(s));  // infinity, BC dates: keep the server's text
-      }
-    case kTime:
-      try {
-        return Value(parse_time(s));
-      } catch (const ConversionError&) {
-        return Value(std::string(s));
-      }
-    case kTimestamp:
-    case kTimestamptz:
-      try {
-        return Value(parse_timestamp(s));
-      } catch (const ConversionError&) {
-        return Value(std::string(s));
-      }
-    default: return Value(std::string(s));
-  }
 }
 
 Session::Session(const driver::Target& target) {
@@ -716,57 +623,6 @@ bool Session::alive() noexcept { return healthy() && detail::socket_quiet(PQsock
 
 void Session::begin() { exec_simple("BEGIN"); }
 
-void Session::begin(const driver::TransactionSpec& spec) {
-  std::string sql = "BEGIN";
-  if (spec.isolation != driver::Isolation::engine_default)
-    sql += " ISOLATION LEVEL " + std::string(driver::to_string(spec.isolation));
-  if (spec.read_only) sql += " READ ONLY";
-  exec_simple(sql.c_str());
-}
-
-namespace {
-/// A prepared transaction's name: the global id and the branch, checked to be
-/// plain characters (they are written into the statement).
-std::string gid(const driver::Xid& x) {
-  std::string g = x.gtrid + "." + x.bqual;
-  for (char c : g)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-' && c != ':')
-      throw UsageError("a transaction id may hold letters, digits and _ . - : only");
-  return g;
-}
-}  // namespace
-
-std::string Session::xa_statement(XaStep step, const driver::Xid& xid) const {
-  switch (step) {
-    case XaStep::begin: return "BEGIN";
-    case XaStep::prepare: return "PREPARE TRANSACTION '" + gid(xid) + "'";
-    case XaStep::commit: return "COMMIT PREPARED '" + gid(xid) + "'";
-    case XaStep::rollback: return "ROLLBACK";
-    case XaStep::rollback_prepared: return "ROLLBACK PREPARED '" + gid(xid) + "'";
-  }
-  return {};
-}
-
-void Session::xa_begin(const driver::Xid&, const driver::TransactionSpec& spec) { begin(spec); }
-void Session::xa_prepare(const driver::Xid& xid) { exec_simple(xa_statement(XaStep::prepare, xid).c_str()); }
-void Session::xa_commit(const driver::Xid& xid) { exec_simple(xa_statement(XaStep::commit, xid).c_str()); }
-void Session::xa_rollback(const driver::Xid& xid, bool prepared) {
-  exec_simple(xa_statement(prepared ? XaStep::rollback_prepared : XaStep::rollback, xid).c_str());
-}
-
-std::vector<driver::Xid> Session::xa_recover(std::string_view prefix) {
-  std::vector<driver::Xid> out;
-  Value like(std::string(prefix) + "%");
-  const Result r = execute("SELECT gid FROM pg_prepared_xacts WHERE database = current_database() AND gid LIKE ?",
-                           std::span<const Value>(&like, 1));
-  for (Row row : r) {
-    const std::string g = row[0].as<std::string>();
-    const auto dot = g.rfind('.');
-    if (dot == std::string::npos) continue;
-    out.push_back({g.substr(0, dot), g.substr(dot + 1)});
-  }
-  return out;
-}
 void Session::commit() {
   // COMMIT of a transaction that failed earlier reports ROLLBACK: surface it.
   ResultPtr r(PQexec(m_conn, "COMMIT"));
@@ -775,48 +631,6 @@ void Session::commit() {
     raise(EngineError{ErrorKind::other,
                       "the server rolled the transaction back instead of committing it (an earlier statement failed)",
                       "25P02", 0, "COMMIT"});
-}
-void Session::rollback() { exec_simple("ROLLBACK"); }
-
-std::optional<std::string> Session::replication_position() {
-  return execute("SELECT pg_current_wal_lsn()::text", {})[0][0].as<std::string>();
-}
-
-bool Session::wait_for_position(const std::string& position, std::chrono::milliseconds timeout) {
-  // A host that is not in recovery has every committed write.
-  const std::string sql = "SELECT COALESCE(pg_last_wal_replay_lsn() >= CAST(? AS pg_lsn), true)";
-  Value pos(position);
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  auto pause = std::chrono::microseconds(200);
-  for (;;) {
-    if (execute(sql, std::span<const Value>(&pos, 1))[0][0].as<bool>()) return true;
-    if (std::chrono::steady_clock::now() + pause > deadline) return false;
-    std::this_thread::sleep_for(pause);
-    pause = std::min<std::chrono::microseconds>(pause * 2, std::chrono::milliseconds(5));
-  }
-}
-
-std::optional<std::chrono::milliseconds> Session::replica_lag() {
-  // Caught up when everything received is replayed; otherwise the age of the
-  // last transaction replayed. NULL (nothing replayed yet) is unknown, never 0.
-  auto v = execute(
-      "SELECT CASE WHEN NOT pg_is_in_recovery() OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
-      "ELSE (EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) * 1000)::bigint END",
-      {})[0][0];
-  if (v.is_null()) return std::nullopt;
-  return std::chrono::milliseconds(std::max<std::int64_t>(0, v.as<std::int64_t>()));
-}
-
-Session::NodeRole Session::node_role() {
-  const bool writable =
-      execute("SELECT NOT pg_is_in_recovery() AND current_setting('default_transaction_read_only') = 'off'", {})[0][0]
-          .as<bool>();
-  return writable ? NodeRole::writable : NodeRole::read_only;
-}
-
-void Session::ping() {
-  if (!m_conn) throw ConnectionError("the PostgreSQL session is closed");
-  exec_simple("");
 }
 
 }  // namespace plexus::engine::postgres

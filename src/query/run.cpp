@@ -1,0 +1,371 @@
+// Running a builder: each verb asks its target where it runs (one target,
+// or a shard group that plans and merges), compiles and hands the statement
+// over; Record and PreparedQuery, what reads return.
+#include <algorithm>
+
+#include "plexus/core/error.hpp"
+#include "plexus/db/queryable.hpp"
+#include "plexus/query/builder.hpp"
+#include "query/compile.hpp"
+
+namespace plexus {
+
+using namespace std::string_view_literals;
+
+namespace {
+/// The storage a thread reuses for the statement of a read it runs at once.
+struct CallScratch {
+  Query query;
+  bool busy = false;
+};
+thread_local CallScratch t_scratch;
+}  // namespace
+
+constinit thread_local unsigned detail::t_builder_calls = 0;
+
+Query& detail::CallSql::query() {
+  if (!m_query) {
+    m_shared = !t_scratch.busy;
+    if (m_shared) {
+      t_scratch.busy = true;
+      m_query = &t_scratch.query;
+    } else {
+      m_query = &m_own.emplace();
+    }
+  }
+  return *m_query;
+}
+
+void detail::CallSql::release() noexcept {
+  m_query->sql.clear();  // capacity kept; the values are not kept past the call
+  m_query->bindings.clear();
+  t_scratch.busy = false;
+}
+
+// ---- running ----------------------------------------------------------------
+
+void QueryBuilder::refuse_unbound(std::string_view what) const {
+  throw UsageError("this query builder for '" + table() + "' is not bound to a connection, so it cannot " +
+                   std::string(what) + "; create it with db.table(\"" + table() +
+                   "\", \"connection\") or conn.table(\"" + table() + "\"), or pass a dialect to to_sql()");
+}
+
+std::pair<Queryable*, PlanningTarget*> QueryBuilder::route_by(PlanningTarget& runner) const {
+  if (Queryable* one = runner.single(*this)) return {one, nullptr};
+  return {nullptr, &runner};
+}
+
+QueryBuilder QueryBuilder::on(Queryable& t) const {
+  QueryBuilder b = *this;
+  b.m_keep.reset();
+  b.m_target = &t;
+  return b;
+}
+
+Result QueryBuilder::get() {
+  auto [t, scatter] = route("run");
+  if (scatter) return scatter->get(*this);
+  detail::CallSql call;
+  const Statement s = statement(t->grammar(), call, false);
+  return t->select(s.sql, s.values);
+}
+
+Record::Record(Row row) { fill(row); }
+
+void Record::fill(Row row) {
+  m_cols = row.columns();
+  m_values.reserve(m_cols.size());
+  if (const ColumnSource* src = row.source()) [[unlikely]]  // a row read through its engine's column source
+    take_values(*src);
+  else
+    for (const Value& v : row) m_values.emplace_back(v);
+}
+
+void Record::take_values(const ColumnSource& src) {
+  ColumnSource::Cell c;
+  const std::size_t n = m_cols.size();  // read once: the calls below are virtual
+  for (std::size_t i = 0; i < n; ++i) {
+    src.cell(i, c);
+    switch (c.kind) {  // each as the Value the row would have held
+      case ColumnSource::Kind::integer: m_values.emplace_back(c.integer); break;
+      case ColumnSource::Kind::real: m_values.emplace_back(c.real); break;
+      case ColumnSource::Kind::text: m_values.emplace_back(c.text); break;
+      case ColumnSource::Kind::other: m_values.emplace_back(src.value(i)); break;
+    }
+  }
+}
+
+namespace {
+Row first_row(const Result& r) {
+  if (r.empty()) throw UsageError("a Record is made from a result with at least one row; this one has none");
+  return r[0];
+}
+}  // namespace
+
+Record::Record(Result r) : Record(first_row(r)) {}
+
+std::uint64_t detail::read_first(Queryable& on, std::string_view sql, std::span<const Value> values,
+                                 std::optional<Record>& out) {
+  auto take = [&out](Row row) {
+    out->fill(row);  // reads a row without Values through its column source
+    return false;
+  };
+  const std::uint64_t n = on.select_each(sql, values, RowVisitor(take, RowVisitor::cells));
+  if (n == 0) out.reset();
+  return n;
+}
+
+std::optional<Record> QueryBuilder::first() {
+  // The one object returned (NRVO): the Record is made where the caller keeps
+  // it, engaged and unfilled until its row is read (see Record::Unfilled).
+  std::optional<Record> out(std::in_place, Record::Unfilled());
+  auto [t, scatter] = route("run");
+  if (scatter) {
+    QueryBuilder one = *this;
+    Result r = scatter->get(one.limit(1));
+    if (r.empty()) out.reset();
+    else out->fill(r[0]);
+    return out;
+  }
+  detail::CallSql call;
+  const Statement s = statement(t->grammar(), call, true);
+  (void)detail::read_first(*t, s.sql, s.values, out);
+  return out;
+}
+
+std::uint64_t QueryBuilder::each_row(const RowVisitor& visit, bool first_only) {
+  auto [t, scatter] = route("run");
+  if (scatter) return each_row_merged(*scatter, visit, first_only);
+  detail::CallSql call;
+  const Statement s = statement(t->grammar(), call, first_only);
+  return t->select_each(s.sql, s.values, visit);
+}
+
+[[gnu::noinline]] std::uint64_t QueryBuilder::each_row_merged(PlanningTarget& runner, const RowVisitor& visit,
+                                                               bool first_only) {
+  std::optional<QueryBuilder> one;
+  if (first_only) one.emplace(*this).limit(1);
+  const Result r = runner.get(one ? *one : *this);
+  std::uint64_t n = 0;
+  for (Row row : r)
+    if (++n, !visit(row)) break;
+  return n;
+}
+
+PreparedQuery QueryBuilder::prepare() const {
+  auto [one_target, scatter] = route("be prepared");
+  if (scatter)
+    throw UsageError("a query on '" + table() + "' across a shard group cannot be prepared (each run plans and merges "
+                     "anew); run it with get(), or prepare it on one member");
+  auto& t = *one_target;
+  const Grammar& g = t.grammar();
+  QueryBuilder one = *this;
+  one.limit(1);
+  return PreparedQuery(t, m_keep, to_sql(g), one.to_sql(g));
+}
+
+std::span<const Value> PreparedQuery::bind(const Params& values) const {
+  auto given = values.span();
+  if (given.empty()) return m_all.bindings;
+  if (given.size() != m_all.bindings.size())
+    throw UsageError("this prepared query binds " + std::to_string(m_all.bindings.size()) + " value(s) but " +
+                     std::to_string(given.size()) + " were given: " + m_all.sql);
+  return given;
+}
+
+Result PreparedQuery::get(Params values) { return m_target->select(m_all.sql, bind(values)); }
+
+std::optional<Record> PreparedQuery::first(Params values) {
+  std::optional<Record> out(std::in_place, Record::Unfilled());
+  (void)detail::read_first(*m_target, m_first.sql, bind(values), out);
+  return out;
+}
+
+Value QueryBuilder::value(std::string_view column) {
+  QueryBuilder one = *this;
+  one.select({Expr(column)}).limit(1);
+  Result r = one.get();
+  return r.empty() ? Value() : r[0][0];
+}
+
+Cursor QueryBuilder::cursor() {
+  auto [t, scatter] = route("run");
+  if (scatter) return scatter->cursor(*this);
+  Query q = to_sql(t->grammar());
+  return t->cursor(q.sql, q.bindings);
+}
+
+Value QueryBuilder::aggregate(std::string_view function, std::string_view column) {
+  const Parts& p = parts();
+  auto [t, scatter] = route("run");
+  if (scatter) {
+    if (column != "*") check_name(column);
+    if (!p.groups.empty() || p.distinct || p.limit || p.offset) {
+      // Over the rows the query returns: count them after the merge.
+      if (function == "COUNT" && column == "*") return Value(static_cast<std::int64_t>(scatter->get(*this).size()));
+      throw UsageError(std::string(function) + " over a grouped, DISTINCT or limited query across a shard group: "
+                       "run get() and compute it from the rows");
+    }
+    QueryBuilder agg = *this;
+    agg.parts().columns.own() = {Expr(raw(std::string(function) + "(" + std::string(column) + ") AS aggregate"))};
+    agg.parts().orders.clear();
+    return scatter->get(agg)[0][0];
+  }
+  Query q = aggregate_sql(t->grammar(), function, column);
+  return t->scalar(q.sql, q.bindings);
+}
+
+std::int64_t QueryBuilder::count(std::string_view column) { return aggregate("COUNT", column).as<std::int64_t>(); }
+
+bool QueryBuilder::exists() {
+  QueryBuilder one = *this;
+  one.parts().columns.own() = {Expr(raw("1"))};
+  one.reorder().limit(1);
+  return !one.get().empty();
+}
+
+Page QueryBuilder::paginate(std::uint64_t page, std::uint64_t per_page) {
+  if (page == 0 || per_page == 0) throw UsageError("paginate: page and per_page start at 1");
+  Page p;
+  p.page = page;
+  p.per_page = per_page;
+  QueryBuilder counter = *this;
+  p.total = static_cast<std::uint64_t>(counter.reorder().count());
+  p.last_page = std::max<std::uint64_t>(1, (p.total + per_page - 1) / per_page);
+  QueryBuilder rows = *this;
+  p.items = rows.limit(per_page).offset((page - 1) * per_page).get();
+  return p;
+}
+
+void QueryBuilder::chunk(std::uint64_t size, const std::function<bool(const Result&)>& fn) {
+  const Parts& p = parts();
+  if (size == 0) throw UsageError("chunk size must be at least 1");
+  if (p.orders.empty())
+    throw UsageError("chunk() over '" + table() + "' needs order_by(): without an order, rows may repeat or be skipped");
+  for (std::uint64_t off = p.offset.value_or(0);; off += size) {
+    QueryBuilder page = *this;
+    Result r = page.limit(size).offset(off).get();
+    if (r.empty() || !fn(r) || r.size() < size) return;
+  }
+}
+
+Result QueryBuilder::insert(const Fields& row) {
+  if (auto* runner = require_target("insert").planning_target()) return on(runner->owner(*this, row)).insert(row);
+  auto& t = require_target("insert");
+  Query q = insert_sql(t.grammar(), {row});
+  return t.execute(q.sql, q.bindings);
+}
+
+std::int64_t QueryBuilder::insert_get_id(const Fields& row, std::string_view id_column) {
+  if (auto* runner = require_target("insert").planning_target())
+    return on(runner->owner(*this, row)).insert_get_id(row, id_column);
+  auto& t = require_target("insert");
+  const Grammar& g = t.grammar();
+  if (g.supports_returning()) {
+    std::string id(id_column);
+    Query q = insert_sql(g, {row}, std::span<const std::string>(&id, 1));
+    // The same statement without its RETURNING tail, for sessions that read
+    // the key as the row id (names are quoted, so the last " RETURNING " is the tail).
+    const std::string_view plain = std::string_view(q.sql).substr(0, q.sql.rfind(" RETURNING "));
+    Result r = t.insert_returning_key(KeyedInsert{table(), id_column, q.sql, plain}, q.bindings);
+    return r[0][0].as<std::int64_t>();
+  }
+  Query q = insert_sql(g, {row});
+  auto r = t.execute(q.sql, q.bindings);
+  if (!r.last_insert_id())
+    throw UsageError("the engine reported no generated id for the insert into '" + table() + "'");
+  return *r.last_insert_id();
+}
+
+/// Rows split by the member a runner places each on, in their order.
+static std::vector<std::pair<Queryable*, std::vector<Fields>>> by_owner(PlanningTarget& runner, const QueryBuilder& q,
+                                                                         const std::vector<Fields>& rows) {
+  std::vector<std::pair<Queryable*, std::vector<Fields>>> parts;
+  for (const auto& row : rows) {
+    Queryable* owner = &runner.owner(q, row);
+    auto it = std::find_if(parts.begin(), parts.end(), [&](const auto& p) { return p.first == owner; });
+    if (it == parts.end()) it = parts.insert(parts.end(), {owner, {}});
+    it->second.push_back(row);
+  }
+  return parts;
+}
+
+std::uint64_t QueryBuilder::insert_many(const std::vector<Fields>& rows) {
+  if (rows.empty()) return 0;
+  if (auto* runner = require_target("insert").planning_target()) {
+    // Each member's rows atomically there; for all or none across members use db.transaction.
+    std::uint64_t n = 0;
+    for (auto& [owner, part] : by_owner(*runner, *this, rows)) n += on(*owner).insert_many(part);
+    return n;
+  }
+  auto& t = require_target("insert");
+  const Grammar& g = t.grammar();
+  const std::size_t cols = std::max<std::size_t>(1, rows.front().size());
+  const std::size_t per_statement = std::clamp<std::size_t>(g.max_parameters() / cols, 1, 1000);
+  if (rows.size() <= per_statement) {
+    Query q = insert_sql(g, rows);
+    t.execute(q.sql, q.bindings);
+    return rows.size();
+  }
+  // Several statements: all or nothing.
+  t.atomically([&](Queryable& tx) {
+    std::vector<Fields> batch;
+    for (std::size_t start = 0; start < rows.size(); start += per_statement) {
+      auto end = std::min(rows.size(), start + per_statement);
+      batch.assign(rows.begin() + static_cast<std::ptrdiff_t>(start), rows.begin() + static_cast<std::ptrdiff_t>(end));
+      Query q = insert_sql(g, batch);
+      tx.execute(q.sql, q.bindings);
+    }
+  });
+  return rows.size();
+}
+
+std::uint64_t QueryBuilder::update(const Fields& fields) {
+  if (auto* runner = require_target("update").planning_target()) {
+    std::uint64_t n = 0;
+    for (Queryable* w : runner->writers(*this, &fields, "update")) n += on(*w).update(fields);
+    return n;
+  }
+  auto& t = require_target("update");
+  Query q = update_sql(t.grammar(), fields);
+  return t.execute(q.sql, q.bindings).affected_rows();
+}
+
+std::uint64_t QueryBuilder::increment(std::string_view column, std::int64_t by, const Fields& also) {
+  if (auto* runner = require_target("update").planning_target()) {
+    Fields set = also;
+    set.emplace_back(std::string(column), Value());
+    std::uint64_t n = 0;
+    for (Queryable* w : runner->writers(*this, &set, "increment")) n += on(*w).increment(column, by, also);
+    return n;
+  }
+  auto& t = require_target("update");
+  Query q = detail::compile_increment(t.grammar(), *this, column, by, also);
+  return t.execute(q.sql, q.bindings).affected_rows();
+}
+
+std::uint64_t QueryBuilder::remove() {
+  if (auto* runner = require_target("delete").planning_target()) {
+    std::uint64_t n = 0;
+    for (Queryable* w : runner->writers(*this, nullptr, "delete")) n += on(*w).remove();
+    return n;
+  }
+  auto& t = require_target("delete");
+  Query q = delete_sql(t.grammar());
+  return t.execute(q.sql, q.bindings).affected_rows();
+}
+
+std::uint64_t QueryBuilder::upsert(const std::vector<Fields>& rows, std::vector<std::string> unique_by,
+                                   std::vector<std::string> update) {
+  if (auto* runner = require_target("upsert").planning_target()) {
+    std::uint64_t n = 0;
+    for (auto& [owner, part] : by_owner(*runner, *this, rows)) n += on(*owner).upsert(part, unique_by, update);
+    return n;
+  }
+  auto& t = require_target("upsert");
+  Query q = upsert_sql(t.grammar(), rows, unique_by, update);
+  return t.execute(q.sql, q.bindings).affected_rows();
+}
+
+
+}  // namespace plexus
