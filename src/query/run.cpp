@@ -1,10 +1,13 @@
 // Running a builder: each verb asks its target where it runs (one target,
-// or a shard group that plans and merges), compiles and hands the statement
-// over; Record and PreparedQuery, what reads return.
+// or a shard group that plans and merges), looks its read up in the shape
+// cache or compiles it (compile.cpp), and hands the statement over; Record
+// and PreparedQuery, what reads return.
 #include <algorithm>
+#include <cstring>
 
 #include "plexus/core/error.hpp"
 #include "plexus/db/queryable.hpp"
+#include "driver/statement_cache.hpp"
 #include "plexus/query/builder.hpp"
 #include "query/compile.hpp"
 
@@ -40,6 +43,184 @@ void detail::CallSql::release() noexcept {
   m_query->sql.clear();  // capacity kept; the values are not kept past the call
   m_query->bindings.clear();
   t_scratch.busy = false;
+}
+
+// ---- the shape cache: a read looked up before it is compiled ---------------
+
+namespace {
+/// SELECT text by builder shape, per thread (no lock): a builder run on every
+/// request compiles once per shape and dialect, later runs look the text up.
+/// The key is everything the text depends on, compared whole, never a hash
+/// alone; as in a session's statement cache, the shape used last is checked first.
+struct ShapeCache {
+  static constexpr std::size_t max_shapes = 1024;  // per map: a program with more starts over rather than grow without end
+  using Map = detail::StatementCache<std::string>;
+  Map recorded;  ///< by journal (a builder that recorded its calls)
+  Map parts;     ///< by shape() (a builder that built its parts)
+};
+thread_local ShapeCache t_shapes;
+}  // namespace
+
+/// A shape key being written into fixed storage (a shape too long for it is not cached).
+class QueryBuilder::ShapeKey {
+ public:
+  void put(char c) noexcept {
+    if (m_size < sizeof m_buf) m_buf[m_size++] = c;
+    else m_full = true;
+  }
+  void put(std::string_view name) noexcept {
+    const auto n = static_cast<std::uint32_t>(name.size());
+    if (m_size + sizeof n + name.size() > sizeof m_buf || name.size() > 0xffff) {
+      m_full = true;
+      return;
+    }
+    std::memcpy(m_buf + m_size, &n, sizeof n);
+    std::memcpy(m_buf + m_size + sizeof n, name.data(), name.size());
+    m_size += sizeof n + name.size();
+  }
+  void put_number(char tag, std::optional<std::uint64_t> n) noexcept {
+    if (!n) return;
+    put(tag);
+    put(std::string_view(reinterpret_cast<const char*>(&*n), sizeof *n));
+  }
+  [[nodiscard]] bool full() const noexcept { return m_full; }
+  [[nodiscard]] std::string_view view() const noexcept { return {m_buf, m_size}; }
+
+ private:
+  char m_buf[480];
+  std::size_t m_size = 0;
+  bool m_full = false;
+};
+
+bool QueryBuilder::shape(ShapeKey& key, std::vector<Value>& values, bool first) const {
+  const Parts& p = parts();
+  if (!p.joins.empty() || !p.groups.empty() || !p.havings.empty()) return false;
+  key.put(table_view());
+  key.put(p.distinct ? 'D' : 'S');
+  for (const Expr& e : p.columns) {
+    if (e.is_raw()) return false;
+    key.put('c');
+    key.put(e.text());
+  }
+  using K = Condition::Kind;
+  for (const Condition& w : p.wheres) {
+    key.put('w');
+    key.put(static_cast<char>(static_cast<int>(w.kind) * 2 + (w.use_or ? 1 : 0)));
+    switch (w.kind) {
+      case K::basic:
+        key.put(w.op);
+        key.put(w.column);
+        values.push_back(w.value);
+        break;
+      case K::in:
+      case K::not_in:
+        key.put(w.column);
+        key.put_number('n', w.values.size());
+        values.insert(values.end(), w.values.begin(), w.values.end());
+        break;
+      case K::null:
+      case K::not_null:
+        key.put(w.column);
+        break;
+      case K::between:
+      case K::not_between:
+        key.put(w.column);
+        values.push_back(w.values[0]);
+        values.push_back(w.values[1]);
+        break;
+      case K::in_sub:
+      case K::not_in_sub:
+      case K::raw:
+      case K::group:
+        return false;
+    }
+  }
+  for (const QuerySpec::Order& o : p.orders) {
+    if (o.column.empty()) return false;  // raw
+    key.put(o.desc ? 'd' : 'a');
+    key.put(o.column);
+  }
+  key.put_number('L', first ? std::optional<std::uint64_t>(1) : p.limit);
+  key.put_number('F', p.offset);
+  return !key.full();
+}
+
+QueryBuilder::Statement QueryBuilder::statement(const Grammar& g, detail::CallSql& into, bool first) {
+  // A recorded builder whose shape ran before: its journal, with the dialect
+  // and the LIMIT 1 of first() put after it, is the key, looked up where it lies.
+  if (m_journal.on() && m_journal.room(2)) {
+    char* at = m_journal.grow(2);
+    at[0] = static_cast<char>(g.slot());
+    at[1] = first ? 'f' : 'a';
+    const std::string* sql = t_shapes.recorded.find(m_journal.bytes());
+    m_journal.drop(2);
+    if (sql) return {*sql, m_journal.values};
+  }
+  return compile_statement(g, into, first);
+}
+
+[[gnu::noinline]] QueryBuilder::Statement QueryBuilder::compile_statement(const Grammar& g, detail::CallSql& into,
+                                                                            bool first) {
+  auto& cache = m_journal.on() ? t_shapes.recorded : t_shapes.parts;
+  std::string key;  // kept for the cache on a miss
+  bool cached = false;
+  std::size_t values = 0;
+  if (m_journal.on()) {
+    // The journal is the shape, looked up where it lies with the dialect and
+    // the LIMIT 1 of first() put after it for the lookup.
+    if (m_journal.room(2)) {
+      m_journal.put(static_cast<char>(g.slot()));
+      m_journal.put(first ? 'f' : 'a');
+      if (const std::string* sql = cache.find(m_journal.bytes())) {
+        m_journal.drop(2);
+        return {*sql, m_journal.values};
+      }
+      key = m_journal.bytes();
+      m_journal.drop(2);
+      cached = true;
+    }
+    values = m_journal.values.size();
+  } else {
+    Query& q = into.query();
+    ShapeKey shape_key;
+    shape_key.put(static_cast<char>(g.slot()));
+    cached = shape(shape_key, q.bindings, first);
+    if (cached) {
+      if (const std::string* sql = cache.find(shape_key.view())) return {*sql, q.bindings};
+      key = shape_key.view();
+    }
+    values = q.bindings.size();
+    q.bindings.clear();
+  }
+  // Compiled from the parts, LIMIT 1 set in place for `first` and then restored.
+  Query& q = into.query();
+  Parts& p = parts();
+  const auto saved = p.limit;
+  if (first) p.limit = 1;
+  try {
+    detail::SqlWriter c(g, q);
+    detail::write_select(c, *this);
+  } catch (...) {
+    p.limit = saved;
+    throw;
+  }
+  p.limit = saved;
+  if (cached) {
+    // The shape's values must be the compiled statement's, in its order
+    // (tests compare both on generated builders); refuse rather than run another binding.
+    if (q.bindings.size() != values)
+      throw std::logic_error("plexus: a builder's shape binds " + std::to_string(values) + " value(s), its SQL " +
+                             std::to_string(q.bindings.size()) + ": " + q.sql);
+    // Texts handed out to a call still running on this thread (a query hook
+    // running a builder) stay valid: only the outermost call starts over.
+    if (cache.size() < ShapeCache::max_shapes) {
+      cache.insert(key, q.sql);
+    } else if (into.outermost()) {
+      cache.clear();
+      cache.insert(key, q.sql);
+    }
+  }
+  return {q.sql, q.bindings};
 }
 
 // ---- running ----------------------------------------------------------------
