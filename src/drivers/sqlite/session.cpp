@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <mutex>
 #include <strings.h>
 
 #include "drivers/sqlite/errors.hpp"
@@ -9,6 +10,13 @@
 
 namespace plexus::engine::sqlite {
 namespace {
+
+/// The sessions of this process set their files up one at a time. Switching
+/// a new file to WAL locks it without SQLite's busy handler, so a statement
+/// of another session on that file during the switch could fail at once with
+/// "database is locked", whatever busy_timeout says (six fan-outs opening
+/// their first sessions on fresh files did, about one run in thirty).
+std::mutex g_setup;
 
 ColumnHint hint_for(const char* decl) {
   if (!decl) return ColumnHint::plain;
@@ -211,6 +219,7 @@ Session::Session(const driver::Target& target, std::string path) {
   if (m_timeout.count() > 0) sqlite3_progress_handler(m_db, 1000, &Session::on_progress, this);
   m_cache_cap = static_cast<std::size_t>(target.options.integer("statement_cache"));
   try {
+    const std::lock_guard one_at_a_time(g_setup);
     exec_simple("PRAGMA foreign_keys = ON");
     bool memory = path == ":memory:" || path.empty() || path.find("mode=memory") != std::string::npos;
     if (!memory && !cfg.read_only) exec_simple("PRAGMA journal_mode = WAL");
