@@ -12,7 +12,7 @@
 namespace plexus {
 namespace {
 
-driver::CatalogQueries catalog_of(Database& db, Connection& conn) {
+driver::CatalogQueries catalog_of(ConnectionRegistry& db, Connection& conn) {
   auto q = db.engines().get(conn.type()).catalog();
   if (!q)
     throw ConfigError("connection '" + conn.name() + "': engine " + conn.type() +
@@ -43,7 +43,7 @@ std::vector<ColumnText> text_rules(Connection& conn, std::string_view table) {
   return out;
 }
 
-std::vector<TableInfo> list_tables(Database& db, std::string_view connection) {
+std::vector<TableInfo> list_tables(ConnectionRegistry& db, std::string_view connection) {
   auto& conn = db.connection(connection);
   const auto q = catalog_of(db, conn);
   auto primary = conn.on_primary();
@@ -65,7 +65,7 @@ std::vector<TableInfo> list_tables(Database& db, std::string_view connection) {
   return out;
 }
 
-TableDescription describe_table(Database& db, std::string_view connection, std::string_view table) {
+TableDescription describe_table(ConnectionRegistry& db, std::string_view connection, std::string_view table) {
   auto& conn = db.connection(connection);
   const auto q = catalog_of(db, conn);
   auto primary = conn.on_primary();

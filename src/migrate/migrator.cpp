@@ -169,7 +169,7 @@ std::string MigrationReport::to_string() const {
   return out;
 }
 
-Migrator::Migrator(Database& db) : m_db(db) {}
+Migrator::Migrator(ConnectionRegistry& db) : m_db(db) {}
 
 std::vector<std::string> Migrator::configured() const {
   std::vector<std::string> out;

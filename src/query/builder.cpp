@@ -7,7 +7,6 @@
 
 #include "plexus/core/error.hpp"
 #include "plexus/db/connection.hpp"
-#include "plexus/db/database.hpp"
 #include "query/journal.hpp"
 
 namespace plexus {
@@ -126,9 +125,6 @@ void QueryBuilder::record_table(NameForm form) {
 QueryBuilder Queryable::table(std::string_view name) { return QueryBuilder(*this, name); }
 QueryBuilder RoutedConnection::table(std::string_view name) const {
   return QueryBuilder(std::make_shared<RoutedConnection>(*this), std::string(name));
-}
-QueryBuilder Database::table(std::string_view table, std::string_view connection_name) {
-  return connection(connection_name).table(table);
 }
 
 // ---- building ---------------------------------------------------------------

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "plexus/core/error.hpp"
-#include "plexus/db/database.hpp"
+#include "plexus/db/registry.hpp"
 #include "plexus/shard/shard_group.hpp"
 #include "plexus/tx/copy.hpp"
 
@@ -17,7 +17,7 @@ struct Layouts {
   ShardGroup& to;
 };
 
-Layouts layouts(Database& db, std::string_view from_group, std::string_view to_group) {
+Layouts layouts(ConnectionRegistry& db, std::string_view from_group, std::string_view to_group) {
   ShardGroup& from = db.shards(from_group);
   ShardGroup& to = db.shards(to_group);
   if (from.key().empty() || from.key() != to.key())
@@ -55,7 +55,7 @@ std::map<std::string, std::vector<std::pair<Value, std::uint64_t>>> moving_from(
 
 }  // namespace
 
-ReshardPlan plan_reshard(Database& db, std::string_view from_group, std::string_view to_group, std::string_view table) {
+ReshardPlan plan_reshard(ConnectionRegistry& db, std::string_view from_group, std::string_view to_group, std::string_view table) {
   Layouts l = layouts(db, from_group, to_group);
   ReshardPlan plan{l.from.name(), l.to.name(), std::string(table), l.from.key(), 0, 0, {}};
   for (std::size_t m = 0; m < l.from.size(); ++m) {
@@ -69,7 +69,7 @@ ReshardPlan plan_reshard(Database& db, std::string_view from_group, std::string_
   return plan;
 }
 
-ReshardReport reshard(Database& db, std::string_view from_group, std::string_view to_group, std::string_view table,
+ReshardReport reshard(ConnectionRegistry& db, std::string_view from_group, std::string_view to_group, std::string_view table,
                       const ReshardOptions& opts) {
   ReshardReport report;
   report.plan = plan_reshard(db, from_group, to_group, table);

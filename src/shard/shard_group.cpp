@@ -10,7 +10,6 @@
 #include "db/task_pool.hpp"
 #include "plexus/core/error.hpp"
 #include "plexus/db/catalog.hpp"
-#include "plexus/db/database.hpp"
 #include "shard/groups.hpp"
 #include "db/metrics.hpp"
 #include "shard/planner.hpp"
@@ -579,18 +578,5 @@ std::unique_ptr<ShardGroup> make_shard_group(const ShardGroupConfig& cfg,
 }
 
 }  // namespace detail
-
-Queryable& Database::queryable(std::string_view name) {
-  if (auto it = m_groups.find(name); it != m_groups.end()) return *it->second;
-  return connection(name);
-}
-
-ShardGroup& Database::shards(std::string_view group) {
-  if (auto it = m_groups.find(group); it != m_groups.end()) return *it->second;
-  std::string list;
-  for (const auto& g : m_cfg.shard_groups) list += (list.empty() ? "" : ", ") + g.name;
-  throw ConfigError("unknown shard group '" + std::string(group) + "' (configured: " + (list.empty() ? "none" : list) +
-                    "); add it under [shards." + std::string(group) + "] or with DatabaseConfig::add_shard_group");
-}
 
 }  // namespace plexus

@@ -17,7 +17,7 @@
 #include <chrono>
 
 #include "db/branch.hpp"
-#include "plexus/db/database.hpp"
+#include "plexus/db/registry.hpp"
 #include "plexus/driver/engine.hpp"
 
 namespace plexus {
@@ -32,7 +32,7 @@ struct GlobalTransaction::State {
     std::optional<Transaction> tx;
     bool prepared = false;
   };
-  Database* db;
+  ConnectionRegistry* db;
   detail::Coordinator* coord;
   std::string gtrid;
   std::vector<Participant> parts;
@@ -228,10 +228,8 @@ std::uint64_t now_ms() {
 }
 }  // namespace
 
-Coordinator::Coordinator(const TransactionsConfig& cfg)
-    : m_id(cfg.coordinator.empty() ? default_coordinator() : cfg.coordinator),
-      m_cfg(cfg),
-      m_pool(cfg.parallelism) {}
+Coordinator::Coordinator(const TransactionsConfig& cfg, TaskPool& pool)
+    : m_id(cfg.coordinator.empty() ? default_coordinator() : cfg.coordinator), m_cfg(cfg), m_pool(pool) {}
 
 Coordinator::~Coordinator() { forget_completed(); }
 
@@ -269,7 +267,7 @@ void Coordinator::forget_completed() noexcept {
   }
 }
 
-DecisionLog& Coordinator::log(Database& db) {
+DecisionLog& Coordinator::log(ConnectionRegistry& db) {
   std::lock_guard lock(m_mutex);
   if (!m_log) {
     if (m_cfg.log_connection.empty()) m_log = std::make_unique<FileLog>(m_cfg.log_file);
@@ -306,7 +304,7 @@ bool Coordinator::may_still_decide(const GlobalId& id, const OwnSnapshot& snap) 
   return m_in_flight.contains(id.text) || m_finished_while_recovering.contains(id.text);
 }
 
-GlobalTransaction Coordinator::begin(Database& db, std::span<const std::string_view> names,
+GlobalTransaction Coordinator::begin(ConnectionRegistry& db, std::span<const std::string_view> names,
                                      const TransactionOptions& opts) {
   if (names.empty()) throw UsageError("a global transaction needs at least one connection");
   auto st = std::make_unique<GlobalTransaction::State>();
@@ -380,7 +378,7 @@ bool wanted(const std::vector<std::string>& only, const std::string& name) {
 }
 }  // namespace
 
-Decisions Coordinator::all_decisions(Database& db, std::vector<std::string>& unreachable,
+Decisions Coordinator::all_decisions(ConnectionRegistry& db, std::vector<std::string>& unreachable,
                                      const std::vector<std::string>& only) {
   Decisions out = log(db).decided();
   // Last resources (engines that cannot prepare) keep decisions in their own table.
@@ -400,7 +398,7 @@ Decisions Coordinator::all_decisions(Database& db, std::vector<std::string>& unr
   return out;
 }
 
-RecoveryReport Coordinator::recover(Database& db, const RecoverOptions& opts) {
+RecoveryReport Coordinator::recover(ConnectionRegistry& db, const RecoverOptions& opts) {
   RecoveryReport report;
   auto guard = log(db).lock(m_id, std::chrono::seconds(30));
   if (!guard)
@@ -493,7 +491,7 @@ RecoveryReport Coordinator::recover(Database& db, const RecoverOptions& opts) {
   return report;
 }
 
-PendingReport Coordinator::pending(Database& db) {
+PendingReport Coordinator::pending(ConnectionRegistry& db) {
   PendingReport out;
   Decisions decided = all_decisions(db, out.unreachable);
   for (const auto& name : db.connection_names()) {
@@ -518,24 +516,4 @@ PendingReport Coordinator::pending(Database& db) {
 }
 
 }  // namespace detail
-}  // namespace plexus
-
-namespace plexus {
-
-GlobalTransaction Database::begin(std::initializer_list<std::string_view> connections, const TransactionOptions& opts) {
-  return m_coordinator->begin(*this, std::span<const std::string_view>(connections.begin(), connections.size()), opts);
-}
-
-GlobalTransaction Database::begin(std::span<const std::string> connections, const TransactionOptions& opts) {
-  std::vector<std::string_view> names(connections.begin(), connections.end());
-  return m_coordinator->begin(*this, names, opts);
-}
-
-RecoveryReport Database::recover(const RecoverOptions& opts) { return m_coordinator->recover(*this, opts); }
-RecoveryReport Database::recover() { return recover(RecoverOptions{}); }
-
-PendingReport Database::pending_transactions() { return m_coordinator->pending(*this); }
-
-const std::string& Database::coordinator_id() const { return m_coordinator->id(); }
-
 }  // namespace plexus

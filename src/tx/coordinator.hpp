@@ -33,19 +33,20 @@ struct GlobalId {
 
 class Coordinator {
  public:
-  explicit Coordinator(const TransactionsConfig& cfg);
+  /// Runs the phases of a commit on `pool` (the registry's executor, which outlives it).
+  Coordinator(const TransactionsConfig& cfg, TaskPool& pool);
   ~Coordinator();
 
-  [[nodiscard]] GlobalTransaction begin(Database& db, std::span<const std::string_view> names,
+  [[nodiscard]] GlobalTransaction begin(ConnectionRegistry& db, std::span<const std::string_view> names,
                                         const TransactionOptions& opts);
-  [[nodiscard]] RecoveryReport recover(Database& db, const RecoverOptions& opts);
-  [[nodiscard]] PendingReport pending(Database& db);
+  [[nodiscard]] RecoveryReport recover(ConnectionRegistry& db, const RecoverOptions& opts);
+  [[nodiscard]] PendingReport pending(ConnectionRegistry& db);
   [[nodiscard]] const std::string& id() const noexcept { return m_id; }
   CoordinatorMetrics metrics;
 
   // ---- for GlobalTransaction::State ----
   [[nodiscard]] TaskPool& pool() noexcept { return m_pool; }
-  [[nodiscard]] DecisionLog& log(Database& db);
+  [[nodiscard]] DecisionLog& log(ConnectionRegistry& db);
   /// A global transaction is no longer in flight here: recovery may look at it.
   void finished(const std::string& gtrid);
   /// Every participant of `gtrid` committed: its decision (in the log, or in
@@ -55,7 +56,7 @@ class Coordinator {
 
  private:
   /// Decisions in every log: the configured one and every last resource's table.
-  Decisions all_decisions(Database& db, std::vector<std::string>& unreachable,
+  Decisions all_decisions(ConnectionRegistry& db, std::vector<std::string>& unreachable,
                           const std::vector<std::string>& only = {});
   /// Creates plexus_tx_log on a last resource, once per connection.
   void ensure_table(Connection& conn);
@@ -77,7 +78,7 @@ class Coordinator {
   std::string m_id;
   std::atomic<std::uint64_t> m_seq{0};
   TransactionsConfig m_cfg;
-  TaskPool m_pool;
+  TaskPool& m_pool;
   std::mutex m_mutex;
   std::set<std::string> m_in_flight;
   /// While a recovery runs: the ids that finished meanwhile (they began in

@@ -5,7 +5,8 @@
 #include <cctype>
 #include <cstdio>
 
-#include "plexus/db/database.hpp"
+#include "plexus/db/registry.hpp"
+#include "tx/coordinator.hpp"
 #include "plexus/query/builder.hpp"
 #include "plexus/tx/global_transaction.hpp"
 
@@ -129,7 +130,7 @@ void refuse_onto_itself(const CopySpec& spec, const Plan& p, Connection& source,
                    "); nothing was run: name another target table (into) or connection (to)");
 }
 
-CopySummary run(Database& db, const CopySpec& spec, bool move) {
+CopySummary run(ConnectionRegistry& db, const CopySpec& spec, bool move) {
   const auto started = Clock::now();
   Plan p = plan(spec, move);
   Connection& source = db.connection(spec.from);
@@ -144,7 +145,7 @@ CopySummary run(Database& db, const CopySpec& spec, bool move) {
     RecoverOptions only_these;
     only_these.connections = {spec.from, spec.to};
     try {
-      (void)db.recover(only_these);
+      (void)db.coordinator().recover(db, only_these);
     } catch (const Error& e) {
       if (e.is_connection_error()) throw;  // an end that does not answer cannot take a move either
     }
@@ -181,7 +182,8 @@ CopySummary run(Database& db, const CopySpec& spec, bool move) {
       // One atomic step per batch: written there, deleted here, or neither.
       std::vector<std::string> parts{spec.to};
       if (spec.from != spec.to) parts.push_back(spec.from);
-      auto g = db.begin(parts);
+      std::vector<std::string_view> names(parts.begin(), parts.end());
+      auto g = db.coordinator().begin(db, names, TransactionOptions{});
       {
         written = write(g[spec.to]);
         auto del = g[spec.from].table(spec.table);
@@ -250,7 +252,7 @@ CopySummary run(Database& db, const CopySpec& spec, bool move) {
 
 }  // namespace
 
-CopySummary copy_rows(Database& db, const CopySpec& spec) { return run(db, spec, false); }
-CopySummary move_rows(Database& db, const CopySpec& spec) { return run(db, spec, true); }
+CopySummary copy_rows(ConnectionRegistry& db, const CopySpec& spec) { return run(db, spec, false); }
+CopySummary move_rows(ConnectionRegistry& db, const CopySpec& spec) { return run(db, spec, true); }
 
 }  // namespace plexus

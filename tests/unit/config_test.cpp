@@ -4,7 +4,7 @@
 #include <fstream>
 
 #include "plexus/config/config.hpp"
-#include "plexus/db/database.hpp"
+#include "plexus/database.hpp"
 #include "plexus/core/error.hpp"
 
 using namespace plexus;

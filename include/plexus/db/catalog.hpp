@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "plexus/db/database.hpp"
+#include "plexus/db/registry.hpp"
 
 namespace plexus {
 
@@ -59,7 +59,7 @@ struct TableDescription {
 /// The tables of a connection (on its primary), by name.
 /// @throws ConfigError for an unknown connection or an engine without a catalog;
 ///         the engine's error when the database does not answer.
-[[nodiscard]] std::vector<TableInfo> list_tables(Database& db, std::string_view connection);
+[[nodiscard]] std::vector<TableInfo> list_tables(ConnectionRegistry& db, std::string_view connection);
 
 /// How each column of `table` compares text on `conn` (its primary), from
 /// the engine's catalog: empty when the engine cannot tell or has no such table.
@@ -67,6 +67,6 @@ struct TableDescription {
 
 /// A table's columns (in order) and indexes.
 /// @throws UsageError naming the connection when it has no such table.
-[[nodiscard]] TableDescription describe_table(Database& db, std::string_view connection, std::string_view table);
+[[nodiscard]] TableDescription describe_table(ConnectionRegistry& db, std::string_view connection, std::string_view table);
 
 }  // namespace plexus

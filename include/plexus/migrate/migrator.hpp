@@ -19,7 +19,7 @@
 #include <string_view>
 #include <vector>
 
-#include "plexus/db/database.hpp"
+#include "plexus/db/registry.hpp"
 
 namespace plexus {
 
@@ -79,7 +79,7 @@ std::string_view to_string(MigrationTarget::State s) noexcept;
 
 class Migrator {
  public:
-  explicit Migrator(Database& db);
+  explicit Migrator(ConnectionRegistry& db);
 
   /// The migrations of a connection (its `migrations` folder), checked: the
   /// folder exists, versions are 1, 2, 3… without gaps or duplicates, names
@@ -108,7 +108,7 @@ class Migrator {
   [[nodiscard]] std::vector<std::string> configured() const;
 
  private:
-  Database& m_db;
+  ConnectionRegistry& m_db;
 };
 
 }  // namespace plexus

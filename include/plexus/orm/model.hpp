@@ -23,7 +23,7 @@
 
 #include "plexus/core/box.hpp"
 #include "plexus/core/error.hpp"
-#include "plexus/db/database.hpp"
+#include "plexus/db/registry.hpp"
 #include "plexus/orm/entity.hpp"
 #include "plexus/orm/schema.hpp"
 #include "plexus/query/builder.hpp"
@@ -41,7 +41,7 @@ class Model {
  public:
   /// An empty `connection` leaves the model unbound until bind().
   /// `connection` may name a shard group: the model then routes by its schema's shard_key().
-  Model(Database& db, std::string connection) : m_db(&db), m_conn(std::move(connection)) {
+  Model(ConnectionRegistry& db, std::string connection) : m_db(&db), m_conn(std::move(connection)) {
     // Unknown names fail here, not at the first query. A Database never drops
     // a connection or a group, so the pointer stays good while it lives.
     if (m_conn.empty()) return;
@@ -79,7 +79,7 @@ class Model {
                         "configured; call .bind(\"name\") or declare .connection(\"name\") in its schema");
     return *m_home;
   }
-  [[nodiscard]] Database& database() const noexcept { return *m_db; }
+  [[nodiscard]] ConnectionRegistry& database() const noexcept { return *m_db; }
 
   /// The same model working inside `tx` (its writes and finds join the
   /// transaction): `users.in(tx).create({...})`.
@@ -336,7 +336,7 @@ class Model {
     return q;
   }
 
-  Database* m_db;
+  ConnectionRegistry* m_db;
   std::string m_conn;
   const std::string* m_kept_name = nullptr;  // m_conn as the Database keeps it (what a query refers to)
   Connection* m_bound = nullptr;  // m_conn resolved once (null for a shard group)
@@ -352,7 +352,7 @@ class ModelQuery {
  public:
   /// A query on `connection` (a connection or a shard group of `db`); `on`: a
   /// transaction on that connection to run in, else the connection.
-  ModelQuery(Database& db, std::string_view connection, Queryable* on = nullptr)
+  ModelQuery(ConnectionRegistry& db, std::string_view connection, Queryable* on = nullptr)
       : ModelQuery(db, kept_name(db, connection), on ? *on : db.queryable(connection)) {}
 
   ModelQuery& where(std::string_view c, Value v) { return fwd([&] { m_q.where(c, std::move(v)); }); }
@@ -437,9 +437,9 @@ class ModelQuery {
   friend class Model<T>;
   /// `name`: the connection's or group's name as the Database keeps it (it
   /// lives as long as the Database, which a query outlives no more than its target).
-  ModelQuery(Database& db, const std::string& name, Queryable& target)
+  ModelQuery(ConnectionRegistry& db, const std::string& name, Queryable& target)
       : m_db(&db), m_conn(&name), m_q(target, detail::schema_shape<T>().table, detail::schema_shape<T>().columns) {}
-  static const std::string& kept_name(Database& db, std::string_view name) {
+  static const std::string& kept_name(ConnectionRegistry& db, std::string_view name) {
     return db.has_connection(name) ? db.connection(name).name() : db.shards(name).name();
   }
   template <class F>
@@ -462,7 +462,7 @@ class ModelQuery {
     return prepared().each(visit, first_only);
   }
 
-  Database* m_db;
+  ConnectionRegistry* m_db;
   const std::string* m_conn;  ///< the name as the Database keeps it
   QueryBuilder m_q;
   /// What a query adds beyond its builder, made by the first with() or where_has().
@@ -488,16 +488,9 @@ struct RowReader<T> {
   detail::ModelReader<T> reader;
 };
 
-template <class T>
-Model<T> Database::model() {
-  constexpr std::string_view declared = T::schema.connection_name();
-  if (!declared.empty()) return Model<T>(*this, std::string(declared));
-  return Model<T>(*this, config().default_connection);  // may be empty: bind() it
-}
-
 /// The connection name a model's schema declares, or the Database's default.
 template <Modeled T>
-std::string connection_of(Database& db) {
+std::string connection_of(ConnectionRegistry& db) {
   constexpr std::string_view declared = T::schema.connection_name();
   return declared.empty() ? db.connection().name() : std::string(declared);
 }

@@ -84,7 +84,7 @@ void for_each_batch(const std::vector<Value>& keys, F&& fn) {
 
 /// All R whose `column` is in `keys`, one query per batch on R's own connection.
 template <class R>
-std::vector<Entity<R>> load_in(Database& db, std::string_view column, const std::vector<Value>& keys) {
+std::vector<Entity<R>> load_in(ConnectionRegistry& db, std::string_view column, const std::vector<Value>& keys) {
   std::vector<Entity<R>> out;
   for_each_batch(keys, [&](std::vector<Value> batch) {
     auto part = ModelQuery<R>(db, connection_of<R>(db)).where_in(column, std::move(batch)).get();
@@ -95,7 +95,7 @@ std::vector<Entity<R>> load_in(Database& db, std::string_view column, const std:
 
 /// R by primary key (match_key text), loaded for `keys` on R's own connection.
 template <class R>
-std::unordered_map<std::string, Entity<R>> load_by_key(Database& db, const std::vector<Value>& keys) {
+std::unordered_map<std::string, Entity<R>> load_by_key(ConnectionRegistry& db, const std::vector<Value>& keys) {
   std::unordered_map<std::string, Entity<R>> by_key;
   if (!keys.empty())
     for (auto& r : load_in<R>(db, key_column<R>(), keys)) by_key.emplace(match_key(key_of<R>(r)), std::move(r));
@@ -132,7 +132,7 @@ struct HasMany {
   static_assert(!fk.empty(), "has_many/has_one: the foreign key member is not a column of the related schema");
 
   template <class P>
-  void eager(Database& db, std::vector<Entity<P>>& parents) const {
+  void eager(ConnectionRegistry& db, std::vector<Entity<P>>& parents) const {
     std::vector<Value> keys;
     for (const auto& p : parents) keys.push_back(detail::key_of<P>(p));
     keys = detail::distinct_values(std::move(keys));
@@ -155,7 +155,7 @@ struct HasMany {
   }
 
   template <class P>
-  void constrain(Database& db, const std::string& parent_conn, QueryBuilder& q,
+  void constrain(ConnectionRegistry& db, const std::string& parent_conn, QueryBuilder& q,
                  const std::function<void(QueryBuilder&)>& c) const {
     std::string rconn = connection_of<Related>(db);
     QueryBuilder related = db.queryable(rconn).table(Related::schema.table());
@@ -170,7 +170,7 @@ struct BelongsTo {
   using Owner = detail::related_of<Target>;
 
   template <class C>
-  void eager(Database& db, std::vector<Entity<C>>& children) const {
+  void eager(ConnectionRegistry& db, std::vector<Entity<C>>& children) const {
     std::vector<Value> keys;
     for (const auto& c : children) keys.emplace_back(c.*ForeignKey);
     keys = detail::distinct_values(std::move(keys));
@@ -188,7 +188,7 @@ struct BelongsTo {
   }
 
   template <class C>
-  void constrain(Database& db, const std::string& child_conn, QueryBuilder& q,
+  void constrain(ConnectionRegistry& db, const std::string& child_conn, QueryBuilder& q,
                  const std::function<void(QueryBuilder&)>& c) const {
     std::string oconn = connection_of<Owner>(db);
     QueryBuilder owners = db.queryable(oconn).table(Owner::schema.table());
@@ -208,7 +208,7 @@ struct BelongsToMany {
   std::string_view related_key;   ///< pivot column holding the related key
 
   template <class P>
-  void eager(Database& db, std::vector<Entity<P>>& parents) const {
+  void eager(ConnectionRegistry& db, std::vector<Entity<P>>& parents) const {
     std::vector<Value> keys;
     for (const auto& p : parents) keys.push_back(detail::key_of<P>(p));
     keys = detail::distinct_values(std::move(keys));
@@ -238,7 +238,7 @@ struct BelongsToMany {
   }
 
   template <class P>
-  void constrain(Database& db, const std::string& parent_conn, QueryBuilder& q,
+  void constrain(ConnectionRegistry& db, const std::string& parent_conn, QueryBuilder& q,
                  const std::function<void(QueryBuilder&)>& c) const {
     std::string rconn = connection_of<Related>(db);
     QueryBuilder related = db.queryable(rconn).table(Related::schema.table());

@@ -19,7 +19,7 @@
 
 namespace plexus {
 
-class Database;
+class ConnectionRegistry;
 
 struct ReshardStep {
   std::string from;  ///< the connection the rows are on now
@@ -59,10 +59,10 @@ struct ReshardReport {
 /// Which rows of `table` move when the layout of group `from_group` becomes
 /// that of `to_group` (two groups over the same key column). Runs only reads.
 /// @throws UsageError when the groups differ in key or use a directory.
-[[nodiscard]] ReshardPlan plan_reshard(Database& db, std::string_view from_group, std::string_view to_group,
+[[nodiscard]] ReshardPlan plan_reshard(ConnectionRegistry& db, std::string_view from_group, std::string_view to_group,
                                        std::string_view table);
 /// Moves them. Safe to interrupt and to run again.
-ReshardReport reshard(Database& db, std::string_view from_group, std::string_view to_group, std::string_view table,
+ReshardReport reshard(ConnectionRegistry& db, std::string_view from_group, std::string_view to_group, std::string_view table,
                       const ReshardOptions& opts = {});
 
 }  // namespace plexus

@@ -18,7 +18,7 @@
 
 namespace plexus {
 
-class Database;
+class ConnectionRegistry;
 
 /// What to do with a row whose key the target already has.
 enum class OnConflict : std::uint8_t {
@@ -68,12 +68,12 @@ struct CopySummary {
 /// NULL; DECIMAL and other exact types travel as their exact text.
 /// @throws UsageError for a spec that cannot work (no source, a key needed
 ///         and missing); the engines' errors otherwise, naming the connection.
-CopySummary copy_rows(Database& db, const CopySpec& spec);
+CopySummary copy_rows(ConnectionRegistry& db, const CopySpec& spec);
 
 /// Moves rows: each batch is written at the target and deleted at the
 /// source in one global transaction (two-phase commit; SQLite may be one of
 /// the two as the last resource), so a move stopped at any point leaves every
 /// row in exactly one place. Needs `spec.key`.
-CopySummary move_rows(Database& db, const CopySpec& spec);
+CopySummary move_rows(ConnectionRegistry& db, const CopySpec& spec);
 
 }  // namespace plexus

@@ -24,7 +24,7 @@
 
 namespace plexus {
 
-class Database;
+class ConnectionRegistry;
 namespace detail {
 class Coordinator;
 }
@@ -128,31 +128,3 @@ std::string_view to_string(RecoveryAction::What w) noexcept;
 
 }  // namespace plexus
 
-#include "plexus/db/database.hpp"
-
-namespace plexus {
-
-template <class F>
-auto Database::transaction(std::initializer_list<std::string_view> connections, F&& fn, const TransactionOptions& opts)
-    -> std::invoke_result_t<F, GlobalTransaction&> {
-  for (unsigned attempt = 1;; ++attempt) {
-    GlobalTransaction g = begin(connections, opts);
-    try {
-      if constexpr (std::is_void_v<std::invoke_result_t<F, GlobalTransaction&>>) {
-        fn(g);
-        g.commit();
-        return;
-      } else {
-        auto result = fn(g);
-        g.commit();
-        return result;
-      }
-    } catch (const InDoubtError&) {
-      throw;  // decided: never run again
-    } catch (const Error& e) {
-      if (!detail::may_retry(e, false, attempt, opts.retry)) throw;
-    }  // the attempt rolls back here
-  }
-}
-
-}  // namespace plexus

@@ -1,10 +1,9 @@
-// Database::metrics(): one snapshot of the live counters of every connection,
-// host, role, the coordinator and the shard groups.
+// The connections' part of Database::metrics(): the live counters of every
+// connection, host and role (the facade adds the coordinator's and the groups').
+#include "plexus/db/registry.hpp"
+
 #include "db/connection_core.hpp"
 #include "db/metrics.hpp"
-#include "plexus/db/database.hpp"
-#include "plexus/shard/shard_group.hpp"
-#include "tx/coordinator.hpp"
 
 #include <cmath>
 #include <limits>
@@ -67,8 +66,7 @@ void host_metrics(Metrics& m, const std::string& connection, const Pool& pool) {
 
 }  // namespace
 
-Metrics Database::metrics() const {
-  Metrics m;
+void ConnectionRegistry::collect_connection_metrics(Metrics& m) const {
   for (const auto& c : m_cfg.connections) {
     auto& core = detail::core_of(*m_connections.at(c.name));
     for (const Pool* p : core.router.pools()) host_metrics(m, c.name, *p);
@@ -91,16 +89,6 @@ Metrics Database::metrics() const {
     m.add(m.family("plexus_failovers_total", "counter", "Times the writer moved to another primary candidate"), conn,
           static_cast<double>(core.router.failovers()));
   }
-  const auto& cm = m_coordinator->metrics;
-  auto& g = m.family("plexus_global_transactions_total", "counter", "Transactions across connections, by outcome");
-  m.add(g, {{"outcome", "committed"}}, detail::read(cm.committed));
-  m.add(g, {{"outcome", "rolled_back"}}, detail::read(cm.rolled_back));
-  m.add(g, {{"outcome", "in_doubt"}}, detail::read(cm.in_doubt));
-  auto& r = m.family("plexus_recovered_branches_total", "counter", "Prepared branches recover() completed, by action");
-  m.add(r, {{"action", "committed"}}, detail::read(cm.recovered_commit));
-  m.add(r, {{"action", "rolled_back"}}, detail::read(cm.recovered_rollback));
-  for (const auto& [name, group] : m_groups) group->collect_metrics(m);
-  return m;
 }
 
 }  // namespace plexus

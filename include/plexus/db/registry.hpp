@@ -1,7 +1,9 @@
-// Database: the registry of named connections. Owns everything; no globals.
+// ConnectionRegistry: the named connections of a Database, their engines,
+// hooks and session budget, and where the shard groups and the coordinator
+// built above db/ are found by name. Everything below the Database facade
+// (models, copy/move, resharding, migrations, the coordinator) takes this.
 #pragma once
 
-#include <filesystem>
 #include <functional>
 #include <initializer_list>
 #include <map>
@@ -22,16 +24,11 @@
 
 namespace plexus {
 
-template <class T>
-class Model;
-class GlobalTransaction;
-struct RecoveryReport;
-struct RecoverOptions;
-struct PendingReport;
 class ShardGroup;
 namespace detail {
 class HookRegistry;
 class Coordinator;
+class TaskPool;
 }  // namespace detail
 
 /// What an application adds to the built-in engines and read strategies:
@@ -45,21 +42,16 @@ struct Extensions {
   std::map<std::string, ShardFunction, std::less<>> shard_strategies = {};
 };
 
-class Database {
+class ConnectionRegistry {
  public:
   /// Validates the configuration (engine names, engine options and their
   /// types, strategies, required fields) and creates every Connection; no
   /// session is opened until first use. @throws ConfigError naming the
   /// connection (and the file and key when it came from a file).
-  explicit Database(DatabaseConfig cfg, Extensions ext = {});
-  /// Loads a TOML file (and a `.env` beside the working directory, if any).
-  /// @throws ConfigError naming the file, the key and the problem.
-  static Database from_file(const std::filesystem::path& path, Extensions ext = {});
-  static Database from_file(const std::filesystem::path& path, const Env& env, Extensions ext = {});
-
-  Database(Database&&) noexcept;
-  Database& operator=(Database&&) noexcept;
-  ~Database();
+  explicit ConnectionRegistry(DatabaseConfig cfg, const Extensions& ext = {});
+  ConnectionRegistry(ConnectionRegistry&&) noexcept;
+  ConnectionRegistry& operator=(ConnectionRegistry&&) noexcept;
+  ~ConnectionRegistry();
 
   /// The named connection. @throws ConfigError listing the configured names.
   [[nodiscard]] Connection& connection(std::string_view name);
@@ -68,9 +60,11 @@ class Database {
   [[nodiscard]] bool has_connection(std::string_view name) const noexcept;
   [[nodiscard]] bool has_shard_group(std::string_view name) const noexcept { return m_groups.contains(name); }
   /// A connection or a shard group by name, as something to query (what a
-  /// model declaring either runs on). Defined with the groups, in shard/.
-  /// @throws ConfigError when it is neither.
+  /// model declaring either runs on). @throws ConfigError when it is neither.
   [[nodiscard]] Queryable& queryable(std::string_view name);
+  /// A shard group by name (docs/sharding.md): route by key, fan reads out
+  /// and merge them. @throws ConfigError for an unknown group, listing the configured ones.
+  [[nodiscard]] ShardGroup& shards(std::string_view group);
   /// Names in configuration order.
   [[nodiscard]] std::vector<std::string> connection_names() const;
   /// The configuration, with engine names resolved to their canonical names.
@@ -87,45 +81,6 @@ class Database {
   HookHandle on_slow_query(std::chrono::nanoseconds threshold, QueryHook fn) {
     return on_after_query(slow_query_hook(threshold, std::move(fn)));
   }
-
-  /// A query builder on `table` of the named connection: the seed's
-  /// `query('users', 'users_db')` / `QueryBuilder.create('users', db)`.
-  /// @throws ConfigError for an unknown connection, UsageError for a bad table name.
-  [[nodiscard]] QueryBuilder table(std::string_view table, std::string_view connection_name);
-
-  /// A typed model bound to the connection its schema declares (or the
-  /// default connection). Defined in plexus/orm/model.hpp.
-  /// @throws ConfigError when that connection is not configured.
-  template <class T>
-  [[nodiscard]] Model<T> model();
-
-  /// Runs `fn` with one transaction per named connection and commits them
-  /// all or none (two-phase commit; see plexus/tx/global_transaction.hpp and
-  /// docs/transactions.md): `db.transaction({"users_db", "orders_db"}, fn)`.
-  /// Returns what `fn` returns. Defined with the coordinator, in tx/.
-  template <class F>
-  auto transaction(std::initializer_list<std::string_view> connections, F&& fn, const TransactionOptions& opts = {})
-      -> std::invoke_result_t<F, GlobalTransaction&>;
-  /// Begins a global transaction to drive by hand (commit() / rollback()).
-  [[nodiscard]] GlobalTransaction begin(std::initializer_list<std::string_view> connections,
-                                        const TransactionOptions& opts = {});
-  [[nodiscard]] GlobalTransaction begin(std::span<const std::string> connections, const TransactionOptions& opts = {});
-  /// Resolves every prepared branch this coordinator left (commit where the
-  /// decision log says so, else roll back), under a lock that keeps two
-  /// recoverers apart. Returns what it did, per participant.
-  RecoveryReport recover(const RecoverOptions& opts);
-  RecoveryReport recover();
-  /// The prepared branches waiting on every connection that can prepare
-  /// (whichever coordinator began them), and the connections that could not
-  /// be looked at.
-  [[nodiscard]] PendingReport pending_transactions();
-  /// This instance's coordinator id (transactions.coordinator, else the host name).
-  [[nodiscard]] const std::string& coordinator_id() const;
-
-  /// A shard group by name (docs/sharding.md): route by key, fan reads out
-  /// and merge them. Defined with the groups, in shard/.
-  /// @throws ConfigError for an unknown group, listing the configured ones.
-  [[nodiscard]] ShardGroup& shards(std::string_view group);
 
   /// Runs independent pieces of work at once and returns their results in
   /// order: the seed's `Promise.all` for a dashboard reading several databases.
@@ -158,23 +113,38 @@ class Database {
   /// Health of every connection (pings each host).
   [[nodiscard]] std::vector<ConnectionHealth> health();
 
-  /// A snapshot of every counter, gauge and latency histogram, per
-  /// connection, host, role and shard group (docs/metrics.md); to_prometheus()
-  /// on it gives the text a Prometheus server scrapes. Cheap: no round trip.
-  [[nodiscard]] Metrics metrics() const;
+  /// The coordinator of cross-database transactions (tx/; set by the Database
+  /// facade that built this registry). @throws UsageError when there is none.
+  [[nodiscard]] detail::Coordinator& coordinator() const;
+  /// The bounded executor concurrently(), fan-outs and two-phase commit phases run on.
+  [[nodiscard]] detail::TaskPool& executor() const noexcept { return *m_executor; }
+
+ protected:
+  /// What the facade builds above db/ and lends the registry (it owns them,
+  /// and outlives the registry's use of them: they are destroyed with it).
+  void add_shard_group(const std::string& name, ShardGroup& group, Queryable& as_target);
+  void set_coordinator(detail::Coordinator& coordinator) noexcept { m_coordinator = &coordinator; }
+  /// Every connection's pool, router and transaction counters, into `m`.
+  void collect_connection_metrics(Metrics& m) const;
 
  private:
   /// Runs the tasks on the bounded executor and rethrows the first failure.
   void run_concurrently(const std::vector<std::function<void()>>& tasks);
 
+  struct Group {
+    ShardGroup* group;
+    Queryable* target;
+  };
+
   DatabaseConfig m_cfg;
   driver::EngineRegistry m_engines;
   std::shared_ptr<detail::HookRegistry> m_hooks;
+  std::unique_ptr<detail::TaskPool> m_executor;
   // Declared before the connections: their pools give slots back on destruction.
   std::unique_ptr<ConnectionBudget> m_budget;
   std::map<std::string, std::unique_ptr<Connection>, std::less<>> m_connections;
-  std::unique_ptr<detail::Coordinator> m_coordinator;
-  std::map<std::string, std::unique_ptr<ShardGroup>, std::less<>> m_groups;
+  std::map<std::string, Group, std::less<>> m_groups;
+  detail::Coordinator* m_coordinator = nullptr;
 };
 
 }  // namespace plexus

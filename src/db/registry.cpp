@@ -1,16 +1,15 @@
-#include "plexus/db/database.hpp"
+#include "plexus/db/registry.hpp"
 
 #include "db/connection_core.hpp"
-#include "shard/groups.hpp"
-#include "tx/coordinator.hpp"
+#include "db/task_pool.hpp"
 #include "plexus/core/error.hpp"
 
 namespace plexus {
 
-Database::Database(DatabaseConfig cfg, Extensions ext)
+ConnectionRegistry::ConnectionRegistry(DatabaseConfig cfg, const Extensions& ext)
     : m_cfg(std::move(cfg)), m_engines(driver::EngineRegistry::builtin()),
       m_hooks(std::make_shared<detail::HookRegistry>()) {
-  for (auto& e : ext.engines) m_engines.add(std::move(e));
+  for (const auto& e : ext.engines) m_engines.add(e);
   m_cfg.validate();
   // Everything that depends on an engine is checked here, before any
   // connection exists: its name, its options and their types, what it requires.
@@ -50,44 +49,24 @@ Database::Database(DatabaseConfig cfg, Extensions ext)
                                                          checked[i].picker(), m_hooks, m_budget.get());
     m_connections.emplace(c.name, std::make_unique<Connection>(std::move(core)));
   }
-  for (const auto& g : m_cfg.shard_groups)
-    m_groups.emplace(g.name, detail::make_shard_group(
-                                 g, [&](std::string_view n) -> Connection& { return connection(n); }, ext.shard_strategies));
-  m_coordinator = std::make_unique<detail::Coordinator>(m_cfg.transactions);
-  if (m_cfg.transactions.recover_on_start) {
-    try {
-      (void)recover();
-    } catch (const Error&) {
-      // A server down at start: its branches wait for the next recover().
-    }
-  }
+  m_executor = std::make_unique<detail::TaskPool>(m_cfg.transactions.parallelism);
 }
 
-Database Database::from_file(const std::filesystem::path& path, Extensions ext) {
-  Env env = Env::system();
-  env.load_dotenv(".env");
-  return from_file(path, env, std::move(ext));
-}
+ConnectionRegistry::ConnectionRegistry(ConnectionRegistry&&) noexcept = default;
+ConnectionRegistry& ConnectionRegistry::operator=(ConnectionRegistry&&) noexcept = default;
+ConnectionRegistry::~ConnectionRegistry() = default;
 
-Database Database::from_file(const std::filesystem::path& path, const Env& env, Extensions ext) {
-  return Database(DatabaseConfig::from_toml_file(path, env), std::move(ext));
-}
-
-Database::Database(Database&&) noexcept = default;
-Database& Database::operator=(Database&&) noexcept = default;
-Database::~Database() = default;
-
-HookHandle Database::on_before_query(QueryHook h) {
+HookHandle ConnectionRegistry::on_before_query(QueryHook h) {
   return m_hooks->add(&detail::HookRegistry::Set::before, std::move(h), "on_before_query()");
 }
-HookHandle Database::on_after_query(QueryHook h) {
+HookHandle ConnectionRegistry::on_after_query(QueryHook h) {
   return m_hooks->add(&detail::HookRegistry::Set::after, std::move(h), "on_after_query()");
 }
-HookHandle Database::on_error(QueryHook h) {
+HookHandle ConnectionRegistry::on_error(QueryHook h) {
   return m_hooks->add(&detail::HookRegistry::Set::error, std::move(h), "on_error()");
 }
 
-Connection& Database::connection(std::string_view name) {
+Connection& ConnectionRegistry::connection(std::string_view name) {
   if (auto it = m_connections.find(name); it != m_connections.end()) return *it->second;
   std::string list;
   for (const auto& c : m_cfg.connections) list += (list.empty() ? "" : ", ") + c.name;
@@ -95,7 +74,7 @@ Connection& Database::connection(std::string_view name) {
                     (list.empty() ? "none" : list) + "); check the spelling or add it to the configuration");
 }
 
-Connection& Database::connection() {
+Connection& ConnectionRegistry::connection() {
   if (m_cfg.default_connection.empty())
     throw ConfigError(
         "no default connection: set `default = \"name\"` in the configuration or the DB_CONNECTION environment "
@@ -103,26 +82,50 @@ Connection& Database::connection() {
   return connection(m_cfg.default_connection);
 }
 
-bool Database::has_connection(std::string_view name) const noexcept { return m_connections.contains(name); }
+bool ConnectionRegistry::has_connection(std::string_view name) const noexcept { return m_connections.contains(name); }
 
-std::vector<std::string> Database::connection_names() const { return m_cfg.names(); }
+std::vector<std::string> ConnectionRegistry::connection_names() const { return m_cfg.names(); }
 
-void Database::run_concurrently(const std::vector<std::function<void()>>& tasks) {
-  const auto errors = m_coordinator->pool().run_all(tasks);
+void ConnectionRegistry::run_concurrently(const std::vector<std::function<void()>>& tasks) {
+  const auto errors = m_executor->run_all(tasks);
   for (const auto& e : errors)
     if (e) std::rethrow_exception(e);
 }
 
-std::size_t Database::open_sessions() const {
+std::size_t ConnectionRegistry::open_sessions() const {
   std::size_t n = 0;
   for (const auto& [name, c] : m_connections) n += c->open_sessions();
   return n;
 }
 
-std::vector<ConnectionHealth> Database::health() {
+std::vector<ConnectionHealth> ConnectionRegistry::health() {
   std::vector<ConnectionHealth> out;
   for (const auto& c : m_cfg.connections) out.push_back(m_connections.at(c.name)->health());
   return out;
+}
+
+Queryable& ConnectionRegistry::queryable(std::string_view name) {
+  if (auto it = m_groups.find(name); it != m_groups.end()) return *it->second.target;
+  return connection(name);
+}
+
+ShardGroup& ConnectionRegistry::shards(std::string_view group) {
+  if (auto it = m_groups.find(group); it != m_groups.end()) return *it->second.group;
+  std::string list;
+  for (const auto& g : m_cfg.shard_groups) list += (list.empty() ? "" : ", ") + g.name;
+  throw ConfigError("unknown shard group '" + std::string(group) + "' (configured: " + (list.empty() ? "none" : list) +
+                    "); add it under [shards." + std::string(group) + "] or with DatabaseConfig::add_shard_group");
+}
+
+void ConnectionRegistry::add_shard_group(const std::string& name, ShardGroup& group, Queryable& as_target) {
+  m_groups.insert_or_assign(name, Group{&group, &as_target});
+}
+
+detail::Coordinator& ConnectionRegistry::coordinator() const {
+  if (!m_coordinator)
+    throw UsageError("this connection registry has no transaction coordinator: cross-database transactions, copy "
+                     "and move run on a plexus::Database");
+  return *m_coordinator;
 }
 
 }  // namespace plexus
