@@ -117,8 +117,10 @@ void BranchAccess::rollback(Transaction& tx, const std::optional<driver::Xid>& x
 Result BranchAccess::run_as(Connection& conn, const std::string& global_id, std::string_view sql, Params params) {
   auto& core = core_of(conn);
   auto lease = core.exec.acquire(core.primary(), "two-phase commit", sql, params.span(), Intent::write);
-  return core.exec.run(lease, Place{core.primary(), "two-phase commit", 0, 1, global_id}, sql, params.span(),
-                       Intent::write);
+  Result out;
+  core.exec.run(lease, Place{core.primary(), "two-phase commit", 0, 1, global_id},
+                Statement{.kind = Statement::Kind::query, .sql = sql, .params = params.span(), .result = &out});
+  return out;
 }
 
 void BranchAccess::recover_on(Connection& conn, const std::function<void(Recovery&)>& fn) {

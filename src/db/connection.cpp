@@ -79,52 +79,19 @@ void ConnectionCore::warn(const std::string& msg) const {
   if (fn && *fn) (*fn)(msg);
 }
 
-Result ConnectionCore::run(std::string_view sql, std::span<const Value> params, Intent intent, const RouteOptions& o,
-                           const Mode* mode) {
-  exec.refuse_if_read_only(sql, intent, primary());
-  return router.route(sql, params, intent, o, mode, [&](Leg& leg) {
-    return exec.run(leg.lease, Place{leg.pool, leg.reason}, sql, params, intent, mode);
-  });
-}
-
-Cursor ConnectionCore::cursor(std::string_view sql, std::span<const Value> params, Intent intent,
-                              const RouteOptions& o) {
-  exec.refuse_if_read_only(sql, intent, primary());
-  // The same walk as any read; once the cursor is open nothing is retried,
-  // and the replica counts it in flight until it closes.
-  return router.route(sql, params, intent, o, nullptr, [&](Leg& leg) {
-    auto token = std::make_shared<InFlight>(std::move(leg.in_flight));
-    return exec.stream(std::move(leg.lease), Place{leg.pool, leg.reason}, sql, params, intent,
-                       [token]() mutable { token.reset(); });
-  });
-}
-
-std::vector<Result> ConnectionCore::read_batch(std::string_view sql, std::span<const std::vector<Value>> sets,
-                                               const RouteOptions& o) {
-  std::vector<Result> out;
-  if (sets.empty()) return out;
-  Mode batch{sets, &out};
-  run(sql, sets.front(), Intent::read, o, &batch);
-  return out;
-}
-
-std::uint64_t ConnectionCore::each(std::string_view sql, std::span<const Value> params, Intent intent,
-                                   const RowVisitor& visit, const RouteOptions& o) {
-  exec.refuse_if_read_only(sql, intent, primary());
-  const Mode mode{{}, nullptr, &visit};  // tells the router once rows have reached the caller
-  return router.route(sql, params, intent, o, &mode, [&](Leg& leg) {
-    return exec.visit(leg.lease, Place{leg.pool, leg.reason}, sql, params, intent, visit);
-  });
-}
-
-Result ConnectionCore::insert_key(const KeyedInsert& ins, std::span<const Value> params, const RouteOptions& o) {
-  Mode mode{{}, nullptr, nullptr, &ins};
-  return run(ins.returning, params, Intent::write, o, &mode);
-}
-
-std::uint64_t ConnectionCore::script(std::string_view sql, const RouteOptions& o) {
-  Mode mode{{}, nullptr, nullptr, nullptr, true};
-  return run(sql, {}, Intent::write, o, &mode).affected_rows();
+std::uint64_t ConnectionCore::run(const Statement& s, const RouteOptions& o) {
+  exec.refuse_if_read_only(s.sql, s.intent, primary());
+  Router::Route route(router, s, o);
+  for (;;) {
+    Leg leg = route.next();
+    try {
+      const std::uint64_t n = exec.run(leg.lease, Place{leg.pool, leg.reason}, s, &leg.in_flight);
+      route.succeeded(leg);
+      return n;
+    } catch (const Error& e) {
+      if (!route.failed(leg, e)) throw;
+    }
+  }
 }
 
 }  // namespace detail
@@ -294,25 +261,14 @@ Transaction Connection::begin(const TransactionOptions& opts, unsigned attempt) 
   return Transaction(*this, core, std::move(lease), id, attempt);
 }
 
-Result Connection::run(std::string_view sql, std::span<const Value> params, Intent intent) {
-  return m_core->run(sql, params, intent, RouteOptions{});
+std::uint64_t Connection::run(const Statement& s) {
+  if (s.kind == Statement::Kind::batch && s.intent == Intent::write) {
+    // All or nothing, on every engine (PostgreSQL would otherwise commit each pipelined chunk on its own).
+    *s.results = transaction([&](Transaction& tx) { return tx.execute_batch(s.sql, s.sets); });
+    return 0;
+  }
+  return m_core->run(s, RouteOptions{});
 }
-Cursor Connection::open_cursor(std::string_view sql, std::span<const Value> params, Intent intent) {
-  return m_core->cursor(sql, params, intent, RouteOptions{});
-}
-std::vector<Result> Connection::run_batch(std::string_view sql, std::span<const std::vector<Value>> sets,
-                                          Intent intent) {
-  RoutedConnection plain(*this, RouteOptions{});
-  return intent == Intent::read ? plain.select_batch(sql, sets) : plain.execute_batch(sql, sets);
-}
-std::uint64_t Connection::run_each(std::string_view sql, std::span<const Value> params, Intent intent,
-                                   const RowVisitor& visit) {
-  return m_core->each(sql, params, intent, visit, RouteOptions{});
-}
-Result Connection::run_insert_key(const KeyedInsert& ins, std::span<const Value> params) {
-  return m_core->insert_key(ins, params, RouteOptions{});
-}
-std::uint64_t Connection::run_script(std::string_view sql) { return m_core->script(sql, RouteOptions{}); }
 
 // ---- RoutedConnection ----------------------------------------------------------------
 
@@ -324,33 +280,13 @@ void RoutedConnection::atomically(const std::function<void(Queryable&)>& fn) {
   transaction([&](Transaction& tx) { fn(tx); });
 }
 
-Result RoutedConnection::run(std::string_view sql, std::span<const Value> params, Intent intent) {
-  return detail::core_of(*m_conn).run(sql, params, intent, m_opts);
-}
-
-std::uint64_t RoutedConnection::run_each(std::string_view sql, std::span<const Value> params, Intent intent,
-                                         const RowVisitor& visit) {
-  return detail::core_of(*m_conn).each(sql, params, intent, visit, m_opts);
-}
-
-std::vector<Result> RoutedConnection::run_batch(std::string_view sql, std::span<const std::vector<Value>> sets,
-                                                Intent intent) {
-  if (intent == Intent::read) return detail::core_of(*m_conn).read_batch(sql, sets, m_opts);
-  if (sets.empty()) return {};
-  // All or nothing, on every engine (PostgreSQL would otherwise commit each pipelined chunk on its own).
-  return transaction([&](Transaction& tx) { return tx.execute_batch(sql, sets); });
-}
-
-Result RoutedConnection::run_insert_key(const KeyedInsert& ins, std::span<const Value> params) {
-  return detail::core_of(*m_conn).insert_key(ins, params, m_opts);
-}
-
-std::uint64_t RoutedConnection::run_script(std::string_view sql) {
-  return detail::core_of(*m_conn).script(sql, m_opts);
-}
-
-Cursor RoutedConnection::open_cursor(std::string_view sql, std::span<const Value> params, Intent intent) {
-  return detail::core_of(*m_conn).cursor(sql, params, intent, m_opts);
+std::uint64_t RoutedConnection::run(const Statement& s) {
+  if (s.kind == Statement::Kind::batch && s.intent == Intent::write) {
+    // All or nothing, on every engine (PostgreSQL would otherwise commit each pipelined chunk on its own).
+    *s.results = transaction([&](Transaction& tx) { return tx.execute_batch(s.sql, s.sets); });
+    return 0;
+  }
+  return detail::core_of(*m_conn).run(s, m_opts);
 }
 
 }  // namespace plexus

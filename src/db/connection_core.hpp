@@ -35,16 +35,13 @@ class ConnectionCore {
   std::atomic<std::uint64_t> tx_counter{0};
   ConnectionMetrics metrics;
 
-  // ---- routed statements (RoutedConnection and Connection forward here) ----
-  Result run(std::string_view sql, std::span<const Value> params, Intent intent, const RouteOptions& o,
-             const Mode* mode = nullptr);
-  Cursor cursor(std::string_view sql, std::span<const Value> params, Intent intent, const RouteOptions& o);
-  /// A read batch (write batches run in a transaction: the facades do that).
-  std::vector<Result> read_batch(std::string_view sql, std::span<const std::vector<Value>> sets, const RouteOptions& o);
-  std::uint64_t each(std::string_view sql, std::span<const Value> params, Intent intent, const RowVisitor& visit,
-                     const RouteOptions& o);
-  Result insert_key(const KeyedInsert& ins, std::span<const Value> params, const RouteOptions& o);
-  std::uint64_t script(std::string_view sql, const RouteOptions& o);
+  // ---- statements (RoutedConnection and Connection forward here) ----
+  /// Routes `s` and runs it: the router hands out a session on the host to
+  /// try, the executor runs the statement there, the router is told how it
+  /// went (and hands out the next host when a read may move on). Returns as
+  /// Queryable::run does. A write batch on a connection is one transaction:
+  /// the facades open it; a read batch runs here.
+  std::uint64_t run(const Statement& s, const RouteOptions& o);
 
   // ---- warnings (replaced as a whole, called from a snapshot) ----
   using WarnFn = std::function<void(const std::string&)>;

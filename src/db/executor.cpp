@@ -226,29 +226,42 @@ template <class Body, class Rows>
   }
 }
 
-Result Executor::run(Pool::Lease& lease, const Place& at, std::string_view asked, std::span<const Value> params,
-                     Intent intent, const Mode* mode) {
+std::uint64_t Executor::run(Pool::Lease& lease, const Place& at, const Statement& s, InFlight* in_flight) {
+  using Kind = Statement::Kind;
+  switch (s.kind) {
+    case Kind::each:
+      return measured(lease, at, s.sql, s.params, s.intent, [&] { return lease->execute_each(s.sql, s.params, *s.visit); },
+                      [](std::uint64_t n) { return n; });
+    case Kind::cursor: {
+      // The replica counts the cursor in flight until it closes.
+      std::function<void()> on_close;
+      if (in_flight) on_close = [token = std::make_shared<InFlight>(std::move(*in_flight))]() mutable { token.reset(); };
+      s.cursor->emplace(stream(std::move(lease), at, s, std::move(on_close)));
+      return 0;
+    }
+    default: break;
+  }
   // An insert whose key the session reads as the row id runs without
   // RETURNING (the engine decides); hooks see the statement that ran.
-  const bool by_row_id = mode && mode->key && lease->key_is_row_id(mode->key->table, mode->key->column, mode->key->plain);
-  const std::string_view sql = by_row_id ? mode->key->plain : asked;
+  const KeyedInsert* key = s.kind == Kind::insert_key ? s.key : nullptr;
+  const bool by_row_id = key && lease->key_is_row_id(key->table, key->column, key->plain);
+  const std::string_view sql = by_row_id ? key->plain : s.sql;
   auto rows = [](const Result& r) -> std::uint64_t { return r.columns().size() ? r.size() : r.affected_rows(); };
-  return measured(lease, at, sql, params, intent, [&]() -> Result {
-    if (by_row_id) return key_result(lease->execute(sql, params), mode->key->column);
-    if (!mode || mode->key) return lease->execute(sql, params);
-    if (mode->script) return summary(lease->execute_script(sql));
-    return run_batch_on(*lease, sql, mode->sets, *mode->out);
+  Result r = measured(lease, at, sql, s.params, s.intent, [&]() -> Result {
+    if (by_row_id) return key_result(lease->execute(sql, s.params), key->column);
+    if (s.kind == Kind::script) return summary(lease->execute_script(sql));
+    if (s.kind == Kind::batch) return run_batch_on(*lease, sql, s.sets, *s.results);
+    return lease->execute(sql, s.params);
   }, rows);
+  if (s.kind == Kind::script) return r.affected_rows();
+  if (s.result) *s.result = std::move(r);
+  return 0;
 }
 
-std::uint64_t Executor::visit(Pool::Lease& lease, const Place& at, std::string_view sql, std::span<const Value> params,
-                              Intent intent, const RowVisitor& visit) {
-  return measured(lease, at, sql, params, intent, [&] { return lease->execute_each(sql, params, visit); },
-                  [](std::uint64_t n) { return n; });
-}
-
-Cursor Executor::stream(Pool::Lease lease, const Place& at, std::string_view sql, std::span<const Value> params,
-                        Intent intent, std::function<void()> on_close) {
+Cursor Executor::stream(Pool::Lease lease, const Place& at, const Statement& s, std::function<void()> on_close) {
+  const std::string_view sql = s.sql;
+  const std::span<const Value> params = s.params;
+  const Intent intent = s.intent;
   refuse_nul(sql);
   auto ev = event(at, sql, params, intent);
   fire(&HookRegistry::Set::before, ev);

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <utility>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,22 +17,31 @@
 #include "plexus/core/error.hpp"
 #include "plexus/db/pool.hpp"
 #include "plexus/db/queryable.hpp"
+#include "plexus/db/statement.hpp"
 
 namespace plexus::detail {
 
-/// How a statement runs when not into one Result: a batch (one run per
-/// parameter set, results into `out`), an insert whose generated key is
-/// wanted (`key`), or a script. A read whose rows go to a visitor runs by
-/// Executor::visit; its Mode carries `visit` only so the router can tell
-/// when rows have reached the caller.
-struct Mode {
-  std::span<const std::vector<Value>> sets;
-  std::vector<Result>* out = nullptr;
-  const RowVisitor* visit = nullptr;
-  const KeyedInsert* key = nullptr;
-  bool script = false;
-  /// A read whose rows have started reaching the caller cannot move to another host.
-  [[nodiscard]] bool started() const noexcept { return visit && visit->calls() > 0; }
+/// Counts a statement (or an open cursor) in flight on a replica while it lives.
+class InFlight {
+ public:
+  InFlight() = default;
+  explicit InFlight(std::atomic<int>* n) noexcept : m_n(n) {
+    if (m_n) m_n->fetch_add(1, std::memory_order_relaxed);
+  }
+  InFlight(InFlight&& o) noexcept : m_n(std::exchange(o.m_n, nullptr)) {}
+  InFlight& operator=(InFlight&& o) noexcept {
+    if (this != &o) {
+      if (m_n) m_n->fetch_sub(1, std::memory_order_relaxed);
+      m_n = std::exchange(o.m_n, nullptr);
+    }
+    return *this;
+  }
+  ~InFlight() {
+    if (m_n) m_n->fetch_sub(1, std::memory_order_relaxed);
+  }
+
+ private:
+  std::atomic<int>* m_n = nullptr;
 };
 
 /// Where a statement runs, for events and errors.
@@ -47,19 +57,12 @@ class Executor {
  public:
   Executor(const ConnectionConfig& cfg, std::shared_ptr<const HookRegistry> global);
 
-  /// Runs one statement on `lease`: refuses SQL text holding a NUL byte,
-  /// fires the hooks, times it, adds the connection context to errors and
-  /// discards the session after a connection-level failure.
-  Result run(Pool::Lease& lease, const Place& at, std::string_view sql, std::span<const Value> params, Intent intent,
-             const Mode* mode = nullptr);
-  /// Runs one read on `lease`, handing its rows to `visit` (the same checks,
-  /// hooks and timing as run()); returns the number of rows handed over.
-  std::uint64_t visit(Pool::Lease& lease, const Place& at, std::string_view sql, std::span<const Value> params,
-                      Intent intent, const RowVisitor& visit);
-  /// Opens a cursor on `lease` (moved into the cursor, which gives it back
-  /// when its rows run out or it is destroyed); `on_close` runs then too.
-  Cursor stream(Pool::Lease lease, const Place& at, std::string_view sql, std::span<const Value> params,
-                Intent intent, std::function<void()> on_close);
+  /// Runs `s` on `lease`: refuses SQL text holding a NUL byte, fires the
+  /// hooks, times it, adds the connection context to errors and discards the
+  /// session after a connection-level failure. Returns as Queryable::run
+  /// does. A cursor takes the lease (it gives it back when its rows run out
+  /// or it is destroyed) and `in_flight`, which it holds until then.
+  std::uint64_t run(Pool::Lease& lease, const Place& at, const Statement& s, InFlight* in_flight = nullptr);
   /// BEGIN / COMMIT / ROLLBACK on `lease`, as events of transaction `tx_id`.
   void transaction_step(Pool::Lease& lease, const Place& at, std::string_view what,
                         const std::function<void(driver::Session&)>& step);
@@ -85,6 +88,8 @@ class Executor {
   [[nodiscard]] const ConnectionConfig& config() const noexcept { return m_cfg; }
 
  private:
+  /// Opens the cursor of `s` on `lease` (moved into it); `on_close` runs when it closes.
+  Cursor stream(Pool::Lease lease, const Place& at, const Statement& s, std::function<void()> on_close);
   [[noreturn]] void refuse_write(std::string_view sql, const Pool& primary) const;
   [[noreturn]] void acquire_failed(Error& e, const Pool& pool, std::string_view reason, std::string_view sql,
                                    std::span<const Value> params, Intent intent);

@@ -3,7 +3,7 @@
 namespace plexus {
 
 Value Queryable::scalar(std::string_view sql, Params params, Intent intent) {
-  Result r = run(sql, params.span(), intent);
+  Result r = run_query(sql, params.span(), intent);
   if (r.empty() || r.columns().size() == 0) return {};
   return r[0][0];
 }

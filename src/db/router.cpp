@@ -224,4 +224,131 @@ void Router::no_replica(std::string_view sql, const std::string* last_error) con
   throw e;
 }
 
+// ---- Route: the reads that may go to a replica, and what follows a failure ----
+
+void Router::Route::plan_read() {
+  using Side = RouteOptions::Side;
+  if (m_r.m_replicas.empty()) {  // on_replica() without read hosts
+    throw UsageError("connection '" + m_r.m_cfg.name + "' has no read_hosts, so on_replica() cannot be served");
+  }
+  if (m_o.uow && m_o.side != Side::replica && m_o.uow->wrote(m_r.m_cfg.name)) {
+    switch (m_r.consistency(m_o)) {
+      case Consistency::sticky:
+        to_primary("read: sticky (this unit wrote)");
+        return;
+      case Consistency::causal:
+        m_walk.emplace();
+        m_walk->position = m_o.uow->position(m_r.m_cfg.name);
+        if (!m_walk->position) {
+          to_primary("read: causal (no position, primary)");
+          return;
+        }
+        // Wait on one replica only: waiting on each in turn would multiply the bound.
+        m_phase = Phase::causal;
+        m_walk->order = m_r.walk();
+        return;
+      default: break;
+    }
+  }
+  m_phase = Phase::replicas;
+  m_walk.emplace();
+  m_walk->order = m_r.walk();
+}
+
+Leg Router::Route::next_other() {
+  switch (m_phase) {
+    case Phase::primary_again:
+      m_phase = Phase::last;
+      return m_r.writer_leg(m_reason, m_s.sql, m_s.params, m_s.intent);
+    case Phase::causal: return from_causal();
+    case Phase::replicas: return from_replicas();
+    case Phase::primary:  // next() takes it
+    case Phase::primary_tried:
+    case Phase::last: break;
+  }
+  throw std::logic_error("plexus: a route was asked for a host after its last one");
+}
+
+Leg Router::Route::from_causal() {
+  while (m_walk->next < m_walk->order.n) {
+    Replica& r = *m_r.m_replicas[m_walk->order[m_walk->next++]];
+    try {
+      Leg leg{*r.pool, r.pool->acquire(), "read: causal (replica caught up)", InFlight(&r.in_flight)};
+      if (!leg.lease->wait_for_position(*m_walk->position, m_r.m_cfg.causal_wait)) break;
+      m_walk->on = &r;
+      return leg;
+    } catch (const Error& e) {
+      if (!e.is_connection_error()) throw;
+      m_r.eject(r, e);
+    }
+  }
+  to_primary("read: causal (replica behind, primary)");
+  return next();
+}
+
+Leg Router::Route::from_replicas() {
+  while (m_walk->next < m_walk->order.n) {
+    Replica& r = *m_r.m_replicas[m_walk->order[m_walk->next++]];
+    try {
+      // Counted from before the session is acquired: a read waiting for a
+      // connection is outstanding work on that host too.
+      InFlight counted(&r.in_flight);
+      Leg leg{*r.pool, r.pool->acquire(), m_r.strategy_reason(), InFlight()};
+      if (!m_r.fit(r, leg.lease)) continue;
+      leg.in_flight = std::move(counted);
+      m_walk->on = &r;
+      return leg;
+    } catch (const Error& e) {
+      if (!e.is_connection_error()) throw;
+      m_r.eject(r, e);
+      m_walk->last_error = e.message();
+    }
+  }
+  if (m_o.side == RouteOptions::Side::replica) m_r.no_replica(m_s.sql, m_walk->last_error ? &*m_walk->last_error : nullptr);
+  to_primary("read: fallback to primary (no replica available)");
+  return next();
+}
+
+bool Router::Route::failed(Leg& leg, const Error& e) {
+  switch (m_phase) {
+    case Phase::causal:
+    case Phase::replicas:
+      // A replica that failed before any row reached the caller is left out; the walk goes on.
+      if (!e.is_connection_error() || m_s.started()) return false;
+      m_r.eject(*m_walk->on, e);
+      if (m_phase == Phase::replicas) {
+        m_walk->last_error = e.message();
+      }
+      return true;
+    case Phase::primary_tried:
+      if (m_s.intent == Intent::read) {
+        // A read that failed because its session had died (a server restart
+        // between the pool's check and the statement) runs once more on a
+        // fresh session (on the new primary after a fail-over), as long as
+        // no row has reached the caller. Writes are not rerun: the pool's
+        // check before handing a session out is what keeps them from being
+        // sent on a dead one.
+        if (!e.is_connection_error() || m_s.started()) return false;
+        if (m_r.follows_failover()) (void)m_r.follow(leg.pool, e);
+        m_phase = Phase::primary_again;
+        m_reason = "read: again on a fresh session";
+        return true;
+      }
+      // A write refused as read-only reached a demoted primary and changed
+      // nothing: it runs once on the primary there is now. After a lost
+      // connection its outcome is unknown, so it is not rerun; the next write
+      // goes to the new primary.
+      if (!m_r.follows_failover()) return false;
+      if (!e.is_connection_error() && !e.is_read_only_violation()) return false;
+      if (Pool& now = m_r.follow(leg.pool, e); !e.is_read_only_violation() || &now == &leg.pool) return false;
+      m_phase = Phase::primary_again;
+      m_reason = "write: on the new primary after a fail-over";
+      return true;
+    case Phase::primary:
+    case Phase::primary_again:
+    case Phase::last: break;
+  }
+  return false;
+}
+
 }  // namespace plexus::detail

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "db/executor.hpp"
+#include "plexus/db/statement.hpp"
 #include "plexus/core/error.hpp"
 #include "plexus/db/picker.hpp"
 #include "plexus/db/pool.hpp"
@@ -39,29 +40,6 @@ struct Replica {
   std::atomic<std::uint64_t> ejections{0};
 };
 
-/// Counts a statement (or an open cursor) in flight on a replica while it lives.
-class InFlight {
- public:
-  InFlight() = default;
-  explicit InFlight(std::atomic<int>* n) noexcept : m_n(n) {
-    if (m_n) m_n->fetch_add(1, std::memory_order_relaxed);
-  }
-  InFlight(InFlight&& o) noexcept : m_n(std::exchange(o.m_n, nullptr)) {}
-  InFlight& operator=(InFlight&& o) noexcept {
-    if (this != &o) {
-      if (m_n) m_n->fetch_sub(1, std::memory_order_relaxed);
-      m_n = std::exchange(o.m_n, nullptr);
-    }
-    return *this;
-  }
-  ~InFlight() {
-    if (m_n) m_n->fetch_sub(1, std::memory_order_relaxed);
-  }
-
- private:
-  std::atomic<int>* m_n = nullptr;
-};
-
 /// One step of a route: a session on the host chosen, and why it was chosen.
 struct Leg {
   Pool& pool;
@@ -69,9 +47,6 @@ struct Leg {
   std::string_view reason;
   InFlight in_flight;  ///< move it into anything that outlives the attempt (a cursor)
 };
-
-/// Whether rows of this statement have reached the caller (then it cannot move).
-inline bool started(const Mode* mode) noexcept { return mode && mode->started(); }
 
 class Router {
  public:
@@ -118,17 +93,7 @@ class Router {
   }
   [[nodiscard]] std::uint64_t failovers() const noexcept { return m_failovers.load(std::memory_order_relaxed); }
 
-  /// Runs `attempt(Leg&)` on the host this statement goes to: writes, forced
-  /// and sticky reads on the primary; other reads on a replica in the
-  /// picker's order, walking on past one that fails before any row reached the
-  /// caller (it is ejected for replica_cooldown), then the primary. Causal
-  /// reads wait for a replica to replay the unit's last write; lagging
-  /// replicas are skipped. A read on the primary whose session had died runs
-  /// once more on a fresh one. Once rows of `mode` have reached the caller
-  /// nothing is retried.
-  template <class F>
-  auto route(std::string_view sql, std::span<const Value> params, Intent intent, const RouteOptions& o,
-             const Mode* mode, F&& attempt) -> decltype(attempt(std::declval<Leg&>()));
+  class Route;
 
   [[nodiscard]] std::size_t replica_count() const noexcept { return m_replicas.size(); }
   [[nodiscard]] Replica& replica(std::size_t i) { return *m_replicas.at(i); }
@@ -158,18 +123,6 @@ class Router {
   /// max_replica_lag set, measured within it; both asked at most every 500 ms.
   bool fit(Replica& r, Pool::Lease& lease);
   [[nodiscard]] std::string_view strategy_reason() const noexcept { return m_reason; }
-  /// Runs the statement on the primary (the retry of a read on a fresh
-  /// session, and the write's fail-over, included). on_primary() is the same
-  /// out of line, for the rarer routes; the common one has it inline.
-  template <class F>
-  [[gnu::always_inline]] inline auto primary_leg(std::string_view reason, std::string_view sql,
-                                                 std::span<const Value> params, Intent intent, const RouteOptions& o,
-                                                 const Mode* mode, F&& attempt)
-      -> decltype(attempt(std::declval<Leg&>()));
-  template <class F>
-  auto on_primary(std::string_view reason, std::string_view sql, std::span<const Value> params, Intent intent,
-                  const RouteOptions& o, const Mode* mode, F&& attempt)
-      -> decltype(attempt(std::declval<Leg&>()));
   /// `last_error`: the message of the last replica that failed, or null when none did.
   [[noreturn]] void no_replica(std::string_view sql, const std::string* last_error) const;
   /// writer_leg() with several primary candidates.
@@ -187,6 +140,71 @@ class Router {
   std::unique_ptr<Picker> m_picker;
   std::string m_reason;  // "read: <strategy>"
   Warn m_warn;
+};
+
+/// One statement's walk over the hosts that may take it: next() hands out a
+/// session on the host to try, failed() says whether the walk goes on after
+/// an error there, succeeded() ends it. The caller runs the statement in
+/// between (ConnectionCore::run): the router never calls the executor.
+///
+/// Writes, forced and sticky reads go to the primary; other reads to a
+/// replica in the picker's order, walking on past one that fails before any
+/// row reached the caller (it is ejected for replica_cooldown), then to the
+/// primary. Causal reads wait for one replica to replay the unit's last
+/// write; lagging replicas are skipped. A read on the primary whose session
+/// had died runs once more on a fresh one; a write refused as read-only by a
+/// demoted primary runs once on the primary there is now. Once rows of the
+/// statement have reached the caller nothing is retried.
+class Router::Route {
+ public:
+  /// @throws UsageError for on_replica() on a connection without read hosts.
+  Route(Router& router, const Statement& s, const RouteOptions& o);
+  /// A session on the next host to try. @throws the error that ends the walk
+  /// (a primary that cannot be reached, no replica for on_replica()).
+  Leg next();
+  /// After `e` on `leg`: true when next() has another host to try, false
+  /// when `e` is the statement's error.
+  bool failed(Leg& leg, const Error& e);
+  /// After the statement ran on `leg` (a write is recorded in its unit of work).
+  void succeeded(Leg& leg);
+
+ private:
+  enum class Phase : std::uint8_t {
+    primary,        ///< the primary is next (m_reason says why)
+    primary_tried,  ///< the primary took the statement; one more try may follow
+    primary_again,  ///< the one more try is next (m_reason)
+    last,           ///< nothing follows: the last failure is the statement's
+    causal,         ///< replicas in walk order, waiting for the unit's position
+    replicas,       ///< replicas in walk order, then the primary
+  };
+  /// Where a read that may go to a replica goes first (out of line: the
+  /// common routes, to the primary, are decided inline).
+  void plan_read();
+  /// next() for every host but the first try on the primary.
+  Leg next_other();
+  /// Goes to the primary next, for `reason`.
+  void to_primary(std::string_view reason) noexcept {
+    m_phase = Phase::primary;
+    m_reason = reason;
+  }
+  Leg from_replicas();
+  Leg from_causal();
+
+  Router& m_r;
+  const Statement& m_s;
+  const RouteOptions& m_o;
+  Phase m_phase = Phase::primary;
+  std::string_view m_reason;
+  /// A read that may go to a replica: its walk (made only for such a read,
+  /// so a statement for the primary pays one flag for it).
+  struct Replicas {
+    Walk order;                              ///< the replicas to try
+    std::size_t next = 0;                    ///< in order
+    Replica* on = nullptr;                   ///< the replica of the leg handed out
+    std::optional<std::string> position;     ///< causal: the unit's last write
+    std::optional<std::string> last_error;   ///< the last replica failure's message, once one failed
+  };
+  std::optional<Replicas> m_walk;
 };
 
 }  // namespace plexus::detail

@@ -85,49 +85,22 @@ void Transaction::commit() {
 }
 void Transaction::rollback() { finish(false); }
 
-Result Transaction::run_here(std::string_view sql, std::span<const Value> params, Intent intent,
-                              const detail::Mode* mode) {
+std::uint64_t Transaction::run(const Statement& s) {
   check_active();
-  m_core->exec.refuse_if_read_only(sql, intent, m_core->primary());
-  return m_core->exec.run(m_lease, detail::Place{m_core->primary(), "transaction", m_id, m_attempt, m_global_id}, sql,
-                          params, intent, mode);
-}
-
-Result Transaction::run(std::string_view sql, std::span<const Value> params, Intent intent) {
-  return run_here(sql, params, intent, nullptr);
-}
-
-std::uint64_t Transaction::run_each(std::string_view sql, std::span<const Value> params, Intent intent,
-                                    const RowVisitor& visit) {
-  check_active();
-  m_core->exec.refuse_if_read_only(sql, intent, m_core->primary());
-  return m_core->exec.visit(m_lease, detail::Place{m_core->primary(), "transaction", m_id, m_attempt, m_global_id}, sql,
-                            params, intent, visit);
-}
-
-Result Transaction::run_insert_key(const KeyedInsert& ins, std::span<const Value> params) {
-  detail::Mode mode{{}, nullptr, nullptr, &ins};
-  return run_here(ins.returning, params, Intent::write, &mode);
-}
-
-std::uint64_t Transaction::run_script(std::string_view sql) {
-  detail::Mode mode{{}, nullptr, nullptr, nullptr, true};
-  return run_here(sql, {}, Intent::write, &mode).affected_rows();
-}
-
-std::vector<Result> Transaction::run_batch(std::string_view sql, std::span<const std::vector<Value>> sets,
-                                           Intent intent) {
-  std::vector<Result> out;
-  if (sets.empty()) return out;
-  detail::Mode batch{sets, &out};
-  run_here(sql, sets.front(), intent, &batch);
-  return out;
-}
-
-Cursor Transaction::open_cursor(std::string_view sql, std::span<const Value> params, Intent intent) {
-  // Rows are materialised here: the transaction's session must stay free for
-  // the statements that follow. Stream large reads outside a transaction.
-  return Cursor(RowSource::of(run(sql, params, intent)));
+  m_core->exec.refuse_if_read_only(s.sql, s.intent, m_core->primary());
+  const detail::Place here{m_core->primary(), "transaction", m_id, m_attempt, m_global_id};
+  if (s.kind == Statement::Kind::cursor) {
+    // Rows are materialised here: the transaction's session must stay free for
+    // the statements that follow. Stream large reads outside a transaction.
+    Result rows;
+    Statement all = s;
+    all.kind = Statement::Kind::query;
+    all.result = &rows;
+    m_core->exec.run(m_lease, here, all);
+    s.cursor->emplace(RowSource::of(std::move(rows)));
+    return 0;
+  }
+  return m_core->exec.run(m_lease, here, s);
 }
 
 std::string Transaction::savepoint() {

@@ -484,7 +484,7 @@ std::string RoutePlan::to_json() const {
 
 // ---- raw SQL -----------------------------------------------------------------
 
-Result ShardGroup::run(std::string_view sql, std::span<const Value> params, Intent intent) {
+Result ShardGroup::raw_query(std::string_view sql, std::span<const Value> params, Intent intent) {
   std::vector<std::size_t> all;
   for (std::size_t i = 0; i < size(); ++i) all.push_back(i);
   if (intent == Intent::write) {
@@ -512,18 +512,7 @@ Result ShardGroup::run(std::string_view sql, std::span<const Value> params, Inte
   return out;
 }
 
-std::uint64_t ShardGroup::run_each(std::string_view sql, std::span<const Value> params, Intent intent,
-                                   const RowVisitor& visit) {
-  const Result r = run(sql, params, intent);
-  std::uint64_t n = 0;
-  for (Row row : r) {
-    ++n;
-    if (!visit(row)) break;
-  }
-  return n;
-}
-
-Cursor ShardGroup::open_cursor(std::string_view sql, std::span<const Value> params, Intent intent) {
+Cursor ShardGroup::raw_cursor(std::string_view sql, std::span<const Value> params, Intent intent) {
   if (intent == Intent::write)
     throw UsageError("shard group '" + name() + "': a cursor reads; run writes with execute() on a member or every_shard()");
   if (auto w = needs_merge(sql); !w.empty())
@@ -536,16 +525,30 @@ Cursor ShardGroup::open_cursor(std::string_view sql, std::span<const Value> para
   return Cursor(std::make_unique<ChainedSource>(std::move(parts)));
 }
 
-std::vector<Result> ShardGroup::run_batch(std::string_view, std::span<const std::vector<Value>>, Intent) {
-  throw UsageError("shard group '" + name() + "': batches run on one member (shard(key).select_batch(…))");
+std::uint64_t ShardGroup::run(const Statement& s) {
+  using Kind = Statement::Kind;
+  switch (s.kind) {
+    case Kind::query: *s.result = raw_query(s.sql, s.params, s.intent); return 0;
+    case Kind::each: {
+      const Result r = raw_query(s.sql, s.params, s.intent);
+      std::uint64_t n = 0;
+      for (Row row : r) {
+        ++n;
+        if (!(*s.visit)(row)) break;
+      }
+      return n;
+    }
+    case Kind::cursor: s.cursor->emplace(raw_cursor(s.sql, s.params, s.intent)); return 0;
+    case Kind::script: return raw_script(s.sql);
+    case Kind::batch: throw UsageError("shard group '" + name() + "': batches run on one member (shard(key).select_batch(…))");
+    case Kind::insert_key:
+      throw UsageError("shard group '" + name() + "': insert into '" + std::string(s.key->table) +
+                       "' through table().insert_get_id(row) with the key in the row, or on one member");
+  }
+  return 0;
 }
 
-Result ShardGroup::run_insert_key(const KeyedInsert& ins, std::span<const Value>) {
-  throw UsageError("shard group '" + name() + "': insert into '" + std::string(ins.table) +
-                   "' through table().insert_get_id(row) with the key in the row, or on one member");
-}
-
-std::uint64_t ShardGroup::run_script(std::string_view sql) {
+std::uint64_t ShardGroup::raw_script(std::string_view sql) {
   if (!m_every)
     throw UsageError("shard group '" + name() + "': a script runs on every member only when asked: "
                      "db.shards(\"" + name() + "\").every_shard().execute_script(…)");

@@ -57,14 +57,7 @@ class RoutedConnection final : public Queryable {
   auto transaction(F&& fn, const TransactionOptions& opts = {}) -> std::invoke_result_t<F, Transaction&>;
 
  protected:
-  Result run(std::string_view sql, std::span<const Value> params, Intent intent) override;
-  Cursor open_cursor(std::string_view sql, std::span<const Value> params, Intent intent) override;
-  std::vector<Result> run_batch(std::string_view sql, std::span<const std::vector<Value>> sets,
-                                Intent intent) override;
-  std::uint64_t run_each(std::string_view sql, std::span<const Value> params, Intent intent,
-                         const RowVisitor& visit) override;
-  Result run_insert_key(const KeyedInsert& ins, std::span<const Value> params) override;
-  std::uint64_t run_script(std::string_view sql) override;
+  std::uint64_t run(const Statement& s) override;
 
  private:
   Connection* m_conn;
@@ -181,14 +174,7 @@ class Connection final : public Queryable {
   void atomically(const std::function<void(Queryable&)>& fn) override;
 
  protected:
-  Result run(std::string_view sql, std::span<const Value> params, Intent intent) override;
-  Cursor open_cursor(std::string_view sql, std::span<const Value> params, Intent intent) override;
-  std::vector<Result> run_batch(std::string_view sql, std::span<const std::vector<Value>> sets,
-                                Intent intent) override;
-  std::uint64_t run_each(std::string_view sql, std::span<const Value> params, Intent intent,
-                         const RowVisitor& visit) override;
-  Result run_insert_key(const KeyedInsert& ins, std::span<const Value> params) override;
-  std::uint64_t run_script(std::string_view sql) override;
+  std::uint64_t run(const Statement& s) override;
 
  private:
   friend detail::ConnectionCore& detail::core_of(Connection& c) noexcept;

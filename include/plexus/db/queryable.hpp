@@ -18,6 +18,7 @@
 
 #include "plexus/core/result.hpp"
 #include "plexus/db/events.hpp"
+#include "plexus/db/statement.hpp"
 
 namespace plexus {
 
@@ -143,15 +144,6 @@ RowVisitor typed_visitor(F& take) noexcept {
   else return RowVisitor(take);
 }
 
-/// A one-row INSERT whose generated key the caller wants
-/// (QueryBuilder::insert_get_id): run as `plain` where the session reads the
-/// key as the row id (SQLite's INTEGER PRIMARY KEY), else as `returning`.
-struct KeyedInsert {
-  std::string_view table;
-  std::string_view column;
-  std::string_view returning;  ///< INSERT … RETURNING column
-  std::string_view plain;      ///< the same INSERT without RETURNING
-};
 
 class Queryable {
  public:
@@ -160,16 +152,14 @@ class Queryable {
   /// Runs a read. On a connection with replicas it goes to a replica.
   /// @throws plexus::Error (with connection, host and role).
   [[nodiscard]] Result select(std::string_view sql, Params params = {}) {
-    return run(sql, params.span(), Intent::read);
+    return run_query(sql, params.span(), Intent::read);
   }
   /// Runs a write (INSERT, UPDATE, DELETE, DDL) on the primary.
-  Result execute(std::string_view sql, Params params = {}) { return run(sql, params.span(), Intent::write); }
+  Result execute(std::string_view sql, Params params = {}) { return run_query(sql, params.span(), Intent::write); }
   /// Raw SQL with the intent said at the call, the seed's `db.query(sql,
   /// params, isRead)`: Intent::read may go to a replica, Intent::write goes
   /// to the primary. (select() and execute() say it by their names.)
-  Result query(std::string_view sql, Params params, Intent intent) {
-    return run(sql, params.span(), intent);
-  }
+  Result query(std::string_view sql, Params params, Intent intent) { return run_query(sql, params.span(), intent); }
   /// First column of the first row (null when there are no rows).
   [[nodiscard]] Value scalar(std::string_view sql, Params params = {}, Intent intent = Intent::read);
   /// Runs a read and hands each row to `fn(Row)` as it is read, without
@@ -222,7 +212,9 @@ class Queryable {
   }
   /// Streams the rows of a query without holding them all in memory.
   [[nodiscard]] Cursor cursor(std::string_view sql, Params params = {}, Intent intent = Intent::read) {
-    return open_cursor(sql, params.span(), intent);
+    std::optional<Cursor> out;
+    run(Statement{.kind = Statement::Kind::cursor, .sql = sql, .params = params.span(), .intent = intent, .cursor = &out});
+    return std::move(out).value();
   }
 
   /// Runs one read once per parameter set and returns one Result per set, in
@@ -252,7 +244,9 @@ class Queryable {
   /// on MySQL/MariaDB each statement commits on its own and DDL cannot be
   /// rolled back, so the statements before a failure stay. Every other call
   /// runs exactly one statement.
-  std::uint64_t execute_script(std::string_view sql) { return run_script(sql); }
+  std::uint64_t execute_script(std::string_view sql) {
+    return run(Statement{.kind = Statement::Kind::script, .sql = sql, .intent = Intent::write});
+  }
 
   /// A query builder on `table` that runs here: `conn.table("users").where("id", 1).first()`.
   /// @throws UsageError for an invalid table name.
@@ -266,23 +260,39 @@ class Queryable {
   [[nodiscard]] virtual const Grammar& grammar() const noexcept = 0;
   /// Runs a one-row INSERT whose generated key is wanted, in the form the
   /// session supports (see KeyedInsert); the Result's one row holds the key.
-  Result insert_returning_key(const KeyedInsert& ins, Params params) { return run_insert_key(ins, params.span()); }
+  Result insert_returning_key(const KeyedInsert& ins, Params params) {
+    Result out;
+    run(Statement{.kind = Statement::Kind::insert_key, .sql = ins.returning, .params = params.span(),
+                  .intent = Intent::write, .result = &out, .key = &ins});
+    return out;
+  }
   /// Runs `fn` atomically: in a new transaction on a Connection, in a savepoint
   /// inside a Transaction.
   virtual void atomically(const std::function<void(Queryable&)>& fn) = 0;
 
  protected:
-  virtual Result run(std::string_view sql, std::span<const Value> params, Intent intent) = 0;
-  virtual Cursor open_cursor(std::string_view sql, std::span<const Value> params, Intent intent) = 0;
-  virtual std::vector<Result> run_batch(std::string_view sql, std::span<const std::vector<Value>> sets,
-                                        Intent intent) = 0;
-  /// Runs one statement handing its rows to `visit`; routed like run().
-  virtual std::uint64_t run_each(std::string_view sql, std::span<const Value> params, Intent intent,
-                                 const RowVisitor& visit) = 0;
-  /// Runs `ins` on the primary; the Result's one row holds the generated key.
-  virtual Result run_insert_key(const KeyedInsert& ins, std::span<const Value> params) = 0;
-  /// Runs a script on the primary (see execute_script).
-  virtual std::uint64_t run_script(std::string_view sql) = 0;
+  /// Runs `s`: the one entry point every call above becomes (a Connection
+  /// routes it, a Transaction runs it on its session, a shard group plans
+  /// it). Returns the rows an `each` handed over or a script changed; 0 for
+  /// the other kinds, whose output goes where the statement points.
+  virtual std::uint64_t run(const Statement& s) = 0;
+
+ private:
+  Result run_query(std::string_view sql, std::span<const Value> params, Intent intent) {
+    Result out;
+    run(Statement{.kind = Statement::Kind::query, .sql = sql, .params = params, .intent = intent, .result = &out});
+    return out;
+  }
+  std::uint64_t run_each(std::string_view sql, std::span<const Value> params, Intent intent, const RowVisitor& visit) {
+    return run(Statement{.kind = Statement::Kind::each, .sql = sql, .params = params, .intent = intent, .visit = &visit});
+  }
+  std::vector<Result> run_batch(std::string_view sql, std::span<const std::vector<Value>> sets, Intent intent) {
+    std::vector<Result> out;
+    if (sets.empty()) return out;
+    run(Statement{.kind = Statement::Kind::batch, .sql = sql, .params = sets.front(), .intent = intent,
+                  .sets = sets, .results = &out});
+    return out;
+  }
 };
 
 }  // namespace plexus

@@ -83,14 +83,7 @@ class Transaction final : public Queryable {
   }
 
  protected:
-  Result run(std::string_view sql, std::span<const Value> params, Intent intent) override;
-  Cursor open_cursor(std::string_view sql, std::span<const Value> params, Intent intent) override;
-  std::vector<Result> run_batch(std::string_view sql, std::span<const std::vector<Value>> sets,
-                                Intent intent) override;
-  std::uint64_t run_each(std::string_view sql, std::span<const Value> params, Intent intent,
-                         const RowVisitor& visit) override;
-  Result run_insert_key(const KeyedInsert& ins, std::span<const Value> params) override;
-  std::uint64_t run_script(std::string_view sql) override;
+  std::uint64_t run(const Statement& s) override;
 
  private:
   friend struct detail::BranchAccess;  // a branch of a global transaction (src/db/branch.cpp)
@@ -99,8 +92,6 @@ class Transaction final : public Queryable {
   void rollback_to(const std::string& sp);
   void check_active() const;
   void finish(bool commit);
-  /// Runs one statement of this transaction on its session.
-  Result run_here(std::string_view sql, std::span<const Value> params, Intent intent, const detail::Mode* mode);
 
   Connection* m_conn;
   detail::ConnectionCore* m_core;

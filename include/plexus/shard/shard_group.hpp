@@ -131,15 +131,15 @@ class ShardGroup final : public Queryable, public PlanningTarget {
   [[nodiscard]] std::vector<Queryable*> writers(const QueryBuilder& q, const Fields* set, std::string_view what) override;
 
  protected:
-  Result run(std::string_view sql, std::span<const Value> params, Intent intent) override;
-  Cursor open_cursor(std::string_view sql, std::span<const Value> params, Intent intent) override;
-  std::vector<Result> run_batch(std::string_view sql, std::span<const std::vector<Value>> sets, Intent intent) override;
-  std::uint64_t run_each(std::string_view sql, std::span<const Value> params, Intent intent,
-                         const RowVisitor& visit) override;
-  Result run_insert_key(const KeyedInsert& ins, std::span<const Value> params) override;
-  std::uint64_t run_script(std::string_view sql) override;
+  /// Raw SQL on the group: a read on every member, concatenated (refused
+  /// when it would need a merge), a write or script on every member when
+  /// every_shard() asked for it; batches and keyed inserts run on one member.
+  std::uint64_t run(const Statement& s) override;
 
  private:
+  Result raw_query(std::string_view sql, std::span<const Value> params, Intent intent);
+  Cursor raw_cursor(std::string_view sql, std::span<const Value> params, Intent intent);
+  std::uint64_t raw_script(std::string_view sql);
   /// The members a read of `q` must ask: the key's owner, the owners of an IN
   /// list on the key, or every member.
   [[nodiscard]] std::vector<std::size_t> read_targets(const QueryBuilder& q, std::string* why) const;
