@@ -198,9 +198,12 @@ class Router::Route {
   /// A read that may go to a replica: its walk (made only for such a read,
   /// so a statement for the primary pays one flag for it).
   struct Replicas {
+    // A constructor rather than member initializers: clang cannot use those
+    // of a nested class in std::optional before the enclosing class is complete.
+    Replicas() noexcept : next(0), on(nullptr) {}
     Walk order;                              ///< the replicas to try
-    std::size_t next = 0;                    ///< in order
-    Replica* on = nullptr;                   ///< the replica of the leg handed out
+    std::size_t next;                        ///< in order
+    Replica* on;                             ///< the replica of the leg handed out
     std::optional<std::string> position;     ///< causal: the unit's last write
     std::optional<std::string> last_error;   ///< the last replica failure's message, once one failed
   };
