@@ -67,7 +67,7 @@ class Database : public ConnectionRegistry {
   auto transaction(std::initializer_list<std::string_view> connections, F&& fn, const TransactionOptions& opts = {})
       -> std::invoke_result_t<F, GlobalTransaction&> {
     for (unsigned attempt = 1;; ++attempt) {
-      GlobalTransaction g = begin(connections, opts);
+      GlobalTransaction g = begin_global(connections, opts);
       try {
         if constexpr (std::is_void_v<std::invoke_result_t<F, GlobalTransaction&>>) {
           fn(g);
@@ -86,9 +86,9 @@ class Database : public ConnectionRegistry {
     }
   }
   /// Begins a global transaction to drive by hand (commit() / rollback()).
-  [[nodiscard]] GlobalTransaction begin(std::initializer_list<std::string_view> connections,
+  [[nodiscard]] GlobalTransaction begin_global(std::initializer_list<std::string_view> connections,
                                         const TransactionOptions& opts = {});
-  [[nodiscard]] GlobalTransaction begin(std::span<const std::string> connections, const TransactionOptions& opts = {});
+  [[nodiscard]] GlobalTransaction begin_global(std::span<const std::string> connections, const TransactionOptions& opts = {});
   /// Resolves every prepared branch this coordinator left (commit where the
   /// decision log says so, else roll back), under a lock that keeps two
   /// recoverers apart. Returns what it did, per participant.

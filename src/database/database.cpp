@@ -42,11 +42,11 @@ Database::Database(Database&&) noexcept = default;
 Database& Database::operator=(Database&&) noexcept = default;
 Database::~Database() = default;
 
-GlobalTransaction Database::begin(std::initializer_list<std::string_view> connections, const TransactionOptions& opts) {
+GlobalTransaction Database::begin_global(std::initializer_list<std::string_view> connections, const TransactionOptions& opts) {
   return m_coordinator->begin(*this, std::span<const std::string_view>(connections.begin(), connections.size()), opts);
 }
 
-GlobalTransaction Database::begin(std::span<const std::string> connections, const TransactionOptions& opts) {
+GlobalTransaction Database::begin_global(std::span<const std::string> connections, const TransactionOptions& opts) {
   std::vector<std::string_view> names(connections.begin(), connections.end());
   return m_coordinator->begin(*this, names, opts);
 }

@@ -6,8 +6,8 @@
 namespace plexus::detail {
 
 namespace {
-Place place_of(ConnectionCore& core, const Transaction& tx, const std::string& gid) {
-  return Place{core.primary(), "two-phase commit", tx.id(), 1, gid};
+RunContext place_of(ConnectionCore& core, const Transaction& tx, const std::string& gid) {
+  return RunContext{core.primary(), "two-phase commit", tx.id(), 1, gid};
 }
 }  // namespace
 
@@ -27,7 +27,7 @@ Transaction BranchAccess::begin(Connection& conn, const std::optional<driver::Xi
   const auto id = ++core.tx_counter;
   const driver::TransactionSpec spec{opts.isolation, opts.read_only};
   try {
-    core.exec.transaction_step(lease, Place{core.primary(), "two-phase commit", id, 1, global_id},
+    core.exec.transaction_step(lease, RunContext{core.primary(), "two-phase commit", id, 1, global_id},
                                xid ? lease->xa_statement(driver::Session::XaStep::begin, *xid) : std::string("BEGIN"),
                                [&](driver::Session& s) {
                                  if (xid) s.xa_begin(*xid, spec);
@@ -118,7 +118,7 @@ Result BranchAccess::run_as(Connection& conn, const std::string& global_id, std:
   auto& core = core_of(conn);
   auto lease = core.exec.acquire(core.primary(), "two-phase commit", sql, params.span(), Intent::write);
   Result out;
-  core.exec.run(lease, Place{core.primary(), "two-phase commit", 0, 1, global_id},
+  core.exec.run(lease, RunContext{core.primary(), "two-phase commit", 0, 1, global_id},
                 Statement{.kind = Statement::Kind::query, .sql = sql, .params = params.span(), .result = &out});
   return out;
 }
@@ -139,7 +139,7 @@ void BranchAccess::recover_on(Connection& conn, const std::function<void(Recover
 void BranchAccess::Recovery::step(const std::string& global_id, std::string_view what,
                                   const std::function<void(driver::Session&)>& fn) {
   auto& core = core_of(m_conn);
-  core.exec.transaction_step(m_lease, Place{core.primary(), "recovery", 0, 1, global_id}, what, fn);
+  core.exec.transaction_step(m_lease, RunContext{core.primary(), "recovery", 0, 1, global_id}, what, fn);
 }
 
 }  // namespace plexus::detail

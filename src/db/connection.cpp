@@ -83,9 +83,9 @@ std::uint64_t ConnectionCore::run(const Statement& s, const RouteOptions& o) {
   exec.refuse_if_read_only(s.sql, s.intent, primary());
   Router::Route route(router, s, o);
   for (;;) {
-    Leg leg = route.next();
+    Attempt leg = route.next();
     try {
-      const std::uint64_t n = exec.run(leg.lease, Place{leg.pool, leg.reason}, s, &leg.in_flight);
+      const std::uint64_t n = exec.run(leg.lease, RunContext{leg.pool, leg.reason}, s, &leg.in_flight);
       route.succeeded(leg);
       return n;
     } catch (const Error& e) {
@@ -249,7 +249,7 @@ Transaction Connection::begin(const TransactionOptions& opts, unsigned attempt) 
   const auto id = ++core.tx_counter;
   const driver::TransactionSpec spec{opts.isolation, opts.read_only};
   try {
-    core.exec.transaction_step(lease, detail::Place{core.primary(), "transaction", id, attempt}, "BEGIN",
+    core.exec.transaction_step(lease, detail::RunContext{core.primary(), "transaction", id, attempt}, "BEGIN",
                                [&spec](driver::Session& s) {
                                  if (spec.plain()) s.begin();
                                  else s.begin(spec);

@@ -141,7 +141,7 @@ class LeasedStream final : public RowSource {
 Executor::Executor(const ConnectionConfig& cfg, std::shared_ptr<const HookRegistry> global)
     : m_cfg(cfg), m_global(std::move(global)) {}
 
-QueryEvent Executor::event(const Place& at, std::string_view sql, std::span<const Value> params, Intent intent) const {
+QueryEvent Executor::event(const RunContext& at, std::string_view sql, std::span<const Value> params, Intent intent) const {
   QueryEvent ev;
   ev.connection = m_cfg.name;
   ev.role = at.pool.role();
@@ -161,7 +161,7 @@ void Executor::report_retry(const Pool& primary, const Error& why, unsigned next
   if (!hooked()) return;
   const std::string route = "transaction: retry " + std::to_string(next) + " of " + std::to_string(max) + " after " +
                             std::string(to_string(why.kind())) + (why.sqlstate().empty() ? "" : " " + why.sqlstate());
-  QueryEvent ev = event(Place{primary, route, 0, next}, "ROLLBACK", {}, Intent::write);
+  QueryEvent ev = event(RunContext{primary, route, 0, next}, "ROLLBACK", {}, Intent::write);
   fire(&HookRegistry::Set::after, ev);
 }
 
@@ -175,7 +175,7 @@ void Executor::fire(std::vector<HookRegistry::Entry> HookRegistry::Set::*which, 
   }
 }
 
-void Executor::failed(Error& e, Pool::Lease& lease, const Place& at, std::string_view sql, std::span<const Value> params,
+void Executor::failed(Error& e, Pool::Lease& lease, const RunContext& at, std::string_view sql, std::span<const Value> params,
                       Intent intent, std::chrono::nanoseconds took, QueryEvent* ev) {
   at.pool.metrics().record(intent, took, &e);
   if (e.is_connection_error()) lease.discard();  // never hand a broken session out again
@@ -194,7 +194,7 @@ void Executor::failed(Error& e, Pool::Lease& lease, const Place& at, std::string
 }
 
 template <class Body, class Rows>
-[[gnu::always_inline]] inline auto Executor::measured(Pool::Lease& lease, const Place& at, std::string_view sql,
+[[gnu::always_inline]] inline auto Executor::measured(Pool::Lease& lease, const RunContext& at, std::string_view sql,
                                                       std::span<const Value> params, Intent intent, Body&& body,
                                                       Rows&& rows) -> decltype(body()) {
   refuse_nul(sql);
@@ -226,7 +226,7 @@ template <class Body, class Rows>
   }
 }
 
-std::uint64_t Executor::run(Pool::Lease& lease, const Place& at, const Statement& s, InFlight* in_flight) {
+std::uint64_t Executor::run(Pool::Lease& lease, const RunContext& at, const Statement& s, InFlight* in_flight) {
   using Kind = Statement::Kind;
   switch (s.kind) {
     case Kind::each:
@@ -258,7 +258,7 @@ std::uint64_t Executor::run(Pool::Lease& lease, const Place& at, const Statement
   return 0;
 }
 
-Cursor Executor::stream(Pool::Lease lease, const Place& at, const Statement& s, std::function<void()> on_close) {
+Cursor Executor::stream(Pool::Lease lease, const RunContext& at, const Statement& s, std::function<void()> on_close) {
   const std::string_view sql = s.sql;
   const std::span<const Value> params = s.params;
   const Intent intent = s.intent;
@@ -305,7 +305,7 @@ Cursor Executor::stream(Pool::Lease lease, const Place& at, const Statement& s, 
   return Cursor(std::make_unique<LeasedStream>(std::move(lease), std::move(src), std::move(done)));
 }
 
-void Executor::transaction_step(Pool::Lease& lease, const Place& at, std::string_view what,
+void Executor::transaction_step(Pool::Lease& lease, const RunContext& at, std::string_view what,
                                 const std::function<void(driver::Session&)>& step) {
   auto ev = event(at, what, {}, Intent::write);
   fire(&HookRegistry::Set::before, ev);
@@ -329,7 +329,7 @@ void Executor::acquire_failed(Error& e, const Pool& pool, std::string_view reaso
                               std::span<const Value> params, Intent intent) {
   e.set_sql(sql);
   pool.metrics().record(intent, std::chrono::nanoseconds(0), &e);
-  QueryEvent ev = event(Place{pool, reason}, sql, params, intent);
+  QueryEvent ev = event(RunContext{pool, reason}, sql, params, intent);
   ev.error = &e;
   fire(&HookRegistry::Set::error, ev);
   throw;

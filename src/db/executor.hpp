@@ -45,7 +45,7 @@ class InFlight {
 };
 
 /// Where a statement runs, for events and errors.
-struct Place {
+struct RunContext {
   const Pool& pool;
   std::string_view reason;  ///< "write", "read: round_robin", "transaction", …
   std::uint64_t tx_id = 0;
@@ -62,9 +62,9 @@ class Executor {
   /// session after a connection-level failure. Returns as Queryable::run
   /// does. A cursor takes the lease (it gives it back when its rows run out
   /// or it is destroyed) and `in_flight`, which it holds until then.
-  std::uint64_t run(Pool::Lease& lease, const Place& at, const Statement& s, InFlight* in_flight = nullptr);
+  std::uint64_t run(Pool::Lease& lease, const RunContext& at, const Statement& s, InFlight* in_flight = nullptr);
   /// BEGIN / COMMIT / ROLLBACK on `lease`, as events of transaction `tx_id`.
-  void transaction_step(Pool::Lease& lease, const Place& at, std::string_view what,
+  void transaction_step(Pool::Lease& lease, const RunContext& at, std::string_view what,
                         const std::function<void(driver::Session&)>& step);
   /// Tells the after-hooks that a transaction runs again (attempt `next` of `max`) after `why`.
   void report_retry(const Pool& primary, const Error& why, unsigned next, unsigned max);
@@ -89,22 +89,22 @@ class Executor {
 
  private:
   /// Opens the cursor of `s` on `lease` (moved into it); `on_close` runs when it closes.
-  Cursor stream(Pool::Lease lease, const Place& at, const Statement& s, std::function<void()> on_close);
+  Cursor stream(Pool::Lease lease, const RunContext& at, const Statement& s, std::function<void()> on_close);
   [[noreturn]] void refuse_write(std::string_view sql, const Pool& primary) const;
   [[noreturn]] void acquire_failed(Error& e, const Pool& pool, std::string_view reason, std::string_view sql,
                                    std::span<const Value> params, Intent intent);
   /// What a failed statement leaves: metrics, the session discarded after a
   /// connection failure, the error's context, the error hooks (with `ev`,
   /// or an event built now when a hook was added while it ran).
-  void failed(Error& e, Pool::Lease& lease, const Place& at, std::string_view sql, std::span<const Value> params,
+  void failed(Error& e, Pool::Lease& lease, const RunContext& at, std::string_view sql, std::span<const Value> params,
               Intent intent, std::chrono::nanoseconds took, QueryEvent* ev);
   /// Runs `body` as the statement `sql`: NUL check, hooks (rows(result) for
   /// the after-event), metrics, and the context of an error.
   template <class Body, class Rows>
-  auto measured(Pool::Lease& lease, const Place& at, std::string_view sql, std::span<const Value> params, Intent intent,
+  auto measured(Pool::Lease& lease, const RunContext& at, std::string_view sql, std::span<const Value> params, Intent intent,
                 Body&& body, Rows&& rows) -> decltype(body());
   [[nodiscard]] bool hooked() const noexcept { return m_hooks.any() || (m_global && m_global->any()); }
-  QueryEvent event(const Place& at, std::string_view sql, std::span<const Value> params, Intent intent) const;
+  QueryEvent event(const RunContext& at, std::string_view sql, std::span<const Value> params, Intent intent) const;
   void fire(std::vector<HookRegistry::Entry> HookRegistry::Set::*which, const QueryEvent& ev) const;
 
   const ConnectionConfig& m_cfg;

@@ -125,7 +125,7 @@ void Router::eject(Replica& r, const Error& why) {
            std::to_string(m_cfg.replica_cooldown.count()) + " ms after: " + why.message());
 }
 
-Router::Walk Router::walk() {
+Router::ReplicaOrder Router::walk() {
   // The picker sees the replicas that may serve now; the walk starts at its
   // choice and goes on through the others in order.
   // Views made only for the replicas there are (not kMaxWalk default ones per read).
@@ -146,7 +146,7 @@ Router::Walk Router::walk() {
     else more.push_back(v);
     ++n;
   }
-  Walk out;
+  ReplicaOrder out;
   if (n == 0) return out;
   std::span<const ReplicaView> views = n <= kMaxWalk ? std::span<const ReplicaView>(fixed.v, n) : [&] {
     more.insert(more.begin(), fixed.v, fixed.v + kMaxWalk);
@@ -179,12 +179,12 @@ bool Router::fit(Replica& r, Pool::Lease& lease) {
   return lag >= 0 && lag <= m_cfg.max_replica_lag.count();
 }
 
-Leg Router::following_writer_leg(std::string_view reason, std::string_view sql, std::span<const Value> params,
+Attempt Router::following_writer_leg(std::string_view reason, std::string_view sql, std::span<const Value> params,
                                  Intent intent) {
   Pool* pool = &primary();
   for (;;) {
     try {
-      return Leg{*pool, m_exec.acquire(*pool, reason, sql, params, intent), reason, InFlight()};
+      return Attempt{*pool, m_exec.acquire(*pool, reason, sql, params, intent), reason, InFlight()};
     } catch (const Error& e) {
       if (!e.is_connection_error() || !follows_failover()) throw;
       Pool& next = follow(*pool, e);
@@ -255,7 +255,7 @@ void Router::Route::plan_read() {
   m_walk->order = m_r.walk();
 }
 
-Leg Router::Route::next_other() {
+Attempt Router::Route::next_other() {
   switch (m_phase) {
     case Phase::primary_again:
       m_phase = Phase::last;
@@ -269,11 +269,11 @@ Leg Router::Route::next_other() {
   throw std::logic_error("plexus: a route was asked for a host after its last one");
 }
 
-Leg Router::Route::from_causal() {
+Attempt Router::Route::from_causal() {
   while (m_walk->next < m_walk->order.n) {
     Replica& r = *m_r.m_replicas[m_walk->order[m_walk->next++]];
     try {
-      Leg leg{*r.pool, r.pool->acquire(), "read: causal (replica caught up)", InFlight(&r.in_flight)};
+      Attempt leg{*r.pool, r.pool->acquire(), "read: causal (replica caught up)", InFlight(&r.in_flight)};
       if (!leg.lease->wait_for_position(*m_walk->position, m_r.m_cfg.causal_wait)) break;
       m_walk->on = &r;
       return leg;
@@ -286,14 +286,14 @@ Leg Router::Route::from_causal() {
   return next();
 }
 
-Leg Router::Route::from_replicas() {
+Attempt Router::Route::from_replicas() {
   while (m_walk->next < m_walk->order.n) {
     Replica& r = *m_r.m_replicas[m_walk->order[m_walk->next++]];
     try {
       // Counted from before the session is acquired: a read waiting for a
       // connection is outstanding work on that host too.
       InFlight counted(&r.in_flight);
-      Leg leg{*r.pool, r.pool->acquire(), m_r.strategy_reason(), InFlight()};
+      Attempt leg{*r.pool, r.pool->acquire(), m_r.strategy_reason(), InFlight()};
       if (!m_r.fit(r, leg.lease)) continue;
       leg.in_flight = std::move(counted);
       m_walk->on = &r;
@@ -309,7 +309,7 @@ Leg Router::Route::from_replicas() {
   return next();
 }
 
-bool Router::Route::failed(Leg& leg, const Error& e) {
+bool Router::Route::failed(Attempt& leg, const Error& e) {
   switch (m_phase) {
     case Phase::causal:
     case Phase::replicas:

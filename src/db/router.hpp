@@ -41,7 +41,7 @@ struct Replica {
 };
 
 /// One step of a route: a session on the host chosen, and why it was chosen.
-struct Leg {
+struct Attempt {
   Pool& pool;
   Pool::Lease lease;
   std::string_view reason;
@@ -77,10 +77,10 @@ class Router {
   Pool& follow(Pool& failed, const Error& why);
   /// A session on the primary; a connection failure there (nothing was sent)
   /// follows a fail-over and tries the new primary.
-  Leg writer_leg(std::string_view reason, std::string_view sql, std::span<const Value> params, Intent intent) {
+  Attempt writer_leg(std::string_view reason, std::string_view sql, std::span<const Value> params, Intent intent) {
     if (!follows_failover()) [[likely]] {  // one primary: nothing to follow
       Pool& pool = primary();
-      return Leg{pool, m_exec.acquire(pool, reason, sql, params, intent), reason, InFlight()};
+      return Attempt{pool, m_exec.acquire(pool, reason, sql, params, intent), reason, InFlight()};
     }
     return following_writer_leg(reason, sql, params, intent);
   }
@@ -107,7 +107,7 @@ class Router {
   /// Replica indexes to try, in order: the picker's choice first, then the rest.
   /// Only replicas not ejected are listed; at most kMaxWalk without allocating.
   static constexpr std::size_t kMaxWalk = 16;
-  struct Walk {
+  struct ReplicaOrder {
     std::array<std::size_t, kMaxWalk> fixed{};
     std::vector<std::size_t> more;
     std::size_t n = 0;
@@ -118,7 +118,7 @@ class Router {
     }
     [[nodiscard]] std::size_t operator[](std::size_t k) const { return k < kMaxWalk ? fixed[k] : more[k - kMaxWalk]; }
   };
-  Walk walk();
+  ReplicaOrder walk();
   /// Whether the replica may serve this read: ready (serves_reads) and, with
   /// max_replica_lag set, measured within it; both asked at most every 500 ms.
   bool fit(Replica& r, Pool::Lease& lease);
@@ -126,7 +126,7 @@ class Router {
   /// `last_error`: the message of the last replica that failed, or null when none did.
   [[noreturn]] void no_replica(std::string_view sql, const std::string* last_error) const;
   /// writer_leg() with several primary candidates.
-  Leg following_writer_leg(std::string_view reason, std::string_view sql, std::span<const Value> params, Intent intent);
+  Attempt following_writer_leg(std::string_view reason, std::string_view sql, std::span<const Value> params, Intent intent);
 
   const ConnectionConfig& m_cfg;
   Executor& m_exec;
@@ -161,12 +161,12 @@ class Router::Route {
   Route(Router& router, const Statement& s, const RouteOptions& o);
   /// A session on the next host to try. @throws the error that ends the walk
   /// (a primary that cannot be reached, no replica for on_replica()).
-  Leg next();
+  Attempt next();
   /// After `e` on `leg`: true when next() has another host to try, false
   /// when `e` is the statement's error.
-  bool failed(Leg& leg, const Error& e);
+  bool failed(Attempt& leg, const Error& e);
   /// After the statement ran on `leg` (a write is recorded in its unit of work).
-  void succeeded(Leg& leg);
+  void succeeded(Attempt& leg);
 
  private:
   enum class Phase : std::uint8_t {
@@ -181,14 +181,14 @@ class Router::Route {
   /// common routes, to the primary, are decided inline).
   void plan_read();
   /// next() for every host but the first try on the primary.
-  Leg next_other();
+  Attempt next_other();
   /// Goes to the primary next, for `reason`.
   void to_primary(std::string_view reason) noexcept {
     m_phase = Phase::primary;
     m_reason = reason;
   }
-  Leg from_replicas();
-  Leg from_causal();
+  Attempt from_replicas();
+  Attempt from_causal();
 
   Router& m_r;
   const Statement& m_s;
@@ -201,7 +201,7 @@ class Router::Route {
     // A constructor rather than member initializers: clang cannot use those
     // of a nested class in std::optional before the enclosing class is complete.
     Replicas() noexcept : next(0), on(nullptr) {}
-    Walk order;                              ///< the replicas to try
+    ReplicaOrder order;                              ///< the replicas to try
     std::size_t next;                        ///< in order
     Replica* on;                             ///< the replica of the leg handed out
     std::optional<std::string> position;     ///< causal: the unit's last write

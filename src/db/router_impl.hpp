@@ -15,7 +15,7 @@ inline Router::Route::Route(Router& router, const Statement& s, const RouteOptio
   else plan_read();
 }
 
-inline Leg Router::Route::next() {
+inline Attempt Router::Route::next() {
   if (m_phase == Phase::primary) [[likely]] {
     m_phase = Phase::primary_tried;
     return m_r.writer_leg(m_reason, m_s.sql, m_s.params, m_s.intent);
@@ -23,7 +23,7 @@ inline Leg Router::Route::next() {
   return next_other();
 }
 
-inline void Router::Route::succeeded(Leg& leg) {
+inline void Router::Route::succeeded(Attempt& leg) {
   if (m_s.intent == Intent::write && m_o.uow && leg.lease) [[unlikely]]
     m_r.record_write(*leg.lease, m_o);
 }

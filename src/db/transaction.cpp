@@ -53,7 +53,7 @@ void Transaction::finish(bool commit) {
   check_active();
   m_active = false;
   try {
-    m_core->exec.transaction_step(m_lease, detail::Place{m_core->primary(), "transaction", m_id, m_attempt},
+    m_core->exec.transaction_step(m_lease, detail::RunContext{m_core->primary(), "transaction", m_id, m_attempt},
                                   commit ? "COMMIT" : "ROLLBACK", [commit](driver::Session& s) {
                                     if (commit) s.commit();
                                     else s.rollback();
@@ -88,7 +88,7 @@ void Transaction::rollback() { finish(false); }
 std::uint64_t Transaction::run(const Statement& s) {
   check_active();
   m_core->exec.refuse_if_read_only(s.sql, s.intent, m_core->primary());
-  const detail::Place here{m_core->primary(), "transaction", m_id, m_attempt, m_global_id};
+  const detail::RunContext here{m_core->primary(), "transaction", m_id, m_attempt, m_global_id};
   if (s.kind == Statement::Kind::cursor) {
     // Rows are materialised here: the transaction's session must stay free for
     // the statements that follow. Stream large reads outside a transaction.

@@ -1,6 +1,6 @@
 // Which characters a plain SQL name is made of (ASCII only, locale-free):
 // what name_form() checks first, and what a query builder checks while it
-// copies a name into its journal.
+// copies a name into its recording.
 #pragma once
 
 #include <array>

@@ -1,5 +1,5 @@
-// The fluent calls: each checks its names and records itself in the journal
-// (journal.hpp) or, for what the journal cannot take, fills the spec.
+// The fluent calls: each checks its names and records itself in the recording
+// (recording.hpp) or, for what the recording cannot take, fills the spec.
 #include "plexus/query/builder.hpp"
 
 #include <atomic>
@@ -7,7 +7,7 @@
 
 #include "plexus/core/error.hpp"
 #include "plexus/db/connection.hpp"
-#include "query/journal.hpp"
+#include "query/recording.hpp"
 
 namespace plexus {
 
@@ -68,8 +68,8 @@ QueryBuilder::QueryBuilder(Queryable& target, const FixedTable& table, const Fix
   // both were checked plain when made and the target runs statements.
   const std::size_t n = table.name().size();
   if (table.form() == NameForm::plain && columns.plain() &&
-      table_entry_size(n) + k_fixed_entry_size <= Journal::capacity && !target.planning_target()) {
-    char* at = m_journal.grow(table_entry_size(n) + k_fixed_entry_size);
+      table_entry_size(n) + k_fixed_entry_size <= Recording::capacity && !target.planning_target()) {
+    char* at = m_recording.grow(table_entry_size(n) + k_fixed_entry_size);
     write_fixed_entry(write_table_entry(at, table.name()), columns);
     m_table_form = NameForm::plain;
     return;
@@ -87,23 +87,23 @@ QueryBuilder::QueryBuilder(Queryable& target, const FixedTable& table, const Fix
     materialize();
     return;
   }
-  // The table opens the journal (the shape names it); a plain name stays
+  // The table opens the recording (the shape names it); a plain name stays
   // there, read back from it; a name too long for it builds parts.
   const std::size_t n = name.size();
   if (n == t_last_table.size && n != 0 && same_short(name.data(), t_last_table.name, n)) {
-    // The name checked last (the journal is empty: it fits).
-    (void)write_table_entry(m_journal.grow(table_entry_size(n)), name);
-    if (!owned) m_table.in_journal(n);
+    // The name checked last (the recording is empty: it fits).
+    (void)write_table_entry(m_recording.grow(table_entry_size(n)), name);
+    if (!owned) m_table.in_recording(n);
     m_table_form = NameForm::plain;
     return;
   }
-  m_journal.put('T');
-  if (m_journal.put_plain(name)) {
+  m_recording.put('T');
+  if (m_recording.put_plain(name)) {
     if (n <= sizeof t_last_table.name) {
       std::memcpy(t_last_table.name, name.data(), n);
       t_last_table.size = n;
     }
-    if (!owned) m_table.in_journal(n);
+    if (!owned) m_table.in_recording(n);
     m_table_form = NameForm::plain;
     return;
   }
@@ -115,10 +115,10 @@ QueryBuilder::QueryBuilder(Queryable& target, const FixedTable& table, const Fix
 void QueryBuilder::record_table(NameForm form) {
   // A plain name checked when it was made goes in as it is; anything else as any table does.
   const std::string_view name = table_view();
-  if (form != NameForm::plain || !m_journal.room(table_entry_size(name.size())) ||
+  if (form != NameForm::plain || !m_recording.room(table_entry_size(name.size())) ||
       (m_target && m_target->planning_target()))
     return record_table(name, true);
-  (void)write_table_entry(m_journal.grow(table_entry_size(name.size())), name);
+  (void)write_table_entry(m_recording.grow(table_entry_size(name.size())), name);
   m_table_form = NameForm::plain;
 }
 
@@ -141,19 +141,19 @@ QueryBuilder& QueryBuilder::select(std::initializer_list<Expr> columns) {
   return select(std::span<const Expr>(columns.begin(), columns.size()));
 }
 QueryBuilder& QueryBuilder::select(std::initializer_list<const char*> columns) {
-  if (columns.size() < 256 && journaling(2)) {
+  if (columns.size() < 256 && records(2)) {
     // Each name checked as it is copied; the entry taken back when one does not fit.
-    const std::size_t mark = m_journal.size();
-    m_journal.put('C');
-    m_journal.put(static_cast<char>(columns.size()));
+    const std::size_t mark = m_recording.size();
+    m_recording.put('C');
+    m_recording.put(static_cast<char>(columns.size()));
     bool recorded = true;
     for (const char* name : columns) {
       if (!name) {  // refused below
-        m_journal.drop(m_journal.size() - mark);
+        m_recording.drop(m_recording.size() - mark);
         recorded = false;
         break;
       }
-      if (!m_journal.put_plain(name) && !record_name(name, mark)) {
+      if (!m_recording.put_plain(name) && !record_name(name, mark)) {
         recorded = false;
         break;
       }
@@ -170,14 +170,14 @@ QueryBuilder& QueryBuilder::select(std::initializer_list<const char*> columns) {
   return *this;
 }
 QueryBuilder& QueryBuilder::select(std::span<const Expr> columns) {
-  if (columns.size() < 256 && journaling(2)) {
-    const std::size_t mark = m_journal.size();
-    m_journal.put('C');
-    m_journal.put(static_cast<char>(columns.size()));
+  if (columns.size() < 256 && records(2)) {
+    const std::size_t mark = m_recording.size();
+    m_recording.put('C');
+    m_recording.put(static_cast<char>(columns.size()));
     bool recorded = true;
     for (const Expr& c : columns) {
       if (c.is_raw()) {  // bindings among the columns: built as parts
-        m_journal.drop(m_journal.size() - mark);
+        m_recording.drop(m_recording.size() - mark);
         recorded = false;
         break;
       }
@@ -197,8 +197,8 @@ QueryBuilder& QueryBuilder::select(std::span<const Expr> columns) {
   return *this;
 }
 QueryBuilder& QueryBuilder::select(const FixedColumns& columns) {
-  if (columns.plain() && journaling(k_fixed_entry_size)) {
-    write_fixed_entry(m_journal.grow(k_fixed_entry_size), columns);
+  if (columns.plain() && records(k_fixed_entry_size)) {
+    write_fixed_entry(m_recording.grow(k_fixed_entry_size), columns);
     return *this;
   }
   parts().columns.borrow(columns);
@@ -206,9 +206,9 @@ QueryBuilder& QueryBuilder::select(const FixedColumns& columns) {
 }
 QueryBuilder& QueryBuilder::add_select(Expr column) {
   if (!column.is_raw()) {
-    if (journaling(2)) {
-      const std::size_t mark = m_journal.size();
-      m_journal.put('c');
+    if (records(2)) {
+      const std::size_t mark = m_recording.size();
+      m_recording.put('c');
       if (record_name(column.text(), mark)) return *this;
     }
     column.check();
@@ -227,9 +227,9 @@ FixedColumns::FixedColumns(std::vector<Expr> columns) : m_columns(std::move(colu
 }
 
 QueryBuilder& QueryBuilder::distinct(bool on) {
-  if (journaling(2)) {
-    m_journal.put('D');
-    m_journal.put(on ? '\1' : '\0');
+  if (records(2)) {
+    m_recording.put('D');
+    m_recording.put(on ? '\1' : '\0');
     return *this;
   }
   parts().distinct = on;
@@ -286,14 +286,14 @@ QueryBuilder& QueryBuilder::add_basic(std::string_view column, std::string_view 
 QueryBuilder& QueryBuilder::add_basic(std::string_view column, std::size_t op_at, Value&& value, bool use_or) {
   static_assert(k_ops[1] == "<>");
   const bool null = value.is_null() && op_at <= 1;  // "= NULL" is never true: IS NULL is meant
-  if (journaling(3)) {
-    const std::size_t mark = m_journal.size();
+  if (records(3)) {
+    const std::size_t mark = m_recording.size();
     // 'N' (IS [NOT] NULL: bit 1 for <>) or 'W' (the operator's index above bit 0); bit 0: OR.
-    char* at = m_journal.grow(2);
+    char* at = m_recording.grow(2);
     at[0] = null ? 'N' : 'W';
     at[1] = static_cast<char>((null ? (op_at == 1 ? 2 : 0) : op_at << 1) | (use_or ? 1 : 0));
     if (record_name(column, mark)) {
-      if (!null) m_journal.values.push_back(std::move(value));
+      if (!null) m_recording.values.push_back(std::move(value));
       return *this;
     }
   }
@@ -307,10 +307,10 @@ QueryBuilder& QueryBuilder::add_basic(std::string_view column, std::size_t op_at
   return *this;
 }
 QueryBuilder& QueryBuilder::add_null(std::string_view column, bool negated, bool use_or) {
-  if (journaling(3)) {
-    const std::size_t mark = m_journal.size();
-    m_journal.put('N');
-    m_journal.put(static_cast<char>((negated ? 2 : 0) | (use_or ? 1 : 0)));
+  if (records(3)) {
+    const std::size_t mark = m_recording.size();
+    m_recording.put('N');
+    m_recording.put(static_cast<char>((negated ? 2 : 0) | (use_or ? 1 : 0)));
     if (record_name(column, mark)) return *this;
   }
   const NameForm form = name_form(column);
@@ -319,13 +319,13 @@ QueryBuilder& QueryBuilder::add_null(std::string_view column, bool negated, bool
   return *this;
 }
 QueryBuilder& QueryBuilder::add_in(std::string_view column, std::vector<Value>&& values, bool negated, bool use_or) {
-  if (journaling(3 + sizeof(std::uint64_t))) {
-    const std::size_t mark = m_journal.size();
-    m_journal.put('I');
-    m_journal.put(static_cast<char>((negated ? 2 : 0) | (use_or ? 1 : 0)));
-    m_journal.put_number(values.size());
+  if (records(3 + sizeof(std::uint64_t))) {
+    const std::size_t mark = m_recording.size();
+    m_recording.put('I');
+    m_recording.put(static_cast<char>((negated ? 2 : 0) | (use_or ? 1 : 0)));
+    m_recording.put_number(values.size());
     if (record_name(column, mark)) {
-      for (Value& v : values) m_journal.values.push_back(std::move(v));
+      for (Value& v : values) m_recording.values.push_back(std::move(v));
       return *this;
     }
   }
@@ -335,13 +335,13 @@ QueryBuilder& QueryBuilder::add_in(std::string_view column, std::vector<Value>&&
   return *this;
 }
 QueryBuilder& QueryBuilder::add_between(std::string_view column, Value&& low, Value&& high, bool negated) {
-  if (journaling(3)) {
-    const std::size_t mark = m_journal.size();
-    m_journal.put('B');
-    m_journal.put(negated ? '\2' : '\0');
+  if (records(3)) {
+    const std::size_t mark = m_recording.size();
+    m_recording.put('B');
+    m_recording.put(negated ? '\2' : '\0');
     if (record_name(column, mark)) {
-      m_journal.values.push_back(std::move(low));
-      m_journal.values.push_back(std::move(high));
+      m_recording.values.push_back(std::move(low));
+      m_recording.values.push_back(std::move(high));
       return *this;
     }
   }
@@ -480,9 +480,9 @@ QueryBuilder& QueryBuilder::order_by(std::string_view column, std::string_view d
   if (is("desc")) desc = true;
   else if (!is("asc"))
     throw UsageError("order direction must be \"asc\" or \"desc\", got '" + std::string(direction.substr(0, 40)) + "'");
-  if (journaling(2)) {
-    const std::size_t mark = m_journal.size();
-    m_journal.put(desc ? 'Z' : 'A');
+  if (records(2)) {
+    const std::size_t mark = m_recording.size();
+    m_recording.put(desc ? 'Z' : 'A');
     if (record_name(column, mark)) return *this;
   }
   parts();
@@ -504,9 +504,9 @@ std::uint64_t row_count(std::int64_t n, const char* what) {
 
 QueryBuilder& QueryBuilder::limit(std::int64_t count) {
   const std::uint64_t n = row_count(count, "limit");
-  if (journaling(1 + sizeof n)) {
-    m_journal.put('L');
-    m_journal.put_number(n);
+  if (records(1 + sizeof n)) {
+    m_recording.put('L');
+    m_recording.put_number(n);
     return *this;
   }
   parts().limit = n;
@@ -514,9 +514,9 @@ QueryBuilder& QueryBuilder::limit(std::int64_t count) {
 }
 QueryBuilder& QueryBuilder::offset(std::int64_t count) {
   const std::uint64_t n = row_count(count, "offset");
-  if (journaling(1 + sizeof n)) {
-    m_journal.put('O');
-    m_journal.put_number(n);
+  if (records(1 + sizeof n)) {
+    m_recording.put('O');
+    m_recording.put_number(n);
     return *this;
   }
   parts().offset = n;
@@ -528,8 +528,8 @@ QueryBuilder& QueryBuilder::all_rows() {
 }
 
 QueryBuilder& QueryBuilder::reorder() {
-  if (journaling(1)) {
-    m_journal.put('R');
+  if (records(1)) {
+    m_recording.put('R');
     return *this;
   }
   Parts& p = parts();

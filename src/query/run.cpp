@@ -55,7 +55,7 @@ namespace {
 struct ShapeCache {
   static constexpr std::size_t max_shapes = 1024;  // per map: a program with more starts over rather than grow without end
   using Map = detail::StatementCache<std::string>;
-  Map recorded;  ///< by journal (a builder that recorded its calls)
+  Map recorded;  ///< by recording (a builder that recorded its calls)
   Map parts;     ///< by shape() (a builder that built its parts)
 };
 thread_local ShapeCache t_shapes;
@@ -146,40 +146,40 @@ bool QueryBuilder::shape(ShapeKey& key, std::vector<Value>& values, bool first) 
 }
 
 QueryBuilder::Statement QueryBuilder::statement(const Grammar& g, detail::CallSql& into, bool first) {
-  // A recorded builder whose shape ran before: its journal, with the dialect
+  // A recorded builder whose shape ran before: its recording, with the dialect
   // and the LIMIT 1 of first() put after it, is the key, looked up where it lies.
-  if (m_journal.on() && m_journal.room(2)) {
-    char* at = m_journal.grow(2);
+  if (m_recording.on() && m_recording.room(2)) {
+    char* at = m_recording.grow(2);
     at[0] = static_cast<char>(g.slot());
     at[1] = first ? 'f' : 'a';
-    const std::string* sql = t_shapes.recorded.find(m_journal.bytes());
-    m_journal.drop(2);
-    if (sql) return {*sql, m_journal.values};
+    const std::string* sql = t_shapes.recorded.find(m_recording.bytes());
+    m_recording.drop(2);
+    if (sql) return {*sql, m_recording.values};
   }
   return compile_statement(g, into, first);
 }
 
 [[gnu::noinline]] QueryBuilder::Statement QueryBuilder::compile_statement(const Grammar& g, detail::CallSql& into,
                                                                             bool first) {
-  auto& cache = m_journal.on() ? t_shapes.recorded : t_shapes.parts;
+  auto& cache = m_recording.on() ? t_shapes.recorded : t_shapes.parts;
   std::string key;  // kept for the cache on a miss
   bool cached = false;
   std::size_t values = 0;
-  if (m_journal.on()) {
-    // The journal is the shape, looked up where it lies with the dialect and
+  if (m_recording.on()) {
+    // The recording is the shape, looked up where it lies with the dialect and
     // the LIMIT 1 of first() put after it for the lookup.
-    if (m_journal.room(2)) {
-      m_journal.put(static_cast<char>(g.slot()));
-      m_journal.put(first ? 'f' : 'a');
-      if (const std::string* sql = cache.find(m_journal.bytes())) {
-        m_journal.drop(2);
-        return {*sql, m_journal.values};
+    if (m_recording.room(2)) {
+      m_recording.put(static_cast<char>(g.slot()));
+      m_recording.put(first ? 'f' : 'a');
+      if (const std::string* sql = cache.find(m_recording.bytes())) {
+        m_recording.drop(2);
+        return {*sql, m_recording.values};
       }
-      key = m_journal.bytes();
-      m_journal.drop(2);
+      key = m_recording.bytes();
+      m_recording.drop(2);
       cached = true;
     }
-    values = m_journal.values.size();
+    values = m_recording.values.size();
   } else {
     Query& q = into.query();
     ShapeKey shape_key;

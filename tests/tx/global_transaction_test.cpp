@@ -181,16 +181,16 @@ TEST_F(GlobalTx, SqliteJoinsAsTheLastResourceAndOnlyOne) {
   });
   EXPECT_EQ(count(*db, "pg", 4) + count(*db, "lite", 4) + count(*db, "my", 4), 3);
   try {
-    (void)db->begin({"lite", "pg", "lite2"});
+    (void)db->begin_global({"lite", "pg", "lite2"});
     FAIL() << "two participants that cannot prepare were accepted";
   } catch (const UsageError& e) {
     const std::string w = e.what();
     EXPECT_NE(w.find("'lite'"), std::string::npos) << w;
     EXPECT_NE(w.find("'lite2'"), std::string::npos) << w;
   }
-  EXPECT_THROW((void)db->begin({"pg", "pg"}), UsageError);
-  EXPECT_THROW((void)db->begin({"pg", "nope"}), ConfigError);
-  auto g = db->begin({"pg", "my"});
+  EXPECT_THROW((void)db->begin_global({"pg", "pg"}), UsageError);
+  EXPECT_THROW((void)db->begin_global({"pg", "nope"}), ConfigError);
+  auto g = db->begin_global({"pg", "my"});
   EXPECT_THROW((void)g["lite"], UsageError) << "not a participant";
   EXPECT_THROW(g["pg"].commit(), UsageError) << "a branch commits with its global transaction";
   g.rollback();
@@ -234,7 +234,7 @@ TEST_F(GlobalTx, AProcessKilledAtAnyStepLeavesAllOrNothingAfterRecovery) {
     {
       auto db = open("t-count", c.file_log);
       db->on_after_query([&](const QueryEvent& e) { steps += !e.global_id.empty(); });
-      auto g = db->begin(c.participants);
+      auto g = db->begin_global(c.participants);
       for (const auto& p : c.participants) g[p].execute("INSERT INTO " + table() + " (id, note) VALUES (999, 'x')");
       g.commit();
       for (const auto& p : c.participants) db->connection(p).execute("DELETE FROM " + table() + " WHERE id = 999");
@@ -250,7 +250,7 @@ TEST_F(GlobalTx, AProcessKilledAtAnyStepLeavesAllOrNothingAfterRecovery) {
         db->on_after_query([&](const QueryEvent& e) {
           if (!e.global_id.empty() && ++seen == k) ::raise(SIGKILL);
         });
-        auto g = db->begin(c.participants);
+        auto g = db->begin_global(c.participants);
         for (const auto& p : c.participants)
           g[p].execute("INSERT INTO " + table() + " (id, note) VALUES (?, 'x')", {id});
         g.commit();

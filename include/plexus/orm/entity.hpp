@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "plexus/core/box.hpp"
+#include "plexus/core/on_demand.hpp"
 #include "plexus/core/error.hpp"
 #include "plexus/orm/schema.hpp"
 #include "plexus/query/builder.hpp"

@@ -21,7 +21,7 @@
 #include <utility>
 #include <vector>
 
-#include "plexus/core/box.hpp"
+#include "plexus/core/on_demand.hpp"
 #include "plexus/core/error.hpp"
 #include "plexus/db/registry.hpp"
 #include "plexus/orm/entity.hpp"
@@ -470,7 +470,7 @@ class ModelQuery {
     std::vector<std::function<void(std::vector<Entity<T>>&)>> eager;  ///< with(): loads after the rows
     std::vector<std::function<void(QueryBuilder&)>> deferred;        ///< where_has(): added to a copy of the builder
   };
-  detail::Box<Extras> m_extras;
+  detail::OnDemand<Extras> m_extras;
 };
 
 /// select_as<T>() and get_as<T>() on a model struct: columns matched by name.

@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "plexus/core/box.hpp"
+#include "plexus/core/on_demand.hpp"
 #include "plexus/core/result.hpp"
 #include "plexus/core/small_vector.hpp"
 #include "plexus/db/queryable.hpp"
@@ -346,7 +346,7 @@ class QueryBuilder {
   std::uint64_t upsert(const std::vector<Fields>& rows, std::vector<std::string> unique_by,
                        std::vector<std::string> update);
 
-  [[nodiscard]] const std::string& table() const { return m_table.get(m_journal); }
+  [[nodiscard]] const std::string& table() const { return m_table.get(m_recording); }
   [[nodiscard]] Queryable* target() const noexcept { return m_target; }
   /// The dialect this builder compiles to when run.
   [[nodiscard]] const Grammar& grammar() const;
@@ -398,7 +398,7 @@ class QueryBuilder {
   /// Writes what the SQL of this builder's parts depends on (everything but
   /// the values) to `key` and the values, in the order the SQL binds them, to
   /// `values`; false for a part a shape does not describe (raw SQL, joins,
-  /// groups, subqueries). The key of a builder whose journal is still on is the journal.
+  /// groups, subqueries). The key of a builder whose recording is still on is the recording.
   class ShapeKey;
   bool shape(ShapeKey& key, std::vector<Value>& values, bool first) const;
   Queryable& require_target(std::string_view what) const {
@@ -415,7 +415,7 @@ class QueryBuilder {
   /// order the SQL binds them): the bytes are the builder's shape, so a read
   /// finds its compiled SQL without building the parts at all. The first
   /// call it cannot record replays it into the parts and turns it off.
-  class Journal {
+  class Recording {
    public:
     [[nodiscard]] bool on() const noexcept { return m_on; }
     [[nodiscard]] std::string_view bytes() const noexcept { return {m_buf, m_size}; }
@@ -452,12 +452,12 @@ class QueryBuilder {
     std::uint8_t m_size = 0;
     bool m_on = true;
   };
-  /// Writes the journal entry of `columns` at `at` (its size taken by Journal::grow()).
+  /// Writes the recording entry of `columns` at `at` (its size taken by Recording::grow()).
   static void write_fixed_entry(char* at, const FixedColumns& columns) noexcept;
-  /// The parts, after replaying what the journal holds (const: a builder is
+  /// The parts, after replaying what the recording holds (const: a builder is
   /// used by one thread at a time, as any builder).
   Parts& parts() const;
-  /// Replays the journal into the parts and turns it off.
+  /// Replays the recording into the parts and turns it off.
   void materialize() const;
   /// A compiled read ready to run: its SQL and values, in the shape cache or a call's storage.
   struct Statement {
@@ -466,22 +466,22 @@ class QueryBuilder {
   };
   /// This SELECT (with LIMIT 1 when `first`) for `g`, looked up by shape when it can be.
   [[nodiscard]] Statement statement(const Grammar& g, detail::CallSql& into, bool first);
-  /// statement() for a shape not found by its journal: looked up by its parts, or compiled and kept.
+  /// statement() for a shape not found by its recording: looked up by its parts, or compiled and kept.
   [[nodiscard]] Statement compile_statement(const Grammar& g, detail::CallSql& into, bool first);
-  // The structured forms of the calls the journal records (the journal replays through them).
+  // The structured forms of the calls the recording records (the recording replays through them).
   void apply_select(std::span<const std::string_view> names, bool add) const;
   void apply_basic(std::string_view column, NameForm form, std::string_view op, Value value, bool use_or) const;
   void apply_in(std::string_view column, NameForm form, std::vector<Value> values, bool negated, bool use_or) const;
   void apply_null(std::string_view column, NameForm form, bool negated, bool use_or) const;
   void apply_between(std::string_view column, NameForm form, Value low, Value high, bool negated) const;
   void apply_order(std::string_view column, bool desc) const;
-  // The calls the journal records: to it while it is on and has room, else to the parts.
-  /// Puts the table at the start of the journal (or builds parts for a name too
+  // The calls the recording records: to it while it is on and has room, else to the parts.
+  /// Puts the table at the start of the recording (or builds parts for a name too
   /// long for it); `owned`: m_table holds `name` already, else it is copied or
-  /// left in the journal.
+  /// left in the recording.
   void record_table(std::string_view name, bool owned);
   /// The table's name without a copy.
-  [[nodiscard]] std::string_view table_view() const noexcept { return m_table.view(m_journal); }
+  [[nodiscard]] std::string_view table_view() const noexcept { return m_table.view(m_recording); }
   /// The same for a table checked when it was made (`form`).
   void record_table(NameForm form);
   /// Ends the entry begun at `mark` with `name`, checked (a bad name throws,
@@ -489,11 +489,11 @@ class QueryBuilder {
   bool record_name(std::string_view name, std::size_t mark);
   /// record_name() for a name that is not plain, or did not fit as one.
   bool record_other_name(std::string_view name, std::size_t mark);
-  /// True when a call of `need` bytes goes to the journal; else the journal is replayed first.
-  bool journaling(std::size_t need);
-  /// column <op> value; `op_index`: op's place among the canonical operators the journal records.
+  /// True when a call of `need` bytes goes to the recording; else the recording is replayed first.
+  bool records(std::size_t need);
+  /// column <op> value; `op_index`: op's place among the canonical operators the recording records.
   QueryBuilder& add_basic(std::string_view column, std::size_t op_index, Value&& value, bool use_or);
-  /// add_basic() for a condition the journal cannot take: straight to the parts.
+  /// add_basic() for a condition the recording cannot take: straight to the parts.
   QueryBuilder& add_basic_to_parts(std::string_view column, std::size_t op_index, Value&& value, bool use_or);
   QueryBuilder& add_basic(std::string_view column, std::string_view op, Value&& value, bool use_or);
   QueryBuilder& add_null(std::string_view column, bool negated, bool use_or);
@@ -501,45 +501,45 @@ class QueryBuilder {
   QueryBuilder& add_between(std::string_view column, Value&& low, Value&& high, bool negated);
 
   /// The table's name: a FixedTable's, kept by reference (a model's builders
-  /// copy no name); a plain name, read from the journal's first entry, where
+  /// copy no name); a plain name, read from the recording's first entry, where
   /// recording it put it (copied out only when asked for as a std::string,
-  /// and before the journal is replayed); or the builder's own copy.
+  /// and before the recording is replayed); or the builder's own copy.
   class TableName {
    public:
     TableName() noexcept = default;
     explicit TableName(std::string&& own) noexcept : m_own(std::move(own)) {}
     explicit TableName(const FixedTable& fixed) noexcept : m_fixed(&fixed.name()) {}
-    /// The name is the journal's first entry: 'T', its length, its `size` bytes.
-    void in_journal(std::size_t size) noexcept { m_in_journal = static_cast<std::uint8_t>(size); }
+    /// The name is the recording's first entry: 'T', its length, its `size` bytes.
+    void in_recording(std::size_t size) noexcept { m_in_recording = static_cast<std::uint8_t>(size); }
     void own(std::string_view name) { m_own = name; }
-    [[nodiscard]] std::string_view view(const Journal& j) const noexcept {
+    [[nodiscard]] std::string_view view(const Recording& j) const noexcept {
       if (m_fixed) return *m_fixed;
-      if (m_in_journal) return {j.bytes().data() + 2, m_in_journal};
+      if (m_in_recording) return {j.bytes().data() + 2, m_in_recording};
       return m_own;
     }
-    [[nodiscard]] const std::string& get(const Journal& j) const {
+    [[nodiscard]] const std::string& get(const Recording& j) const {
       if (m_fixed) return *m_fixed;
-      if (m_in_journal && m_own.empty()) m_own = view(j);
+      if (m_in_recording && m_own.empty()) m_own = view(j);
       return m_own;
     }
-    /// Copies a name out of the journal (before the journal is cleared).
-    void keep(const Journal& j) {
+    /// Copies a name out of the recording (before the recording is cleared).
+    void keep(const Recording& j) {
       (void)get(j);
-      m_in_journal = 0;
+      m_in_recording = 0;
     }
 
    private:
     mutable std::string m_own;
     const std::string* m_fixed = nullptr;
-    std::uint8_t m_in_journal = 0;
+    std::uint8_t m_in_recording = 0;
   };
 
   std::shared_ptr<Queryable> m_keep;  ///< the target, when the builder keeps it
   Queryable* m_target = nullptr;
   mutable TableName m_table;
   NameForm m_table_form = NameForm::other;
-  mutable Journal m_journal;
-  mutable detail::Box<Parts> m_parts;  ///< the parts on the heap: made exactly when the journal is off (replayed)
+  mutable Recording m_recording;
+  mutable detail::OnDemand<Parts> m_parts;  ///< the parts on the heap: made exactly when the recording is off (replayed)
 };
 
 }  // namespace plexus

@@ -1,5 +1,5 @@
-// The builder's journal replayed into its spec (see journal.hpp).
-#include "query/journal.hpp"
+// The builder's recording replayed into its spec (see recording.hpp).
+#include "query/recording.hpp"
 
 #include "plexus/core/error.hpp"
 
@@ -9,14 +9,14 @@ bool QueryBuilder::record_other_name(std::string_view name, std::size_t mark) {
   try {
     (void)name_form(name);  // the other accepted forms; a bad name is refused here
   } catch (...) {
-    m_journal.drop(m_journal.size() - mark);
+    m_recording.drop(m_recording.size() - mark);
     throw;
   }
-  if (name.size() < 256 && m_journal.room(name.size() + 1)) {
-    m_journal.put_name(name);
+  if (name.size() < 256 && m_recording.room(name.size() + 1)) {
+    m_recording.put_name(name);
     return true;
   }
-  m_journal.drop(m_journal.size() - mark);
+  m_recording.drop(m_recording.size() - mark);
   return false;
 }
 
@@ -27,13 +27,13 @@ QueryBuilder::Parts& QueryBuilder::parts() const {
 
 void QueryBuilder::materialize() const {
   if (m_parts.made()) return;
-  (void)m_parts.get();  // made empty: replaying the journal below fills it
-  char bytes[Journal::capacity];
-  const std::string_view recorded = m_journal.bytes();
+  (void)m_parts.get();  // made empty: replaying the recording below fills it
+  char bytes[Recording::capacity];
+  const std::string_view recorded = m_recording.bytes();
   std::memcpy(bytes, recorded.data(), recorded.size());
-  detail::SmallVector<Value, 2> values = std::move(m_journal.values);
-  m_table.keep(m_journal);  // a name read from the journal is copied out of it
-  m_journal.off();          // first: the calls below go to the parts
+  detail::SmallVector<Value, 2> values = std::move(m_recording.values);
+  m_table.keep(m_recording);  // a name read from the recording is copied out of it
+  m_recording.off();          // first: the calls below go to the parts
   std::size_t i = 0, v = 0;
   auto byte = [&] { return static_cast<unsigned char>(bytes[i++]); };
   auto name = [&] {
@@ -120,7 +120,7 @@ void QueryBuilder::materialize() const {
         m_parts->offset.reset();
         break;
       default:
-        throw std::logic_error("plexus: a query builder's journal holds an unknown entry");
+        throw std::logic_error("plexus: a query builder's recording holds an unknown entry");
     }
   }
 }

@@ -1,5 +1,5 @@
-// The builder's journal, inside: how a call is recorded as bytes (private
-// to src/query/; builder.cpp records, journal.cpp replays, compile.cpp looks
+// The builder's recording, inside: how a call is recorded as bytes (private
+// to src/query/; builder.cpp records, recording.cpp replays, compile.cpp looks
 // shapes up by it). Everything here is inlined into the calls that record.
 //
 // A builder records the calls it can (select lists, basic/IN/NULL/BETWEEN
@@ -7,7 +7,7 @@
 // names with a one-byte length; values go to `values` in call order, which is
 // the order the SQL binds them (only WHERE values are recorded). Two builders
 // with the same bytes were built by the same calls, so they compile to the
-// same SQL: the bytes are the shape key. Anything else replays the journal
+// same SQL: the bytes are the shape key. Anything else replays the recording
 // into the spec first (materialize) and goes there from then on.
 #pragma once
 
@@ -22,7 +22,7 @@
 #include "plexus/query/builder.hpp"
 
 namespace plexus {
-namespace detail::journal {
+namespace detail::recording {
 // Short names (a table's, a column's) are compared and copied a word at a
 // time: whole words from the front, then the word ending at the last byte (it
 // may overlap the one before); nothing outside the n bytes is read or written.
@@ -67,7 +67,7 @@ namespace detail::journal {
   }
 }
 
-// Two entries written whole, through Journal::grow(): a plain table ('T', the
+// Two entries written whole, through Recording::grow(): a plain table ('T', the
 // name's length, the name) and a FixedColumns ('F', its address, to replay
 // it, and its serial, so a list made later at the same address is another shape).
 constexpr std::size_t table_entry_size(std::size_t name_size) noexcept { return 2 + name_size; }
@@ -80,7 +80,7 @@ constexpr std::size_t k_fixed_entry_size = 1 + 2 * sizeof(std::uint64_t);
   return at + table_entry_size(name.size());
 }
 
-/// The canonical operators (normalize_op's results), by the index a journal records.
+/// The canonical operators (normalize_op's results), by the index a recording records.
 inline constexpr std::string_view k_ops[] = {"=", "<>", "<", "<=", ">", ">=", "like", "not like", "ilike"};
 static_assert(k_ops[0] == "=");  // where(column, value) records '=' as 0
 inline char op_index(std::string_view op) {
@@ -88,11 +88,11 @@ inline char op_index(std::string_view op) {
     if (k_ops[i] == op) return static_cast<char>(i);
   throw std::logic_error("plexus: operator '" + std::string(op) + "' is not canonical");
 }
-}  // namespace detail::journal
+}  // namespace detail::recording
 
-using namespace detail::journal;  // NOLINT: the journal's own helpers, in the files that record
+using namespace detail::recording;  // NOLINT: the recording's own helpers, in the files that record
 
-[[gnu::always_inline]] inline void QueryBuilder::Journal::put_name(std::string_view name) noexcept {
+[[gnu::always_inline]] inline void QueryBuilder::Recording::put_name(std::string_view name) noexcept {
   m_buf[m_size++] = static_cast<char>(name.size());
   copy_short(m_buf + m_size, name.data(), name.size());
   m_size = static_cast<std::uint8_t>(m_size + name.size());
@@ -104,12 +104,12 @@ using namespace detail::journal;  // NOLINT: the journal's own helpers, in the f
   store8(at + 1 + sizeof(std::uint64_t), columns.serial());
 }
 
-[[gnu::always_inline]] inline void QueryBuilder::Journal::put_number(std::uint64_t n) noexcept {
+[[gnu::always_inline]] inline void QueryBuilder::Recording::put_number(std::uint64_t n) noexcept {
   std::memcpy(m_buf + m_size, &n, sizeof n);
   m_size = static_cast<std::uint8_t>(m_size + sizeof n);
 }
 
-[[gnu::always_inline]] inline bool QueryBuilder::Journal::put_plain(std::string_view name) noexcept {
+[[gnu::always_inline]] inline bool QueryBuilder::Recording::put_plain(std::string_view name) noexcept {
   const std::size_t n = name.size();
   if (n == 0 || n > detail::k_plain_name_max || !room(n + 1) || !detail::ident_start(name[0])) return false;
   char* to = m_buf + m_size + 1;
@@ -122,7 +122,7 @@ using namespace detail::journal;  // NOLINT: the journal's own helpers, in the f
   m_size = static_cast<std::uint8_t>(m_size + 1 + n);
   return true;
 }
-[[gnu::always_inline]] inline bool QueryBuilder::Journal::put_plain(const char* name) noexcept {
+[[gnu::always_inline]] inline bool QueryBuilder::Recording::put_plain(const char* name) noexcept {
   if (m_size >= capacity || !detail::ident_start(name[0])) return false;  // the empty name included
   char* to = m_buf + m_size + 1;
   const std::size_t most = std::min(detail::k_plain_name_max, capacity - m_size - 1);
@@ -135,13 +135,13 @@ using namespace detail::journal;  // NOLINT: the journal's own helpers, in the f
 }
 
 [[gnu::always_inline]] inline bool QueryBuilder::record_name(std::string_view name, std::size_t mark) {
-  return m_journal.put_plain(name) || record_other_name(name, mark);
+  return m_recording.put_plain(name) || record_other_name(name, mark);
 }
 
-[[gnu::always_inline]] inline bool QueryBuilder::journaling(std::size_t need) {
-  if (m_journal.on() && m_journal.room(need)) [[likely]]
+[[gnu::always_inline]] inline bool QueryBuilder::records(std::size_t need) {
+  if (m_recording.on() && m_recording.room(need)) [[likely]]
     return true;
-  if (m_journal.on()) materialize();
+  if (m_recording.on()) materialize();
   return false;
 }
 

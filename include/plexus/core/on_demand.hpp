@@ -1,4 +1,4 @@
-// Box<T>: an object on the heap, made only when first needed, so an owner
+// OnDemand<T>: an object on the heap, made only when first needed, so an owner
 // that usually does without it pays one null pointer. Copied with its owner
 // (a deep copy, so copies never share it), moved as the pointer.
 #pragma once
@@ -8,17 +8,17 @@
 namespace plexus::detail {
 
 template <class T>
-class Box {
+class OnDemand {
  public:
-  Box() noexcept = default;
-  Box(const Box& o) : m_p(o.m_p ? std::make_unique<T>(*o.m_p) : nullptr) {}
-  Box(Box&&) noexcept = default;
-  Box& operator=(const Box& o) {
+  OnDemand() noexcept = default;
+  OnDemand(const OnDemand& o) : m_p(o.m_p ? std::make_unique<T>(*o.m_p) : nullptr) {}
+  OnDemand(OnDemand&&) noexcept = default;
+  OnDemand& operator=(const OnDemand& o) {
     if (this != &o) m_p = o.m_p ? std::make_unique<T>(*o.m_p) : nullptr;
     return *this;
   }
-  Box& operator=(Box&&) noexcept = default;
-  ~Box() = default;
+  OnDemand& operator=(OnDemand&&) noexcept = default;
+  ~OnDemand() = default;
 
   [[nodiscard]] bool made() const noexcept { return m_p != nullptr; }
   /// The object, made (value-initialised) when there is none yet.
