@@ -193,7 +193,7 @@ Query QueryBuilder::aggregate_sql(const Grammar& g, std::string_view function, s
 // ---- statements that change rows, and aggregates ------------------------------
 
 Query detail::compile_insert(const Grammar& g, std::string_view table, const std::vector<Fields>& rows,
-                             std::span<const std::string> returning) {
+                             std::span<const std::string> returning, std::size_t* plain_size) {
   const std::string name(table);
   if (rows.empty() || rows.front().empty()) throw UsageError("insert into '" + name + "' needs at least one column");
   const Fields& head = rows.front();
@@ -226,6 +226,7 @@ Query detail::compile_insert(const Grammar& g, std::string_view table, const std
   if (!returning.empty()) {
     if (!g.supports_returning())
       throw UsageError(std::string(g.name()) + " has no INSERT … RETURNING; use insert_get_id()");
+    if (plain_size) *plain_size = c.sql().size();
     c.sql() += " RETURNING "sv;
     for (std::size_t i = 0; i < returning.size(); ++i) {
       if (i) c.sql() += ", "sv;

@@ -444,10 +444,10 @@ std::int64_t QueryBuilder::insert_get_id(const Fields& row, std::string_view id_
   const Grammar& g = t.grammar();
   if (g.supports_returning()) {
     std::string id(id_column);
-    Query q = insert_sql(g, {row}, std::span<const std::string>(&id, 1));
-    // The same statement without its RETURNING tail, for sessions that read
-    // the key as the row id (names are quoted, so the last " RETURNING " is the tail).
-    const std::string_view plain = std::string_view(q.sql).substr(0, q.sql.rfind(" RETURNING "));
+    std::size_t plain_size = 0;  // the same INSERT without its RETURNING clause, for sessions that
+                                 // read the key as the row id
+    Query q = detail::compile_insert(g, table(), {row}, std::span<const std::string>(&id, 1), &plain_size);
+    const std::string_view plain = std::string_view(q.sql).substr(0, plain_size);
     Result r = t.insert_returning_key(KeyedInsert{table(), id_column, q.sql, plain}, q.bindings);
     return r[0][0].as<std::int64_t>();
   }
