@@ -241,21 +241,32 @@ std::uint64_t Executor::run(Pool::Lease& lease, const RunContext& at, const Stat
     }
     default: break;
   }
-  // An insert whose key the session reads as the row id runs without
-  // RETURNING (the engine decides); hooks see the statement that ran.
-  const KeyedInsert* key = s.kind == Kind::insert_key ? s.key : nullptr;
-  const bool by_row_id = key && lease->key_is_row_id(key->table, key->column, key->plain);
-  const std::string_view sql = by_row_id ? key->plain : s.sql;
   auto rows = [](const Result& r) -> std::uint64_t { return r.columns().size() ? r.size() : r.affected_rows(); };
-  Result r = measured(lease, at, sql, s.params, s.intent, [&]() -> Result {
-    if (by_row_id) return key_result(lease->execute(sql, s.params), key->column);
-    if (s.kind == Kind::script) return summary(lease->execute_script(sql));
-    if (s.kind == Kind::batch) return run_batch_on(*lease, sql, s.sets, *s.results);
-    return lease->execute(sql, s.params);
+  if (s.kind == Kind::query) [[likely]] {
+    // Straight into the caller's Result (no Result in between to move and destroy).
+    return measured(lease, at, s.sql, s.params, s.intent, [&]() -> std::uint64_t {
+      *s.result = lease->execute(s.sql, s.params);
+      return 0;
+    }, [&](std::uint64_t) { return rows(*s.result); });
+  }
+  if (s.kind == Kind::insert_key) {
+    // An insert whose key the session reads as the row id runs without
+    // RETURNING (the engine decides); hooks see the statement that ran.
+    const KeyedInsert& key = *s.key;
+    const bool by_row_id = lease->key_is_row_id(key.table, key.column, key.plain);
+    const std::string_view sql = by_row_id ? key.plain : s.sql;
+    return measured(lease, at, sql, s.params, s.intent, [&]() -> std::uint64_t {
+      if (by_row_id) *s.result = key_result(lease->execute(sql, s.params), key.column);
+      else *s.result = lease->execute(sql, s.params);
+      return 0;
+    }, [&](std::uint64_t) { return rows(*s.result); });
+  }
+  // A batch (its results into the statement's) or a script: their summary.
+  const Result summed = measured(lease, at, s.sql, s.params, s.intent, [&]() -> Result {
+    if (s.kind == Kind::script) return summary(lease->execute_script(s.sql));
+    return run_batch_on(*lease, s.sql, s.sets, *s.results);
   }, rows);
-  if (s.kind == Kind::script) return r.affected_rows();
-  if (s.result) *s.result = std::move(r);
-  return 0;
+  return s.kind == Kind::script ? summed.affected_rows() : 0;
 }
 
 Cursor Executor::stream(Pool::Lease lease, const RunContext& at, const Statement& s, std::function<void()> on_close) {
