@@ -162,7 +162,16 @@ void detail::write_select(SqlWriter& c, const QueryBuilder& q) {
   c.grammar.limit_offset(c.sql(), p.limit, p.offset);
 }
 
-const Grammar& QueryBuilder::grammar() const { return require_target("compile").grammar(); }
+const Grammar& QueryBuilder::grammar() const {
+  Queryable& t = require_target("compile");
+  // A shard group has no one dialect: each member is asked in its own, and a
+  // read may be rewritten for the merge. Its SQL is what preview() shows.
+  if (t.planning_target())
+    throw UsageError("this query on '" + table() + "' runs on a shard group, which compiles it for each member in "
+                     "that member's dialect (and rewrites a read for the merge): see what each member runs with "
+                     "group.preview(query), or compile for one dialect with to_sql(\"postgres\")");
+  return t.grammar();
+}
 
 Query QueryBuilder::to_sql() const { return to_sql(grammar()); }
 

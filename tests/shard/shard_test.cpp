@@ -293,6 +293,14 @@ TEST_F(ShardRouting, RawSqlIsConcatenatedOrRefusedAndPreviewShowsEachMembersSql)
   EXPECT_TRUE(plan.exact());
   EXPECT_NE(plan.targets[0].query.sql.find("LIMIT 4"), std::string::npos) << plan.to_string();
   EXPECT_NE(plan.merge.find("ordered merge"), std::string::npos) << plan.to_string();
+  // A group has no one dialect: to_sql() without one is refused, pointing at preview().
+  try {
+    (void)g.table("users").where("id", 6).to_sql();
+    ADD_FAILURE() << "to_sql() on a shard group compiled for one member's dialect";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("preview"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(g.table("users").where("id", 6).to_sql("sqlite").sql, "SELECT * FROM \"users\" WHERE \"id\" = ?");
   auto one = g.preview(g.table("users").where("id", 6));
   ASSERT_EQ(one.targets.size(), 1u);
   EXPECT_EQ(one.targets[0].connection, "s2");

@@ -115,6 +115,9 @@ class ShardGroup final : public Queryable, public PlanningTarget {
   [[nodiscard]] RoutePlan preview(std::string_view sql, Params params = {});
 
   // Queryable
+  /// The first member's engine and dialect. A group has no one dialect:
+  /// builders on it compile per member (preview() shows each member's SQL),
+  /// and QueryBuilder::to_sql() without a dialect refuses a group's builder.
   [[nodiscard]] const std::string& driver() const noexcept override;
   [[nodiscard]] const Grammar& grammar() const noexcept override;
   void atomically(const std::function<void(Queryable&)>& fn) override;
