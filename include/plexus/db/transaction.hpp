@@ -18,7 +18,6 @@ class Connection;
 class Error;
 namespace detail {
 class ConnectionCore;
-struct Mode;
 struct BranchAccess;
 }  // namespace detail
 
