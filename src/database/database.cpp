@@ -39,7 +39,17 @@ Database Database::from_file(const std::filesystem::path& path, const Env& env, 
 }
 
 Database::Database(Database&&) noexcept = default;
-Database& Database::operator=(Database&&) noexcept = default;
+Database& Database::operator=(Database&& o) noexcept {
+  if (this == &o) return *this;
+  // What is built over the connections goes first: the groups hold the
+  // connections, the coordinator the registry's executor.
+  m_groups.clear();
+  m_coordinator.reset();
+  ConnectionRegistry::operator=(std::move(o));
+  m_coordinator = std::move(o.m_coordinator);
+  m_groups = std::move(o.m_groups);
+  return *this;
+}
 Database::~Database() = default;
 
 GlobalTransaction Database::begin_global(std::initializer_list<std::string_view> connections, const TransactionOptions& opts) {

@@ -548,6 +548,26 @@ TEST_F(ShardRouting, ACursorOverTheGroupStreamsTheSameRowsAsGet) {
   EXPECT_THROW((void)g.cursor("SELECT id FROM users ORDER BY id"), UsageError);
 }
 
+// A Database assigned another keeps working through the groups and the
+// coordinator it took (the ones it had go before the connections they use).
+TEST(Concurrently, ADatabaseMovedOntoAnotherKeepsItsGroupsAndCoordinator) {
+  auto dir = scratch("moved");
+  fs::create_directories(dir / "a");
+  fs::create_directories(dir / "b");
+  Database db(four_files(dir / "a"));
+  Database other(four_files(dir / "b"));
+  other.shards("g").every_shard().execute("CREATE TABLE items (id INTEGER PRIMARY KEY)");
+  other.shards("g").table("items").insert_many({{{"id", 1}}, {{"id", 2}}, {{"id", 3}}});
+  db = std::move(other);
+  EXPECT_EQ(db.shards("g").table("items").count(), 3);
+  EXPECT_EQ(db.queryable("g").select("SELECT id FROM items").size(), 3u);
+  auto [n] = db.concurrently([&] { return db.shards("g").table("items").count(); });
+  EXPECT_EQ(n, 3);
+  Database& same = db;
+  db = std::move(same);  // onto itself: nothing is lost
+  EXPECT_EQ(db.shards("g").table("items").count(), 3);
+}
+
 TEST(Concurrently, PiecesThatFanOutThemselvesDoNotWaitForEachOther) {
   // More pieces than executor threads, each running concurrently() again:
   // a waiting caller runs queued work itself, so nothing waits forever.
