@@ -148,6 +148,26 @@ TEST_P(Models, FirstReadsOneRowAndLeavesTheQueryAsItWas) {
   EXPECT_FALSE(users.where("name", "Nobody").first().has_value());
 }
 
+TEST_P(Models, ReadsOfEveryRowGrowTheirVectorOnceWhereTheEngineKnowsTheCount) {
+  std::vector<Fields> rows;
+  for (int i = 0; i < 300; ++i)
+    rows.push_back({{"name", "u" + std::to_string(i)}, {"email", "u" + std::to_string(i) + "@x.io"}, {"is_admin", i % 7 == 0},
+                    {"created_at", Timestamp{}}, {"updated_at", Timestamp{}}});
+  db->connection("users_db").table("plexus_users").insert_many(rows);
+  auto all = db->model<User>().all();
+  auto typed = db->connection("users_db").select_as<User>("SELECT id, name, email FROM plexus_users");
+  ASSERT_EQ(all.size(), 300u);
+  ASSERT_EQ(typed.size(), 300u);
+  EXPECT_EQ(std::count_if(all.begin(), all.end(), [](const auto& u) { return u.is_admin; }), 43);
+  // PostgreSQL and MariaDB hold the whole result before the first row is read
+  // and say how many rows it has: the vector is allocated once, to size.
+  // SQLite steps row by row and cannot know; its vector grows as usual.
+  if (ctx.name != "sqlite") {
+    EXPECT_EQ(all.capacity(), all.size());
+    EXPECT_EQ(typed.capacity(), typed.size());
+  }
+}
+
 TEST_P(Models, MassAssignmentGuardsAndJson) {
   auto users = db->model<User>();
   try {

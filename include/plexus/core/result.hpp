@@ -270,6 +270,23 @@ class RowVisitor {
     ++m_calls;
     return m_call(m_fn, row);
   }
+  /// Marks a visitor that keeps every row in `rows` (a std::vector or
+  /// anything with size() and reserve()): an engine that knows how many rows
+  /// are coming (a buffered result) says so first, and the container grows once.
+  template <class C>
+  RowVisitor& collecting_into(C& rows) noexcept {
+    m_rows = &rows;
+    m_reserve = [](void* c, std::uint64_t n) {
+      auto& v = *static_cast<C*>(c);
+      v.reserve(v.size() + static_cast<std::size_t>(n));
+    };
+    return *this;
+  }
+  /// Called by an engine, before the first row, with the number of rows the
+  /// result holds; does nothing for a visitor that does not collect.
+  void expect(std::uint64_t rows) const {
+    if (m_reserve) m_reserve(m_rows, rows);
+  }
   /// Rows handed over so far (a read that has handed over rows is not retried elsewhere).
   [[nodiscard]] std::uint64_t calls() const noexcept { return m_calls; }
   /// It reads columns only through read_cell() (rows may come without Values).
@@ -278,6 +295,8 @@ class RowVisitor {
  private:
   void* m_fn;
   bool (*m_call)(void*, Row);
+  void* m_rows = nullptr;
+  void (*m_reserve)(void*, std::uint64_t) = nullptr;
   mutable std::uint64_t m_calls = 0;
   bool m_cells = false;
 };

@@ -193,7 +193,7 @@ class Queryable {
       if constexpr (ReadsInPlace<T>) reader->read_into(row, out.emplace_back());
       else out.push_back(reader->read(row));
     };
-    run_each(sql, params.span(), Intent::read, typed_visitor<T>(take));
+    run_each(sql, params.span(), Intent::read, typed_visitor<T>(take).collecting_into(out));
     return out;
   }
   /// The first row of a read as T, or nullopt when there is none; the read

@@ -408,7 +408,7 @@ class ModelQuery {
 
   [[nodiscard]] std::vector<Entity<T>> get() {
     std::vector<Entity<T>> entities;
-    read([&](Row row) { detail::hydrate_row<T>(row, entities.emplace_back(), *m_conn); }, false);
+    read([&](Row row) { detail::hydrate_row<T>(row, entities.emplace_back(), *m_conn); }, &entities);
     if (m_extras.made())
       for (auto& load : m_extras->eager) load(entities);
     return entities;
@@ -418,7 +418,7 @@ class ModelQuery {
     // The one object returned (NRVO): no move of the entity. Made engaged and
     // filled in place, emptied when there is no row (as find() does).
     std::optional<Entity<T>> one(std::in_place);
-    if (read([&](Row row) { detail::hydrate_row<T>(row, *one, *m_conn); return false; }, true) == 0) one.reset();
+    if (read([&](Row row) { detail::hydrate_row<T>(row, *one, *m_conn); return false; }, nullptr) == 0) one.reset();
     if (one && m_extras.made() && !m_extras->eager.empty()) {
       std::vector<Entity<T>> loaded;
       loaded.push_back(std::move(*one));
@@ -453,11 +453,14 @@ class ModelQuery {
       for (const auto& d : m_extras->deferred) d(q);
     return q;
   }
-  /// Runs the read row by row; the builder is copied only when where_has
-  /// constraints must be added to it.
+  /// Runs the read row by row, into `all` (every row) or, without it, the
+  /// first row only; the builder is copied only when where_has constraints
+  /// must be added to it.
   template <class F>
-  std::uint64_t read(F&& take, bool first_only) {
-    const RowVisitor visit(take, RowVisitor::cells);  // hydrate_row reads every column through read_cell()
+  std::uint64_t read(F&& take, std::vector<Entity<T>>* all) {
+    RowVisitor visit(take, RowVisitor::cells);  // hydrate_row reads every column through read_cell()
+    if (all) visit.collecting_into(*all);
+    const bool first_only = all == nullptr;
     if (!m_extras.made() || m_extras->deferred.empty()) return m_q.each(visit, first_only);
     return prepared().each(visit, first_only);
   }

@@ -380,6 +380,7 @@ class QueryBuilder {
     std::vector<T> out;
     if (r.empty()) return out;
     const RowReader<T> reader(r.columns());
+    out.reserve(std::min(r.size(), most));
     for (Row row : r) {
       if (out.size() >= most) break;
       if constexpr (ReadsInPlace<T>) reader.read_into(row, out.emplace_back());

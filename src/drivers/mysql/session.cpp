@@ -356,6 +356,7 @@ std::uint64_t Session::execute_each(std::string_view sql, std::span<const Value>
       Statement& st;
       ~Done() { st.finish(); }  // also when the visitor throws
     } done{st};
+    visit.expect(st.buffered_rows());
     // One buffer for every row of every call: no allocation per row once warm.
     m_row.resize(st.column_count());
     while (st.fetch_into(m_row.data())) {

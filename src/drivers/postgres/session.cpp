@@ -458,6 +458,7 @@ std::uint64_t Session::execute_each(std::string_view sql, std::span<const Value>
   const Columns cols = columns_for(raw, shape);
   const std::vector<Oid>& types = shape ? shape->types : m_types;
   const int nrows = PQntuples(raw);
+  visit.expect(static_cast<std::uint64_t>(nrows));
   // One buffer for every row of every call: no allocation per row once warm.
   m_row.resize(types.size());
   for (int row = 0; row < nrows; ++row) {
