@@ -58,4 +58,5 @@ std::vector<const Engine*> builtin_engines() { return {${items}}; }
 }  // namespace plexus::driver
 ")
   target_sources(plexus PRIVATE ${out})
+  set_source_files_properties(${out} PROPERTIES PLEXUS_LAYER driver)
 endfunction()
