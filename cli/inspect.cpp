@@ -8,6 +8,7 @@
 #include "command.hpp"
 #include "demo.hpp"
 #include "output.hpp"
+#include "plexus/driver/engine.hpp"
 
 namespace plexus::cli {
 namespace {

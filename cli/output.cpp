@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "plexus/driver/engine.hpp"
+
 namespace plexus::cli {
 namespace {
 

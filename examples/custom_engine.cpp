@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include <plexus/driver/engine.hpp>  // the engine contract: only code that implements or inspects an engine includes it
 #include <plexus/plexus.hpp>
 
 namespace {

@@ -4,6 +4,7 @@
 
 #include "db/connection_core.hpp"
 #include "plexus/core/error.hpp"
+#include "plexus/driver/driver.hpp"
 
 namespace plexus {
 

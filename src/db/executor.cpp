@@ -4,6 +4,7 @@
 
 #include "db/metrics.hpp"
 #include "plexus/core/error.hpp"
+#include "plexus/driver/driver.hpp"
 
 namespace plexus::detail {
 

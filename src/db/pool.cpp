@@ -5,6 +5,8 @@
 
 #include "db/metrics.hpp"
 #include "plexus/core/error.hpp"
+#include "plexus/driver/driver.hpp"
+#include "plexus/driver/engine.hpp"
 
 namespace plexus {
 
@@ -86,7 +88,7 @@ Pool::Lease& Pool::Lease::operator=(Lease&& o) noexcept {
   if (this != &o) {
     release();
     m_pool = o.m_pool;
-    m_session = std::move(o.m_session);
+    m_session = std::exchange(o.m_session, nullptr);
     m_created = o.m_created;
     m_acquired = o.m_acquired;
     o.m_pool = nullptr;
@@ -96,12 +98,18 @@ Pool::Lease& Pool::Lease::operator=(Lease&& o) noexcept {
 
 void Pool::Lease::release() noexcept {
   if (m_pool && m_session) m_pool->give_back(*this, false);
+  else take().reset();  // a session no pool takes back is closed
   m_pool = nullptr;
 }
 
 void Pool::Lease::discard() noexcept {
   if (m_pool && m_session) m_pool->give_back(*this, true);
+  else take().reset();
   m_pool = nullptr;
+}
+
+std::unique_ptr<driver::Session> Pool::Lease::take() noexcept {
+  return std::unique_ptr<driver::Session>(std::exchange(m_session, nullptr));
 }
 
 // ---- pool --------------------------------------------------------------------
@@ -323,7 +331,7 @@ void Pool::give_back(Lease& lease, bool broken) noexcept {
     // Into the parked slot when it is empty (the session moved straight in), else the idle list.
     int empty = kEmpty;
     if (m_parked_state.compare_exchange_strong(empty, kBusy, std::memory_order_acquire, std::memory_order_relaxed)) {
-      m_parked.session = std::move(lease.m_session);
+      m_parked.session = lease.take();
       m_parked.created = created;
       m_parked.last_used = now;
       m_parked_state.store(kFull, std::memory_order_seq_cst);  // before reading m_waiting (see the header)
@@ -336,13 +344,13 @@ void Pool::give_back(Lease& lease, bool broken) noexcept {
       return;
     }
     std::unique_lock lock(m_mutex);
-    m_idle.push_back(Idle{std::move(lease.m_session), created, now});
+    m_idle.push_back(Idle{lease.take(), created, now});
     const bool waiters = m_waiting.load(std::memory_order_relaxed) > 0;
     lock.unlock();
     if (waiters) m_cv.notify_one();
     return;
   }
-  std::unique_ptr<driver::Session> closing = std::move(lease.m_session);
+  std::unique_ptr<driver::Session> closing = lease.take();
   std::unique_lock lock(m_mutex);
   --m_open;
   ++m_discarded;

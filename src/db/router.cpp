@@ -1,4 +1,5 @@
 #include "db/router.hpp"
+#include "plexus/driver/driver.hpp"
 
 #include <memory>
 #include <thread>

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "plexus/core/error.hpp"
+#include "plexus/driver/driver.hpp"
 
 namespace plexus {
 

@@ -1,3 +1,4 @@
+#include "plexus/driver/engine.hpp"
 #include "plexus/migrate/migrator.hpp"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+#include "plexus/driver/engine.hpp"
 #include "plexus/shard/reshard.hpp"
 
 #include <map>

@@ -9,6 +9,7 @@
 
 #include "plexus/core/error.hpp"
 #include "plexus/db/pool.hpp"
+#include "plexus/driver/engine.hpp"
 
 using namespace plexus;
 using namespace std::chrono_literals;

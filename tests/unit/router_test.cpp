@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "plexus/driver/engine.hpp"  // the fake engine implements the contract
 #include "plexus/plexus.hpp"
 
 using namespace plexus;

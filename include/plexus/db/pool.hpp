@@ -10,13 +10,18 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "plexus/config/config.hpp"
-#include "plexus/driver/driver.hpp"
-#include "plexus/driver/engine.hpp"
 
 namespace plexus {
+
+namespace driver {  // the engine contract (plexus/driver/engine.hpp), not shown to users of the library
+class Engine;
+class Options;
+class Session;
+}  // namespace driver
 
 struct PoolStats {
   std::size_t open = 0;      ///< sessions that exist (idle + in use)
@@ -76,12 +81,14 @@ class Pool {
    public:
     Lease() = default;
     Lease(Lease&& o) noexcept
-        : m_pool(o.m_pool), m_session(std::move(o.m_session)), m_created(o.m_created), m_acquired(o.m_acquired) {
+        : m_pool(o.m_pool), m_session(std::exchange(o.m_session, nullptr)), m_created(o.m_created), m_acquired(o.m_acquired) {
       o.m_pool = nullptr;
     }
     Lease& operator=(Lease&& o) noexcept;
-    ~Lease() { release(); }
-    driver::Session* operator->() const noexcept { return m_session.get(); }
+    ~Lease() {
+      if (m_session) release();
+    }
+    driver::Session* operator->() const noexcept { return m_session; }
     driver::Session& operator*() const noexcept { return *m_session; }
     explicit operator bool() const noexcept { return m_session != nullptr; }
     /// Closes the session instead of returning it (after a connection-level error).
@@ -91,10 +98,14 @@ class Pool {
    private:
     friend class Pool;
     Lease(Pool* p, std::unique_ptr<driver::Session> s, std::chrono::steady_clock::time_point created,
-          std::chrono::steady_clock::time_point acquired)
-        : m_pool(p), m_session(std::move(s)), m_created(created), m_acquired(acquired) {}
+          std::chrono::steady_clock::time_point acquired) noexcept
+        : m_pool(p), m_session(s.release()), m_created(created), m_acquired(acquired) {}
+    /// Takes the session out of the lease (the pool parks, keeps or closes it).
+    [[nodiscard]] std::unique_ptr<driver::Session> take() noexcept;
     Pool* m_pool = nullptr;
-    std::unique_ptr<driver::Session> m_session;
+    // Owned (a raw pointer so this header needs no definition of the session
+    // contract): release() hands it back to the pool, or closes it.
+    driver::Session* m_session = nullptr;
     std::chrono::steady_clock::time_point m_created;
     std::chrono::steady_clock::time_point m_acquired;
   };

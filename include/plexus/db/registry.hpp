@@ -20,7 +20,7 @@
 #include "plexus/db/connection.hpp"
 #include "plexus/db/metrics.hpp"
 #include "plexus/db/picker.hpp"
-#include "plexus/driver/engine.hpp"
+#include "plexus/driver/engine_registry.hpp"
 
 namespace plexus {
 

@@ -3,7 +3,7 @@
 
 #include <chrono>
 
-#include "plexus/driver/driver.hpp"
+#include "plexus/driver/transaction_spec.hpp"
 
 namespace plexus {
 

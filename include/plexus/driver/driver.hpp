@@ -15,27 +15,36 @@
 #include "plexus/config/config.hpp"
 #include "plexus/core/result.hpp"
 #include "plexus/core/value.hpp"
+#include "plexus/driver/transaction_spec.hpp"
 
 namespace plexus::driver {
 
-/// Transaction isolation levels (SQL standard names).
-enum class Isolation : std::uint8_t { engine_default, read_uncommitted, read_committed, repeatable_read, serializable };
-[[nodiscard]] std::string_view to_string(Isolation i) noexcept;
-
-/// How a transaction starts.
-struct TransactionSpec {
-  Isolation isolation = Isolation::engine_default;
-  bool read_only = false;
-  [[nodiscard]] bool plain() const noexcept { return isolation == Isolation::engine_default && !read_only; }
-};
-
-/// One branch of a two-phase commit, as XA names it: the global transaction
-/// (`gtrid`, shared by every participant) and this branch (`bqual`).
-struct Xid {
-  std::string gtrid;
-  std::string bqual;
-  [[nodiscard]] std::string to_string() const { return gtrid + "." + bqual; }
-  friend bool operator==(const Xid&, const Xid&) = default;
+/// The non-blocking side of a session, for an event loop (issue #35 builds
+/// the coroutine API on it): start() sends a statement and says what the
+/// session waits for; the loop waits until socket() is ready for that, calls
+/// resume(), and repeats until it answers Wait::done; take() then returns the
+/// result or throws the statement's error, as execute() would. One statement
+/// at a time per session; the blocking calls must not be used between start()
+/// and take(). An engine without it (SQLite: in-process, no socket) returns
+/// nullptr from Session::async(), and its statements run on a worker instead.
+class AsyncSession {
+ public:
+  enum class Wait : std::uint8_t { done, read, write };
+  virtual ~AsyncSession() = default;
+  /// The socket to wait on (valid while the session is open).
+  [[nodiscard]] virtual int socket() const noexcept = 0;
+  /// Sends `sql` with `params` (checked as execute() checks them, before
+  /// anything is sent); never waits for the server.
+  [[nodiscard]] virtual Wait start(std::string_view sql, std::span<const Value> params) = 0;
+  /// Goes on once the socket is ready for what the last Wait asked.
+  [[nodiscard]] virtual Wait resume() = 0;
+  /// The result of the statement that answered Wait::done.
+  /// @throws plexus::Error as execute() does.
+  [[nodiscard]] virtual Result take() = 0;
+  /// Asks the server to stop the statement in flight (a blocking request on
+  /// another connection, bounded in time: run it off the loop); the statement
+  /// then ends with an error that take() throws.
+  virtual void cancel() = 0;
 };
 
 /// One open connection to one server (or one SQLite file). Not thread-safe:
@@ -139,6 +148,9 @@ class Session {
   [[nodiscard]] virtual std::string server_version() = 0;
   /// Canonical name of the engine this session belongs to.
   [[nodiscard]] virtual std::string_view engine() const noexcept = 0;
+  /// The non-blocking side of this session, or nullptr when the engine has
+  /// none (see AsyncSession). Default: none.
+  [[nodiscard]] virtual AsyncSession* async() noexcept { return nullptr; }
 
  protected:
   /// Hands every row of `r` to `visit`; the row count, or the affected rows

@@ -18,7 +18,9 @@
 #include <vector>
 
 #include "plexus/config/config.hpp"
+#include "plexus/core/result.hpp"
 #include "plexus/driver/driver.hpp"
+#include "plexus/driver/engine_registry.hpp"
 #include "plexus/driver/grammar.hpp"
 
 namespace plexus::driver {
@@ -165,25 +167,6 @@ class Engine {
   /// ConfigError naming the connection, the package to install and the
   /// PLEXUS_WITH_<ENGINE> option to turn on.
   [[noreturn]] void not_in_this_build(const Target& t, std::string_view package) const;
-};
-
-/// Engines by name and alias. Every Database has one: the engines built into
-/// this library plus those the application adds.
-class EngineRegistry {
- public:
-  /// The engines compiled into this build (their folders under src/drivers/).
-  [[nodiscard]] static const EngineRegistry& builtin();
-  /// Adds an engine. @throws ConfigError when its name or an alias is taken.
-  void add(std::shared_ptr<const Engine> engine);
-  /// The engine with this name or alias, or nullptr.
-  [[nodiscard]] const Engine* find(std::string_view name) const noexcept;
-  /// The engine with this name or alias. @throws ConfigError listing the known names.
-  [[nodiscard]] const Engine& get(std::string_view name) const;
-  /// Canonical names, in the order added.
-  [[nodiscard]] std::vector<std::string_view> names() const;
-
- private:
-  std::vector<std::shared_ptr<const Engine>> m_engines;
 };
 
 }  // namespace plexus::driver

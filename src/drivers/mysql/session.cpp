@@ -47,6 +47,9 @@ Session::Session(const driver::Target& target) {
   }
   my_bool report = 1;
   mysql_options(m_db, MYSQL_REPORT_DATA_TRUNCATION, &report);
+  // The non-blocking calls (async.cpp) need their context made before the
+  // connect; the blocking calls work the same with it.
+  mysql_options(m_db, MYSQL_OPT_NONBLOCK, nullptr);
   // The client's own packet limit (16 MB by default) would refuse large values
   // the server accepts; the server's max_allowed_packet is the one that counts.
   unsigned long max_packet = 1UL << 30;
@@ -107,6 +110,7 @@ Session::Session(const driver::Target& target) {
                "set sslmode = prefer to accept a plain session",
            "08001", 0, {}, ConnectionFailure::refused});
   }
+  m_encrypted = mysql_get_ssl_cipher(m_db) != nullptr;
   m_mariadb = std::string_view(mysql_get_server_info(m_db)).find("MariaDB") != std::string_view::npos;
   m_thread_id = mysql_thread_id(m_db);
   if (ep) m_target = *ep;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <exception>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -20,13 +21,32 @@ enum class Kind : unsigned char { integer, unsigned_integer, boolean, real, text
 /// A prepared statement with its reusable bind buffers.
 class Statement {
  public:
+  /// Prepares `sql` (a round trip).
   Statement(MYSQL* db, std::string_view sql);
+  /// Not prepared yet: prepare_start()/prepare_cont() do it without blocking.
+  struct Deferred {};
+  static constexpr Deferred deferred{};
+  Statement(MYSQL* db, std::string_view sql, Deferred);
   ~Statement();
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
 
   /// Binds and executes; with `buffered` all rows are read to the client first.
   void execute(std::span<const Value> params, bool buffered);
+  // The same steps without blocking (the non-blocking side, async.cpp): each
+  // returns 0 when done, else the MYSQL_WAIT_* bits to wait for before the
+  // matching _cont(ready); a failure throws as the blocking call would.
+  [[nodiscard]] int prepare_start();
+  [[nodiscard]] int prepare_cont(int ready);
+  /// Binds `params` (checking their count): before execute_start().
+  void bind(std::span<const Value> params);
+  [[nodiscard]] int execute_start();
+  [[nodiscard]] int execute_cont(int ready);
+  /// After the execute: describes late-announced columns.
+  void executed();
+  [[nodiscard]] bool has_rows() const noexcept { return m_active; }
+  [[nodiscard]] int store_start();
+  [[nodiscard]] int store_cont(int ready);
   /// Reads the next row into `row`; false at the end.
   bool fetch(std::vector<Value>& row);
   /// Reads the next row straight into a Result.
@@ -43,6 +63,8 @@ class Statement {
 
  private:
   /// Sets up the result columns and their bind buffers from `meta`.
+  /// After the prepare answered `rc`: its error, or the parameter count and columns.
+  void prepared(int rc);
   void describe(MYSQL_RES* meta);
   Value read(std::size_t i);
   /// read(i) into `out`, reusing the text storage it holds (for row buffers).
@@ -66,7 +88,7 @@ class Statement {
   bool m_active = false;
 };
 
-class Session final : public driver::Session {
+class Session final : public driver::Session, public driver::AsyncSession {
  public:
   explicit Session(const driver::Target& target);
   ~Session() override;
@@ -92,10 +114,22 @@ class Session final : public driver::Session {
   [[nodiscard]] NodeRole node_role() override;
   [[nodiscard]] bool serves_reads() override;
   [[nodiscard]] std::optional<std::string> refuses_two_phase_commit() override;
-  [[nodiscard]] bool healthy() const noexcept override { return m_db && !m_broken; }
+  /// A session left with a non-blocking statement in flight is not handed out again.
+  [[nodiscard]] bool healthy() const noexcept override { return m_db && !m_broken && m_step == Step::idle; }
   [[nodiscard]] bool alive() noexcept override;
   [[nodiscard]] std::string server_version() override;
   [[nodiscard]] std::string_view engine() const noexcept override { return "mysql"; }
+
+  // The non-blocking side (async.cpp): Connector/C's _start/_cont calls.
+  /// None on an encrypted session: Connector/C as Debian builds it (GnuTLS)
+  /// blocks in its TLS reads and writes even inside the _start/_cont calls,
+  /// which would stall a loop; such a session's statements go to a worker.
+  [[nodiscard]] driver::AsyncSession* async() noexcept override { return m_encrypted ? nullptr : this; }
+  [[nodiscard]] int socket() const noexcept override;
+  [[nodiscard]] Wait start(std::string_view sql, std::span<const Value> params) override;
+  [[nodiscard]] Wait resume() override;
+  [[nodiscard]] Result take() override;
+  void cancel() override;
 
  private:
   void simple(std::string_view sql);
@@ -111,10 +145,27 @@ class Session final : public driver::Session {
   /// Stops this session's running statement from a new session (after a timeout).
   void kill_query() noexcept;
 
+  /// Runs the non-blocking statement from its current step until it must
+  /// wait (`wait` is the MYSQL_WAIT_* bits of the step that just asked).
+  Wait advance(int wait);
+  /// Ends the statement in flight with the error being thrown.
+  Wait failed_async() noexcept;
+
+  // The statement in flight on the non-blocking side.
+  enum class Step : std::uint8_t { idle, preparing, executing, storing, done };
+  Step m_step = Step::idle;
+  int m_wait = 0;                         // the MYSQL_WAIT_* bits asked for last
+  std::string m_async_sql;
+  std::unique_ptr<Statement> m_preparing;  // not in the cache until prepared
+  Statement* m_async = nullptr;
+  std::vector<Value> m_async_params;       // kept while the statement is prepared
+  std::exception_ptr m_async_error;
+
   MYSQL* m_db = nullptr;
   bool m_broken = false;
   bool m_mariadb = false;  // GTID functions differ between MariaDB and MySQL
   bool m_tls_required = false;  // sslmode asks for an encrypted session
+  bool m_encrypted = false;     // the session is encrypted (TLS)
   std::optional<bool> m_galera;  // a node of a Galera cluster (asked once)
   /// Whether the server is a Galera node (wsrep_on), asked on first need.
   bool galera();

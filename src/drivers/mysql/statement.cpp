@@ -120,22 +120,43 @@ void refuse_several(std::string_view sql) {
 
 // ---- Statement -------------------------------------------------------------
 
-Statement::Statement(MYSQL* db, std::string_view sql) : m_sql(sql) {
+Statement::Statement(MYSQL* db, std::string_view sql) : Statement(db, sql, deferred) {
+  prepared(mysql_stmt_prepare(m_stmt, sql.data(), sql.size()));
+}
+
+Statement::Statement(MYSQL* db, std::string_view sql, Deferred) : m_sql(sql) {
   m_stmt = mysql_stmt_init(db);
   if (!m_stmt) throw_error(mysql_errno(db), mysql_sqlstate(db), mysql_error(db), sql);
-  if (mysql_stmt_prepare(m_stmt, sql.data(), sql.size())) {
+}
+
+int Statement::prepare_start() {
+  int rc = 0;
+  const int wait = mysql_stmt_prepare_start(&rc, m_stmt, m_sql.data(), m_sql.size());
+  if (!wait) prepared(rc);
+  return wait;
+}
+
+int Statement::prepare_cont(int ready) {
+  int rc = 0;
+  const int wait = mysql_stmt_prepare_cont(&rc, m_stmt, ready);
+  if (!wait) prepared(rc);
+  return wait;
+}
+
+void Statement::prepared(int rc) {
+  if (rc) {
     unsigned code = mysql_stmt_errno(m_stmt);
     std::string state = mysql_stmt_sqlstate(m_stmt), msg = mysql_stmt_error(m_stmt);
     mysql_stmt_close(m_stmt);
     m_stmt = nullptr;
-    if (code == 1064) refuse_several(sql);
-    throw_error(code, state, msg, sql);
+    if (code == 1064) refuse_several(m_sql);
+    throw_error(code, state, msg, m_sql);
   }
   // No STMT_ATTR_UPDATE_MAX_LENGTH: longer values than a buffer holds are
   // fetched again on MYSQL_DATA_TRUNCATED, so storing need not measure rows.
   m_param_count = mysql_stmt_param_count(m_stmt);
   // Some statements (SHOW PROCESSLIST, SHOW ENGINES, SHOW WARNINGS…) announce
-  // their columns only once they run: execute() describes those.
+  // their columns only once they run: executed() describes those.
   if (MYSQL_RES* meta = mysql_stmt_result_metadata(m_stmt)) describe(meta);
 }
 
@@ -205,6 +226,52 @@ void Statement::finish() noexcept {
 }
 
 void Statement::execute(std::span<const Value> params, bool buffered) {
+  bind(params);
+  if (mysql_stmt_execute(m_stmt)) fail();
+  executed();
+  if (m_active && buffered && mysql_stmt_store_result(m_stmt)) fail();
+}
+
+int Statement::execute_start() {
+  int rc = 0;
+  const int wait = mysql_stmt_execute_start(&rc, m_stmt);
+  if (!wait && rc) fail();
+  return wait;
+}
+
+int Statement::execute_cont(int ready) {
+  int rc = 0;
+  const int wait = mysql_stmt_execute_cont(&rc, m_stmt, ready);
+  if (!wait && rc) fail();
+  return wait;
+}
+
+int Statement::store_start() {
+  int rc = 0;
+  const int wait = mysql_stmt_store_result_start(&rc, m_stmt);
+  if (!wait && rc) fail();
+  return wait;
+}
+
+int Statement::store_cont(int ready) {
+  int rc = 0;
+  const int wait = mysql_stmt_store_result_cont(&rc, m_stmt, ready);
+  if (!wait && rc) fail();
+  return wait;
+}
+
+void Statement::executed() {
+  if (m_kinds.empty() && mysql_stmt_field_count(m_stmt) > 0) {
+    // Columns announced only now (see prepared()): read them, or the
+    // unread rows would leave the session out of step with the server.
+    MYSQL_RES* meta = mysql_stmt_result_metadata(m_stmt);
+    if (!meta) fail();
+    describe(meta);
+  }
+  m_active = !m_kinds.empty();
+}
+
+void Statement::bind(std::span<const Value> params) {
   finish();
   if (params.size() != m_param_count)
     throw UsageError("the statement has " + std::to_string(m_param_count) + " placeholder(s) but " +
@@ -257,16 +324,6 @@ void Statement::execute(std::span<const Value> params, bool buffered) {
     }
   }
   if (n && mysql_stmt_bind_param(m_stmt, m_params.data())) fail();
-  if (mysql_stmt_execute(m_stmt)) fail();
-  if (m_kinds.empty() && mysql_stmt_field_count(m_stmt) > 0) {
-    // Columns announced only now (see the constructor): read them, or the
-    // unread rows would leave the session out of step with the server.
-    MYSQL_RES* meta = mysql_stmt_result_metadata(m_stmt);
-    if (!meta) fail();
-    describe(meta);
-  }
-  m_active = !m_kinds.empty();
-  if (m_active && buffered && mysql_stmt_store_result(m_stmt)) fail();
 }
 
 Value Statement::read(std::size_t i) {

@@ -16,16 +16,6 @@
 #include "plexus/core/error.hpp"
 
 namespace plexus::engine::postgres {
-namespace {
-
-
-struct ResultPtr {
-  PGresult* r;
-  explicit ResultPtr(PGresult* p) : r(p) {}
-  ~ResultPtr() { PQclear(r); }
-  ResultPtr(const ResultPtr&) = delete;
-  ResultPtr& operator=(const ResultPtr&) = delete;
-};
 
 /// Asks the server to cancel what `conn` is running, waiting at most `limit`
 /// for the request to go through (libpq's PQcancel has no timeout of its own:
@@ -58,8 +48,6 @@ void cancel_bounded(PGconn* conn, std::chrono::milliseconds limit) {
   st->cv.wait_for(lock, limit, [&] { return st->done; });
 }
 
-constexpr std::chrono::milliseconds kCancelWait{1000};
-
 /// throw_result_error(), except that a statement the server refused because
 /// the text holds several statements is a UsageError (nothing of it ran).
 [[noreturn]] void refuse_or_throw(PGconn* conn, const PGresult* res, std::string_view sql) {
@@ -82,6 +70,7 @@ bool failed(const PGresult* r) {
   return st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_SINGLE_TUPLE && st != PGRES_EMPTY_QUERY;
 }
 
+namespace {
 
 Columns columns_of(const PGresult* r, std::vector<Oid>& types) {
   int n = PQnfields(r);
@@ -259,9 +248,15 @@ Session::Session(const driver::Target& target) {
   }
 }
 
-Session::~Session() { PQfinish(m_conn); }
+Session::~Session() {
+  PQclear(m_kept);
+  PQfinish(m_conn);
+}
 
-bool Session::healthy() const noexcept { return m_conn && PQstatus(m_conn) == CONNECTION_OK; }
+bool Session::healthy() const noexcept {
+  // A session left with a non-blocking statement in flight is not handed out again.
+  return m_conn && PQstatus(m_conn) == CONNECTION_OK && m_step == Step::idle;
+}
 
 std::string Session::server_version() {
   const char* v = PQparameterStatus(m_conn, "server_version");

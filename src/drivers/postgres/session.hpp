@@ -30,6 +30,25 @@ void decode_into(Oid oid, const char* data, int len, Value& out);
 /// Row `row` of `raw` into out[0 .. types.size()), nulls included.
 void decode_row(const PGresult* raw, int row, const std::vector<Oid>& types, Value* out);
 
+/// Owns one PGresult.
+struct ResultPtr {
+  PGresult* r;
+  explicit ResultPtr(PGresult* p) : r(p) {}
+  ~ResultPtr() { PQclear(r); }
+  ResultPtr(const ResultPtr&) = delete;
+  ResultPtr& operator=(const ResultPtr&) = delete;
+};
+
+/// How long a cancel request may take before the session is closed anyway.
+inline constexpr std::chrono::milliseconds kCancelWait{1000};
+/// Asks the server to cancel what `conn` is running, waiting at most `limit`.
+void cancel_bounded(PGconn* conn, std::chrono::milliseconds limit);
+/// Whether `r` is a failure (or missing).
+bool failed(const PGresult* r);
+/// Throws the error of `res` (a statement refused for holding several
+/// statements is a UsageError: nothing of it ran).
+[[noreturn]] void refuse_or_throw(PGconn* conn, const PGresult* res, std::string_view sql);
+
 struct Prepared {
   std::string name;  // empty when statements are not cached (pgbouncer transaction mode)
   std::string sql;   // translated SQL
@@ -40,7 +59,7 @@ struct Prepared {
   std::vector<Oid> types;
 };
 
-class Session final : public driver::Session {
+class Session final : public driver::Session, public driver::AsyncSession {
  public:
   explicit Session(const driver::Target& target);
   ~Session() override;
@@ -70,6 +89,14 @@ class Session final : public driver::Session {
   [[nodiscard]] bool alive() noexcept override;
   [[nodiscard]] std::string server_version() override;
   [[nodiscard]] std::string_view engine() const noexcept override { return "postgres"; }
+
+  // The non-blocking side (async.cpp): libpq's PQsend*/PQconsumeInput/PQisBusy.
+  [[nodiscard]] driver::AsyncSession* async() noexcept override { return this; }
+  [[nodiscard]] int socket() const noexcept override;
+  [[nodiscard]] Wait start(std::string_view sql, std::span<const Value> params) override;
+  [[nodiscard]] Wait resume() override;
+  [[nodiscard]] Result take() override;
+  void cancel() override;
 
   PGconn* handle() const noexcept { return m_conn; }
   /// query_timeout (0 = none).
@@ -109,6 +136,23 @@ class Session final : public driver::Session {
   PGresult* next_result(std::string_view sql);
   /// Closes the connection after a protocol failure: the pool then discards the session.
   void abandon() noexcept;
+
+  /// Sends what start() or the end of a prepare queued; what to wait for next.
+  Wait flush_sent();
+  /// Sends the statement `p` with the encoded parameters (m_enc).
+  void send(const Prepared& p);
+
+  // The statement in flight on the non-blocking side: its text (for errors
+  // and the cache), its step, its cached shape, and the result kept so far
+  // (the first error, else the last result).
+  enum class Step : std::uint8_t { idle, running, done };
+  Step m_step = Step::idle;
+  bool m_flushing = false;
+  bool m_pipelined = false;  // prepare + statement + sync sent together
+  std::string m_async_sql;
+  Prepared m_pending;
+  Prepared* m_shape = nullptr;
+  PGresult* m_kept = nullptr;
 
   PGconn* m_conn = nullptr;
   std::chrono::milliseconds m_timeout{0};

@@ -1,0 +1,143 @@
+// The MariaDB session's non-blocking side (driver::AsyncSession), on
+// Connector/C's non-blocking calls (mysql_stmt_prepare_start/_cont,
+// mysql_stmt_execute_start/_cont, mysql_stmt_store_result_start/_cont): a
+// statement is prepared (when not cached), executed and its rows stored
+// client-side, each step answering the MYSQL_WAIT_* bits the caller's loop
+// waits for. The statements are those of the blocking side's cache.
+#include <utility>
+
+#include "drivers/mysql/errors.hpp"
+#include "drivers/mysql/session.hpp"
+#include "plexus/core/error.hpp"
+
+namespace plexus::engine::mysql {
+namespace {
+
+driver::AsyncSession::Wait wait_for(int bits) {
+  using Wait = driver::AsyncSession::Wait;
+  if (!bits) return Wait::done;
+  return (bits & MYSQL_WAIT_WRITE) ? Wait::write : Wait::read;  // a read timeout is the loop's to keep
+}
+
+}  // namespace
+
+int Session::socket() const noexcept { return m_db ? static_cast<int>(mysql_get_socket(m_db)) : -1; }
+
+Session::Wait Session::start(std::string_view sql, std::span<const Value> params) {
+  if (!m_db) throw ConnectionError("the MySQL session is closed");
+  if (m_step != Step::idle)
+    throw UsageError("a statement is already in flight on this session: wait for it and take() its result first");
+  m_async_sql.assign(sql);
+  m_async_error = nullptr;
+  if (auto* hit = m_cache.find(sql)) {
+    m_async = hit->get();
+    m_async->bind(params);  // checks the count before anything is sent
+    m_step = Step::executing;
+    m_wait = 0;
+    try {
+      return advance(m_async->execute_start());
+    } catch (...) {
+      m_async_error = std::current_exception();
+      return failed_async();
+    }
+  }
+  // Not cached: prepared first, its values kept until they are bound.
+  m_async_params.assign(params.begin(), params.end());
+  m_preparing = std::make_unique<Statement>(m_db, sql, Statement::deferred);
+  m_async = m_preparing.get();
+  m_step = Step::preparing;
+  try {
+    return advance(m_async->prepare_start());
+  } catch (...) {
+    m_async_error = std::current_exception();
+    return failed_async();
+  }
+}
+
+Session::Wait Session::resume() {
+  if (m_step == Step::idle || m_step == Step::done) return Wait::done;
+  const int ready = m_wait & (MYSQL_WAIT_READ | MYSQL_WAIT_WRITE | MYSQL_WAIT_EXCEPT);
+  try {
+    switch (m_step) {
+      case Step::preparing: return advance(m_async->prepare_cont(ready));
+      case Step::executing: return advance(m_async->execute_cont(ready));
+      case Step::storing: return advance(m_async->store_cont(ready));
+      default: return Wait::done;
+    }
+  } catch (...) {
+    m_async_error = std::current_exception();
+    return failed_async();
+  }
+}
+
+Session::Wait Session::advance(int wait) {
+  // Each step either asks to wait, or is done and the next one starts.
+  while (!wait) {
+    switch (m_step) {
+      case Step::preparing: {
+        if (m_cache.size() >= m_cache_cap) m_cache.clear();
+        Statement& st = *m_cache.insert(m_async_sql, std::move(m_preparing));
+        m_async = &st;
+        st.bind(m_async_params);  // borrowed until the statement has been sent (cleared by take())
+        m_step = Step::executing;
+        wait = st.execute_start();
+        break;
+      }
+      case Step::executing:
+        m_async->executed();
+        if (!m_async->has_rows()) {
+          m_step = Step::done;
+          return Wait::done;
+        }
+        m_step = Step::storing;
+        wait = m_async->store_start();
+        break;
+      default:
+        m_step = Step::done;
+        return Wait::done;
+    }
+  }
+  m_wait = wait;
+  return wait_for(wait);
+}
+
+Session::Wait Session::failed_async() noexcept {
+  try {
+    std::rethrow_exception(m_async_error);
+  } catch (const Error& e) {
+    note_error(e);
+  } catch (...) {
+  }
+  m_preparing.reset();
+  m_async_params.clear();
+  if (m_async && m_step == Step::storing) m_async->finish();
+  m_step = Step::done;
+  return Wait::done;
+}
+
+Result Session::take() {
+  if (m_step != Step::done)
+    throw UsageError("no statement has finished on this session: wait until resume() answers Wait::done");
+  m_step = Step::idle;
+  m_async_params.clear();
+  Statement* st = std::exchange(m_async, nullptr);
+  if (m_async_error) std::rethrow_exception(std::exchange(m_async_error, nullptr));
+  Result result(st->columns());
+  if (st->has_rows()) {
+    const auto rows = static_cast<std::size_t>(st->buffered_rows());
+    result.reserve_rows(rows);
+    for (std::size_t i = 0; i < rows; ++i)
+      if (!st->fetch_into(result.append_row())) throw Error(ErrorKind::other, "MySQL returned fewer rows than it announced");
+    st->finish();
+  } else {
+    result.set_affected_rows(st->affected_rows());
+    if (auto id = st->insert_id()) result.set_last_insert_id(static_cast<std::int64_t>(id));
+  }
+  return result;
+}
+
+void Session::cancel() {
+  if (m_step != Step::idle && m_step != Step::done) kill_query();
+}
+
+}  // namespace plexus::engine::mysql

@@ -1,0 +1,146 @@
+// The PostgreSQL session's non-blocking side (driver::AsyncSession): a
+// statement is sent with PQsendQueryPrepared on a socket in non-blocking mode,
+// and read with PQconsumeInput/PQisBusy/PQgetResult as the caller's loop
+// reports the socket ready. A statement not yet in the cache is prepared and
+// run in one round trip (pipeline mode: prepare, statement, sync), and cached
+// as the blocking side caches it.
+#include <cstring>
+#include <utility>
+
+#include "drivers/postgres/errors.hpp"
+#include "drivers/postgres/session.hpp"
+#include "plexus/core/error.hpp"
+
+namespace plexus::engine::postgres {
+
+int Session::socket() const noexcept { return m_conn ? PQsocket(m_conn) : -1; }
+
+Session::Wait Session::start(std::string_view sql, std::span<const Value> params) {
+  if (!m_conn) throw ConnectionError("the PostgreSQL session is closed");
+  if (m_step != Step::idle)
+    throw UsageError("a statement is already in flight on this session: wait for it and take() its result first");
+  // Checked before anything is sent, as execute() checks them.
+  Prepared* hit = m_cache_enabled ? m_cache.find(sql) : nullptr;
+  Prepared fresh;
+  if (!hit) {
+    fresh.sql = translate_placeholders(sql, &fresh.placeholders);
+    check_count(fresh, params.size(), sql);
+  } else {
+    check_count(*hit, params.size(), sql);
+  }
+  encode(params, m_enc);  // refuses a NUL in text
+  if (PQsetnonblocking(m_conn, 1) != 0) throw_result_error(m_conn, nullptr, sql);
+  m_async_sql.assign(sql);
+  m_shape = nullptr;
+  if (hit) {
+    m_shape = hit;
+    send(*hit);
+    m_step = Step::running;
+  } else if (m_cache_enabled && m_cache.size() < m_cache_cap) {
+    // Prepared and run in one round trip: the prepare, the statement and a
+    // sync go out together in pipeline mode (everything is in libpq's buffer
+    // before start() returns: the caller's values may go away).
+    fresh.name = "plexus_" + std::to_string(++m_next_name);
+    m_pending = std::move(fresh);
+    const bool queued = PQenterPipelineMode(m_conn) &&
+                        PQsendPrepare(m_conn, m_pending.name.c_str(), m_pending.sql.c_str(),
+                                      static_cast<int>(m_pending.placeholders), nullptr);
+    if (!queued) {
+      PQexitPipelineMode(m_conn);
+      PQsetnonblocking(m_conn, 0);
+      throw_result_error(m_conn, nullptr, sql);
+    }
+    m_pipelined = true;
+    send(m_pending);
+    if (!PQpipelineSync(m_conn)) {
+      m_step = Step::done;  // take() throws the connection's error and leaves the pipeline
+      return Wait::done;
+    }
+    m_step = Step::running;
+  } else {
+    // Not cached (pgbouncer in transaction mode, or a full cache: the
+    // blocking side empties it between transactions): sent with its text.
+    m_unnamed = std::move(fresh);
+    send(m_unnamed);
+    m_step = Step::running;
+  }
+  return flush_sent();
+}
+
+void Session::send(const Prepared& p) {
+  const int n = static_cast<int>(m_enc.values.size());
+  const int sent = p.name.empty() ? PQsendQueryParams(m_conn, p.sql.c_str(), n, nullptr, m_enc.values.data(),
+                                                      m_enc.lengths.data(), m_enc.formats.data(), 0)
+                                  : PQsendQueryPrepared(m_conn, p.name.c_str(), n, m_enc.values.data(),
+                                                        m_enc.lengths.data(), m_enc.formats.data(), 0);
+  if (!sent) {
+    m_step = Step::idle;
+    if (m_pipelined) PQexitPipelineMode(m_conn);
+    m_pipelined = false;
+    PQsetnonblocking(m_conn, 0);
+    throw_result_error(m_conn, nullptr, m_async_sql);
+  }
+}
+
+Session::Wait Session::flush_sent() {
+  const int f = PQflush(m_conn);
+  if (f < 0) {  // the socket failed: the statement ends with the connection's error
+    m_step = Step::done;
+    return Wait::done;
+  }
+  m_flushing = f == 1;
+  return m_flushing ? Wait::write : Wait::read;
+}
+
+Session::Wait Session::resume() {
+  if (m_step == Step::idle || m_step == Step::done) return Wait::done;
+  if (m_flushing) {
+    if (flush_sent() != Wait::read) return m_step == Step::done ? Wait::done : Wait::write;
+  }
+  if (!PQconsumeInput(m_conn)) {  // the connection is gone: take() throws its error
+    m_step = Step::done;
+    return Wait::done;
+  }
+  while (!PQisBusy(m_conn)) {
+    PGresult* r = PQgetResult(m_conn);
+    if (m_pipelined) {
+      // Results of the prepare, then of the statement, each ended by a null;
+      // the sync ends the pipeline.
+      if (!r) continue;
+      if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+        PQclear(r);
+        PQexitPipelineMode(m_conn);
+        m_pipelined = false;
+        if (!failed(m_kept)) m_shape = &m_cache.insert(m_async_sql, std::move(m_pending));
+        m_step = Step::done;
+        return Wait::done;
+      }
+    } else if (!r) {  // every result of the statement is in
+      m_step = Step::done;
+      return Wait::done;
+    }
+    // Kept: the first error, else the last result (the statement's, after the prepare's).
+    if (!m_kept || !failed(m_kept)) std::swap(m_kept, r);
+    PQclear(r);
+  }
+  return Wait::read;
+}
+
+Result Session::take() {
+  if (m_step != Step::done)
+    throw UsageError("no statement has finished on this session: wait until resume() answers Wait::done");
+  ResultPtr r(std::exchange(m_kept, nullptr));
+  m_step = Step::idle;
+  m_flushing = false;
+  if (m_pipelined && m_conn) PQexitPipelineMode(m_conn);  // after a lost connection, the pipeline never synced
+  m_pipelined = false;
+  if (m_conn) PQsetnonblocking(m_conn, 0);
+  if (failed(r.r)) refuse_or_throw(m_conn, r.r, m_async_sql);
+  return materialise(r.r, m_shape);
+}
+
+void Session::cancel() {
+  if (m_step == Step::running) cancel_bounded(m_conn, kCancelWait);
+}
+
+}  // namespace plexus::engine::postgres
