@@ -21,6 +21,7 @@
 #include "plexus/driver/grammar.hpp"
 #include "plexus/migrate/migrator.hpp"
 #include "plexus/query/query.hpp"
+#include "plexus/shard/ids.hpp"
 #include "plexus/shard/reshard.hpp"
 #include "plexus/shard/shard_group.hpp"
 #include "plexus/tx/copy.hpp"

@@ -430,16 +430,36 @@ void QueryBuilder::chunk(std::uint64_t size, const std::function<bool(const Resu
   }
 }
 
+/// `row` with the column its target generates (a global id) added, when it lacks it.
+static std::optional<Fields> completed(PlanningTarget& runner, const QueryBuilder& q, const Fields& row) {
+  auto id = runner.generated(q, row);
+  if (!id) return std::nullopt;
+  Fields with = row;
+  with.push_back(std::move(*id));
+  return with;
+}
+
 Result QueryBuilder::insert(const Fields& row) {
-  if (auto* runner = require_target("insert").planning_target()) return on(runner->owner(*this, row)).insert(row);
+  if (auto* runner = require_target("insert").planning_target()) {
+    const auto with = completed(*runner, *this, row);
+    const Fields& full = with ? *with : row;
+    return on(runner->owner(*this, full)).insert(full);
+  }
   auto& t = require_target("insert");
   Query q = insert_sql(t.grammar(), {row});
   return t.execute(q.sql, q.bindings);
 }
 
 std::int64_t QueryBuilder::insert_get_id(const Fields& row, std::string_view id_column) {
-  if (auto* runner = require_target("insert").planning_target())
-    return on(runner->owner(*this, row)).insert_get_id(row, id_column);
+  if (auto* runner = require_target("insert").planning_target()) {
+    const auto with = completed(*runner, *this, row);
+    if (with && with->back().first == id_column) {  // the id is the one just generated
+      on(runner->owner(*this, *with)).insert(*with);
+      return with->back().second.as<std::int64_t>();
+    }
+    const Fields& full = with ? *with : row;
+    return on(runner->owner(*this, full)).insert_get_id(full, id_column);
+  }
   auto& t = require_target("insert");
   const Grammar& g = t.grammar();
   if (g.supports_returning()) {
@@ -463,10 +483,13 @@ static std::vector<std::pair<Queryable*, std::vector<Fields>>> by_owner(Planning
                                                                          const std::vector<Fields>& rows) {
   std::vector<std::pair<Queryable*, std::vector<Fields>>> parts;
   for (const auto& row : rows) {
-    Queryable* owner = &runner.owner(q, row);
+    auto with = completed(runner, q, row);
+    const Fields& full = with ? *with : row;
+    Queryable* owner = &runner.owner(q, full);
     auto it = std::find_if(parts.begin(), parts.end(), [&](const auto& p) { return p.first == owner; });
     if (it == parts.end()) it = parts.insert(parts.end(), {owner, {}});
-    it->second.push_back(row);
+    if (with) it->second.push_back(std::move(*with));
+    else it->second.push_back(row);
   }
   return parts;
 }

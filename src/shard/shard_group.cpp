@@ -10,6 +10,7 @@
 #include "db/task_pool.hpp"
 #include "plexus/core/error.hpp"
 #include "plexus/db/catalog.hpp"
+#include "plexus/shard/ids.hpp"
 #include "shard/groups.hpp"
 #include "db/metrics.hpp"
 #include "shard/planner.hpp"
@@ -29,6 +30,9 @@ struct ShardGroup::Shared {
   /// table (by "member\x1ftable").
   mutable std::mutex text_mutex;
   mutable std::map<std::string, std::vector<ColumnText>> text;
+  /// Where a table's rows without an id get one: table → (column, source).
+  mutable std::mutex ids_mutex;
+  mutable std::map<std::string, std::pair<std::string, std::shared_ptr<IdSource>>, std::less<>> ids;
 };
 
 namespace {
@@ -201,6 +205,28 @@ Queryable& ShardGroup::owner(const QueryBuilder& q, const Fields& row) {
     }
   throw UsageError("insert into '" + q.table() + "' on shard group '" + name() + "' needs the shard key '" + key() +
                    "' in the row, to know which member holds it");
+}
+
+void ShardGroup::generate_ids(std::string table, std::string column, std::shared_ptr<IdSource> ids) {
+  if (table.empty() || column.empty() || !ids)
+    throw UsageError("shard group '" + name() + "': generate_ids() needs a table, a column and an id source");
+  std::lock_guard lock(m_shared->ids_mutex);
+  m_shared->ids[std::move(table)] = {std::move(column), std::move(ids)};
+}
+
+std::optional<std::pair<std::string, Value>> ShardGroup::generated(const QueryBuilder& q, const Fields& row) {
+  std::shared_ptr<IdSource> source;
+  std::string column;
+  {
+    std::lock_guard lock(m_shared->ids_mutex);
+    auto it = m_shared->ids.find(q.table());
+    if (it == m_shared->ids.end()) return std::nullopt;
+    column = it->second.first;
+    source = it->second.second;
+  }
+  for (const auto& field : row)
+    if (field.first == column) return std::nullopt;  // the application chose it
+  return std::pair<std::string, Value>{std::move(column), Value(source->next())};
 }
 
 std::vector<Queryable*> ShardGroup::writers(const QueryBuilder& q, const Fields* set, std::string_view what) {

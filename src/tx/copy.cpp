@@ -182,8 +182,8 @@ CopySummary run(ConnectionRegistry& db, const CopySpec& spec, bool move) {
       // One atomic step per batch: written there, deleted here, or neither.
       std::vector<std::string> parts{spec.to};
       if (spec.from != spec.to) parts.push_back(spec.from);
-      std::vector<std::string_view> names(parts.begin(), parts.end());
-      auto g = db.coordinator().begin(db, names, TransactionOptions{});
+      std::vector<std::string_view> members(parts.begin(), parts.end());
+      auto g = db.coordinator().begin(db, members, TransactionOptions{});
       {
         written = write(g[spec.to]);
         auto del = g[spec.from].table(spec.table);

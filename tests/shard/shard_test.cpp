@@ -3,6 +3,8 @@
 // and the merge oracle: generated queries answered by the group and by one
 // database holding every row must agree, or be refused.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -254,6 +256,85 @@ TEST_F(ShardRouting, KeyedWritesAndReadsGoToTheOwningMemberOnly) {
     EXPECT_EQ(db->connection("s" + std::to_string(m)).scalar("SELECT count(*) FROM users WHERE id >= 100").as<int>(), 2);
 }
 
+TEST_F(ShardRouting, GlobalIdsFillRowsWithoutAKeyNeverRepeatAndPlaceTheRowByThem) {
+  auto& g = db->shards("g");
+  // Rows without an id were refused (no key to place them by); with a source
+  // they get one. A block of 7 makes the group reserve many times.
+  EXPECT_THROW(g.table("users").insert({{"name", "none"}}), UsageError);
+  auto ids = std::make_shared<SequenceIds>(*db, "one", "users", 7);
+  g.generate_ids("users", "id", ids);
+  std::vector<std::int64_t> returned;
+  for (int i = 0; i < 15; ++i) g.table("users").insert({{"name", "a"}, {"score", i}});
+  for (int i = 0; i < 15; ++i) returned.push_back(g.table("users").insert_get_id({{"name", "b"}, {"score", i}}, "id"));
+  std::vector<Fields> many(15, Fields{{"name", "c"}, {"score", 1}});
+  EXPECT_EQ(g.table("users").insert_many(many), 15u);
+  g.table("users").insert({{"id", 100000}, {"name", "chosen"}});  // a row with its id keeps it
+  EXPECT_TRUE(std::is_sorted(returned.begin(), returned.end()) &&
+              std::adjacent_find(returned.begin(), returned.end()) == returned.end())
+      << "ids from one source are strictly increasing";
+  std::set<std::int64_t> all;
+  std::int64_t rows = 0;
+  for (int m = 0; m < 4; ++m)
+    for (Row r : db->connection("s" + std::to_string(m)).select("SELECT id FROM users")) {
+      const auto id = r[0].as<std::int64_t>();
+      EXPECT_EQ(id % 4, m) << "row " << id << " is on the member its id names";
+      all.insert(id);
+      ++rows;
+    }
+  EXPECT_EQ(rows, 46);
+  EXPECT_EQ(all.size(), 46u) << "no id was handed out twice";
+  EXPECT_EQ(*all.begin(), 1) << "the sequence starts at 1";
+  EXPECT_EQ(db->connection("one").scalar("SELECT next_id FROM plexus_id_blocks WHERE name = 'users'").as<std::int64_t>(),
+            1 + 7 * 7) << "45 ids took seven blocks of seven";
+  EXPECT_THROW(SequenceIds(*db, "one", "users", 0), UsageError);
+  EXPECT_THROW(SequenceIds(*db, "nowhere", "users", 10), ConfigError);
+}
+
+TEST_F(ShardRouting, GlobalIdsFromFourProcessesAtOnceNeverCollide) {
+  // Four processes insert through their own Database (the same files), each
+  // reserving blocks of 25 from the control table while the others do.
+  constexpr int kProcesses = 4, kRows = 150;
+  const DatabaseConfig cfg = four_files(dir, "modulo");
+  std::vector<pid_t> children;
+  for (int p = 0; p < kProcesses; ++p) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      int code = 0;
+      try {
+        Database mine(cfg);
+        auto& group = mine.shards("g");
+        group.generate_ids("users", "id", std::make_shared<SequenceIds>(mine, "one", "users", 25));
+        for (int i = 0; i < kRows; ++i)
+          (void)group.table("users").insert_get_id({{"name", "p" + std::to_string(p)}, {"score", i}}, "id");
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "child %d: %s\n", p, e.what());
+        code = 1;
+      }
+      ::_exit(code);
+    }
+    children.push_back(pid);
+  }
+  for (pid_t pid : children) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "a child failed (see its message above)";
+  }
+  std::set<std::int64_t> all;
+  std::map<std::string, std::vector<std::pair<std::int64_t, std::int64_t>>> by_process;  // name → (score, id)
+  for (int m = 0; m < 4; ++m)
+    for (Row r : db->connection("s" + std::to_string(m)).select("SELECT id, name, score FROM users")) {
+      all.insert(r[0].as<std::int64_t>());
+      by_process[r[1].as<std::string>()].emplace_back(r[2].as<std::int64_t>(), r[0].as<std::int64_t>());
+    }
+  EXPECT_EQ(all.size(), static_cast<std::size_t>(kProcesses * kRows)) << "an id was handed out twice, or a row is missing";
+  ASSERT_EQ(by_process.size(), static_cast<std::size_t>(kProcesses));
+  for (auto& [name, rows] : by_process) {
+    std::sort(rows.begin(), rows.end());
+    for (std::size_t i = 1; i < rows.size(); ++i)
+      EXPECT_LT(rows[i - 1].second, rows[i].second) << name << ": ids of one process are strictly increasing";
+  }
+}
+
 TEST_F(ShardRouting, WritesWithoutTheKeyAndKeyChangesAreRefused) {
   auto& g = db->shards("g");
   for (std::int64_t id = 1; id <= 8; ++id) g.table("users").insert({{"id", id}, {"name", "x"}, {"score", 1}});
@@ -347,6 +428,24 @@ struct Stray {
 };
 
 }  // namespace
+
+TEST(ShardModels, ACreatedModelWithoutAKeyTakesAGlobalIdAndGoesToItsShardKeysMember) {
+  auto dir = scratch("model_ids");
+  DatabaseConfig cfg = four_files(dir, "modulo");
+  cfg.add_shard_group("orders_shards", {"s0", "s1", "s2", "s3"}, "modulo").key = "user_id";
+  Database db(cfg);
+  db.shards("orders_shards").every_shard().execute(
+      "CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, total REAL, status TEXT)");
+  db.shards("orders_shards").generate_ids("orders", "id", std::make_shared<SequenceIds>(db, "one", "orders", 10));
+  auto orders = db.model<Order>();
+  auto a = orders.create(Order{0, 3, 1.0, "open"});
+  auto b = orders.create(Order{0, 6, 2.0, "open"});
+  EXPECT_EQ(a.id, 1);
+  EXPECT_EQ(b.id, 2);
+  EXPECT_EQ(rows_on(db.connection("s3"), "orders", 1), 1) << "placed by its shard key (user 3), not by its id";
+  EXPECT_EQ(rows_on(db.connection("s2"), "orders", 2), 1);
+  EXPECT_EQ(orders.find(2)->user_id, 6);
+}
 
 TEST(ShardModels, AModelWithAShardKeyRoutesByItAndFansOutWithoutIt) {
   auto dir = scratch("models");

@@ -169,6 +169,9 @@ class PlanningTarget {
   [[nodiscard]] virtual Cursor cursor(const QueryBuilder& q) = 0;
   /// The target holding `row` (an insert). @throws UsageError without the key.
   [[nodiscard]] virtual Queryable& owner(const QueryBuilder& q, const Fields& row) = 0;
+  /// A column an insert of `row` into `q`'s table lacks and the target
+  /// generates (a global id), with its new value; nullopt when none.
+  [[nodiscard]] virtual std::optional<std::pair<std::string, Value>> generated(const QueryBuilder& q, const Fields& row) = 0;
   /// The targets an update (`set`: its fields) or delete (`set` null) of `q`
   /// runs on: the key's owner, or every member when asked for explicitly.
   /// @throws UsageError otherwise, or when `set` changes the shard key.

@@ -22,6 +22,7 @@
 namespace plexus {
 
 struct ColumnText;
+class IdSource;
 
 namespace detail {
 class ShardStrategy;
@@ -97,6 +98,11 @@ class ShardGroup final : public Queryable, public PlanningTarget {
   [[nodiscard]] ShardGroup& every_shard() noexcept;
   /// Records that `key` lives on `member` (directory strategy).
   void assign(const Value& key, std::string_view member);
+  /// Rows inserted into `table` through this group without `column` get it
+  /// from `ids` first (a global id: SequenceIds), then go to the member that
+  /// owns them; insert_get_id(row, column) returns it. Replaces an earlier
+  /// source for the table. @throws UsageError for an empty table or column.
+  void generate_ids(std::string table, std::string column, std::shared_ptr<IdSource> ids);
 
   /// Runs `q` like get(), but a member that fails is listed instead of
   /// failing the read (when asked for: a dashboard that can show what it has).
@@ -131,6 +137,7 @@ class ShardGroup final : public Queryable, public PlanningTarget {
   [[nodiscard]] Cursor cursor(const QueryBuilder& q) override;
   using Queryable::cursor;  // raw SQL: every member's rows, one member after the other
   [[nodiscard]] Queryable& owner(const QueryBuilder& q, const Fields& row) override;
+  [[nodiscard]] std::optional<std::pair<std::string, Value>> generated(const QueryBuilder& q, const Fields& row) override;
   [[nodiscard]] std::vector<Queryable*> writers(const QueryBuilder& q, const Fields* set, std::string_view what) override;
 
  protected:
