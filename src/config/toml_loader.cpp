@@ -171,8 +171,28 @@ class Loader {
           else if (dk == "member_column") g.directory.member_column = string(dv, dsub);
           else fail(dsub, "unknown key (expected connection, table, key_column, member_column)");
         }
+      } else if (k == "ids") {
+        const auto* tables = v.as_table();
+        if (!tables) fail(sub, "expected [" + sub + ".TABLE] sections { connection, column, sequence, block }");
+        for (auto&& [table, spec] : *tables) {
+          const std::string at = sub + "." + std::string(table.str());
+          const auto* s = spec.as_table();
+          if (!s) fail(at, "expected a table { connection, column, sequence, block }");
+          ShardIdsConfig ids;
+          ids.table = std::string(table.str());
+          for (auto&& [ik, iv] : *s) {
+            const std::string isub = at + "." + std::string(ik.str());
+            if (ik == "connection") ids.connection = string(iv, isub);
+            else if (ik == "column") ids.column = string(iv, isub);
+            else if (ik == "sequence") ids.sequence = string(iv, isub);
+            else if (ik == "block") ids.block = integer(iv, isub, 1, 1000000000);
+            else fail(isub, "unknown key (expected connection, column, sequence, block)");
+          }
+          if (ids.connection.empty()) fail(at, "needs connection = \"…\": where the plexus_id_blocks table lives");
+          g.ids.push_back(std::move(ids));
+        }
       } else {
-        fail(sub, "unknown key (expected members, strategy, key, ranges, directory, parallelism)");
+        fail(sub, "unknown key (expected members, strategy, key, ranges, directory, parallelism, ids)");
       }
     }
     return g;

@@ -7,6 +7,7 @@
 #include "db/metrics.hpp"
 #include "tx/coordinator.hpp"
 #include "plexus/core/error.hpp"
+#include "plexus/shard/ids.hpp"
 
 namespace plexus {
 
@@ -15,6 +16,15 @@ Database::Database(DatabaseConfig cfg, Extensions ext) : ConnectionRegistry(std:
     auto group = detail::make_shard_group(
         g, [&](std::string_view n) -> Connection& { return connection(n); }, ext.shard_strategies);
     add_shard_group(g.name, *group, *group);
+    for (const auto& ids : g.ids) {
+      try {
+        group->generate_ids(ids.table, ids.column,
+                            std::make_shared<SequenceIds>(*this, ids.connection,
+                                                          ids.sequence.empty() ? ids.table : ids.sequence, ids.block));
+      } catch (const Error& e) {
+        throw ConfigError("shards." + g.name + ".ids." + ids.table + ": " + e.what());
+      }
+    }
     m_groups.emplace(g.name, std::move(group));
   }
   m_coordinator = std::make_unique<detail::Coordinator>(config().transactions, executor());

@@ -192,6 +192,26 @@ TEST(ShardConfig, GroupsComeFromToml) {
   EXPECT_EQ(db.shards("users_shards").index_of(999), 0u);
   EXPECT_EQ(db.shards("users_shards").index_of(1000), 1u);
   EXPECT_EQ(db.shards("users_shards").key(), "user_id");
+  // Global ids per table, from TOML: rows without the column get one.
+  const std::string with_ids = text + "[shards.users_shards.ids.users]\nconnection = \"a\"\ncolumn = \"user_id\"\nblock = 5\n";
+  {
+    Database ids_db(DatabaseConfig::from_toml_string(with_ids, "shards.toml"));
+    ids_db.shards("users_shards").every_shard().execute("CREATE TABLE users (user_id INTEGER PRIMARY KEY, name TEXT)");
+    EXPECT_EQ(ids_db.shards("users_shards").table("users").insert_get_id({{"name", "first"}}, "user_id"), 1);
+    EXPECT_EQ(ids_db.connection("a").scalar("SELECT next_id FROM plexus_id_blocks WHERE name = 'users'").as<int>(), 6);
+  }
+  for (const auto& [bad, words] : std::vector<std::pair<std::string, std::string>>{
+           {"[shards.users_shards.ids.users]\ncolumn = \"id\"\n", "key 'shards.users_shards.ids.users': needs connection"},
+           {"[shards.users_shards.ids.users]\nconnection = \"a\"\nblock = 0\n", "shards.users_shards.ids.users.block"},
+           {"[shards.users_shards.ids.users]\nconnection = \"a\"\nstart = 5\n", "shards.users_shards.ids.users.start"},
+           {"[shards.users_shards.ids.users]\nconnection = \"nowhere\"\n", "nowhere"}}) {
+    try {
+      Database bad_db(DatabaseConfig::from_toml_string(text + bad, "shards.toml"));
+      ADD_FAILURE() << "accepted: " << bad;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+    }
+  }
   try {
     (void)DatabaseConfig::from_toml_string(text + "colour = \"red\"\n", "shards.toml");
     ADD_FAILURE();
@@ -427,15 +447,23 @@ struct Stray {
       plexus::schema("stray", col<&Stray::id>("id", primary_key)).connection("s0").shard_key("id");
 };
 
+/// four_files() plus a group "orders_shards" over the same members, keyed by user_id.
+DatabaseConfig orders_config(const fs::path& dir) {
+  DatabaseConfig cfg = four_files(dir, "modulo");
+  cfg.add_shard_group("orders_shards", {"s0", "s1", "s2", "s3"}, "modulo").key = "user_id";
+  return cfg;
+}
+
+void create_orders(Database& db) {
+  db.shards("orders_shards").every_shard().execute(
+      "CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, total REAL, status TEXT)");
+}
+
 }  // namespace
 
 TEST(ShardModels, ACreatedModelWithoutAKeyTakesAGlobalIdAndGoesToItsShardKeysMember) {
-  auto dir = scratch("model_ids");
-  DatabaseConfig cfg = four_files(dir, "modulo");
-  cfg.add_shard_group("orders_shards", {"s0", "s1", "s2", "s3"}, "modulo").key = "user_id";
-  Database db(cfg);
-  db.shards("orders_shards").every_shard().execute(
-      "CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, total REAL, status TEXT)");
+  Database db(orders_config(scratch("model_ids")));
+  create_orders(db);
   db.shards("orders_shards").generate_ids("orders", "id", std::make_shared<SequenceIds>(db, "one", "orders", 10));
   auto orders = db.model<Order>();
   auto a = orders.create(Order{0, 3, 1.0, "open"});
@@ -449,11 +477,9 @@ TEST(ShardModels, ACreatedModelWithoutAKeyTakesAGlobalIdAndGoesToItsShardKeysMem
 
 TEST(ShardModels, AModelWithAShardKeyRoutesByItAndFansOutWithoutIt) {
   auto dir = scratch("models");
-  DatabaseConfig cfg = four_files(dir, "modulo");
-  cfg.add_shard_group("orders_shards", {"s0", "s1", "s2", "s3"}, "modulo").key = "user_id";
+  DatabaseConfig cfg = orders_config(dir);
   Database db(cfg);
-  db.shards("orders_shards").every_shard().execute(
-      "CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, total REAL, status TEXT)");
+  create_orders(db);
   auto orders = db.model<Order>();
   for (std::int64_t i = 1; i <= 20; ++i) (void)orders.create(Order{i, i % 5, i * 1.5, i % 2 ? "paid" : "open"});
   // Each order sits on the member of its user (user_id % 4), asked directly.

@@ -156,6 +156,17 @@ struct ShardDirectory {
   std::string member_column = "member";
 };
 
+/// Where a sharded table's new ids come from (SequenceIds): rows inserted
+/// through the group without `column` get the next id of `sequence`, whose
+/// blocks of `block` ids are reserved in `plexus_id_blocks` on `connection`.
+struct ShardIdsConfig {
+  std::string table;
+  std::string column = "id";
+  std::string connection;  ///< where the control table lives
+  std::string sequence;    ///< "" = the table's name
+  std::int64_t block = 1000;
+};
+
 /// A user strategy: the index (0 … members-1) of the member owning `key`.
 using ShardFunction = std::function<std::size_t(const Value& key, std::size_t members)>;
 
@@ -178,6 +189,8 @@ struct ShardGroupConfig {
   ShardFunction custom;            ///< strategy "custom"
   /// Most members queried at once by a scatter-gather read (0 = all).
   std::size_t parallelism = 0;
+  /// Global ids, per table (ShardGroup::generate_ids made at start).
+  std::vector<ShardIdsConfig> ids;
 };
 
 struct DatabaseConfig {

@@ -63,6 +63,8 @@ class Statement {
 
  private:
   /// Sets up the result columns and their bind buffers from `meta`.
+  /// A non-blocking step's answer: `wait` as it is, or its error when it is done with `rc` ≠ 0.
+  int checked(int wait, int rc) const;
   /// After the prepare answered `rc`: its error, or the parameter count and columns.
   void prepared(int rc);
   void describe(MYSQL_RES* meta);

@@ -232,32 +232,33 @@ void Statement::execute(std::span<const Value> params, bool buffered) {
   if (m_active && buffered && mysql_stmt_store_result(m_stmt)) fail();
 }
 
+int Statement::checked(int wait, int rc) const {
+  if (!wait && rc) fail();
+  return wait;
+}
+
 int Statement::execute_start() {
   int rc = 0;
   const int wait = mysql_stmt_execute_start(&rc, m_stmt);
-  if (!wait && rc) fail();
-  return wait;
+  return checked(wait, rc);
 }
 
 int Statement::execute_cont(int ready) {
   int rc = 0;
   const int wait = mysql_stmt_execute_cont(&rc, m_stmt, ready);
-  if (!wait && rc) fail();
-  return wait;
+  return checked(wait, rc);
 }
 
 int Statement::store_start() {
   int rc = 0;
   const int wait = mysql_stmt_store_result_start(&rc, m_stmt);
-  if (!wait && rc) fail();
-  return wait;
+  return checked(wait, rc);
 }
 
 int Statement::store_cont(int ready) {
   int rc = 0;
   const int wait = mysql_stmt_store_result_cont(&rc, m_stmt, ready);
-  if (!wait && rc) fail();
-  return wait;
+  return checked(wait, rc);
 }
 
 void Statement::executed() {
