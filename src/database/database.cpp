@@ -22,7 +22,7 @@ Database::Database(DatabaseConfig cfg, Extensions ext) : ConnectionRegistry(std:
                             std::make_shared<SequenceIds>(*this, ids.connection,
                                                           ids.sequence.empty() ? ids.table : ids.sequence, ids.block));
       } catch (const Error& e) {
-        throw ConfigError("shards." + g.name + ".ids." + ids.table + ": " + e.what());
+        throw ConfigError("shards." + g.name + ".ids." + ids.table + ": " + e.message());
       }
     }
     m_groups.emplace(g.name, std::move(group));

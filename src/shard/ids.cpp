@@ -28,7 +28,13 @@ void SequenceIds::reserve() {
   std::string q;
   control.grammar().quote(q, "plexus_id_blocks");
   if (!m_table_checked) {
-    control.execute("CREATE TABLE IF NOT EXISTS " + q + " (name VARCHAR(200) PRIMARY KEY, next_id BIGINT NOT NULL)");
+    try {
+      control.execute("CREATE TABLE IF NOT EXISTS " + q + " (name VARCHAR(200) PRIMARY KEY, next_id BIGINT NOT NULL)");
+    } catch (const Error& e) {
+      // Another process created it at the same moment (PostgreSQL reports the
+      // race as a duplicate key in its catalog): the table is there.
+      if (!e.is_constraint_violation()) throw;
+    }
     m_table_checked = true;
   }
   // The high mark moves in one short transaction: the UPDATE takes the row's

@@ -27,27 +27,21 @@ Session::Wait Session::start(std::string_view sql, std::span<const Value> params
   if (!m_db) throw ConnectionError("the MySQL session is closed");
   if (m_step != Step::idle)
     throw UsageError("a statement is already in flight on this session: wait for it and take() its result first");
+  if (auto* hit = m_cache.find(sql)) {
+    (*hit)->bind(params);  // checks the count before anything is sent
+    m_async = hit->get();
+    m_step = Step::executing;
+  } else {
+    // Prepared first; its values kept until they are bound.
+    m_preparing = std::make_unique<Statement>(m_db, sql, Statement::deferred);
+    m_async_params.assign(params.begin(), params.end());
+    m_async = m_preparing.get();
+    m_step = Step::preparing;
+  }
   m_async_sql.assign(sql);
   m_async_error = nullptr;
-  if (auto* hit = m_cache.find(sql)) {
-    m_async = hit->get();
-    m_async->bind(params);  // checks the count before anything is sent
-    m_step = Step::executing;
-    m_wait = 0;
-    try {
-      return advance(m_async->execute_start());
-    } catch (...) {
-      m_async_error = std::current_exception();
-      return failed_async();
-    }
-  }
-  // Not cached: prepared first, its values kept until they are bound.
-  m_async_params.assign(params.begin(), params.end());
-  m_preparing = std::make_unique<Statement>(m_db, sql, Statement::deferred);
-  m_async = m_preparing.get();
-  m_step = Step::preparing;
   try {
-    return advance(m_async->prepare_start());
+    return advance(m_step == Step::executing ? m_async->execute_start() : m_async->prepare_start());
   } catch (...) {
     m_async_error = std::current_exception();
     return failed_async();
@@ -75,8 +69,7 @@ Session::Wait Session::advance(int wait) {
   while (!wait) {
     switch (m_step) {
       case Step::preparing: {
-        if (m_cache.size() >= m_cache_cap) m_cache.clear();
-        Statement& st = *m_cache.insert(m_async_sql, std::move(m_preparing));
+        Statement& st = keep(m_async_sql, std::move(m_preparing));
         m_async = &st;
         st.bind(m_async_params);  // borrowed until the statement has been sent (cleared by take())
         m_step = Step::executing;
@@ -102,15 +95,16 @@ Session::Wait Session::advance(int wait) {
 }
 
 Session::Wait Session::failed_async() noexcept {
+  if (m_async && m_step == Step::storing) m_async->finish();
+  m_async = nullptr;  // take() throws the error; the statement may leave the cache below
+  m_preparing.reset();
+  m_async_params.clear();
   try {
     std::rethrow_exception(m_async_error);
   } catch (const Error& e) {
-    note_error(e);
+    note_error(e, m_async_sql);
   } catch (...) {
   }
-  m_preparing.reset();
-  m_async_params.clear();
-  if (m_async && m_step == Step::storing) m_async->finish();
   m_step = Step::done;
   return Wait::done;
 }
@@ -122,18 +116,7 @@ Result Session::take() {
   m_async_params.clear();
   Statement* st = std::exchange(m_async, nullptr);
   if (m_async_error) std::rethrow_exception(std::exchange(m_async_error, nullptr));
-  Result result(st->columns());
-  if (st->has_rows()) {
-    const auto rows = static_cast<std::size_t>(st->buffered_rows());
-    result.reserve_rows(rows);
-    for (std::size_t i = 0; i < rows; ++i)
-      if (!st->fetch_into(result.append_row())) throw Error(ErrorKind::other, "MySQL returned fewer rows than it announced");
-    st->finish();
-  } else {
-    result.set_affected_rows(st->affected_rows());
-    if (auto id = st->insert_id()) result.set_last_insert_id(static_cast<std::int64_t>(id));
-  }
-  return result;
+  return buffered_result(*st);
 }
 
 void Session::cancel() {

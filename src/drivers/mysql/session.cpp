@@ -131,10 +131,14 @@ Session::~Session() {
   if (m_db) mysql_close(m_db);
 }
 
-void Session::note_error(const Error& e) noexcept {
+void Session::note_error(const Error& e, std::string_view sql) noexcept {
   // A lost connection, a timeout (the socket was closed) or a protocol error
   // (errors.cpp counts those as lost) poisons the session: never reused.
   if (e.is_connection_error() || e.is_timeout()) m_broken = true;
+  // A cached statement whose table changed its columns cannot be used again
+  // (Connector/C: CR_NEW_STMT_METADATA): closing it reads the rows left
+  // pending, so the session stays in step, and the next call prepares anew.
+  if (e.engine_code() == CR_NEW_STMT_METADATA && !sql.empty()) m_cache.erase(sql);
 }
 
 void Session::kill_query() noexcept {
@@ -290,8 +294,11 @@ Result Session::text_query(std::string_view sql) {
 
 Statement& Session::cached(std::string_view sql) {
   if (auto* hit = m_cache.find(sql)) return **hit;
+  return keep(sql, std::make_unique<Statement>(m_db, sql));
+}
+
+Statement& Session::keep(std::string_view sql, std::unique_ptr<Statement> st) {
   if (m_cache.size() >= m_cache_cap) m_cache.clear();
-  auto st = std::make_unique<Statement>(m_db, sql);
   return *m_cache.insert(sql, std::move(st));
 }
 
@@ -313,7 +320,7 @@ bool Session::run_statement(std::string_view sql, std::span<const Value> params,
     body(*st);
     return true;
   } catch (const Error& e) {
-    note_error(e);
+    note_error(e, sql);
     // The socket read timed out (query_timeout): say so, rather than "lost".
     if (e.is_connection_lost() && m_timeout.count() > 0 &&
         std::chrono::steady_clock::now() - started >= m_timeout - std::chrono::milliseconds(50)) {
@@ -330,22 +337,25 @@ bool Session::run_statement(std::string_view sql, std::span<const Value> params,
   }
 }
 
+Result Session::buffered_result(Statement& st) {
+  Result result(st.columns());
+  if (st.column_count()) {
+    // Buffered: the row count is known, so every appended row is filled.
+    auto rows = static_cast<std::size_t>(st.buffered_rows());
+    result.reserve_rows(rows);
+    for (std::size_t i = 0; i < rows; ++i)
+      if (!st.fetch_into(result.append_row())) throw Error(ErrorKind::other, "MySQL returned fewer rows than it announced");
+    st.finish();
+  } else {
+    result.set_affected_rows(st.affected_rows());
+    if (auto id = st.insert_id()) result.set_last_insert_id(static_cast<std::int64_t>(id));
+  }
+  return result;
+}
+
 Result Session::execute(std::string_view sql, std::span<const Value> params) {
   Result result;
-  const bool prepared = run_statement(sql, params, [&](Statement& st) {
-    result = Result(st.columns());
-    if (st.column_count()) {
-      // Buffered: the row count is known, so every appended row is filled.
-      auto rows = static_cast<std::size_t>(st.buffered_rows());
-      result.reserve_rows(rows);
-      for (std::size_t i = 0; i < rows; ++i)
-        if (!st.fetch_into(result.append_row())) throw Error(ErrorKind::other, "MySQL returned fewer rows than it announced");
-      st.finish();
-    } else {
-      result.set_affected_rows(st.affected_rows());
-      if (auto id = st.insert_id()) result.set_last_insert_id(static_cast<std::int64_t>(id));
-    }
-  });
+  const bool prepared = run_statement(sql, params, [&](Statement& st) { result = buffered_result(st); });
   return prepared ? result : text_query(sql);
 }
 

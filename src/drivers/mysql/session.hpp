@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include <errmsg.h>
 #include <mysql.h>
 
 #include "plexus/core/error.hpp"
@@ -138,12 +139,17 @@ class Session final : public driver::Session, public driver::AsyncSession {
   Result text_query(std::string_view sql);
   [[noreturn]] void fail(std::string_view sql);
   Statement& cached(std::string_view sql);
+  /// Caches the prepared `st` for `sql` (emptying a full cache first).
+  Statement& keep(std::string_view sql, std::unique_ptr<Statement> st);
+  /// The rows (or the write's summary) of `st`, executed with its result stored.
+  Result buffered_result(Statement& st);
   /// Prepares (cached) and runs `sql` buffered, then body(statement); notes
   /// errors and reports a read timeout as one. False when the binary protocol
   /// cannot prepare it and it has no parameters: run it as text instead.
   template <class Body>
   bool run_statement(std::string_view sql, std::span<const Value> params, Body&& body);
-  void note_error(const Error& e) noexcept;
+  /// Notes what `e` says of the session (and, for `sql`, of its cached statement).
+  void note_error(const Error& e, std::string_view sql = {}) noexcept;
   /// Stops this session's running statement from a new session (after a timeout).
   void kill_query() noexcept;
 

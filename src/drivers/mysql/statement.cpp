@@ -215,7 +215,11 @@ Statement::~Statement() {
 }
 
 void Statement::fail() const {
-  throw_error(mysql_stmt_errno(m_stmt), mysql_stmt_sqlstate(m_stmt), mysql_stmt_error(m_stmt), m_sql);
+  const unsigned code = mysql_stmt_errno(m_stmt);
+  if (code == CR_NEW_STMT_METADATA)
+    throw_error(code, "", "the table behind this cached statement changed its columns since it was prepared; the "
+                "statement ran but its rows could not be read, and it is prepared again on the next call", m_sql);
+  throw_error(code, mysql_stmt_sqlstate(m_stmt), mysql_stmt_error(m_stmt), m_sql);
 }
 
 void Statement::finish() noexcept {

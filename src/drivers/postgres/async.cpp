@@ -135,7 +135,14 @@ Result Session::take() {
   if (m_pipelined && m_conn) PQexitPipelineMode(m_conn);  // after a lost connection, the pipeline never synced
   m_pipelined = false;
   if (m_conn) PQsetnonblocking(m_conn, 0);
-  if (failed(r.r)) refuse_or_throw(m_conn, r.r, m_async_sql);
+  if (failed(r.r)) {
+    // The table behind a cached plan changed shape (0A000): the statement
+    // leaves the cache, so the next start() prepares it again. The blocking
+    // side also runs it again at once; here the caller does.
+    const char* state = r.r ? PQresultErrorField(r.r, PG_DIAG_SQLSTATE) : nullptr;
+    if (m_shape && state && std::strcmp(state, "0A000") == 0) m_cache.erase(m_async_sql);
+    refuse_or_throw(m_conn, r.r, m_async_sql);
+  }
   return materialise(r.r, m_shape);
 }
 
