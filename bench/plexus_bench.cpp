@@ -451,6 +451,7 @@ void run_shards(const std::string& pg, const std::string& pg1, const std::string
   cfg.add("pg", pg);
   cfg.add("my", my);
   cfg.add_shard_group("bench_shards", {"pg1", "pg2", "pg", "my"}, "modulo").key = "id";
+  cfg.add_shard_group("bench_ids", {"pg1", "pg2", "pg", "my"}, "hash").key = "id";
   // Loaded through a Database of its own: the measured sessions, like the
   // raw driver's, have not just run thousands of bulk INSERTs.
   auto loader = std::make_unique<Database>(cfg);
@@ -569,6 +570,33 @@ void run_shards(const std::string& pg, const std::string& pg1, const std::string
               rows, static_cast<double>(top_kb) / 1024.0, static_cast<double>(walk_kb) / 1024.0,
               static_cast<double>(start_kb) / 1024.0);
   raw.reset();
+
+  // Global ids: a one-row insert through the group with the key given, with
+  // a sequence's next id (blocks of 1,000 on "pg"), with a time-ordered id.
+  // The sources' share of a sharded insert is the difference.
+  auto& keyed = db.shards("bench_ids");
+  const std::vector<std::string> id_tables = {"bench_ids", "bench_ids_seq", "bench_ids_time"};
+  for (const auto& t : id_tables) {
+    keyed.every_shard().execute("DROP TABLE IF EXISTS " + t);
+    keyed.every_shard().execute("CREATE TABLE " + t + " (id BIGINT PRIMARY KEY, v INT)");
+  }
+  for (const char* t : {"plexus_id_blocks", "plexus_id_workers"}) db.connection("pg").execute(std::string("DROP TABLE IF EXISTS ") + t);
+  keyed.generate_ids("bench_ids_seq", "id", std::make_shared<SequenceIds>(db, "pg", "bench_ids", 1000));
+  keyed.generate_ids("bench_ids_time", "id", std::make_shared<TimeIds>(db, "pg", "bench_ids"));
+  std::int64_t given = 0;
+  std::vector<bench::Variant> ins;
+  ins.push_back({"key given", [&](std::size_t) { keyed.table("bench_ids").insert({{"id", ++given}, {"v", 1}}); }});
+  ins.push_back({"sequence ids (block 1000)", [&](std::size_t) { keyed.table("bench_ids_seq").insert({{"v", 2}}); }});
+  ins.push_back({"time ids", [&](std::size_t) { keyed.table("bench_ids_time").insert({{"v", 3}}); }});
+  auto inserted = bench::measure_group("W8 sharded insert", engine, n.lookups / 20, ins, 20, 100);
+  if (inserted[0].ops_per_s() > 0 && inserted[1].ops_per_s() > 0 && inserted[2].ops_per_s() > 0)
+    std::printf("W8 sharded insert: an id from a sequence costs %+.1f %%, a time-ordered id %+.1f %% of the insert\n",
+                (inserted[0].ops_per_s() / inserted[1].ops_per_s() - 1) * 100,
+                (inserted[0].ops_per_s() / inserted[2].ops_per_s() - 1) * 100);
+  for (auto& r : inserted) out.push_back(std::move(r));
+  for (const auto& t : id_tables) keyed.every_shard().execute("DROP TABLE " + t);
+  for (const char* t : {"plexus_id_blocks", "plexus_id_workers"}) db.connection("pg").execute(std::string("DROP TABLE ") + t);
+
   for (std::size_t m = 0; m < group.size(); ++m)
     for (const char* t : {"bench_items", "bench_insert"}) group.member(m).execute(std::string("DROP TABLE ") + t);
 }

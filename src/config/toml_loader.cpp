@@ -173,22 +173,30 @@ class Loader {
         }
       } else if (k == "ids") {
         const auto* tables = v.as_table();
-        if (!tables) fail(sub, "expected [" + sub + ".TABLE] sections { connection, column, sequence, block }");
+        if (!tables) fail(sub, "expected [" + sub + ".TABLE] sections { connection, kind, column, sequence, block, lease }");
         for (auto&& [table, spec] : *tables) {
           const std::string at = sub + "." + std::string(table.str());
           const auto* s = spec.as_table();
-          if (!s) fail(at, "expected a table { connection, column, sequence, block }");
+          if (!s) fail(at, "expected a table { connection, kind, column, sequence, block, lease }");
           ShardIdsConfig ids;
           ids.table = std::string(table.str());
+          bool block = false, lease = false;
           for (auto&& [ik, iv] : *s) {
             const std::string isub = at + "." + std::string(ik.str());
             if (ik == "connection") ids.connection = string(iv, isub);
+            else if (ik == "kind") ids.kind = string(iv, isub);
             else if (ik == "column") ids.column = string(iv, isub);
             else if (ik == "sequence") ids.sequence = string(iv, isub);
-            else if (ik == "block") ids.block = integer(iv, isub, 1, 1000000000);
-            else fail(isub, "unknown key (expected connection, column, sequence, block)");
+            else if (ik == "block") ids.block = integer(iv, isub, 1, 1000000000), block = true;
+            else if (ik == "lease") ids.lease_s = integer(iv, isub, 2, 86400), lease = true;
+            else fail(isub, "unknown key (expected connection, kind, column, sequence, block, lease)");
           }
-          if (ids.connection.empty()) fail(at, "needs connection = \"…\": where the plexus_id_blocks table lives");
+          if (ids.kind != "sequence" && ids.kind != "time")
+            fail(at + ".kind", "unknown id source '" + ids.kind + "' (expected \"sequence\" or \"time\")");
+          if (ids.kind == "time" && block) fail(at + ".block", "block is for kind = \"sequence\"; time ids lease a worker id");
+          if (ids.kind == "sequence" && lease) fail(at + ".lease", "lease is for kind = \"time\"; a sequence reserves blocks");
+          if (ids.connection.empty())
+            fail(at, "needs connection = \"…\": where the control table (plexus_id_blocks or plexus_id_workers) lives");
           g.ids.push_back(std::move(ids));
         }
       } else {

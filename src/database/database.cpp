@@ -14,13 +14,20 @@ namespace plexus {
 Database::Database(DatabaseConfig cfg, Extensions ext) : ConnectionRegistry(std::move(cfg), ext) {
   for (const auto& g : config().shard_groups) {
     auto group = detail::make_shard_group(
-        g, [&](std::string_view n) -> Connection& { return connection(n); }, ext.shard_strategies);
+        g, [&](std::string_view n) -> Connection& { return connection(n); }, ext.shard_strategies,
+        [this](std::span<const std::string> names) { return begin_global(names); });
     add_shard_group(g.name, *group, *group);
     for (const auto& ids : g.ids) {
       try {
-        group->generate_ids(ids.table, ids.column,
-                            std::make_shared<SequenceIds>(*this, ids.connection,
-                                                          ids.sequence.empty() ? ids.table : ids.sequence, ids.block));
+        const std::string& name = ids.sequence.empty() ? ids.table : ids.sequence;
+        std::shared_ptr<IdSource> source;
+        if (ids.kind == "time")
+          source = std::make_shared<TimeIds>(*this, ids.connection, name, std::chrono::seconds(ids.lease_s));
+        else if (ids.kind == "sequence")
+          source = std::make_shared<SequenceIds>(*this, ids.connection, name, ids.block);
+        else
+          throw UsageError("unknown id source kind '" + ids.kind + "' (expected \"sequence\" or \"time\")");
+        group->generate_ids(ids.table, ids.column, std::move(source));
       } catch (const Error& e) {
         throw ConfigError("shards." + g.name + ".ids." + ids.table + ": " + e.message());
       }

@@ -526,6 +526,7 @@ std::uint64_t QueryBuilder::insert_many(const std::vector<Fields>& rows) {
 
 std::uint64_t QueryBuilder::update(const Fields& fields) {
   if (auto* runner = require_target("update").planning_target()) {
+    if (auto moved = runner->move(*this, fields)) return *moved;
     std::uint64_t n = 0;
     for (Queryable* w : runner->writers(*this, &fields, "update")) n += on(*w).update(fields);
     return n;

@@ -4,16 +4,22 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "plexus/shard/shard_group.hpp"
+#include "plexus/tx/global_transaction.hpp"
 
 namespace plexus::detail {
 
-/// A group over `members` (its connections, in order). @throws ConfigError
-/// naming the group when its strategy is unknown or incomplete.
+/// Starts a transaction across the named connections (Database::begin_global).
+using BeginGlobal = std::function<GlobalTransaction(std::span<const std::string>)>;
+
+/// A group over `members` (its connections, in order); `begin_global` runs
+/// the moves of rows whose shard key changes. @throws ConfigError naming the
+/// group when its strategy is unknown or incomplete.
 [[nodiscard]] std::unique_ptr<ShardGroup> make_shard_group(
     const ShardGroupConfig& cfg, const std::function<Connection&(std::string_view)>& connection,
-    const std::map<std::string, ShardFunction, std::less<>>& registered);
+    const std::map<std::string, ShardFunction, std::less<>>& registered, BeginGlobal begin_global);
 
 }  // namespace plexus::detail

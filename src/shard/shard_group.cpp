@@ -33,6 +33,7 @@ struct ShardGroup::Shared {
   /// Where a table's rows without an id get one: table → (column, source).
   mutable std::mutex ids_mutex;
   mutable std::map<std::string, std::pair<std::string, std::shared_ptr<IdSource>>, std::less<>> ids;
+  detail::BeginGlobal begin_global;  ///< moves of rows whose shard key changes
 };
 
 namespace {
@@ -210,6 +211,10 @@ Queryable& ShardGroup::owner(const QueryBuilder& q, const Fields& row) {
 void ShardGroup::generate_ids(std::string table, std::string column, std::shared_ptr<IdSource> ids) {
   if (table.empty() || column.empty() || !ids)
     throw UsageError("shard group '" + name() + "': generate_ids() needs a table, a column and an id source");
+  if (column == key() && strategy().starts_with("modulo") && !ids->spreads_by_modulo())
+    throw UsageError("shard group '" + name() + "': its modulo strategy places '" + table + "' rows by the low bits of '" +
+                     column + "', which these ids keep mostly equal (time-ordered ids count within a millisecond "
+                     "there), so nearly every row would go to one member; use strategy \"hash\" (or SequenceIds)");
   std::lock_guard lock(m_shared->ids_mutex);
   m_shared->ids[std::move(table)] = {std::move(column), std::move(ids)};
 }
@@ -229,14 +234,67 @@ std::optional<std::pair<std::string, Value>> ShardGroup::generated(const QueryBu
   return std::pair<std::string, Value>{std::move(column), Value(source->next())};
 }
 
+std::optional<std::uint64_t> ShardGroup::move(const QueryBuilder& q, const Fields& set) {
+  if (key().empty()) return std::nullopt;
+  const Value* new_key = nullptr;
+  for (const auto& [column, value] : set)
+    if (column == key()) new_key = &value;
+  if (!new_key) return std::nullopt;
+  const std::size_t to = index_of(*new_key);
+  // Where the matching rows may be: the key's member, or every member when
+  // the where names no key and every_shard() allowed it (else refused here).
+  std::vector<std::size_t> from;
+  for (Queryable* w : writers(q, nullptr, "update"))
+    for (std::size_t i = 0; i < size(); ++i)
+      if (w == m_shared->members[i]) from.push_back(i);
+  if (from.size() == 1 && from.front() == to) return q.on(*m_shared->members[to]).update(set);  // stays where it is
+  std::vector<std::string> names;
+  for (std::size_t i : from) names.push_back(member_names()[i]);
+  if (std::find(from.begin(), from.end(), to) == from.end()) names.push_back(member_names()[to]);
+  // One commit across the members: each row is read (locked), deleted where
+  // it is and inserted on its new member with the update applied, or none is.
+  GlobalTransaction g = m_shared->begin_global(names);
+  Transaction& target = g[member_names()[to]];
+  std::uint64_t n = 0;
+  for (std::size_t i : from) {
+    Transaction& tx = g[member_names()[i]];
+    if (i == to) {
+      n += q.on(tx).update(set);
+      continue;
+    }
+    const Query read = q.on(tx).to_sql(tx.grammar());
+    const Result rows = tx.select(read.sql + std::string(tx.grammar().row_lock()), read.bindings);
+    if (rows.empty()) continue;
+    if (const auto deleted = q.on(tx).remove(); deleted != rows.size())
+      throw Error(ErrorKind::retryable,
+                  "moving rows of '" + q.table() + "' to member '" + member_names()[to] + "' of shard group '" + name() +
+                      "': " + std::to_string(rows.size()) + " were read on '" + member_names()[i] + "' but " +
+                      std::to_string(deleted) + " deleted (they changed meanwhile); nothing was moved, run it again");
+    std::vector<Fields> moved;
+    moved.reserve(rows.size());
+    for (Row row : rows) {
+      Fields f;
+      for (std::size_t c = 0; c < rows.columns().size(); ++c) {
+        const std::string& column = rows.columns()[c];
+        auto it = std::find_if(set.begin(), set.end(), [&](const auto& s) { return s.first == column; });
+        f.emplace_back(column, it != set.end() ? it->second : Value(row[c]));
+      }
+      moved.push_back(std::move(f));
+    }
+    (void)QueryBuilder(target, q.table()).insert_many(moved);
+    n += rows.size();
+  }
+  g.commit();
+  return n;
+}
+
 std::vector<Queryable*> ShardGroup::writers(const QueryBuilder& q, const Fields* set, std::string_view what) {
   if (set && !key().empty())
     for (const auto& [column, value] : *set)
-      if (column == key())
-        throw UsageError(std::string(what) + " of '" + q.table() + "' on shard group '" + name() + "' sets the shard key '" +
-                         key() + "': that would leave the row on a member that no longer owns it; move the row "
-                         "instead (read it, insert it with the new key and delete the old one in db.transaction "
-                         "over both members)");
+      if (column == key())  // update() moves the row (move()); what else reaches here cannot
+        throw UsageError(std::string(what) + " of '" + q.table() + "' on shard group '" + name() + "' changes the shard key '" +
+                         key() + "' by an expression: the new member is not known before it runs; set the key to "
+                         "a value with update() instead (the row then moves to its new member)");
   std::string why;
   auto targets = read_targets(q, &why);
   if (targets.size() != size() || m_every) {
@@ -596,9 +654,11 @@ namespace detail {
 
 std::unique_ptr<ShardGroup> make_shard_group(const ShardGroupConfig& cfg,
                                              const std::function<Connection&(std::string_view)>& connection,
-                                             const std::map<std::string, ShardFunction, std::less<>>& registered) {
+                                             const std::map<std::string, ShardFunction, std::less<>>& registered,
+                                             BeginGlobal begin_global) {
   auto shared = std::make_shared<ShardGroup::Shared>();
   shared->cfg = cfg;
+  shared->begin_global = std::move(begin_global);
   for (const auto& m : cfg.members) shared->members.push_back(&connection(m));
   shared->strategy = make_shard_strategy(cfg, registered, connection);
   shared->pool = std::make_unique<TaskPool>(cfg.parallelism ? cfg.parallelism : cfg.members.size());

@@ -5,9 +5,11 @@
 // runs the members in parallel.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
-#include <map>
 #include <filesystem>
+#include <map>
+#include <thread>
 
 #include "plexus/plexus.hpp"
 #include "shard/oracle.hpp"
@@ -509,4 +511,117 @@ TEST_F(ShardServers, DecimalsAndTimestampsFromDifferentEnginesCompareByValue) {
   EXPECT_EQ(judge(by_cost, one.table(t).select({"id", "cost"}).order_by("cost", "desc").get(), true), "");
   for (std::size_t m = 0; m < g.size(); ++m) g.member(m).execute("DROP TABLE IF EXISTS " + t);
   one.execute("DROP TABLE IF EXISTS " + t);
+}
+
+// ---- shard-key changes move the row -------------------------------------------------
+
+namespace {
+
+struct MovedOrder {
+  std::int64_t id = 0;
+  std::int64_t user_id = 0;
+  double total = 0;
+  std::string status;
+  static constexpr auto schema =
+      plexus::schema("moved_orders", col<&MovedOrder::id>("id", primary_key), col<&MovedOrder::user_id>("user_id"),
+                     col<&MovedOrder::total>("total"), col<&MovedOrder::status>("status"))
+          .connection("by_user")
+          .shard_key("user_id");
+};
+
+}  // namespace
+
+TEST_F(ShardServers, ChangingAShardKeyMovesTheRowInOneCommitAcrossEngines) {
+  auto& g = db->shards("mixed");  // PostgreSQL x2, MariaDB, SQLite; hash of id
+  for (std::size_t m = 0; m < g.size(); ++m) {
+    g.member(m).execute("DROP TABLE IF EXISTS items");
+    g.member(m).execute(ddl(g.member_names()[m]));
+  }
+  for (std::int64_t id = 1; id <= 40; ++id)
+    g.table("items").insert({{"id", id}, {"grp", "g"}, {"cat", id % 3}, {"price", id * 1.5}, {"qty", id}, {"name", "n"}});
+  auto member_of = [&](const std::string& name) {
+    return static_cast<std::size_t>(std::find(g.member_names().begin(), g.member_names().end(), name) - g.member_names().begin());
+  };
+  // A key on `from` and an unused key on `to`.
+  auto key_on = [&](const std::string& member, std::int64_t from) {
+    for (std::int64_t k = from;; ++k)
+      if (g.index_of(k) == member_of(member)) return k;
+  };
+  auto where_is = [&](std::int64_t id) {
+    std::vector<std::string> at;
+    for (std::size_t m = 0; m < g.size(); ++m)
+      if (g.member(m).scalar("SELECT count(*) FROM items WHERE id = ?", {id}, Intent::write).as<int>() > 0)
+        at.push_back(g.member_names()[m]);
+    return at;
+  };
+  const std::int64_t a = key_on("pg1", 1), to_my = key_on("my", 1000), to_lite = key_on("lite", 2000);
+  // PostgreSQL → MariaDB, every other column kept, the set one changed.
+  EXPECT_EQ(g.table("items").where("id", a).update({{"id", to_my}, {"name", "moved"}}), 1u);
+  EXPECT_TRUE(where_is(a).empty());
+  EXPECT_EQ(where_is(to_my), std::vector<std::string>{"my"});
+  const Result moved = g.member(member_of("my")).select("SELECT qty, price, name FROM items WHERE id = ?", {to_my});
+  EXPECT_EQ(moved[0][0].as<std::int64_t>(), a);
+  EXPECT_DOUBLE_EQ(moved[0][1].as<double>(), a * 1.5);
+  EXPECT_EQ(moved[0][2].as<std::string>(), "moved");
+  // MariaDB → SQLite: SQLite takes part as the one participant that cannot prepare.
+  EXPECT_EQ(g.table("items").where("id", to_my).update({{"id", to_lite}}), 1u);
+  EXPECT_EQ(where_is(to_lite), std::vector<std::string>{"lite"});
+  // Onto a key its new member already holds: the insert fails, so nothing moved.
+  const std::int64_t b = key_on("pg2", 1), taken = key_on("pg1", a + 1);  // a left pg1 above
+  ASSERT_LE(taken, 40);
+  EXPECT_THROW((void)g.table("items").where("id", b).update({{"id", taken}}), Error);
+  EXPECT_EQ(where_is(b), std::vector<std::string>{"pg2"}) << "a failed move leaves the row where it was";
+  EXPECT_EQ(g.table("items").count(), 40);
+  // Onto itself (the same key): a plain update on its member.
+  EXPECT_EQ(g.table("items").where("id", b).update({{"id", b}, {"name", "same"}}), 1u);
+  EXPECT_EQ(where_is(b), std::vector<std::string>{"pg2"});
+
+  // Two threads move one row to two new keys at once: it ends in exactly one place.
+  const std::int64_t c = key_on("pg1", taken + 1), c1 = key_on("pg2", 3000), c2 = key_on("my", 4000);
+  ASSERT_LE(c, 40);
+  std::atomic<int> done{0}, failed{0};
+  auto mover = [&](std::int64_t to) {
+    try {
+      done += static_cast<int>(g.table("items").where("id", c).update({{"id", to}}));
+    } catch (const Error&) {
+      ++failed;  // the other one held the row: an error to retry, nothing half-moved
+    }
+  };
+  std::thread t1(mover, c1), t2(mover, c2);
+  t1.join();
+  t2.join();
+  EXPECT_EQ(done.load(), 1) << failed.load() << " failed";
+  EXPECT_EQ(where_is(c).size() + where_is(c1).size() + where_is(c2).size(), 1u);
+  EXPECT_EQ(g.table("items").count(), 40);
+}
+
+TEST_F(ShardServers, AModelSavedWithAnotherShardKeyMovesToItsNewMember) {
+  DatabaseConfig cfg;
+  cfg.add("pg1", pg1);
+  cfg.add("pg2", pg2);
+  cfg.add("my", my).database = "plexus_shard";
+  cfg.add_shard_group("by_user", {"pg1", "pg2", "my"}, "modulo").key = "user_id";
+  Database d(cfg);
+  auto& g = d.shards("by_user");
+  g.every_shard().execute("DROP TABLE IF EXISTS moved_orders");
+  g.every_shard().execute("CREATE TABLE moved_orders (id BIGINT PRIMARY KEY, user_id BIGINT NOT NULL, total DOUBLE PRECISION, status VARCHAR(20))");
+  auto orders = d.model<MovedOrder>();
+  (void)orders.create(MovedOrder{1, 3, 10.0, "open"});  // user 3: member 0 (pg1)
+  (void)orders.create(MovedOrder{2, 4, 20.0, "open"});  // user 4: member 1 (pg2)
+  auto count_on = [&](const std::string& m, std::int64_t id) {
+    return d.connection(m).scalar("SELECT count(*) FROM moved_orders WHERE id = ?", {id}, Intent::write).as<int>();
+  };
+  auto e = orders.find_or_fail(1);
+  e.user_id = 5;  // member 2 (MariaDB)
+  e.status = "moved";
+  orders.save(e);
+  EXPECT_EQ(count_on("pg1", 1), 0);
+  EXPECT_EQ(count_on("my", 1), 1);
+  EXPECT_EQ(orders.find_or_fail(1).status, "moved");
+  MovedOrder plain{2, 6, 21.0, "plain"};  // user 6: member 0 (pg1)
+  orders.save(plain);
+  EXPECT_EQ(count_on("pg2", 2), 0);
+  EXPECT_EQ(count_on("pg1", 2), 1);
+  EXPECT_DOUBLE_EQ(orders.find_or_fail(2).total, 21.0);
+  g.every_shard().execute("DROP TABLE moved_orders");
 }

@@ -372,8 +372,16 @@ TEST_F(ShardRouting, WritesWithoutTheKeyAndKeyChangesAreRefused) {
             std::string::npos);
   EXPECT_NE(message([&] { (void)g.table("users").insert({{"name", "no key"}}); }).find("needs the shard key 'id'"),
             std::string::npos);
-  EXPECT_NE(message([&] { (void)g.table("users").where("id", 3).update({{"id", 4}}); }).find("sets the shard key"),
+  // A key change moves the row in one commit across both members: two
+  // SQLite files cannot prepare, so the move is refused before anything runs.
+  EXPECT_NE(message([&] { (void)g.table("users").where("id", 3).update({{"id", 4}}); }).find("cannot prepare a transaction"),
             std::string::npos);
+  EXPECT_NE(message([&] { (void)g.table("users").where("id", 3).increment("id", 1); }).find("changes the shard key 'id' by an expression"),
+            std::string::npos);
+  // A new key on the same member (3 % 4 == 11 % 4) is a plain update there.
+  EXPECT_EQ(g.table("users").where("id", 3).update({{"id", 11}}), 1u);
+  EXPECT_EQ(rows_on(db->connection("s3"), "users", 11), 1);
+  EXPECT_EQ(g.table("users").where("id", 11).update({{"id", 3}}), 1u);
   EXPECT_NE(message([&] { (void)g.execute("DELETE FROM users"); }).find("every_shard()"), std::string::npos);
   EXPECT_EQ(g.table("users").count(), 8) << "nothing was written by a refused call";
   EXPECT_EQ(g.every_shard().table("users").where("score", 1).update({{"name", "all"}}), 8u);
@@ -502,16 +510,17 @@ TEST(ShardModels, AModelWithAShardKeyRoutesByItAndFansOutWithoutIt) {
   found->status = "refunded";
   orders.save(*found);  // matched by id and user_id: one member
   EXPECT_EQ(db.connection("s2").scalar("SELECT status FROM orders WHERE id = 7").as<std::string>(), "refunded");
-  found->user_id = 1;  // moving a row to another member is refused, not half-done
+  found->user_id = 1;  // moving a row between two SQLite members cannot commit atomically: refused, not half-done
   EXPECT_THROW(orders.save(*found), UsageError);
   EXPECT_EQ(db.connection("s2").scalar("SELECT user_id FROM orders WHERE id = 7").as<int>(), 2);
-  // The same change through a plain struct is refused the same way, and writes nothing.
+  // The same change through a plain struct is refused the same way, and writes nothing
+  // (a move between members that can prepare is tested on the servers).
   Order plain{7, 1, 99.0, "changed"};
   try {
     orders.save(plain);
     ADD_FAILURE() << "a plain struct's shard-key change was accepted";
   } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("changes the shard key 'user_id'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("cannot prepare a transaction"), std::string::npos) << e.what();
   }
   EXPECT_EQ(db.connection("s2").scalar("SELECT status FROM orders WHERE id = 7").as<std::string>(), "refunded");
   EXPECT_EQ(db.connection("s1").scalar("SELECT count(*) FROM orders WHERE id = 7").as<int>(), 0);

@@ -156,15 +156,19 @@ struct ShardDirectory {
   std::string member_column = "member";
 };
 
-/// Where a sharded table's new ids come from (SequenceIds): rows inserted
-/// through the group without `column` get the next id of `sequence`, whose
-/// blocks of `block` ids are reserved in `plexus_id_blocks` on `connection`.
+/// Where a sharded table's new ids come from: rows inserted through the group
+/// without `column` get one. kind "sequence" (SequenceIds): blocks of `block`
+/// ids reserved in `plexus_id_blocks` on `connection`; kind "time" (TimeIds):
+/// time-ordered ids under a worker id leased for `lease_s` seconds in
+/// `plexus_id_workers` on `connection`.
 struct ShardIdsConfig {
   std::string table;
   std::string column = "id";
   std::string connection;  ///< where the control table lives
-  std::string sequence;    ///< "" = the table's name
-  std::int64_t block = 1000;
+  std::string kind = "sequence";  ///< "sequence" or "time"
+  std::string sequence;    ///< the source's name in its control table ("" = the table's name)
+  std::int64_t block = 1000;   ///< kind "sequence" only
+  std::int64_t lease_s = 60;   ///< kind "time" only
 };
 
 /// A user strategy: the index (0 … members-1) of the member owning `key`.

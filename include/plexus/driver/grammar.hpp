@@ -51,6 +51,11 @@ class Grammar {
   /// Appends LIMIT/OFFSET (a LIMIT is implied where an engine needs one for OFFSET).
   virtual void limit_offset(std::string& out, std::optional<std::uint64_t> limit,
                             std::optional<std::uint64_t> offset) const;
+  /// What follows a SELECT to lock the rows it reads until the transaction
+  /// ends (" FOR UPDATE"); "" where a transaction's first write locks the
+  /// whole database instead (SQLite: a read-then-write transaction fails
+  /// rather than lose a concurrent change).
+  [[nodiscard]] virtual std::string_view row_lock() const noexcept { return " FOR UPDATE"; }
   /// Whether INSERT … RETURNING is available.
   [[nodiscard]] virtual bool supports_returning() const noexcept = 0;
   /// Whether the dialect has a case-insensitive ILIKE (else the builder

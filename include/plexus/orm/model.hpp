@@ -205,7 +205,7 @@ class Model {
       std::erase_if(all, [](const auto& f) { return f.first == T::schema.shard_key_name(); });
     QueryBuilder q(target(m_conn), detail::schema_table<T>());
     pin(q.where(key_name(), key), obj);
-    if (q.update(all) == 0 && m_sharded) refuse_if_moved(key);
+    if (q.update(all) == 0 && m_sharded) move_if_key_changed(key, obj);
   }
   /// Deletes by primary key; true if a row was deleted.
   bool remove(const T& obj) const {
@@ -307,9 +307,9 @@ class Model {
     return where == m_conn ? home() : m_db->queryable(where);
   }
   /// A sharded save() that updated nothing: if the row lives under another
-  /// shard key, the struct changed its shard key, which is refused as for an
-  /// entity (the row would stay on a member that no longer owns it).
-  void refuse_if_moved(const Value& key) const {
+  /// shard key, the struct changed its shard key, and the row moves to the
+  /// member of the new one (ShardGroup: one commit across both members).
+  void move_if_key_changed(const Value& key, const T& obj) const {
     if constexpr (!T::schema.shard_key_name().empty()) {
       if (T::schema.shard_key_name() == key_name()) return;
       QueryBuilder where_now(home(), detail::schema_table<T>());
@@ -317,12 +317,10 @@ class Model {
       where_now.select({Expr(shard_key)}).where(key_name(), key);
       const Result found = where_now.get();
       if (found.size() == 0) return;  // no such row: nothing to update, as on one database
-      throw UsageError("save() of '" + std::string(T::schema.table()) + "' on shard group '" + m_conn +
-                       "' changes the shard key '" + shard_key + "' of the row with " + std::string(key_name()) +
-                       " = " + key.to_string() + " (it is " + Value(found.front()[0]).to_string() +
-                       " in the database): that would leave the row on a member that no longer owns it; nothing "
-                       "was written. Move the row instead (read it, insert it with the new key and delete the old "
-                       "one in db.transaction over both members)");
+      Fields all = detail::to_fields(obj);
+      all.erase(all.begin() + static_cast<std::ptrdiff_t>(T::schema.key_index()));
+      QueryBuilder q(home(), detail::schema_table<T>());
+      q.where(key_name(), key).where(shard_key, Value(found.front()[0])).update(all);
     }
   }
   /// On a shard group, also matches the row's shard key, so a write goes to

@@ -172,6 +172,11 @@ class PlanningTarget {
   /// A column an insert of `row` into `q`'s table lacks and the target
   /// generates (a global id), with its new value; nullopt when none.
   [[nodiscard]] virtual std::optional<std::pair<std::string, Value>> generated(const QueryBuilder& q, const Fields& row) = 0;
+  /// An update of `q` whose `set` changes the shard key: moves the matching
+  /// rows to the new key's member (deleted where they are, inserted there,
+  /// in one commit across both) and returns how many; nullopt when `set`
+  /// leaves the shard key alone.
+  [[nodiscard]] virtual std::optional<std::uint64_t> move(const QueryBuilder& q, const Fields& set) = 0;
   /// The targets an update (`set`: its fields) or delete (`set` null) of `q`
   /// runs on: the key's owner, or every member when asked for explicitly.
   /// @throws UsageError otherwise, or when `set` changes the shard key.
@@ -365,6 +370,10 @@ class QueryBuilder {
   /// The form the table's name was found in when it was checked.
   [[nodiscard]] NameForm table_form() const noexcept { return m_table_form; }
 
+  /// The same query on another target `t` (a member of a group, a
+  /// transaction), which must outlive the copy.
+  [[nodiscard]] QueryBuilder on(Queryable& t) const;
+
  private:
   /// Where this builder runs: one target, or a runner that fans out (exactly one is set).
   [[nodiscard, gnu::always_inline]] std::pair<Queryable*, PlanningTarget*> route(std::string_view what) const {
@@ -376,8 +385,6 @@ class QueryBuilder {
   }
   /// route() for a target that runs builders itself: the one member it names, or the runner.
   [[nodiscard]] std::pair<Queryable*, PlanningTarget*> route_by(PlanningTarget& runner) const;
-  /// This builder retargeted at `t` (a member a runner chose).
-  [[nodiscard]] QueryBuilder on(Queryable& t) const;
   template <class T>
   static std::vector<T> read_rows(const Result& r, std::size_t most) {
     std::vector<T> out;

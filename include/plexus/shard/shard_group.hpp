@@ -138,6 +138,7 @@ class ShardGroup final : public Queryable, public PlanningTarget {
   using Queryable::cursor;  // raw SQL: every member's rows, one member after the other
   [[nodiscard]] Queryable& owner(const QueryBuilder& q, const Fields& row) override;
   [[nodiscard]] std::optional<std::pair<std::string, Value>> generated(const QueryBuilder& q, const Fields& row) override;
+  [[nodiscard]] std::optional<std::uint64_t> move(const QueryBuilder& q, const Fields& set) override;
   [[nodiscard]] std::vector<Queryable*> writers(const QueryBuilder& q, const Fields* set, std::string_view what) override;
 
  protected:

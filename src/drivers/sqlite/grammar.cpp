@@ -18,6 +18,7 @@ class SqliteGrammar final : public Grammar {
     Grammar::limit_offset(out, limit, offset);
   }
   bool supports_returning() const noexcept override { return true; }  // SQLite ≥ 3.35
+  std::string_view row_lock() const noexcept override { return {}; }
   std::size_t max_parameters() const noexcept override { return 32766; }
   SqlSyntax syntax() const noexcept override {
     return {.bracket_identifiers = true};
