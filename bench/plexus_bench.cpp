@@ -16,6 +16,12 @@
 
 #include <nlohmann/json.hpp>
 #include <plexus/plexus.hpp>
+#ifdef PLEXUS_HAS_ASYNC
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <plexus/async.hpp>
+#endif
 
 #include "harness.hpp"
 #include "raw.hpp"
@@ -306,6 +312,48 @@ void run_engine(const Target& t, const Sizes& n, std::vector<bench::Result>& out
     });
   }));
   check_sums(w5);
+
+#ifdef PLEXUS_HAS_ASYNC
+  // W9: point selects from one thread: the blocking API one at a time, the
+  // asynchronous API with 64 in flight over a pool of 8 sessions, and (the
+  // yardstick) the raw API's pipeline, 64 at a time on one connection.
+  if (engine == "postgres" || engine == "mysql") {
+    const std::string w9 = "W9 one thread";
+    if (raw->batches())
+      out.push_back(bench::measure_once(w9, engine, "raw pipeline 64 deep", n.lookups, [&] {
+        std::int64_t s = 0;
+        for (std::size_t at = 0; at < ids.size(); at += 64)
+          for (const auto& it : raw->get_many(std::span<const std::int64_t>(ids).subspan(at, std::min<std::size_t>(64, ids.size() - at))))
+            s += it.id;
+        sums["w9 raw"] = s;
+      }));
+    out.push_back(bench::measure_once(w9, engine, "plexus blocking", n.lookups, [&] {
+      std::int64_t s = 0;
+      for (auto id : ids) s += conn.select(sql, {id})[0][0].as<std::int64_t>();
+      sums["w9 blocking"] = s;
+    }));
+    DatabaseConfig eight = cfg;
+    eight.connections.front().pool.max = 8;
+    Database adb(eight);
+    auto& aconn = adb.connection("bench");
+    aconn.warm_up();
+    out.push_back(bench::measure_once(w9, engine, "plexus async 64 in flight", n.lookups, [&] {
+      boost::asio::io_context io;
+      std::int64_t s = 0;
+      for (std::size_t lane = 0; lane < 64; ++lane)
+        boost::asio::co_spawn(io, [&, lane]() -> boost::asio::awaitable<void> {
+          for (std::size_t k = lane; k < ids.size(); k += 64) {
+            Result r = co_await plexus::async_select(aconn, sql, plexus::values(ids[k]), boost::asio::use_awaitable);
+            s += r[0][0].as<std::int64_t>();
+          }
+        }, [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
+      io.run();
+      sums["w9 async"] = s;
+    }));
+    if (sums["w9 async"] != sums["w9 blocking"] || (raw->batches() && sums["w9 raw"] != sums["w9 blocking"]))
+      std::fprintf(stderr, "bench: W9 read different rows\n");
+  }
+#endif
 }
 
 /// Peak resident memory since the last reset (Linux: VmHWM, reset through clear_refs).

@@ -4,6 +4,7 @@ option(PLEXUS_BUILD_TESTS "Build the tests" ${PROJECT_IS_TOP_LEVEL})
 option(PLEXUS_BUILD_EXAMPLES "Build the examples" ${PROJECT_IS_TOP_LEVEL})
 option(PLEXUS_BUILD_BENCH "Build the benchmarks" OFF)
 option(PLEXUS_BUILD_FUZZ "Build the libFuzzer targets (needs clang)" OFF)
+option(PLEXUS_ASYNC "Build the asynchronous API (<plexus/async.hpp>, needs Boost.Asio 1.81 headers)" ON)
 set(PLEXUS_SANITIZE "" CACHE STRING "Sanitizers to build with: '', 'address,undefined' or 'thread'")
 
 add_library(plexus_warnings INTERFACE)

@@ -210,21 +210,36 @@ template <class Body, class Rows>
       throw;
     }
   }
-  QueryEvent ev = event(at, sql, params, intent);
-  fire(&HookRegistry::Set::before, ev);
-  const auto start = Clock::now();
+  Started started = start(at, sql, params, intent);
   try {
     auto r = body();
-    const auto took = Clock::now() - start;
-    at.pool.metrics().record(intent, took, nullptr);
-    ev.duration = took;
-    ev.rows = rows(r);
-    fire(&HookRegistry::Set::after, ev);
+    finish(started, at, intent, rows(r));
     return r;
   } catch (Error& e) {
-    failed(e, lease, at, sql, params, intent, Clock::now() - start, &ev);
+    fail(started, e, lease, at, sql, params, intent);
     throw;
   }
+}
+
+Executor::Started Executor::start(const RunContext& at, std::string_view sql, std::span<const Value> params,
+                                  Intent intent) {
+  refuse_nul(sql);
+  Started s;
+  if (hooked()) {
+    s.ev.emplace(event(at, sql, params, intent));
+    fire(&HookRegistry::Set::before, *s.ev);
+  }
+  s.start = Clock::now();
+  return s;
+}
+
+void Executor::finish(Started& s, const RunContext& at, Intent intent, std::uint64_t rows) {
+  const auto took = Clock::now() - s.start;
+  at.pool.metrics().record(intent, took, nullptr);
+  if (!s.ev) return;
+  s.ev->duration = took;
+  s.ev->rows = rows;
+  fire(&HookRegistry::Set::after, *s.ev);
 }
 
 std::uint64_t Executor::run(Pool::Lease& lease, const RunContext& at, const Statement& s, InFlight* in_flight) {
@@ -339,12 +354,17 @@ void Executor::transaction_step(Pool::Lease& lease, const RunContext& at, std::s
 
 void Executor::acquire_failed(Error& e, const Pool& pool, std::string_view reason, std::string_view sql,
                               std::span<const Value> params, Intent intent) {
+  report_acquire_failure(e, pool, reason, sql, params, intent);
+  throw;
+}
+
+void Executor::report_acquire_failure(Error& e, const Pool& pool, std::string_view reason, std::string_view sql,
+                                      std::span<const Value> params, Intent intent) {
   e.set_sql(sql);
   pool.metrics().record(intent, std::chrono::nanoseconds(0), &e);
   QueryEvent ev = event(RunContext{pool, reason}, sql, params, intent);
   ev.error = &e;
   fire(&HookRegistry::Set::error, ev);
-  throw;
 }
 
 void Executor::refuse_write(std::string_view sql, const Pool& primary) const {

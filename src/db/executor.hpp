@@ -7,6 +7,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <utility>
 #include <string>
@@ -82,6 +83,27 @@ class Executor {
     if (m_cfg.read_only && intent != Intent::read) [[unlikely]]
       refuse_write(sql, primary);
   }
+
+  /// A statement whose session the caller drives itself (the asynchronous
+  /// path) is reported as run() reports one: start() refuses a NUL byte in
+  /// its text and tells the before-hooks; finish() or fail() record the
+  /// metrics and tell the after- or error-hooks (fail() also discards the
+  /// session after a connection failure and adds the context to `e`).
+  /// `sql` and `params` must outlive the Started.
+  struct Started {
+    std::chrono::steady_clock::time_point start;
+    std::optional<QueryEvent> ev;  ///< made only when a hook is set
+  };
+  [[nodiscard]] Started start(const RunContext& at, std::string_view sql, std::span<const Value> params, Intent intent);
+  void finish(Started& s, const RunContext& at, Intent intent, std::uint64_t rows);
+  void fail(Started& s, Error& e, Pool::Lease& lease, const RunContext& at, std::string_view sql,
+            std::span<const Value> params, Intent intent) {
+    failed(e, lease, at, sql, params, intent, std::chrono::steady_clock::now() - s.start, s.ev ? &*s.ev : nullptr);
+  }
+  /// Tells the error hooks that no session could be taken on `pool` for `sql`
+  /// (what acquire() does before it throws).
+  void report_acquire_failure(Error& e, const Pool& pool, std::string_view reason, std::string_view sql,
+                              std::span<const Value> params, Intent intent);
 
   [[nodiscard]] HookRegistry& hooks() noexcept { return m_hooks; }
   void redact_bindings(bool on) noexcept { m_redact.store(on, std::memory_order_relaxed); }

@@ -229,70 +229,11 @@ Pool::Lease Pool::acquire_locked(Clock::time_point started) {
         lock.lock();
       }
     }
-    while (!m_idle.empty()) {
-      Idle slot = std::move(m_idle.back());
-      m_idle.pop_back();
-      // Idle past idle_timeout counts only above pool.min: those sessions are kept.
-      bool expired = now - slot.created >= m_cfg.pool.max_lifetime ||
-                     (now - slot.last_used >= m_cfg.pool.idle_timeout && m_open > m_cfg.pool.min);
-      if (expired || !slot.session->alive()) {
-        --m_open;
-        ++m_discarded;
-        lock.unlock();
-        slot.session.reset();
-        closed(1);
-        lock.lock();
-        continue;
-      }
-      if (now - slot.last_used >= m_cfg.pool.validate_after) {
-        lock.unlock();
-        try {
-          slot.session->ping();
-          return Lease(this, std::move(slot.session), slot.created, now);
-        } catch (const Error&) {
-          slot.session.reset();
-          closed(1);
-          lock.lock();
-          --m_open;
-          ++m_discarded;
-          m_cv.notify_one();
-          continue;
-        }
-      }
-      return Lease(this, std::move(slot.session), slot.created, now);
-    }
+    if (auto lease = take_idle_locked(lock, now)) return std::move(*lease);
     if (m_open < m_max) {
       ++m_open;
       lock.unlock();
-      if (m_budget && !m_budget->take(this, deadline)) {
-        lock.lock();
-        --m_open;
-        ++m_timeouts;
-        m_cv.notify_one();
-        lock.unlock();
-        TimeoutError err("the global connection cap (max_connections = " + std::to_string(m_budget->max()) +
-                         ") is reached and no idle session elsewhere could be closed within " +
-                         std::to_string(m_cfg.pool.acquire_timeout.count()) + " ms");
-        err.add_context({m_cfg.name, m_host_name, this->role(), {}});
-        err.set_hint("raise max_connections, or release sessions sooner");
-        throw err;
-      }
-      try {
-        auto s = m_engine.connect(driver::Target{m_cfg, m_options, m_host ? &*m_host : nullptr});
-        lock.lock();
-        ++m_created;
-        lock.unlock();
-        const auto opened = coarse_now();
-        return Lease(this, std::move(s), opened, opened);
-      } catch (Error& e) {
-        closed(1);
-        lock.lock();
-        --m_open;
-        m_cv.notify_one();
-        lock.unlock();
-        e.add_context({m_cfg.name, m_host_name, this->role(), {}});
-        throw;
-      }
+      return open_counted(deadline);
     }
     m_waiting.fetch_add(1, std::memory_order_seq_cst);  // before looking at the parked slot (see the header)
     const auto wait_start = Clock::now();
@@ -313,6 +254,154 @@ Pool::Lease Pool::acquire_locked(Clock::time_point started) {
       throw err;
     }
   }
+}
+
+std::optional<Pool::Lease> Pool::take_idle_locked(std::unique_lock<std::mutex>& lock, Clock::time_point now) {
+  while (!m_idle.empty()) {
+    Idle slot = std::move(m_idle.back());
+    m_idle.pop_back();
+    // Idle past idle_timeout counts only above pool.min: those sessions are kept.
+    bool expired = now - slot.created >= m_cfg.pool.max_lifetime ||
+                   (now - slot.last_used >= m_cfg.pool.idle_timeout && m_open > m_cfg.pool.min);
+    if (expired || !slot.session->alive()) {
+      --m_open;
+      ++m_discarded;
+      lock.unlock();
+      slot.session.reset();
+      closed(1);
+      lock.lock();
+      continue;
+    }
+    if (now - slot.last_used >= m_cfg.pool.validate_after) {
+      lock.unlock();
+      try {
+        slot.session->ping();
+        lock.lock();
+        return Lease(this, std::move(slot.session), slot.created, now);
+      } catch (const Error&) {
+        slot.session.reset();
+        closed(1);
+        lock.lock();
+        --m_open;
+        ++m_discarded;
+        m_cv.notify_one();
+        continue;
+      }
+    }
+    return Lease(this, std::move(slot.session), slot.created, now);
+  }
+  return std::nullopt;
+}
+
+Pool::Lease Pool::open_counted(Clock::time_point deadline) {
+  if (m_budget && !m_budget->take(this, deadline)) {
+    std::unique_lock lock(m_mutex);
+    --m_open;
+    ++m_timeouts;
+    lock.unlock();
+    m_cv.notify_one();
+    wake_next();
+    TimeoutError err("the global connection cap (max_connections = " + std::to_string(m_budget->max()) +
+                     ") is reached and no idle session elsewhere could be closed within " +
+                     std::to_string(m_cfg.pool.acquire_timeout.count()) + " ms");
+    err.add_context({m_cfg.name, m_host_name, this->role(), {}});
+    err.set_hint("raise max_connections, or release sessions sooner");
+    throw err;
+  }
+  try {
+    auto s = m_engine.connect(driver::Target{m_cfg, m_options, m_host ? &*m_host : nullptr});
+    {
+      std::lock_guard lock(m_mutex);
+      ++m_created;
+    }
+    const auto opened = coarse_now();
+    return Lease(this, std::move(s), opened, opened);
+  } catch (Error& e) {
+    closed(1);
+    {
+      std::lock_guard lock(m_mutex);
+      --m_open;
+    }
+    m_cv.notify_one();
+    wake_next();
+    e.add_context({m_cfg.name, m_host_name, this->role(), {}});
+    throw;
+  }
+}
+
+Pool::Ready Pool::acquire_or_wait(std::function<void()> wake) {
+  const auto now = coarse_now();
+  m_last_used.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+  std::unique_lock lock(m_mutex);
+  unpark_locked();
+  Ready r;
+  if (auto lease = take_idle_locked(lock, now)) {
+    r.lease = std::move(*lease);
+    return r;
+  }
+  if (m_open < m_max) {
+    ++m_open;
+    r.open = true;
+    return r;
+  }
+  // Counted as waiting before the slot is looked at again by a giver (see the header).
+  m_waiting.fetch_add(1, std::memory_order_seq_cst);
+  ++m_waits;
+  r.waiter = ++m_next_waiter;
+  m_wakes.emplace_back(r.waiter, std::move(wake));
+  if (m_parked_state.load(std::memory_order_seq_cst) == kFull) {
+    // Given back between the look above and the count: take it now.
+    m_wakes.pop_back();
+    m_waiting.fetch_sub(1, std::memory_order_relaxed);
+    unpark_locked();
+    if (auto lease = take_idle_locked(lock, now)) {
+      r.waiter = 0;
+      r.lease = std::move(*lease);
+      return r;
+    }
+    m_waiting.fetch_add(1, std::memory_order_seq_cst);
+    m_wakes.emplace_back(r.waiter, std::move(wake));
+  }
+  return r;
+}
+
+Pool::Lease Pool::open_reserved(Clock::time_point deadline) { return open_counted(deadline); }
+
+bool Pool::cancel_wait(std::uint64_t waiter) noexcept {
+  std::lock_guard lock(m_mutex);
+  auto it = std::find_if(m_wakes.begin(), m_wakes.end(), [&](const auto& w) { return w.first == waiter; });
+  if (it == m_wakes.end()) return false;
+  m_wakes.erase(it);
+  m_waiting.fetch_sub(1, std::memory_order_relaxed);
+  return true;
+}
+
+void Pool::wake_next() noexcept {
+  std::function<void()> wake;
+  {
+    std::lock_guard lock(m_mutex);
+    if (m_wakes.empty()) return;
+    wake = std::move(m_wakes.front().second);
+    m_wakes.erase(m_wakes.begin());
+    m_waiting.fetch_sub(1, std::memory_order_relaxed);
+  }
+  try {
+    wake();
+  } catch (...) {
+    // A waker must not break a release.
+  }
+}
+
+TimeoutError Pool::wait_timed_out() {
+  std::unique_lock lock(m_mutex);
+  ++m_timeouts;
+  PoolStats st = stats_locked();
+  lock.unlock();
+  TimeoutError err("no session free in the pool within " + std::to_string(m_cfg.pool.acquire_timeout.count()) + " ms (" +
+                   st.to_string() + ")");
+  err.add_context({m_cfg.name, m_host_name, this->role(), {}});
+  err.set_hint("raise pool.max or pool.acquire_timeout_ms, or release sessions sooner (long transactions, open cursors)");
+  return err;
 }
 
 void Pool::give_back(Lease& lease, bool broken) noexcept {
@@ -340,6 +429,7 @@ void Pool::give_back(Lease& lease, bool broken) noexcept {
         // it is either still to look (and will see the session) or asleep.
         { std::lock_guard lock(m_mutex); }
         m_cv.notify_one();
+        wake_next();
       }
       return;
     }
@@ -347,7 +437,10 @@ void Pool::give_back(Lease& lease, bool broken) noexcept {
     m_idle.push_back(Idle{lease.take(), created, now});
     const bool waiters = m_waiting.load(std::memory_order_relaxed) > 0;
     lock.unlock();
-    if (waiters) m_cv.notify_one();
+    if (waiters) {
+      m_cv.notify_one();
+      wake_next();
+    }
     return;
   }
   std::unique_ptr<driver::Session> closing = lease.take();
@@ -358,6 +451,7 @@ void Pool::give_back(Lease& lease, bool broken) noexcept {
   closing.reset();
   closed(1);
   m_cv.notify_one();
+  wake_next();
 }
 
 PoolStats Pool::stats_locked() const {

@@ -256,58 +256,84 @@ void Router::Route::plan_read() {
   m_walk->order = m_r.walk();
 }
 
+Leg Router::Route::plan() {
+  for (;;) {
+    m_planned = m_phase;
+    switch (m_phase) {
+      case Phase::primary:
+        m_phase = Phase::primary_tried;
+        return Leg{&m_r.primary(), m_reason, nullptr, InFlight()};
+      case Phase::primary_again:
+        m_phase = Phase::last;
+        return Leg{&m_r.primary(), m_reason, nullptr, InFlight()};
+      case Phase::causal:
+      case Phase::replicas:
+        if (m_walk->next < m_walk->order.n) {
+          Replica& r = *m_r.m_replicas[m_walk->order[m_walk->next++]];
+          // Counted from before the session is taken: a read waiting for a
+          // connection is outstanding work on that host too.
+          return Leg{r.pool, m_phase == Phase::causal ? std::string_view("read: causal (replica caught up)")
+                                                      : m_r.strategy_reason(),
+                     &r, InFlight(&r.in_flight)};
+        }
+        if (m_phase == Phase::causal) {
+          to_primary("read: causal (replica behind, primary)");
+          continue;
+        }
+        if (m_o.side == RouteOptions::Side::replica)
+          m_r.no_replica(m_s.sql, m_walk->last_error ? &*m_walk->last_error : nullptr);
+        to_primary("read: fallback to primary (no replica available)");
+        continue;
+      case Phase::primary_tried:
+      case Phase::last: break;
+    }
+    throw std::logic_error("plexus: a route was asked for a host after its last one");
+  }
+}
+
+bool Router::Route::accept(Leg& leg, Pool::Lease& lease) {
+  if (!leg.replica) return true;
+  if (m_planned == Phase::causal) {
+    // Wait on one replica only: waiting on each in turn would multiply the bound.
+    if (!lease->wait_for_position(*m_walk->position, m_r.m_cfg.causal_wait)) {
+      m_walk->next = m_walk->order.n;  // behind: the primary serves it
+      return false;
+    }
+  } else if (!m_r.fit(*leg.replica, lease)) {
+    return false;
+  }
+  m_walk->on = leg.replica;
+  return true;
+}
+
+void Router::Route::acquire_failed(Leg& leg, const Error& e) {
+  if (leg.replica) {
+    if (!e.is_connection_error()) throw;
+    m_r.eject(*leg.replica, e);
+    if (m_planned == Phase::replicas) m_walk->last_error = e.message();
+    return;
+  }
+  // The primary: after a lost connection, the primary there is now (once
+  // per new primary; the same server again ends the walk).
+  if (!e.is_connection_error() || !m_r.follows_failover()) throw;
+  if (&m_r.follow(*leg.pool, e) == leg.pool) throw;
+  m_phase = m_planned;  // the same step, on the new primary
+}
+
 Attempt Router::Route::next_other() {
-  switch (m_phase) {
-    case Phase::primary_again:
-      m_phase = Phase::last;
-      return m_r.writer_leg(m_reason, m_s.sql, m_s.params, m_s.intent);
-    case Phase::causal: return from_causal();
-    case Phase::replicas: return from_replicas();
-    case Phase::primary:  // next() takes it
-    case Phase::primary_tried:
-    case Phase::last: break;
-  }
-  throw std::logic_error("plexus: a route was asked for a host after its last one");
-}
-
-Attempt Router::Route::from_causal() {
-  while (m_walk->next < m_walk->order.n) {
-    Replica& r = *m_r.m_replicas[m_walk->order[m_walk->next++]];
+  for (;;) {
+    Leg leg = plan();
+    Pool::Lease lease;
     try {
-      Attempt leg{*r.pool, r.pool->acquire(), "read: causal (replica caught up)", InFlight(&r.in_flight)};
-      if (!leg.lease->wait_for_position(*m_walk->position, m_r.m_cfg.causal_wait)) break;
-      m_walk->on = &r;
-      return leg;
+      lease = leg.replica ? leg.pool->acquire()
+                          : m_r.m_exec.acquire(*leg.pool, leg.reason, m_s.sql, m_s.params, m_s.intent);
+      if (!accept(leg, lease)) continue;
     } catch (const Error& e) {
-      if (!e.is_connection_error()) throw;
-      m_r.eject(r, e);
+      acquire_failed(leg, e);
+      continue;
     }
+    return Attempt{*leg.pool, std::move(lease), leg.reason, std::move(leg.in_flight)};
   }
-  to_primary("read: causal (replica behind, primary)");
-  return next();
-}
-
-Attempt Router::Route::from_replicas() {
-  while (m_walk->next < m_walk->order.n) {
-    Replica& r = *m_r.m_replicas[m_walk->order[m_walk->next++]];
-    try {
-      // Counted from before the session is acquired: a read waiting for a
-      // connection is outstanding work on that host too.
-      InFlight counted(&r.in_flight);
-      Attempt leg{*r.pool, r.pool->acquire(), m_r.strategy_reason(), InFlight()};
-      if (!m_r.fit(r, leg.lease)) continue;
-      leg.in_flight = std::move(counted);
-      m_walk->on = &r;
-      return leg;
-    } catch (const Error& e) {
-      if (!e.is_connection_error()) throw;
-      m_r.eject(r, e);
-      m_walk->last_error = e.message();
-    }
-  }
-  if (m_o.side == RouteOptions::Side::replica) m_r.no_replica(m_s.sql, m_walk->last_error ? &*m_walk->last_error : nullptr);
-  to_primary("read: fallback to primary (no replica available)");
-  return next();
 }
 
 bool Router::Route::failed(Attempt& leg, const Error& e) {

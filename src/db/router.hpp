@@ -40,6 +40,14 @@ struct Replica {
   std::atomic<std::uint64_t> ejections{0};
 };
 
+/// The host a route tries next, before a session is taken there.
+struct Leg {
+  Pool* pool = nullptr;
+  std::string_view reason;
+  Replica* replica = nullptr;  ///< a read host (null: the primary)
+  InFlight in_flight;          ///< a read host counts the read from before its session is taken
+};
+
 /// One step of a route: a session on the host chosen, and why it was chosen.
 struct Attempt {
   Pool& pool;
@@ -147,6 +155,12 @@ class Router {
 /// an error there, succeeded() ends it. The caller runs the statement in
 /// between (ConnectionCore::run): the router never calls the executor.
 ///
+/// next() is plan() (the host, nothing taken yet), a session taken there,
+/// and accept() (is the host fit for this read?), with acquire_failed()
+/// after a failure to take or check one. The steps are public for a caller
+/// that takes sessions without blocking (the asynchronous API): it walks the
+/// same route, awaiting the session between plan() and accept().
+///
 /// Writes, forced and sticky reads go to the primary; other reads to a
 /// replica in the picker's order, walking on past one that fails before any
 /// row reached the caller (it is ejected for replica_cooldown), then to the
@@ -162,6 +176,19 @@ class Router::Route {
   /// A session on the next host to try. @throws the error that ends the walk
   /// (a primary that cannot be reached, no replica for on_replica()).
   Attempt next();
+  /// The next host to try; the caller takes a session there (the error hooks
+  /// told of a failure on the primary), then calls accept() or
+  /// acquire_failed(). @throws the error that ends the walk (no replica for
+  /// on_replica()).
+  Leg plan();
+  /// Whether the session taken for `leg` may serve the statement (a replica
+  /// ready, within max_replica_lag, caught up with the unit's last write);
+  /// false: plan() again. @throws a connection error (then acquire_failed()).
+  bool accept(Leg& leg, Pool::Lease& lease);
+  /// After taking or checking a session for `leg` failed with `e`: returns
+  /// when plan() has another host (a replica left out, the primary there is
+  /// after a fail-over), else throws `e`.
+  void acquire_failed(Leg& leg, const Error& e);
   /// After `e` on `leg`: true when next() has another host to try, false
   /// when `e` is the statement's error.
   bool failed(Attempt& leg, const Error& e);
@@ -187,13 +214,12 @@ class Router::Route {
     m_phase = Phase::primary;
     m_reason = reason;
   }
-  Attempt from_replicas();
-  Attempt from_causal();
 
   Router& m_r;
   const Statement& m_s;
   const RouteOptions& m_o;
   Phase m_phase = Phase::primary;
+  Phase m_planned = Phase::primary;  ///< the phase plan() handed the last leg out in
   std::string_view m_reason;
   /// A read that may go to a replica: its walk (made only for such a read,
   /// so a statement for the primary pays one flag for it).

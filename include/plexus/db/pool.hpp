@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "plexus/config/config.hpp"
+#include "plexus/core/error.hpp"
 
 namespace plexus {
 
@@ -115,6 +116,31 @@ class Pool {
   ///         ConnectionError when a new session cannot be opened.
   [[nodiscard]] Lease acquire();
 
+  /// What acquire_or_wait() found: a session (`lease`), a slot kept for a
+  /// new one (`open`: call open_reserved()), or neither (`waiter`: `wake`
+  /// will be called once, from the thread that gives a session back or frees
+  /// a slot; cancel_wait(waiter) withdraws it).
+  struct Ready {
+    Lease lease;
+    bool open = false;
+    std::uint64_t waiter = 0;
+  };
+  /// acquire() without blocking, for a caller that waits elsewhere (the
+  /// asynchronous API): never connects, never sleeps.
+  [[nodiscard]] Ready acquire_or_wait(std::function<void()> wake);
+  /// Opens a session in the slot acquire_or_wait() kept (connects: run it
+  /// where blocking is fine). Waits for the global cap until `deadline`.
+  /// @throws as acquire() does; the slot is freed.
+  [[nodiscard]] Lease open_reserved(std::chrono::steady_clock::time_point deadline);
+  /// Withdraws a wait; false when its wake was already called (or is being
+  /// called), which the caller then hands on with wake_next().
+  bool cancel_wait(std::uint64_t waiter) noexcept;
+  /// Calls the next waiting `wake`, if any (a woken caller that no longer
+  /// wants a session hands its turn on).
+  void wake_next() noexcept;
+  /// The error of a wait that ran out (counted as a timeout).
+  [[nodiscard]] TimeoutError wait_timed_out();
+
   [[nodiscard]] PoolStats stats() const;
   /// "primary" or "replica": the role this host has now (a primary candidate
   /// of a fail-over connection changes role when the writer moves).
@@ -152,6 +178,12 @@ class Pool {
   /// The locked path of acquire(): idle list, checks, new sessions, waiting
   /// (until pool.acquire_timeout after `started`).
   [[nodiscard]] Lease acquire_locked(std::chrono::steady_clock::time_point started);
+  /// An idle session fit to hand out, if there is one (closing those that
+  /// are not); `lock` is held on entry and exit (released while closing or pinging).
+  [[nodiscard]] std::optional<Lease> take_idle_locked(std::unique_lock<std::mutex>& lock,
+                                                      std::chrono::steady_clock::time_point now);
+  /// Connects in a slot already counted in m_open (freed on failure).
+  [[nodiscard]] Lease open_counted(std::chrono::steady_clock::time_point deadline);
   /// Takes the parked session, if there is one.
   [[nodiscard]] std::optional<Idle> unpark() noexcept;
   /// Moves the parked session to the idle list; caller holds the lock.
@@ -185,7 +217,9 @@ class Pool {
   std::condition_variable m_cv;
   std::vector<Idle> m_idle;
   std::size_t m_open = 0;
-  std::atomic<std::size_t> m_waiting{0};
+  std::atomic<std::size_t> m_waiting{0};  ///< blocked in acquire() and waiting through acquire_or_wait()
+  std::vector<std::pair<std::uint64_t, std::function<void()>>> m_wakes;  ///< acquire_or_wait()'s waiters, in order
+  std::uint64_t m_next_waiter = 0;
   std::uint64_t m_created = 0;
   std::uint64_t m_discarded = 0;
   std::uint64_t m_timeouts = 0;

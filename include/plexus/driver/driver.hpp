@@ -151,6 +151,12 @@ class Session {
   /// The non-blocking side of this session, or nullptr when the engine has
   /// none (see AsyncSession). Default: none.
   [[nodiscard]] virtual AsyncSession* async() noexcept { return nullptr; }
+  /// Asks the engine to stop the statement this session runs on another
+  /// thread (a blocking statement the asynchronous API runs on a worker and
+  /// its caller cancelled): thread-safe, bounded in time, and to be called
+  /// only while that statement runs. It then ends with an error. Default:
+  /// nothing (the statement runs to its end).
+  virtual void interrupt() noexcept {}
 
  protected:
   /// Hands every row of `r` to `visit`; the row count, or the affected rows

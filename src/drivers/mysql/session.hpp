@@ -128,6 +128,7 @@ class Session final : public driver::Session, public driver::AsyncSession {
   /// blocks in its TLS reads and writes even inside the _start/_cont calls,
   /// which would stall a loop; such a session's statements go to a worker.
   [[nodiscard]] driver::AsyncSession* async() noexcept override { return m_encrypted ? nullptr : this; }
+  void interrupt() noexcept override { kill_query(); }
   [[nodiscard]] int socket() const noexcept override;
   [[nodiscard]] Wait start(std::string_view sql, std::span<const Value> params) override;
   [[nodiscard]] Wait resume() override;

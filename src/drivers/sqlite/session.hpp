@@ -37,6 +37,7 @@ class Session final : public driver::Session {
   ~Session() override;
 
   Result execute(std::string_view sql, std::span<const Value> params) override;
+  void interrupt() noexcept override { sqlite3_interrupt(m_db); }
   std::uint64_t execute_script(std::string_view sql) override;
   std::uint64_t execute_each(std::string_view sql, std::span<const Value> params, const RowVisitor& visit) override;
   std::unique_ptr<RowSource> stream(std::string_view sql, std::span<const Value> params) override;

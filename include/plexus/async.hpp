@@ -1,0 +1,151 @@
+// The asynchronous API: Plexus statements as Boost.Asio operations, so a
+// service on an event loop (Asio, Beast) runs many queries from one thread
+// without parking a thread per query.
+//
+//   boost::asio::awaitable<void> dashboard(plexus::Database& db) {
+//     using boost::asio::use_awaitable;
+//     auto [users, orders] = co_await plexus::all(
+//         plexus::async_select(db.connection("users"), "SELECT count(*) FROM users", {}, use_awaitable),
+//         plexus::async_select(db.connection("orders"), "SELECT count(*) FROM orders", {}, use_awaitable));
+//   }
+//
+// A statement walks the same route as on the blocking API (read/write
+// splitting, replica ejection, causal and sticky reads, fail-over
+// following), fires the same hooks and metrics and throws the same errors.
+// PostgreSQL and MariaDB sessions wait on their sockets in the caller's
+// io_context; sessions without a non-blocking side (SQLite, MariaDB over TLS)
+// run their statements on a small bounded worker pool. Connecting runs there
+// too. See docs/async.md.
+//
+// Completion tokens: every operation takes one (use_awaitable, a callback
+// bound to an executor with bind_executor, use_future, deferred); the
+// completion signature is void(std::exception_ptr, Result). The socket waits
+// run on the handler's associated executor, or on default_io_context() when
+// it has none (a plain callback, use_future).
+#pragma once
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <cstddef>
+#include <exception>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "plexus/database.hpp"
+
+namespace plexus {
+
+/// An io_context Plexus runs on one thread of its own (started on first
+/// use, stopped at exit), for completions that bring no executor.
+[[nodiscard]] boost::asio::io_context& default_io_context();
+
+namespace async_detail {
+
+using ResultHandler = boost::asio::any_completion_handler<void(std::exception_ptr, Result)>;
+
+/// One statement of the asynchronous API, owning what it runs.
+struct QueryArgs {
+  std::string sql;
+  std::vector<Value> params;
+  Intent intent = Intent::write;
+  RouteOptions route;
+};
+
+/// Routes and runs `args` on `c`, waiting on `io` (src/async/async.cpp).
+void start_query(Connection& c, boost::asio::any_io_executor io, QueryArgs args, ResultHandler handler);
+
+template <class Token>
+auto initiate_query(Connection& c, QueryArgs args, Token&& token) {
+  return boost::asio::async_initiate<Token, void(std::exception_ptr, Result)>(
+      [&c](auto handler, QueryArgs a) {
+        boost::asio::any_io_executor io =
+            boost::asio::get_associated_executor(handler, default_io_context().get_executor());
+        start_query(c, std::move(io), std::move(a), ResultHandler(std::move(handler)));
+      },
+      token, std::move(args));
+}
+
+}  // namespace async_detail
+
+/// Parameters for an asynchronous call, made outside the co_await
+/// expression: `co_await async_select(c, sql, values(7, "x"), use_awaitable)`.
+/// (g++ 12 refuses a braced list such as `{7, "x"}` inside a co_await
+/// expression, "array used as initializer", a compiler bug clang does not
+/// have; a list made before the co_await works everywhere.)
+template <class... A>
+[[nodiscard]] std::vector<Value> values(A&&... a) {
+  std::vector<Value> out;
+  out.reserve(sizeof...(A));
+  (out.emplace_back(std::forward<A>(a)), ...);
+  return out;
+}
+
+/// Raw SQL with the intent said at the call (the seed's `await db.query(sql,
+/// params, isRead)`): Intent::read may go to a replica, Intent::write goes
+/// to the primary. Completes with the Result or the error the blocking
+/// query() would throw. Cancelling the operation (a cancellation slot, a
+/// timer raced with `||`) stops the statement on the server and discards the
+/// session; it completes with boost::asio::error::operation_aborted.
+template <class Token>
+auto async_query(Connection& c, std::string sql, std::vector<Value> params, Intent intent, Token&& token) {
+  return async_detail::initiate_query(c, {std::move(sql), std::move(params), intent, {}}, std::forward<Token>(token));
+}
+/// The same through a routed view (conn.with(uow), on_primary(), on_replica()).
+template <class Token>
+auto async_query(const RoutedConnection& c, std::string sql, std::vector<Value> params, Intent intent, Token&& token) {
+  return async_detail::initiate_query(c.connection(), {std::move(sql), std::move(params), intent, c.options()},
+                                      std::forward<Token>(token));
+}
+/// A read (Connection::select): may go to a replica.
+template <class Target, class Token>
+auto async_select(Target&& c, std::string sql, std::vector<Value> params, Token&& token) {
+  return async_query(std::forward<Target>(c), std::move(sql), std::move(params), Intent::read, std::forward<Token>(token));
+}
+/// A write (Connection::execute): goes to the primary.
+template <class Target, class Token>
+auto async_execute(Target&& c, std::string sql, std::vector<Value> params, Token&& token) {
+  return async_query(std::forward<Target>(c), std::move(sql), std::move(params), Intent::write, std::forward<Token>(token));
+}
+
+namespace async_detail {
+
+/// all()'s result: the error of the operation that failed first, else every value.
+template <class Done, std::size_t... I>
+auto all_values(Done& done, std::index_sequence<I...>) {
+  for (std::size_t k : std::get<0>(done)) {
+    std::exception_ptr error;
+    ((k == I ? (void)(error = std::get<1 + 2 * I>(done)) : void()), ...);
+    if (error) std::rethrow_exception(error);
+  }
+  return std::make_tuple(std::move(std::get<2 + 2 * I>(done))...);
+}
+
+}  // namespace async_detail
+
+/// Awaits every operation at once (the seed's `Promise.all`): their results
+/// as a tuple, in order. The first to fail cancels the others (their
+/// statements are stopped on the server) and its error is thrown.
+template <class... T>
+boost::asio::awaitable<std::tuple<T...>> all(boost::asio::awaitable<T>... ops) {
+  static_assert(sizeof...(T) >= 1 && (!std::is_void_v<T> && ...), "plexus::all awaits operations that return values");
+  namespace x = boost::asio::experimental;
+  auto io = co_await boost::asio::this_coro::executor;
+  auto done = co_await x::make_parallel_group(boost::asio::co_spawn(io, std::move(ops), boost::asio::deferred)...)
+                  .async_wait(x::wait_for_one_error(), boost::asio::use_awaitable);
+  co_return async_detail::all_values(done, std::index_sequence_for<T...>());
+}
+
+}  // namespace plexus

@@ -1,0 +1,308 @@
+// The asynchronous API on every engine (SQLite through the worker pool,
+// PostgreSQL direct and through pgbouncer, MariaDB): results and errors as
+// on the blocking API, the same hooks and routes, many statements in flight
+// from one thread over a small pool, the pool's timeout, plexus::all, and a
+// cancelled statement stopped on the server.
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include "conformance/conformance_fixture.hpp"
+#include "plexus/async.hpp"
+
+using namespace plexus;
+using namespace plexus::test;
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::use_awaitable;
+
+namespace {
+
+class Async : public Conformance {
+ protected:
+  void SetUp() override {
+    Conformance::SetUp();
+    if (IsSkipped() || ctx.name != "mysql") return;
+    // MariaDB over TLS has no non-blocking side (its statements run on a
+    // worker: EncryptedMariaDbRunsOnAWorkerAndIsCancelledToo); the suite
+    // takes the non-blocking path.
+    tls_cfg = cfg;
+    for (auto& c : cfg.connections)
+      if (c.name == "main" || c.name == "users_db") c.options["sslmode"] = "disable";
+    db = std::make_unique<Database>(cfg);
+    conn = &db->connection("main");
+  }
+  DatabaseConfig tls_cfg;
+  /// Runs `body` as a coroutine on an io_context driven by this thread alone.
+  template <class F>
+  void run(F body) {
+    asio::io_context io;
+    std::exception_ptr failed;
+    asio::co_spawn(io, body(), [&](std::exception_ptr e) { failed = e; });
+    io.run();
+    if (failed) std::rethrow_exception(failed);
+  }
+  /// A statement that waits `seconds` on the server.
+  [[nodiscard]] std::string sleep_sql(double seconds) const {
+    if (ctx.name == "mysql") return "SELECT SLEEP(" + std::to_string(seconds) + ") AS slept";
+    if (ctx.name == "sqlite") return "SELECT 1 AS slept";
+    return "SELECT 1 AS slept FROM pg_sleep(" + std::to_string(seconds) + ")";
+  }
+};
+
+}  // namespace
+
+TEST_P(Async, QueriesReturnWhatTheBlockingApiReturnsAndFailTheSameWay) {
+  struct Seen {
+    std::string sql, connection;
+    Intent intent;
+    std::uint64_t rows;
+  };
+  std::vector<Seen> seen;  // copies: an event's views live as long as the hook call
+  std::mutex seen_mutex;
+  auto hook = conn->on_after_query([&](const QueryEvent& e) {
+    std::lock_guard lock(seen_mutex);
+    seen.push_back({std::string(e.sql), std::string(e.connection), e.intent, e.rows});
+  });
+  run([&]() -> awaitable<void> {
+    co_await async_execute(*conn, "CREATE TABLE " + table + " (id INTEGER PRIMARY KEY, name " + ctx.text + ")", {}, use_awaitable);
+    for (int i = 1; i <= 3; ++i)
+      co_await async_execute(*conn, "INSERT INTO " + table + " (id, name) VALUES (?, ?)", values(i, "n" + std::to_string(i)),
+                             use_awaitable);
+    Result r = co_await async_select(*conn, "SELECT id, name FROM " + table + " WHERE id >= ? ORDER BY id", values(2), use_awaitable);
+    EXPECT_EQ(r.size(), 2u);
+    EXPECT_EQ(r[0][1].as<std::string>(), "n2");
+    EXPECT_EQ(r.columns()[1], "name");
+    Result changed = co_await async_execute(*conn, "UPDATE " + table + " SET name = ? WHERE id < ?", values("x", 3), use_awaitable);
+    EXPECT_EQ(changed.affected_rows(), 2u);
+    const Result blocking = conn->select("SELECT id, name FROM " + table + " WHERE id >= ? ORDER BY id", {2});
+    EXPECT_EQ(r.size(), blocking.size());
+    EXPECT_EQ(r[1][0].as<int>(), blocking[1][0].as<int>()) << "the same rows as the blocking API";
+
+    // Errors as the blocking API throws them, with the connection named.
+    try {
+      (void)co_await async_select(*conn, "SELEC nothing", {}, use_awaitable);
+      ADD_FAILURE() << "broken SQL was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::syntax) << e.what();
+      EXPECT_NE(std::string(e.what()).find("main"), std::string::npos) << e.what();
+    }
+    try {
+      (void)co_await async_select(*conn, "SELECT id FROM " + table + " WHERE id = ?", {}, use_awaitable);
+      ADD_FAILURE() << "a missing value was accepted";
+    } catch (const UsageError&) {
+    }
+    try {
+      (void)co_await async_select(*conn, std::string("SELECT 1\0; DROP TABLE x", 24), {}, use_awaitable);
+      ADD_FAILURE() << "a NUL byte was accepted";
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("NUL"), std::string::npos);
+    }
+    // The session that failed is fine for the next statement.
+    EXPECT_EQ((co_await async_select(*conn, "SELECT count(*) FROM " + table, {}, use_awaitable))[0][0].as<int>(), 3);
+  });
+  std::lock_guard lock(seen_mutex);
+  ASSERT_GE(seen.size(), 8u) << "the after-hooks saw every statement";
+  bool saw_update = false;
+  for (const auto& e : seen)
+    if (e.sql.starts_with("UPDATE")) {
+      saw_update = true;
+      EXPECT_EQ(e.connection, "main");
+      EXPECT_EQ(e.intent, Intent::write);
+      EXPECT_EQ(e.rows, 2u);
+    }
+  EXPECT_TRUE(saw_update);
+}
+
+TEST_P(Async, SixtyFourStatementsInFlightFromOneThreadShareAPoolOfEight) {
+  DatabaseConfig c = cfg;
+  c.connections.front().pool.max = 8;
+  Database small(c);
+  Connection& main = small.connection("main");
+  std::atomic<int> answered{0};
+  const auto t0 = std::chrono::steady_clock::now();
+  asio::io_context io;
+  for (int i = 0; i < 64; ++i)
+    asio::co_spawn(io, [&, i]() -> awaitable<void> {
+      Result r = co_await async_select(main, "SELECT ? AS n", values(i), use_awaitable);
+      EXPECT_EQ(r[0][0].as<int>(), i);
+      ++answered;
+    }, [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
+  io.run();  // this thread alone drives them
+  EXPECT_EQ(answered.load(), 64);
+  EXPECT_LE(main.pool_stats().open, 8u);
+  if (ctx.name == "sqlite") return;
+  // Eight statements that each wait 0.3 s on the server finish together.
+  asio::io_context io2;
+  const auto t1 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 8; ++i)
+    asio::co_spawn(io2, [&]() -> awaitable<void> { (void)co_await async_select(main, sleep_sql(0.3), {}, use_awaitable); },
+                   [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
+  io2.run();
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+  EXPECT_LT(took, 1.2) << "eight 0.3 s statements from one thread took " << took << " s: they ran one after another";
+  (void)t0;
+}
+
+TEST_P(Async, AnExhaustedPoolTimesOutAsTheBlockingAcquireDoes) {
+  DatabaseConfig c = cfg;
+  c.connections.front().pool.max = 1;
+  c.connections.front().pool.acquire_timeout = 200ms;
+  Database small(c);
+  Connection& main = small.connection("main");
+  // The one session is held by a blocking transaction on another thread.
+  std::promise<void> holding, done;
+  std::thread holder([&] {
+    main.transaction([&](Transaction& tx) {
+      (void)tx.select("SELECT 1");
+      holding.set_value();
+      done.get_future().wait();
+    });
+  });
+  holding.get_future().wait();
+  run([&]() -> awaitable<void> {
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+      (void)co_await async_select(main, "SELECT 1", {}, use_awaitable);
+      ADD_FAILURE() << "a session was handed out twice";
+    } catch (const TimeoutError& e) {
+      EXPECT_NE(std::string(e.what()).find("main"), std::string::npos) << e.what();
+      EXPECT_GE(std::chrono::steady_clock::now() - t0, 150ms);
+    }
+  });
+  EXPECT_EQ(main.pool_stats().timeouts, 1u);
+  // A session given back wakes an awaiting statement.
+  std::thread release([&] {
+    std::this_thread::sleep_for(50ms);
+    done.set_value();
+  });
+  run([&]() -> awaitable<void> {
+    EXPECT_EQ((co_await async_select(main, "SELECT 7", {}, use_awaitable))[0][0].as<int>(), 7);
+  });
+  release.join();
+  holder.join();
+}
+
+TEST_P(Async, AllAwaitsEveryQueryAtOnceAndTheFirstErrorWins) {
+  Connection& analytics = db->connection("analytics");  // a SQLite file beside the engine under test
+  run([&]() -> awaitable<void> {
+    auto [a, b, c] = co_await plexus::all(async_select(*conn, "SELECT 1 AS a", {}, use_awaitable),
+                                          async_select(analytics, "SELECT 2 AS b", {}, use_awaitable),
+                                          async_select(*conn, sleep_sql(0.1), {}, use_awaitable));
+    EXPECT_EQ(a[0][0].as<int>(), 1);
+    EXPECT_EQ(b[0][0].as<int>(), 2);
+    EXPECT_EQ(c.size(), 1u);
+    try {
+      (void)co_await plexus::all(async_select(*conn, sleep_sql(0.2), {}, use_awaitable),
+                                 async_select(analytics, "SELECT nope FROM nowhere", {}, use_awaitable));
+      ADD_FAILURE() << "an error was lost";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::syntax) << e.what();
+    }
+  });
+  // Callbacks and futures work too (no coroutine).
+  std::future<Result> f = async_select(*conn, "SELECT 5", {}, asio::use_future);
+  EXPECT_EQ(f.get()[0][0].as<int>(), 5);
+}
+
+namespace {
+
+/// Races `slow` on `c` with a 300 ms timer from this thread; the timer must win within 2 s.
+void cancel_after_300ms(Connection& c, const std::string& slow) {
+  asio::io_context io;
+  asio::co_spawn(io, [&]() -> awaitable<void> {
+    using namespace asio::experimental::awaitable_operators;
+    asio::steady_timer timer(co_await asio::this_coro::executor, 300ms);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto winner = co_await (async_select(c, slow, {}, use_awaitable) || timer.async_wait(use_awaitable));
+    EXPECT_EQ(winner.index(), 1u) << "the timer won";
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  }, [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
+  io.run();
+}
+
+}  // namespace
+
+TEST_P(Async, ACancelledStatementIsStoppedOnTheServer) {
+  if (ctx.name == "sqlite") {
+    // In the process, on a worker: interrupted (sqlite3_interrupt), not left to run for minutes.
+    cancel_after_300ms(*conn, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000000) "
+                              "SELECT count(*) FROM c");
+    EXPECT_EQ(conn->scalar("SELECT 3").as<int>(), 3);
+    return;
+  }
+  const std::string marker = "plexus_cancel_" + ctx.name;
+  const std::string slow = ctx.name == "mysql" ? "SELECT SLEEP(30) AS " + marker : "SELECT pg_sleep(30) AS " + marker;
+  cancel_after_300ms(*conn, slow);
+  // Gone from the server within a second (asked on a session of another Database).
+  Database other(cfg);
+  const std::string look = ctx.name == "mysql"
+                               ? "SELECT count(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%" + marker + "%' "
+                                 "AND INFO NOT LIKE '%PROCESSLIST%'"
+                               : "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%" + marker + "%' "
+                                 "AND query NOT LIKE '%pg_stat_activity%' AND state = 'active'";
+  int running = -1;
+  for (int i = 0; i < 20 && running != 0; ++i) {
+    running = other.connection("main").scalar(look).as<int>();
+    if (running) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(running, 0) << "the cancelled statement still runs on the server after a second";
+  EXPECT_EQ(conn->scalar("SELECT 3").as<int>(), 3) << "the pool hands out a clean session";
+}
+
+TEST_P(Async, ReadsGoToTheReplicaAndWritesToThePrimaryAsOnTheBlockingApi) {
+  if (ctx.name == "sqlite" || !cfg.find("replica")) GTEST_SKIP() << "needs a replica (the servers)";
+  DatabaseConfig c = cfg;
+  ConnectionConfig& m = c.connections.front();
+  m.read_hosts = cfg.find("replica")->hosts;
+  Database split(c);
+  Connection& main = split.connection("main");
+  std::vector<std::string> roles;
+  std::mutex mutex;
+  auto hook = main.on_after_query([&](const QueryEvent& e) {
+    std::lock_guard lock(mutex);
+    roles.push_back(std::string(e.role) + " " + std::string(e.route));
+  });
+  run([&]() -> awaitable<void> {
+    (void)co_await async_select(main, "SELECT 1", {}, use_awaitable);
+    (void)co_await async_execute(main, "SELECT 2", {}, use_awaitable);
+    (void)co_await async_select(main.on_primary(), "SELECT 3", {}, use_awaitable);
+  });
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(roles.size(), 3u);
+  EXPECT_TRUE(roles[0].starts_with("replica read")) << roles[0];
+  EXPECT_TRUE(roles[1].starts_with("primary write")) << roles[1];
+  EXPECT_TRUE(roles[2].starts_with("primary read: forced primary")) << roles[2];
+}
+
+TEST_P(Async, EncryptedMariaDbRunsOnAWorkerAndIsCancelledToo) {
+  if (ctx.name != "mysql") GTEST_SKIP() << "MariaDB over TLS only";
+  Database tls(tls_cfg);
+  Connection& main = tls.connection("main");
+  asio::io_context io;
+  asio::co_spawn(io, [&]() -> awaitable<void> {
+    EXPECT_EQ((co_await async_select(main, "SELECT ? AS n", values(41), use_awaitable))[0][0].as<int>(), 41);
+  }, [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
+  io.run();
+  const std::string marker = "plexus_cancel_tls";
+  cancel_after_300ms(main, "SELECT SLEEP(30) AS " + marker);
+  int running = -1;
+  for (int i = 0; i < 20 && running != 0; ++i) {
+    running = conn->scalar("SELECT count(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%" + marker +
+                           "%' AND INFO NOT LIKE '%PROCESSLIST%'").as<int>();
+    if (running) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(running, 0) << "the interrupted statement still runs on the server";
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, Async, ::testing::Values("sqlite", "postgres", "pgbouncer", "mysql"),
+                         [](const auto& param) { return param.param; });
