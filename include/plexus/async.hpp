@@ -37,7 +37,10 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <cstddef>
+#include <chrono>
 #include <exception>
+#include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -120,6 +123,103 @@ auto async_execute(Target&& c, std::string sql, std::vector<Value> params, Token
   return async_query(std::forward<Target>(c), std::move(sql), std::move(params), Intent::write, std::forward<Token>(token));
 }
 
+class AsyncTransaction;
+
+namespace async_detail {
+/// BEGIN on the primary's session, taken without blocking.
+[[nodiscard]] boost::asio::awaitable<AsyncTransaction> begin(Connection& c, TransactionOptions opts, unsigned attempt);
+/// After a transaction's attempt failed with `failed` (already rolled back):
+/// rethrows it unless the policy runs the transaction again, else counts
+/// the retry, tells the hooks and returns the wait before the next attempt.
+[[nodiscard]] std::chrono::microseconds retry_or_rethrow(Connection& c, const std::exception_ptr& failed, bool committed,
+                                                         unsigned attempt, const RetryPolicy& policy);
+/// Waits `d` on the caller's executor.
+[[nodiscard]] boost::asio::awaitable<void> sleep(std::chrono::microseconds d);
+}  // namespace async_detail
+
+/// A transaction on one connection's primary, driven from a coroutine: its
+/// statements run on the session's non-blocking side as the connection's
+/// do, with the blocking Transaction's hooks, events (route "transaction",
+/// its id) and errors. BEGIN, COMMIT and ROLLBACK run on a worker today.
+/// Await commit() or rollback(); one destroyed while still open is rolled
+/// back in its destructor (blocking the thread for that round trip).
+class AsyncTransaction {
+ public:
+  struct State;
+  explicit AsyncTransaction(std::unique_ptr<State> s) noexcept;
+  AsyncTransaction(AsyncTransaction&&) noexcept;
+  AsyncTransaction& operator=(AsyncTransaction&&) = delete;
+  ~AsyncTransaction();
+
+  /// Raw SQL in the transaction (its session, the primary).
+  /// @throws plexus::Error as Transaction::query; UsageError once it ended.
+  [[nodiscard]] boost::asio::awaitable<Result> query(std::string sql, std::vector<Value> params, Intent intent);
+  [[nodiscard]] boost::asio::awaitable<Result> select(std::string sql, std::vector<Value> params = {}) {
+    return query(std::move(sql), std::move(params), Intent::read);
+  }
+  [[nodiscard]] boost::asio::awaitable<Result> execute(std::string sql, std::vector<Value> params = {}) {
+    return query(std::move(sql), std::move(params), Intent::write);
+  }
+  /// @throws plexus::Error; after a failed commit the transaction is over.
+  [[nodiscard]] boost::asio::awaitable<void> commit();
+  /// Rolls back (nothing when it already ended). Never throws: a session
+  /// that cannot roll back is closed, which rolls it back on the server.
+  [[nodiscard]] boost::asio::awaitable<void> rollback();
+  [[nodiscard]] bool active() const noexcept;
+  [[nodiscard]] bool committed() const noexcept;
+  /// The id its events carry.
+  [[nodiscard]] std::uint64_t id() const noexcept;
+  [[nodiscard]] Connection& connection() const noexcept;
+
+ private:
+  std::unique_ptr<State> m_state;
+};
+
+/// Starts a transaction to drive by hand (the asynchronous Connection::begin).
+[[nodiscard]] inline boost::asio::awaitable<AsyncTransaction> async_begin(Connection& c, TransactionOptions opts = {}) {
+  return async_detail::begin(c, opts, 1);
+}
+
+/// Runs `fn(tx)`, a coroutine, in a transaction on the primary (the
+/// asynchronous Connection::transaction): commits when it returns, rolls
+/// back when it throws (and rethrows); `opts.retry` runs it again after a
+/// serialization failure or deadlock as the blocking API does (the waits on
+/// a timer, not a sleeping thread). Returns what `fn` returns.
+///
+///   co_await plexus::async_transaction(db.connection("main"), [&](plexus::AsyncTransaction& tx) -> awaitable<void> {
+///     co_await tx.execute("UPDATE accounts SET balance = balance - ? WHERE id = ?", plexus::values(10, 1));
+///     co_await tx.execute("UPDATE accounts SET balance = balance + ? WHERE id = ?", plexus::values(10, 2));
+///   });
+template <class F>
+auto async_transaction(Connection& c, F fn, TransactionOptions opts = {}) -> std::invoke_result_t<F&, AsyncTransaction&> {
+  using R = typename std::invoke_result_t<F&, AsyncTransaction&>::value_type;
+  for (unsigned attempt = 1;; ++attempt) {
+    AsyncTransaction tx = co_await async_detail::begin(c, opts, attempt);
+    std::exception_ptr failed;
+    if constexpr (std::is_void_v<R>) {
+      try {
+        co_await fn(tx);
+        co_await tx.commit();
+        co_return;
+      } catch (...) {
+        failed = std::current_exception();
+      }
+    } else {
+      std::optional<R> out;
+      try {
+        out.emplace(co_await fn(tx));
+        co_await tx.commit();
+      } catch (...) {
+        failed = std::current_exception();
+      }
+      if (!failed) co_return std::move(*out);
+    }
+    co_await tx.rollback();  // its locks go before any wait
+    const auto wait = async_detail::retry_or_rethrow(c, failed, tx.committed(), attempt, opts.retry);
+    if (wait.count() > 0) co_await async_detail::sleep(wait);
+  }
+}
+
 namespace async_detail {
 
 /// all()'s result: the error of the operation that failed first, else every value.
@@ -134,6 +234,16 @@ auto all_values(Done& done, std::index_sequence<I...>) {
 }
 
 }  // namespace async_detail
+
+/// A query builder's SELECT, compiled for `c`'s dialect and run there as a
+/// read: `co_await async_get(users, users.table("users").where("id", 7), use_awaitable)`.
+/// (The builder's own verbs are blocking; the other verbs' async twins are
+/// to come.)
+template <class Token>
+auto async_get(Connection& c, const QueryBuilder& q, Token&& token) {
+  Query compiled = q.to_sql(c.grammar());
+  return async_query(c, std::move(compiled.sql), std::move(compiled.bindings), Intent::read, std::forward<Token>(token));
+}
 
 /// Awaits every operation at once (the seed's `Promise.all`): their results
 /// as a tuple, in order. The first to fail cancels the others (their

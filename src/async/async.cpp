@@ -57,13 +57,21 @@ asio::thread_pool& workers() {
   return pool;
 }
 
+/// The caller's executor, holding its io_context's work: another thread that
+/// completes something there keeps the loop (and so the io_context) alive
+/// until its post() has returned, not only until the handler ran.
+template <class Executor>
+auto keeping_work(const Executor& io) {
+  return asio::prefer(io, asio::execution::outstanding_work.tracked);
+}
+
 /// Runs `f` on a worker; resumes the caller on its own executor with the result or the error.
 template <class R, class F>
 awaitable<R> on_worker(F f) {
   co_return co_await asio::async_initiate<decltype(use_awaitable), void(std::exception_ptr, R)>(
       [](auto handler, F fn) {
-        auto io = asio::get_associated_executor(handler);
-        asio::post(workers(), [fn = std::move(fn), handler = std::move(handler), io]() mutable {
+        auto io = keeping_work(asio::get_associated_executor(handler));
+        asio::post(workers(), [fn = std::move(fn), handler = std::move(handler), io = std::move(io)]() mutable {
           std::exception_ptr error;
           R out{};
           try {
@@ -71,7 +79,8 @@ awaitable<R> on_worker(F f) {
           } catch (...) {
             error = std::current_exception();
           }
-          asio::post(io, [handler = std::move(handler), error, out = std::move(out)]() mutable {
+          auto back = std::move(io);  // released after post() returns
+          asio::post(back, [handler = std::move(handler), error, out = std::move(out)]() mutable {
             std::move(handler)(error, std::move(out));
           });
         });
@@ -90,7 +99,10 @@ awaitable<Pool::Lease> acquire(Pool& pool, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     auto woken = std::make_shared<Channel>(io, 1);
-    Pool::Ready ready = pool.acquire_or_wait([woken] { (void)woken->try_send(boost::system::error_code()); });
+    // The wake comes from the thread that gives a session back; it keeps the
+    // loop's work while registered (the coroutine waits meanwhile anyway).
+    Pool::Ready ready = pool.acquire_or_wait(
+        [woken, work = keeping_work(io)] { (void)woken->try_send(boost::system::error_code()); });
     if (ready.lease) co_return std::move(ready.lease);
     if (ready.open) co_return co_await on_worker<Pool::Lease>([&pool, deadline] { return pool.open_reserved(deadline); });
     asio::steady_timer timer(io, deadline);
@@ -116,14 +128,14 @@ std::uint64_t rows_of(const Result& r) { return r.columns().size() ? r.size() : 
 /// MariaDB over TLS). A cancellation while it runs interrupts it
 /// (Session::interrupt, from a thread of its own: the workers may all be
 /// busy), and the session is closed.
-awaitable<void> run_blocking(detail::Executor& exec, detail::Attempt& leg, const Statement& s) {
+awaitable<void> run_blocking(detail::Executor& exec, const detail::RunContext& at, Pool::Lease& lease, const Statement& s) {
   struct Running {
     std::mutex mutex;
     bool on = false;
     bool cancelled = false;
   };
   auto state = std::make_shared<Running>();
-  driver::Session* session = &*leg.lease;
+  driver::Session* session = &*lease;
   asio::cancellation_slot slot = (co_await asio::this_coro::cancellation_state).slot();
   if (slot.is_connected())
     slot.assign([state, session](asio::cancellation_type) {
@@ -133,7 +145,6 @@ awaitable<void> run_blocking(detail::Executor& exec, detail::Attempt& leg, const
         if (state->on) session->interrupt();  // the session exists while its statement runs
       }).detach();
     });
-  const detail::RunContext at{leg.pool, leg.reason};
   std::exception_ptr error;
   (void)co_await on_worker<int>([&] {
     {
@@ -142,7 +153,7 @@ awaitable<void> run_blocking(detail::Executor& exec, detail::Attempt& leg, const
     }
     if (state->on) {
       try {
-        (void)exec.run(leg.lease, at, s);
+        (void)exec.run(lease, at, s);
       } catch (...) {
         error = std::current_exception();
       }
@@ -157,8 +168,8 @@ awaitable<void> run_blocking(detail::Executor& exec, detail::Attempt& leg, const
     std::lock_guard lock(state->mutex);
     cancelled = state->cancelled;
   }
-  if (cancelled && (error || !leg.lease)) {
-    if (leg.lease) leg.lease.discard();
+  if (cancelled && (error || !lease)) {
+    if (lease) lease.discard();
     throw boost::system::system_error(asio::error::operation_aborted);
   }
   if (error) std::rethrow_exception(error);
@@ -166,13 +177,12 @@ awaitable<void> run_blocking(detail::Executor& exec, detail::Attempt& leg, const
 
 /// Runs `s` on the session of `leg`: on its non-blocking side, waiting on
 /// its socket in the loop, or on a worker.
-awaitable<void> execute(detail::Executor& exec, detail::Attempt& leg, const Statement& s) {
-  driver::AsyncSession* side = leg.lease->async();
+awaitable<void> run_statement(detail::Executor& exec, const detail::RunContext& at, Pool::Lease& lease, const Statement& s) {
+  driver::AsyncSession* side = lease->async();
   if (!side) {
-    co_await run_blocking(exec, leg, s);
+    co_await run_blocking(exec, at, lease, s);
     co_return;
   }
-  const detail::RunContext at{leg.pool, leg.reason};
   auto io = co_await asio::this_coro::executor;
   detail::Executor::Started started = exec.start(at, s.sql, s.params, s.intent);
   asio::posix::stream_descriptor socket(io);
@@ -199,7 +209,7 @@ awaitable<void> execute(detail::Executor& exec, detail::Attempt& leg, const Stat
     }
   } catch (Error& e) {
     if (socket.is_open()) (void)socket.release();
-    exec.fail(started, e, leg.lease, at, s.sql, s.params, s.intent);
+    exec.fail(started, e, lease, at, s.sql, s.params, s.intent);
     throw;
   }
   // Cancelled with the statement in flight: the server is asked to stop it
@@ -213,10 +223,49 @@ awaitable<void> execute(detail::Executor& exec, detail::Attempt& leg, const Stat
     } catch (...) {
       // Closing the session below ends the statement anyway.
     }
-    leg.lease.discard();
+    lease.discard();
     return 0;
   });
   std::rethrow_exception(aborted);
+}
+
+/// A session on the next host of `route` that takes it (the router's walk:
+/// plan, take a session without blocking, accept), as Route::next() does.
+awaitable<detail::Attempt> take(detail::ConnectionCore& core, detail::Router::Route& route, const Statement& s) {
+  for (;;) {
+    detail::Leg leg = route.plan();
+    Pool::Lease lease;
+    std::exception_ptr not_taken;
+    try {
+      lease = co_await acquire(*leg.pool, core.cfg.pool.acquire_timeout);
+    } catch (Error& e) {
+      if (!leg.replica) core.exec.report_acquire_failure(e, *leg.pool, leg.reason, s.sql, s.params, s.intent);
+      not_taken = std::current_exception();
+    }
+    if ((not_taken && !leg.replica && core.router.follows_failover()) || (!not_taken && route.accept_may_wait())) {
+      // A fail-over search (it asks every candidate and may wait for a
+      // promotion) or a causal wait: on a worker, not on the loop.
+      const bool accepted = co_await on_worker<bool>([&] {
+        try {
+          if (not_taken) std::rethrow_exception(not_taken);
+          return route.accept(leg, lease);
+        } catch (const Error& e) {
+          route.acquire_failed(leg, e);  // throws when the walk ends
+          return false;
+        }
+      });
+      if (!accepted) continue;
+    } else {
+      try {
+        if (not_taken) std::rethrow_exception(not_taken);
+        if (!route.accept(leg, lease)) continue;
+      } catch (const Error& e) {
+        route.acquire_failed(leg, e);  // throws when the walk ends
+        continue;
+      }
+    }
+    co_return detail::Attempt{*leg.pool, std::move(lease), leg.reason, std::move(leg.in_flight)};
+  }
 }
 
 /// One statement through the router's walk, as ConnectionCore::run does it.
@@ -231,25 +280,9 @@ awaitable<Result> run(detail::ConnectionCore& core, async_detail::QueryArgs args
   core.exec.refuse_if_read_only(s.sql, s.intent, core.primary());
   detail::Router::Route route(core.router, s, args.route);
   for (;;) {
-    detail::Leg leg = route.plan();
-    Pool::Lease lease;
-    std::exception_ptr not_taken;
+    detail::Attempt attempt = co_await take(core, route, s);
     try {
-      lease = co_await acquire(*leg.pool, core.cfg.pool.acquire_timeout);
-    } catch (Error& e) {
-      if (!leg.replica) core.exec.report_acquire_failure(e, *leg.pool, leg.reason, s.sql, s.params, s.intent);
-      not_taken = std::current_exception();
-    }
-    try {
-      if (not_taken) std::rethrow_exception(not_taken);
-      if (!route.accept(leg, lease)) continue;
-    } catch (const Error& e) {
-      route.acquire_failed(leg, e);  // throws when the walk ends
-      continue;
-    }
-    detail::Attempt attempt{*leg.pool, std::move(lease), leg.reason, std::move(leg.in_flight)};
-    try {
-      co_await execute(core.exec, attempt, s);
+      co_await run_statement(core.exec, detail::RunContext{attempt.pool, attempt.reason}, attempt.lease, s);
       route.succeeded(attempt);
       co_return out;
     } catch (const Error& e) {
@@ -259,6 +292,31 @@ awaitable<Result> run(detail::ConnectionCore& core, async_detail::QueryArgs args
 }
 
 }  // namespace
+
+struct AsyncTransaction::State {
+  Connection* conn;
+  detail::ConnectionCore* core;
+  Pool::Lease lease;
+  std::uint64_t id;
+  unsigned attempt;
+  bool active;
+  bool committed;
+
+  void check_active() const {
+    if (!active)
+      throw UsageError("transaction " + std::to_string(id) + " on connection '" + core->cfg.name +
+                       "' is already committed or rolled back");
+    if (!lease) {
+      ConnectionError e("the session of transaction " + std::to_string(id) +
+                        " was closed (a lost connection, or a cancelled statement); the server rolled it back, so "
+                        "nothing of it was committed");
+      e.add_context({core->cfg.name, core->primary().host(), "primary", {}});
+      e.set_hint("run the whole transaction again");
+      throw e;
+    }
+  }
+  [[nodiscard]] detail::RunContext context() const { return {core->primary(), "transaction", id, attempt}; }
+};
 
 asio::io_context& default_io_context() {
   static DefaultLoop loop;
@@ -271,6 +329,99 @@ void start_query(Connection& c, asio::any_io_executor io, QueryArgs args, Result
   asio::co_spawn(std::move(io), run(detail::core_of(c), std::move(args)), std::move(handler));
 }
 
+awaitable<AsyncTransaction> begin(Connection& c, TransactionOptions opts, unsigned attempt) {
+  detail::ConnectionCore& core = detail::core_of(c);
+  Statement s;
+  s.sql = "BEGIN";
+  s.intent = Intent::write;
+  detail::Router::Route route(core.router, s, RouteOptions{});
+  detail::Attempt leg = co_await take(core, route, s);  // the primary, fail-over followed
+  const std::uint64_t id = ++core.tx_counter;
+  (void)co_await on_worker<int>([&] {
+    detail::begin_step(core, leg.lease, opts, id, attempt);
+    return 0;
+  });
+  co_return AsyncTransaction(std::make_unique<AsyncTransaction::State>(
+      AsyncTransaction::State{&c, &core, std::move(leg.lease), id, attempt, true, false}));
+}
+
+std::chrono::microseconds retry_or_rethrow(Connection& c, const std::exception_ptr& failed, bool committed,
+                                           unsigned attempt, const RetryPolicy& policy) {
+  try {
+    std::rethrow_exception(failed);
+  } catch (const Error& e) {
+    if (!detail::may_retry(e, committed, attempt, policy)) throw;
+    return detail::retry_wait(c, e, attempt, policy);
+  }
+}
+
+awaitable<void> sleep(std::chrono::microseconds d) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, d);
+  co_await timer.async_wait(use_awaitable);
+}
+
 }  // namespace async_detail
+
+// ---- AsyncTransaction ----------------------------------------------------------------
+
+AsyncTransaction::AsyncTransaction(std::unique_ptr<State> s) noexcept : m_state(std::move(s)) {}
+AsyncTransaction::AsyncTransaction(AsyncTransaction&&) noexcept = default;
+
+AsyncTransaction::~AsyncTransaction() {
+  if (!m_state || !m_state->active || !m_state->lease) return;
+  m_state->active = false;
+  try {
+    detail::finish_step(*m_state->core, m_state->lease, m_state->id, m_state->attempt, false);
+  } catch (...) {
+    // The session was closed: the server rolls the work back.
+  }
+}
+
+awaitable<Result> AsyncTransaction::query(std::string sql, std::vector<Value> params, Intent intent) {
+  State& st = *m_state;
+  st.check_active();
+  st.core->exec.refuse_if_read_only(sql, intent, st.core->primary());
+  Result out;
+  Statement s;
+  s.sql = sql;
+  s.params = params;
+  s.intent = intent;
+  s.result = &out;
+  co_await run_statement(st.core->exec, st.context(), st.lease, s);
+  co_return out;
+}
+
+awaitable<void> AsyncTransaction::commit() {
+  State& st = *m_state;
+  st.check_active();
+  st.active = false;
+  (void)co_await on_worker<int>([&st] {
+    detail::finish_step(*st.core, st.lease, st.id, st.attempt, true);
+    return 0;
+  });
+  st.committed = true;
+  st.lease.release();
+}
+
+awaitable<void> AsyncTransaction::rollback() {
+  State& st = *m_state;
+  if (!st.active) co_return;
+  st.active = false;
+  if (!st.lease) co_return;  // closed: nothing left to roll back
+  (void)co_await on_worker<int>([&st] {
+    try {
+      detail::finish_step(*st.core, st.lease, st.id, st.attempt, false);
+    } catch (const Error&) {
+      // finish_step closed the session: the server rolls the work back.
+    }
+    return 0;
+  });
+  st.lease.release();
+}
+
+bool AsyncTransaction::active() const noexcept { return m_state && m_state->active; }
+bool AsyncTransaction::committed() const noexcept { return m_state && m_state->committed; }
+std::uint64_t AsyncTransaction::id() const noexcept { return m_state->id; }
+Connection& AsyncTransaction::connection() const noexcept { return *m_state->conn; }
 
 }  // namespace plexus

@@ -248,17 +248,7 @@ Transaction Connection::begin(const TransactionOptions& opts, unsigned attempt) 
   auto& core = *m_core;
   auto lease = core.router.writer_session("transaction");
   const auto id = ++core.tx_counter;
-  const driver::TransactionSpec spec{opts.isolation, opts.read_only};
-  try {
-    core.exec.transaction_step(lease, detail::RunContext{core.primary(), "transaction", id, attempt}, "BEGIN",
-                               [&spec](driver::Session& s) {
-                                 if (spec.plain()) s.begin();
-                                 else s.begin(spec);
-                               });
-  } catch (const Error& e) {
-    if (e.is_connection_error()) lease.discard();
-    throw;
-  }
+  detail::begin_step(core, lease, opts, id, attempt);
   return Transaction(*this, core, std::move(lease), id, attempt);
 }
 

@@ -53,4 +53,14 @@ class ConnectionCore {
   std::shared_ptr<const WarnFn> m_warn;
 };
 
+/// BEGIN (with `opts`' isolation and read-only) on `lease` as attempt
+/// `attempt` of transaction `id`, through the executor's hooks; the session
+/// is discarded after a connection failure. What Connection::begin and the
+/// asynchronous begin run.
+void begin_step(ConnectionCore& core, Pool::Lease& lease, const TransactionOptions& opts, std::uint64_t id,
+                unsigned attempt);
+/// COMMIT (or ROLLBACK) of transaction `id` on `lease`; the session is
+/// discarded when it fails (its state is unknown).
+void finish_step(ConnectionCore& core, Pool::Lease& lease, std::uint64_t id, unsigned attempt, bool commit);
+
 }  // namespace plexus::detail

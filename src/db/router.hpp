@@ -185,6 +185,11 @@ class Router::Route {
   /// ready, within max_replica_lag, caught up with the unit's last write);
   /// false: plan() again. @throws a connection error (then acquire_failed()).
   bool accept(Leg& leg, Pool::Lease& lease);
+  /// Whether accept() of the leg plan() handed out last may wait for the
+  /// server (a causal read waiting up to causal_wait for the replica to
+  /// replay the unit's write); other checks are one quick statement at most
+  /// twice a second per replica.
+  [[nodiscard]] bool accept_may_wait() const noexcept { return m_planned == Phase::causal; }
   /// After taking or checking a session for `leg` failed with `e`: returns
   /// when plan() has another host (a replica left out, the primary there is
   /// after a fail-over), else throws `e`.

@@ -53,17 +53,7 @@ void Transaction::finish(bool commit) {
   }
   check_active();
   m_active = false;
-  try {
-    m_core->exec.transaction_step(m_lease, detail::RunContext{m_core->primary(), "transaction", m_id, m_attempt},
-                                  commit ? "COMMIT" : "ROLLBACK", [commit](driver::Session& s) {
-                                    if (commit) s.commit();
-                                    else s.rollback();
-                                  });
-  } catch (const Error&) {
-    // The session's state is unknown: never return it to the pool.
-    m_lease.discard();
-    throw;
-  }
+  detail::finish_step(*m_core, m_lease, m_id, m_attempt, commit);
   m_committed = commit;
   if (commit && m_uow) {
     try {
@@ -135,7 +125,7 @@ bool may_retry(const Error& e, bool committed, unsigned attempt, const RetryPoli
   return !committed && e.is_retryable() && attempt < p.attempts;
 }
 
-void before_retry(Connection& c, const Error& e, unsigned attempt, const RetryPolicy& p) {
+std::chrono::microseconds retry_wait(Connection& c, const Error& e, unsigned attempt, const RetryPolicy& p) {
   auto& core = core_of(c);
   bump(core.metrics.retries);
   core.exec.report_retry(core.primary(), e, attempt + 1, p.attempts);
@@ -143,10 +133,42 @@ void before_retry(Connection& c, const Error& e, unsigned attempt, const RetryPo
   // transactions that collided do not collide again in step.
   auto cap = p.backoff * (1LL << std::min(attempt - 1, 20u));
   if (cap > p.max_backoff) cap = p.max_backoff;
-  if (cap.count() <= 0) return;
+  if (cap.count() <= 0) return std::chrono::microseconds(0);
   thread_local std::mt19937_64 rng{std::random_device{}()};
-  const auto wait = std::uniform_int_distribution<std::int64_t>(0, cap.count() * 1000)(rng);
-  std::this_thread::sleep_for(std::chrono::microseconds(wait));
+  return std::chrono::microseconds(std::uniform_int_distribution<std::int64_t>(0, cap.count() * 1000)(rng));
+}
+
+void before_retry(Connection& c, const Error& e, unsigned attempt, const RetryPolicy& p) {
+  std::this_thread::sleep_for(retry_wait(c, e, attempt, p));
+}
+
+void begin_step(ConnectionCore& core, Pool::Lease& lease, const TransactionOptions& opts, std::uint64_t id,
+                unsigned attempt) {
+  const driver::TransactionSpec spec{opts.isolation, opts.read_only};
+  try {
+    core.exec.transaction_step(lease, RunContext{core.primary(), "transaction", id, attempt}, "BEGIN",
+                               [&spec](driver::Session& s) {
+                                 if (spec.plain()) s.begin();
+                                 else s.begin(spec);
+                               });
+  } catch (const Error& e) {
+    if (e.is_connection_error()) lease.discard();
+    throw;
+  }
+}
+
+void finish_step(ConnectionCore& core, Pool::Lease& lease, std::uint64_t id, unsigned attempt, bool commit) {
+  try {
+    core.exec.transaction_step(lease, RunContext{core.primary(), "transaction", id, attempt}, commit ? "COMMIT" : "ROLLBACK",
+                               [commit](driver::Session& s) {
+                                 if (commit) s.commit();
+                                 else s.rollback();
+                               });
+  } catch (const Error&) {
+    // The session's state is unknown: never return it to the pool.
+    lease.discard();
+    throw;
+  }
 }
 
 }  // namespace detail

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <optional>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "plexus/core/error.hpp"
@@ -15,6 +16,40 @@
 #include "plexus/driver/grammar.hpp"
 
 namespace plexus {
+
+namespace {
+
+/// Runs `step` again while the control database answers with a conflict
+/// (SQLite's "database is locked" when several processes make or move the
+/// control table at once, a deadlock elsewhere): a short, growing wait
+/// between tries, at most about two seconds in all.
+template <class F>
+auto conflicts_retried(F&& step) {
+  for (int attempt = 1;; ++attempt) {
+    try {
+      return step();
+    } catch (const Error& e) {
+      if (!e.is_retryable() || attempt >= 40) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(attempt, 10) * 5));
+    }
+  }
+}
+
+/// Creates a control table unless it exists; another process creating it at
+/// the same moment is fine (PostgreSQL reports that race as a duplicate key
+/// in its catalog).
+void create_control_table(Connection& control, const std::string& ddl) {
+  conflicts_retried([&] {
+    try {
+      control.execute(ddl);
+    } catch (const Error& e) {
+      if (!e.is_constraint_violation()) throw;
+    }
+    return 0;
+  });
+}
+
+}  // namespace
 
 SequenceIds::SequenceIds(ConnectionRegistry& db, std::string connection, std::string sequence, std::int64_t block)
     : m_db(db), m_connection(std::move(connection)), m_sequence(std::move(sequence)), m_block(block) {
@@ -36,20 +71,14 @@ void SequenceIds::reserve() {
   std::string q;
   control.grammar().quote(q, "plexus_id_blocks");
   if (!m_table_checked) {
-    try {
-      control.execute("CREATE TABLE IF NOT EXISTS " + q + " (name VARCHAR(200) PRIMARY KEY, next_id BIGINT NOT NULL)");
-    } catch (const Error& e) {
-      // Another process created it at the same moment (PostgreSQL reports the
-      // race as a duplicate key in its catalog): the table is there.
-      if (!e.is_constraint_violation()) throw;
-    }
+    create_control_table(control, "CREATE TABLE IF NOT EXISTS " + q + " (name VARCHAR(200) PRIMARY KEY, next_id BIGINT NOT NULL)");
     m_table_checked = true;
   }
   // The high mark moves in one short transaction: the UPDATE takes the row's
   // lock, so two processes reserving at once get consecutive blocks.
   for (int attempt = 0;; ++attempt) {
     try {
-      const std::int64_t end = control.transaction([&](Transaction& tx) -> std::int64_t {
+      const std::int64_t end = conflicts_retried([&] { return control.transaction([&](Transaction& tx) -> std::int64_t {
         const Result moved = tx.execute("UPDATE " + q + " SET next_id = next_id + ? WHERE name = ?", {m_block, m_sequence});
         if (moved.affected_rows() == 0) {
           // The sequence's first block (a concurrent first insert fails the key: tried again).
@@ -59,12 +88,12 @@ void SequenceIds::reserve() {
         const Result mark = tx.select("SELECT next_id FROM " + q + " WHERE name = ?", {m_sequence});
         if (mark.empty()) throw Error(ErrorKind::other, "sequence '" + m_sequence + "' vanished from plexus_id_blocks");
         return mark[0][0].as<std::int64_t>();
-      });
+      }); });
       m_next = end - m_block;
       m_end = end;
       return;
     } catch (const Error& e) {
-      if (attempt == 0 && (e.kind() == ErrorKind::constraint || e.is_retryable())) continue;
+      if (attempt == 0 && e.kind() == ErrorKind::constraint) continue;  // a concurrent first INSERT of the sequence
       throw;
     }
   }
@@ -101,15 +130,13 @@ TimeIds::TimeIds(ConnectionRegistry& db, std::string connection, std::string nam
                      " s; lease worker ids for at least 2 s (60 s is the default)");
   if (m_name.empty()) throw UsageError("time ids need a name (their rows in plexus_id_workers)");
   Connection& control = m_db.connection(m_connection);  // an unknown connection is refused now, naming it
-  const std::string t = table();
-  try {
-    control.execute("CREATE TABLE IF NOT EXISTS " + t +
-                    " (name VARCHAR(200) NOT NULL, worker INT NOT NULL, owner VARCHAR(100) NOT NULL,"
-                    " expires_ms BIGINT NOT NULL, PRIMARY KEY (name, worker))");
-  } catch (const Error& e) {
-    if (!e.is_constraint_violation()) throw;  // another process created it at the same moment
-  }
-  claim();
+  create_control_table(control, "CREATE TABLE IF NOT EXISTS " + table() +
+                                     " (name VARCHAR(200) NOT NULL, worker INT NOT NULL, owner VARCHAR(100) NOT NULL,"
+                                     " expires_ms BIGINT NOT NULL, PRIMARY KEY (name, worker))");
+  conflicts_retried([&] {
+    claim();
+    return 0;
+  });
 }
 
 TimeIds::~TimeIds() {

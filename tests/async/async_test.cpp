@@ -284,6 +284,87 @@ TEST_P(Async, ReadsGoToTheReplicaAndWritesToThePrimaryAsOnTheBlockingApi) {
   EXPECT_TRUE(roles[2].starts_with("primary read: forced primary")) << roles[2];
 }
 
+TEST_P(Async, TransactionsCommitRollBackAndRetryAsOnTheBlockingApi) {
+  conn->execute("CREATE TABLE " + table + " (id INTEGER PRIMARY KEY, v INTEGER)");
+  struct Step {
+    std::string sql, route;
+    std::uint64_t tx;
+  };
+  std::vector<Step> steps;
+  std::mutex mutex;
+  auto hook = conn->on_after_query([&](const QueryEvent& e) {
+    std::lock_guard lock(mutex);
+    steps.push_back({std::string(e.sql), std::string(e.route), e.transaction_id});
+  });
+  const std::string insert = "INSERT INTO " + table + " (id, v) VALUES (?, ?)";
+  run([&]() -> awaitable<void> {
+    // Committed: both rows, one transaction id on every step.
+    const std::uint64_t id = co_await async_transaction(*conn, [&](AsyncTransaction& tx) -> awaitable<std::uint64_t> {
+      co_await tx.execute(insert, values(1, 10));
+      co_await tx.execute(insert, values(2, 20));
+      Result inside = co_await tx.select("SELECT count(*) FROM " + table);
+      EXPECT_EQ(inside[0][0].as<int>(), 2) << "the transaction sees its own writes";
+      co_return tx.id();
+    });
+    EXPECT_GT(id, 0u);
+    // Thrown: rolled back, the error goes on.
+    try {
+      co_await async_transaction(*conn, [&](AsyncTransaction& tx) -> awaitable<void> {
+        co_await tx.execute(insert, values(3, 30));
+        throw std::runtime_error("changed my mind");
+      });
+      ADD_FAILURE() << "the error was lost";
+    } catch (const std::runtime_error& e) {
+      EXPECT_STREQ(e.what(), "changed my mind");
+    }
+    // A conflict on the first attempt: run again (opt-in), committed once.
+    int attempts = 0;
+    TransactionOptions retry;
+    retry.retry.attempts = 3;
+    retry.retry.backoff = std::chrono::milliseconds(1);
+    co_await async_transaction(*conn, [&](AsyncTransaction& tx) -> awaitable<void> {
+      ++attempts;
+      co_await tx.execute(insert, values(4, 40));
+      if (attempts == 1) throw RetryableError("a deadlock, as the server would report it");
+    }, retry);
+    EXPECT_EQ(attempts, 2);
+    // By hand: after commit() the transaction refuses statements.
+    AsyncTransaction tx = co_await async_begin(*conn);
+    co_await tx.execute(insert, values(5, 50));
+    co_await tx.commit();
+    EXPECT_TRUE(tx.committed());
+    try {
+      (void)co_await tx.select("SELECT 1");
+      ADD_FAILURE() << "a statement ran after commit";
+    } catch (const UsageError&) {
+    }
+  });
+  Result rows = conn->select("SELECT id, v FROM " + table + " ORDER BY id");
+  ASSERT_EQ(rows.size(), 4u) << "1, 2, 4 and 5: not 3 (rolled back), 4 once";
+  EXPECT_EQ(rows[2][0].as<int>(), 4);
+  EXPECT_EQ(rows[3][0].as<int>(), 5);
+  std::lock_guard lock(mutex);
+  std::uint64_t first_tx = 0;
+  int begins = 0, commits = 0, rollbacks = 0, retries = 0;
+  for (const auto& s : steps) {
+    if (s.sql == "BEGIN") ++begins;
+    if (s.sql == "COMMIT") ++commits;
+    if (s.sql == "ROLLBACK" && s.route == "transaction") ++rollbacks;  // (the retry is reported as one too, routed "transaction: retry 2 of 3 …")
+    if (s.route.starts_with("transaction: retry 2 of 3")) ++retries;
+    if (s.sql.starts_with("INSERT") && first_tx == 0) first_tx = s.tx;
+    if (s.sql.starts_with("INSERT")) {
+      EXPECT_EQ(s.route, "transaction");
+    }
+  }
+  EXPECT_EQ(begins, 5) << "three transactions, one run twice, one by hand";
+  EXPECT_EQ(commits, 3);
+  EXPECT_EQ(rollbacks, 2);
+  EXPECT_EQ(retries, 1) << "the hooks were told of the retry";
+  EXPECT_NE(first_tx, 0u);
+  EXPECT_EQ(std::count_if(steps.begin(), steps.end(), [&](const Step& s) { return s.tx == first_tx; }), 5)
+      << "BEGIN, two inserts, the count and COMMIT carry one transaction id";
+}
+
 TEST_P(Async, EncryptedMariaDbRunsOnAWorkerAndIsCancelledToo) {
   if (ctx.name != "mysql") GTEST_SKIP() << "MariaDB over TLS only";
   Database tls(tls_cfg);

@@ -26,6 +26,9 @@ namespace detail {
 [[nodiscard]] bool may_retry(const Error& e, bool committed, unsigned attempt, const RetryPolicy& p) noexcept;
 /// Tells the hooks and waits the attempt's jittered backoff.
 void before_retry(Connection& c, const Error& e, unsigned attempt, const RetryPolicy& p);
+/// before_retry() without the sleep: counts the retry, tells the hooks and
+/// returns how long to wait (the doubled backoff, capped, jittered).
+[[nodiscard]] std::chrono::microseconds retry_wait(Connection& c, const Error& e, unsigned attempt, const RetryPolicy& p);
 }  // namespace detail
 
 class Transaction final : public Queryable {
