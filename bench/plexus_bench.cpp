@@ -643,7 +643,8 @@ void run_shards(const std::string& pg, const std::string& pg1, const std::string
                 (inserted[0].ops_per_s() / inserted[2].ops_per_s() - 1) * 100);
   for (auto& r : inserted) out.push_back(std::move(r));
   for (const auto& t : id_tables) keyed.every_shard().execute("DROP TABLE " + t);
-  for (const char* t : {"plexus_id_blocks", "plexus_id_workers"}) db.connection("pg").execute(std::string("DROP TABLE ") + t);
+  for (const char* t : {"plexus_id_blocks", "plexus_id_workers"})
+    db.connection("pg").execute(std::string("DROP TABLE IF EXISTS ") + t);
 
   for (std::size_t m = 0; m < group.size(); ++m)
     for (const char* t : {"bench_items", "bench_insert"}) group.member(m).execute(std::string("DROP TABLE ") + t);

@@ -51,8 +51,10 @@
 
 namespace plexus {
 
-/// An io_context Plexus runs on one thread of its own (started on first
-/// use, stopped at exit), for completions that bring no executor.
+/// The io_context Plexus waits in for operations whose completion brings no
+/// executor of its own (a plain callback, use_future): a thread of Plexus
+/// runs it while such operations are pending (and ends when none are). Run
+/// an io_context of your own for anything else.
 [[nodiscard]] boost::asio::io_context& default_io_context();
 
 namespace async_detail {
@@ -67,7 +69,9 @@ struct QueryArgs {
   RouteOptions route;
 };
 
-/// Routes and runs `args` on `c`, waiting on `io` (src/async/async.cpp).
+/// Routes and runs `args` on `c`, waiting on `io` (src/async/async.cpp);
+/// `io` of Asio's system context (a handler without an executor of its own:
+/// a plain callback, use_future) is replaced by default_io_context().
 void start_query(Connection& c, boost::asio::any_io_executor io, QueryArgs args, ResultHandler handler);
 
 template <class Token>

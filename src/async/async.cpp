@@ -14,10 +14,12 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/system_executor.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -38,23 +40,43 @@ using asio::use_awaitable;
 namespace {
 
 /// The io_context of default_io_context(), on a thread of its own.
+/// The io_context of default_io_context(). Its thread runs only while there
+/// is work (started again by the next operation): a thread that lingered
+/// until exit would outlive the engines' TLS libraries' own clean-up.
 struct DefaultLoop {
   asio::io_context io;
-  asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(io);
-  std::thread thread{[this] { io.run(); }};
+  std::mutex mutex;
+  std::thread thread;
+  /// After work was added: a thread runs the loop (a new one when the last
+  /// ran out of work and stopped; work added after that waits for this).
+  void ensure_running() {
+    std::lock_guard lock(mutex);
+    if (thread.joinable() && !io.stopped()) return;
+    if (thread.joinable()) thread.join();
+    io.restart();
+    thread = std::thread([this] { io.run(); });
+  }
   ~DefaultLoop() {
-    work.reset();
-    io.stop();
-    thread.join();
+    std::lock_guard lock(mutex);
+    if (thread.joinable()) thread.join();
   }
 };
 
-/// Where blocking steps run: statements of sessions without a non-blocking
-/// side (SQLite, MariaDB over TLS), connecting, a fail-over search. Bounded:
-/// a few threads, whatever the number of statements awaiting.
-asio::thread_pool& workers() {
-  static asio::thread_pool pool(4);
-  return pool;
+DefaultLoop& default_loop() {
+  static DefaultLoop loop;
+  return loop;
+}
+
+/// Where a connection's blocking steps run: statements of sessions without
+/// a non-blocking side (SQLite, MariaDB over TLS), connecting, a fail-over
+/// search. Bounded (at most 4 threads, and no more than the pool's
+/// sessions), whatever the number of statements awaiting; owned by the
+/// connection, so its threads end with the Database.
+asio::thread_pool& workers(detail::ConnectionCore& core) {
+  std::lock_guard lock(core.async_mutex);
+  if (!core.async_state)
+    core.async_state = std::make_shared<asio::thread_pool>(std::clamp<std::size_t>(core.cfg.pool.max, 1, 4));
+  return *static_cast<asio::thread_pool*>(core.async_state.get());
 }
 
 /// The caller's executor, holding its io_context's work: another thread that
@@ -67,11 +89,11 @@ auto keeping_work(const Executor& io) {
 
 /// Runs `f` on a worker; resumes the caller on its own executor with the result or the error.
 template <class R, class F>
-awaitable<R> on_worker(F f) {
+awaitable<R> on_worker(detail::ConnectionCore& core, F f) {
   co_return co_await asio::async_initiate<decltype(use_awaitable), void(std::exception_ptr, R)>(
-      [](auto handler, F fn) {
+      [&core](auto handler, F fn) {
         auto io = keeping_work(asio::get_associated_executor(handler));
-        asio::post(workers(), [fn = std::move(fn), handler = std::move(handler), io = std::move(io)]() mutable {
+        asio::post(workers(core), [fn = std::move(fn), handler = std::move(handler), io = std::move(io)]() mutable {
           std::exception_ptr error;
           R out{};
           try {
@@ -93,7 +115,8 @@ using Channel = asio::experimental::concurrent_channel<void(boost::system::error
 /// A session from `pool` without blocking the loop: one idle now, a new one
 /// opened on a worker, or the next one given back (until the pool's
 /// acquire_timeout, then the same TimeoutError as the blocking acquire).
-awaitable<Pool::Lease> acquire(Pool& pool, std::chrono::milliseconds timeout) {
+awaitable<Pool::Lease> acquire(detail::ConnectionCore& core, Pool& pool) {
+  const std::chrono::milliseconds timeout = core.cfg.pool.acquire_timeout;
   using namespace asio::experimental::awaitable_operators;
   auto io = co_await asio::this_coro::executor;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -104,7 +127,7 @@ awaitable<Pool::Lease> acquire(Pool& pool, std::chrono::milliseconds timeout) {
     Pool::Ready ready = pool.acquire_or_wait(
         [woken, work = keeping_work(io)] { (void)woken->try_send(boost::system::error_code()); });
     if (ready.lease) co_return std::move(ready.lease);
-    if (ready.open) co_return co_await on_worker<Pool::Lease>([&pool, deadline] { return pool.open_reserved(deadline); });
+    if (ready.open) co_return co_await on_worker<Pool::Lease>(core, [&pool, deadline] { return pool.open_reserved(deadline); });
     asio::steady_timer timer(io, deadline);
     std::exception_ptr cancelled;
     std::variant<std::monostate, std::monostate> which;
@@ -128,7 +151,9 @@ std::uint64_t rows_of(const Result& r) { return r.columns().size() ? r.size() : 
 /// MariaDB over TLS). A cancellation while it runs interrupts it
 /// (Session::interrupt, from a thread of its own: the workers may all be
 /// busy), and the session is closed.
-awaitable<void> run_blocking(detail::Executor& exec, const detail::RunContext& at, Pool::Lease& lease, const Statement& s) {
+awaitable<void> run_blocking(detail::ConnectionCore& core, const detail::RunContext& at, Pool::Lease& lease,
+                             const Statement& s) {
+  detail::Executor& exec = core.exec;
   struct Running {
     std::mutex mutex;
     bool on = false;
@@ -146,7 +171,7 @@ awaitable<void> run_blocking(detail::Executor& exec, const detail::RunContext& a
       }).detach();
     });
   std::exception_ptr error;
-  (void)co_await on_worker<int>([&] {
+  (void)co_await on_worker<int>(core, [&] {
     {
       std::lock_guard lock(state->mutex);
       state->on = !state->cancelled;
@@ -177,10 +202,12 @@ awaitable<void> run_blocking(detail::Executor& exec, const detail::RunContext& a
 
 /// Runs `s` on the session of `leg`: on its non-blocking side, waiting on
 /// its socket in the loop, or on a worker.
-awaitable<void> run_statement(detail::Executor& exec, const detail::RunContext& at, Pool::Lease& lease, const Statement& s) {
+awaitable<void> run_statement(detail::ConnectionCore& core, const detail::RunContext& at, Pool::Lease& lease,
+                              const Statement& s) {
+  detail::Executor& exec = core.exec;
   driver::AsyncSession* side = lease->async();
   if (!side) {
-    co_await run_blocking(exec, at, lease, s);
+    co_await run_blocking(core, at, lease, s);
     co_return;
   }
   auto io = co_await asio::this_coro::executor;
@@ -217,7 +244,7 @@ awaitable<void> run_statement(detail::Executor& exec, const detail::RunContext& 
   // handed out again mid-statement; the operation completes after that, so
   // nothing outlives the caller's wait.
   co_await asio::this_coro::reset_cancellation_state();
-  (void)co_await on_worker<int>([&] {
+  (void)co_await on_worker<int>(core, [&] {
     try {
       side->cancel();
     } catch (...) {
@@ -237,7 +264,7 @@ awaitable<detail::Attempt> take(detail::ConnectionCore& core, detail::Router::Ro
     Pool::Lease lease;
     std::exception_ptr not_taken;
     try {
-      lease = co_await acquire(*leg.pool, core.cfg.pool.acquire_timeout);
+      lease = co_await acquire(core, *leg.pool);
     } catch (Error& e) {
       if (!leg.replica) core.exec.report_acquire_failure(e, *leg.pool, leg.reason, s.sql, s.params, s.intent);
       not_taken = std::current_exception();
@@ -245,7 +272,7 @@ awaitable<detail::Attempt> take(detail::ConnectionCore& core, detail::Router::Ro
     if ((not_taken && !leg.replica && core.router.follows_failover()) || (!not_taken && route.accept_may_wait())) {
       // A fail-over search (it asks every candidate and may wait for a
       // promotion) or a causal wait: on a worker, not on the loop.
-      const bool accepted = co_await on_worker<bool>([&] {
+      const bool accepted = co_await on_worker<bool>(core, [&] {
         try {
           if (not_taken) std::rethrow_exception(not_taken);
           return route.accept(leg, lease);
@@ -282,7 +309,7 @@ awaitable<Result> run(detail::ConnectionCore& core, async_detail::QueryArgs args
   for (;;) {
     detail::Attempt attempt = co_await take(core, route, s);
     try {
-      co_await run_statement(core.exec, detail::RunContext{attempt.pool, attempt.reason}, attempt.lease, s);
+      co_await run_statement(core, detail::RunContext{attempt.pool, attempt.reason}, attempt.lease, s);
       route.succeeded(attempt);
       co_return out;
     } catch (const Error& e) {
@@ -318,15 +345,20 @@ struct AsyncTransaction::State {
   [[nodiscard]] detail::RunContext context() const { return {core->primary(), "transaction", id, attempt}; }
 };
 
-asio::io_context& default_io_context() {
-  static DefaultLoop loop;
-  return loop.io;
-}
+asio::io_context& default_io_context() { return default_loop().io; }
 
 namespace async_detail {
 
 void start_query(Connection& c, asio::any_io_executor io, QueryArgs args, ResultHandler handler) {
+  // Asio's system context runs handlers on threads of its own that live
+  // until exit (after the engines' libraries have cleaned up): the sockets
+  // are waited on in Plexus's own loop instead, and the handler still
+  // completes through its executor.
+  const bool own_loop = &asio::query(io, asio::execution::context) == &asio::query(asio::system_executor(), asio::execution::context) ||
+                        &asio::query(io, asio::execution::context) == &default_io_context();
+  if (own_loop) io = default_io_context().get_executor();
   asio::co_spawn(std::move(io), run(detail::core_of(c), std::move(args)), std::move(handler));
+  if (own_loop) default_loop().ensure_running();
 }
 
 awaitable<AsyncTransaction> begin(Connection& c, TransactionOptions opts, unsigned attempt) {
@@ -337,7 +369,7 @@ awaitable<AsyncTransaction> begin(Connection& c, TransactionOptions opts, unsign
   detail::Router::Route route(core.router, s, RouteOptions{});
   detail::Attempt leg = co_await take(core, route, s);  // the primary, fail-over followed
   const std::uint64_t id = ++core.tx_counter;
-  (void)co_await on_worker<int>([&] {
+  (void)co_await on_worker<int>(core, [&] {
     detail::begin_step(core, leg.lease, opts, id, attempt);
     return 0;
   });
@@ -387,7 +419,7 @@ awaitable<Result> AsyncTransaction::query(std::string sql, std::vector<Value> pa
   s.params = params;
   s.intent = intent;
   s.result = &out;
-  co_await run_statement(st.core->exec, st.context(), st.lease, s);
+  co_await run_statement(*st.core, st.context(), st.lease, s);
   co_return out;
 }
 
@@ -395,7 +427,7 @@ awaitable<void> AsyncTransaction::commit() {
   State& st = *m_state;
   st.check_active();
   st.active = false;
-  (void)co_await on_worker<int>([&st] {
+  (void)co_await on_worker<int>(*st.core, [&st] {
     detail::finish_step(*st.core, st.lease, st.id, st.attempt, true);
     return 0;
   });
@@ -408,7 +440,7 @@ awaitable<void> AsyncTransaction::rollback() {
   if (!st.active) co_return;
   st.active = false;
   if (!st.lease) co_return;  // closed: nothing left to roll back
-  (void)co_await on_worker<int>([&st] {
+  (void)co_await on_worker<int>(*st.core, [&st] {
     try {
       detail::finish_step(*st.core, st.lease, st.id, st.attempt, false);
     } catch (const Error&) {

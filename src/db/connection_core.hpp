@@ -34,6 +34,11 @@ class ConnectionCore {
   [[nodiscard]] Pool& primary() noexcept { return router.primary(); }
   std::atomic<std::uint64_t> tx_counter{0};
   ConnectionMetrics metrics;
+  /// What the asynchronous API keeps per connection (its worker threads),
+  /// made on first use and destroyed with the connection, so no thread of
+  /// it outlives the Database (nor the engines' libraries at exit).
+  std::shared_ptr<void> async_state;
+  std::mutex async_mutex;
 
   // ---- statements (RoutedConnection and Connection forward here) ----
   /// Routes `s` and runs it: the router hands out a session on the host to

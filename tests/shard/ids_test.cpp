@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "plexus/plexus.hpp"
+#include "shard/processes.hpp"
 
 using namespace plexus;
 using namespace std::chrono_literals;
@@ -165,33 +166,16 @@ TEST_P(GroupIds, EightProcessesInsertingTenThousandRowsEachNeverShareAnId) {
     Database db(cfg);
     db.shards("g").every_shard().execute("CREATE TABLE events (id BIGINT PRIMARY KEY, process INTEGER, seq INTEGER)");
   }
-  std::vector<pid_t> children;
-  for (int p = 0; p < kProcesses; ++p) {
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      int code = 0;
-      try {
-        Database mine(cfg);  // the sources come from the configuration
-        auto& group = mine.shards("g");
-        std::vector<Fields> rows;
-        for (int at = 0; at < kRows; at += kChunk) {
-          rows.clear();
-          for (int i = at; i < at + kChunk; ++i) rows.push_back({{"process", p}, {"seq", i}});
-          (void)group.table("events").insert_many(rows);
-        }
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "child %d: %s\n", p, e.what());
-        code = 1;
-      }
-      ::_exit(code);
+  EXPECT_TRUE(test::in_processes(kProcesses, [&](int p) {
+    Database mine(cfg);  // the sources come from the configuration
+    auto& group = mine.shards("g");
+    std::vector<Fields> rows;
+    for (int at = 0; at < kRows; at += kChunk) {
+      rows.clear();
+      for (int i = at; i < at + kChunk; ++i) rows.push_back({{"process", p}, {"seq", i}});
+      (void)group.table("events").insert_many(rows);
     }
-    children.push_back(pid);
-  }
-  for (pid_t pid : children) {
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "a child failed (see its message above)";
-  }
+  })) << "a child failed (see its message above)";
   Database db(cfg);
   std::set<std::int64_t> all;
   std::map<int, std::vector<std::pair<int, std::int64_t>>> by_process;  // process → (seq, id)

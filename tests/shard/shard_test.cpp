@@ -17,6 +17,7 @@
 
 #include "plexus/plexus.hpp"
 #include "shard/oracle.hpp"
+#include "shard/processes.hpp"
 
 using namespace plexus;
 namespace fs = std::filesystem;
@@ -315,30 +316,13 @@ TEST_F(ShardRouting, GlobalIdsFromFourProcessesAtOnceNeverCollide) {
   // reserving blocks of 25 from the control table while the others do.
   constexpr int kProcesses = 4, kRows = 150;
   const DatabaseConfig cfg = four_files(dir, "modulo");
-  std::vector<pid_t> children;
-  for (int p = 0; p < kProcesses; ++p) {
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      int code = 0;
-      try {
-        Database mine(cfg);
-        auto& group = mine.shards("g");
-        group.generate_ids("users", "id", std::make_shared<SequenceIds>(mine, "one", "users", 25));
-        for (int i = 0; i < kRows; ++i)
-          (void)group.table("users").insert_get_id({{"name", "p" + std::to_string(p)}, {"score", i}}, "id");
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "child %d: %s\n", p, e.what());
-        code = 1;
-      }
-      ::_exit(code);
-    }
-    children.push_back(pid);
-  }
-  for (pid_t pid : children) {
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "a child failed (see its message above)";
-  }
+  EXPECT_TRUE(test::in_processes(kProcesses, [&](int p) {
+    Database mine(cfg);
+    auto& group = mine.shards("g");
+    group.generate_ids("users", "id", std::make_shared<SequenceIds>(mine, "one", "users", 25));
+    for (int i = 0; i < kRows; ++i)
+      (void)group.table("users").insert_get_id({{"name", "p" + std::to_string(p)}, {"score", i}}, "id");
+  })) << "a child failed (see its message above)";
   std::set<std::int64_t> all;
   std::map<std::string, std::vector<std::pair<std::int64_t, std::int64_t>>> by_process;  // name → (score, id)
   for (int m = 0; m < 4; ++m)
