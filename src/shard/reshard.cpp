@@ -1,7 +1,10 @@
 #include "plexus/driver/engine.hpp"
 #include "plexus/shard/reshard.hpp"
 
+#include <algorithm>
 #include <map>
+#include <optional>
+#include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
@@ -54,6 +57,61 @@ std::map<std::string, std::vector<std::pair<Value, std::uint64_t>>> moving_from(
   return out;
 }
 
+/// The migrations applied on `c` ("version name checksum" each, in order),
+/// read from the ledger the migrator keeps there (plexus_migrations, see
+/// docs/migrations.md); nullopt when it has none.
+std::optional<std::vector<std::string>> applied_migrations(Connection& c) {
+  Result rows;
+  try {
+    rows = c.on_primary().table("plexus_migrations").select({"version", "name", "checksum"}).order_by("version").get();
+  } catch (const Error& e) {
+    if (!e.is_syntax()) throw;  // no such table: this member's schema is not managed by migrations
+    return std::nullopt;
+  }
+  std::vector<std::string> out;
+  for (Row r : rows) out.push_back(r[0].to_string() + " " + r[1].to_string() + " " + r[2].to_string());
+  return out;
+}
+
+/// A reshard copies rows between members, so every member of both layouts
+/// must have the same schema. When any of them has a migrations folder
+/// configured (the schema is managed by migrations), every member must have
+/// the same migrations applied. @throws UsageError naming a member that differs.
+void refuse_differing_migrations(Layouts& l, std::string_view table) {
+  std::vector<std::string> names = l.from.member_names();
+  for (const auto& n : l.to.member_names())
+    if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+  std::optional<std::vector<std::string>> first;
+  std::string first_name;
+  auto connection = [&](const std::string& n) -> Connection& {
+    for (std::size_t i = 0; i < l.from.size(); ++i)
+      if (l.from.member_names()[i] == n) return l.from.member(i);
+    for (std::size_t i = 0; i < l.to.size(); ++i)
+      if (l.to.member_names()[i] == n) return l.to.member(i);
+    throw std::logic_error("plexus: a member of neither layout");
+  };
+  if (std::none_of(names.begin(), names.end(), [&](const std::string& n) { return !connection(n).config().migrations.empty(); }))
+    return;  // schemas not managed by migrations: nothing to compare
+  auto describe = [](const std::optional<std::vector<std::string>>& m) {
+    if (!m) return std::string("no migrations ledger");
+    return std::to_string(m->size()) + " migration(s)" + (m->empty() ? std::string() : ", the last " + m->back());
+  };
+  for (const auto& n : names) {
+    auto mine = applied_migrations(connection(n));
+    if (first_name.empty()) {
+      first = std::move(mine);
+      first_name = n;
+      continue;
+    }
+    if (mine != first)
+      throw UsageError("resharding '" + std::string(table) + "' from '" + l.from.name() + "' to '" + l.to.name() +
+                       "': the members' schemas differ (" + first_name + ": " + describe(first) + "; " + n + ": " +
+                       describe(mine) + "), so rows copied between them could be refused or lose columns; nothing "
+                       "was moved. Run the migrations on every member of both groups first (plexus migrate, or "
+                       "Migrator::migrate_all over their connections)");
+  }
+}
+
 }  // namespace
 
 ReshardPlan plan_reshard(ConnectionRegistry& db, std::string_view from_group, std::string_view to_group, std::string_view table) {
@@ -73,8 +131,9 @@ ReshardPlan plan_reshard(ConnectionRegistry& db, std::string_view from_group, st
 ReshardReport reshard(ConnectionRegistry& db, std::string_view from_group, std::string_view to_group, std::string_view table,
                       const ReshardOptions& opts) {
   ReshardReport report;
-  report.plan = plan_reshard(db, from_group, to_group, table);
   Layouts l = layouts(db, from_group, to_group);
+  refuse_differing_migrations(l, table);
+  report.plan = plan_reshard(db, from_group, to_group, table);
   // Each step is a move in two-phase commits, which takes at most one
   // participant that cannot prepare (SQLite): a step between two such
   // members is refused here, before any step moves a row.

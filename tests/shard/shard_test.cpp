@@ -10,6 +10,7 @@
 #include <cmath>
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <random>
@@ -731,4 +732,54 @@ TEST(Reshard, AStepBetweenTwoMembersThatCannotPrepareIsRefusedBeforeAnythingMove
   for (int m = 0; m < 5; ++m)
     EXPECT_EQ(db.connection("s" + std::to_string(m)).scalar("SELECT count(*) FROM items").as<std::int64_t>(), before[static_cast<std::size_t>(m)])
         << "s" << m << ": no row moved";
+}
+
+TEST(Reshard, MembersWhoseMigrationsDifferAreRefusedBeforeAnythingMoves) {
+  // Schemas managed by migrations: a member that lacks one (the new member,
+  // migrated before the others got a second file) is named, and nothing moves.
+  auto dir = scratch("reshard_migrations");
+  const fs::path folder = dir / "migrations";
+  fs::create_directories(folder);
+  std::ofstream(folder / "0001_items.up.sql") << "CREATE TABLE items (id INTEGER PRIMARY KEY, v INTEGER)";
+  std::ofstream(folder / "0001_items.down.sql") << "DROP TABLE items";
+  DatabaseConfig cfg = four_files(dir, "hash");
+  cfg.add("s4", sqlite((dir / "s4.db").string()));
+  for (auto& c : cfg.connections) c.migrations = folder.string();
+  cfg.add_shard_group("g5", {"s0", "s1", "s2", "s3", "s4"}, "hash").key = "id";
+  auto migrate = [&](Database& db, const std::vector<std::string>& which) {
+    Migrator m(db);
+    for (const auto& c : which) {
+      const auto t = m.migrate(c);
+      ASSERT_NE(t.state, MigrationTarget::State::failed) << c << ": " << t.error;
+    }
+  };
+  {
+    Database db(cfg);
+    migrate(db, {"s0", "s1", "s2", "s3", "s4"});
+    std::vector<Fields> rows;
+    for (std::int64_t id = 1; id <= 200; ++id) rows.push_back({{"id", id}, {"v", id}});
+    db.shards("g").table("items").insert_many(rows);
+  }
+  std::ofstream(folder / "0002_price.up.sql") << "ALTER TABLE items ADD COLUMN price REAL";
+  std::ofstream(folder / "0002_price.down.sql") << "ALTER TABLE items DROP COLUMN price";
+  Database db(cfg);
+  migrate(db, {"s0", "s1", "s2", "s3"});  // s4 is behind
+  try {
+    (void)reshard(db, "g", "g5", "items");
+    FAIL() << "members with different migrations were resharded";
+  } catch (const UsageError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("s4: 1 migration(s)"), std::string::npos) << m;
+    EXPECT_NE(m.find("nothing was moved"), std::string::npos) << m;
+  }
+  EXPECT_EQ(db.connection("s4").scalar("SELECT count(*) FROM items").as<int>(), 0);
+  // Migrated alike, the reshard gets past the check (and is then refused for
+  // its SQLite-to-SQLite steps, which cannot commit atomically).
+  migrate(db, {"s4"});
+  try {
+    (void)reshard(db, "g", "g5", "items");
+    FAIL() << "a SQLite-to-SQLite step was not refused";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot prepare a transaction"), std::string::npos) << e.what();
+  }
 }
