@@ -95,6 +95,9 @@ Peers make_peers(const Target& t) {
   return peers;
 }
 
+std::size_t peak_rss_kb();
+void reset_peak_rss();
+
 void run_engine(const Target& t, const Sizes& n, std::vector<bench::Result>& out) {
   const std::string& engine = t.engine;
   DatabaseConfig cfg;
@@ -352,6 +355,31 @@ void run_engine(const Target& t, const Sizes& n, std::vector<bench::Result>& out
     }));
     if (sums["w9 async"] != sums["w9 blocking"] || (raw->batches() && sums["w9 raw"] != sums["w9 blocking"]))
       std::fprintf(stderr, "bench: W9 read different rows\n");
+    // 10,000 coroutines at once, one point select each, through a pool of
+    // 16 sessions from one thread: no thread per query, and the memory they take.
+    if (bench::wanted(w9, "plexus async 64 in flight")) {
+      DatabaseConfig sixteen = cfg;
+      sixteen.connections.front().pool.max = 16;
+      Database db16(sixteen);
+      auto& c16 = db16.connection("bench");
+      c16.warm_up();
+      reset_peak_rss();
+      const std::size_t before_kb = peak_rss_kb();
+      const auto t0 = std::chrono::steady_clock::now();
+      boost::asio::io_context io;
+      std::size_t answered = 0;
+      for (std::size_t k = 0; k < 10000; ++k)
+        boost::asio::co_spawn(io, [&, k]() -> boost::asio::awaitable<void> {
+          Result r = co_await plexus::async_select(c16, sql, plexus::values(ids[k % ids.size()]), boost::asio::use_awaitable);
+          answered += r.size();
+        }, [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
+      io.run();
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      std::printf("W9 %s: 10,000 coroutines over a pool of 16, one thread: %zu answered in %.0f ms, peak resident "
+                  "memory %.1f MB above the %.1f MB before (%zu sessions open)\n",
+                  engine.c_str(), answered, ms, static_cast<double>(peak_rss_kb() - before_kb) / 1024.0,
+                  static_cast<double>(before_kb) / 1024.0, c16.pool_stats().open);
+    }
   }
 #endif
 }

@@ -5,6 +5,7 @@
 // session has no non-blocking side.
 #include "plexus/async.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -121,26 +122,35 @@ awaitable<Pool::Lease> acquire(detail::ConnectionCore& core, Pool& pool) {
   auto io = co_await asio::this_coro::executor;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
+    Pool::Ready ready = pool.acquire_or_wait({});  // the common case: a session now, nothing made to wait with
+    if (ready.lease) co_return std::move(ready.lease);
+    if (ready.open) co_return co_await on_worker<Pool::Lease>(core, [&pool, deadline] { return pool.open_reserved(deadline); });
     auto woken = std::make_shared<Channel>(io, 1);
     // The wake comes from the thread that gives a session back; it keeps the
     // loop's work while registered (the coroutine waits meanwhile anyway).
-    Pool::Ready ready = pool.acquire_or_wait(
-        [woken, work = keeping_work(io)] { (void)woken->try_send(boost::system::error_code()); });
+    ready = pool.acquire_or_wait([woken, work = keeping_work(io)] { (void)woken->try_send(boost::system::error_code()); });
     if (ready.lease) co_return std::move(ready.lease);
     if (ready.open) co_return co_await on_worker<Pool::Lease>(core, [&pool, deadline] { return pool.open_reserved(deadline); });
+    // One channel gets the wake (a session came back) or the deadline (the
+    // timer sends timed_out into it): no coroutine per waiter besides this one.
     asio::steady_timer timer(io, deadline);
+    timer.async_wait([woken](boost::system::error_code ec) {
+      if (!ec) (void)woken->try_send(asio::error::timed_out);
+    });
     std::exception_ptr cancelled;
-    std::variant<std::monostate, std::monostate> which;
+    boost::system::error_code why;
     try {
-      which = co_await (woken->async_receive(use_awaitable) || timer.async_wait(use_awaitable));
+      std::tie(why) = co_await woken->async_receive(asio::as_tuple(use_awaitable));
     } catch (...) {
       cancelled = std::current_exception();
     }
-    if (!cancelled && which.index() == 0) continue;  // a session came back: look again
+    timer.cancel();
+    if (!cancelled && !why) continue;  // a session came back: look again
     // Timed out or cancelled: withdraw the wait, or hand on a wake already made.
     if (!pool.cancel_wait(ready.waiter)) pool.wake_next();
     if (cancelled) std::rethrow_exception(cancelled);
-    throw pool.wait_timed_out();
+    if (why == asio::error::timed_out) throw pool.wait_timed_out();
+    throw boost::system::system_error(why);  // the receive was cancelled
   }
 }
 

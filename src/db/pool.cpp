@@ -183,9 +183,7 @@ std::vector<Pool::Idle> Pool::take_expired_locked(Clock::time_point now) {
   return out;
 }
 
-Pool::Lease Pool::acquire() {
-  const auto now = coarse_now();
-  m_last_used.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+[[gnu::always_inline]] inline std::optional<Pool::Lease> Pool::take_parked(Clock::time_point now) {
   // The parked session, when nothing about it needs a look: not due for the
   // idle sweep, validation or retirement. Anything else takes the locked path.
   int full = kFull;
@@ -208,8 +206,16 @@ Pool::Lease Pool::acquire() {
     std::lock_guard lock(m_mutex);
     m_idle.push_back(std::move(slot));
   }
+  return std::nullopt;
+}
+
+Pool::Lease Pool::acquire() {
+  const auto now = coarse_now();
+  m_last_used.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+  if (auto lease = take_parked(now)) return std::move(*lease);
   return acquire_locked(now);
 }
+
 
 Pool::Lease Pool::acquire_locked(Clock::time_point started) {
   const auto deadline = started + m_cfg.pool.acquire_timeout;
@@ -332,9 +338,13 @@ Pool::Lease Pool::open_counted(Clock::time_point deadline) {
 Pool::Ready Pool::acquire_or_wait(std::function<void()> wake) {
   const auto now = coarse_now();
   m_last_used.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+  Ready r;
+  if (auto lease = take_parked(now)) {  // without the mutex, as acquire() does
+    r.lease = std::move(*lease);
+    return r;
+  }
   std::unique_lock lock(m_mutex);
   unpark_locked();
-  Ready r;
   if (auto lease = take_idle_locked(lock, now)) {
     r.lease = std::move(*lease);
     return r;
@@ -344,6 +354,7 @@ Pool::Ready Pool::acquire_or_wait(std::function<void()> wake) {
     r.open = true;
     return r;
   }
+  if (!wake) return r;  // a look without waiting
   // Counted as waiting before the slot is looked at again by a giver (see the header).
   m_waiting.fetch_add(1, std::memory_order_seq_cst);
   ++m_waits;

@@ -126,7 +126,8 @@ class Pool {
     std::uint64_t waiter = 0;
   };
   /// acquire() without blocking, for a caller that waits elsewhere (the
-  /// asynchronous API): never connects, never sleeps.
+  /// asynchronous API): never connects, never sleeps. An empty `wake`
+  /// registers nothing (all three empty: look again with one to wait).
   [[nodiscard]] Ready acquire_or_wait(std::function<void()> wake);
   /// Opens a session in the slot acquire_or_wait() kept (connects: run it
   /// where blocking is fine). Waits for the global cap until `deadline`.
@@ -178,6 +179,9 @@ class Pool {
   /// The locked path of acquire(): idle list, checks, new sessions, waiting
   /// (until pool.acquire_timeout after `started`).
   [[nodiscard]] Lease acquire_locked(std::chrono::steady_clock::time_point started);
+  /// The parked session without the mutex, when it needs no look (not due
+  /// for the sweep, validation or retirement); else it moves to the idle list.
+  [[nodiscard]] std::optional<Lease> take_parked(std::chrono::steady_clock::time_point now);
   /// An idle session fit to hand out, if there is one (closing those that
   /// are not); `lock` is held on entry and exit (released while closing or pinging).
   [[nodiscard]] std::optional<Lease> take_idle_locked(std::unique_lock<std::mutex>& lock,
