@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <map>
 #include <optional>
-#include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
@@ -77,27 +76,20 @@ std::optional<std::vector<std::string>> applied_migrations(Connection& c) {
 /// must have the same schema. When any of them has a migrations folder
 /// configured (the schema is managed by migrations), every member must have
 /// the same migrations applied. @throws UsageError naming a member that differs.
-void refuse_differing_migrations(Layouts& l, std::string_view table) {
+void refuse_differing_migrations(ConnectionRegistry& db, Layouts& l, std::string_view table) {
   std::vector<std::string> names = l.from.member_names();
   for (const auto& n : l.to.member_names())
     if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
   std::optional<std::vector<std::string>> first;
   std::string first_name;
-  auto connection = [&](const std::string& n) -> Connection& {
-    for (std::size_t i = 0; i < l.from.size(); ++i)
-      if (l.from.member_names()[i] == n) return l.from.member(i);
-    for (std::size_t i = 0; i < l.to.size(); ++i)
-      if (l.to.member_names()[i] == n) return l.to.member(i);
-    throw std::logic_error("plexus: a member of neither layout");
-  };
-  if (std::none_of(names.begin(), names.end(), [&](const std::string& n) { return !connection(n).config().migrations.empty(); }))
+  if (std::none_of(names.begin(), names.end(), [&](const std::string& n) { return !db.connection(n).config().migrations.empty(); }))
     return;  // schemas not managed by migrations: nothing to compare
   auto describe = [](const std::optional<std::vector<std::string>>& m) {
     if (!m) return std::string("no migrations ledger");
     return std::to_string(m->size()) + " migration(s)" + (m->empty() ? std::string() : ", the last " + m->back());
   };
   for (const auto& n : names) {
-    auto mine = applied_migrations(connection(n));
+    auto mine = applied_migrations(db.connection(n));
     if (first_name.empty()) {
       first = std::move(mine);
       first_name = n;
@@ -132,7 +124,7 @@ ReshardReport reshard(ConnectionRegistry& db, std::string_view from_group, std::
                       const ReshardOptions& opts) {
   ReshardReport report;
   Layouts l = layouts(db, from_group, to_group);
-  refuse_differing_migrations(l, table);
+  refuse_differing_migrations(db, l, table);
   report.plan = plan_reshard(db, from_group, to_group, table);
   // Each step is a move in two-phase commits, which takes at most one
   // participant that cannot prepare (SQLite): a step between two such
