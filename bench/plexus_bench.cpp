@@ -514,6 +514,57 @@ void run_cross(const std::string& pg_url, const std::string& my_url, const Sizes
   }
 }
 
+#ifdef PLEXUS_HAS_ASYNC
+/// W9 scatter: a builder's read over 16 members whose answer waits 20 ms on
+/// the server (16 connections over the three PostgreSQL servers), asked from
+/// one thread: async_get runs them at once on the loop; the blocking get()
+/// on the group's bounded executor. Compared with one member alone.
+void scatter_sixteen(const std::string& pg, const std::string& pg1, const std::string& pg2, std::vector<bench::Result>& out) {
+  const std::string w = "W9 scatter 16 x 20 ms";
+  if (!bench::wanted(w, "member alone") && !bench::wanted(w, "plexus async_get") && !bench::wanted(w, "plexus blocking get"))
+    return;
+  const std::string engine = "shards";
+  DatabaseConfig cfg;
+  std::vector<std::string> names;
+  const std::string urls[] = {pg1, pg2, pg};
+  for (std::size_t m = 0; m < 16; ++m) {
+    names.push_back("wide" + std::to_string(m));
+    cfg.add(names.back(), urls[m % 3]);
+  }
+  cfg.add_shard_group("wide", names, "modulo").key = "id";
+  Database db(cfg);
+  auto& wide = db.shards("wide");
+  for (std::size_t m = 0; m < 3; ++m)
+    wide.member(m).execute("CREATE OR REPLACE VIEW bench_waiting AS SELECT 1 AS waited FROM pg_sleep(0.02)");
+  for (std::size_t m = 0; m < wide.size(); ++m) wide.member(m).warm_up();
+  const std::size_t rounds = 10;
+  auto alone = bench::measure_best(w, engine, "member alone", rounds, 3, [&] {
+    for (std::size_t k = 0; k < rounds; ++k) (void)wide.member(0).table("bench_waiting").get();
+  });
+  std::size_t rows = 0;
+  auto async = bench::measure_best(w, engine, "plexus async_get", rounds, 3, [&] {
+    boost::asio::io_context io;
+    boost::asio::co_spawn(io, [&]() -> boost::asio::awaitable<void> {
+      for (std::size_t k = 0; k < rounds; ++k)
+        rows = (co_await plexus::async_get(wide, wide.table("bench_waiting"), boost::asio::use_awaitable)).size();
+    }, [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
+    io.run();
+  });
+  if (rows != wide.size() && bench::wanted(w, "plexus async_get"))
+    std::fprintf(stderr, "bench: %s got %zu rows from %zu members\n", w.c_str(), rows, wide.size());
+  auto blocking = bench::measure_best(w, engine, "plexus blocking get", rounds, 3, [&] {
+    for (std::size_t k = 0; k < rounds; ++k) rows = wide.table("bench_waiting").get().size();
+  });
+  const double one = 1.0 / alone.ops_per_s();
+  std::printf("W9 scatter over 16 members that wait 20 ms each, from one thread: async_get %.2f x one member alone, "
+              "blocking get %.2f x\n", (1.0 / async.ops_per_s()) / one, (1.0 / blocking.ops_per_s()) / one);
+  out.push_back(std::move(alone));
+  out.push_back(std::move(async));
+  out.push_back(std::move(blocking));
+  for (std::size_t m = 0; m < 3; ++m) wide.member(m).execute("DROP VIEW bench_waiting");
+}
+#endif
+
 /// W8: a shard group of four members on the servers (PostgreSQL x3 and
 /// MariaDB). A keyed point select through the group versus the raw driver on
 /// the same shard; a scatter-gather COUNT versus the slowest member alone;
@@ -621,10 +672,14 @@ void run_shards(const std::string& pg, const std::string& pg1, const std::string
   });
   if (answered != group.size() && bench::wanted("W8 scatter 20 ms", "plexus group select"))
     std::fprintf(stderr, "bench: W8 scatter 20 ms got %zu rows from %zu members\n", answered, group.size());
-  std::printf("W8 scatter over 4 members that wait 20 ms each: %.2f x the slowest member alone\n",
-              (1.0 / fanned.ops_per_s()) / slowest_waiting);
+  if (bench::wanted("W8 scatter 20 ms", "plexus group select"))
+    std::printf("W8 scatter over 4 members that wait 20 ms each: %.2f x the slowest member alone\n",
+                (1.0 / fanned.ops_per_s()) / slowest_waiting);
   out.push_back(std::move(fanned));
   for (std::size_t m = 0; m < group.size(); ++m) group.member(m).execute("DROP FUNCTION bench_wait");
+#ifdef PLEXUS_HAS_ASYNC
+  scatter_sixteen(pg, pg1, pg2, out);
+#endif
 
   // Memory: a merged top 100, and a keyset walk over every row, 1000 a page.
   reset_peak_rss();

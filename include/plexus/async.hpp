@@ -241,12 +241,33 @@ auto all_values(Done& done, std::index_sequence<I...>) {
 
 /// A query builder's SELECT, compiled for `c`'s dialect and run there as a
 /// read: `co_await async_get(users, users.table("users").where("id", 7), use_awaitable)`.
-/// (The builder's own verbs are blocking; the other verbs' async twins are
-/// to come.)
+/// (On a shard group: the overload below.)
 template <class Token>
 auto async_get(Connection& c, const QueryBuilder& q, Token&& token) {
   Query compiled = q.to_sql(c.grammar());
   return async_query(c, std::move(compiled.sql), std::move(compiled.bindings), Intent::read, std::forward<Token>(token));
+}
+
+namespace async_detail {
+/// Plans `q` on `g` and runs its members at once on `io` (src/async/async.cpp).
+void start_read(ShardGroup& g, boost::asio::any_io_executor io, QueryBuilder q, ResultHandler handler);
+}  // namespace async_detail
+
+/// A query builder's read on a shard group, as get() runs it there: on the
+/// member its key names, or planned over the members it may touch, which are
+/// asked at once on the caller's loop (no thread per member; SQLite members
+/// on the worker pool), and merged; refused as get() refuses. The first
+/// member to fail cancels the others' statements and its error is the result.
+///   `co_await async_get(db.shards("orders"), db.shards("orders").table("orders").order_by("total", "desc").limit(10), use_awaitable)`
+template <class Token>
+auto async_get(ShardGroup& g, const QueryBuilder& q, Token&& token) {
+  return boost::asio::async_initiate<Token, void(std::exception_ptr, Result)>(
+      [&g](auto handler, QueryBuilder b) {
+        boost::asio::any_io_executor io =
+            boost::asio::get_associated_executor(handler, default_io_context().get_executor());
+        async_detail::start_read(g, std::move(io), std::move(b), async_detail::ResultHandler(std::move(handler)));
+      },
+      token, QueryBuilder(q));
 }
 
 /// Awaits every operation at once (the seed's `Promise.all`): their results

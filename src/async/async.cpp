@@ -359,16 +359,54 @@ asio::io_context& default_io_context() { return default_loop().io; }
 
 namespace async_detail {
 
-void start_query(Connection& c, asio::any_io_executor io, QueryArgs args, ResultHandler handler) {
-  // Asio's system context runs handlers on threads of its own that live
-  // until exit (after the engines' libraries have cleaned up): the sockets
-  // are waited on in Plexus's own loop instead, and the handler still
-  // completes through its executor.
+namespace {
+
+/// Starts `op` on `io`, completing `handler`. Asio's system context runs
+/// handlers on threads of its own that live until exit (after the engines'
+/// libraries have cleaned up): the sockets are then waited on in Plexus's
+/// own loop instead, and the handler still completes through its executor.
+void spawn(asio::any_io_executor io, awaitable<Result> op, ResultHandler handler) {
   const bool own_loop = &asio::query(io, asio::execution::context) == &asio::query(asio::system_executor(), asio::execution::context) ||
                         &asio::query(io, asio::execution::context) == &default_io_context();
   if (own_loop) io = default_io_context().get_executor();
-  asio::co_spawn(std::move(io), run(detail::core_of(c), std::move(args)), std::move(handler));
+  asio::co_spawn(std::move(io), std::move(op), std::move(handler));
   if (own_loop) default_loop().ensure_running();
+}
+
+QueryArgs read_of(const ShardScatter::Part& p) { return {p.query.sql, p.query.bindings, Intent::read, {}}; }
+
+/// A builder's read on a shard group: planned as get() plans it, the members
+/// asked at once on this loop (the first error cancels the others), merged.
+awaitable<Result> read_group(ShardGroup& g, QueryBuilder q) {
+  ShardScatter plan = g.plan_read(q);
+  const auto& parts = plan.parts();
+  std::vector<Result> answers;
+  if (parts.size() == 1) {
+    answers.push_back(co_await run(detail::core_of(*parts.front().member), read_of(parts.front())));
+  } else {
+    auto io = co_await asio::this_coro::executor;
+    using Op = decltype(asio::co_spawn(io, run(std::declval<detail::ConnectionCore&>(), QueryArgs{}), asio::deferred));
+    std::vector<Op> ops;
+    ops.reserve(parts.size());
+    for (const auto& p : parts) ops.push_back(asio::co_spawn(io, run(detail::core_of(*p.member), read_of(p)), asio::deferred));
+    namespace x = asio::experimental;
+    auto [order, errors, results] =
+        co_await x::make_parallel_group(std::move(ops)).async_wait(x::wait_for_one_error(), asio::use_awaitable);
+    for (std::size_t k : order)
+      if (errors[k]) std::rethrow_exception(errors[k]);  // the first to fail (the others were cancelled)
+    answers = std::move(results);
+  }
+  co_return plan.merge(std::move(answers));
+}
+
+}  // namespace
+
+void start_query(Connection& c, asio::any_io_executor io, QueryArgs args, ResultHandler handler) {
+  spawn(std::move(io), run(detail::core_of(c), std::move(args)), std::move(handler));
+}
+
+void start_read(ShardGroup& g, asio::any_io_executor io, QueryBuilder q, ResultHandler handler) {
+  spawn(std::move(io), read_group(g, std::move(q)), std::move(handler));
 }
 
 awaitable<AsyncTransaction> begin(Connection& c, TransactionOptions opts, unsigned attempt) {

@@ -238,7 +238,7 @@ ConnectionHealth Connection::health() {
   return h;
 }
 
-void Connection::atomically(const std::function<void(Queryable&)>& fn) {
+void Connection::atomically(const std::function<void(SingleTarget&)>& fn) {
   transaction([&](Transaction& tx) { fn(tx); });
 }
 
@@ -264,10 +264,10 @@ std::uint64_t Connection::run(const Statement& s) {
 // ---- RoutedConnection ----------------------------------------------------------------
 
 
-const std::string& RoutedConnection::driver() const noexcept { return m_conn->driver(); }
+const std::string& RoutedConnection::engine() const noexcept { return m_conn->engine(); }
 const Grammar& RoutedConnection::grammar() const noexcept { return m_conn->grammar(); }
 
-void RoutedConnection::atomically(const std::function<void(Queryable&)>& fn) {
+void RoutedConnection::atomically(const std::function<void(SingleTarget&)>& fn) {
   transaction([&](Transaction& tx) { fn(tx); });
 }
 

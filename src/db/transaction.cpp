@@ -65,7 +65,7 @@ void Transaction::finish(bool commit) {
   m_lease.release();
 }
 
-const std::string& Transaction::driver() const noexcept { return m_core->cfg.driver; }
+const std::string& Transaction::engine() const noexcept { return m_core->cfg.driver; }
 const Grammar& Transaction::grammar() const noexcept { return m_core->grammar; }
 
 void Transaction::commit() {

@@ -170,7 +170,7 @@ const Grammar& QueryBuilder::grammar() const {
     throw UsageError("this query on '" + table() + "' runs on a shard group, which compiles it for each member in "
                      "that member's dialect (and rewrites a read for the merge): see what each member runs with "
                      "group.preview(query), or compile for one dialect with to_sql(\"postgres\")");
-  return t.grammar();
+  return t.as_single()->grammar();
 }
 
 Query QueryBuilder::to_sql() const { return to_sql(grammar()); }
@@ -201,7 +201,7 @@ Query QueryBuilder::aggregate_sql(const Grammar& g, std::string_view function, s
 
 // ---- statements that change rows, and aggregates ------------------------------
 
-Query detail::compile_insert(const Grammar& g, std::string_view table, const std::vector<Fields>& rows,
+Query detail::compile_insert(const Grammar& g, std::string_view table, std::span<const Fields> rows,
                              std::span<const std::string> returning, std::size_t* plain_size) {
   const std::string name(table);
   if (rows.empty() || rows.front().empty()) throw UsageError("insert into '" + name + "' needs at least one column");

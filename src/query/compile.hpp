@@ -64,7 +64,7 @@ void write_select(SqlWriter& w, const QueryBuilder& q);
 /// With `returning`, `plain_size` (when given) is set to the length of the
 /// same INSERT without its RETURNING clause: the statement a session that
 /// reads the key as the row id runs instead.
-[[nodiscard]] Query compile_insert(const Grammar& g, std::string_view table, const std::vector<Fields>& rows,
+[[nodiscard]] Query compile_insert(const Grammar& g, std::string_view table, std::span<const Fields> rows,
                                    std::span<const std::string> returning, std::size_t* plain_size = nullptr);
 [[nodiscard]] Query compile_update(const Grammar& g, const QueryBuilder& q, const Fields& fields);
 /// UPDATE … SET column = column + by, also…

@@ -231,8 +231,8 @@ void QueryBuilder::refuse_unbound(std::string_view what) const {
                    "\", \"connection\") or conn.table(\"" + table() + "\"), or pass a dialect to to_sql()");
 }
 
-std::pair<Queryable*, PlanningTarget*> QueryBuilder::route_by(PlanningTarget& runner) const {
-  if (Queryable* one = runner.single(*this)) return {one, nullptr};
+std::pair<SingleTarget*, PlanningTarget*> QueryBuilder::route_by(PlanningTarget& runner) const {
+  if (SingleTarget* one = runner.single(*this)) return {one, nullptr};
   return {nullptr, &runner};
 }
 
@@ -445,8 +445,9 @@ Result QueryBuilder::insert(const Fields& row) {
     const Fields& full = with ? *with : row;
     return on(runner->owner(*this, full)).insert(full);
   }
-  auto& t = require_target("insert");
-  Query q = insert_sql(t.grammar(), {row});
+  auto& t = require_single("insert");
+  // The one row compiled where it is (no vector of rows copied around it).
+  Query q = detail::compile_insert(t.grammar(), table(), std::span<const Fields>(&row, 1), {});
   return t.execute(q.sql, q.bindings);
 }
 
@@ -460,18 +461,18 @@ std::int64_t QueryBuilder::insert_get_id(const Fields& row, std::string_view id_
     const Fields& full = with ? *with : row;
     return on(runner->owner(*this, full)).insert_get_id(full, id_column);
   }
-  auto& t = require_target("insert");
+  auto& t = require_single("insert");
   const Grammar& g = t.grammar();
   if (g.supports_returning()) {
     std::string id(id_column);
     std::size_t plain_size = 0;  // the same INSERT without its RETURNING clause, for sessions that
                                  // read the key as the row id
-    Query q = detail::compile_insert(g, table(), {row}, std::span<const std::string>(&id, 1), &plain_size);
+    Query q = detail::compile_insert(g, table(), std::span<const Fields>(&row, 1), std::span<const std::string>(&id, 1), &plain_size);
     const std::string_view plain = std::string_view(q.sql).substr(0, plain_size);
     Result r = t.insert_returning_key(KeyedInsert{table(), id_column, q.sql, plain}, q.bindings);
     return r[0][0].as<std::int64_t>();
   }
-  Query q = insert_sql(g, {row});
+  Query q = detail::compile_insert(g, table(), std::span<const Fields>(&row, 1), {});
   auto r = t.execute(q.sql, q.bindings);
   if (!r.last_insert_id())
     throw UsageError("the engine reported no generated id for the insert into '" + table() + "'");
@@ -502,7 +503,7 @@ std::uint64_t QueryBuilder::insert_many(const std::vector<Fields>& rows) {
     for (auto& [owner, part] : by_owner(*runner, *this, rows)) n += on(*owner).insert_many(part);
     return n;
   }
-  auto& t = require_target("insert");
+  auto& t = require_single("insert");
   const Grammar& g = t.grammar();
   const std::size_t cols = std::max<std::size_t>(1, rows.front().size());
   const std::size_t per_statement = std::clamp<std::size_t>(g.max_parameters() / cols, 1, 1000);
@@ -512,7 +513,7 @@ std::uint64_t QueryBuilder::insert_many(const std::vector<Fields>& rows) {
     return rows.size();
   }
   // Several statements: all or nothing.
-  t.atomically([&](Queryable& tx) {
+  t.atomically([&](SingleTarget& tx) {
     std::vector<Fields> batch;
     for (std::size_t start = 0; start < rows.size(); start += per_statement) {
       auto end = std::min(rows.size(), start + per_statement);
@@ -531,7 +532,7 @@ std::uint64_t QueryBuilder::update(const Fields& fields) {
     for (Queryable* w : runner->writers(*this, &fields, "update")) n += on(*w).update(fields);
     return n;
   }
-  auto& t = require_target("update");
+  auto& t = require_single("update");
   Query q = update_sql(t.grammar(), fields);
   return t.execute(q.sql, q.bindings).affected_rows();
 }
@@ -544,7 +545,7 @@ std::uint64_t QueryBuilder::increment(std::string_view column, std::int64_t by, 
     for (Queryable* w : runner->writers(*this, &set, "increment")) n += on(*w).increment(column, by, also);
     return n;
   }
-  auto& t = require_target("update");
+  auto& t = require_single("update");
   Query q = detail::compile_increment(t.grammar(), *this, column, by, also);
   return t.execute(q.sql, q.bindings).affected_rows();
 }
@@ -555,7 +556,7 @@ std::uint64_t QueryBuilder::remove() {
     for (Queryable* w : runner->writers(*this, nullptr, "delete")) n += on(*w).remove();
     return n;
   }
-  auto& t = require_target("delete");
+  auto& t = require_single("delete");
   Query q = delete_sql(t.grammar());
   return t.execute(q.sql, q.bindings).affected_rows();
 }
@@ -567,7 +568,7 @@ std::uint64_t QueryBuilder::upsert(const std::vector<Fields>& rows, std::vector<
     for (auto& [owner, part] : by_owner(*runner, *this, rows)) n += on(*owner).upsert(part, unique_by, update);
     return n;
   }
-  auto& t = require_target("upsert");
+  auto& t = require_single("upsert");
   Query q = upsert_sql(t.grammar(), rows, unique_by, update);
   return t.execute(q.sql, q.bindings).affected_rows();
 }

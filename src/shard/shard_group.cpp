@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <cctype>
 
 #include <nlohmann/json.hpp>
@@ -111,7 +112,7 @@ std::string key_text(const Value& v) { return v.type() == Value::Type::text ? "'
 }  // namespace
 
 ShardGroup::ShardGroup(std::shared_ptr<const Shared> shared, bool every_shard)
-    : m_shared(std::move(shared)), m_every(every_shard) {
+    : Queryable(static_cast<PlanningTarget&>(*this)), m_shared(std::move(shared)), m_every(every_shard) {
   if (!m_every) m_every_view = std::make_unique<ShardGroup>(m_shared, true);
 }
 
@@ -143,14 +144,6 @@ void ShardGroup::assign(const Value& key, std::string_view member_name) {
   m_shared->strategy->assign(key, static_cast<std::size_t>(it - names.begin()));
 }
 
-const std::string& ShardGroup::driver() const noexcept { return m_shared->members.front()->driver(); }
-const Grammar& ShardGroup::grammar() const noexcept { return m_shared->members.front()->grammar(); }
-
-void ShardGroup::atomically(const std::function<void(Queryable&)>&) {
-  throw UsageError("shard group '" + name() + "': a transaction spans the members it touches; use "
-                   "db.transaction({members…}, fn) (two-phase commit) or a transaction on one member (shard(key))");
-}
-
 // ---- routing -----------------------------------------------------------------
 
 std::vector<std::size_t> ShardGroup::read_targets(const QueryBuilder& q, std::string* why) const {
@@ -180,7 +173,7 @@ std::vector<std::size_t> ShardGroup::read_targets(const QueryBuilder& q, std::st
   return out;
 }
 
-Queryable* ShardGroup::single(const QueryBuilder& q) {
+SingleTarget* ShardGroup::single(const QueryBuilder& q) {
   auto targets = read_targets(q, nullptr);
   if (targets.size() == 1 && targets.size() != size()) {
     m_shared->count(targets.front(), true);
@@ -193,7 +186,7 @@ Queryable* ShardGroup::single(const QueryBuilder& q) {
   return nullptr;
 }
 
-Queryable& ShardGroup::owner(const QueryBuilder& q, const Fields& row) {
+SingleTarget& ShardGroup::owner(const QueryBuilder& q, const Fields& row) {
   if (key().empty())
     throw UsageError("insert into '" + q.table() + "' on shard group '" + name() +
                      "': the group has no key column configured (key = \"…\"), so it cannot place the row; set one "
@@ -244,7 +237,7 @@ std::optional<std::uint64_t> ShardGroup::move(const QueryBuilder& q, const Field
   // Where the matching rows may be: the key's member, or every member when
   // the where names no key and every_shard() allowed it (else refused here).
   std::vector<std::size_t> from;
-  for (Queryable* w : writers(q, nullptr, "update"))
+  for (SingleTarget* w : writers(q, nullptr, "update"))
     for (std::size_t i = 0; i < size(); ++i)
       if (w == m_shared->members[i]) from.push_back(i);
   if (from.size() == 1 && from.front() == to) return q.on(*m_shared->members[to]).update(set);  // stays where it is
@@ -288,7 +281,7 @@ std::optional<std::uint64_t> ShardGroup::move(const QueryBuilder& q, const Field
   return n;
 }
 
-std::vector<Queryable*> ShardGroup::writers(const QueryBuilder& q, const Fields* set, std::string_view what) {
+std::vector<SingleTarget*> ShardGroup::writers(const QueryBuilder& q, const Fields* set, std::string_view what) {
   if (set && !key().empty())
     for (const auto& [column, value] : *set)
       if (column == key())  // update() moves the row (move()); what else reaches here cannot
@@ -298,7 +291,7 @@ std::vector<Queryable*> ShardGroup::writers(const QueryBuilder& q, const Fields*
   std::string why;
   auto targets = read_targets(q, &why);
   if (targets.size() != size() || m_every) {
-    std::vector<Queryable*> out;
+    std::vector<SingleTarget*> out;
     for (auto i : targets) {
       m_shared->count(i, targets.size() == 1);
       out.push_back(m_shared->members[i]);
@@ -319,14 +312,14 @@ bool member_unavailable(const Error& e) { return e.is_connection_error() || e.is
 }  // namespace
 
 std::vector<Result> ShardGroup::fan_out(const std::vector<std::size_t>& members,
-                                        const std::function<Result(Connection&)>& work,
+                                        const std::function<Result(std::size_t at, Connection&)>& work,
                                         std::vector<ShardFailure>* failed) {
   std::vector<Result> parts(members.size());
   std::vector<std::function<void()>> tasks;
   tasks.reserve(members.size());
   for (std::size_t i = 0; i < members.size(); ++i) {
     m_shared->count(members[i], false);
-    tasks.emplace_back([&, i] { parts[i] = work(*m_shared->members[members[i]]); });
+    tasks.emplace_back([&, i] { parts[i] = work(i, *m_shared->members[members[i]]); });
   }
   const auto errors = m_shared->pool->run_all(tasks);
   if (!failed) {
@@ -430,33 +423,86 @@ std::vector<std::string> ShardGroup::check_text(const std::vector<std::string>& 
   return by_value;
 }
 
+struct ShardScatter::State {
+  State(ShardGroup& g, const QueryBuilder& query) : group(&g), q(query) {}
+  ShardGroup* group;
+  QueryBuilder q;                             // the planner refers to it: a State stays where it was made
+  std::optional<detail::ShardPlanner> plan;   // none when one member answers alone
+  std::vector<std::size_t> members;           // the members asked, in parts order
+  std::vector<ShardScatter::Part> parts;
+};
+
+ShardScatter::ShardScatter(std::unique_ptr<State> state) noexcept : m_state(std::move(state)) {}
+ShardScatter::ShardScatter(ShardScatter&&) noexcept = default;
+ShardScatter& ShardScatter::operator=(ShardScatter&&) noexcept = default;
+ShardScatter::~ShardScatter() = default;
+const std::vector<ShardScatter::Part>& ShardScatter::parts() const noexcept { return m_state->parts; }
+
+Result ShardScatter::merge(std::vector<Result> answers) {
+  if (answers.size() != m_state->parts.size())
+    throw UsageError("shard group '" + m_state->group->name() + "': " + std::to_string(answers.size()) +
+                     " answers to merge for a read that asked " + std::to_string(m_state->parts.size()) + " members");
+  if (!m_state->plan) return std::move(answers.front());
+  return m_state->group->merge_scatter(*m_state, answers, m_state->members);
+}
+
+void ShardGroup::plan_scatter(ShardScatter::State& s) {
+  s.plan.emplace(s.q, key());
+  if (!s.plan->refused().empty())
+    throw UsageError("shard group '" + name() + "': query on '" + s.q.table() + "' refused: " + s.plan->refused());
+  s.members = read_targets(s.q, nullptr);
+  for (std::size_t i : s.members) {
+    Connection& c = *m_shared->members[i];
+    s.parts.push_back({&c, s.plan->shard_sql(c.grammar())});
+  }
+}
+
+Result ShardGroup::merge_scatter(ShardScatter::State& s, std::vector<Result>& answers,
+                                 const std::vector<std::size_t>& answered) {
+  if (answers.empty()) return Result();  // every member failed (listed by the caller)
+  std::vector<std::string> names;
+  for (auto i : answered) names.push_back(member_names()[i]);
+  // Text the merge compares must order alike on every member: asked of
+  // their catalogs (once per table) for the columns that hold text here.
+  s.plan->compare_by_value(check_text(s.plan->merged_text_columns(answers), s.plan->like_columns(), s.q, answered));
+  try {
+    return s.plan->merge(answers, names);
+  } catch (const UsageError& e) {
+    throw UsageError("shard group '" + name() + "': query on '" + s.q.table() + "': " + e.message());
+  }
+}
+
+ShardScatter ShardGroup::plan_read(const QueryBuilder& q) {
+  auto s = std::make_unique<ShardScatter::State>(*this, q);
+  if (SingleTarget* one = single(s->q)) {  // as get() runs it: on that member, as written
+    for (std::size_t i = 0; i < size(); ++i)
+      if (static_cast<SingleTarget*>(m_shared->members[i]) == one) {
+        s->members.push_back(i);
+        s->parts.push_back({m_shared->members[i], s->q.to_sql(one->grammar())});
+      }
+    return ShardScatter(std::move(s));
+  }
+  plan_scatter(*s);
+  for (std::size_t i : s->members) m_shared->count(i, false);
+  return ShardScatter(std::move(s));
+}
+
 Result ShardGroup::scatter(const QueryBuilder& q, std::vector<ShardFailure>* failed) {
-  detail::ShardPlanner plan(q, key());
-  if (!plan.refused().empty())
-    throw UsageError("shard group '" + name() + "': query on '" + q.table() + "' refused: " + plan.refused());
-  auto targets = read_targets(q, nullptr);
+  ShardScatter::State s(*this, q);
+  plan_scatter(s);
+  auto answered = s.members;
   auto parts = fan_out(
-      targets,
-      [&](Connection& c) {
-        const Query sql = plan.shard_sql(c.grammar());
+      answered,
+      [&](std::size_t at, Connection& c) {
+        const Query& sql = s.parts[at].query;
         return c.select(sql.sql, sql.bindings);
       },
       failed);
   if (failed)
-    std::erase_if(targets, [&](std::size_t i) {
+    std::erase_if(answered, [&](std::size_t i) {
       return std::any_of(failed->begin(), failed->end(), [&](const ShardFailure& f) { return f.shard == i; });
     });
-  std::vector<std::string> names;
-  for (auto i : targets) names.push_back(member_names()[i]);
-  if (parts.empty()) return Result();  // every member failed (listed in `failed`)
-  // Text the merge compares must order alike on every member: asked of
-  // their catalogs (once per table) for the columns that hold text here.
-  plan.compare_by_value(check_text(plan.merged_text_columns(parts), plan.like_columns(), q, targets));
-  try {
-    return plan.merge(parts, names);
-  } catch (const UsageError& e) {
-    throw UsageError("shard group '" + name() + "': query on '" + q.table() + "': " + e.message());
-  }
+  return merge_scatter(s, parts, answered);
 }
 
 Result ShardGroup::get(const QueryBuilder& q) { return scatter(q, nullptr); }
@@ -575,7 +621,7 @@ Result ShardGroup::raw_query(std::string_view sql, std::span<const Value> params
     if (!m_every)
       throw UsageError("shard group '" + name() + "': raw SQL that writes names no member: run it on one (shard(key)) "
                        "or on every member with db.shards(\"" + name() + "\").every_shard()");
-    const auto parts = fan_out(all, [&](Connection& c) { return c.execute(sql, params); });
+    const auto parts = fan_out(all, [&](std::size_t, Connection& c) { return c.execute(sql, params); });
     Result out;
     std::uint64_t affected = 0;
     for (const auto& r : parts) affected += r.affected_rows();
@@ -586,7 +632,7 @@ Result ShardGroup::raw_query(std::string_view sql, std::span<const Value> params
     throw UsageError("shard group '" + name() + "': raw SQL with " + w +
                      " would be answered per shard, not for the group (concatenated rows would be wrong); build it "
                      "with table() so Plexus can merge it exactly, or run it on one member (shard(key))");
-  auto parts = fan_out(all, [&](Connection& c) { return c.select(sql, params); });
+  auto parts = fan_out(all, [&](std::size_t, Connection& c) { return c.select(sql, params); });
   Result out(parts.front().columns());
   for (const auto& part : parts)
     for (Row row : part) {
@@ -624,10 +670,9 @@ std::uint64_t ShardGroup::run(const Statement& s) {
     }
     case Kind::cursor: s.cursor->emplace(raw_cursor(s.sql, s.params, s.intent)); return 0;
     case Kind::script: return raw_script(s.sql);
-    case Kind::batch: throw UsageError("shard group '" + name() + "': batches run on one member (shard(key).select_batch(…))");
+    case Kind::batch:
     case Kind::insert_key:
-      throw UsageError("shard group '" + name() + "': insert into '" + std::string(s.key->table) +
-                       "' through table().insert_get_id(row) with the key in the row, or on one member");
+      break;  // made only by SingleTarget's calls (batches, keyed inserts), which a group does not have
   }
   return 0;
 }

@@ -217,29 +217,29 @@ struct AnyRow {
 /// One way to run a statement: each API that takes SQL text.
 struct Runner {
   const char* name;
-  std::function<void(Queryable&, const std::string&, std::span<const Value>)> run;
+  std::function<void(SingleTarget&, const std::string&, std::span<const Value>)> run;
 };
 
 std::vector<Runner> runners() {
   return {
-      {"select", [](Queryable& q, const std::string& s, std::span<const Value> p) { (void)q.select(s, p); }},
-      {"execute", [](Queryable& q, const std::string& s, std::span<const Value> p) { (void)q.execute(s, p); }},
+      {"select", [](SingleTarget& q, const std::string& s, std::span<const Value> p) { (void)q.select(s, p); }},
+      {"execute", [](SingleTarget& q, const std::string& s, std::span<const Value> p) { (void)q.execute(s, p); }},
       {"select_as",
-       [](Queryable& q, const std::string& s, std::span<const Value> p) {
+       [](SingleTarget& q, const std::string& s, std::span<const Value> p) {
          (void)q.select_as<AnyRow>(s, p);
        }},
       {"cursor",
-       [](Queryable& q, const std::string& s, std::span<const Value> p) {
+       [](SingleTarget& q, const std::string& s, std::span<const Value> p) {
          auto c = q.cursor(s, p);
          for (Row r : c) (void)r;
        }},
       {"execute_batch",
-       [](Queryable& q, const std::string& s, std::span<const Value> p) {
+       [](SingleTarget& q, const std::string& s, std::span<const Value> p) {
          std::vector<std::vector<Value>> sets{std::vector<Value>(p.begin(), p.end())};
          (void)q.execute_batch(s, sets);
        }},
       {"select_batch",
-       [](Queryable& q, const std::string& s, std::span<const Value> p) {
+       [](SingleTarget& q, const std::string& s, std::span<const Value> p) {
          std::vector<std::vector<Value>> sets{std::vector<Value>(p.begin(), p.end())};
          (void)q.select_batch(s, sets);
        }},
@@ -263,7 +263,7 @@ TEST_P(Conformance, GeneratedStatementsDoWhatTheySayOrAreRefused) {
   // A routed connection with a replica, where the engine has one: usage
   // errors must not touch routing or host health.
   std::unique_ptr<Database> routed_db;
-  Queryable* routed = nullptr;
+  SingleTarget* routed = nullptr;
   if (const std::string rep = env_or_empty(ctx.replica_env); !rep.empty()) {
     DatabaseConfig rc;
     auto& c = rc.add("routed", *cfg.find("main"));
@@ -284,7 +284,7 @@ TEST_P(Conformance, GeneratedStatementsDoWhatTheySayOrAreRefused) {
   std::size_t tried = 0, refused = 0, failures = 0;
   auto expect_refused = [&](const std::string& sql, std::span<const Value> params, const char* why) {
     for (const auto& r : runners()) {
-      for (Queryable* q : {static_cast<Queryable*>(conn), routed}) {
+      for (SingleTarget* q : {static_cast<SingleTarget*>(conn), routed}) {
         if (!q) continue;
         ++tried;
         try {

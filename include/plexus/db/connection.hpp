@@ -41,14 +41,14 @@ struct RouteOptions {
 
 /// A connection seen through routing options: conn.with(uow), conn.on_primary(),
 /// conn.on_replica(). Cheap to make; use it for one call or keep it for a request.
-class RoutedConnection final : public Queryable {
+class RoutedConnection final : public SingleTarget {
  public:
   RoutedConnection(Connection& c, RouteOptions o) noexcept : m_conn(&c), m_opts(o) {}
   [[nodiscard]] Connection& connection() const noexcept { return *m_conn; }
   [[nodiscard]] const RouteOptions& options() const noexcept { return m_opts; }
-  [[nodiscard]] const std::string& driver() const noexcept override;
+  [[nodiscard]] const std::string& engine() const noexcept override;
   [[nodiscard]] const Grammar& grammar() const noexcept override;
-  void atomically(const std::function<void(Queryable&)>& fn) override;
+  void atomically(const std::function<void(SingleTarget&)>& fn) override;
   /// A query builder that runs through this view and keeps a copy of it, so
   /// `auto q = conn.on_primary().table("users");` can be kept and run later.
   [[nodiscard]] QueryBuilder table(std::string_view name) const;
@@ -96,7 +96,7 @@ struct ConnectionHealth {
   [[nodiscard]] std::string status() const;
 };
 
-class Connection final : public Queryable {
+class Connection final : public SingleTarget {
  public:
   /// Made by a Database, which checks the configuration first.
   explicit Connection(std::unique_ptr<detail::ConnectionCore> core);
@@ -107,7 +107,7 @@ class Connection final : public Queryable {
   [[nodiscard]] const std::string& name() const noexcept;
   /// The engine's canonical name, whichever alias the configuration used
   /// ("postgres" for "postgresql" or "pgsql", "mysql" for "mariadb"): the
-  /// seed's getType().
+  /// seed's getType(); the same as engine().
   [[nodiscard]] const std::string& type() const noexcept;
   /// The configuration, with the engine name resolved.
   [[nodiscard]] const ConnectionConfig& config() const noexcept;
@@ -169,9 +169,9 @@ class Connection final : public Queryable {
   /// Sessions open on every host of this connection.
   [[nodiscard]] std::size_t open_sessions() const;
 
-  [[nodiscard]] const std::string& driver() const noexcept override { return type(); }
+  [[nodiscard]] const std::string& engine() const noexcept override { return type(); }
   [[nodiscard]] const Grammar& grammar() const noexcept override;
-  void atomically(const std::function<void(Queryable&)>& fn) override;
+  void atomically(const std::function<void(SingleTarget&)>& fn) override;
 
  protected:
   std::uint64_t run(const Statement& s) override;

@@ -24,6 +24,7 @@ namespace plexus {
 
 class QueryBuilder;
 class PlanningTarget;
+class SingleTarget;
 class Grammar;
 
 /// Bound parameters for one call: `conn.select("… where id = ?", {42})`, a
@@ -144,7 +145,10 @@ RowVisitor typed_visitor(F& take) noexcept {
   else return RowVisitor(take);
 }
 
-
+/// Anything that runs SQL: a Connection, a RoutedConnection or a Transaction
+/// (each a SingleTarget, one database) or a shard group (which plans a
+/// statement over its members). Raw SQL, cursors, scripts and builders run
+/// on every kind; what only one database can do is on SingleTarget.
 class Queryable {
  public:
   virtual ~Queryable() = default;
@@ -217,6 +221,60 @@ class Queryable {
     return std::move(out).value();
   }
 
+  /// Runs a script: several `;`-separated statements without parameters
+  /// (a schema file, fixtures), split by the engine's own parser, on the
+  /// primary. Rows that statements return are dropped. Returns the rows
+  /// changed. On SQLite and PostgreSQL the script is atomic (all or nothing);
+  /// on MySQL/MariaDB each statement commits on its own and DDL cannot be
+  /// rolled back, so the statements before a failure stay. Every other call
+  /// runs exactly one statement.
+  std::uint64_t execute_script(std::string_view sql) {
+    return run(Statement{.kind = Statement::Kind::script, .sql = sql, .intent = Intent::write});
+  }
+
+  /// A query builder on `table` that runs here: `conn.table("users").where("id", 1).first()`.
+  /// @throws UsageError for an invalid table name.
+  [[nodiscard]] QueryBuilder table(std::string_view name);
+  /// A target that runs builders itself (a shard group), or null: builders
+  /// then compile to one statement and run here.
+  [[nodiscard]] PlanningTarget* planning_target() const noexcept { return m_planner; }
+  /// This target as one database (a connection, a routed view of one, a
+  /// transaction), or null for a shard group.
+  [[nodiscard]] SingleTarget* as_single() noexcept;
+
+ protected:
+  Queryable() noexcept = default;
+  /// A target whose builders `planner` runs (a shard group).
+  explicit Queryable(PlanningTarget& planner) noexcept : m_planner(&planner) {}
+  Queryable(const Queryable&) noexcept = default;
+  Queryable& operator=(const Queryable&) noexcept = default;
+
+  /// Runs `s`: the one entry point every call above becomes (a Connection
+  /// routes it, a Transaction runs it on its session, a shard group plans
+  /// it). Returns the rows an `each` handed over or a script changed; 0 for
+  /// the other kinds, whose output goes where the statement points.
+  virtual std::uint64_t run(const Statement& s) = 0;
+
+ private:
+  Result run_query(std::string_view sql, std::span<const Value> params, Intent intent) {
+    Result out;
+    run(Statement{.kind = Statement::Kind::query, .sql = sql, .params = params, .intent = intent, .result = &out});
+    return out;
+  }
+  std::uint64_t run_each(std::string_view sql, std::span<const Value> params, Intent intent, const RowVisitor& visit) {
+    return run(Statement{.kind = Statement::Kind::each, .sql = sql, .params = params, .intent = intent, .visit = &visit});
+  }
+
+  PlanningTarget* m_planner = nullptr;
+};
+
+/// A target that is one database: a Connection, a RoutedConnection or a
+/// Transaction. It has one engine and one dialect, and runs batches, keyed
+/// inserts and transactions. A shard group is a Queryable but not one of
+/// these: it has several engines, and a transaction or batch belongs on a
+/// member (`group.shard(key)`) or across members (`db.transaction`).
+class SingleTarget : public Queryable {
+ public:
   /// Runs one read once per parameter set and returns one Result per set, in
   /// order: `conn.select_batch("SELECT … WHERE id = ?", {{1}, {2}, {3}})`.
   /// PostgreSQL sends the whole batch in one round trip (pipeline mode, in
@@ -237,25 +295,9 @@ class Queryable {
     return run_batch(sql, std::span<const std::vector<Value>>(sets.begin(), sets.size()), Intent::write);
   }
 
-  /// Runs a script: several `;`-separated statements without parameters
-  /// (a schema file, fixtures), split by the engine's own parser, on the
-  /// primary. Rows that statements return are dropped. Returns the rows
-  /// changed. On SQLite and PostgreSQL the script is atomic (all or nothing);
-  /// on MySQL/MariaDB each statement commits on its own and DDL cannot be
-  /// rolled back, so the statements before a failure stay. Every other call
-  /// runs exactly one statement.
-  std::uint64_t execute_script(std::string_view sql) {
-    return run(Statement{.kind = Statement::Kind::script, .sql = sql, .intent = Intent::write});
-  }
-
-  /// A query builder on `table` that runs here: `conn.table("users").where("id", 1).first()`.
-  /// @throws UsageError for an invalid table name.
-  [[nodiscard]] QueryBuilder table(std::string_view name);
-  /// A target that runs builders itself (a shard group), or null: builders
-  /// then compile to one statement and run here.
-  [[nodiscard]] virtual PlanningTarget* planning_target() noexcept { return nullptr; }
-  /// The canonical name of the engine this runs on.
-  [[nodiscard]] virtual const std::string& driver() const noexcept = 0;
+  /// The canonical name of the engine this runs on ("sqlite", "postgres",
+  /// "mysql"; what the configuration's `driver` key resolved to).
+  [[nodiscard]] virtual const std::string& engine() const noexcept = 0;
   /// The SQL dialect of the engine this runs on (what builders compile to).
   [[nodiscard]] virtual const Grammar& grammar() const noexcept = 0;
   /// Runs a one-row INSERT whose generated key is wanted, in the form the
@@ -268,24 +310,14 @@ class Queryable {
   }
   /// Runs `fn` atomically: in a new transaction on a Connection, in a savepoint
   /// inside a Transaction.
-  virtual void atomically(const std::function<void(Queryable&)>& fn) = 0;
+  virtual void atomically(const std::function<void(SingleTarget&)>& fn) = 0;
 
  protected:
-  /// Runs `s`: the one entry point every call above becomes (a Connection
-  /// routes it, a Transaction runs it on its session, a shard group plans
-  /// it). Returns the rows an `each` handed over or a script changed; 0 for
-  /// the other kinds, whose output goes where the statement points.
-  virtual std::uint64_t run(const Statement& s) = 0;
+  SingleTarget() noexcept = default;
+  SingleTarget(const SingleTarget&) noexcept = default;
+  SingleTarget& operator=(const SingleTarget&) noexcept = default;
 
  private:
-  Result run_query(std::string_view sql, std::span<const Value> params, Intent intent) {
-    Result out;
-    run(Statement{.kind = Statement::Kind::query, .sql = sql, .params = params, .intent = intent, .result = &out});
-    return out;
-  }
-  std::uint64_t run_each(std::string_view sql, std::span<const Value> params, Intent intent, const RowVisitor& visit) {
-    return run(Statement{.kind = Statement::Kind::each, .sql = sql, .params = params, .intent = intent, .visit = &visit});
-  }
   std::vector<Result> run_batch(std::string_view sql, std::span<const std::vector<Value>> sets, Intent intent) {
     std::vector<Result> out;
     if (sets.empty()) return out;
@@ -294,5 +326,9 @@ class Queryable {
     return out;
   }
 };
+
+inline SingleTarget* Queryable::as_single() noexcept {
+  return m_planner ? nullptr : static_cast<SingleTarget*>(this);
+}
 
 }  // namespace plexus

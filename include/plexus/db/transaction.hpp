@@ -31,7 +31,7 @@ void before_retry(Connection& c, const Error& e, unsigned attempt, const RetryPo
 [[nodiscard]] std::chrono::microseconds retry_wait(Connection& c, const Error& e, unsigned attempt, const RetryPolicy& p);
 }  // namespace detail
 
-class Transaction final : public Queryable {
+class Transaction final : public SingleTarget {
  public:
   /// Made by Connection::begin() and transaction(); the core is opaque to users.
   Transaction(Connection& conn, detail::ConnectionCore& core, Pool::Lease lease, std::uint64_t id,
@@ -55,9 +55,9 @@ class Transaction final : public Queryable {
   /// Unique within its connection; also in every QueryEvent it runs.
   [[nodiscard]] std::uint64_t id() const noexcept { return m_id; }
   [[nodiscard]] Connection& connection() const noexcept { return *m_conn; }
-  [[nodiscard]] const std::string& driver() const noexcept override;
+  [[nodiscard]] const std::string& engine() const noexcept override;
   [[nodiscard]] const Grammar& grammar() const noexcept override;
-  void atomically(const std::function<void(Queryable&)>& fn) override {
+  void atomically(const std::function<void(SingleTarget&)>& fn) override {
     transaction([&](Transaction& tx) { fn(tx); });
   }
   /// On commit, records the write in `uow` (with the primary's replication

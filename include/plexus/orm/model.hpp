@@ -102,8 +102,7 @@ class Model {
   /// One query on another connection (the seed's Model.db('analytics')).
   [[nodiscard]] ModelQuery<T> on(std::string_view connection) const { return bind(connection).query(); }
   [[nodiscard]] ModelQuery<T> query() const {
-    Queryable& where = m_tx ? static_cast<Queryable&>(*m_tx) : home();  // resolved once, at construction
-    return ModelQuery<T>(*m_db, *m_kept_name, where);
+    return ModelQuery<T>(*m_db, *m_kept_name, target());  // resolved once, at construction
   }
 
   [[nodiscard]] ModelQuery<T> where(std::string_view column, Value value) const {
@@ -126,7 +125,7 @@ class Model {
   [[nodiscard]] std::optional<Entity<T>> find(const Value& id) const {
     // The hot path of most apps: SQL compiled once per dialect, one bound value,
     // the row hydrated straight from the result.
-    Queryable& c = target(m_conn);
+    Queryable& c = target();
     // Made engaged and filled in place, emptied when no row is found
     // (std::optional's empty state zeroes all of its storage first).
     std::optional<Entity<T>> e(std::in_place);
@@ -140,7 +139,8 @@ class Model {
       detail::hydrate_row<T>(row, *e, m_conn);
       return false;  // one row by key: the engine need not look for another
     };
-    if (c.select_each(detail::find_sql<T>(c.grammar()), std::span<const Value>(&id, 1), RowVisitor(take, RowVisitor::cells)) == 0)
+    SingleTarget& one = *c.as_single();  // not sharded: one database
+    if (one.select_each(detail::find_sql<T>(one.grammar()), std::span<const Value>(&id, 1), RowVisitor(take, RowVisitor::cells)) == 0)
       e.reset();
     return e;
   }
@@ -203,13 +203,13 @@ class Model {
     all.erase(all.begin() + static_cast<std::ptrdiff_t>(T::schema.key_index()));
     if (m_sharded)  // the shard key names the row's member: it is matched, not set
       std::erase_if(all, [](const auto& f) { return f.first == T::schema.shard_key_name(); });
-    QueryBuilder q(target(m_conn), detail::schema_table<T>());
+    QueryBuilder q(target(), detail::schema_table<T>());
     pin(q.where(key_name(), key), obj);
     if (q.update(all) == 0 && m_sharded) move_if_key_changed(key, obj);
   }
   /// Deletes by primary key; true if a row was deleted.
   bool remove(const T& obj) const {
-    QueryBuilder q(target(m_conn), detail::schema_table<T>());
+    QueryBuilder q(target(), detail::schema_table<T>());
     return pin(q.where(key_name(), detail::key_of(obj)), obj).remove() > 0;
   }
   bool remove(Entity<T>& e) const {
@@ -255,12 +255,17 @@ class Model {
   template <class Obj>
   void insert(Obj& obj) const {
     detail::touch<T>(obj, true);
-    Value key = detail::key_of<T>(obj);
-    bool generated = key.is_null() || key == Value(0);
+    using K = typename detail::KeyColumn<T>::field;
+    bool generated;
+    if constexpr (std::is_integral_v<K>) generated = obj.*(detail::KeyColumn<T>::member) == 0;
+    else {
+      const Value key = detail::key_of<T>(obj);
+      generated = key.is_null() || key == Value(0);
+    }
     if (!m_sharded) {
       // One connection or transaction: the INSERT compiled once for this model,
       // the struct's values bound in schema order.
-      Queryable& t = target(m_conn);
+      SingleTarget& t = *target().as_single();
       const auto& compiled = detail::insert_sql<T>(t.grammar(), generated);
       constexpr std::size_t key_index = T::schema.key_index();
       detail::InlineValues<T::schema.size()> row;
@@ -282,15 +287,13 @@ class Model {
           throw UsageError("the engine reported no generated id for the insert into '" + std::string(T::schema.table()) + "'");
         id = *r.last_insert_id();
       }
-      using K = typename detail::KeyColumn<T>::field;
       if constexpr (std::is_integral_v<K>) obj.*(detail::KeyColumn<T>::member) = static_cast<K>(id);
       else obj.*(detail::KeyColumn<T>::member) = Value(id).as<K>();
       return;
     }
     Fields fields = detail::to_fields<T>(obj);
-    QueryBuilder q(target(m_conn), detail::schema_table<T>());
+    QueryBuilder q(target(), detail::schema_table<T>());
     if (generated) {
-      using K = typename detail::KeyColumn<T>::field;
       fields.erase(fields.begin() + static_cast<std::ptrdiff_t>(T::schema.key_index()));
       auto id = q.insert_get_id(fields, key_name());
       if constexpr (std::is_integral_v<K>) obj.*(detail::KeyColumn<T>::member) = static_cast<K>(id);
@@ -303,9 +306,13 @@ class Model {
   /// Where a statement for a row living on `where` runs: the transaction this
   /// model works in when it is on that connection, else the connection.
   Queryable& target(const std::string& where) const {
+    if (&where == &m_conn) return target();
     if (m_tx && where == m_tx->connection().name()) return *m_tx;
     return where == m_conn ? home() : m_db->queryable(where);
   }
+  /// Where a statement for a row of this model runs: the transaction of in(),
+  /// which was checked to be on the model's connection, else its home.
+  Queryable& target() const { return m_tx ? static_cast<Queryable&>(*m_tx) : home(); }
   /// A sharded save() that updated nothing: if the row lives under another
   /// shard key, the struct changed its shard key, and the row moves to the
   /// member of the new one (ShardGroup: one commit across both members).

@@ -162,13 +162,13 @@ class PlanningTarget {
  public:
   virtual ~PlanningTarget() = default;
   /// The one target every row `q` reads lives on (its where pins the key), or null.
-  [[nodiscard]] virtual Queryable* single(const QueryBuilder& q) = 0;
+  [[nodiscard]] virtual SingleTarget* single(const QueryBuilder& q) = 0;
   /// Runs a read across the members and merges it; refuses what it cannot answer exactly.
   [[nodiscard]] virtual Result get(const QueryBuilder& q) = 0;
   /// The same, streamed: the members' rows merged as they are read.
   [[nodiscard]] virtual Cursor cursor(const QueryBuilder& q) = 0;
   /// The target holding `row` (an insert). @throws UsageError without the key.
-  [[nodiscard]] virtual Queryable& owner(const QueryBuilder& q, const Fields& row) = 0;
+  [[nodiscard]] virtual SingleTarget& owner(const QueryBuilder& q, const Fields& row) = 0;
   /// A column an insert of `row` into `q`'s table lacks and the target
   /// generates (a global id), with its new value; nullopt when none.
   [[nodiscard]] virtual std::optional<std::pair<std::string, Value>> generated(const QueryBuilder& q, const Fields& row) = 0;
@@ -180,7 +180,7 @@ class PlanningTarget {
   /// The targets an update (`set`: its fields) or delete (`set` null) of `q`
   /// runs on: the key's owner, or every member when asked for explicitly.
   /// @throws UsageError otherwise, or when `set` changes the shard key.
-  [[nodiscard]] virtual std::vector<Queryable*> writers(const QueryBuilder& q, const Fields* set, std::string_view what) = 0;
+  [[nodiscard]] virtual std::vector<SingleTarget*> writers(const QueryBuilder& q, const Fields* set, std::string_view what) = 0;
 };
 
 /// A SELECT, UPDATE, DELETE or INSERT on one table, built by chained calls.
@@ -376,15 +376,15 @@ class QueryBuilder {
 
  private:
   /// Where this builder runs: one target, or a runner that fans out (exactly one is set).
-  [[nodiscard, gnu::always_inline]] std::pair<Queryable*, PlanningTarget*> route(std::string_view what) const {
+  [[nodiscard, gnu::always_inline]] std::pair<SingleTarget*, PlanningTarget*> route(std::string_view what) const {
     Queryable& t = require_target(what);
     PlanningTarget* runner = t.planning_target();
     if (!runner) [[likely]]
-      return {&t, nullptr};
+      return {static_cast<SingleTarget*>(&t), nullptr};  // what no group plans is one database
     return route_by(*runner);
   }
   /// route() for a target that runs builders itself: the one member it names, or the runner.
-  [[nodiscard]] std::pair<Queryable*, PlanningTarget*> route_by(PlanningTarget& runner) const;
+  [[nodiscard]] std::pair<SingleTarget*, PlanningTarget*> route_by(PlanningTarget& runner) const;
   template <class T>
   static std::vector<T> read_rows(const Result& r, std::size_t most) {
     std::vector<T> out;
@@ -417,6 +417,8 @@ class QueryBuilder {
       refuse_unbound(what);
     return *m_target;
   }
+  /// The target of a builder whose target plans nothing (checked before): one database.
+  SingleTarget& require_single(std::string_view what) const { return *require_target(what).as_single(); }
   /// @throws UsageError: the builder has no connection to `what` on.
   [[noreturn]] void refuse_unbound(std::string_view what) const;
 

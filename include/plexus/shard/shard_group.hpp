@@ -71,7 +71,39 @@ struct KeysetPage {
   std::string next;
 };
 
-class ShardGroup final : public Queryable, public PlanningTarget {
+class ShardGroup;
+
+/// A read of a shard group split into the statement each member runs and
+/// the merge of their answers (ShardGroup::plan_read): what get() runs on
+/// its bounded executor, for a caller that runs the members itself (the
+/// asynchronous API runs them at once on its event loop).
+class ShardScatter {
+ public:
+  struct Part {
+    Connection* member;
+    Query query;  ///< in that member's dialect, rewritten for the merge
+  };
+  ShardScatter(ShardScatter&&) noexcept;
+  ShardScatter& operator=(ShardScatter&&) noexcept;
+  ~ShardScatter();
+
+  /// What each member runs, one part per member asked.
+  [[nodiscard]] const std::vector<Part>& parts() const noexcept;
+  /// The group's answer from the members' (`answers[i]` from `parts()[i]`),
+  /// merged as get() merges. The first merge over a table reads how each
+  /// member compares its text from their catalogs (once per group and
+  /// table, blocking). @throws UsageError for what cannot be merged exactly.
+  [[nodiscard]] Result merge(std::vector<Result> answers);
+
+  struct State;
+
+ private:
+  friend class ShardGroup;
+  explicit ShardScatter(std::unique_ptr<State> state) noexcept;
+  std::unique_ptr<State> m_state;
+};
+
+class ShardGroup final : public PlanningTarget, public Queryable {
  public:
   struct Shared;
   ShardGroup(std::shared_ptr<const Shared> shared, bool every_shard);
@@ -115,36 +147,33 @@ class ShardGroup final : public Queryable, public PlanningTarget {
   [[nodiscard]] KeysetPage page_by_key(const QueryBuilder& q, const std::vector<std::string>& keys, std::size_t per_page,
                                        std::string_view after = {}, bool descending = false);
 
+  /// A read of `q` split into the statement each member runs and the merge
+  /// of their answers (one part, as written, when its key names one member).
+  /// @throws UsageError for a read the group refuses (as get() does).
+  [[nodiscard]] ShardScatter plan_read(const QueryBuilder& q);
+
   /// What running `q` here would do: members, their SQL, the merge plan.
   [[nodiscard]] RoutePlan preview(const QueryBuilder& q);
   /// The same for raw SQL (run as is on every member and concatenated, or refused).
   [[nodiscard]] RoutePlan preview(std::string_view sql, Params params = {});
 
-  // Queryable
-  /// The first member's engine and dialect. A group has no one dialect:
-  /// builders on it compile per member (preview() shows each member's SQL),
-  /// and QueryBuilder::to_sql() without a dialect refuses a group's builder.
-  [[nodiscard]] const std::string& driver() const noexcept override;
-  [[nodiscard]] const Grammar& grammar() const noexcept override;
-  void atomically(const std::function<void(Queryable&)>& fn) override;
-  [[nodiscard]] PlanningTarget* planning_target() noexcept override { return this; }
-
   // PlanningTarget
-  [[nodiscard]] Queryable* single(const QueryBuilder& q) override;
+  [[nodiscard]] SingleTarget* single(const QueryBuilder& q) override;
   [[nodiscard]] Result get(const QueryBuilder& q) override;
   /// A cursor over every member the query asks, merged as rows arrive: one
   /// session per member stays busy until it is read or destroyed.
   [[nodiscard]] Cursor cursor(const QueryBuilder& q) override;
   using Queryable::cursor;  // raw SQL: every member's rows, one member after the other
-  [[nodiscard]] Queryable& owner(const QueryBuilder& q, const Fields& row) override;
+  [[nodiscard]] SingleTarget& owner(const QueryBuilder& q, const Fields& row) override;
   [[nodiscard]] std::optional<std::pair<std::string, Value>> generated(const QueryBuilder& q, const Fields& row) override;
   [[nodiscard]] std::optional<std::uint64_t> move(const QueryBuilder& q, const Fields& set) override;
-  [[nodiscard]] std::vector<Queryable*> writers(const QueryBuilder& q, const Fields* set, std::string_view what) override;
+  [[nodiscard]] std::vector<SingleTarget*> writers(const QueryBuilder& q, const Fields* set, std::string_view what) override;
 
  protected:
   /// Raw SQL on the group: a read on every member, concatenated (refused
   /// when it would need a merge), a write or script on every member when
-  /// every_shard() asked for it; batches and keyed inserts run on one member.
+  /// every_shard() asked for it. (Batches, keyed inserts and transactions
+  /// are SingleTarget calls: a group has none; its members do.)
   std::uint64_t run(const Statement& s) override;
 
  private:
@@ -157,9 +186,15 @@ class ShardGroup final : public Queryable, public PlanningTarget {
   /// Runs `work` on each of `members` at once. With `failed`, a member that
   /// fails is recorded there (and its Result left out) instead of failing the call.
   [[nodiscard]] std::vector<Result> fan_out(const std::vector<std::size_t>& members,
-                                            const std::function<Result(Connection&)>& work,
+                                            const std::function<Result(std::size_t at, Connection&)>& work,
                                             std::vector<ShardFailure>* failed = nullptr);
   [[nodiscard]] Result scatter(const QueryBuilder& q, std::vector<ShardFailure>* failed);
+  /// Plans a read over the members it may touch: `s`'s planner, members and their SQL.
+  void plan_scatter(ShardScatter::State& s);
+  /// The members' answers to a planned read, merged; `answered` are the members that answered.
+  [[nodiscard]] Result merge_scatter(ShardScatter::State& s, std::vector<Result>& answers,
+                                     const std::vector<std::size_t>& answered);
+  friend class ShardScatter;
   /// How member `member` compares the text of `table`'s columns (its catalog, read once per table).
   [[nodiscard]] std::vector<ColumnText> member_text(std::size_t member, const std::string& table);
   /// Refuses a fan-out whose merge compares text some member orders by

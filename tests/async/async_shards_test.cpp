@@ -1,0 +1,132 @@
+// The asynchronous API on a shard group of mixed engines (the servers): the
+// merge oracle's generated queries answered through async_get as through
+// get() (the same suite, the read passed in); the server members asked from
+// the loop's own thread, at once; refusals and a member's error delivered as
+// the blocking call throws them.
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "plexus/async.hpp"
+#include "shard/oracle.hpp"
+#include "shard/servers_fixture.hpp"
+
+namespace asio = boost::asio;
+using namespace plexus;
+using plexus::test::ShardServers;
+
+namespace {
+
+/// async_get on `g`, awaited in a coroutine on an io_context driven by this thread alone.
+Result read_async(ShardGroup& g, const QueryBuilder& q) {
+  asio::io_context io;
+  Result out;
+  std::exception_ptr failed;
+  asio::co_spawn(
+      io, [&]() -> asio::awaitable<void> { out = co_await async_get(g, q, asio::use_awaitable); },
+      [&](std::exception_ptr e) { failed = e; });
+  io.run();
+  if (failed) std::rethrow_exception(failed);
+  return out;
+}
+
+/// What `fn` throws, as text ("" when it returns).
+template <class F>
+std::string error_of(F fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_F(ShardServers, AsyncReadsAgreeWithOneDatabaseAsTheBlockingReadsDo) {
+  auto& g = db->shards("mixed");
+  auto [compared, refused] = test::merge_oracle(g, db->connection("one"), 424243, 200, ddl,
+                                                [&](const QueryBuilder& q) { return read_async(g, q); });
+  EXPECT_GE(compared, 150) << "refused " << refused;
+  std::printf("figures: async merge oracle (PostgreSQL x2, MariaDB, SQLite): %d queries identical to one database, "
+              "%d refused\n", compared, refused);
+}
+
+TEST_F(ShardServers, AsyncFanOutAsksTheServerMembersFromTheLoopsOwnThread) {
+  auto& g = db->shards("mixed");
+  for (std::size_t m = 0; m < g.size(); ++m) {
+    g.member(m).execute("DROP TABLE IF EXISTS items");
+    g.member(m).execute(ddl(g.member(m).name()));
+  }
+  for (std::int64_t id = 1; id <= 40; ++id)
+    g.table("items").insert({{"id", id}, {"grp", "g" + std::to_string(id % 3)}, {"cat", id % 5}, {"price", 1.5 * static_cast<double>(id)},
+                             {"qty", id}, {"name", "n" + std::to_string(id)}});
+  std::mutex mu;
+  std::map<std::string, std::set<std::thread::id>> threads;  // member -> threads its statements started on
+  std::vector<HookHandle> hooks;
+  for (std::size_t m = 0; m < g.size(); ++m)
+    hooks.push_back(g.member(m).on_before_query([&](const QueryEvent& e) {
+      std::lock_guard lock(mu);
+      threads[std::string(e.connection)].insert(std::this_thread::get_id());
+    }));
+
+  const Result all = read_async(g, g.table("items").select({"id", "qty"}).order_by("qty", "desc").limit(7));
+  EXPECT_EQ(all.size(), 7u);
+  EXPECT_EQ(all[0][0].as<std::int64_t>(), 40);
+  EXPECT_EQ(all[6][0].as<std::int64_t>(), 34);
+  const auto here = std::this_thread::get_id();
+  ASSERT_EQ(threads.size(), g.size()) << "every member asked";
+  for (const char* pg : {"pg1", "pg2"}) EXPECT_EQ(threads[pg], std::set<std::thread::id>{here}) << pg << " waited on the loop";
+  EXPECT_EQ(threads["lite"].count(here), 0u) << "SQLite runs on the worker pool, not the loop";
+
+  // A keyed read asks its one member, as written.
+  threads.clear();
+  const Result one = read_async(g, g.table("items").where("id", 17));
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0]["name"].as<std::string>(), "n17");
+  EXPECT_EQ(threads.size(), 1u);
+  EXPECT_TRUE(threads.count(g.member_names()[g.index_of(17)]));
+  // The same figures as the blocking get().
+  auto totals = [&] {
+    std::vector<Expr> columns{Expr("grp"), Expr(raw("SUM(qty) AS total"))};
+    return g.table("items").select(columns).group_by({"grp"}).order_by("grp");
+  };
+  const Result blocking = totals().get();
+  const Result async = read_async(g, totals());
+  ASSERT_EQ(async.size(), blocking.size());
+  for (std::size_t r = 0; r < blocking.size(); ++r) {
+    EXPECT_EQ(async[r][0].as<std::string>(), blocking[r][0].as<std::string>());
+    EXPECT_EQ(async[r][1].as<std::int64_t>(), blocking[r][1].as<std::int64_t>());
+  }
+  for (auto& h : hooks) h.remove();
+}
+
+TEST_F(ShardServers, AsyncReadsAreRefusedAndFailAsTheBlockingReadsDo) {
+  auto& g = db->shards("mixed");
+  for (std::size_t m = 0; m < g.size(); ++m) {
+    g.member(m).execute("DROP TABLE IF EXISTS items");
+    g.member(m).execute(ddl(g.member(m).name()));
+  }
+  // Refused before anything runs: a DISTINCT count of a column other than the key.
+  auto distinct = [&] {
+    std::vector<Expr> count{Expr(raw("COUNT(DISTINCT cat) AS n"))};
+    return g.table("items").select(count);
+  };
+  const std::string blocking_refusal = error_of([&] { (void)distinct().get(); });
+  ASSERT_NE(blocking_refusal, "");
+  EXPECT_EQ(error_of([&] { (void)read_async(g, distinct()); }), blocking_refusal);
+  EXPECT_THROW((void)read_async(g, distinct()), UsageError);
+  // A member's error (a column no member has) fails the read, naming a member's connection.
+  auto unknown = [&] { return g.table("items").select({"no_such_column"}).order_by("id"); };
+  EXPECT_THROW((void)unknown().get(), Error);
+  const std::string failed = error_of([&] { (void)read_async(g, unknown()); });
+  EXPECT_NE(failed.find("no_such_column"), std::string::npos) << failed;
+  bool names_a_member = false;
+  for (const auto& m : g.member_names()) names_a_member = names_a_member || failed.find("'" + m + "'") != std::string::npos;
+  EXPECT_TRUE(names_a_member) << failed;
+}
