@@ -26,9 +26,12 @@
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
@@ -37,8 +40,11 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <cstddef>
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <exception>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -83,6 +89,33 @@ auto initiate_query(Connection& c, QueryArgs args, Token&& token) {
         start_query(c, std::move(io), std::move(a), ResultHandler(std::move(handler)));
       },
       token, std::move(args));
+}
+
+/// initiate_query() completing with `convert(Result)`, a T, instead of the
+/// Result (a builder verb's or a model's answer); what `convert` throws is
+/// the operation's error. The handler keeps its executor and cancellation slot.
+template <class T, class Convert, class Token>
+auto initiate_as(Connection& c, QueryArgs args, Convert convert, Token&& token) {
+  return boost::asio::async_initiate<Token, void(std::exception_ptr, T)>(
+      [&c](auto handler, QueryArgs a, Convert f) {
+        boost::asio::any_io_executor io =
+            boost::asio::get_associated_executor(handler, default_io_context().get_executor());
+        auto slot = boost::asio::get_associated_cancellation_slot(handler);
+        auto done = [h = std::move(handler), f = std::move(f)](std::exception_ptr e, Result r) mutable {
+          std::optional<T> out;
+          if (!e) {
+            try {
+              out.emplace(f(std::move(r)));
+            } catch (...) {
+              e = std::current_exception();
+            }
+          }
+          std::move(h)(e, out ? std::move(*out) : T{});
+        };
+        start_query(c, io, std::move(a),
+                    ResultHandler(boost::asio::bind_cancellation_slot(slot, boost::asio::bind_executor(io, std::move(done)))));
+      },
+      token, std::move(args), std::move(convert));
 }
 
 }  // namespace async_detail
@@ -246,6 +279,111 @@ template <class Token>
 auto async_get(Connection& c, const QueryBuilder& q, Token&& token) {
   Query compiled = q.to_sql(c.grammar());
   return async_query(c, std::move(compiled.sql), std::move(compiled.bindings), Intent::read, std::forward<Token>(token));
+}
+
+/// The asynchronous twins of a builder's verbs on one connection: the
+/// builder compiled for `c`'s dialect (refused as the blocking verb refuses
+/// it: an update or delete without where() unless all() said so, bad names),
+/// run as a read or a write, answered as the blocking verb answers.
+
+/// QueryBuilder::first(): the first row (the LIMIT 1 form), or nullopt.
+template <class Token>
+auto async_first(Connection& c, const QueryBuilder& q, Token&& token) {
+  QueryBuilder one = q;
+  one.limit(1);
+  Query sql = one.to_sql(c.grammar());
+  return async_detail::initiate_as<std::optional<Record>>(
+      c, {std::move(sql.sql), std::move(sql.bindings), Intent::read, {}},
+      [](Result r) { return r.empty() ? std::optional<Record>() : std::optional<Record>(Record(std::move(r))); },
+      std::forward<Token>(token));
+}
+/// QueryBuilder::count(column).
+template <class Token>
+auto async_count(Connection& c, const QueryBuilder& q, std::string_view column, Token&& token) {
+  Query sql = q.aggregate_sql(c.grammar(), "COUNT", column);
+  return async_detail::initiate_as<std::int64_t>(
+      c, {std::move(sql.sql), std::move(sql.bindings), Intent::read, {}},
+      [](Result r) { return r.empty() ? std::int64_t{0} : r[0][0].as<std::int64_t>(); }, std::forward<Token>(token));
+}
+/// QueryBuilder::insert(row): the write's Result (rows changed, the engine's last id).
+template <class Token>
+auto async_insert(Connection& c, const QueryBuilder& q, const Fields& row, Token&& token) {
+  Query sql = q.insert_sql(c.grammar(), {row});
+  return async_query(c, std::move(sql.sql), std::move(sql.bindings), Intent::write, std::forward<Token>(token));
+}
+/// QueryBuilder::insert_get_id(row, id_column): the generated key.
+template <class Token>
+auto async_insert_get_id(Connection& c, const QueryBuilder& q, const Fields& row, std::string_view id_column,
+                         Token&& token) {
+  const Grammar& g = c.grammar();
+  const std::string id(id_column);
+  const bool returning = g.supports_returning();
+  Query sql = returning ? q.insert_sql(g, {row}, std::span<const std::string>(&id, 1)) : q.insert_sql(g, {row});
+  return async_detail::initiate_as<std::int64_t>(
+      c, {std::move(sql.sql), std::move(sql.bindings), Intent::write, {}},
+      [returning, id, table = q.table()](Result r) -> std::int64_t {
+        if (returning && !r.empty()) return r[0][0].as<std::int64_t>();
+        if (!returning && r.last_insert_id()) return *r.last_insert_id();
+        throw UsageError("the engine reported no generated '" + id + "' for the insert into '" + table + "'");
+      },
+      std::forward<Token>(token));
+}
+/// QueryBuilder::update(fields): the rows changed.
+template <class Token>
+auto async_update(Connection& c, const QueryBuilder& q, const Fields& fields, Token&& token) {
+  Query sql = q.update_sql(c.grammar(), fields);
+  return async_detail::initiate_as<std::uint64_t>(
+      c, {std::move(sql.sql), std::move(sql.bindings), Intent::write, {}}, [](Result r) { return r.affected_rows(); },
+      std::forward<Token>(token));
+}
+/// QueryBuilder::remove(): the rows deleted.
+template <class Token>
+auto async_remove(Connection& c, const QueryBuilder& q, Token&& token) {
+  Query sql = q.delete_sql(c.grammar());
+  return async_detail::initiate_as<std::uint64_t>(
+      c, {std::move(sql.sql), std::move(sql.bindings), Intent::write, {}}, [](Result r) { return r.affected_rows(); },
+      std::forward<Token>(token));
+}
+
+/// Model<T>::find(id) on the model's connection: the row as an Entity, or
+/// nullopt. (A model on a shard group: async_get(group, builder) for now.)
+template <class T, class Token>
+auto async_find(const Model<T>& model, const Value& id, Token&& token) {
+  Connection& c = model.connection();
+  return async_detail::initiate_as<std::optional<Entity<T>>>(
+      c, {detail::find_sql<T>(c.grammar()), {id}, Intent::read, {}},
+      [origin = model.connection_name()](Result r) {
+        std::optional<Entity<T>> e;
+        if (r.empty()) return e;
+        detail::hydrate_row<T>(r[0], e.emplace(), origin);
+        return e;
+      },
+      std::forward<Token>(token));
+}
+
+/// Runs `fn(item)`, a coroutine, for each of `items` (a sized range with
+/// operator[]), at most `limit` at once, on the caller's executor: a
+/// bounded fan-out over many keys. The first to fail cancels the rest (their
+/// statements are stopped on the server) and its error is thrown.
+///   co_await plexus::for_each(user_ids, 8, [&](std::int64_t id) -> awaitable<void> { … });
+template <class Items, class F>
+boost::asio::awaitable<void> for_each(const Items& items, std::size_t limit, F fn) {
+  if (limit == 0) throw UsageError("plexus::for_each: the limit of operations at once must be at least 1");
+  const std::size_t n = std::size(items);
+  if (n == 0) co_return;
+  namespace x = boost::asio::experimental;
+  auto io = co_await boost::asio::this_coro::executor;
+  std::atomic<std::size_t> next{0};
+  auto lane = [&]() -> boost::asio::awaitable<void> {
+    for (std::size_t i = next++; i < n; i = next++) co_await fn(items[i]);
+  };
+  using Op = decltype(boost::asio::co_spawn(io, lane(), boost::asio::deferred));
+  std::vector<Op> lanes;
+  for (std::size_t k = 0; k < std::min(limit, n); ++k) lanes.push_back(boost::asio::co_spawn(io, lane(), boost::asio::deferred));
+  auto [order, errors] =
+      co_await x::make_parallel_group(std::move(lanes)).async_wait(x::wait_for_one_error(), boost::asio::use_awaitable);
+  for (std::size_t k : order)
+    if (errors[k]) std::rethrow_exception(errors[k]);
 }
 
 namespace async_detail {

@@ -123,6 +123,101 @@ TEST_P(Async, QueriesReturnWhatTheBlockingApiReturnsAndFailTheSameWay) {
   EXPECT_TRUE(saw_update);
 }
 
+namespace {
+struct AsyncPerson {
+  std::int64_t id = 0;
+  std::string name;
+  std::int64_t qty = 0;
+  static constexpr auto schema =
+      plexus::schema("async_people", plexus::col<&AsyncPerson::id>("id", plexus::primary_key),
+                     plexus::col<&AsyncPerson::name>("name"), plexus::col<&AsyncPerson::qty>("qty"))
+          .connection("main");
+};
+}  // namespace
+
+TEST_P(Async, BuilderVerbsAndModelFindAnswerAsTheBlockingOnes) {
+  const std::string key = ctx.name == "sqlite" ? "INTEGER PRIMARY KEY"
+                          : ctx.name == "mysql" ? "BIGINT AUTO_INCREMENT PRIMARY KEY"
+                                                : "BIGSERIAL PRIMARY KEY";
+  conn->execute("DROP TABLE IF EXISTS async_people");
+  conn->execute("CREATE TABLE async_people (id " + key + ", name " + ctx.text + ", qty INTEGER NOT NULL)");
+  const QueryBuilder people = conn->table("async_people");
+  run([&]() -> awaitable<void> {
+    const Fields ann{{"name", "ann"}, {"qty", 3}};
+    const std::int64_t first_id = co_await async_insert_get_id(*conn, people, ann, "id", use_awaitable);
+    EXPECT_GT(first_id, 0);
+    const Fields bob{{"name", "bob"}, {"qty", 5}};
+    const Result inserted = co_await async_insert(*conn, people, bob, use_awaitable);
+    EXPECT_EQ(inserted.affected_rows(), 1u);
+    const Fields cy{{"name", "cy"}, {"qty", 5}};
+    const std::int64_t third = co_await async_insert_get_id(*conn, people, cy, "id", use_awaitable);
+    EXPECT_GT(third, first_id) << "a later row, a larger key";
+    EXPECT_EQ(co_await async_count(*conn, people, "*", use_awaitable), 3);
+    QueryBuilder fives = people;
+    fives.where("qty", 5);
+    EXPECT_EQ(co_await async_count(*conn, fives, "*", use_awaitable), 2);
+    QueryBuilder by_name = people;
+    by_name.order_by("name", "desc");
+    const std::optional<Record> last = co_await async_first(*conn, by_name, use_awaitable);
+    EXPECT_TRUE(last && (*last)["name"].as<std::string>() == "cy");
+    QueryBuilder nobody = people;
+    nobody.where("qty", 99);
+    EXPECT_FALSE((co_await async_first(*conn, nobody, use_awaitable)).has_value());
+    const Fields more{{"qty", 6}};
+    EXPECT_EQ(co_await async_update(*conn, fives, more, use_awaitable), 2u);
+    // The model's finder: the row as an Entity, or nothing.
+    auto model = db->model<AsyncPerson>();
+    const auto found = co_await async_find(model, Value(first_id), use_awaitable);
+    EXPECT_TRUE(found && found->name == "ann" && found->qty == 3);
+    EXPECT_FALSE((co_await async_find(model, Value(first_id + 1000), use_awaitable)).has_value());
+    // An update or delete without where() is refused before anything runs, as on the blocking API.
+    EXPECT_THROW((void)co_await async_remove(*conn, people, use_awaitable), UsageError);
+    QueryBuilder sixes = people;
+    sixes.where("qty", 6);
+    EXPECT_EQ(co_await async_remove(*conn, sixes, use_awaitable), 2u);
+  });
+  // What the blocking API sees afterwards: one row left, the one the async calls kept.
+  EXPECT_EQ(conn->table("async_people").count(), 1);
+  EXPECT_EQ(conn->table("async_people").first()->get<std::string>("name"), "ann");
+  conn->execute("DROP TABLE async_people");
+}
+
+TEST_P(Async, ForEachRunsAtMostItsLimitAtOnceAndStopsAtTheFirstError) {
+  std::vector<std::int64_t> keys(40);
+  for (std::size_t i = 0; i < keys.size(); ++i) keys[i] = static_cast<std::int64_t>(i);
+  std::size_t running = 0, most = 0, done = 0;
+  run([&]() -> awaitable<void> {
+    co_await plexus::for_each(keys, 4, [&](std::int64_t k) -> awaitable<void> {
+      ++running;
+      most = std::max(most, running);
+      Result r = co_await async_select(*conn, sleep_sql(0.01), {}, use_awaitable);
+      EXPECT_EQ(r.size(), 1u);
+      --running;
+      done += static_cast<std::size_t>(k >= 0);
+    });
+  });
+  EXPECT_EQ(done, keys.size());
+  EXPECT_LE(most, 4u);
+  if (ctx.name != "sqlite") {
+    EXPECT_EQ(most, 4u) << "four at once";
+  }
+  // The first error is thrown; the lanes stop taking keys.
+  std::size_t started = 0;
+  EXPECT_THROW(run([&]() -> awaitable<void> {
+                 co_await plexus::for_each(keys, 2, [&](std::int64_t k) -> awaitable<void> {
+                   ++started;
+                   if (k == 3) (void)co_await async_select(*conn, "SELEC broken", {}, use_awaitable);
+                   else (void)co_await async_select(*conn, sleep_sql(0.01), {}, use_awaitable);
+                 });
+               }),
+               Error);
+  EXPECT_LT(started, keys.size()) << "the rest were not started";
+  EXPECT_THROW(run([&]() -> awaitable<void> {
+                 co_await plexus::for_each(keys, 0, [&](std::int64_t) -> awaitable<void> { co_return; });
+               }),
+               UsageError);
+}
+
 TEST_P(Async, SixtyFourStatementsInFlightFromOneThreadShareAPoolOfEight) {
   DatabaseConfig c = cfg;
   c.connections.front().pool.max = 8;
