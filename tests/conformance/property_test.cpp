@@ -14,6 +14,7 @@
 #include <random>
 
 #include "conformance_fixture.hpp"
+#include "runners.hpp"
 
 using namespace plexus;
 using namespace plexus::test;
@@ -214,14 +215,8 @@ struct AnyRow {
   static AnyRow from_row(Row) { return {}; }
 };
 
-/// One way to run a statement: each API that takes SQL text.
-struct Runner {
-  const char* name;
-  std::function<void(SingleTarget&, const std::string&, std::span<const Value>)> run;
-};
-
 std::vector<Runner> runners() {
-  return {
+  std::vector<Runner> all = {
       {"select", [](SingleTarget& q, const std::string& s, std::span<const Value> p) { (void)q.select(s, p); }},
       {"execute", [](SingleTarget& q, const std::string& s, std::span<const Value> p) { (void)q.execute(s, p); }},
       {"select_as",
@@ -244,6 +239,10 @@ std::vector<Runner> runners() {
          (void)q.select_batch(s, sets);
        }},
   };
+#ifdef PLEXUS_HAS_ASYNC
+  for (auto& r : async_runners()) all.push_back(std::move(r));  // the same statements through the asynchronous API
+#endif
+  return all;
 }
 
 }  // namespace
