@@ -408,6 +408,69 @@ auto async_get(ShardGroup& g, const QueryBuilder& q, Token&& token) {
       token, QueryBuilder(q));
 }
 
+/// Writes through a shard group, routed as the blocking verbs route them.
+/// What the group refuses (no shard key, a key change by increment, a write
+/// that names no key without every_shard()) is thrown at the call, before
+/// anything runs.
+
+/// QueryBuilder::insert(row) on a group: on the member owning the row's key
+/// (with its global id first, when the table has an id source).
+template <class Token>
+auto async_insert(ShardGroup& g, const QueryBuilder& q, const Fields& row, Token&& token) {
+  Fields full = row;
+  if (auto id = g.generated(q, full)) full.push_back(std::move(*id));
+  Connection& owner = dynamic_cast<Connection&>(g.owner(q, full));
+  return async_insert(owner, q, full, std::forward<Token>(token));
+}
+namespace async_detail {
+/// The members' writes at once on the loop; the rows they changed, summed.
+boost::asio::awaitable<std::uint64_t> write_members(std::vector<std::pair<Connection*, Query>> writes);
+void start_writes(std::vector<std::pair<Connection*, Query>> writes, boost::asio::any_io_executor io,
+                  boost::asio::any_completion_handler<void(std::exception_ptr, std::uint64_t)> handler);
+template <class Token>
+auto initiate_writes(std::vector<std::pair<Connection*, Query>> writes, Token&& token) {
+  return boost::asio::async_initiate<Token, void(std::exception_ptr, std::uint64_t)>(
+      [](auto handler, std::vector<std::pair<Connection*, Query>> w) {
+        boost::asio::any_io_executor io =
+            boost::asio::get_associated_executor(handler, default_io_context().get_executor());
+        start_writes(std::move(w), std::move(io), std::move(handler));
+      },
+      token, std::move(writes));
+}
+/// The members `q`'s write runs on, each with its statement in its dialect.
+template <class Compile>
+std::vector<std::pair<Connection*, Query>> member_writes(ShardGroup& g, const QueryBuilder& q, const Fields* set,
+                                                         std::string_view what, Compile compile) {
+  if (set && !g.key().empty())
+    for (const auto& field : *set)
+      if (field.first == g.key())
+        throw UsageError(std::string(what) + " of '" + q.table() + "' on shard group '" + g.name() +
+                         "' changes the shard key '" + g.key() + "', which moves the row in a global transaction: "
+                         "the asynchronous API does not run that yet; use the blocking update()");
+  std::vector<std::pair<Connection*, Query>> out;
+  for (SingleTarget* w : g.writers(q, set, what)) {
+    auto& member = dynamic_cast<Connection&>(*w);
+    out.emplace_back(&member, compile(member.grammar()));
+  }
+  return out;
+}
+}  // namespace async_detail
+/// QueryBuilder::update(fields) on a group: on the member its key names, or
+/// on every member when every_shard() asked for it (at once); the rows changed.
+template <class Token>
+auto async_update(ShardGroup& g, const QueryBuilder& q, const Fields& fields, Token&& token) {
+  return async_detail::initiate_writes(
+      async_detail::member_writes(g, q, &fields, "update", [&](const Grammar& dialect) { return q.update_sql(dialect, fields); }),
+      std::forward<Token>(token));
+}
+/// QueryBuilder::remove() on a group, routed as async_update; the rows deleted.
+template <class Token>
+auto async_remove(ShardGroup& g, const QueryBuilder& q, Token&& token) {
+  return async_detail::initiate_writes(
+      async_detail::member_writes(g, q, nullptr, "delete", [&](const Grammar& dialect) { return q.delete_sql(dialect); }),
+      std::forward<Token>(token));
+}
+
 /// Awaits every operation at once (the seed's `Promise.all`): their results
 /// as a tuple, in order. The first to fail cancels the others (their
 /// statements are stopped on the server) and its error is thrown.

@@ -365,7 +365,8 @@ namespace {
 /// handlers on threads of its own that live until exit (after the engines'
 /// libraries have cleaned up): the sockets are then waited on in Plexus's
 /// own loop instead, and the handler still completes through its executor.
-void spawn(asio::any_io_executor io, awaitable<Result> op, ResultHandler handler) {
+template <class T, class Handler>
+void spawn(asio::any_io_executor io, awaitable<T> op, Handler handler) {
   const bool own_loop = &asio::query(io, asio::execution::context) == &asio::query(asio::system_executor(), asio::execution::context) ||
                         &asio::query(io, asio::execution::context) == &default_io_context();
   if (own_loop) io = default_io_context().get_executor();
@@ -373,30 +374,44 @@ void spawn(asio::any_io_executor io, awaitable<Result> op, ResultHandler handler
   if (own_loop) default_loop().ensure_running();
 }
 
-QueryArgs read_of(const ShardScatter::Part& p) { return {p.query.sql, p.query.bindings, Intent::read, {}}; }
+/// One statement for each of several connections, run at once on this loop
+/// (one alone is simply awaited); their Results in order. The first error
+/// is thrown: with `cancel_on_error` the others are cancelled (a read),
+/// else each runs to its end (writes, each committing on its own).
+awaitable<std::vector<Result>> run_each_at_once(std::vector<std::pair<Connection*, QueryArgs>> statements,
+                                               bool cancel_on_error) {
+  std::vector<Result> out;
+  if (statements.size() == 1) {
+    out.push_back(co_await run(detail::core_of(*statements.front().first), std::move(statements.front().second)));
+    co_return out;
+  }
+  auto io = co_await asio::this_coro::executor;
+  using Op = decltype(asio::co_spawn(io, run(std::declval<detail::ConnectionCore&>(), QueryArgs{}), asio::deferred));
+  std::vector<Op> ops;
+  ops.reserve(statements.size());
+  for (auto& [conn, args] : statements)
+    ops.push_back(asio::co_spawn(io, run(detail::core_of(*conn), std::move(args)), asio::deferred));
+  namespace x = asio::experimental;
+  std::vector<std::size_t> order;
+  std::vector<std::exception_ptr> errors;
+  if (cancel_on_error)
+    std::tie(order, errors, out) =
+        co_await x::make_parallel_group(std::move(ops)).async_wait(x::wait_for_one_error(), asio::use_awaitable);
+  else
+    std::tie(order, errors, out) =
+        co_await x::make_parallel_group(std::move(ops)).async_wait(x::wait_for_all(), asio::use_awaitable);
+  for (std::size_t k : order)
+    if (errors[k]) std::rethrow_exception(errors[k]);  // the first to fail
+  co_return out;
+}
 
 /// A builder's read on a shard group: planned as get() plans it, the members
 /// asked at once on this loop (the first error cancels the others), merged.
 awaitable<Result> read_group(ShardGroup& g, QueryBuilder q) {
   ShardScatter plan = g.plan_read(q);
-  const auto& parts = plan.parts();
-  std::vector<Result> answers;
-  if (parts.size() == 1) {
-    answers.push_back(co_await run(detail::core_of(*parts.front().member), read_of(parts.front())));
-  } else {
-    auto io = co_await asio::this_coro::executor;
-    using Op = decltype(asio::co_spawn(io, run(std::declval<detail::ConnectionCore&>(), QueryArgs{}), asio::deferred));
-    std::vector<Op> ops;
-    ops.reserve(parts.size());
-    for (const auto& p : parts) ops.push_back(asio::co_spawn(io, run(detail::core_of(*p.member), read_of(p)), asio::deferred));
-    namespace x = asio::experimental;
-    auto [order, errors, results] =
-        co_await x::make_parallel_group(std::move(ops)).async_wait(x::wait_for_one_error(), asio::use_awaitable);
-    for (std::size_t k : order)
-      if (errors[k]) std::rethrow_exception(errors[k]);  // the first to fail (the others were cancelled)
-    answers = std::move(results);
-  }
-  co_return plan.merge(std::move(answers));
+  std::vector<std::pair<Connection*, QueryArgs>> reads;
+  for (const auto& p : plan.parts()) reads.push_back({p.member, {p.query.sql, p.query.bindings, Intent::read, {}}});
+  co_return plan.merge(co_await run_each_at_once(std::move(reads), true));
 }
 
 }  // namespace
@@ -407,6 +422,19 @@ void start_query(Connection& c, asio::any_io_executor io, QueryArgs args, Result
 
 void start_read(ShardGroup& g, asio::any_io_executor io, QueryBuilder q, ResultHandler handler) {
   spawn(std::move(io), read_group(g, std::move(q)), std::move(handler));
+}
+
+awaitable<std::uint64_t> write_members(std::vector<std::pair<Connection*, Query>> writes) {
+  std::vector<std::pair<Connection*, QueryArgs>> statements;
+  for (auto& [conn, q] : writes) statements.push_back({conn, {std::move(q.sql), std::move(q.bindings), Intent::write, {}}});
+  std::uint64_t n = 0;
+  for (const auto& r : co_await run_each_at_once(std::move(statements), false)) n += r.affected_rows();
+  co_return n;
+}
+
+void start_writes(std::vector<std::pair<Connection*, Query>> writes, asio::any_io_executor io,
+                  asio::any_completion_handler<void(std::exception_ptr, std::uint64_t)> handler) {
+  spawn(std::move(io), write_members(std::move(writes)), std::move(handler));
 }
 
 awaitable<AsyncTransaction> begin(Connection& c, TransactionOptions opts, unsigned attempt) {

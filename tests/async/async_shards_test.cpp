@@ -6,6 +6,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
 
 #include <map>
 #include <mutex>
@@ -129,4 +130,53 @@ TEST_F(ShardServers, AsyncReadsAreRefusedAndFailAsTheBlockingReadsDo) {
   bool names_a_member = false;
   for (const auto& m : g.member_names()) names_a_member = names_a_member || failed.find("'" + m + "'") != std::string::npos;
   EXPECT_TRUE(names_a_member) << failed;
+}
+
+TEST_F(ShardServers, AsyncWritesThroughAGroupGoWhereTheBlockingOnesGo) {
+  auto& g = db->shards("mixed");
+  for (std::size_t m = 0; m < g.size(); ++m) {
+    g.member(m).execute("DROP TABLE IF EXISTS items");
+    g.member(m).execute(ddl(g.member(m).name()));
+  }
+  auto where_is = [&](std::int64_t id) {
+    std::vector<std::size_t> at;
+    for (std::size_t m = 0; m < g.size(); ++m)
+      if (g.member(m).query("SELECT count(*) FROM items WHERE id = ?", {id}, Intent::write)[0][0].as<int>() > 0) at.push_back(m);
+    return at;
+  };
+  asio::io_context io;
+  std::exception_ptr failed;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        for (std::int64_t id = 1; id <= 20; ++id) {
+          const Fields row{{"id", id}, {"grp", "g"}, {"cat", 1}, {"price", 2.5}, {"qty", id}, {"name", "n"}};
+          const Result r = co_await async_insert(g, g.table("items"), row, asio::use_awaitable);
+          EXPECT_EQ(r.affected_rows(), 1u);
+        }
+        const Fields seven{{"name", "seven"}};
+        EXPECT_EQ(co_await async_update(g, g.table("items").where("id", 7), seven, asio::use_awaitable), 1u);
+        // Every member at once, when asked for: the rows changed, summed.
+        const Fields nine{{"cat", 9}};
+        ShardGroup& every = g.every_shard();
+        EXPECT_EQ(co_await async_update(every, every.table("items").where("qty", ">", 10), nine, asio::use_awaitable), 10u);
+        EXPECT_EQ(co_await async_remove(g, g.table("items").where("id", 3), asio::use_awaitable), 1u);
+      },
+      [&](std::exception_ptr e) { failed = e; });
+  io.run();
+  if (failed) std::rethrow_exception(failed);
+  for (std::int64_t id = 1; id <= 20; ++id)
+    EXPECT_EQ(where_is(id), id == 3 ? std::vector<std::size_t>{} : std::vector<std::size_t>{g.index_of(id)}) << "id " << id;
+  EXPECT_EQ(g.member(g.index_of(7)).scalar("SELECT name FROM items WHERE id = 7").as<std::string>(), "seven");
+  EXPECT_EQ(g.table("items").where("cat", 9).count(), 10);
+  EXPECT_EQ(g.table("items").count(), 19);
+  // Refused at the call, before anything runs: a write that names no key,
+  // and a change of the key (a move, which only the blocking API runs).
+  const Fields nobody{{"name", "x"}};
+  EXPECT_THROW((void)async_update(g, g.table("items").where("qty", 5), nobody, asio::use_future), UsageError);
+  const Fields rekey{{"id", 500}};
+  EXPECT_THROW((void)async_update(g, g.table("items").where("id", 5), rekey, asio::use_future), UsageError);
+  EXPECT_THROW((void)async_remove(g, g.table("items").where("qty", 5), asio::use_future), UsageError);
+  EXPECT_EQ(g.table("items").where("name", "x").count(), 0);
+  EXPECT_EQ(where_is(5), std::vector<std::size_t>{g.index_of(5)});
 }
