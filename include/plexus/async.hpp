@@ -361,6 +361,44 @@ auto async_find(const Model<T>& model, const Value& id, Token&& token) {
       std::forward<Token>(token));
 }
 
+/// Model<T>::create(attributes) on the model's connection: the attributes
+/// set (guarded or unknown ones refused at the call), timestamps touched,
+/// the row inserted with the model's compiled INSERT, its generated key read
+/// back (RETURNING, or the engine's last id), and the row as an Entity.
+template <class T, class Token>
+auto async_create(const Model<T>& model, const Fields& attributes, Token&& token) {
+  Connection& c = model.connection();
+  Entity<T> e;
+  detail::fill<T>(e, attributes);
+  detail::touch<T>(e, true);
+  const Value key = detail::key_of<T>(e);
+  const bool generated = key.is_null() || key == Value(0);
+  const auto& compiled = detail::insert_sql<T>(c.grammar(), generated);
+  std::vector<Value> values;
+  T::schema.for_each([&](const auto& column, std::size_t i) {
+    if (!(generated && i == T::schema.key_index())) values.emplace_back(e.*(column.member));
+  });
+  const bool returning = generated && !compiled.returning.empty();
+  return async_detail::initiate_as<Entity<T>>(
+      c, {returning ? compiled.returning : compiled.plain, std::move(values), Intent::write, {}},
+      [e = std::move(e), generated, returning, origin = model.connection_name()](Result r) mutable {
+        if (generated) {
+          std::int64_t id = 0;
+          if (returning && !r.empty()) id = r[0][0].as<std::int64_t>();
+          else if (!returning && r.last_insert_id()) id = *r.last_insert_id();
+          else
+            throw UsageError("the engine reported no generated id for the insert into '" +
+                             std::string(T::schema.table()) + "'");
+          using K = typename detail::KeyColumn<T>::field;
+          if constexpr (std::is_integral_v<K>) e.*(detail::KeyColumn<T>::member) = static_cast<K>(id);
+          else e.*(detail::KeyColumn<T>::member) = Value(id).as<K>();
+        }
+        detail::EntityAccess::remember(e, origin);
+        return std::move(e);
+      },
+      std::forward<Token>(token));
+}
+
 /// Runs `fn(item)`, a coroutine, for each of `items` (a sized range with
 /// operator[]), at most `limit` at once, on the caller's executor: a
 /// bounded fan-out over many keys. The first to fail cancels the rest (their

@@ -170,6 +170,16 @@ TEST_P(Async, BuilderVerbsAndModelFindAnswerAsTheBlockingOnes) {
     const auto found = co_await async_find(model, Value(first_id), use_awaitable);
     EXPECT_TRUE(found && found->name == "ann" && found->qty == 3);
     EXPECT_FALSE((co_await async_find(model, Value(first_id + 1000), use_awaitable)).has_value());
+    // The model's create: inserted, its key read back, found again by the blocking find.
+    const Fields dee{{"name", "dee"}, {"qty", 8}};
+    const Entity<AsyncPerson> created = co_await async_create(model, dee, use_awaitable);
+    EXPECT_GT(created.id, third);
+    EXPECT_TRUE(created.exists());
+    const auto again = model.find(created.id);
+    EXPECT_TRUE(again && again->name == "dee" && again->qty == 8);
+    EXPECT_EQ(co_await async_remove(*conn, QueryBuilder(people).where("id", created.id), use_awaitable), 1u);
+    const Fields unknown{{"no_such_column", 1}};
+    EXPECT_THROW((void)async_create(model, unknown, use_awaitable), UsageError);
     // An update or delete without where() is refused before anything runs, as on the blocking API.
     EXPECT_THROW((void)co_await async_remove(*conn, people, use_awaitable), UsageError);
     QueryBuilder sixes = people;
