@@ -371,8 +371,7 @@ auto async_create(const Model<T>& model, const Fields& attributes, Token&& token
   Entity<T> e;
   detail::fill<T>(e, attributes);
   detail::touch<T>(e, true);
-  const Value key = detail::key_of<T>(e);
-  const bool generated = key.is_null() || key == Value(0);
+  const bool generated = detail::key_is_generated<T>(e);
   const auto& compiled = detail::insert_sql<T>(c.grammar(), generated);
   std::vector<Value> values;
   T::schema.for_each([&](const auto& column, std::size_t i) {
@@ -389,9 +388,7 @@ auto async_create(const Model<T>& model, const Fields& attributes, Token&& token
           else
             throw UsageError("the engine reported no generated id for the insert into '" +
                              std::string(T::schema.table()) + "'");
-          using K = typename detail::KeyColumn<T>::field;
-          if constexpr (std::is_integral_v<K>) e.*(detail::KeyColumn<T>::member) = static_cast<K>(id);
-          else e.*(detail::KeyColumn<T>::member) = Value(id).as<K>();
+          detail::set_generated_key<T>(e, id);
         }
         detail::EntityAccess::remember(e, origin);
         return std::move(e);
@@ -461,8 +458,7 @@ auto async_insert(ShardGroup& g, const QueryBuilder& q, const Fields& row, Token
   return async_insert(owner, q, full, std::forward<Token>(token));
 }
 namespace async_detail {
-/// The members' writes at once on the loop; the rows they changed, summed.
-boost::asio::awaitable<std::uint64_t> write_members(std::vector<std::pair<Connection*, Query>> writes);
+/// Runs the members' writes at once on `io`; completes with the rows they changed, summed.
 void start_writes(std::vector<std::pair<Connection*, Query>> writes, boost::asio::any_io_executor io,
                   boost::asio::any_completion_handler<void(std::exception_ptr, std::uint64_t)> handler);
 template <class Token>

@@ -414,6 +414,15 @@ awaitable<Result> read_group(ShardGroup& g, QueryBuilder q) {
   co_return plan.merge(co_await run_each_at_once(std::move(reads), true));
 }
 
+/// The members' writes at once on this loop; the rows they changed, summed.
+awaitable<std::uint64_t> write_members(std::vector<std::pair<Connection*, Query>> writes) {
+  std::vector<std::pair<Connection*, QueryArgs>> statements;
+  for (auto& [conn, q] : writes) statements.push_back({conn, {std::move(q.sql), std::move(q.bindings), Intent::write, {}}});
+  std::uint64_t n = 0;
+  for (const auto& r : co_await run_each_at_once(std::move(statements), false)) n += r.affected_rows();
+  co_return n;
+}
+
 }  // namespace
 
 void start_query(Connection& c, asio::any_io_executor io, QueryArgs args, ResultHandler handler) {
@@ -422,14 +431,6 @@ void start_query(Connection& c, asio::any_io_executor io, QueryArgs args, Result
 
 void start_read(ShardGroup& g, asio::any_io_executor io, QueryBuilder q, ResultHandler handler) {
   spawn(std::move(io), read_group(g, std::move(q)), std::move(handler));
-}
-
-awaitable<std::uint64_t> write_members(std::vector<std::pair<Connection*, Query>> writes) {
-  std::vector<std::pair<Connection*, QueryArgs>> statements;
-  for (auto& [conn, q] : writes) statements.push_back({conn, {std::move(q.sql), std::move(q.bindings), Intent::write, {}}});
-  std::uint64_t n = 0;
-  for (const auto& r : co_await run_each_at_once(std::move(statements), false)) n += r.affected_rows();
-  co_return n;
 }
 
 void start_writes(std::vector<std::pair<Connection*, Query>> writes, asio::any_io_executor io,

@@ -98,6 +98,25 @@ Value key_of(const T& obj) {
   return Value(obj.*(KeyColumn<T>::member));
 }
 
+/// Whether the database generates `obj`'s key on insert (it is 0 or NULL).
+template <Modeled T>
+bool key_is_generated(const T& obj) {
+  using K = typename KeyColumn<T>::field;
+  if constexpr (std::is_integral_v<K>) return obj.*(KeyColumn<T>::member) == 0;
+  else {
+    const Value key = key_of(obj);
+    return key.is_null() || key == Value(0);
+  }
+}
+
+/// Sets `obj`'s key to the key the database generated.
+template <Modeled T>
+void set_generated_key(T& obj, std::int64_t id) {
+  using K = typename KeyColumn<T>::field;
+  if constexpr (std::is_integral_v<K>) obj.*(KeyColumn<T>::member) = static_cast<K>(id);
+  else obj.*(KeyColumn<T>::member) = Value(id).as<K>();
+}
+
 /// A relation's loaded values are matched by key text, so an int4 key on one
 /// engine matches an int8 foreign key on another.
 inline std::string match_key(const Value& v) { return v.to_string(); }

@@ -255,13 +255,7 @@ class Model {
   template <class Obj>
   void insert(Obj& obj) const {
     detail::touch<T>(obj, true);
-    using K = typename detail::KeyColumn<T>::field;
-    bool generated;
-    if constexpr (std::is_integral_v<K>) generated = obj.*(detail::KeyColumn<T>::member) == 0;
-    else {
-      const Value key = detail::key_of<T>(obj);
-      generated = key.is_null() || key == Value(0);
-    }
+    const bool generated = detail::key_is_generated<T>(obj);
     if (!m_sharded) {
       // One connection or transaction: the INSERT compiled once for this model,
       // the struct's values bound in schema order.
@@ -287,17 +281,14 @@ class Model {
           throw UsageError("the engine reported no generated id for the insert into '" + std::string(T::schema.table()) + "'");
         id = *r.last_insert_id();
       }
-      if constexpr (std::is_integral_v<K>) obj.*(detail::KeyColumn<T>::member) = static_cast<K>(id);
-      else obj.*(detail::KeyColumn<T>::member) = Value(id).as<K>();
+      detail::set_generated_key<T>(obj, id);
       return;
     }
     Fields fields = detail::to_fields<T>(obj);
     QueryBuilder q(target(), detail::schema_table<T>());
     if (generated) {
       fields.erase(fields.begin() + static_cast<std::ptrdiff_t>(T::schema.key_index()));
-      auto id = q.insert_get_id(fields, key_name());
-      if constexpr (std::is_integral_v<K>) obj.*(detail::KeyColumn<T>::member) = static_cast<K>(id);
-      else obj.*(detail::KeyColumn<T>::member) = Value(id).as<K>();
+      detail::set_generated_key<T>(obj, q.insert_get_id(fields, key_name()));
     } else {
       q.insert(fields);
     }
