@@ -157,6 +157,11 @@ void DatabaseConfig::validate(std::string_view source) const {
     }
     for (const auto& other : shard_groups)
       if (&other != &g && other.name == g.name) throw ConfigError(where + ": defined twice");
+    if (!g.control.empty() && !find(g.control))
+      throw ConfigError(where + ": control '" + g.control + "' is not a configured connection (it holds the group's "
+                        "layout during an online reshard: plexus_reshards)");
+    if (g.watch_ms < 10 || g.watch_ms > 60000)
+      throw ConfigError(where + ": watch_ms must be between 10 and 60000 (it is " + std::to_string(g.watch_ms) + ")");
   }
   if (!default_connection.empty() && !find(default_connection)) {
     std::string list;

@@ -143,6 +143,10 @@ class Loader {
         g.key = string(v, sub);
       } else if (k == "parallelism") {
         g.parallelism = static_cast<std::size_t>(integer(v, sub, 0, 1024));
+      } else if (k == "control") {
+        g.control = string(v, sub);
+      } else if (k == "watch_ms") {
+        g.watch_ms = static_cast<std::uint32_t>(integer(v, sub, 10, 60000));
       } else if (k == "ranges") {
         const auto* arr = v.as_array();
         if (!arr) fail(sub, "expected an array of { member = \"…\", from = …, to = … } tables");
@@ -200,7 +204,7 @@ class Loader {
           g.ids.push_back(std::move(ids));
         }
       } else {
-        fail(sub, "unknown key (expected members, strategy, key, ranges, directory, parallelism, ids)");
+        fail(sub, "unknown key (expected members, strategy, key, ranges, directory, parallelism, ids, control, watch_ms)");
       }
     }
     return g;

@@ -15,7 +15,8 @@ Database::Database(DatabaseConfig cfg, Extensions ext) : ConnectionRegistry(std:
   for (const auto& g : config().shard_groups) {
     auto group = detail::make_shard_group(
         g, [&](std::string_view n) -> Connection& { return connection(n); }, ext.shard_strategies,
-        [this](std::span<const std::string> names) { return begin_global(names); });
+        [this](std::span<const std::string> names) { return begin_global(names); },
+        [this](std::string_view n) -> ShardGroup& { return shards(n); });
     add_shard_group(g.name, *group, *group);
     for (const auto& ids : g.ids) {
       try {

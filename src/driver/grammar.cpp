@@ -211,3 +211,16 @@ Grammar::Grammar(char quote_char) : m_quote(quote_char) {
 const Grammar& grammar_for(std::string_view engine) { return driver::EngineRegistry::builtin().get(engine).grammar(); }
 
 }  // namespace plexus
+
+namespace plexus {
+
+std::vector<std::string> Grammar::capture_sql(std::string_view, std::string_view, std::string_view) const { return {}; }
+std::vector<std::string> Grammar::drop_capture_sql(std::string_view) const { return {}; }
+
+std::string Grammar::sealed_message(std::string_view table) {
+  return "plexus: writes to " + std::string(table) +
+         " on this database are sealed: an online reshard switched its rows to another layout (plexus reshard "
+         "status). Run the write again through the shard group, which now routes it to the new member";
+}
+
+}  // namespace plexus

@@ -92,6 +92,7 @@ std::vector<Value> decode_token(std::string_view hex, std::size_t keys) {
 
 KeysetPage ShardGroup::page_by_key(const QueryBuilder& q, const std::vector<std::string>& keys, std::size_t per_page,
                                    std::string_view after, bool descending) {
+  if (auto* to = moved(false)) return to->page_by_key(q, keys, per_page, after, descending);
   if (keys.empty()) throw UsageError("page_by_key needs the key columns that order the walk");
   if (per_page == 0) throw UsageError("page_by_key: per_page must be at least 1");
   for (const auto& k : keys) check_name(k);

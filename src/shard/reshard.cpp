@@ -11,6 +11,7 @@
 #include "plexus/db/registry.hpp"
 #include "plexus/shard/shard_group.hpp"
 #include "plexus/tx/copy.hpp"
+#include "shard/reshard_checks.hpp"
 
 namespace plexus {
 namespace {
@@ -72,11 +73,10 @@ std::optional<std::vector<std::string>> applied_migrations(Connection& c) {
   return out;
 }
 
-/// A reshard copies rows between members, so every member of both layouts
-/// must have the same schema. When any of them has a migrations folder
-/// configured (the schema is managed by migrations), every member must have
-/// the same migrations applied. @throws UsageError naming a member that differs.
-void refuse_differing_migrations(ConnectionRegistry& db, Layouts& l, std::string_view table) {
+}  // namespace
+
+void detail::refuse_differing_migrations(ConnectionRegistry& db, ShardGroup& from, ShardGroup& to, std::string_view table) {
+  Layouts l{from, to};
   std::vector<std::string> names = l.from.member_names();
   for (const auto& n : l.to.member_names())
     if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
@@ -104,8 +104,6 @@ void refuse_differing_migrations(ConnectionRegistry& db, Layouts& l, std::string
   }
 }
 
-}  // namespace
-
 ReshardPlan plan_reshard(ConnectionRegistry& db, std::string_view from_group, std::string_view to_group, std::string_view table) {
   Layouts l = layouts(db, from_group, to_group);
   ReshardPlan plan{l.from.name(), l.to.name(), std::string(table), l.from.key(), 0, 0, {}};
@@ -124,7 +122,7 @@ ReshardReport reshard(ConnectionRegistry& db, std::string_view from_group, std::
                       const ReshardOptions& opts) {
   ReshardReport report;
   Layouts l = layouts(db, from_group, to_group);
-  refuse_differing_migrations(db, l, table);
+  detail::refuse_differing_migrations(db, l.from, l.to, table);
   report.plan = plan_reshard(db, from_group, to_group, table);
   // Each step is a move in two-phase commits, which takes at most one
   // participant that cannot prepare (SQLite): a step between two such

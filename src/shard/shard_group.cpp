@@ -14,6 +14,8 @@
 #include "plexus/shard/ids.hpp"
 #include "shard/groups.hpp"
 #include "db/metrics.hpp"
+#include "shard/follower.hpp"
+#include "shard/own_layout.hpp"
 #include "shard/planner.hpp"
 #include "shard/strategy.hpp"
 
@@ -35,6 +37,8 @@ struct ShardGroup::Shared {
   mutable std::mutex ids_mutex;
   mutable std::map<std::string, std::pair<std::string, std::shared_ptr<IdSource>>, std::less<>> ids;
   detail::BeginGlobal begin_global;  ///< moves of rows whose shard key changes
+  /// Which layout serves the group during an online reshard (null: no control configured).
+  std::unique_ptr<detail::LayoutFollower> follower;
 };
 
 namespace {
@@ -120,16 +124,39 @@ ShardGroup::~ShardGroup() = default;
 
 const std::string& ShardGroup::name() const noexcept { return m_shared->cfg.name; }
 const std::string& ShardGroup::key() const noexcept { return m_shared->cfg.key; }
-std::size_t ShardGroup::size() const noexcept { return m_shared->members.size(); }
-const std::vector<std::string>& ShardGroup::member_names() const noexcept { return m_shared->cfg.members; }
-std::string ShardGroup::strategy() const { return m_shared->strategy->describe(); }
 
-std::size_t ShardGroup::index_of(const Value& key) const { return m_shared->strategy->place(key); }
-Connection& ShardGroup::shard(const Value& key) { return *m_shared->members[index_of(key)]; }
+ShardGroup* ShardGroup::moved(bool write) const {
+  if (!m_shared->follower) [[likely]] return nullptr;
+  ShardGroup* to = m_shared->follower->serving(write);
+  if (!to) return nullptr;
+  return m_every ? &to->every_shard() : to;
+}
+
+std::size_t ShardGroup::size() const noexcept { return member_names().size(); }
+const std::vector<std::string>& ShardGroup::member_names() const noexcept {
+  if (m_shared->follower) [[unlikely]]
+    if (const ShardGroup* to = m_shared->follower->last_serving()) return to->member_names();
+  return m_shared->cfg.members;
+}
+std::string ShardGroup::strategy() const {
+  if (auto* to = moved(false)) return to->strategy();
+  return m_shared->strategy->describe();
+}
+
+std::size_t ShardGroup::index_of(const Value& key) const {
+  if (auto* to = moved(false)) return to->index_of(key);
+  return m_shared->strategy->place(key);
+}
+Connection& ShardGroup::shard(const Value& key) {
+  // Raw SQL there may write: held while a switch holds the group's writes.
+  if (auto* to = moved(true)) return to->shard(key);
+  return *m_shared->members[m_shared->strategy->place(key)];
+}
 
 Connection& ShardGroup::member(std::size_t index) {
-  if (index >= size())
-    throw UsageError("shard group '" + name() + "' has " + std::to_string(size()) + " members; there is no member " +
+  if (auto* to = moved(false)) return to->member(index);
+  if (index >= m_shared->members.size())
+    throw UsageError("shard group '" + name() + "' has " + std::to_string(m_shared->members.size()) + " members; there is no member " +
                      std::to_string(index));
   return *m_shared->members[index];
 }
@@ -137,7 +164,7 @@ Connection& ShardGroup::member(std::size_t index) {
 ShardGroup& ShardGroup::every_shard() noexcept { return m_every ? *this : *m_every_view; }
 
 void ShardGroup::assign(const Value& key, std::string_view member_name) {
-  const auto& names = member_names();
+  const auto& names = m_shared->cfg.members;
   auto it = std::find(names.begin(), names.end(), member_name);
   if (it == names.end())
     throw UsageError("shard group '" + name() + "' has no member '" + std::string(member_name) + "'");
@@ -157,29 +184,30 @@ std::vector<std::size_t> ShardGroup::read_targets(const QueryBuilder& q, std::st
       return {0};
     }
     for (const auto& k : *keys) {
-      const std::size_t i = index_of(k);
+      const std::size_t i = m_shared->strategy->place(k);
       if (std::find(out.begin(), out.end(), i) == out.end()) out.push_back(i);
     }
     std::sort(out.begin(), out.end());
     if (why) {
       *why = keys->size() == 1 ? "one shard (" + key() + " = " + key_text(keys->front()) + ")"
-                               : std::to_string(out.size()) + " of " + std::to_string(size()) + " shards (" + key() +
+                               : std::to_string(out.size()) + " of " + std::to_string(m_shared->members.size()) + " shards (" + key() +
                                      " IN a list of " + std::to_string(keys->size()) + ")";
     }
     return out;
   }
-  for (std::size_t i = 0; i < size(); ++i) out.push_back(i);
+  for (std::size_t i = 0; i < m_shared->members.size(); ++i) out.push_back(i);
   if (why) *why = "every shard (no " + (key().empty() ? std::string("shard key configured") : key() + " = … in WHERE") + ")";
   return out;
 }
 
 SingleTarget* ShardGroup::single(const QueryBuilder& q) {
+  if (auto* to = moved(false)) return to->single(q);
   auto targets = read_targets(q, nullptr);
-  if (targets.size() == 1 && targets.size() != size()) {
+  if (targets.size() == 1 && targets.size() != m_shared->members.size()) {
     m_shared->count(targets.front(), true);
     return m_shared->members[targets.front()];
   }
-  if (size() == 1) {
+  if (m_shared->members.size() == 1) {
     m_shared->count(0, true);
     return m_shared->members.front();
   }
@@ -187,13 +215,14 @@ SingleTarget* ShardGroup::single(const QueryBuilder& q) {
 }
 
 SingleTarget& ShardGroup::owner(const QueryBuilder& q, const Fields& row) {
+  if (auto* to = moved(true)) return to->owner(q, row);
   if (key().empty())
     throw UsageError("insert into '" + q.table() + "' on shard group '" + name() +
                      "': the group has no key column configured (key = \"…\"), so it cannot place the row; set one "
                      "or insert on a member (shard(key))");
   for (const auto& [column, value] : row)
     if (column == key()) {
-      const std::size_t i = index_of(value);
+      const std::size_t i = m_shared->strategy->place(value);
       m_shared->count(i, true);
       return *m_shared->members[i];
     }
@@ -228,29 +257,30 @@ std::optional<std::pair<std::string, Value>> ShardGroup::generated(const QueryBu
 }
 
 std::optional<std::uint64_t> ShardGroup::move(const QueryBuilder& q, const Fields& set) {
+  if (auto* to = moved(true)) return to->move(q, set);
   if (key().empty()) return std::nullopt;
   const Value* new_key = nullptr;
   for (const auto& [column, value] : set)
     if (column == key()) new_key = &value;
   if (!new_key) return std::nullopt;
-  const std::size_t to = index_of(*new_key);
+  const std::size_t to = m_shared->strategy->place(*new_key);
   // Where the matching rows may be: the key's member, or every member when
   // the where names no key and every_shard() allowed it (else refused here).
   std::vector<std::size_t> from;
-  for (SingleTarget* w : writers(q, nullptr, "update"))
-    for (std::size_t i = 0; i < size(); ++i)
+  for (SingleTarget* w : own_writers(q, nullptr, "update"))
+    for (std::size_t i = 0; i < m_shared->members.size(); ++i)
       if (w == m_shared->members[i]) from.push_back(i);
   if (from.size() == 1 && from.front() == to) return q.on(*m_shared->members[to]).update(set);  // stays where it is
   std::vector<std::string> names;
-  for (std::size_t i : from) names.push_back(member_names()[i]);
-  if (std::find(from.begin(), from.end(), to) == from.end()) names.push_back(member_names()[to]);
+  for (std::size_t i : from) names.push_back(m_shared->cfg.members[i]);
+  if (std::find(from.begin(), from.end(), to) == from.end()) names.push_back(m_shared->cfg.members[to]);
   // One commit across the members: each row is read (locked), deleted where
   // it is and inserted on its new member with the update applied, or none is.
   GlobalTransaction g = m_shared->begin_global(names);
-  Transaction& target = g[member_names()[to]];
+  Transaction& target = g[m_shared->cfg.members[to]];
   std::uint64_t n = 0;
   for (std::size_t i : from) {
-    Transaction& tx = g[member_names()[i]];
+    Transaction& tx = g[m_shared->cfg.members[i]];
     if (i == to) {
       n += q.on(tx).update(set);
       continue;
@@ -260,8 +290,8 @@ std::optional<std::uint64_t> ShardGroup::move(const QueryBuilder& q, const Field
     if (rows.empty()) continue;
     if (const auto deleted = q.on(tx).remove(); deleted != rows.size())
       throw Error(ErrorKind::retryable,
-                  "moving rows of '" + q.table() + "' to member '" + member_names()[to] + "' of shard group '" + name() +
-                      "': " + std::to_string(rows.size()) + " were read on '" + member_names()[i] + "' but " +
+                  "moving rows of '" + q.table() + "' to member '" + m_shared->cfg.members[to] + "' of shard group '" + name() +
+                      "': " + std::to_string(rows.size()) + " were read on '" + m_shared->cfg.members[i] + "' but " +
                       std::to_string(deleted) + " deleted (they changed meanwhile); nothing was moved, run it again");
     std::vector<Fields> moved;
     moved.reserve(rows.size());
@@ -282,6 +312,11 @@ std::optional<std::uint64_t> ShardGroup::move(const QueryBuilder& q, const Field
 }
 
 std::vector<SingleTarget*> ShardGroup::writers(const QueryBuilder& q, const Fields* set, std::string_view what) {
+  if (auto* to = moved(true)) return to->writers(q, set, what);
+  return own_writers(q, set, what);
+}
+
+std::vector<SingleTarget*> ShardGroup::own_writers(const QueryBuilder& q, const Fields* set, std::string_view what) {
   if (set && !key().empty())
     for (const auto& [column, value] : *set)
       if (column == key())  // update() moves the row (move()); what else reaches here cannot
@@ -290,7 +325,7 @@ std::vector<SingleTarget*> ShardGroup::writers(const QueryBuilder& q, const Fiel
                          "a value with update() instead (the row then moves to its new member)");
   std::string why;
   auto targets = read_targets(q, &why);
-  if (targets.size() != size() || m_every) {
+  if (targets.size() != m_shared->members.size() || m_every) {
     std::vector<SingleTarget*> out;
     for (auto i : targets) {
       m_shared->count(i, targets.size() == 1);
@@ -344,7 +379,7 @@ std::vector<Result> ShardGroup::fan_out(const std::vector<std::size_t>& members,
       throw;  // refused before it ran
     } catch (const Error& e) {
       if (!member_unavailable(e) && !any_answered) throw;
-      failed->push_back({members[i], member_names()[members[i]], e.what()});
+      failed->push_back({members[i], m_shared->cfg.members[members[i]], e.what()});
     }
   }
   return answered;
@@ -386,7 +421,7 @@ std::vector<std::string> ShardGroup::check_text(const std::vector<std::string>& 
       for (const auto& t : rules[i]) {
         if (c != "*" && &t != find(rules[i], c)) continue;
         if (!t.binary_order)
-          refuse("member '" + member_names()[targets[i]] + "' compares the text of column '" + t.column +
+          refuse("member '" + m_shared->cfg.members[targets[i]] + "' compares the text of column '" + t.column +
                  "' by collation '" + t.collation + "', not by its bytes as the merge across members does, so the "
                  "merged order, groups or MIN/MAX would differ from one database's; give the column a binary "
                  "collation on every member (\"C\" on PostgreSQL, utf8mb4_bin on MariaDB, BINARY on SQLite), or "
@@ -412,7 +447,7 @@ std::vector<std::string> ShardGroup::check_text(const std::vector<std::string>& 
     for (std::size_t i = 0; i < targets.size(); ++i) {
       const ColumnText* t = find(rules[i], c);
       if (!t) continue;
-      (t->case_sensitive_like ? tells : ignores) += (tells.empty() && ignores.empty() ? "" : ", ") + member_names()[targets[i]];
+      (t->case_sensitive_like ? tells : ignores) += (tells.empty() && ignores.empty() ? "" : ", ") + m_shared->cfg.members[targets[i]];
     }
     if (!ignores.empty() && !tells.empty())
       refuse("LIKE on column '" + c + "' ignores case on some members and tells case apart on others (ignores: " +
@@ -461,7 +496,7 @@ Result ShardGroup::merge_scatter(ShardScatter::State& s, std::vector<Result>& an
                                  const std::vector<std::size_t>& answered) {
   if (answers.empty()) return Result();  // every member failed (listed by the caller)
   std::vector<std::string> names;
-  for (auto i : answered) names.push_back(member_names()[i]);
+  for (auto i : answered) names.push_back(m_shared->cfg.members[i]);
   // Text the merge compares must order alike on every member: asked of
   // their catalogs (once per table) for the columns that hold text here.
   s.plan->compare_by_value(check_text(s.plan->merged_text_columns(answers), s.plan->like_columns(), s.q, answered));
@@ -473,9 +508,10 @@ Result ShardGroup::merge_scatter(ShardScatter::State& s, std::vector<Result>& an
 }
 
 ShardScatter ShardGroup::plan_read(const QueryBuilder& q) {
+  if (auto* to = moved(false)) return to->plan_read(q);
   auto s = std::make_unique<ShardScatter::State>(*this, q);
   if (SingleTarget* one = single(s->q)) {  // as get() runs it: on that member, as written
-    for (std::size_t i = 0; i < size(); ++i)
+    for (std::size_t i = 0; i < m_shared->members.size(); ++i)
       if (static_cast<SingleTarget*>(m_shared->members[i]) == one) {
         s->members.push_back(i);
         s->parts.push_back({m_shared->members[i], s->q.to_sql(one->grammar())});
@@ -505,9 +541,13 @@ Result ShardGroup::scatter(const QueryBuilder& q, std::vector<ShardFailure>* fai
   return merge_scatter(s, parts, answered);
 }
 
-Result ShardGroup::get(const QueryBuilder& q) { return scatter(q, nullptr); }
+Result ShardGroup::get(const QueryBuilder& q) {
+  if (auto* to = moved(false)) return to->get(q);
+  return scatter(q, nullptr);
+}
 
 Cursor ShardGroup::cursor(const QueryBuilder& q) {
+  if (auto* to = moved(false)) return to->cursor(q);
   detail::ShardPlanner plan(q, key());
   if (!plan.refused().empty())
     throw UsageError("shard group '" + name() + "': query on '" + q.table() + "' refused: " + plan.refused());
@@ -525,6 +565,7 @@ Cursor ShardGroup::cursor(const QueryBuilder& q) {
 }
 
 PartialResult ShardGroup::get_partial(const QueryBuilder& q) {
+  if (auto* to = moved(false)) return to->get_partial(q);
   PartialResult out;
   if (single(q)) {
     try {
@@ -532,7 +573,7 @@ PartialResult ShardGroup::get_partial(const QueryBuilder& q) {
     } catch (const Error& e) {
       if (!member_unavailable(e)) throw;  // the one member asked could not run it: the query's mistake
       const auto targets = read_targets(q, nullptr);
-      out.failed.push_back({targets.front(), member_names()[targets.front()], e.what()});
+      out.failed.push_back({targets.front(), m_shared->cfg.members[targets.front()], e.what()});
     }
     return out;
   }
@@ -542,6 +583,7 @@ PartialResult ShardGroup::get_partial(const QueryBuilder& q) {
 
 
 RoutePlan ShardGroup::preview(const QueryBuilder& q) {
+  if (auto* to = moved(false)) return to->preview(q);
   RoutePlan p;
   p.group = name();
   detail::ShardPlanner plan(q, key());
@@ -552,7 +594,7 @@ RoutePlan ShardGroup::preview(const QueryBuilder& q) {
     p.refused = e.message();
     return p;
   }
-  const bool one = targets.size() == 1 && size() > 1;
+  const bool one = targets.size() == 1 && m_shared->members.size() > 1;
   p.refused = one ? "" : plan.refused();
   p.merge = one ? "none: the one shard's rows as they come" : plan.describe();
   for (auto i : targets) {
@@ -565,6 +607,7 @@ RoutePlan ShardGroup::preview(const QueryBuilder& q) {
 }
 
 RoutePlan ShardGroup::preview(std::string_view sql, Params params) {
+  if (auto* to = moved(false)) return to->preview(sql, std::move(params));
   RoutePlan p;
   p.group = name();
   p.route = "every shard (raw SQL names no key)";
@@ -572,7 +615,7 @@ RoutePlan ShardGroup::preview(std::string_view sql, Params params) {
     p.refused = "raw SQL with " + w + " would be answered per shard, not for the group; build it with table() so "
                 "Plexus can merge it, or run it on one member";
   p.merge = p.refused.empty() ? "concatenate the shards' rows" : "";
-  for (std::size_t i = 0; i < size(); ++i) {
+  for (std::size_t i = 0; i < m_shared->members.size(); ++i) {
     Connection& c = *m_shared->members[i];
     std::vector<Value> values(params.span().begin(), params.span().end());
     p.targets.push_back({i, c.name(), host_of(c), Query{std::string(sql), std::move(values)}});
@@ -616,7 +659,7 @@ std::string RoutePlan::to_json() const {
 
 Result ShardGroup::raw_query(std::string_view sql, std::span<const Value> params, Intent intent) {
   std::vector<std::size_t> all;
-  for (std::size_t i = 0; i < size(); ++i) all.push_back(i);
+  for (std::size_t i = 0; i < m_shared->members.size(); ++i) all.push_back(i);
   if (intent == Intent::write) {
     if (!m_every)
       throw UsageError("shard group '" + name() + "': raw SQL that writes names no member: run it on one (shard(key)) "
@@ -657,6 +700,7 @@ Cursor ShardGroup::raw_cursor(std::string_view sql, std::span<const Value> param
 
 std::uint64_t ShardGroup::run(const Statement& s) {
   using Kind = Statement::Kind;
+  if (auto* to = moved(s.intent == Intent::write || s.kind == Kind::script)) return to->run(s);
   switch (s.kind) {
     case Kind::query: *s.result = raw_query(s.sql, s.params, s.intent); return 0;
     case Kind::each: {
@@ -689,18 +733,22 @@ std::uint64_t ShardGroup::raw_script(std::string_view sql) {
 void ShardGroup::collect_metrics(Metrics& m) const {
   auto& f = m.family("plexus_shard_statements_total", "counter",
                      "Statements sent to each member of a shard group, routed by key or in a fan-out");
-  for (std::size_t i = 0; i < size(); ++i)
+  for (std::size_t i = 0; i < m_shared->members.size(); ++i)
     for (const bool keyed : {true, false})
-      m.add(f, {{"group", name()}, {"member", member_names()[i]}, {"route", keyed ? "key" : "fan-out"}},
+      m.add(f, {{"group", name()}, {"member", m_shared->cfg.members[i]}, {"route", keyed ? "key" : "fan-out"}},
             detail::read(m_shared->routed[2 * i + (keyed ? 0 : 1)]));
 }
 
 namespace detail {
 
+Connection& OwnLayout::member(const ShardGroup& g, std::size_t i) { return *g.m_shared->members.at(i); }
+std::size_t OwnLayout::place(const ShardGroup& g, const Value& key) { return g.m_shared->strategy->place(key); }
+const std::vector<std::string>& OwnLayout::names(const ShardGroup& g) { return g.m_shared->cfg.members; }
+
 std::unique_ptr<ShardGroup> make_shard_group(const ShardGroupConfig& cfg,
                                              const std::function<Connection&(std::string_view)>& connection,
                                              const std::map<std::string, ShardFunction, std::less<>>& registered,
-                                             BeginGlobal begin_global) {
+                                             BeginGlobal begin_global, LayoutFollower::Groups groups) {
   auto shared = std::make_shared<ShardGroup::Shared>();
   shared->cfg = cfg;
   shared->begin_global = std::move(begin_global);
@@ -708,6 +756,9 @@ std::unique_ptr<ShardGroup> make_shard_group(const ShardGroupConfig& cfg,
   shared->strategy = make_shard_strategy(cfg, registered, connection);
   shared->pool = std::make_unique<TaskPool>(cfg.parallelism ? cfg.parallelism : cfg.members.size());
   shared->routed = std::make_unique<Counter[]>(2 * cfg.members.size());
+  if (!cfg.control.empty())
+    shared->follower = std::make_unique<LayoutFollower>(cfg.name, connection(cfg.control),
+                                                        std::chrono::milliseconds(cfg.watch_ms), std::move(groups));
   return std::make_unique<ShardGroup>(std::move(shared), false);
 }
 

@@ -195,6 +195,15 @@ struct ShardGroupConfig {
   std::size_t parallelism = 0;
   /// Global ids, per table (ShardGroup::generate_ids made at start).
   std::vector<ShardIdsConfig> ids;
+  /// The connection holding `plexus_reshards`, where an online reshard of
+  /// this group records which layout serves it ("" = none: the group never
+  /// changes layout while the process runs, and cannot be resharded online).
+  /// Every process of the application names the same one.
+  std::string control;
+  /// How often (milliseconds) the group reads its layout from `control`
+  /// between statements (a point select, only when that long has passed);
+  /// while a switch holds writes, before every statement.
+  std::uint32_t watch_ms = 200;
 };
 
 struct DatabaseConfig {

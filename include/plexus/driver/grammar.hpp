@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace plexus {
 
@@ -80,6 +81,18 @@ class Grammar {
   /// Appends the upsert tail after INSERT … VALUES …: ON CONFLICT / ON DUPLICATE KEY.
   virtual void upsert_tail(std::string& out, std::span<const std::string> unique_by,
                            std::span<const std::string> update) const = 0;
+  /// The statements that make `table` capture its writes for an online
+  /// reshard (docs/sharding.md): a change table `plexus_changes_<table>`
+  /// (seq, k of `key_type`) and triggers that, for every row inserted,
+  /// updated or deleted, first read the table's row of
+  /// `plexus_reshard_fence` with a shared lock and refuse the write while it
+  /// is sealed, then record the row's `key` (before and after). The fence
+  /// table must exist. Empty when the engine has no triggers (then an online
+  /// reshard refuses the member). `table` and `key` are plain names.
+  [[nodiscard]] virtual std::vector<std::string> capture_sql(std::string_view table, std::string_view key,
+                                                             std::string_view key_type) const;
+  /// The statements that remove them again (triggers, then the change table).
+  [[nodiscard]] virtual std::vector<std::string> drop_capture_sql(std::string_view table) const;
   /// Appends `name`, validated and quoted: `users.id` → "users"."id",
   /// `u.*`, `*`, and `col AS alias` are accepted.
   /// @throws UsageError for anything else (injection attempts included).
@@ -89,6 +102,8 @@ class Grammar {
   void checked_identifier(std::string& out, std::string_view name, NameForm form) const;
 
  protected:
+  /// What a sealed table's capture trigger says to a write (no quotes in it).
+  [[nodiscard]] static std::string sealed_message(std::string_view table);
   /// The standard `ON CONFLICT (…) DO UPDATE SET c = excluded.c` tail
   /// (SQLite and PostgreSQL spell upserts the same way).
   void on_conflict_tail(std::string& out, std::span<const std::string> unique_by,

@@ -27,6 +27,7 @@ class IdSource;
 namespace detail {
 class ShardStrategy;
 class TaskPool;
+struct OwnLayout;
 }  // namespace detail
 
 /// One statement of a routing preview: where it goes and what it says.
@@ -195,6 +196,7 @@ class ShardGroup final : public PlanningTarget, public Queryable {
   [[nodiscard]] Result merge_scatter(ShardScatter::State& s, std::vector<Result>& answers,
                                      const std::vector<std::size_t>& answered);
   friend class ShardScatter;
+  friend struct detail::OwnLayout;
   /// How member `member` compares the text of `table`'s columns (its catalog, read once per table).
   [[nodiscard]] std::vector<ColumnText> member_text(std::size_t member, const std::string& table);
   /// Refuses a fan-out whose merge compares text some member orders by
@@ -202,6 +204,13 @@ class ShardGroup final : public PlanningTarget, public Queryable {
   /// merged columns that are no text in any member's schema (compared by value).
   [[nodiscard]] std::vector<std::string> check_text(const std::vector<std::string>& merged, const std::vector<std::string>& likes, const QueryBuilder& q,
                   const std::vector<std::size_t>& targets);
+
+  /// The group whose layout serves this one now, when an online reshard has
+  /// switched it (nullptr: this one). A `write` waits while a switch holds
+  /// writes. Every entry point that routes asks it first.
+  [[nodiscard]] ShardGroup* moved(bool write) const;
+  /// writers() on this group's own layout.
+  [[nodiscard]] std::vector<SingleTarget*> own_writers(const QueryBuilder& q, const Fields* set, std::string_view what);
 
   std::shared_ptr<const Shared> m_shared;
   bool m_every;

@@ -1,0 +1,499 @@
+// Online resharding under live traffic: threads reading and writing by key
+// through the group while rows are copied, caught up, verified, switched,
+// reversed and completed; interruptions in each state; a process that has
+// not seen the switch fenced at the old place; refusals before anything runs.
+// On SQLite files always, and on the servers (PostgreSQL x3, MariaDB, SQLite
+// onto five new databases) when they run.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "plexus/plexus.hpp"
+
+namespace plexus::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string env(const char* k) {
+  const char* v = std::getenv(k);
+  return v ? v : "";
+}
+
+/// Two layouts of one group: "users" (old, with a control connection) and
+/// "users_next" (new, on databases of their own).
+struct Layouts {
+  DatabaseConfig cfg;
+  std::vector<std::string> old_members, new_members;
+  std::string ddl_for(const std::string& conn) const {
+    const std::string type = types.count(conn) ? types.at(conn) : "sqlite";
+    if (type == "mysql")
+      return "CREATE TABLE accounts (id BIGINT PRIMARY KEY, owner VARCHAR(40) COLLATE utf8mb4_bin NOT NULL, "
+             "balance DECIMAL(12,2) NOT NULL, version INT NOT NULL)";
+    if (type == "postgres")
+      return "CREATE TABLE accounts (id BIGINT PRIMARY KEY, owner VARCHAR(40) NOT NULL, balance NUMERIC(12,2) NOT NULL, "
+             "version INTEGER NOT NULL)";
+    return "CREATE TABLE accounts (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, balance NUMERIC NOT NULL, version INTEGER NOT NULL)";
+  }
+  std::map<std::string, std::string> types;
+  std::string alias_url;  ///< another connection URL reaching the second old member's database
+};
+
+class OnlineReshardTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    dir = fs::temp_directory_path() / ("plexus_online_reshard_" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    auto lite = [&](const std::string& n) { return sqlite((dir / (n + ".db")).string()); };
+    Layouts& l = layouts;
+    l.cfg.add("control", lite("control"));
+    if (GetParam() == "sqlite") {
+      for (int i = 1; i <= 2; ++i) l.old_members.push_back("old_" + std::to_string(i));
+      for (int i = 1; i <= 3; ++i) l.new_members.push_back("new_" + std::to_string(i));
+      for (const auto& m : l.old_members) l.cfg.add(m, lite(m));
+      for (const auto& m : l.new_members) l.cfg.add(m, lite(m));
+      l.alias_url = "sqlite://" + (dir / "old_2.db").string();
+      rows = 1500;
+    } else {
+      const std::string pg1 = env("PLEXUS_TEST_PG_SHARD1_URL"), pg2 = env("PLEXUS_TEST_PG_SHARD2_URL"),
+                        pg = env("PLEXUS_TEST_PG_URL"), my = env("PLEXUS_TEST_MYSQL_URL");
+      if (pg1.empty() || pg2.empty() || pg.empty() || my.empty()) GTEST_SKIP() << "needs the servers: run ./scripts/test";
+      // The new layout's databases: one more on each server, and a SQLite file.
+      {
+        DatabaseConfig admin;
+        admin.add("pg1", pg1);
+        admin.add("pg2", pg2);
+        admin.add("pg", pg);
+        admin.add("my", my);
+        Database a(admin);
+        for (const char* c : {"pg1", "pg2", "pg"}) {
+          try {
+            a.connection(c).execute("CREATE DATABASE plexus_rs_next");
+          } catch (const Error&) {  // made by an earlier run
+          }
+        }
+        a.connection("my").execute("CREATE DATABASE IF NOT EXISTS plexus_rs_old CHARACTER SET utf8mb4");
+        a.connection("my").execute("CREATE DATABASE IF NOT EXISTS plexus_rs_next CHARACTER SET utf8mb4");
+      }
+      auto add = [&](const std::string& name, const std::string& url, const std::string& database, const std::string& type) {
+        auto& c = l.cfg.add(name, url);
+        if (!database.empty()) c.database = database;
+        l.types[name] = type;
+      };
+      add("old_pg1", pg1, "", "postgres");
+      add("old_pg2", pg2, "", "postgres");
+      add("old_my", my, "plexus_rs_old", "mysql");
+      l.cfg.add("old_lite", lite("old_lite"));
+      add("new_pg1", pg1, "plexus_rs_next", "postgres");
+      add("new_pg2", pg2, "plexus_rs_next", "postgres");
+      add("new_pg", pg, "plexus_rs_next", "postgres");
+      add("new_my", my, "plexus_rs_next", "mysql");
+      l.cfg.add("new_lite", lite("new_lite"));
+      l.old_members = {"old_pg1", "old_pg2", "old_my", "old_lite"};
+      l.alias_url = pg2;
+      l.new_members = {"new_pg1", "new_pg2", "new_pg", "new_my", "new_lite"};
+      rows = std::atoi(env("PLEXUS_RESHARD_ROWS").empty() ? "20000" : env("PLEXUS_RESHARD_ROWS").c_str());
+    }
+    auto& g = l.cfg.add_shard_group("users", l.old_members, "hash");
+    g.key = "id";
+    g.control = "control";
+    g.watch_ms = 50;
+    l.cfg.add_shard_group("users_next", l.new_members, "hash").key = "id";
+    db = std::make_unique<Database>(l.cfg);
+    for (const auto& m : l.old_members) recreate(*db, m);
+    for (const auto& m : l.new_members) recreate(*db, m);
+  }
+
+  void recreate(Database& d, const std::string& m) {
+    auto& c = d.connection(m);
+    for (const auto& sql : c.grammar().drop_capture_sql("accounts")) c.execute(sql);
+    c.execute("DROP TABLE IF EXISTS plexus_reshard_fence");
+    c.execute("DROP TABLE IF EXISTS accounts");
+    c.execute(layouts.ddl_for(m));
+  }
+
+  void TearDown() override {
+    if (db && GetParam() != "sqlite") {
+      for (const auto& m : layouts.old_members) recreate(*db, m);
+    }
+    db.reset();
+    fs::remove_all(dir);
+  }
+
+  void fill() {
+    std::vector<Fields> batch;
+    for (int id = 1; id <= rows; ++id) {
+      batch.push_back({{"id", id}, {"owner", "owner " + std::to_string(id)}, {"balance", "10.50"}, {"version", 0}});
+      if (batch.size() == 500 || id == rows) {
+        (void)db->shards("users").table("accounts").insert_many(batch);
+        batch.clear();
+      }
+    }
+  }
+
+  /// What the application did meanwhile, to compare with where rows ended.
+  struct Traffic {
+    std::atomic<bool> stop{false};
+    std::atomic<int> failed_reads{0}, failed_writes{0}, reads{0}, writes{0};
+    std::vector<std::atomic<int>> version;  // per id: the last version acknowledged
+    std::atomic<int> next_id;
+    std::string first_error;
+    std::mutex m;
+    void error(const std::string& e) {
+      std::lock_guard lock(m);
+      if (first_error.empty()) first_error = e;
+    }
+  };
+
+  /// The traffic's threads, stopped and joined however the test ends.
+  struct Running {
+    Traffic& t;
+    std::vector<std::thread> threads;
+    void stop() {
+      t.stop = true;
+      for (auto& th : threads)
+        if (th.joinable()) th.join();
+    }
+    ~Running() { stop(); }
+  };
+
+  /// 4 threads read by key and check each row has at least the version
+  /// acknowledged before the read; 2 threads update existing keys and insert
+  /// new ones (each writer its own keys), all through the group.
+  Running run_traffic(Traffic& t, Database& d, int writers = 2, int readers = 4) {
+    std::vector<std::thread> threads;
+    for (int w = 0; w < writers; ++w)
+      threads.emplace_back([&, w] {
+        std::mt19937 rng(static_cast<unsigned>(w + 1));
+        auto& g = d.shards("users");
+        while (!t.stop) {
+          try {
+            if (rng() % 4 == 0) {
+              const int id = t.next_id.fetch_add(1);
+              if (id >= static_cast<int>(t.version.size())) break;
+              g.table("accounts").insert({{"id", id}, {"owner", "new " + std::to_string(id)}, {"balance", "1.25"}, {"version", 1}});
+              t.version[static_cast<std::size_t>(id)] = 1;
+            } else {
+              // Writer w owns the ids of its parity: no two writers race on a row.
+              int id = 1 + static_cast<int>(rng() % static_cast<unsigned>(rows));
+              if (id % writers != w) id = id + 1 <= rows ? id + 1 : id - 1;
+              if (id % writers != w) continue;
+              const int v = t.version[static_cast<std::size_t>(id)] + 1;
+              const auto n = g.table("accounts").where("id", id).update({{"version", v}, {"balance", std::to_string(v) + ".25"}});
+              if (n != 1) throw std::runtime_error("update of id " + std::to_string(id) + " matched " + std::to_string(n));
+              t.version[static_cast<std::size_t>(id)] = v;
+            }
+            ++t.writes;
+          } catch (const std::exception& e) {
+            ++t.failed_writes;
+            t.error(std::string("write: ") + e.what());
+          }
+        }
+      });
+    for (int r = 0; r < readers; ++r)
+      threads.emplace_back([&, r] {
+        std::mt19937 rng(static_cast<unsigned>(100 + r));
+        auto& g = d.shards("users");
+        while (!t.stop) {
+          const int hi = std::min<int>(t.next_id.load(), static_cast<int>(t.version.size())) - 1;
+          const int id = 1 + static_cast<int>(rng() % static_cast<unsigned>(hi));
+          const int acked = t.version[static_cast<std::size_t>(id)];
+          try {
+            auto row = g.table("accounts").where("id", id).first();
+            if (acked > 0 || id <= rows) {
+              if (!row) throw std::runtime_error("id " + std::to_string(id) + " not found");
+              if ((*row)["version"].as<int>() < acked)
+                throw std::runtime_error("id " + std::to_string(id) + " at version " + (*row)["version"].to_string() +
+                                         " after " + std::to_string(acked) + " was acknowledged");
+            }
+            ++t.reads;
+          } catch (const std::exception& e) {
+            ++t.failed_reads;
+            t.error(std::string("read: ") + e.what());
+          }
+        }
+      });
+    return Running{t, std::move(threads)};
+  }
+
+  void expect_every_write_once(Database& d, Traffic& t, const std::string& group) {
+    // Every row exactly once on the member its layout names, with the last
+    // acknowledged version.
+    auto& g = d.shards(group);
+    std::map<std::int64_t, int> seen;
+    for (std::size_t m = 0; m < g.size(); ++m)
+      for (Row row : g.member(m).table("accounts").select({"id", "version"}).get()) {
+        const auto id = row[0].as<std::int64_t>();
+        ++seen[id];
+        EXPECT_EQ(g.index_of(Value(id)), m) << "id " << id << " on the wrong member of " << group;
+        EXPECT_EQ(row[1].as<int>(), t.version[static_cast<std::size_t>(id)].load()) << "id " << id;
+      }
+    int expected = 0;
+    for (std::size_t id = 1; id < t.version.size(); ++id)
+      if (static_cast<int>(id) <= rows || t.version[id] > 0) {
+        ++expected;
+        EXPECT_EQ(seen[static_cast<std::int64_t>(id)], 1) << "id " << id << " in " << group;
+      }
+    EXPECT_EQ(static_cast<int>(seen.size()), expected) << group;
+  }
+
+  void init_traffic(Traffic& t) {
+    t.version = std::vector<std::atomic<int>>(static_cast<std::size_t>(rows) * 2);
+    t.next_id = rows + 1;
+  }
+
+  fs::path dir;
+  Layouts layouts;
+  std::unique_ptr<Database> db;
+  int rows = 0;
+};
+
+TEST_P(OnlineReshardTest, LiveTrafficLosesNothingAndTheSwitchHoldsWritesBriefly) {
+  fill();
+  Traffic t;
+  init_traffic(t);
+  auto threads = run_traffic(t, *db);
+  OnlineReshard rs(*db, "users");
+  auto st = rs.start("users_next", {"accounts"});
+  EXPECT_EQ(st.state, "copied");
+  EXPECT_GE(st.rows_copied, static_cast<std::uint64_t>(rows));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto before = rs.verify();
+  EXPECT_TRUE(before.ok()) << before.to_string();
+  EXPECT_GE(before.keys_compared, static_cast<std::uint64_t>(rows));
+  st = rs.switch_traffic();
+  EXPECT_EQ(st.state, "switched");
+  EXPECT_EQ(st.serving, "users_next");
+  EXPECT_GE(st.last_pause_ms, 0);
+  EXPECT_LE(st.last_pause_ms, 1000) << "writes were held longer than a second";
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // traffic on the new layout
+  threads.stop();
+  EXPECT_EQ(t.failed_reads, 0) << t.first_error;
+  EXPECT_EQ(t.failed_writes, 0) << t.first_error;
+  EXPECT_GT(t.writes, 0);
+  EXPECT_GT(t.reads, 0);
+  // The group is served by the new layout: reads through it see every write.
+  EXPECT_EQ(db->shards("users").size(), layouts.new_members.size());
+  expect_every_write_once(*db, t, "users_next");
+  const auto after = rs.verify();  // the old layout as it was sealed: what changed since is in flight
+  EXPECT_EQ(after.difference_count, 0u) << after.to_string();
+  st = rs.complete();
+  EXPECT_EQ(st.state, "complete");
+  for (const auto& m : layouts.old_members)
+    EXPECT_EQ(db->connection(m).table("accounts").count(), 0) << m << " keeps moved rows after complete";
+  expect_every_write_once(*db, t, "users_next");
+  // A new Database (another process starting now) follows the control row.
+  Database later(layouts.cfg);
+  EXPECT_EQ(later.shards("users").table("accounts").count(), db->shards("users_next").table("accounts").count());
+}
+
+TEST_P(OnlineReshardTest, ReverseAfterTheSwitchRestoresTheOldLayout) {
+  fill();
+  Traffic t;
+  init_traffic(t);
+  OnlineReshard rs(*db, "users");
+  rs.start("users_next", {"accounts"});
+  auto threads = run_traffic(t, *db);
+  rs.switch_traffic();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // writes on the new layout only
+  auto st = rs.reverse();
+  EXPECT_EQ(st.state, "copied");
+  EXPECT_EQ(st.serving, "users");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // writes on the old layout again
+  threads.stop();
+  EXPECT_EQ(t.failed_reads, 0) << t.first_error;
+  EXPECT_EQ(t.failed_writes, 0) << t.first_error;
+  expect_every_write_once(*db, t, "users");
+  const auto v = rs.verify();
+  EXPECT_TRUE(v.ok()) << v.to_string();
+  EXPECT_EQ(v.in_flight, 0u);
+  // And forward again, to the end.
+  st = rs.switch_traffic();
+  EXPECT_EQ(st.serving, "users_next");
+  expect_every_write_once(*db, t, "users_next");
+  rs.complete();
+}
+
+TEST_P(OnlineReshardTest, InterruptedInEachStateItResumesWithNothingLost) {
+  fill();
+  // Stopped in the middle of the copy.
+  {
+    OnlineReshardOptions o;
+    o.batch = 100;
+    int reports = 0;
+    o.progress = [&](const ReshardStatus&) {
+      if (++reports == 3) throw std::runtime_error("stopped while copying");
+    };
+    OnlineReshard rs(*db, "users", o);
+    EXPECT_THROW(rs.start("users_next", {"accounts"}), std::runtime_error);
+    EXPECT_EQ(rs.status().state, "copying");
+  }
+  Traffic t;
+  init_traffic(t);
+  auto threads = run_traffic(t, *db, 2, 2);
+  {
+    OnlineReshard rs(*db, "users");
+    EXPECT_EQ(rs.start("users_next", {"accounts"}).state, "copied");
+  }
+  // Stopped in the switch after the old layout was sealed: writes stay held
+  // until the switch is run again.
+  {
+    OnlineReshardOptions o;
+    bool sealed_seen = false;
+    o.progress = [&](const ReshardStatus& s) {
+      if (s.state == "switching" && !sealed_seen) {
+        sealed_seen = true;
+        throw std::runtime_error("stopped while switching");
+      }
+    };
+    o.switch_backlog = 1000000;  // straight to the hold
+    OnlineReshard rs(*db, "users", o);
+    try {
+      (void)rs.switch_traffic();  // with nothing to carry after the seal, no report comes in the middle
+    } catch (const std::runtime_error&) {
+      EXPECT_TRUE(sealed_seen);
+      EXPECT_EQ(rs.status().state, "switching");
+      EXPECT_TRUE(rs.status().writes_held);  // until the switch runs again
+    }
+  }
+  {
+    OnlineReshardOptions o;
+    int reports = 0;
+    o.progress = [&](const ReshardStatus& s) {
+      if (s.state == "reversing" && ++reports == 1) throw std::runtime_error("stopped while reversing");
+    };
+    OnlineReshard rs(*db, "users", o);
+    auto st = rs.status();
+    if (st.state == "switching") st = OnlineReshard(*db, "users").switch_traffic();  // the stopped switch, resumed
+    if (st.state == "copied") st = OnlineReshard(*db, "users").switch_traffic();
+    EXPECT_EQ(st.state, "switched");
+    try {
+      (void)rs.reverse();
+    } catch (const std::runtime_error&) {
+    }
+  }
+  {
+    OnlineReshard rs(*db, "users");
+    auto st = rs.status();
+    if (st.state == "reversing") st = rs.reverse();
+    EXPECT_EQ(st.state, "copied");
+    st = rs.switch_traffic();
+    EXPECT_EQ(st.state, "switched");
+    threads.stop();
+    EXPECT_EQ(t.failed_reads, 0) << t.first_error;
+    EXPECT_EQ(t.failed_writes, 0) << t.first_error;
+    expect_every_write_once(*db, t, "users_next");
+    EXPECT_TRUE(rs.verify().ok());
+  }
+}
+
+TEST_P(OnlineReshardTest, AProcessThatHasNotSeenTheSwitchCannotWriteAtTheOldPlace) {
+  fill();
+  // Another process whose group reads its layout only every 10 s: it has
+  // not noticed the switch when it writes.
+  DatabaseConfig slow_cfg = layouts.cfg;
+  for (auto& g : slow_cfg.shard_groups)
+    if (g.name == "users") g.watch_ms = 10000;
+  Database slow(slow_cfg);
+  EXPECT_EQ(slow.shards("users").table("accounts").where("id", 7).count(), 1);  // reads the layout now
+  OnlineReshard rs(*db, "users");
+  rs.start("users_next", {"accounts"});
+  rs.switch_traffic();
+  // Its write goes to the old member and is refused there, in its own transaction.
+  try {
+    (void)slow.shards("users").table("accounts").where("id", 7).update({{"version", 99}});
+    ADD_FAILURE() << "a write at the old place after the switch was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("sealed"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(slow.shards("users").table("accounts").insert({{"id", rows + 5}, {"owner", "x"}, {"balance", "1"}, {"version", 1}}),
+               Error);
+  EXPECT_EQ((*db->shards("users").table("accounts").where("id", 7).first())["version"].as<int>(), 0);
+  EXPECT_EQ(db->shards("users").table("accounts").where("id", rows + 5).count(), 0);
+  std::int64_t old_total = 0;
+  for (const auto& m : layouts.old_members) old_total += db->connection(m).table("accounts").count();
+  EXPECT_EQ(old_total, rows) << "the old layout changed after its seal";
+}
+
+TEST_P(OnlineReshardTest, RefusalsComeBeforeAnythingRuns) {
+  fill();
+  {
+    DatabaseConfig c = layouts.cfg;
+    for (auto& g : c.shard_groups) g.control.clear();
+    Database no_control(c);
+    EXPECT_THROW(OnlineReshard(no_control, "users"), UsageError);
+  }
+  OnlineReshard rs(*db, "users");
+  EXPECT_THROW(rs.start("users", {"accounts"}), UsageError);  // onto itself
+  {
+    // A new layout sharing a member with the old one, by name and by another name for the same database.
+    DatabaseConfig c = layouts.cfg;
+    c.add_shard_group("shared", {layouts.new_members[0], layouts.old_members[0]}, "hash").key = "id";
+    c.add("alias_of_old", layouts.alias_url);
+    c.add_shard_group("aliased", {layouts.new_members[0], "alias_of_old"}, "hash").key = "id";
+    Database d(c);
+    OnlineReshard r(d, "users");
+    try {
+      r.start("shared", {"accounts"});
+      ADD_FAILURE() << "a shared member was accepted";
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("also a member of the old one"), std::string::npos) << e.what();
+    }
+    try {
+      r.start("aliased", {"accounts"});
+      ADD_FAILURE() << "a second name for an old member's database was accepted";
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("the same database as old member"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_THROW(rs.start("users_next", {}), UsageError);
+  EXPECT_THROW(rs.start("users_next", {"no_such_table"}), UsageError);
+  EXPECT_THROW(rs.switch_traffic(), UsageError);  // nothing started
+  // Nothing ran: no capture, no copies, no control row.
+  EXPECT_EQ(rs.status().state, "");
+  for (const auto& m : layouts.new_members) EXPECT_EQ(db->connection(m).table("accounts").count(), 0);
+  EXPECT_THROW((void)db->connection(layouts.old_members[0]).table("plexus_changes_accounts").count(), Error);
+}
+
+TEST_P(OnlineReshardTest, TwoRunnersAtOnceOneIsRefused) {
+  fill();
+  OnlineReshardOptions slow;
+  slow.batch = 50;
+  std::atomic<bool> copying{false};
+  slow.progress = [&](const ReshardStatus&) {
+    copying = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  };
+  std::thread first([&] {
+    OnlineReshard rs(*db, "users", slow);
+    rs.start("users_next", {"accounts"});
+  });
+  while (!copying) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  OnlineReshard second(*db, "users");
+  try {
+    second.start("users_next", {"accounts"});
+    ADD_FAILURE() << "a second runner was let in";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("another runner"), std::string::npos) << e.what();
+  }
+  first.join();
+  EXPECT_EQ(second.status().state, "copied");
+  EXPECT_TRUE(second.verify().ok());
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, OnlineReshardTest, ::testing::Values("sqlite", "servers"),
+                         [](const auto& p) { return p.param; });
+
+}  // namespace
+}  // namespace plexus::test
