@@ -430,6 +430,22 @@ void QueryBuilder::chunk(std::uint64_t size, const std::function<bool(const Resu
   }
 }
 
+/// A write through a planning target, routed again when the one member it
+/// went to refused it because an online reshard had moved the rows (see
+/// PlanningTarget::reroute): `write(one)` clears `one` when it runs on
+/// several members, and such a write is never run twice.
+template <class F>
+static auto rerouted(PlanningTarget& runner, F&& write) {
+  for (int attempt = 0;; ++attempt) {
+    bool one = true;
+    try {
+      return write(one);
+    } catch (const Error& e) {
+      if (!one || !runner.reroute(e, attempt)) throw;
+    }
+  }
+}
+
 /// `row` with the column its target generates (a global id) added, when it lacks it.
 static std::optional<Fields> completed(PlanningTarget& runner, const QueryBuilder& q, const Fields& row) {
   auto id = runner.generated(q, row);
@@ -443,7 +459,7 @@ Result QueryBuilder::insert(const Fields& row) {
   if (auto* runner = require_target("insert").planning_target()) {
     const auto with = completed(*runner, *this, row);
     const Fields& full = with ? *with : row;
-    return on(runner->owner(*this, full)).insert(full);
+    return rerouted(*runner, [&](bool&) { return on(runner->owner(*this, full)).insert(full); });
   }
   auto& t = require_single("insert");
   // The one row compiled where it is (no vector of rows copied around it).
@@ -455,11 +471,11 @@ std::int64_t QueryBuilder::insert_get_id(const Fields& row, std::string_view id_
   if (auto* runner = require_target("insert").planning_target()) {
     const auto with = completed(*runner, *this, row);
     if (with && with->back().first == id_column) {  // the id is the one just generated
-      on(runner->owner(*this, *with)).insert(*with);
+      rerouted(*runner, [&](bool&) { return on(runner->owner(*this, *with)).insert(*with); });
       return with->back().second.as<std::int64_t>();
     }
     const Fields& full = with ? *with : row;
-    return on(runner->owner(*this, full)).insert_get_id(full, id_column);
+    return rerouted(*runner, [&](bool&) { return on(runner->owner(*this, full)).insert_get_id(full, id_column); });
   }
   auto& t = require_single("insert");
   const Grammar& g = t.grammar();
@@ -499,9 +515,13 @@ std::uint64_t QueryBuilder::insert_many(const std::vector<Fields>& rows) {
   if (rows.empty()) return 0;
   if (auto* runner = require_target("insert").planning_target()) {
     // Each member's rows atomically there; for all or none across members use db.transaction.
-    std::uint64_t n = 0;
-    for (auto& [owner, part] : by_owner(*runner, *this, rows)) n += on(*owner).insert_many(part);
-    return n;
+    return rerouted(*runner, [&](bool& one) {
+      std::uint64_t n = 0;
+      auto parts = by_owner(*runner, *this, rows);
+      one = parts.size() == 1;
+      for (auto& [owner, part] : parts) n += on(*owner).insert_many(part);
+      return n;
+    });
   }
   auto& t = require_single("insert");
   const Grammar& g = t.grammar();
@@ -527,10 +547,14 @@ std::uint64_t QueryBuilder::insert_many(const std::vector<Fields>& rows) {
 
 std::uint64_t QueryBuilder::update(const Fields& fields) {
   if (auto* runner = require_target("update").planning_target()) {
-    if (auto moved = runner->move(*this, fields)) return *moved;
-    std::uint64_t n = 0;
-    for (Queryable* w : runner->writers(*this, &fields, "update")) n += on(*w).update(fields);
-    return n;
+    return rerouted(*runner, [&](bool& one) -> std::uint64_t {
+      if (auto moved = runner->move(*this, fields)) return *moved;  // all or nothing across members
+      std::uint64_t n = 0;
+      const auto targets = runner->writers(*this, &fields, "update");
+      one = targets.size() == 1;
+      for (Queryable* w : targets) n += on(*w).update(fields);
+      return n;
+    });
   }
   auto& t = require_single("update");
   Query q = update_sql(t.grammar(), fields);
@@ -541,9 +565,13 @@ std::uint64_t QueryBuilder::increment(std::string_view column, std::int64_t by, 
   if (auto* runner = require_target("update").planning_target()) {
     Fields set = also;
     set.emplace_back(std::string(column), Value());
-    std::uint64_t n = 0;
-    for (Queryable* w : runner->writers(*this, &set, "increment")) n += on(*w).increment(column, by, also);
-    return n;
+    return rerouted(*runner, [&](bool& one) {
+      std::uint64_t n = 0;
+      const auto targets = runner->writers(*this, &set, "increment");
+      one = targets.size() == 1;
+      for (Queryable* w : targets) n += on(*w).increment(column, by, also);
+      return n;
+    });
   }
   auto& t = require_single("update");
   Query q = detail::compile_increment(t.grammar(), *this, column, by, also);
@@ -552,9 +580,13 @@ std::uint64_t QueryBuilder::increment(std::string_view column, std::int64_t by, 
 
 std::uint64_t QueryBuilder::remove() {
   if (auto* runner = require_target("delete").planning_target()) {
-    std::uint64_t n = 0;
-    for (Queryable* w : runner->writers(*this, nullptr, "delete")) n += on(*w).remove();
-    return n;
+    return rerouted(*runner, [&](bool& one) {
+      std::uint64_t n = 0;
+      const auto targets = runner->writers(*this, nullptr, "delete");
+      one = targets.size() == 1;
+      for (Queryable* w : targets) n += on(*w).remove();
+      return n;
+    });
   }
   auto& t = require_single("delete");
   Query q = delete_sql(t.grammar());
@@ -564,9 +596,13 @@ std::uint64_t QueryBuilder::remove() {
 std::uint64_t QueryBuilder::upsert(const std::vector<Fields>& rows, std::vector<std::string> unique_by,
                                    std::vector<std::string> update) {
   if (auto* runner = require_target("upsert").planning_target()) {
-    std::uint64_t n = 0;
-    for (auto& [owner, part] : by_owner(*runner, *this, rows)) n += on(*owner).upsert(part, unique_by, update);
-    return n;
+    return rerouted(*runner, [&](bool& one) {
+      std::uint64_t n = 0;
+      auto parts = by_owner(*runner, *this, rows);
+      one = parts.size() == 1;
+      for (auto& [owner, part] : parts) n += on(*owner).upsert(part, unique_by, update);
+      return n;
+    });
   }
   auto& t = require_single("upsert");
   Query q = upsert_sql(t.grammar(), rows, unique_by, update);

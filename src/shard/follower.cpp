@@ -9,6 +9,10 @@
 
 namespace plexus::detail {
 
+bool refused_by_seal(const Error& e) noexcept {
+  return e.message().find("are sealed: an online reshard switched") != std::string::npos;
+}
+
 LayoutFollower::LayoutFollower(std::string group, Connection& control, std::chrono::milliseconds watch, Groups groups)
     : m_group(std::move(group)), m_control(control), m_watch(watch), m_groups(std::move(groups)), m_last_ok(Clock::now()) {}
 

@@ -17,7 +17,15 @@ class Connection;
 class ShardGroup;
 }  // namespace plexus
 
+namespace plexus {
+class Error;
+}
+
 namespace plexus::detail {
+
+/// Whether `e` is a member refusing a write because an online reshard sealed
+/// it (the capture trigger's message, Grammar::capture_sql).
+[[nodiscard]] bool refused_by_seal(const Error& e) noexcept;
 
 class LayoutFollower {
  public:
@@ -30,6 +38,9 @@ class LayoutFollower {
   /// hold_limit(). @throws Error (retryable) when the hold lasts longer, or
   /// when the control database has not answered for stale_limit().
   [[nodiscard]] ShardGroup* serving(bool write);
+
+  /// The next serving() reads the layout again (a write was refused by a seal).
+  void expire() noexcept { m_due.store(0, std::memory_order_release); }
 
   /// The serving group as last read, without reading it again (never throws).
   [[nodiscard]] const ShardGroup* last_serving() const noexcept { return m_serving.load(std::memory_order_acquire); }

@@ -703,9 +703,10 @@ ReshardStatus OnlineReshard::switch_traffic() {
   }
   const auto held_at = std::chrono::steady_clock::now();
   // Every process reads the layout at least once per watch interval: after
-  // one and a half, each holds its writes (a write begun on the old layout
-  // before it saw the hold has reached its member, and the seal waits for it).
-  std::this_thread::sleep_for(watch + watch / 2);
+  // one and a margin, each holds its writes. A write begun on the old layout
+  // before it saw the hold has mostly reached its member (the seal waits for
+  // it); one slower than the margin is refused by the seal and routed again.
+  std::this_thread::sleep_for(watch + std::max(watch / 2, std::chrono::milliseconds(100)));
   I.seal(from, st.tables, true);
   (void)I.drain(from, to, st.tables, st);
   const auto pause = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - held_at);
@@ -724,7 +725,7 @@ ReshardStatus OnlineReshard::reverse() {
   const auto watch = std::chrono::milliseconds(I.db.config().find_shard_group(I.group)->watch_ms);
   if (st.state == "switched") st = I.transition(st, {{"state", "reversing"}, {"held", 1}});
   const auto held_at = std::chrono::steady_clock::now();
-  std::this_thread::sleep_for(watch + watch / 2);
+  std::this_thread::sleep_for(watch + std::max(watch / 2, std::chrono::milliseconds(100)));
   I.seal(to, st.tables, true);
   I.seal(from, st.tables, false);
   (void)I.drain(to, from, st.tables, st);

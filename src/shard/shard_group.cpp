@@ -132,6 +132,15 @@ ShardGroup* ShardGroup::moved(bool write) const {
   return m_every ? &to->every_shard() : to;
 }
 
+bool ShardGroup::reroute(const Error& e, int attempt) {
+  // The member sealed because its rows moved: read the layout again (held
+  // writes wait for the switch to end) and send the write there. Bounded:
+  // a layout that keeps answering with a sealed member is a stuck switch.
+  if (!m_shared->follower || attempt >= 20 || !detail::refused_by_seal(e)) return false;
+  m_shared->follower->expire();
+  return true;
+}
+
 std::size_t ShardGroup::size() const noexcept { return member_names().size(); }
 const std::vector<std::string>& ShardGroup::member_names() const noexcept {
   if (m_shared->follower) [[unlikely]]

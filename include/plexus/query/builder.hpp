@@ -181,6 +181,15 @@ class PlanningTarget {
   /// runs on: the key's owner, or every member when asked for explicitly.
   /// @throws UsageError otherwise, or when `set` changes the shard key.
   [[nodiscard]] virtual std::vector<SingleTarget*> writers(const QueryBuilder& q, const Fields* set, std::string_view what) = 0;
+  /// A write this target routed to one member was refused there with `e`:
+  /// whether to route it again (`attempt` counts from 0). A shard group says
+  /// yes when an online reshard sealed that member because its rows moved
+  /// (it reads its layout anew first), so the write goes to the new place.
+  [[nodiscard]] virtual bool reroute(const Error& e, int attempt) {
+    (void)e;
+    (void)attempt;
+    return false;
+  }
 };
 
 /// A SELECT, UPDATE, DELETE or INSERT on one table, built by chained calls.

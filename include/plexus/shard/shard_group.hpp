@@ -169,6 +169,7 @@ class ShardGroup final : public PlanningTarget, public Queryable {
   [[nodiscard]] std::optional<std::pair<std::string, Value>> generated(const QueryBuilder& q, const Fields& row) override;
   [[nodiscard]] std::optional<std::uint64_t> move(const QueryBuilder& q, const Fields& set) override;
   [[nodiscard]] std::vector<SingleTarget*> writers(const QueryBuilder& q, const Fields* set, std::string_view what) override;
+  [[nodiscard]] bool reroute(const Error& e, int attempt) override;
 
  protected:
   /// Raw SQL on the group: a read on every member, concatenated (refused
