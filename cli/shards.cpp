@@ -26,12 +26,77 @@ class Shards final : public Command {
     reshard = app.add_subcommand(
         "reshard", "Move a table's rows from one shard layout to another (a group with a member added or removed)");
     add_common(reshard, common, true);
-    reshard->add_option("--from", reshard_from, "The group describing where rows are now")->required();
-    reshard->add_option("--to", reshard_to, "The group describing where they belong")->required();
-    reshard->add_option("--table", reshard_table, "The table to move")->required();
+    reshard->add_option("--from", reshard_from, "The group describing where rows are now");
+    reshard->add_option("--to", reshard_to, "The group describing where they belong");
+    reshard->add_option("--table", reshard_table, "The table to move");
     reshard->add_option("--key", reshard_key, "Columns identifying a row, comma-separated (default: the shard key)");
     reshard->add_option("--batch", reshard_batch, "Rows per atomic step")->capture_default_str()->check(CLI::PositiveNumber);
     reshard->add_flag("--dry-run", dry_run, "Print the plan (which rows move where) and move nothing");
+    reshard->footer(
+        "Offline: plexus reshard --from G --to G2 --table T moves rows between layouts that share members.\n"
+        "Online (the application keeps serving; the group needs control = \"<connection>\"):\n"
+        "  plexus reshard start G --to G2 --tables T[,T2]   copy, capture changes, catch up\n"
+        "  plexus reshard status|catch-up|verify|switch|reverse|complete|cancel G");
+    // The online workflow, one subcommand per step.
+    const std::pair<const char*, const char*> steps[] = {
+        {"start", "Start (or resume) an online reshard of a group: copy its tables to the new layout, capture changes"},
+        {"status", "Where an online reshard is: state, serving layout, rows copied, changes waiting (--json)"},
+        {"catch-up", "Carry the changes recorded since the last time to the new layout"},
+        {"verify", "Compare both layouts row by row; exit 1 when they differ"},
+        {"switch", "Make the new layout serve the group (writes held for a moment, the old members sealed)"},
+        {"reverse", "After a switch: the old layout serves again, with the changes made since carried back"},
+        {"complete", "After a switch: remove the change capture and the old members' rows (--keep-source keeps them)"},
+        {"cancel", "Before a switch: remove the change capture and the copies"}};
+    for (const auto& [name, what] : steps) {
+      CLI::App* sub = reshard->add_subcommand(name, what);
+      add_common(sub, common, true);
+      sub->add_option("group", online_group, "The shard group the application uses")->required();
+      if (std::string_view(name) == "start") {
+        sub->add_option("--to", reshard_to, "The group describing the new layout (on databases of its own)")->required();
+        sub->add_option("--tables", online_tables, "The tables to move, comma-separated (every table the group serves)")->required();
+        sub->add_option("--batch", online_batch, "Keys per copy step")->capture_default_str()->check(CLI::PositiveNumber);
+      }
+      if (std::string_view(name) == "complete") sub->add_flag("--keep-source", keep_source, "Leave the old members' rows in place");
+      online.push_back(sub);
+    }
+  }
+
+  /// plexus reshard STEP GROUP: one step of the online workflow.
+  int run_online(CLI::App& step) {
+    auto db = open_config(common.config);
+    plexus::OnlineReshardOptions opts;
+    opts.batch = online_batch;
+    const bool terminal = ::isatty(STDERR_FILENO) != 0 && !common.json;
+    if (terminal)
+      opts.progress = [](const plexus::ReshardStatus& s) {
+        std::cerr << "\r" << s.state << ": " << s.rows_copied << " rows copied, " << s.keys_caught_up << " keys caught up"
+                  << std::flush;
+      };
+    plexus::OnlineReshard rs(db, online_group, opts);
+    const std::string name = step.get_name();
+    auto print = [&](const plexus::ReshardStatus& s) {
+      if (terminal) std::cerr << "\n";
+      std::cout << (common.json ? s.to_json() + "\n" : s.to_string());
+      return kOk;
+    };
+    if (name == "status") return print(rs.status());
+    if (name == "start") return print(rs.start(reshard_to, split_list(online_tables)));
+    if (name == "catch-up") {
+      const auto n = rs.catch_up();
+      if (terminal) std::cerr << "\n";
+      if (common.json) std::cout << dump(nlohmann::json{{"keys_caught_up", n}}) << "\n";
+      else std::cout << n << " keys caught up\n";
+      return kOk;
+    }
+    if (name == "verify") {
+      const auto v = rs.verify();
+      std::cout << (common.json ? v.to_json() + "\n" : v.to_string());
+      return v.ok() ? kOk : kDatabase;
+    }
+    if (name == "switch") return print(rs.switch_traffic());
+    if (name == "reverse") return print(rs.reverse());
+    if (name == "complete") return print(rs.complete(keep_source));
+    return print(rs.cancel());
   }
 
   std::optional<int> run() override {
@@ -93,6 +158,11 @@ class Shards final : public Command {
       return plan.exact() ? kOk : kUsage;
     }
     if (*reshard) {
+      for (CLI::App* step : online)
+        if (*step) return run_online(*step);
+      if (reshard_from.empty() || reshard_to.empty() || reshard_table.empty())
+        throw plexus::UsageError("plexus reshard needs --from, --to and --table (an offline reshard), or a step of an "
+                                 "online one: start|status|catch-up|verify|switch|reverse|complete|cancel GROUP");
       auto db = open_config(common.config);
       if (dry_run) {
         const auto plan = plexus::plan_reshard(db, reshard_from, reshard_to, reshard_table);
@@ -132,6 +202,10 @@ class Shards final : public Command {
   std::string reshard_from, reshard_to, reshard_table, reshard_key;
   std::size_t reshard_batch = 1000;
   bool dry_run = false;
+  std::vector<CLI::App*> online;
+  std::string online_group, online_tables;
+  std::size_t online_batch = 500;
+  bool keep_source = false;
 };
 
 }  // namespace

@@ -472,6 +472,31 @@ TEST_P(OnlineReshardTest, RefusalsComeBeforeAnythingRuns) {
   EXPECT_THROW((void)db->connection(layouts.old_members[0]).table("plexus_changes_accounts").count(), Error);
 }
 
+TEST_P(OnlineReshardTest, VerifyFindsEveryKindOfDifference) {
+  fill();
+  OnlineReshard rs(*db, "users");
+  rs.start("users_next", {"accounts"});
+  auto& next = db->shards("users_next");
+  auto& old = db->shards("users");
+  // A copy changed behind the workflow's back, a copy deleted, and a row on
+  // an old member whose layout places it elsewhere (written around the group).
+  ASSERT_EQ(next.member(next.index_of(Value(3))).table("accounts").where("id", 3).update({{"owner", "tampered"}}), 1u);
+  ASSERT_EQ(next.member(next.index_of(Value(4))).table("accounts").where("id", 4).remove(), 1u);
+  const int stray = rows + 1;
+  const std::size_t wrong = (old.index_of(Value(stray)) + 1) % old.size();
+  old.member(wrong).table("accounts").insert({{"id", stray}, {"owner", "stray"}, {"balance", "1"}, {"version", 0}});
+  const auto v = rs.verify();
+  EXPECT_EQ(v.difference_count, 3u) << v.to_string();
+  const std::string text = v.to_string();
+  EXPECT_NE(text.find("key 3: a row's values differ"), std::string::npos) << text;
+  EXPECT_NE(text.find("key 4: missing on"), std::string::npos) << text;
+  EXPECT_NE(text.find("key " + std::to_string(stray) + ": on " + layouts.old_members[wrong] + ", where the old layout does not place it"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(rs.status().differences, 3);
+  EXPECT_NE(v.to_json().find("\"difference_count\": 3"), std::string::npos);
+}
+
 TEST_P(OnlineReshardTest, TwoRunnersAtOnceOneIsRefused) {
   fill();
   OnlineReshardOptions slow;
