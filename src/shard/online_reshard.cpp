@@ -381,14 +381,24 @@ struct OnlineReshard::Impl {
     }
   }
 
-  /// Carries the recorded changes from `from` to `to` until none is left.
+  /// Carries the changes recorded on `from` up to now to `to` (those
+  /// recorded while it runs wait for the next pass: under a steady stream
+  /// of writes a pass still ends). Returns the keys carried.
   std::uint64_t drain(const Side& from, const Side& to, const std::vector<std::string>& tables, ReshardStatus& st) {
     std::uint64_t carried = 0;
     for (const auto& t : tables) {
       const std::string changes = changes_table(t);
       for (Connection* c : from.members) {
+        const Value high = c->on_primary().table(changes).max("seq");
+        if (high.is_null()) continue;
         for (;;) {
-          const Result r = c->on_primary().table(changes).select({"seq", "k"}).order_by("seq").limit(static_cast<std::int64_t>(opts.batch)).get();
+          const Result r = c->on_primary()
+                               .table(changes)
+                               .select({"seq", "k"})
+                               .where("seq", "<=", high)
+                               .order_by("seq")
+                               .limit(static_cast<std::int64_t>(opts.batch))
+                               .get();
           if (r.empty()) break;
           std::vector<Value> seqs, keys;
           std::set<std::string> seen;
@@ -714,6 +724,15 @@ ReshardStatus OnlineReshard::switch_traffic() {
   const ShardGroupConfig* cfg = I.db.config().find_shard_group(I.group);
   const auto watch = std::chrono::milliseconds(cfg->watch_ms);
   if (st.state == "copied") {
+    // A migration run on one layout's members since the start would make
+    // the copies disagree with the rows they copy: refused before any hold.
+    for (const auto& t : st.tables) {
+      try {
+        detail::refuse_differing_migrations(I.db, *from.group, *to.group, t);
+      } catch (const UsageError& e) {
+        throw UsageError(I.where() + ": the switch did not start: " + e.message());
+      }
+    }
     // Carry until what is left is small, so that the pause is short.
     for (int round = 0; round < 50 && I.backlog(from, st.tables) > I.opts.switch_backlog; ++round) (void)I.drain(from, to, st.tables, st);
     // Changes made on the new layout after the switch are recorded too (for reverse()).

@@ -2,15 +2,18 @@
 // through the group while rows are copied, caught up, verified, switched,
 // reversed and completed; interruptions in each state; a process that has
 // not seen the switch fenced at the old place; refusals before anything runs.
-// On SQLite files always, and on the servers (PostgreSQL x3, MariaDB, SQLite
-// onto five new databases) when they run.
+// On SQLite files always, and on the servers when they run: PostgreSQL x2,
+// MariaDB and SQLite onto five new databases (PostgreSQL x3, MariaDB,
+// SQLite), and PostgreSQL only (2 onto 3).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <random>
@@ -19,6 +22,7 @@
 #include <vector>
 
 #include "plexus/plexus.hpp"
+#include "shard/processes.hpp"
 
 namespace plexus::test {
 namespace {
@@ -103,6 +107,10 @@ class OnlineReshardTest : public ::testing::TestWithParam<std::string> {
       l.old_members = {"old_pg1", "old_pg2", "old_my", "old_lite"};
       l.alias_url = pg2;
       l.new_members = {"new_pg1", "new_pg2", "new_pg", "new_my", "new_lite"};
+      if (GetParam() == "postgres") {  // PostgreSQL only: 2 -> 3
+        l.old_members = {"old_pg1", "old_pg2"};
+        l.new_members = {"new_pg1", "new_pg2", "new_pg"};
+      }
       rows = std::atoi(env("PLEXUS_RESHARD_ROWS").empty() ? "20000" : env("PLEXUS_RESHARD_ROWS").c_str());
     }
     auto& g = l.cfg.add_shard_group("users", l.old_members, "hash");
@@ -265,7 +273,9 @@ TEST_P(OnlineReshardTest, LiveTrafficLosesNothingAndTheSwitchHoldsWritesBriefly)
   init_traffic(t);
   auto threads = run_traffic(t, *db);
   OnlineReshard rs(*db, "users");
+  const auto began = std::chrono::steady_clock::now();
   auto st = rs.start("users_next", {"accounts"});
+  const auto copied = std::chrono::steady_clock::now();
   EXPECT_EQ(st.state, "copied");
   EXPECT_GE(st.rows_copied, static_cast<std::uint64_t>(rows));
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -283,6 +293,12 @@ TEST_P(OnlineReshardTest, LiveTrafficLosesNothingAndTheSwitchHoldsWritesBriefly)
   EXPECT_EQ(t.failed_writes, 0) << t.first_error;
   EXPECT_GT(t.writes, 0);
   EXPECT_GT(t.reads, 0);
+  std::printf("[ figures  ] %d rows on %zu -> %zu members: copied in %lld ms; writes held %lld ms at the switch; "
+              "%d reads and %d writes meanwhile, %d and %d failed\n",
+              rows, layouts.old_members.size(), layouts.new_members.size(),
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(copied - began).count()),
+              static_cast<long long>(st.last_pause_ms), t.reads.load(), t.writes.load(), t.failed_reads.load(),
+              t.failed_writes.load());
   // The group is served by the new layout: reads through it see every write.
   EXPECT_EQ(db->shards("users").size(), layouts.new_members.size());
   expect_every_write_once(*db, t, "users_next");
@@ -497,6 +513,111 @@ TEST_P(OnlineReshardTest, VerifyFindsEveryKindOfDifference) {
   EXPECT_NE(v.to_json().find("\"difference_count\": 3"), std::string::npos);
 }
 
+TEST_P(OnlineReshardTest, TwoApplicationProcessesAndASwitchFromAThirdLoseNoWrite) {
+  fill();
+  const fs::path stop = dir / "stop";
+  // Processes 0 and 1 write by key through their own Database until told to
+  // stop, logging each acknowledged write; process 2 runs the reshard.
+  const bool ok = in_processes(3, [&](int p) {
+    Database d(layouts.cfg);
+    if (p == 2) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      OnlineReshard rs(d, "users");
+      rs.start("users_next", {"accounts"});
+      const auto st = rs.switch_traffic();
+      if (st.state != "switched") throw std::runtime_error("switch ended in " + st.state);
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      std::ofstream(stop.string()) << "stop\n";
+      return;
+    }
+    std::ofstream log((dir / ("acks_" + std::to_string(p))).string());
+    auto& g = d.shards("users");
+    std::map<int, int> version;
+    for (int i = 0; !fs::exists(stop); ++i) {
+      if (i % 3 == 0) {
+        const int id = rows + 1 + p * 100000 + i;
+        g.table("accounts").insert({{"id", id}, {"owner", "p" + std::to_string(p)}, {"balance", "2.50"}, {"version", 1}});
+        log << id << " 1" << std::endl;
+      } else {
+        const int id = 1 + 2 * ((i * 7919) % (rows / 2)) + p;  // process p owns the ids of its parity
+        if (id > rows) continue;
+        const int v = ++version[id];
+        if (g.table("accounts").where("id", id).update({{"version", v}}) != 1)
+          throw std::runtime_error("update of " + std::to_string(id) + " matched no row");
+        log << id << " " << v << std::endl;
+      }
+    }
+  });
+  ASSERT_TRUE(ok) << "a process failed (its error is printed above)";
+  std::map<std::int64_t, int> acked;
+  for (int p = 0; p < 2; ++p) {
+    std::ifstream in((dir / ("acks_" + std::to_string(p))).string());
+    std::int64_t id;
+    int v;
+    while (in >> id >> v) acked[id] = v;
+  }
+  ASSERT_GT(acked.size(), 10u);
+  auto& next = db->shards("users_next");
+  std::map<std::int64_t, int> seen;
+  for (std::size_t m = 0; m < next.size(); ++m)
+    for (Row row : next.member(m).table("accounts").select({"id", "version"}).get()) {
+      const auto id = row[0].as<std::int64_t>();
+      EXPECT_EQ(++seen[id], 1) << "id " << id << " twice";
+      if (auto it = acked.find(id); it != acked.end()) EXPECT_EQ(row[1].as<int>(), it->second) << "id " << id;
+    }
+  for (const auto& [id, v] : acked) EXPECT_EQ(seen.count(id), 1u) << "acknowledged id " << id << " is not on the new layout";
+  EXPECT_EQ(seen.size(), static_cast<std::size_t>(rows) + std::count_if(acked.begin(), acked.end(), [&](const auto& a) {
+                                                              return a.first > rows;
+                                                            }));
+}
+
+TEST(OnlineReshardMigrations, ASwitchIsRefusedWhileTheLayoutsMigrationsDiffer) {
+  // Schemas managed by migrations: a migration run on the old members during
+  // the reshard must reach the new ones before the switch.
+  const fs::path dir = fs::temp_directory_path() / ("plexus_online_reshard_mig_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "migrations");
+  std::ofstream((dir / "migrations" / "0001_items.up.sql").string()) << "CREATE TABLE items (id INTEGER PRIMARY KEY, v INTEGER)";
+  std::ofstream((dir / "migrations" / "0001_items.down.sql").string()) << "DROP TABLE items";
+  DatabaseConfig cfg;
+  cfg.add("control", sqlite((dir / "control.db").string()));
+  const std::vector<std::string> old_members{"a1", "a2"}, new_members{"b1", "b2", "b3"};
+  for (const auto& m : old_members) cfg.add(m, sqlite((dir / (m + ".db")).string())).migrations = (dir / "migrations").string();
+  for (const auto& m : new_members) cfg.add(m, sqlite((dir / (m + ".db")).string())).migrations = (dir / "migrations").string();
+  auto& g = cfg.add_shard_group("items", old_members, "modulo");
+  g.key = "id";
+  g.control = "control";
+  g.watch_ms = 20;
+  cfg.add_shard_group("items_next", new_members, "modulo").key = "id";
+  Database db(cfg);
+  auto migrate = [&](const std::vector<std::string>& which) {
+    Migrator m(db);
+    for (const auto& c : which) ASSERT_NE(m.migrate(c).state, MigrationTarget::State::failed) << c;
+  };
+  migrate({"a1", "a2", "b1", "b2", "b3"});
+  for (int id = 1; id <= 50; ++id) db.shards("items").table("items").insert({{"id", id}, {"v", id}});
+  OnlineReshard rs(db, "items");
+  rs.start("items_next", {"items"});
+  std::ofstream((dir / "migrations" / "0002_w.up.sql").string()) << "ALTER TABLE items ADD COLUMN w INTEGER";
+  std::ofstream((dir / "migrations" / "0002_w.down.sql").string()) << "ALTER TABLE items DROP COLUMN w";
+  migrate({"a1", "a2"});
+  try {
+    rs.switch_traffic();
+    ADD_FAILURE() << "a switch between layouts with different migrations was let through";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("the switch did not start"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(rs.status().state, "copied");
+  EXPECT_FALSE(rs.status().writes_held);
+  migrate({"b1", "b2", "b3"});
+  db.shards("items").table("items").where("id", 3).update({{"w", 7}});
+  EXPECT_EQ(rs.switch_traffic().state, "switched");
+  EXPECT_EQ((*db.shards("items").table("items").where("id", 3).first())["w"].as<int>(), 7);
+  const auto v = rs.verify();
+  EXPECT_TRUE(v.ok()) << v.to_string();
+  fs::remove_all(dir);
+}
+
 TEST_P(OnlineReshardTest, TwoRunnersAtOnceOneIsRefused) {
   fill();
   OnlineReshardOptions slow;
@@ -523,7 +644,7 @@ TEST_P(OnlineReshardTest, TwoRunnersAtOnceOneIsRefused) {
   EXPECT_TRUE(second.verify().ok());
 }
 
-INSTANTIATE_TEST_SUITE_P(Engines, OnlineReshardTest, ::testing::Values("sqlite", "servers"),
+INSTANTIATE_TEST_SUITE_P(Engines, OnlineReshardTest, ::testing::Values("sqlite", "servers", "postgres"),
                          [](const auto& p) { return p.param; });
 
 }  // namespace

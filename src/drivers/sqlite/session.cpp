@@ -97,6 +97,7 @@ void describe_columns(sqlite3_stmt* stmt, PreparedStatement& out) {
   }
   out.columns = Columns(std::move(names));
   out.parameters = sqlite3_bind_parameter_count(stmt);
+  out.reprepares = sqlite3_stmt_status(stmt, SQLITE_STMTSTATUS_REPREPARE, 0);
 }
 
 // The rare ends of bind_all, out of line so that its loop keeps a small frame.
@@ -317,9 +318,9 @@ std::uint64_t Session::execute_script(std::string_view sql) {
   return static_cast<std::uint64_t>(sqlite3_total_changes64(m_db) - before);
 }
 
-template <class OnRow>
-void Session::step_all(const PreparedStatement& ps, std::string_view sql, std::span<const Value> params,
-                       OnRow&& on_row) {
+template <class OnRow, class OnColumns>
+void Session::step_all(PreparedStatement& ps, std::string_view sql, std::span<const Value> params, OnRow&& on_row,
+                       OnColumns&& on_columns) {
   sqlite3_stmt* stmt = ps.stmt;
   // Every parameter is bound on every run (bind_all checks the count), so
   // resetting is enough; clearing the bindings too would cost a call per query.
@@ -329,8 +330,13 @@ void Session::step_all(const PreparedStatement& ps, std::string_view sql, std::s
   } reset{stmt};
   bind_all(m_db, stmt, ps.parameters, params, false, sql);
   arm_deadline();
-  int rc;
-  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+  int rc = sqlite3_step(stmt);
+  if ((rc == SQLITE_ROW || rc == SQLITE_DONE) &&
+      sqlite3_stmt_status(stmt, SQLITE_STMTSTATUS_REPREPARE, 0) != ps.reprepares) [[unlikely]] {
+    describe_columns(stmt, ps);  // re-prepared by this step: SELECT * may name other columns now
+    on_columns();
+  }
+  for (; rc == SQLITE_ROW; rc = sqlite3_step(stmt))
     if (!on_row()) return;  // the visitor has what it wanted: reset ends the read
   if (rc == SQLITE_DONE) return;
   if ((rc & 0xff) == SQLITE_INTERRUPT && m_timeout.count() > 0) {
@@ -346,10 +352,13 @@ void Session::step_all(const PreparedStatement& ps, std::string_view sql, std::s
 Result Session::execute(std::string_view sql, std::span<const Value> params) {
   PreparedStatement* ps = &prepare_cached(sql);
   Result result(ps->columns);
-  step_all(*ps, sql, params, [&] {
-    read_row(*ps, result.append_row());
-    return true;
-  });
+  step_all(
+      *ps, sql, params,
+      [&] {
+        read_row(*ps, result.append_row());
+        return true;
+      },
+      [&] { result = Result(ps->columns); });
   if (ps->hints.empty() || !sqlite3_stmt_readonly(ps->stmt)) {
     result.set_affected_rows(static_cast<std::uint64_t>(sqlite3_changes64(m_db)));
     std::int64_t id = sqlite3_last_insert_rowid(m_db);
@@ -412,19 +421,25 @@ std::uint64_t Session::execute_each(std::string_view sql, std::span<const Value>
   PreparedStatement* ps = &prepare_cached(sql);
   std::uint64_t rows = 0;
   if (visit.reads_cells()) {
-    const Cells cells(*ps);
-    step_all(*ps, sql, params, [&] {
-      ++rows;
-      return visit(Row(&cells));
-    });
+    const Cells cells(*ps);  // reads ps's columns where they are (kept up to date by step_all)
+    step_all(
+        *ps, sql, params,
+        [&] {
+          ++rows;
+          return visit(Row(&cells));
+        },
+        [] {});
   } else {
     // One buffer for every row of every call: no allocation per row once warm.
     m_row.resize(ps->hints.size());
-    step_all(*ps, sql, params, [&] {
-      read_row(*ps, m_row.data());
-      ++rows;
-      return visit(Row(&ps->columns, m_row.data()));
-    });
+    step_all(
+        *ps, sql, params,
+        [&] {
+          read_row(*ps, m_row.data());
+          ++rows;
+          return visit(Row(&ps->columns, m_row.data()));
+        },
+        [&] { m_row.resize(ps->hints.size()); });
   }
   return ps->hints.empty() ? static_cast<std::uint64_t>(sqlite3_changes64(m_db)) : rows;
 }

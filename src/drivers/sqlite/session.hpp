@@ -23,6 +23,9 @@ struct PreparedStatement {
   Columns columns;
   std::vector<ColumnHint> hints;
   int parameters = 0;  // placeholders (fixed by the SQL text)
+  // SQLITE_STMTSTATUS_REPREPARE when `columns` were read: a step that
+  // re-prepares the statement (the schema changed) reads them again.
+  int reprepares = 0;
   // For an INSERT whose generated key is read as the row id: its table and key
   // column, and SQLITE_STMTSTATUS_REPREPARE when that was found. The answer
   // holds until the statement is re-prepared (a schema change, by any
@@ -56,9 +59,13 @@ class Session final : public driver::Session {
  private:
 
   PreparedStatement& prepare_cached(std::string_view sql);
-  /// Binds, steps to the end calling on_row() at each row, resets; throws on failure.
-  template <class OnRow>
-  void step_all(const PreparedStatement& ps, std::string_view sql, std::span<const Value> params, OnRow&& on_row);
+  /// Binds and steps `ps`, calling on_row() for each row until it returns
+  /// false. When the first step re-prepared it (the schema changed since it
+  /// was described, e.g. a column added under SELECT *), its columns are
+  /// read again and on_columns() runs before any row. Resets; throws on failure.
+  template <class OnRow, class OnColumns>
+  void step_all(PreparedStatement& ps, std::string_view sql, std::span<const Value> params, OnRow&& on_row,
+                OnColumns&& on_columns);
   void arm_deadline() noexcept;
   static int on_progress(void* self) noexcept;
   void exec_simple(const char* sql);
