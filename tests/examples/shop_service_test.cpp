@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <random>
 #include <chrono>
 #include <cstdlib>
@@ -237,6 +238,64 @@ TEST(ShopService, EveryEndpointOnSqlite) {
     EXPECT_EQ(m.table("orders").count(), 1u);
   }
   burst(svc.port, 200);
+}
+
+// The seed's ShardRouter grows from 3 shards to 4 while the service serves:
+// a client keeps creating and reading users through /shards/users while an
+// online reshard (another process's Database, as `plexus reshard` would be)
+// copies, verifies and switches; every request is answered, every user ends
+// on the new shard its id names, the orders stay where they were.
+TEST(ShopService, UsersShardsGrowFromThreeToFourWhileServing) {
+  if (env("SHOP_SERVICE").empty()) GTEST_SKIP() << "SHOP_SERVICE is not set";
+  const fs::path dir = example_folder("shop_grow");
+  Service svc(dir, dir / "examples/shop-service/grow.toml");
+  ASSERT_GT(svc.port, 0) << svc.log();
+  for (int id = 1; id <= 30; ++id)
+    ASSERT_EQ(call(svc.port, "POST", "/shards/users", {{"id", id}, {"name", "u" + std::to_string(id)}, {"email", "u@example.com"}}).status, 201);
+  ASSERT_EQ(call(svc.port, "POST", "/shards/orders", {{"user_id", 5}, {"total_amount", 9}}).status, 201);
+  std::atomic<bool> stop{false};
+  std::atomic<int> next{31}, failed{0}, answered{0};
+  std::string first_failure;
+  std::thread client([&] {
+    std::mt19937 rng(7);
+    while (!stop) {
+      Reply r;
+      if (rng() % 3 == 0) {
+        const int id = next++;
+        r = call(svc.port, "POST", "/shards/users", {{"id", id}, {"name", "u" + std::to_string(id)}, {"email", "u@example.com"}});
+      } else {
+        r = call(svc.port, "GET", "/shards/users/" + std::to_string(1 + rng() % 30));
+      }
+      ++answered;
+      if (r.status != 200 && r.status != 201 && failed++ == 0) first_failure = r.body.dump();
+    }
+  });
+  const fs::path was = fs::current_path();
+  fs::current_path(dir);  // the configuration names its files from the repository root
+  {
+    plexus::Database db = plexus::Database::from_file("examples/shop-service/grow.toml");
+    plexus::OnlineReshard rs(db, "users_shards");
+    EXPECT_EQ(rs.start("users_shards_4", {"users"}).state, "copied");
+    std::this_thread::sleep_for(300ms);
+    EXPECT_TRUE(rs.verify().ok());
+    EXPECT_EQ(rs.switch_traffic().serving, "users_shards_4");
+    std::this_thread::sleep_for(300ms);
+    stop = true;
+    client.join();
+    EXPECT_EQ(rs.complete().state, "complete");
+    EXPECT_EQ(failed.load(), 0) << first_failure;
+    EXPECT_GT(answered.load(), 20);
+    // Every user created, before or during, answers, from the shard its id names among four.
+    auto& grown = db.shards("users_shards_4");
+    for (int id = 1; id < next; ++id) {
+      EXPECT_EQ(call(svc.port, "GET", "/shards/users/" + std::to_string(id)).status, 200) << id;
+      EXPECT_EQ(grown.member(static_cast<std::size_t>(id % 4)).table("users").where("id", id).count(), 1u) << id;
+    }
+    for (int i = 1; i <= 3; ++i)
+      EXPECT_EQ(db.connection("shard_" + std::to_string(i)).table("users").count(), 0u) << "shard_" << i;
+    EXPECT_EQ(db.shards("orders_shards").table("orders").where("user_id", 5).count(), 1u);
+  }
+  fs::current_path(was);
 }
 
 // Bad input of every kind never gets a 5xx but a 503 (a database down or
