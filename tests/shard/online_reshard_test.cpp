@@ -6,7 +6,10 @@
 // MariaDB and SQLite onto five new databases (PostgreSQL x3, MariaDB,
 // SQLite), and PostgreSQL only (2 onto 3).
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <atomic>
 #include <chrono>
@@ -414,6 +417,37 @@ TEST_P(OnlineReshardTest, InterruptedInEachStateItResumesWithNothingLost) {
   }
 }
 
+TEST_P(OnlineReshardTest, KilledMidCopyItsLeaseLapsesAndAnotherRunnerResumes) {
+  fill();
+  // A runner killed (SIGKILL: no clean-up) while it copies leaves its lease
+  // in the control row: another is refused until it lapses, then resumes.
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    Database d(layouts.cfg);
+    OnlineReshardOptions o;
+    o.batch = 20;
+    o.lease = std::chrono::milliseconds(3000);
+    o.progress = [](const ReshardStatus&) { std::this_thread::sleep_for(std::chrono::milliseconds(30)); };
+    OnlineReshard rs(d, "users", o);
+    rs.start("users_next", {"accounts"});
+    std::_Exit(0);
+  }
+  OnlineReshard rs(*db, "users");
+  for (int i = 0; i < 400 && rs.status().rows_copied == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the runner finished before it was killed";
+  EXPECT_EQ(rs.status().state, "copying");
+  EXPECT_THROW(rs.start("users_next", {"accounts"}), UsageError);  // its lease still runs
+  std::this_thread::sleep_for(std::chrono::milliseconds(3100));
+  EXPECT_EQ(rs.start("users_next", {"accounts"}).state, "copied");
+  const auto v = rs.verify();
+  EXPECT_TRUE(v.ok()) << v.to_string();
+  EXPECT_EQ(rs.switch_traffic().state, "switched");
+  EXPECT_EQ(db->shards("users").table("accounts").count(), rows);
+}
+
 TEST_P(OnlineReshardTest, AProcessThatHasNotSeenTheSwitchCannotWriteAtTheOldPlace) {
   fill();
   // Another process whose group reads its layout only every 10 s: it has
@@ -563,7 +597,9 @@ TEST_P(OnlineReshardTest, TwoApplicationProcessesAndASwitchFromAThirdLoseNoWrite
     for (Row row : next.member(m).table("accounts").select({"id", "version"}).get()) {
       const auto id = row[0].as<std::int64_t>();
       EXPECT_EQ(++seen[id], 1) << "id " << id << " twice";
-      if (auto it = acked.find(id); it != acked.end()) EXPECT_EQ(row[1].as<int>(), it->second) << "id " << id;
+      if (auto it = acked.find(id); it != acked.end()) {
+        EXPECT_EQ(row[1].as<int>(), it->second) << "id " << id;
+      }
     }
   for (const auto& [id, v] : acked) EXPECT_EQ(seen.count(id), 1u) << "acknowledged id " << id << " is not on the new layout";
   EXPECT_EQ(seen.size(), static_cast<std::size_t>(rows) + std::count_if(acked.begin(), acked.end(), [&](const auto& a) {
