@@ -3,6 +3,9 @@
 // calls (global transactions, recovery) and the metrics of all of it.
 #include "plexus/database.hpp"
 
+#include <map>
+#include <memory>
+
 #include "shard/groups.hpp"
 #include "db/metrics.hpp"
 #include "tx/coordinator.hpp"
@@ -12,11 +15,19 @@
 namespace plexus {
 
 Database::Database(DatabaseConfig cfg, Extensions ext) : ConnectionRegistry(std::move(cfg), ext) {
+  // The groups by name, for a group that follows another's layout (an online
+  // reshard): shared by them, so that it outlives a move of this Database.
+  auto directory = std::make_shared<std::map<std::string, ShardGroup*, std::less<>>>();
   for (const auto& g : config().shard_groups) {
     auto group = detail::make_shard_group(
         g, [&](std::string_view n) -> Connection& { return connection(n); }, ext.shard_strategies,
         [this](std::span<const std::string> names) { return begin_global(names); },
-        [this](std::string_view n) -> ShardGroup& { return shards(n); });
+        [directory](std::string_view n) -> ShardGroup& {
+          auto it = directory->find(n);
+          if (it == directory->end()) throw ConfigError("unknown shard group '" + std::string(n) + "'");
+          return *it->second;
+        });
+    (*directory)[g.name] = group.get();
     add_shard_group(g.name, *group, *group);
     for (const auto& ids : g.ids) {
       try {

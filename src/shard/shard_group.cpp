@@ -143,8 +143,15 @@ bool ShardGroup::reroute(const Error& e, int attempt) {
 
 std::size_t ShardGroup::size() const noexcept { return member_names().size(); }
 const std::vector<std::string>& ShardGroup::member_names() const noexcept {
-  if (m_shared->follower) [[unlikely]]
+  if (m_shared->follower) [[unlikely]] {
+    try {
+      (void)m_shared->follower->serving(false);  // reads the layout when due
+    } catch (...) {
+      // The control database does not answer: the layout last read (a
+      // statement on the group says why).
+    }
     if (const ShardGroup* to = m_shared->follower->last_serving()) return to->member_names();
+  }
   return m_shared->cfg.members;
 }
 std::string ShardGroup::strategy() const {

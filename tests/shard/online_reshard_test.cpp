@@ -457,6 +457,9 @@ TEST_P(OnlineReshardTest, AProcessThatHasNotSeenTheSwitchCannotWriteAtTheOldPlac
     if (g.name == "users") g.watch_ms = 10000;
   Database slow(slow_cfg);
   EXPECT_EQ(slow.shards("users").table("accounts").where("id", 7).count(), 1);  // reads the layout now
+  // And a process whose Database was moved after it was made: its groups follow all the same.
+  Database made(layouts.cfg);
+  Database moved(std::move(made));
   OnlineReshard rs(*db, "users");
   rs.start("users_next", {"accounts"});
   rs.switch_traffic();
@@ -478,6 +481,8 @@ TEST_P(OnlineReshardTest, AProcessThatHasNotSeenTheSwitchCannotWriteAtTheOldPlac
   std::int64_t old_total = 0;
   for (const auto& m : layouts.old_members) old_total += db->connection(m).table("accounts").count();
   EXPECT_EQ(old_total, rows) << "the old layout changed after its seal";
+  EXPECT_EQ(moved.shards("users").size(), layouts.new_members.size());
+  EXPECT_EQ((*moved.shards("users").table("accounts").where("id", 7).first())["version"].as<int>(), 99);
   for (const auto& m : layouts.old_members)
     EXPECT_EQ(db->connection(m).table("accounts").where("version", ">", 0).count(), 0) << m << " took a write after its seal";
 }
