@@ -217,6 +217,19 @@ namespace plexus {
 std::vector<std::string> Grammar::capture_sql(std::string_view, std::string_view, std::string_view) const { return {}; }
 std::vector<std::string> Grammar::drop_capture_sql(std::string_view) const { return {}; }
 
+std::vector<std::string> Grammar::drop_per_event_capture_sql(std::string_view table) const {
+  std::vector<std::string> out;
+  for (const char* suffix : {"_i", "_u", "_d"}) {
+    std::string name;
+    quote(name, "plexus_capture_" + std::string(table) + suffix);
+    out.push_back("DROP TRIGGER IF EXISTS " + name);
+  }
+  std::string changes;
+  quote(changes, "plexus_changes_" + std::string(table));
+  out.push_back("DROP TABLE IF EXISTS " + changes);
+  return out;
+}
+
 std::string Grammar::sealed_message(std::string_view table) {
   return "plexus: writes to " + std::string(table) +
          " on this database are sealed: an online reshard switched its rows to another layout (plexus reshard "

@@ -16,6 +16,7 @@
 #include "plexus/core/error.hpp"
 #include "plexus/query/builder.hpp"
 #include "tx/table_lock.hpp"
+#include "core/utc.hpp"
 
 namespace plexus {
 
@@ -44,14 +45,7 @@ std::string checksum(std::string_view bytes) {
   return out;
 }
 
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+using detail::utc_now;
 
 /// `NNNN_name.up.sql`, `NNNN_name.down.postgres.sql`, … parsed.
 struct FileName {

@@ -36,6 +36,7 @@
 #include "plexus/shard/shard_group.hpp"
 #include "shard/own_layout.hpp"
 #include "shard/reshard_checks.hpp"
+#include "core/utc.hpp"
 
 namespace plexus {
 
@@ -48,14 +49,7 @@ std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+using detail::utc_now;
 
 std::string changes_table(std::string_view table) { return "plexus_changes_" + std::string(table); }
 
@@ -421,6 +415,29 @@ struct OnlineReshard::Impl {
     return carried;
   }
 
+  /// The cut-over a switch and a reverse make: writes held (state
+  /// `holding`), one watch interval and a margin for every process to read
+  /// the hold, `stop` sealed and `go` unsealed, the changes recorded on
+  /// `stop` carried to `go`, and `go` recorded as serving (state `done`).
+  /// Run again after an interruption, it picks up at the hold.
+  ReshardStatus cut_over(ReshardStatus st, const Side& stop, const Side& go, const char* holding, const char* done) {
+    if (st.state != holding) st = transition(st, {{"state", holding}, {"held", 1}});
+    const auto held_at = std::chrono::steady_clock::now();
+    // Every process reads the layout at least once per watch interval: after
+    // one and a margin, each holds its writes. A write begun on the old
+    // layout before it saw the hold has mostly reached its member (the seal
+    // waits for it); one slower than the margin is refused by the seal and
+    // routed again.
+    const auto watch = std::chrono::milliseconds(db.config().find_shard_group(group)->watch_ms);
+    std::this_thread::sleep_for(watch + std::max(watch / 2, std::chrono::milliseconds(100)));
+    seal(stop, st.tables, true);
+    seal(go, st.tables, false);
+    (void)drain(stop, go, st.tables, st);
+    const auto pause = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - held_at);
+    return transition(st, {{"state", done}, {"serving", go.group->name()}, {"held", 0},
+                           {"pause_ms", static_cast<std::int64_t>(pause.count())}});
+  }
+
   std::uint64_t backlog(const Side& s, const std::vector<std::string>& tables) {
     std::uint64_t n = 0;
     for (const auto& t : tables)
@@ -721,8 +738,6 @@ ReshardStatus OnlineReshard::switch_traffic() {
     throw UsageError(I.where() + " is " + st.state + "; the switch runs once it is copied (plexus reshard start)");
   Lease lease(I);
   Impl::Side from = I.side(I.group), to = I.side(st.to_group);
-  const ShardGroupConfig* cfg = I.db.config().find_shard_group(I.group);
-  const auto watch = std::chrono::milliseconds(cfg->watch_ms);
   if (st.state == "copied") {
     // A migration run on one layout's members since the start would make
     // the copies disagree with the rows they copy: refused before any hold.
@@ -737,19 +752,8 @@ ReshardStatus OnlineReshard::switch_traffic() {
     for (int round = 0; round < 50 && I.backlog(from, st.tables) > I.opts.switch_backlog; ++round) (void)I.drain(from, to, st.tables, st);
     // Changes made on the new layout after the switch are recorded too (for reverse()).
     I.install_capture(to, st.tables);
-    I.seal(to, st.tables, false);
-    st = I.transition(st, {{"state", "switching"}, {"held", 1}});
   }
-  const auto held_at = std::chrono::steady_clock::now();
-  // Every process reads the layout at least once per watch interval: after
-  // one and a margin, each holds its writes. A write begun on the old layout
-  // before it saw the hold has mostly reached its member (the seal waits for
-  // it); one slower than the margin is refused by the seal and routed again.
-  std::this_thread::sleep_for(watch + std::max(watch / 2, std::chrono::milliseconds(100)));
-  I.seal(from, st.tables, true);
-  (void)I.drain(from, to, st.tables, st);
-  const auto pause = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - held_at);
-  st = I.transition(st, {{"state", "switched"}, {"serving", st.to_group}, {"held", 0}, {"pause_ms", static_cast<std::int64_t>(pause.count())}});
+  st = I.cut_over(st, from, to, "switching", "switched");
   I.report(st);
   return st;
 }
@@ -761,15 +765,7 @@ ReshardStatus OnlineReshard::reverse() {
     throw UsageError(I.where() + " is " + st.state + "; reverse undoes a switch (state switched)");
   Lease lease(I);
   Impl::Side from = I.side(I.group), to = I.side(st.to_group);
-  const auto watch = std::chrono::milliseconds(I.db.config().find_shard_group(I.group)->watch_ms);
-  if (st.state == "switched") st = I.transition(st, {{"state", "reversing"}, {"held", 1}});
-  const auto held_at = std::chrono::steady_clock::now();
-  std::this_thread::sleep_for(watch + std::max(watch / 2, std::chrono::milliseconds(100)));
-  I.seal(to, st.tables, true);
-  I.seal(from, st.tables, false);
-  (void)I.drain(to, from, st.tables, st);
-  const auto pause = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - held_at);
-  st = I.transition(st, {{"state", "copied"}, {"serving", I.group}, {"held", 0}, {"pause_ms", static_cast<std::int64_t>(pause.count())}});
+  st = I.cut_over(st, to, from, "reversing", "copied");
   // The new layout takes the carried changes again (a later switch).
   I.seal(to, st.tables, false);
   I.report(st);

@@ -102,6 +102,9 @@ class Grammar {
   void checked_identifier(std::string& out, std::string_view name, NameForm form) const;
 
  protected:
+  /// drop_capture_sql() of a dialect with one trigger per event
+  /// (`plexus_capture_<table>_i`, `_u`, `_d`) and the change table.
+  [[nodiscard]] std::vector<std::string> drop_per_event_capture_sql(std::string_view table) const;
   /// What a sealed table's capture trigger says to a write (no quotes in it).
   [[nodiscard]] static std::string sealed_message(std::string_view table);
   /// The standard `ON CONFLICT (…) DO UPDATE SET c = excluded.c` tail

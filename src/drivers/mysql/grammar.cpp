@@ -53,16 +53,7 @@ class MysqlGrammar final : public Grammar {
     return out;
   }
   std::vector<std::string> drop_capture_sql(std::string_view table) const override {
-    std::vector<std::string> out;
-    for (const char* suffix : {"_i", "_u", "_d"}) {
-      std::string name;
-      quote(name, "plexus_capture_" + std::string(table) + suffix);
-      out.push_back("DROP TRIGGER IF EXISTS " + name);
-    }
-    std::string changes;
-    quote(changes, "plexus_changes_" + std::string(table));
-    out.push_back("DROP TABLE IF EXISTS " + changes);
-    return out;
+    return drop_per_event_capture_sql(table);
   }
   void upsert_tail(std::string& out, std::span<const std::string> unique_by,
                    std::span<const std::string> update) const override {
