@@ -344,10 +344,13 @@ struct OnlineReshard::Impl {
       for (std::size_t c = 0; c < rows.columns().size(); ++c) f.emplace_back(rows.columns()[c], Value(row[c]));
       parts[to.place(row[*at])].second.push_back(std::move(f));
     }
-    for (auto& [m, part] : parts) {
-      to.members[m]->atomically([&](SingleTarget& tx) {
-        (void)tx.table(table).where_in(key, part.first).remove();
-        if (!part.second.empty()) (void)tx.table(table).insert_many(part.second);
+    for (auto& entry : parts) {
+      // Plain references: clang 14 cannot capture structured bindings in a lambda.
+      const std::vector<Value>& keys_there = entry.second.first;
+      const std::vector<Fields>& rows_there = entry.second.second;
+      to.members[entry.first]->atomically([&](SingleTarget& tx) {
+        (void)tx.table(table).where_in(key, keys_there).remove();
+        if (!rows_there.empty()) (void)tx.table(table).insert_many(rows_there);
       });
     }
     return rows.size();
