@@ -35,6 +35,7 @@
 #include "plexus/driver/grammar.hpp"
 #include "plexus/shard/shard_group.hpp"
 #include "shard/own_layout.hpp"
+#include "tx/identity.hpp"
 #include "shard/reshard_checks.hpp"
 #include "core/utc.hpp"
 
@@ -456,6 +457,26 @@ struct OnlineReshard::Impl {
 
   // ---- checks before start ----
 
+  /// Refuses layouts that share a member, by name or by the database two
+  /// names reach: nothing the workflow deletes on one side may be the other's.
+  void refuse_shared_members(const Side& from, const Side& to, const std::string& why) {
+    std::map<std::string, std::string> seen;  // name, or \x01 and identity → the old member
+    for (Connection* c : from.members) {
+      seen[c->name()] = c->name();
+      if (auto id = detail::database_identity(*c); !id.empty()) seen["\x01" + id] = c->name();
+    }
+    for (Connection* c : to.members) {
+      auto it = seen.find(c->name());
+      if (it == seen.end())
+        if (auto id = detail::database_identity(*c); !id.empty()) it = seen.find("\x01" + id);
+      if (it != seen.end())
+        throw UsageError(where() + " into '" + to.group->name() + "': member '" + c->name() + "' of the new layout is " +
+                         (it->second == c->name() ? std::string("also a member of the old one")
+                                                  : "the same database as old member '" + it->second + "'") +
+                         "; " + why);
+    }
+  }
+
   void check_layouts(const Side& from, const Side& to, const std::vector<std::string>& tables) {
     if (from.group == to.group) throw UsageError(where() + ": the new layout is the group itself; name another group");
     if (key.empty() || to.group->key() != key)
@@ -466,32 +487,9 @@ struct OnlineReshard::Impl {
         throw UsageError(where() + ": a directory places keys where it is told; move its rows with move_rows and assign()");
     // The copies must be invisible to the layout that serves until the
     // switch: a member of both would show a moved row twice to a scatter.
-    auto identity = [](Connection& c) -> std::string {
-      const auto sql = c.grammar().database_identity_sql();
-      if (sql.empty()) return {};
-      try {
-        return c.on_primary().scalar(sql).to_string();
-      } catch (const Error&) {
-        return {};
-      }
-    };
-    std::map<std::string, std::string> seen;  // identity or name → the old member
-    for (Connection* c : from.members) {
-      seen[c->name()] = c->name();
-      if (auto id = identity(*c); !id.empty()) seen["\x01" + id] = c->name();
-    }
-    for (Connection* c : to.members) {
-      auto it = seen.find(c->name());
-      if (it == seen.end())
-        if (auto id = identity(*c); !id.empty()) it = seen.find("\x01" + id);
-      if (it != seen.end())
-        throw UsageError(where() + " into '" + to.group->name() + "': member '" + c->name() + "' of the new layout is " +
-                         (it->second == c->name() ? std::string("also a member of the old one")
-                                                  : "the same database as old member '" + it->second + "'") +
-                         "; an online reshard copies every row to new databases (the copies must stay invisible to "
-                         "the old layout until the switch). Give the new layout its own databases, or reshard "
-                         "offline with reshard(), which moves rows between shared members");
-    }
+    refuse_shared_members(from, to, "an online reshard copies every row to new databases (the copies must stay "
+                          "invisible to the old layout until the switch). Give the new layout its own databases, or "
+                          "reshard offline with reshard(), which moves rows between shared members");
     if (tables.empty()) throw UsageError(where() + ": name the tables to move (every table the group serves)");
     for (const auto& t : tables) {
       if (!check_name(t) || t.find(',') != std::string::npos)
@@ -782,6 +780,11 @@ ReshardStatus OnlineReshard::complete(bool keep_source) {
     throw UsageError(I.where() + " is " + st.state + "; complete follows a switch (state switched)");
   Lease lease(I);
   Impl::Side from = I.side(I.group), to = I.side(st.to_group);
+  // The configuration may have changed since the start (the group listing
+  // the new members already): deleting the old rows must not reach them.
+  if (!keep_source)
+    I.refuse_shared_members(from, to, "deleting the old layout's rows would delete rows the new layout serves; "
+                            "nothing was done. Run complete with the configuration of the start (or keep_source)");
   I.drop_capture(to, st.tables);
   I.drop_capture(from, st.tables);
   if (!keep_source)
@@ -799,6 +802,8 @@ ReshardStatus OnlineReshard::cancel() {
     throw UsageError(I.where() + " is " + st.state + "; cancel undoes a reshard before its switch (after one, reverse it first)");
   Lease lease(I);
   Impl::Side from = I.side(I.group), to = I.side(st.to_group);
+  I.refuse_shared_members(from, to, "deleting the copies would delete rows the old layout serves; nothing was done. "
+                          "Run cancel with the configuration of the start");
   I.drop_capture(from, st.tables);
   I.drop_capture(to, st.tables);
   // The new layout's databases hold nothing but the copies (start() refuses a shared member).

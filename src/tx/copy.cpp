@@ -7,6 +7,7 @@
 
 #include "plexus/db/registry.hpp"
 #include "tx/coordinator.hpp"
+#include "tx/identity.hpp"
 #include "plexus/query/builder.hpp"
 #include "plexus/tx/global_transaction.hpp"
 
@@ -91,9 +92,9 @@ void where_keys(QueryBuilder& q, const std::vector<std::string>& key, const std:
   });
 }
 
-/// What names the database `conn` reaches, the same through every
-/// connection to it; empty when the engine cannot tell.
-std::string database_identity(Connection& conn) {
+}  // namespace
+
+std::string detail::database_identity(Connection& conn) {
   const std::string_view sql = conn.grammar().database_identity_sql();
   if (sql.empty()) return {};
   try {
@@ -104,6 +105,9 @@ std::string database_identity(Connection& conn) {
     return {};  // not allowed to ask: unknown
   }
 }
+
+namespace {
+using detail::database_identity;
 
 bool same_name(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {

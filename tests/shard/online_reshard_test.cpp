@@ -659,6 +659,45 @@ TEST(OnlineReshardMigrations, ASwitchIsRefusedWhileTheLayoutsMigrationsDiffer) {
   fs::remove_all(dir);
 }
 
+TEST_P(OnlineReshardTest, CompleteAndCancelNeverDeleteWhatTheOtherLayoutServes) {
+  fill();
+  // The configuration changed since the start: the new layout now names an
+  // old member (by name, or by a second name for its database). Deleting one
+  // side's rows would reach the other's: refused, nothing deleted.
+  auto overlapping = [&](const std::string& extra_name, const std::string& extra_url) {
+    DatabaseConfig c = layouts.cfg;
+    if (!extra_url.empty()) c.add(extra_name, extra_url);
+    for (auto& g : c.shard_groups)
+      if (g.name == "users_next") g.members.back() = extra_name;
+    return c;
+  };
+  {
+    OnlineReshard rs(*db, "users");
+    rs.start("users_next", {"accounts"});
+  }
+  for (const auto& c : {overlapping(layouts.old_members[0], ""), overlapping("alias_of_old", layouts.alias_url)}) {
+    Database changed(c);
+    EXPECT_THROW(OnlineReshard(changed, "users").cancel(), UsageError);
+  }
+  OnlineReshard rs(*db, "users");
+  rs.switch_traffic();
+  for (const auto& c : {overlapping(layouts.old_members[0], ""), overlapping("alias_of_old", layouts.alias_url)}) {
+    Database changed(c);
+    try {
+      OnlineReshard(changed, "users").complete();
+      ADD_FAILURE() << "complete deleted with a new layout sharing an old member";
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("nothing was done"), std::string::npos) << e.what();
+    }
+  }
+  std::int64_t old_total = 0;
+  for (const auto& m : layouts.old_members) old_total += db->connection(m).table("accounts").count();
+  EXPECT_EQ(old_total, rows);
+  EXPECT_EQ(rs.status().state, "switched");
+  EXPECT_EQ(rs.complete().state, "complete");
+  EXPECT_EQ(db->shards("users_next").table("accounts").count(), rows);
+}
+
 TEST_P(OnlineReshardTest, TwoRunnersAtOnceOneIsRefused) {
   fill();
   OnlineReshardOptions slow;
