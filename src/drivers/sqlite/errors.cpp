@@ -42,6 +42,18 @@ void throw_error(sqlite3* db, int rc, std::string_view sql) {
       e.sqlstate = "08001";
       break;
     case SQLITE_ERROR: e.kind = ErrorKind::syntax; e.sqlstate = "42000"; break;
+    case SQLITE_SCHEMA:
+      // A prepare while another connection kept changing the schema: SQLite
+      // reports the last prepare's own error ("no such table") with this
+      // code; only its plain message means the schema changed once more.
+      if (e.message == sqlite3_errstr(SQLITE_SCHEMA)) {
+        e.kind = ErrorKind::retryable;
+        e.sqlstate = "40001";
+      } else {
+        e.kind = ErrorKind::syntax;
+        e.sqlstate = "42000";
+      }
+      break;
     case SQLITE_RANGE:
     case SQLITE_MISUSE:
     case SQLITE_MISMATCH: e.kind = ErrorKind::usage; break;

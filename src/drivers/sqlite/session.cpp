@@ -18,6 +18,19 @@ namespace {
 /// their first sessions on fresh files did, about one run in thirty).
 std::mutex g_setup;
 
+/// sqlite3_prepare_v3, again while another connection is changing the
+/// schema: SQLite reads the schema afresh once, and a second change in the
+/// meantime fails the prepare with SQLITE_SCHEMA and a message ("no such
+/// table") that is not true of the schema once the change is committed.
+int prepare(sqlite3* db, const char* sql, int size, unsigned flags, sqlite3_stmt** stmt, const char** tail) {
+  int rc = SQLITE_OK;
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    rc = sqlite3_prepare_v3(db, sql, size, flags, stmt, tail);
+    if ((rc & 0xff) != SQLITE_SCHEMA) break;
+  }
+  return rc;
+}
+
 ColumnHint hint_for(const char* decl) {
   if (!decl) return ColumnHint::plain;
   if (!strcasecmp(decl, "BOOLEAN") || !strcasecmp(decl, "BOOL")) return ColumnHint::boolean;
@@ -33,7 +46,7 @@ bool rest_is_blank(sqlite3* db, const char* p, const char* end) {
   while (p < end) {
     sqlite3_stmt* stmt = nullptr;
     const char* tail = nullptr;
-    const int rc = sqlite3_prepare_v2(db, p, static_cast<int>(end - p), &stmt, &tail);
+    const int rc = prepare(db, p, static_cast<int>(end - p), 0, &stmt, &tail);
     if (stmt) sqlite3_finalize(stmt);
     if (rc != SQLITE_OK || stmt) return false;  // another statement, or a broken one
     if (!tail || tail <= p) return true;
@@ -259,7 +272,7 @@ PreparedStatement& Session::prepare_cached(std::string_view sql) {
   if (auto* hit = m_cache.find(sql)) return *hit;
   sqlite3_stmt* stmt = nullptr;
   const char* tail = nullptr;
-  int rc = sqlite3_prepare_v3(m_db, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
+  int rc = prepare(m_db, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
   if (rc != SQLITE_OK) throw_error(m_db, sqlite3_extended_errcode(m_db), sql);
   if (!stmt) throw UsageError("empty SQL statement");
   if (tail && !rest_is_blank(m_db, tail, sql.data() + sql.size())) {
@@ -301,7 +314,7 @@ std::uint64_t Session::execute_script(std::string_view sql) {
   while (p < end) {
     sqlite3_stmt* stmt = nullptr;
     const char* tail = nullptr;
-    int rc = sqlite3_prepare_v2(m_db, p, static_cast<int>(end - p), &stmt, &tail);
+    int rc = prepare(m_db, p, static_cast<int>(end - p), 0, &stmt, &tail);
     const std::string_view here(p, static_cast<std::size_t>((tail && tail > p ? tail : end) - p));
     if (rc != SQLITE_OK) throw_error(m_db, sqlite3_extended_errcode(m_db), here);
     if (stmt) {
@@ -447,7 +460,7 @@ std::uint64_t Session::execute_each(std::string_view sql, std::span<const Value>
 std::unique_ptr<RowSource> Session::stream(std::string_view sql, std::span<const Value> params) {
   sqlite3_stmt* stmt = nullptr;
   const char* tail = nullptr;
-  int rc = sqlite3_prepare_v2(m_db, sql.data(), static_cast<int>(sql.size()), &stmt, &tail);
+  int rc = prepare(m_db, sql.data(), static_cast<int>(sql.size()), 0, &stmt, &tail);
   if (rc != SQLITE_OK) throw_error(m_db, sqlite3_extended_errcode(m_db), sql);
   if (!stmt) throw UsageError("empty SQL statement");
   if (tail && !rest_is_blank(m_db, tail, sql.data() + sql.size())) {
