@@ -5,20 +5,11 @@
 #include <limits>
 
 namespace shop {
-namespace {
 
 using namespace std::chrono;
 using plexus::raw;
 
-// The users_db model: every operation goes to users_db, reads to its replicas.
-struct User {
-  std::int64_t id = 0;
-  std::string name;
-  std::string email;
-  static constexpr auto schema = plexus::schema("users", plexus::col<&User::id>("id", plexus::primary_key),
-                                                plexus::col<&User::name>("name"), plexus::col<&User::email>("email"))
-                                     .connection("users_db");
-};
+namespace {
 
 nlohmann::json value_json(const plexus::Value& v) {
   using T = plexus::Value::Type;
@@ -31,6 +22,8 @@ nlohmann::json value_json(const plexus::Value& v) {
     default: return v.to_string();
   }
 }
+
+}  // namespace
 
 nlohmann::json user_json(const User& u) { return {{"id", u.id}, {"name", u.name}, {"email", u.email}}; }
 
@@ -55,8 +48,6 @@ std::int64_t need_int(const nlohmann::json& body, const char* key) {
   if (!fits) throw plexus::UsageError(std::string("the body needs \"") + key + "\" (an integer of 64 bits)");
   return body[key].get<std::int64_t>();
 }
-
-}  // namespace
 
 std::optional<std::int64_t> parse_id(std::string_view text) {
   std::int64_t id = 0;
@@ -297,14 +288,17 @@ Reply Shop::shard_user(std::int64_t id) {
   return {200, {{"data", to_json(user->row())}, {"shard", users.shard(id).name()}}};
 }
 
+std::int64_t Shop::next_order_id() {
+  const auto ms = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+  return (ms << 12) | (m_next_order.fetch_add(1) & 0xfff);
+}
+
 Reply Shop::create_shard_order(const nlohmann::json& body) {
   const auto user_id = need_int(body, "user_id");
   const double total = need_number(body, "total_amount");
   // The seed wrote every order to orders_shard_1 "initially" because the id
-  // was not known yet; here the order goes to the shard owning its user, with
-  // an id made before the insert (time in ms, then a counter).
-  const auto ms = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-  const std::int64_t id = (ms << 12) | (m_next_order.fetch_add(1) & 0xfff);
+  // was not known yet; here the order goes to the shard owning its user.
+  const std::int64_t id = next_order_id();
   auto& orders = m_db.shards("orders_shards");
   orders.table("orders").insert({{"id", id}, {"user_id", user_id}, {"total_amount", total}, {"created_at", now()}});
   return {201,

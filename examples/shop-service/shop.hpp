@@ -28,6 +28,24 @@ struct Reply {
   int retry_after = 0;  ///< seconds, sent as Retry-After with a 503
 };
 
+/// The users_db model: every operation goes to users_db, reads to its replicas.
+struct User {
+  std::int64_t id = 0;
+  std::string name;
+  std::string email;
+  static constexpr auto schema = plexus::schema("users", plexus::col<&User::id>("id", plexus::primary_key),
+                                                plexus::col<&User::name>("name"), plexus::col<&User::email>("email"))
+                                     .connection("users_db");
+};
+nlohmann::json user_json(const User& u);
+
+/// Now, to the microsecond (the services' created_at).
+plexus::Timestamp now();
+/// A body's field, or a UsageError naming it (the handler answers 400).
+std::string need_text(const nlohmann::json& body, const char* key);
+double need_number(const nlohmann::json& body, const char* key);
+std::int64_t need_int(const nlohmann::json& body, const char* key);
+
 /// A path's id: a positive 64-bit integer, or nothing (the handler answers 400).
 std::optional<std::int64_t> parse_id(std::string_view text);
 /// `text` as a LIKE pattern that matches it literally, inside "%…%" ('!' escapes).
@@ -64,6 +82,10 @@ class Shop {
   Reply create_shard_order(const nlohmann::json& body);
   /// GET /health: healthy/degraded/down per database; 503 when one is down.
   Reply health();
+
+  /// An order id made before the insert, so the order can go to the shard
+  /// owning its user: time in ms, then a counter.
+  std::int64_t next_order_id();
 
   /// What an exception becomes: 503 when a database is unreachable (naming
   /// it), 409 on a constraint, 400 on bad input, else 500.

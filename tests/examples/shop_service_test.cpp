@@ -37,7 +37,7 @@ std::string env(const char* name) {
 /// The service as a child process; stopped (SIGTERM) when this goes away.
 class Service {
  public:
-  Service(const fs::path& dir, const fs::path& config) {
+  Service(const std::string& bin, const fs::path& dir, const fs::path& config) {
     const fs::path port_file = dir / "port";
     fs::remove(port_file);
     m_pid = ::fork();
@@ -46,7 +46,7 @@ class Service {
       const std::string out = (dir / "service.log").string();
       std::freopen(out.c_str(), "w", stdout);
       std::freopen(out.c_str(), "a", stderr);
-      const std::string bin = env("SHOP_SERVICE"), cfg = config.string(), pf = port_file.string();
+      const std::string cfg = config.string(), pf = port_file.string();
       ::execl(bin.c_str(), bin.c_str(), "--config", cfg.c_str(), "--listen", "127.0.0.1:0", "--port-file", pf.c_str(),
               static_cast<char*>(nullptr));
       std::_Exit(127);
@@ -208,20 +208,41 @@ class HaltedMariaDb {
   bool m_ok;
 };
 
+/// The service under test, as the test's name ends ("blocking" or "async").
+std::string variant() {
+  const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  return name.substr(name.rfind('/') + 1);
+}
+
 /// A fresh folder `name` holding the example's own configuration and
 /// migrations (a link to its folder), as the service runs from the repository.
 fs::path example_folder(const std::string& name) {
-  const fs::path dir = fs::absolute(name);
+  const fs::path dir = fs::absolute(name + "_" + variant());
   fs::remove_all(dir);
   fs::create_directories(dir / "examples");
   fs::create_directory_symlink(source("examples/shop-service"), dir / "examples/shop-service");
   return dir;
 }
 
-TEST(ShopService, EveryEndpointOnSqlite) {
-  if (env("SHOP_SERVICE").empty()) GTEST_SKIP() << "SHOP_SERVICE is not set";
+/// Every test runs against both services: the blocking one (cpp-httplib,
+/// thread per connection) and the asynchronous one (Boost.Beast, one I/O
+/// thread): the same endpoints, answers and errors.
+class ShopService : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (binary().empty()) GTEST_SKIP() << variable() << " is not set (the " << GetParam() << " service was not built)";
+  }
+  [[nodiscard]] std::string variable() const { return GetParam() == "async" ? "SHOP_SERVICE_ASYNC" : "SHOP_SERVICE"; }
+  /// The binary: $SHOP_SERVICE / $SHOP_SERVICE_ASYNC, else the one this build made.
+  [[nodiscard]] std::string binary() const {
+    const std::string set = env(variable().c_str());
+    return !set.empty() || GetParam() != "async" ? set : SHOP_SERVICE_ASYNC_BUILT;
+  }
+};
+
+TEST_P(ShopService, EveryEndpointOnSqlite) {
   const fs::path dir = example_folder("shop_sqlite");
-  Service svc(dir, dir / "examples/shop-service/database.toml");
+  Service svc(binary(), dir, dir / "examples/shop-service/database.toml");
   ASSERT_GT(svc.port, 0) << svc.log();
   EXPECT_NE(svc.log().find("7 done, 0 failed"), std::string::npos) << svc.log();
   // ids 4, 1, 2, 3 land on shard_1..shard_4 (modulo 4).
@@ -245,10 +266,9 @@ TEST(ShopService, EveryEndpointOnSqlite) {
 // online reshard (another process's Database, as `plexus reshard` would be)
 // copies, verifies and switches; every request is answered, every user ends
 // on the new shard its id names, the orders stay where they were.
-TEST(ShopService, UsersShardsGrowFromThreeToFourWhileServing) {
-  if (env("SHOP_SERVICE").empty()) GTEST_SKIP() << "SHOP_SERVICE is not set";
+TEST_P(ShopService, UsersShardsGrowFromThreeToFourWhileServing) {
   const fs::path dir = example_folder("shop_grow");
-  Service svc(dir, dir / "examples/shop-service/grow.toml");
+  Service svc(binary(), dir, dir / "examples/shop-service/grow.toml");
   ASSERT_GT(svc.port, 0) << svc.log();
   for (int id = 1; id <= 30; ++id)
     ASSERT_EQ(call(svc.port, "POST", "/shards/users", {{"id", id}, {"name", "u" + std::to_string(id)}, {"email", "u@example.com"}}).status, 201);
@@ -302,10 +322,9 @@ TEST(ShopService, UsersShardsGrowFromThreeToFourWhileServing) {
 // saturated, with Retry-After): bodies too large or of the wrong types, ids
 // out of range, wrong methods and paths, LIKE wildcards in a search, and a
 // burst larger than the pools; every answer is JSON.
-TEST(ShopService, BadInputNeverGivesA5xxButA503) {
-  if (env("SHOP_SERVICE").empty()) GTEST_SKIP() << "SHOP_SERVICE is not set";
+TEST_P(ShopService, BadInputNeverGivesA5xxButA503) {
   const fs::path dir = example_folder("shop_bad_input");
-  Service svc(dir, dir / "examples/shop-service/database.toml");
+  Service svc(binary(), dir, dir / "examples/shop-service/database.toml");
   ASSERT_GT(svc.port, 0) << svc.log();
   httplib::Client client("127.0.0.1", svc.port);
   client.set_read_timeout(30, 0);
@@ -408,15 +427,14 @@ TEST(ShopService, BadInputNeverGivesA5xxButA503) {
 // A saturated database (a pool of one session that waits 1 ms for it) under
 // a burst: every answer is 200 or a 503 with Retry-After that names the
 // database and shows no pool internals; none is a 500.
-TEST(ShopService, ASaturatedPoolIsA503WithRetryAfter) {
-  if (env("SHOP_SERVICE").empty()) GTEST_SKIP() << "SHOP_SERVICE is not set";
+TEST_P(ShopService, ASaturatedPoolIsA503WithRetryAfter) {
   const fs::path dir = example_folder("shop_saturated");
   std::ifstream in(source("examples/shop-service/database.toml"));
   std::string toml(std::istreambuf_iterator<char>(in), {});
   const std::string section = "[connections.orders_db]\n";
   toml.insert(toml.find(section) + section.size(), "pool = { max = 1, acquire_timeout_ms = 1 }\n");
   std::ofstream(dir / "saturated.toml") << toml;
-  Service svc(dir, dir / "saturated.toml");
+  Service svc(binary(), dir, dir / "saturated.toml");
   ASSERT_GT(svc.port, 0) << svc.log();
   ASSERT_EQ(call(svc.port, "POST", "/users", {{"name", "Ada"}, {"email", "ada@example.com"}}).status, 201);
   std::vector<std::thread> threads;
@@ -450,7 +468,7 @@ TEST(ShopService, ASaturatedPoolIsA503WithRetryAfter) {
 /// its configuration in `name`/database.toml (`maria_query`: options for the
 /// MariaDB URLs). Returns the folder.
 fs::path servers_setup(const std::string& name, const std::string& maria_query = "") {
-  const fs::path dir = fs::absolute(name);
+  const fs::path dir = fs::absolute(name + "_" + variant());
   fs::remove_all(dir);
   fs::create_directories(dir);
   const std::string pg = env("PLEXUS_TEST_PG_URL"), pg_replica = env("PLEXUS_TEST_PG_REPLICA_URL"),
@@ -502,11 +520,11 @@ fs::path servers_setup(const std::string& name, const std::string& maria_query =
   return dir;
 }
 
-TEST(ShopService, RealServersWithOneHalted) {
-  if (env("SHOP_SERVICE").empty() || env("PLEXUS_TEST_PG_URL").empty() || env("PLEXUS_SERVERS_SCRIPT").empty())
-    GTEST_SKIP() << "needs the servers (scripts/servers start) and SHOP_SERVICE";
+TEST_P(ShopService, RealServersWithOneHalted) {
+  if (env("PLEXUS_TEST_PG_URL").empty() || env("PLEXUS_SERVERS_SCRIPT").empty())
+    GTEST_SKIP() << "needs the servers (scripts/servers start)";
   const fs::path dir = servers_setup("shop_servers");
-  Service svc(dir, dir / "database.toml");
+  Service svc(binary(), dir, dir / "database.toml");
   ASSERT_GT(svc.port, 0) << svc.log();
   EXPECT_NE(svc.log().find("7 done, 0 failed"), std::string::npos) << svc.log();
   every_endpoint(svc.port, {4, 1, 2, 3});
@@ -554,13 +572,13 @@ TEST(ShopService, RealServersWithOneHalted) {
 // A database down when the service starts: it starts all the same, says so
 // in /health (degraded, its migrations pending), and migrates it once it
 // answers again; then its endpoints work, with no restart.
-TEST(ShopService, StartsDegradedWithADatabaseDownAndMigratesItWhenItReturns) {
-  if (env("SHOP_SERVICE").empty() || env("PLEXUS_TEST_PG_URL").empty() || env("PLEXUS_SERVERS_SCRIPT").empty())
-    GTEST_SKIP() << "needs the servers (scripts/servers start) and SHOP_SERVICE";
+TEST_P(ShopService, StartsDegradedWithADatabaseDownAndMigratesItWhenItReturns) {
+  if (env("PLEXUS_TEST_PG_URL").empty() || env("PLEXUS_SERVERS_SCRIPT").empty())
+    GTEST_SKIP() << "needs the servers (scripts/servers start)";
   const fs::path dir = servers_setup("shop_degraded", "?connect_timeout=2");
   HaltedMariaDb halted;
   ASSERT_TRUE(halted.ok());
-  Service svc(dir, dir / "database.toml");
+  Service svc(binary(), dir, dir / "database.toml");
   ASSERT_GT(svc.port, 0) << "the service did not start with MariaDB down:\n" << svc.log();
   EXPECT_NE(svc.log().find("orders_db is down"), std::string::npos) << svc.log();
   auto health = call(svc.port, "GET", "/health");
@@ -585,5 +603,8 @@ TEST(ShopService, StartsDegradedWithADatabaseDownAndMigratesItWhenItReturns) {
   EXPECT_EQ(order.status, 201) << order.body;
   EXPECT_EQ(call(svc.port, "POST", "/shards/users", {{"id", 2}, {"name", "On MariaDB"}, {"email", "m@example.com"}}).status, 201);
 }
+
+INSTANTIATE_TEST_SUITE_P(Services, ShopService, ::testing::Values("blocking", "async"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
 }  // namespace
