@@ -114,25 +114,44 @@ awaitable<R> on_worker(detail::ConnectionCore& core, F f) {
 using Channel = asio::experimental::concurrent_channel<void(boost::system::error_code)>;
 
 /// A session from `pool` without blocking the loop: one idle now, a new one
-/// opened on a worker, or the next one given back (until the pool's
+/// opened on a worker, or the next one given back, handed to this waiter
+/// by the pool in the order the waits began (until the pool's
 /// acquire_timeout, then the same TimeoutError as the blocking acquire).
 awaitable<Pool::Lease> acquire(detail::ConnectionCore& core, Pool& pool) {
   const std::chrono::milliseconds timeout = core.cfg.pool.acquire_timeout;
-  using namespace asio::experimental::awaitable_operators;
   auto io = co_await asio::this_coro::executor;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // What the wake brought, shared with the thread that gives a session back.
+  struct Waiting {
+    std::mutex mutex;
+    bool gone = false;    ///< the coroutine stopped waiting (timed out, cancelled)
+    bool called = false;  ///< the wake came
+    Pool::Lease lease;    ///< the session it brought (empty: a slot was freed, look again)
+  };
   for (;;) {
     Pool::Ready ready = pool.acquire_or_wait({});  // the common case: a session now, nothing made to wait with
     if (ready.lease) co_return std::move(ready.lease);
     if (ready.open) co_return co_await on_worker<Pool::Lease>(core, [&pool, deadline] { return pool.open_reserved(deadline); });
     auto woken = std::make_shared<Channel>(io, 1);
+    auto waiting = std::make_shared<Waiting>();
     // The wake comes from the thread that gives a session back; it keeps the
     // loop's work while registered (the coroutine waits meanwhile anyway).
-    ready = pool.acquire_or_wait([woken, work = keeping_work(io)] { (void)woken->try_send(boost::system::error_code()); });
+    ready = pool.acquire_or_wait([woken, waiting, &pool, work = keeping_work(io)](Pool::Lease lease) {
+      std::unique_lock lock(waiting->mutex);
+      if (waiting->gone) {  // nobody to take it: a session goes back when `lease` goes, a freed slot to the next
+        lock.unlock();
+        if (!lease) pool.wake_next();
+        return;
+      }
+      waiting->called = true;
+      waiting->lease = std::move(lease);
+      lock.unlock();
+      (void)woken->try_send(boost::system::error_code());
+    });
     if (ready.lease) co_return std::move(ready.lease);
     if (ready.open) co_return co_await on_worker<Pool::Lease>(core, [&pool, deadline] { return pool.open_reserved(deadline); });
-    // One channel gets the wake (a session came back) or the deadline (the
-    // timer sends timed_out into it): no coroutine per waiter besides this one.
+    // One channel gets the wake or the deadline (the timer sends timed_out
+    // into it): no coroutine per waiter besides this one.
     asio::steady_timer timer(io, deadline);
     timer.async_wait([woken](boost::system::error_code ec) {
       if (!ec) (void)woken->try_send(asio::error::timed_out);
@@ -145,9 +164,21 @@ awaitable<Pool::Lease> acquire(detail::ConnectionCore& core, Pool& pool) {
       cancelled = std::current_exception();
     }
     timer.cancel();
-    if (!cancelled && !why) continue;  // a session came back: look again
-    // Timed out or cancelled: withdraw the wait, or hand on a wake already made.
-    if (!pool.cancel_wait(ready.waiter)) pool.wake_next();
+    std::unique_lock lock(waiting->mutex);
+    if (!cancelled && !why) {
+      Pool::Lease handed = std::move(waiting->lease);
+      lock.unlock();
+      if (handed) co_return std::move(handed);
+      continue;  // a slot was freed: look again
+    }
+    // Timed out or cancelled: withdraw the wait; a wake that came meanwhile is handed on.
+    waiting->gone = true;
+    Pool::Lease handed = std::move(waiting->lease);
+    const bool called = waiting->called;
+    lock.unlock();
+    if (handed) handed.release();  // to the next waiter
+    else if (called) pool.wake_next();
+    else (void)pool.cancel_wait(ready.waiter);  // or its wake, still to come, sees `gone`
     if (cancelled) std::rethrow_exception(cancelled);
     if (why == asio::error::timed_out) throw pool.wait_timed_out();
     throw boost::system::system_error(why);  // the receive was cancelled

@@ -335,7 +335,7 @@ Pool::Lease Pool::open_counted(Clock::time_point deadline) {
   }
 }
 
-Pool::Ready Pool::acquire_or_wait(std::function<void()> wake) {
+Pool::Ready Pool::acquire_or_wait(Wake wake) {
   const auto now = coarse_now();
   m_last_used.store(now.time_since_epoch().count(), std::memory_order_relaxed);
   Ready r;
@@ -388,19 +388,35 @@ bool Pool::cancel_wait(std::uint64_t waiter) noexcept {
 }
 
 void Pool::wake_next() noexcept {
-  std::function<void()> wake;
+  Wake wake;
   {
     std::lock_guard lock(m_mutex);
     if (m_wakes.empty()) return;
     wake = std::move(m_wakes.front().second);
-    m_wakes.erase(m_wakes.begin());
+    m_wakes.pop_front();
     m_waiting.fetch_sub(1, std::memory_order_relaxed);
   }
   try {
-    wake();
+    wake(Lease());
   } catch (...) {
     // A waker must not break a release.
   }
+}
+
+bool Pool::hand_to_waiter(Lease& lease, Clock::time_point created, Clock::time_point now) noexcept {
+  Wake wake;
+  {
+    std::lock_guard lock(m_mutex);
+    if (m_wakes.empty()) return false;
+    wake = std::move(m_wakes.front().second);
+    m_wakes.pop_front();
+    m_waiting.fetch_sub(1, std::memory_order_relaxed);
+  }
+  try {
+    wake(Lease(this, lease.take(), created, now));  // a waker that throws has dropped it: given back again
+  } catch (...) {
+  }
+  return true;
 }
 
 TimeoutError Pool::wait_timed_out() {
@@ -428,6 +444,8 @@ void Pool::give_back(Lease& lease, bool broken) noexcept {
     }
   }
   if (!broken && lease.m_session->healthy() && now - created < m_cfg.pool.max_lifetime) {
+    // To the first asynchronous waiter itself, so one arriving meanwhile cannot take it first.
+    if (m_waiting.load(std::memory_order_seq_cst) > 0 && hand_to_waiter(lease, created, now)) return;
     // Into the parked slot when it is empty (the session moved straight in), else the idle list.
     int empty = kEmpty;
     if (m_parked_state.compare_exchange_strong(empty, kBusy, std::memory_order_acquire, std::memory_order_relaxed)) {

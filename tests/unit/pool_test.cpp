@@ -268,3 +268,47 @@ TEST_F(PoolTest, DestroyingThePoolClosesItsIdleSessions) {
   EXPECT_EQ(counters.opened, 2);
   EXPECT_EQ(counters.closed, 2);
 }
+
+// The asynchronous API waits through acquire_or_wait(): a session given back
+// goes to the first waiter in its wake, so a caller arriving before the woken
+// one runs cannot take it first (1,000 clients of the async shop service
+// timed out at the back of the queue when it could).
+TEST_F(PoolTest, ASessionGivenBackGoesToTheFirstWaiterInOrder) {
+  cfg.pool.max = 1;
+  Pool pool(driver, cfg, opts, nullptr, "primary");
+  Pool::Ready first = pool.acquire_or_wait({});
+  ASSERT_TRUE(first.open);
+  Pool::Lease held = pool.open_reserved(std::chrono::steady_clock::now() + 1s);
+  std::vector<int> order;
+  std::vector<Pool::Lease> handed(3);
+  std::vector<Pool::Ready> waits;
+  for (int i = 0; i < 3; ++i) {
+    waits.push_back(pool.acquire_or_wait([&, i](Pool::Lease l) {
+      order.push_back(i);
+      handed[static_cast<std::size_t>(i)] = std::move(l);
+    }));
+    ASSERT_FALSE(waits.back().lease);
+    ASSERT_FALSE(waits.back().open);
+  }
+  held.release();  // to waiter 0, in its wake
+  ASSERT_EQ(order, std::vector<int>{0});
+  ASSERT_TRUE(handed[0]);
+  // A caller arriving now finds nothing: the session is waiter 0's.
+  Pool::Ready late = pool.acquire_or_wait({});
+  EXPECT_FALSE(late.lease);
+  EXPECT_FALSE(late.open);
+  handed[0].release();
+  handed[1].release();
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2}));
+  EXPECT_TRUE(handed[2]);
+  // A wait withdrawn is skipped; a wake that brings nothing (a slot freed) lets the waiter look again.
+  Pool::Lease last = std::move(handed[2]);
+  bool woken_empty = false, woken_with = false;
+  Pool::Ready a = pool.acquire_or_wait([&](Pool::Lease l) { woken_empty = !l; });
+  Pool::Ready b = pool.acquire_or_wait([&](Pool::Lease l) { woken_with = static_cast<bool>(l); });
+  EXPECT_TRUE(pool.cancel_wait(a.waiter));
+  last.release();
+  EXPECT_FALSE(woken_empty);
+  EXPECT_TRUE(woken_with) << "the session went to the one still waiting";
+  EXPECT_EQ(counters.opened, 1);
+}

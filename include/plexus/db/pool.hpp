@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -119,7 +120,10 @@ class Pool {
   /// What acquire_or_wait() found: a session (`lease`), a slot kept for a
   /// new one (`open`: call open_reserved()), or neither (`waiter`: `wake`
   /// will be called once, from the thread that gives a session back or frees
-  /// a slot; cancel_wait(waiter) withdraws it).
+  /// a slot; cancel_wait(waiter) withdraws it). A session given back goes
+  /// to the first waiter itself, in `wake`'s lease: a caller arriving
+  /// meanwhile cannot take it first, so waiters are served in order. An
+  /// empty lease says a slot was freed: look again.
   struct Ready {
     Lease lease;
     bool open = false;
@@ -128,13 +132,15 @@ class Pool {
   /// acquire() without blocking, for a caller that waits elsewhere (the
   /// asynchronous API): never connects, never sleeps. An empty `wake`
   /// registers nothing (all three empty: look again with one to wait).
-  [[nodiscard]] Ready acquire_or_wait(std::function<void()> wake);
+  using Wake = std::function<void(Lease)>;
+  [[nodiscard]] Ready acquire_or_wait(Wake wake);
   /// Opens a session in the slot acquire_or_wait() kept (connects: run it
   /// where blocking is fine). Waits for the global cap until `deadline`.
   /// @throws as acquire() does; the slot is freed.
   [[nodiscard]] Lease open_reserved(std::chrono::steady_clock::time_point deadline);
   /// Withdraws a wait; false when its wake was already called (or is being
-  /// called), which the caller then hands on with wake_next().
+  /// called): a lease it brings goes back when it is dropped, an empty one
+  /// the caller hands on with wake_next().
   bool cancel_wait(std::uint64_t waiter) noexcept;
   /// Calls the next waiting `wake`, if any (a woken caller that no longer
   /// wants a session hands its turn on).
@@ -175,6 +181,9 @@ class Pool {
   };
   /// Takes the session of `lease` back (parked, kept idle, or closed when `broken`).
   void give_back(Lease& lease, bool broken) noexcept;
+  /// Gives `lease`'s session to the first acquire_or_wait() waiter; false when none waits.
+  bool hand_to_waiter(Lease& lease, std::chrono::steady_clock::time_point created,
+                      std::chrono::steady_clock::time_point now) noexcept;
   [[nodiscard]] PoolStats stats_locked() const;
   /// The locked path of acquire(): idle list, checks, new sessions, waiting
   /// (until pool.acquire_timeout after `started`).
@@ -222,7 +231,7 @@ class Pool {
   std::vector<Idle> m_idle;
   std::size_t m_open = 0;
   std::atomic<std::size_t> m_waiting{0};  ///< blocked in acquire() and waiting through acquire_or_wait()
-  std::vector<std::pair<std::uint64_t, std::function<void()>>> m_wakes;  ///< acquire_or_wait()'s waiters, in order
+  std::deque<std::pair<std::uint64_t, Wake>> m_wakes;  ///< acquire_or_wait()'s waiters, in order
   std::uint64_t m_next_waiter = 0;
   std::uint64_t m_created = 0;
   std::uint64_t m_discarded = 0;
