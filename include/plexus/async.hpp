@@ -345,6 +345,27 @@ auto async_remove(Connection& c, const QueryBuilder& q, Token&& token) {
       std::forward<Token>(token));
 }
 
+/// QueryBuilder::increment(column, by, also): `column = column + by` (and
+/// `also` set) where the builder says; the rows changed.
+template <class Token>
+auto async_increment(Connection& c, const QueryBuilder& q, std::string_view column, std::int64_t by, const Fields& also,
+                     Token&& token) {
+  Query sql = q.increment_sql(c.grammar(), column, by, also);
+  return async_detail::initiate_as<std::uint64_t>(
+      c, {std::move(sql.sql), std::move(sql.bindings), Intent::write, {}}, [](Result r) { return r.affected_rows(); },
+      std::forward<Token>(token));
+}
+/// QueryBuilder::upsert(rows, unique_by, update): inserted, or updated where
+/// `unique_by` matches a row already there; the rows the engine reports.
+template <class Token>
+auto async_upsert(Connection& c, const QueryBuilder& q, const std::vector<Fields>& rows,
+                  const std::vector<std::string>& unique_by, const std::vector<std::string>& update, Token&& token) {
+  Query sql = q.upsert_sql(c.grammar(), rows, unique_by, update);
+  return async_detail::initiate_as<std::uint64_t>(
+      c, {std::move(sql.sql), std::move(sql.bindings), Intent::write, {}}, [](Result r) { return r.affected_rows(); },
+      std::forward<Token>(token));
+}
+
 /// Model<T>::find(id) on the model's connection: the row as an Entity, or
 /// nullopt. (A model on a shard group: async_get(group, builder) for now.)
 template <class T, class Token>
@@ -475,7 +496,7 @@ auto initiate_writes(std::vector<std::pair<Connection*, Query>> writes, Token&& 
 template <class Compile>
 std::vector<std::pair<Connection*, Query>> member_writes(ShardGroup& g, const QueryBuilder& q, const Fields* set,
                                                          std::string_view what, Compile compile) {
-  if (set && !g.key().empty())
+  if (set && what == "update" && !g.key().empty())  // the group refuses a key change by increment itself
     for (const auto& field : *set)
       if (field.first == g.key())
         throw UsageError(std::string(what) + " of '" + q.table() + "' on shard group '" + g.name() +
@@ -503,6 +524,39 @@ auto async_remove(ShardGroup& g, const QueryBuilder& q, Token&& token) {
   return async_detail::initiate_writes(
       async_detail::member_writes(g, q, nullptr, "delete", [&](const Grammar& dialect) { return q.delete_sql(dialect); }),
       std::forward<Token>(token));
+}
+
+/// QueryBuilder::increment(column, by, also) on a group: routed as
+/// async_update (a key change by increment is refused, as on the blocking API).
+template <class Token>
+auto async_increment(ShardGroup& g, const QueryBuilder& q, std::string_view column, std::int64_t by, const Fields& also,
+                     Token&& token) {
+  Fields set = also;
+  set.emplace_back(std::string(column), Value());
+  return async_detail::initiate_writes(
+      async_detail::member_writes(g, q, &set, "increment",
+                                  [&](const Grammar& dialect) { return q.increment_sql(dialect, column, by, also); }),
+      std::forward<Token>(token));
+}
+/// QueryBuilder::upsert(rows, unique_by, update) on a group: each row on the
+/// member owning its key (with its global id first, when the table has an
+/// id source), one statement per member, the members at once; the rows the
+/// engines report, summed.
+template <class Token>
+auto async_upsert(ShardGroup& g, const QueryBuilder& q, const std::vector<Fields>& rows,
+                  const std::vector<std::string>& unique_by, const std::vector<std::string>& update, Token&& token) {
+  std::vector<std::pair<Connection*, std::vector<Fields>>> parts;
+  for (const auto& row : rows) {
+    Fields full = row;
+    if (auto id = g.generated(q, full)) full.push_back(std::move(*id));
+    Connection* owner = &dynamic_cast<Connection&>(g.owner(q, full));
+    auto it = std::find_if(parts.begin(), parts.end(), [&](const auto& p) { return p.first == owner; });
+    if (it == parts.end()) it = parts.insert(parts.end(), {owner, {}});
+    it->second.push_back(std::move(full));
+  }
+  std::vector<std::pair<Connection*, Query>> writes;
+  for (auto& [owner, part] : parts) writes.emplace_back(owner, q.upsert_sql(owner->grammar(), part, unique_by, update));
+  return async_detail::initiate_writes(std::move(writes), std::forward<Token>(token));
 }
 
 /// Awaits every operation at once (the seed's `Promise.all`): their results

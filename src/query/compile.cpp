@@ -195,6 +195,9 @@ Query QueryBuilder::upsert_sql(const Grammar& g, const std::vector<Fields>& rows
                                std::span<const std::string> update) const {
   return detail::compile_upsert(g, *this, rows, unique_by, update);
 }
+Query QueryBuilder::increment_sql(const Grammar& g, std::string_view column, std::int64_t by, const Fields& also) const {
+  return detail::compile_increment(g, *this, column, by, also);
+}
 Query QueryBuilder::aggregate_sql(const Grammar& g, std::string_view function, std::string_view column) const {
   return detail::compile_aggregate(g, *this, function, column);
 }

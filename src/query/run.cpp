@@ -574,7 +574,7 @@ std::uint64_t QueryBuilder::increment(std::string_view column, std::int64_t by, 
     });
   }
   auto& t = require_single("update");
-  Query q = detail::compile_increment(t.grammar(), *this, column, by, also);
+  Query q = increment_sql(t.grammar(), column, by, also);
   return t.execute(q.sql, q.bindings).affected_rows();
 }
 

@@ -161,6 +161,17 @@ TEST_F(ShardServers, AsyncWritesThroughAGroupGoWhereTheBlockingOnesGo) {
         ShardGroup& every = g.every_shard();
         EXPECT_EQ(co_await async_update(every, every.table("items").where("qty", ">", 10), nine, asio::use_awaitable), 10u);
         EXPECT_EQ(co_await async_remove(g, g.table("items").where("id", 3), asio::use_awaitable), 1u);
+        // increment by key, and on every member; upsert split by owner, the members at once.
+        EXPECT_EQ(co_await async_increment(g, g.table("items").where("id", 8), "qty", 100, {}, asio::use_awaitable), 1u);
+        EXPECT_EQ(co_await async_increment(every, every.table("items").where("id", "<=", 2), "qty", 1, {}, asio::use_awaitable), 2u);
+        const std::vector<Fields> upserts{
+            {{"id", 4}, {"grp", "g"}, {"cat", 1}, {"price", 2.5}, {"qty", 44}, {"name", "four"}},
+            {{"id", 21}, {"grp", "g"}, {"cat", 1}, {"price", 2.5}, {"qty", 21}, {"name", "n"}},
+            {{"id", 22}, {"grp", "g"}, {"cat", 1}, {"price", 2.5}, {"qty", 22}, {"name", "n"}}};
+        const std::vector<std::string> by_id{"id"}, set_cols{"qty", "name"};
+        EXPECT_GE(co_await async_upsert(g, g.table("items"), upserts, by_id, set_cols, asio::use_awaitable), 3u);
+        co_await async_remove(g, g.table("items").where("id", 21), asio::use_awaitable);
+        co_await async_remove(g, g.table("items").where("id", 22), asio::use_awaitable);
       },
       [&](std::exception_ptr e) { failed = e; });
   io.run();
@@ -168,6 +179,10 @@ TEST_F(ShardServers, AsyncWritesThroughAGroupGoWhereTheBlockingOnesGo) {
   for (std::int64_t id = 1; id <= 20; ++id)
     EXPECT_EQ(where_is(id), id == 3 ? std::vector<std::size_t>{} : std::vector<std::size_t>{g.index_of(id)}) << "id " << id;
   EXPECT_EQ(g.member(g.index_of(7)).scalar("SELECT name FROM items WHERE id = 7").as<std::string>(), "seven");
+  EXPECT_EQ(g.member(g.index_of(8)).scalar("SELECT qty FROM items WHERE id = 8").as<int>(), 108);
+  EXPECT_EQ(g.member(g.index_of(1)).scalar("SELECT qty FROM items WHERE id = 1").as<int>(), 2);
+  EXPECT_EQ(g.member(g.index_of(4)).scalar("SELECT name FROM items WHERE id = 4").as<std::string>(), "four");
+  EXPECT_EQ(g.member(g.index_of(4)).scalar("SELECT qty FROM items WHERE id = 4").as<int>(), 44);
   EXPECT_EQ(g.table("items").where("cat", 9).count(), 10);
   EXPECT_EQ(g.table("items").count(), 19);
   // Refused at the call, before anything runs: a write that names no key,
@@ -177,6 +192,8 @@ TEST_F(ShardServers, AsyncWritesThroughAGroupGoWhereTheBlockingOnesGo) {
   const Fields rekey{{"id", 500}};
   EXPECT_THROW((void)async_update(g, g.table("items").where("id", 5), rekey, asio::use_future), UsageError);
   EXPECT_THROW((void)async_remove(g, g.table("items").where("qty", 5), asio::use_future), UsageError);
+  EXPECT_THROW((void)async_increment(g, g.table("items").where("id", 5), "id", 1, {}, asio::use_future), UsageError)
+      << "a key change by increment";
   EXPECT_EQ(g.table("items").where("name", "x").count(), 0);
   EXPECT_EQ(where_is(5), std::vector<std::size_t>{g.index_of(5)});
 }

@@ -165,6 +165,20 @@ TEST_P(Async, BuilderVerbsAndModelFindAnswerAsTheBlockingOnes) {
     EXPECT_FALSE((co_await async_first(*conn, nobody, use_awaitable)).has_value());
     const Fields more{{"qty", 6}};
     EXPECT_EQ(co_await async_update(*conn, fives, more, use_awaitable), 2u);
+    // increment and upsert, as their blocking twins compile them.
+    QueryBuilder ann_only = people;
+    ann_only.where("id", first_id);
+    const Fields renamed{{"name", "ann"}};
+    EXPECT_EQ(co_await async_increment(*conn, ann_only, "qty", 10, renamed, use_awaitable), 1u);
+    EXPECT_EQ(conn->table("async_people").where("id", first_id).value("qty").as<int>(), 13);
+    const std::vector<Fields> upserts{{{"id", first_id}, {"name", "ann"}, {"qty", 3}},
+                                      {{"id", third + 500}, {"name", "eve"}, {"qty", 1}}};
+    const std::vector<std::string> by_id{"id"}, set_qty{"qty"};
+    EXPECT_GE(co_await async_upsert(*conn, people, upserts, by_id, set_qty, use_awaitable), 2u);
+    EXPECT_EQ(conn->table("async_people").where("id", first_id).value("qty").as<int>(), 3) << "updated where the key matched";
+    EXPECT_EQ(conn->table("async_people").where("id", third + 500).value("name").as<std::string>(), "eve") << "inserted";
+    EXPECT_EQ(co_await async_remove(*conn, QueryBuilder(people).where("id", third + 500), use_awaitable), 1u);
+    EXPECT_THROW((void)async_increment(*conn, people, "qty", 1, {}, use_awaitable), UsageError) << "no where(): refused";
     // The model's finder: the row as an Entity, or nothing.
     auto model = db->model<AsyncPerson>();
     const auto found = co_await async_find(model, Value(first_id), use_awaitable);

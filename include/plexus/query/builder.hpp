@@ -291,6 +291,8 @@ class QueryBuilder {
   [[nodiscard]] Query delete_sql(const Grammar& g) const;
   [[nodiscard]] Query upsert_sql(const Grammar& g, const std::vector<Fields>& rows,
                                  std::span<const std::string> unique_by, std::span<const std::string> update) const;
+  [[nodiscard]] Query increment_sql(const Grammar& g, std::string_view column, std::int64_t by = 1,
+                                    const Fields& also = {}) const;
   [[nodiscard]] Query aggregate_sql(const Grammar& g, std::string_view function, std::string_view column) const;
 
   // ---- run (bound builders only) ----
