@@ -382,15 +382,13 @@ auto async_find(const Model<T>& model, const Value& id, Token&& token) {
       std::forward<Token>(token));
 }
 
-/// Model<T>::create(attributes) on the model's connection: the attributes
-/// set (guarded or unknown ones refused at the call), timestamps touched,
-/// the row inserted with the model's compiled INSERT, its generated key read
-/// back (RETURNING, or the engine's last id), and the row as an Entity.
+namespace async_detail {
+/// The INSERT of a filled entity with the model's compiled statement: the
+/// timestamps touched, its generated key read back (RETURNING, or the
+/// engine's last id), the entity remembered as saved on the model's connection.
 template <class T, class Token>
-auto async_create(const Model<T>& model, const Fields& attributes, Token&& token) {
+auto insert_entity(const Model<T>& model, Entity<T> e, Token&& token) {
   Connection& c = model.connection();
-  Entity<T> e;
-  detail::fill<T>(e, attributes);
   detail::touch<T>(e, true);
   const bool generated = detail::key_is_generated<T>(e);
   const auto& compiled = detail::insert_sql<T>(c.grammar(), generated);
@@ -399,7 +397,7 @@ auto async_create(const Model<T>& model, const Fields& attributes, Token&& token
     if (!(generated && i == T::schema.key_index())) values.emplace_back(e.*(column.member));
   });
   const bool returning = generated && !compiled.returning.empty();
-  return async_detail::initiate_as<Entity<T>>(
+  return initiate_as<Entity<T>>(
       c, {returning ? compiled.returning : compiled.plain, std::move(values), Intent::write, {}},
       [e = std::move(e), generated, returning, origin = model.connection_name()](Result r) mutable {
         if (generated) {
@@ -415,6 +413,61 @@ auto async_create(const Model<T>& model, const Fields& attributes, Token&& token
         return std::move(e);
       },
       std::forward<Token>(token));
+}
+/// Where a loaded entity's row lives: the connection it came from.
+template <class T>
+Connection& home_of(const Model<T>& model, const Entity<T>& e) {
+  if (e.origin().empty() || e.origin() == model.connection_name()) return model.connection();
+  return model.database().connection(e.origin());
+}
+}  // namespace async_detail
+
+/// Model<T>::create(attributes) on the model's connection: the attributes
+/// set (guarded or unknown ones refused at the call), timestamps touched,
+/// the row inserted with the model's compiled INSERT, its generated key read
+/// back (RETURNING, or the engine's last id), and the row as an Entity.
+template <class T, class Token>
+auto async_create(const Model<T>& model, const Fields& attributes, Token&& token) {
+  Entity<T> e;
+  detail::fill<T>(e, attributes);
+  return async_detail::insert_entity(model, std::move(e), std::forward<Token>(token));
+}
+
+/// Model<T>::save(entity): a new entity inserted (its key read back into
+/// it), a loaded one's changed columns updated on the connection it came
+/// from (nothing sent when none changed; updated_at moves only when
+/// something else did). `e` must outlive the await.
+///   `u.name = "Ada"; co_await plexus::async_save(users, u);`
+/// A model on a shard group is refused (its saves are blocking for now).
+template <class T>
+boost::asio::awaitable<void> async_save(const Model<T>& model, Entity<T>& e) {
+  if (!e.exists()) {
+    e = co_await async_detail::insert_entity(model, Entity<T>(e), boost::asio::use_awaitable);
+    co_return;
+  }
+  Connection& c = async_detail::home_of(model, e);
+  if (e.dirty().empty()) co_return;
+  detail::touch<T>(e, false);
+  Fields changed;
+  T::schema.for_each([&](const auto& column, std::size_t) {
+    if (detail::EntityAccess::changed(e, column)) changed.emplace_back(std::string(column.name), Value(e.*(column.member)));
+  });
+  QueryBuilder q(c, detail::schema_table<T>());
+  q.where(Model<T>::key_name(), detail::EntityAccess::original_key(e));
+  co_await async_update(c, q, changed, boost::asio::use_awaitable);
+  detail::EntityAccess::remember(e, c.name());
+}
+
+/// Model<T>::remove(entity): its row deleted by key on the connection it
+/// came from; true when a row was deleted. The entity no longer exists().
+template <class T>
+boost::asio::awaitable<bool> async_remove(const Model<T>& model, Entity<T>& e) {
+  Connection& c = async_detail::home_of(model, e);
+  QueryBuilder q(c, detail::schema_table<T>());
+  q.where(Model<T>::key_name(), detail::key_of<T>(e));
+  const std::uint64_t n = co_await async_remove(c, q, boost::asio::use_awaitable);
+  detail::EntityAccess::forget(e);
+  co_return n > 0;
 }
 
 /// Runs `fn(item)`, a coroutine, for each of `items` (a sized range with

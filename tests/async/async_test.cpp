@@ -191,6 +191,24 @@ TEST_P(Async, BuilderVerbsAndModelFindAnswerAsTheBlockingOnes) {
     EXPECT_TRUE(created.exists());
     const auto again = model.find(created.id);
     EXPECT_TRUE(again && again->name == "dee" && again->qty == 8);
+    // save(): a loaded entity's changed columns, back where it came from; a new one inserted.
+    auto loaded = co_await async_find(model, Value(created.id), use_awaitable);
+    loaded->qty = 9;
+    co_await async_save(model, *loaded);
+    EXPECT_TRUE(loaded->dirty().empty()) << "remembered as saved";
+    const auto reread = model.find(created.id);
+    EXPECT_TRUE(reread && reread->qty == 9 && reread->name == "dee");
+    co_await async_save(model, *loaded);  // nothing changed: nothing sent
+    Entity<AsyncPerson> fresh;
+    fresh.name = "fay";
+    fresh.qty = 4;
+    co_await async_save(model, fresh);
+    EXPECT_TRUE(fresh.exists());
+    EXPECT_GT(fresh.id, created.id);
+    EXPECT_EQ(model.find(fresh.id)->name, "fay");
+    EXPECT_TRUE(co_await async_remove(model, fresh));
+    EXPECT_FALSE(fresh.exists());
+    EXPECT_FALSE(model.find(fresh.id).has_value());
     EXPECT_EQ(co_await async_remove(*conn, QueryBuilder(people).where("id", created.id), use_awaitable), 1u);
     const Fields unknown{{"no_such_column", 1}};
     EXPECT_THROW((void)async_create(model, unknown, use_awaitable), UsageError);

@@ -82,10 +82,28 @@ class Entity : public T {
 
 namespace detail {
 
+template <Modeled T>
+Value key_of(const T& obj);
+
 struct EntityAccess {
   template <class T>
   static void remember(Entity<T>& e, std::string_view origin) {
     e.remember(origin);
+  }
+  /// Whether column `c` differs from what was loaded or last saved.
+  template <class T, class Col>
+  static bool changed(const Entity<T>& e, const Col& c) {
+    return e.changed(c);
+  }
+  /// The key as loaded or last saved (what the row is found by).
+  template <class T>
+  static Value original_key(const Entity<T>& e) {
+    return key_of(e.m_original);
+  }
+  /// Marks it deleted (exists() is false).
+  template <class T>
+  static void forget(Entity<T>& e) {
+    e.m_exists = false;
   }
 };
 
