@@ -113,6 +113,50 @@ awaitable<R> on_worker(detail::ConnectionCore& core, F f) {
 
 using Channel = asio::experimental::concurrent_channel<void(boost::system::error_code)>;
 
+/// A new session in the slot the pool kept: opened on the loop when the
+/// engine can (PostgreSQL: PQconnectStart and PQconnectPoll, waiting on the
+/// socket here; the connect's deadline a timer), else on a worker.
+awaitable<Pool::Lease> open(detail::ConnectionCore& core, Pool& pool, std::chrono::steady_clock::time_point deadline) {
+  std::unique_ptr<driver::PendingSession> pending = pool.start_reserved();
+  if (!pending) co_return co_await on_worker<Pool::Lease>(core, [&pool, deadline] { return pool.open_reserved(deadline); });
+  auto io = co_await asio::this_coro::executor;
+  using namespace asio::experimental::awaitable_operators;
+  std::exception_ptr given_up;
+  try {
+    asio::posix::stream_descriptor socket(io);
+    asio::steady_timer limit(io, pending->deadline());
+    const bool bounded = pending->deadline() != std::chrono::steady_clock::time_point::max();
+    for (driver::AsyncSession::Wait wait = pending->start(); wait != driver::AsyncSession::Wait::done;) {
+      socket.assign(pending->socket());  // it may change from one poll to the next
+      const auto kind = wait == driver::AsyncSession::Wait::read ? asio::posix::descriptor_base::wait_read
+                                                                 : asio::posix::descriptor_base::wait_write;
+      bool expired = false;
+      try {
+        if (bounded) {
+          auto first = co_await (socket.async_wait(kind, use_awaitable) || limit.async_wait(use_awaitable));
+          expired = first.index() == 1;
+        } else {
+          co_await socket.async_wait(kind, use_awaitable);
+        }
+      } catch (...) {
+        (void)socket.release();  // the pending session owns it
+        throw;
+      }
+      (void)socket.release();
+      if (expired) break;  // finish() says it timed out
+      wait = pending->poll();
+    }
+  } catch (...) {
+    given_up = std::current_exception();  // cancelled while connecting
+  }
+  if (given_up) {
+    pending.reset();  // closes the half-open connection
+    pool.abandon_reserved();
+    std::rethrow_exception(given_up);
+  }
+  co_return pool.finish_reserved(*pending);
+}
+
 /// A session from `pool` without blocking the loop: one idle now, a new one
 /// opened on a worker, or the next one given back, handed to this waiter
 /// by the pool in the order the waits began (until the pool's
@@ -131,7 +175,7 @@ awaitable<Pool::Lease> acquire(detail::ConnectionCore& core, Pool& pool) {
   for (;;) {
     Pool::Ready ready = pool.acquire_or_wait({});  // the common case: a session now, nothing made to wait with
     if (ready.lease) co_return std::move(ready.lease);
-    if (ready.open) co_return co_await on_worker<Pool::Lease>(core, [&pool, deadline] { return pool.open_reserved(deadline); });
+    if (ready.open) co_return co_await open(core, pool, deadline);
     auto woken = std::make_shared<Channel>(io, 1);
     auto waiting = std::make_shared<Waiting>();
     // The wake comes from the thread that gives a session back; it keeps the
@@ -149,7 +193,7 @@ awaitable<Pool::Lease> acquire(detail::ConnectionCore& core, Pool& pool) {
       (void)woken->try_send(boost::system::error_code());
     });
     if (ready.lease) co_return std::move(ready.lease);
-    if (ready.open) co_return co_await on_worker<Pool::Lease>(core, [&pool, deadline] { return pool.open_reserved(deadline); });
+    if (ready.open) co_return co_await open(core, pool, deadline);
     // One channel gets the wake or the deadline (the timer sends timed_out
     // into it): no coroutine per waiter besides this one.
     asio::steady_timer timer(io, deadline);

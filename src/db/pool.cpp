@@ -323,17 +323,53 @@ Pool::Lease Pool::open_counted(Clock::time_point deadline) {
     const auto opened = coarse_now();
     return Lease(this, std::move(s), opened, opened);
   } catch (Error& e) {
-    closed(1);
-    {
-      std::lock_guard lock(m_mutex);
-      --m_open;
-    }
-    m_cv.notify_one();
-    wake_next();
+    open_failed();
     e.add_context({m_cfg.name, m_host_name, this->role(), {}});
     throw;
   }
 }
+
+void Pool::open_failed() noexcept {
+  closed(1);
+  {
+    std::lock_guard lock(m_mutex);
+    --m_open;
+  }
+  m_cv.notify_one();
+  wake_next();
+}
+
+std::unique_ptr<driver::PendingSession> Pool::start_reserved() {
+  if (m_budget && !m_budget->take(this, Clock::now())) return nullptr;  // open_reserved() waits for the cap
+  std::unique_ptr<driver::PendingSession> pending;
+  try {
+    pending = m_engine.connect_start(driver::Target{m_cfg, m_options, m_host ? &*m_host : nullptr});
+  } catch (Error& e) {
+    open_failed();
+    e.add_context({m_cfg.name, m_host_name, this->role(), {}});
+    throw;
+  }
+  if (!pending) closed(1);  // the engine cannot: open_reserved() takes the cap's share again
+  return pending;
+}
+
+Pool::Lease Pool::finish_reserved(driver::PendingSession& pending) {
+  try {
+    auto s = pending.finish();
+    {
+      std::lock_guard lock(m_mutex);
+      ++m_created;
+    }
+    const auto opened = coarse_now();
+    return Lease(this, std::move(s), opened, opened);
+  } catch (Error& e) {
+    open_failed();
+    e.add_context({m_cfg.name, m_host_name, this->role(), {}});
+    throw;
+  }
+}
+
+void Pool::abandon_reserved() noexcept { open_failed(); }
 
 Pool::Ready Pool::acquire_or_wait(Wake wake) {
   const auto now = coarse_now();

@@ -116,6 +116,8 @@ void Engine::validate(const ConnectionConfig& cfg, const Options&) const {
                       " engine opens a file: hosts and read_hosts do not apply (remove them)");
 }
 
+std::unique_ptr<PendingSession> Engine::connect_start(const Target&) const { return nullptr; }
+
 std::string Engine::describe(const ConnectionConfig& cfg, const Endpoint* host) const {
   return host ? host->to_string() : cfg.database;
 }

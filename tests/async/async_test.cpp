@@ -9,9 +9,13 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <future>
 #include <thread>
 
@@ -524,3 +528,105 @@ TEST_P(Async, EncryptedMariaDbRunsOnAWorkerAndIsCancelledToo) {
 
 INSTANTIATE_TEST_SUITE_P(Engines, Async, ::testing::Values("sqlite", "postgres", "pgbouncer", "mysql"),
                          [](const auto& param) { return param.param; });
+
+namespace {
+/// The threads of this process now.
+std::size_t thread_count() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& t : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
+}  // namespace
+
+// A PostgreSQL session opens on the loop (PQconnectStart, PQconnectPoll):
+// sixteen statements over a fresh pool of four open its sessions and run
+// without a single worker thread starting.
+TEST_P(Async, PostgresSessionsOpenOnTheLoopWithoutAWorkerThread) {
+  if (ctx.name != "postgres" && ctx.name != "pgbouncer") GTEST_SKIP() << ctx.name << " connects on a worker";
+  DatabaseConfig fresh_cfg = cfg;
+  for (auto& c : fresh_cfg.connections)
+    if (c.name == "main") c.pool.max = 4;
+  Database fresh(fresh_cfg);
+  Connection& main = fresh.connection("main");
+  // Asio starts its system executor's threads once per process, at the first operation.
+  run([&]() -> awaitable<void> { (void)co_await async_select(*conn, "SELECT 1", {}, use_awaitable); });
+  const std::size_t before = thread_count();
+  std::vector<int> answers(16, 0);
+  std::vector<std::size_t> which(16);
+  for (std::size_t i = 0; i < which.size(); ++i) which[i] = i;
+  run([&]() -> awaitable<void> {
+    co_await plexus::for_each(which, 16, [&](std::size_t i) -> awaitable<void> {
+      // On the primary: a replica's route may check its lag on a worker.
+      const Result r = co_await async_query(main.on_primary(), "SELECT ? + 1 AS n", values(static_cast<int>(i)),
+                                            Intent::read, use_awaitable);
+      answers[i] = r[0][0].as<int>();
+    });
+  });
+  for (int i = 0; i < 16; ++i) EXPECT_EQ(answers[static_cast<std::size_t>(i)], i + 1);
+  EXPECT_EQ(main.pool_stats().open, 4u) << "the pool opened its four sessions";
+  EXPECT_EQ(thread_count(), before) << "a worker thread started: a session was opened off the loop";
+  // The session it opened is set up as the blocking connect sets it up.
+  EXPECT_EQ(main.scalar("SHOW TimeZone").as<std::string>(), "UTC");
+}
+
+// A connect that fails on the loop fails as the blocking connect does:
+// refused at once, or timed out after connect_timeout while the loop goes on
+// serving (a timer on the same thread keeps ticking).
+TEST_P(Async, AConnectOnTheLoopIsRefusedOrTimesOutAsTheBlockingOneDoes) {
+  if (ctx.name != "postgres" && ctx.name != "pgbouncer") GTEST_SKIP() << ctx.name << " connects on a worker";
+  DatabaseConfig dc;
+  auto down = *cfg.find("main");
+  down.hosts.at(0).port = 1;
+  dc.add("down", down);
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 8), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  auto silent = *cfg.find("main");
+  silent.hosts.at(0).port = ntohs(addr.sin_port);
+  silent.options["connect_timeout"] = "2";
+  dc.add("silent", silent);
+  Database ddb(dc);
+  int ticks = 0;
+  std::chrono::steady_clock::duration waited{};
+  run([&]() -> awaitable<void> {
+    try {
+      (void)co_await async_select(ddb.connection("down"), "SELECT 1", {}, use_awaitable);
+      ADD_FAILURE() << "a connect to a closed port succeeded";
+    } catch (const ConnectionError& e) {
+      EXPECT_TRUE(e.is_connection_refused()) << e.what();
+      EXPECT_NE(std::string(e.what()).find("'down'"), std::string::npos) << e.what();
+    }
+    using namespace asio::experimental::awaitable_operators;
+    asio::steady_timer tick(co_await asio::this_coro::executor);
+    bool connecting = true;
+    auto ticker = [&]() -> awaitable<void> {
+      while (connecting) {
+        tick.expires_after(50ms);
+        co_await tick.async_wait(use_awaitable);
+        ++ticks;
+      }
+    };
+    asio::co_spawn(co_await asio::this_coro::executor, ticker(), asio::detached);
+    const auto start = std::chrono::steady_clock::now();
+    try {
+      (void)co_await async_select(ddb.connection("silent"), "SELECT 1", {}, use_awaitable);
+      ADD_FAILURE() << "a connect to a server that never answers succeeded";
+    } catch (const ConnectionError& e) {
+      EXPECT_TRUE(e.is_connection_timed_out()) << e.what();
+      EXPECT_NE(std::string(e.what()).find("'silent'"), std::string::npos) << e.what();
+    }
+    waited = std::chrono::steady_clock::now() - start;
+    connecting = false;
+  });
+  ::close(fd);
+  EXPECT_GE(waited, 1900ms);
+  EXPECT_LT(waited, 6s);
+  EXPECT_GE(ticks, 20) << "the loop was blocked while it connected";
+  EXPECT_EQ(ddb.connection("silent").pool_stats().open, 0u) << "the slot of the failed connect is free again";
+}

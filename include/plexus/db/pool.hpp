@@ -23,6 +23,7 @@ namespace driver {  // the engine contract (plexus/driver/engine.hpp), not shown
 class Engine;
 class Options;
 class Session;
+class PendingSession;
 }  // namespace driver
 
 struct PoolStats {
@@ -138,6 +139,17 @@ class Pool {
   /// where blocking is fine). Waits for the global cap until `deadline`.
   /// @throws as acquire() does; the slot is freed.
   [[nodiscard]] Lease open_reserved(std::chrono::steady_clock::time_point deadline);
+  /// Starts opening a session in the slot acquire_or_wait() kept, without
+  /// blocking: when the engine can (Engine::connect_start) and the global
+  /// connection cap has room now. nullptr otherwise: call open_reserved()
+  /// where blocking is fine. Then finish_reserved(), or abandon_reserved().
+  /// @throws as open_reserved() does; the slot is freed.
+  [[nodiscard]] std::unique_ptr<driver::PendingSession> start_reserved();
+  /// The session start_reserved() opened, as a lease.
+  /// @throws the connect's error (with this pool's connection and host); the slot is freed.
+  [[nodiscard]] Lease finish_reserved(driver::PendingSession& pending);
+  /// Frees the slot of a start_reserved() whose connect was given up (cancelled).
+  void abandon_reserved() noexcept;
   /// Withdraws a wait; false when its wake was already called (or is being
   /// called): a lease it brings goes back when it is dropped, an empty one
   /// the caller hands on with wake_next().
@@ -181,6 +193,8 @@ class Pool {
   };
   /// Takes the session of `lease` back (parked, kept idle, or closed when `broken`).
   void give_back(Lease& lease, bool broken) noexcept;
+  /// A reserved slot whose session could not be opened: freed, the next waiter woken.
+  void open_failed() noexcept;
   /// Gives `lease`'s session to the first acquire_or_wait() waiter; false when none waits.
   bool hand_to_waiter(Lease& lease, std::chrono::steady_clock::time_point created,
                       std::chrono::steady_clock::time_point now) noexcept;

@@ -47,6 +47,26 @@ class AsyncSession {
   virtual void cancel() = 0;
 };
 
+class Session;
+
+/// A session being opened without blocking (Engine::connect_start), for an
+/// event loop: start() says what to wait for first; the loop waits until
+/// socket() is ready for that, calls poll(), and repeats until Wait::done or
+/// until deadline() passes; finish() then returns the open session, or
+/// throws the error connect() would have thrown (a timed-out one when the
+/// deadline came first). The socket may change from one poll() to the next.
+class PendingSession {
+ public:
+  virtual ~PendingSession() = default;
+  [[nodiscard]] virtual AsyncSession::Wait start() = 0;
+  [[nodiscard]] virtual int socket() const noexcept = 0;
+  [[nodiscard]] virtual AsyncSession::Wait poll() = 0;
+  /// When the connect gives up (the engine's connect timeout); max() for never.
+  [[nodiscard]] virtual std::chrono::steady_clock::time_point deadline() const noexcept = 0;
+  /// @throws plexus::Error as connect() does.
+  [[nodiscard]] virtual std::unique_ptr<Session> finish() = 0;
+};
+
 /// One open connection to one server (or one SQLite file). Not thread-safe:
 /// the pool hands a session to one user at a time.
 class Session {

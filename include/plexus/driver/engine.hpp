@@ -143,6 +143,12 @@ class Engine {
   virtual void validate(const ConnectionConfig& cfg, const Options& options) const;
   /// Opens a session. @throws ConnectionError (never containing the password).
   [[nodiscard]] virtual std::unique_ptr<Session> connect(const Target& target) const = 0;
+  /// Starts opening a session without blocking (see PendingSession), or
+  /// nullptr when the engine cannot (the default): the asynchronous API then
+  /// runs connect() on a worker. What `target` refers to must outlive the
+  /// pending session.
+  /// @throws ConnectionError as connect() does, for what fails at once.
+  [[nodiscard]] virtual std::unique_ptr<PendingSession> connect_start(const Target& target) const;
   /// How to name the target in logs and errors: "127.0.0.1:5432", "/path/app.db".
   [[nodiscard]] virtual std::string describe(const ConnectionConfig& cfg, const Endpoint* host) const;
   /// Whether a pool may hold more than one session to the same target

@@ -133,6 +133,13 @@ class Engine final : public driver::Engine {
     not_in_this_build(t, "libpq-dev");
 #endif
   }
+  std::unique_ptr<driver::PendingSession> connect_start(const driver::Target& t) const override {
+#if PLEXUS_ENGINE_ENABLED
+    return std::make_unique<PendingSession>(t);
+#else
+    not_in_this_build(t, "libpq-dev");
+#endif
+  }
 };
 
 }  // namespace

@@ -176,13 +176,12 @@ bool await_result(PGconn* conn, std::chrono::steady_clock::time_point deadline) 
   return true;
 }
 
-Session::Session(const driver::Target& target) {
+ConnectParams::ConnectParams(const driver::Target& target) {
   const ConnectionConfig& cfg = target.config;
   const Endpoint* host = target.host;
-  std::vector<std::string> keys, vals;
   auto add = [&](std::string k, std::string v) {
     keys.push_back(std::move(k));
-    vals.push_back(std::move(v));
+    values.push_back(std::move(v));
   };
   std::string hosts, ports;
   // Every pool connects to its one host: with several primary candidates the
@@ -207,45 +206,147 @@ Session::Session(const driver::Target& target) {
     add(k, k == "keepalives" ? (v == "true" ? "1" : "0") : v);
   }
   if (opts.given("ssl") && !opts.given("sslmode")) add("sslmode", opts.flag("ssl") ? "require" : "disable");
-  const auto cache = opts.integer("statement_cache");
-  m_cache_enabled = cache > 0;
-  if (m_cache_enabled) m_cache_cap = static_cast<std::size_t>(cache);
-  m_timeout = cfg.query_timeout;
-
-  std::vector<const char*> k, v;
   for (std::size_t i = 0; i < keys.size(); ++i) {
-    k.push_back(keys[i].c_str());
-    v.push_back(vals[i].c_str());
+    key_ptrs.push_back(keys[i].c_str());
+    value_ptrs.push_back(values[i].c_str());
   }
-  k.push_back(nullptr);
-  v.push_back(nullptr);
+  key_ptrs.push_back(nullptr);
+  value_ptrs.push_back(nullptr);
+  // libpq enforces connect_timeout only in its blocking connect; how long a
+  // failed connect took tells a timeout from a refusal (its message does not).
+  connect_timeout = std::chrono::seconds(std::max<std::int64_t>(2, opts.integer("connect_timeout")));
+  bounded = opts.integer("connect_timeout") > 0;
+}
+
+std::string ConnectParams::setup_sql(const driver::Target& target) {
+  // Timestamps cross the wire in UTC; pgbouncer tracks TimeZone per client.
+  std::string sql = "SET TimeZone = 'UTC'";
+  if (target.config.read_only) sql += "; SET default_transaction_read_only = on";
+  return sql;
+}
+
+[[noreturn]] void ConnectParams::fail(PGconn* conn, bool slow) {
+  std::string msg = conn ? PQerrorMessage(conn) : "out of memory";
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  EngineError e{ErrorKind::connection, "cannot connect to PostgreSQL: " + msg, "08001", 0, {},
+                slow ? ConnectionFailure::timed_out : ConnectionFailure::refused};
+  raise(std::move(e));
+}
+
+Session::Session(const driver::Target& target) {
+  const ConnectParams params(target);
   const auto started = std::chrono::steady_clock::now();
-  m_conn = PQconnectdbParams(k.data(), v.data(), 0);
+  m_conn = PQconnectdbParams(params.key_ptrs.data(), params.value_ptrs.data(), 0);
   if (!m_conn || PQstatus(m_conn) != CONNECTION_OK) {
-    // libpq tells no cause apart from its message text: a connect that ran
-    // into connect_timeout timed out, any other failure was refused.
-    const auto limit = std::chrono::seconds(std::max<std::int64_t>(2, opts.integer("connect_timeout")));
-    const bool slow = std::chrono::steady_clock::now() - started >= limit - std::chrono::milliseconds(100);
-    std::string msg = m_conn ? PQerrorMessage(m_conn) : "out of memory";
-    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-    PQfinish(m_conn);
-    m_conn = nullptr;
-    EngineError e{ErrorKind::connection, "cannot connect to PostgreSQL: " + msg, "08001", 0, {},
-                  slow ? ConnectionFailure::timed_out : ConnectionFailure::refused};
-    raise(std::move(e));
+    const bool slow = std::chrono::steady_clock::now() - started >= params.connect_timeout - std::chrono::milliseconds(100);
+    PGconn* failed = std::exchange(m_conn, nullptr);
+    try {
+      ConnectParams::fail(failed, slow);
+    } catch (...) {
+      PQfinish(failed);
+      throw;
+    }
   }
-  // Server notices ("table … does not exist, skipping") are not errors; libpq
-  // would print them to stderr.
-  PQsetNoticeProcessor(m_conn, [](void*, const char*) {}, nullptr);
   try {
-    // Timestamps cross the wire in UTC; pgbouncer tracks TimeZone per client.
-    exec_simple("SET TimeZone = 'UTC'");
-    if (cfg.read_only) exec_simple("SET default_transaction_read_only = on");
+    exec_simple(ConnectParams::setup_sql(target).c_str());
   } catch (...) {
     PQfinish(m_conn);
     m_conn = nullptr;
     throw;
   }
+  configure(target);
+}
+
+Session::Session(PGconn* opened, const driver::Target& target) : m_conn(opened) { configure(target); }
+
+void Session::configure(const driver::Target& target) {
+  // Server notices ("table … does not exist, skipping") are not errors; libpq
+  // would print them to stderr.
+  PQsetNoticeProcessor(m_conn, [](void*, const char*) {}, nullptr);
+  const auto cache = target.options.integer("statement_cache");
+  m_cache_enabled = cache > 0;
+  if (m_cache_enabled) m_cache_cap = static_cast<std::size_t>(cache);
+  m_timeout = target.config.query_timeout;
+}
+
+// ---- opening a session without blocking ------------------------------------
+
+PendingSession::PendingSession(const driver::Target& target) : m_target(target), m_params(target) {
+  m_started = std::chrono::steady_clock::now();
+  m_conn = PQconnectStartParams(m_params.key_ptrs.data(), m_params.value_ptrs.data(), 0);
+}
+
+PendingSession::~PendingSession() { PQfinish(m_conn); }
+
+driver::AsyncSession::Wait PendingSession::start() {
+  if (!m_conn || PQstatus(m_conn) == CONNECTION_BAD) {
+    m_step = Step::failed;
+    return Wait::done;
+  }
+  // libpq's protocol: wait until the socket takes writes, then poll.
+  return Wait::write;
+}
+
+int PendingSession::socket() const noexcept { return m_conn ? PQsocket(m_conn) : -1; }
+
+std::chrono::steady_clock::time_point PendingSession::deadline() const noexcept {
+  return m_params.bounded ? m_started + m_params.connect_timeout : std::chrono::steady_clock::time_point::max();
+}
+
+driver::AsyncSession::Wait PendingSession::poll() {
+  if (m_step == Step::connecting) {
+    switch (PQconnectPoll(m_conn)) {
+      case PGRES_POLLING_READING: return Wait::read;
+      case PGRES_POLLING_WRITING: return Wait::write;
+      case PGRES_POLLING_FAILED: m_step = Step::failed; return Wait::done;
+      default: break;  // PGRES_POLLING_OK
+    }
+    // Connected: the session's settings, sent without waiting for the answer.
+    if (PQsetnonblocking(m_conn, 1) != 0 || !PQsendQuery(m_conn, ConnectParams::setup_sql(m_target).c_str())) {
+      m_step = Step::failed;
+      return Wait::done;
+    }
+    m_step = Step::setting;
+    return PQflush(m_conn) == 1 ? Wait::write : Wait::read;
+  }
+  if (m_step != Step::setting) return Wait::done;
+  if (PQflush(m_conn) == 1) return Wait::write;
+  if (!PQconsumeInput(m_conn)) {
+    m_step = Step::failed;
+    return Wait::done;
+  }
+  while (!PQisBusy(m_conn)) {
+    PGresult* r = PQgetResult(m_conn);
+    if (!r) {
+      m_step = m_setup_error.empty() ? Step::open : Step::failed;
+      return Wait::done;
+    }
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && m_setup_error.empty()) {
+      const char* e = PQresultErrorMessage(r);
+      m_setup_error = e && *e ? e : "the session's settings were refused";
+    }
+    PQclear(r);
+  }
+  return Wait::read;
+}
+
+std::unique_ptr<driver::Session> PendingSession::finish() {
+  if (m_step == Step::open) {
+    PQsetnonblocking(m_conn, 0);  // the blocking side's calls expect it so
+    return std::make_unique<Session>(std::exchange(m_conn, nullptr), m_target);
+  }
+  if (!m_setup_error.empty()) {
+    std::string msg = m_setup_error;
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+    raise(EngineError{ErrorKind::connection, "cannot set up the PostgreSQL session: " + msg, "08001", 0, {},
+                      ConnectionFailure::refused});
+  }
+  if (m_step == Step::failed) ConnectParams::fail(m_conn, false);
+  // Still connecting or setting up: the deadline came first.
+  raise(EngineError{ErrorKind::connection,
+                    "cannot connect to PostgreSQL: no answer within connect_timeout (" +
+                        std::to_string(m_params.connect_timeout.count()) + " s)",
+                    "08001", 0, {}, ConnectionFailure::timed_out});
 }
 
 Session::~Session() {

@@ -59,9 +59,25 @@ struct Prepared {
   std::vector<Oid> types;
 };
 
+/// libpq's connection keywords for a target, and what connecting needs besides.
+struct ConnectParams {
+  explicit ConnectParams(const driver::Target& target);
+  std::vector<std::string> keys, values;
+  std::vector<const char*> key_ptrs, value_ptrs;  ///< null-terminated, for PQconnect*Params
+  std::chrono::seconds connect_timeout{2};        ///< connect_timeout, at least 2 s (libpq's own floor)
+  bool bounded = false;                           ///< connect_timeout was given
+  /// The statements every new session runs first.
+  static std::string setup_sql(const driver::Target& target);
+  /// Throws the ConnectionError of a failed connect (libpq's message, never the password).
+  [[noreturn]] static void fail(PGconn* conn, bool slow);
+};
+
 class Session final : public driver::Session, public driver::AsyncSession {
  public:
+  /// Connects (blocking).
   explicit Session(const driver::Target& target);
+  /// Takes a connection PendingSession opened and set up.
+  Session(PGconn* opened, const driver::Target& target);
   ~Session() override;
 
   Result execute(std::string_view sql, std::span<const Value> params) override;
@@ -124,6 +140,8 @@ class Session final : public driver::Session, public driver::AsyncSession {
   /// Gathers the results of a sent query within query_timeout.
   PGresult* collect(std::string_view sql);
   void exec_simple(const char* sql);
+  /// What every session takes from its target: notices off, statement cache, query timeout.
+  void configure(const driver::Target& target);
   /// Rows and counts of one result (the session's type scratch is reused).
   Result materialise(PGresult* raw, Prepared* shape);
   /// Runs `sql` (prepared and cached, or simple without parameters when the
@@ -164,6 +182,29 @@ class Session final : public driver::Session, public driver::AsyncSession {
   Encoded m_enc;               // parameter scratch, reused by every execute
   std::vector<Oid> m_types;    // column type scratch
   std::vector<Value> m_row;    // execute_each's reused row buffer
+};
+
+/// A session opened without blocking: PQconnectStartParams and
+/// PQconnectPoll, then the setup statements sent and read without waiting.
+class PendingSession final : public driver::PendingSession {
+ public:
+  explicit PendingSession(const driver::Target& target);
+  ~PendingSession() override;
+  [[nodiscard]] driver::AsyncSession::Wait start() override;
+  [[nodiscard]] int socket() const noexcept override;
+  [[nodiscard]] driver::AsyncSession::Wait poll() override;
+  [[nodiscard]] std::chrono::steady_clock::time_point deadline() const noexcept override;
+  [[nodiscard]] std::unique_ptr<driver::Session> finish() override;
+
+ private:
+  using Wait = driver::AsyncSession::Wait;
+  enum class Step : std::uint8_t { connecting, setting, open, failed };
+  driver::Target m_target;
+  ConnectParams m_params;
+  PGconn* m_conn = nullptr;
+  Step m_step = Step::connecting;
+  std::string m_setup_error;
+  std::chrono::steady_clock::time_point m_started;
 };
 
 }  // namespace plexus::engine::postgres
