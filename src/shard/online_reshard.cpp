@@ -285,7 +285,8 @@ struct OnlineReshard::Impl {
 
   // ---- capture and fence on one layout's members ----
 
-  void install_capture(const Side& s, const std::vector<std::string>& tables) {
+  /// `sealed`: a fence made now starts sealed (a layout that does not serve yet).
+  void install_capture(const Side& s, const std::vector<std::string>& tables, bool sealed) {
     for (std::size_t m = 0; m < s.members.size(); ++m) {
       Connection& c = *s.members[m];
       auto primary = c.on_primary();
@@ -293,7 +294,8 @@ struct OnlineReshard::Impl {
       c.grammar().quote(fence, kFence);
       primary.execute("CREATE TABLE IF NOT EXISTS " + fence + " (tbl VARCHAR(191) PRIMARY KEY, sealed INTEGER NOT NULL)");
       for (const auto& t : tables) {
-        if (primary.table(kFence).where("tbl", t).count() == 0) primary.table(kFence).insert({{"tbl", t}, {"sealed", 0}});
+        if (primary.table(kFence).where("tbl", t).count() == 0)
+          primary.table(kFence).insert({{"tbl", t}, {"sealed", sealed ? 1 : 0}});
         const TableDescription d = describe_table(db, c.name(), t);
         std::string type;
         for (const auto& col : d.columns)
@@ -323,6 +325,16 @@ struct OnlineReshard::Impl {
     }
   }
 
+  /// Whether `member`'s fence for `table` is sealed now (no fence yet: no).
+  static bool sealed_now(Connection& member, const std::string& table) {
+    try {
+      return member.on_primary().table(kFence).where("tbl", table).where("sealed", 1).count() > 0;
+    } catch (const Error& e) {
+      if (!e.is_syntax()) throw;
+      return false;
+    }
+  }
+
   void seal(const Side& s, const std::vector<std::string>& tables, bool sealed) {
     // Sealing waits for the writes under way on each member (their triggers
     // hold a shared lock on the fence row); a write after it is refused.
@@ -349,9 +361,18 @@ struct OnlineReshard::Impl {
       // Plain references: clang 14 cannot capture structured bindings in a lambda.
       const std::vector<Value>& keys_there = entry.second.first;
       const std::vector<Fields>& rows_there = entry.second.second;
-      to.members[entry.first]->atomically([&](SingleTarget& tx) {
+      Connection& member = *to.members[entry.first];
+      // A layout that does not serve stays sealed against every other
+      // writer (a process that routed a write before the last cut-over and
+      // sends it late); the carry opens the fence inside its own transaction
+      // only: another writer's trigger waits for the fence row and reads it
+      // sealed again.
+      const bool sealed = sealed_now(member, table);
+      member.atomically([&](SingleTarget& tx) {
+        if (sealed) (void)tx.table(kFence).where("tbl", table).update({{"sealed", 0}});
         (void)tx.table(table).where_in(key, keys_there).remove();
         if (!rows_there.empty()) (void)tx.table(table).insert_many(rows_there);
+        if (sealed) (void)tx.table(kFence).where("tbl", table).update({{"sealed", 1}});
       });
     }
     return rows.size();
@@ -576,7 +597,7 @@ ReshardStatus OnlineReshard::start(std::string_view to_group, std::vector<std::s
   ReshardStatus st = I.current();
   // Capture first, then copy: a row written while the copy runs is either
   // read by the copy or recorded for the catch-up (or both).
-  I.install_capture(from, tables);
+  I.install_capture(from, tables, false);
   if (st.state == "copying") {
     st.rows_copied = 0;
     for (const auto& t : tables)
@@ -751,8 +772,9 @@ ReshardStatus OnlineReshard::switch_traffic() {
     }
     // Carry until what is left is small, so that the pause is short.
     for (int round = 0; round < 50 && I.backlog(from, st.tables) > I.opts.switch_backlog; ++round) (void)I.drain(from, to, st.tables, st);
-    // Changes made on the new layout after the switch are recorded too (for reverse()).
-    I.install_capture(to, st.tables);
+    // Changes made on the new layout after the switch are recorded too (for
+    // reverse()); its fence stays sealed until the cut-over opens it.
+    I.install_capture(to, st.tables, true);
   }
   st = I.cut_over(st, from, to, "switching", "switched");
   I.report(st);
@@ -767,8 +789,9 @@ ReshardStatus OnlineReshard::reverse() {
   Lease lease(I);
   Impl::Side from = I.side(I.group), to = I.side(st.to_group);
   st = I.cut_over(st, to, from, "reversing", "copied");
-  // The new layout takes the carried changes again (a later switch).
-  I.seal(to, st.tables, false);
+  // The new layout stays sealed: a process that routed a write to it before
+  // the reverse and sends it late is refused (and routed again), never
+  // accepted where nothing serves. Carries open the fence for themselves.
   I.report(st);
   return st;
 }
