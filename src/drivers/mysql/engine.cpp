@@ -87,11 +87,28 @@ class Engine final : public driver::Engine {
 
   std::unique_ptr<driver::Session> connect(const driver::Target& t) const override {
 #if PLEXUS_ENGINE_ENABLED
-    static std::once_flag once;  // the client library's global set-up, before any thread opens a session
-    std::call_once(once, [] { mysql_library_init(0, nullptr, nullptr); });
+    library_init();
     return std::make_unique<Session>(t);
 #else
     not_in_this_build(t, "libmariadb-dev");
+#endif
+  }
+  /// Without TLS only: Connector/C (GnuTLS) blocks inside its TLS handshake
+  /// even in mysql_real_connect_start, so such a session connects on a worker.
+  std::unique_ptr<driver::PendingSession> connect_start(const driver::Target& t) const override {
+#if PLEXUS_ENGINE_ENABLED
+    library_init();
+    auto pending = std::make_unique<PendingSession>(t);
+    if (!pending->plain()) return nullptr;
+    return pending;
+#else
+    not_in_this_build(t, "libmariadb-dev");
+#endif
+  }
+  static void library_init() {
+#if PLEXUS_ENGINE_ENABLED
+    static std::once_flag once;  // the client library's global set-up, before any thread opens a session
+    std::call_once(once, [] { mysql_library_init(0, nullptr, nullptr); });
 #endif
   }
 };

@@ -29,101 +29,192 @@ class Stream final : public RowSource {
 
 // ---- Session ---------------------------------------------------------------
 
-Session::Session(const driver::Target& target) {
+Handle::Handle(const driver::Target& target) {
   const ConnectionConfig& cfg = target.config;
-  const Endpoint* host = target.host;
   const driver::Options& opts = target.options;
-  m_db = mysql_init(nullptr);
-  if (!m_db) throw ConnectionError("cannot allocate a MySQL client handle");
-  mysql_options(m_db, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-  unsigned timeout = static_cast<unsigned>(opts.integer("connect_timeout"));
-  mysql_options(m_db, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+  db = mysql_init(nullptr);
+  if (!db) throw ConnectionError("cannot allocate a MySQL client handle");
+  mysql_options(db, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+  connect_timeout = static_cast<unsigned>(opts.integer("connect_timeout"));
+  mysql_options(db, MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout);
   if (cfg.query_timeout.count() > 0) {
     // The client library counts whole seconds per socket read/write.
     unsigned secs = static_cast<unsigned>((cfg.query_timeout.count() + 999) / 1000);
-    mysql_options(m_db, MYSQL_OPT_READ_TIMEOUT, &secs);
-    mysql_options(m_db, MYSQL_OPT_WRITE_TIMEOUT, &secs);
-    m_timeout = cfg.query_timeout;
+    mysql_options(db, MYSQL_OPT_READ_TIMEOUT, &secs);
+    mysql_options(db, MYSQL_OPT_WRITE_TIMEOUT, &secs);
   }
   my_bool report = 1;
-  mysql_options(m_db, MYSQL_REPORT_DATA_TRUNCATION, &report);
+  mysql_options(db, MYSQL_REPORT_DATA_TRUNCATION, &report);
   // The non-blocking calls (async.cpp) need their context made before the
   // connect; the blocking calls work the same with it.
-  mysql_options(m_db, MYSQL_OPT_NONBLOCK, nullptr);
+  mysql_options(db, MYSQL_OPT_NONBLOCK, nullptr);
   // The client's own packet limit (16 MB by default) would refuse large values
   // the server accepts; the server's max_allowed_packet is the one that counts.
   unsigned long max_packet = 1UL << 30;
-  mysql_options(m_db, MYSQL_OPT_MAX_ALLOWED_PACKET, &max_packet);
+  mysql_options(db, MYSQL_OPT_MAX_ALLOWED_PACKET, &max_packet);
   // The TLS settings mean what they mean for PostgreSQL (docs/engines.md):
   // disable (ssl = false) never encrypts; prefer (the default) encrypts when
   // the server offers it; require (ssl = true) refuses a session that is not
   // encrypted; verify-ca and verify-full also check the server's certificate
   // against sslrootcert (Connector/C checks the host name in both).
-  const std::string mode = opts.has("sslmode") ? opts.text("sslmode")
-                           : opts.has("ssl")   ? std::string(opts.flag("ssl") ? "require" : "disable")
-                                               : std::string("prefer");
-  const bool tls_wanted = mode != "disable";
-  m_tls_required = tls_wanted && mode != "prefer";
+  mode = opts.has("sslmode") ? opts.text("sslmode")
+         : opts.has("ssl")   ? std::string(opts.flag("ssl") ? "require" : "disable")
+                             : std::string("prefer");
+  tls_wanted = mode != "disable";
+  tls_required = tls_wanted && mode != "prefer";
   if (tls_wanted) {
     const auto file = [&](const char* key) { return opts.has(key) ? opts.text(key) : std::string(); };
     const std::string key = file("sslkey"), cert = file("sslcert"), ca = file("sslrootcert");
     const auto or_null = [](const std::string& v) { return v.empty() ? nullptr : v.c_str(); };
-    mysql_ssl_set(m_db, or_null(key), or_null(cert), or_null(ca), nullptr, nullptr);
+    mysql_ssl_set(db, or_null(key), or_null(cert), or_null(ca), nullptr, nullptr);
     // Connector/C asks the server for TLS only with this set (file names
     // alone do not), and still goes on in plain text when the server offers
     // none: prefer as it is; the required modes are checked once connected.
     my_bool ask = 1;
-    mysql_options(m_db, MYSQL_OPT_SSL_ENFORCE, &ask);
+    mysql_options(db, MYSQL_OPT_SSL_ENFORCE, &ask);
     my_bool verify = mode == "verify-full" || mode == "verify-ca" || mode == "verify_identity";
-    mysql_options(m_db, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
+    mysql_options(db, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
   }
-  m_cache_cap = static_cast<std::size_t>(opts.integer("statement_cache"));
-  const Endpoint* ep = host ? host : (cfg.hosts.empty() ? nullptr : &cfg.hosts.front());
-  const char* h = ep && ep->socket.empty() && !ep->host.empty() ? ep->host.c_str() : nullptr;
-  const char* sock = ep && !ep->socket.empty() ? ep->socket.c_str() : nullptr;
-  unsigned port = ep ? ep->port : 0;
+  ep = target.host ? target.host : (cfg.hosts.empty() ? nullptr : &cfg.hosts.front());
+  host = ep && ep->socket.empty() && !ep->host.empty() ? ep->host.c_str() : nullptr;
+  socket = ep && !ep->socket.empty() ? ep->socket.c_str() : nullptr;
+  port = ep ? ep->port : 0;
+}
+
+Handle::~Handle() {
+  if (db) mysql_close(db);
+}
+
+[[noreturn]] void Handle::fail(bool slow) {
+  unsigned code = mysql_errno(db);
+  std::string msg = mysql_error(db), state = mysql_sqlstate(db);
+  mysql_close(std::exchange(db, nullptr));
+  // Whatever the code (2003 nothing listening, 1045 login, 1049 database,
+  // 2013 handshake), a session that did not open was refused, unless it ran
+  // into connect_timeout.
+  EngineError e{ErrorKind::connection, "cannot connect to MySQL/MariaDB: " + msg, state == "HY000" ? "08001" : state,
+                static_cast<int>(code), {}, slow ? ConnectionFailure::timed_out : ConnectionFailure::refused};
+  raise(std::move(e));
+}
+
+Session::Session(const driver::Target& target) {
+  Handle h(target);
+  const ConnectionConfig& cfg = target.config;
   const auto started = std::chrono::steady_clock::now();
   // CLIENT_FOUND_ROWS: an UPDATE reports the rows it matched, as PostgreSQL
   // and SQLite do, not only those whose values changed.
-  if (!mysql_real_connect(m_db, h, cfg.username.c_str(), cfg.password.c_str(),
-                          cfg.database.empty() ? nullptr : cfg.database.c_str(), port, sock, CLIENT_FOUND_ROWS)) {
-    unsigned code = mysql_errno(m_db);
-    std::string msg = mysql_error(m_db), state = mysql_sqlstate(m_db);
-    mysql_close(m_db);
-    m_db = nullptr;
-    // Whatever the code (2003 nothing listening, 1045 login, 1049 database,
-    // 2013 handshake), a session that did not open was refused, unless it ran
-    // into connect_timeout.
-    const bool slow = std::chrono::steady_clock::now() - started >= std::chrono::seconds(timeout) - std::chrono::milliseconds(100);
-    EngineError e{ErrorKind::connection, "cannot connect to MySQL/MariaDB: " + msg, state == "HY000" ? "08001" : state,
-                  static_cast<int>(code), {}, slow ? ConnectionFailure::timed_out : ConnectionFailure::refused};
-    raise(std::move(e));
-  }
-  // Connector/C falls back to plain text when the server offers no TLS even
-  // with TLS enforced: the session itself says whether it is encrypted.
-  if (m_tls_required && mysql_get_ssl_cipher(m_db) == nullptr) {
-    mysql_close(m_db);
-    m_db = nullptr;
-    raise({ErrorKind::connection,
-           "cannot connect to MySQL/MariaDB: TLS is required (sslmode = " + mode +
-               ") but the server did not encrypt the session; turn TLS on at the server (ssl_cert, ssl_key) or "
-               "set sslmode = prefer to accept a plain session",
-           "08001", 0, {}, ConnectionFailure::refused});
-  }
-  m_encrypted = mysql_get_ssl_cipher(m_db) != nullptr;
-  m_mariadb = std::string_view(mysql_get_server_info(m_db)).find("MariaDB") != std::string_view::npos;
-  m_thread_id = mysql_thread_id(m_db);
-  if (ep) m_target = *ep;
-  m_user = cfg.username;
-  m_password = cfg.password;
+  if (!mysql_real_connect(h.db, h.host, cfg.username.c_str(), cfg.password.c_str(),
+                          cfg.database.empty() ? nullptr : cfg.database.c_str(), h.port, h.socket, kClientFlags))
+    h.fail(std::chrono::steady_clock::now() - started >= std::chrono::seconds(h.connect_timeout) - std::chrono::milliseconds(100));
+  adopt(h, target);
   try {
-    simple("SET time_zone = '+00:00'");
-    if (cfg.read_only) simple("SET SESSION TRANSACTION READ ONLY");
+    for (const auto& sql : setup_sql(target)) simple(sql.c_str());
   } catch (...) {
     mysql_close(m_db);
     m_db = nullptr;
     throw;
   }
+}
+
+Session::Session(Handle& opened, const driver::Target& target) { adopt(opened, target); }
+
+std::vector<std::string> Session::setup_sql(const driver::Target& target) {
+  std::vector<std::string> out{"SET time_zone = '+00:00'"};
+  if (target.config.read_only) out.emplace_back("SET SESSION TRANSACTION READ ONLY");
+  return out;
+}
+
+void Session::adopt(Handle& h, const driver::Target& target) {
+  const ConnectionConfig& cfg = target.config;
+  // Connector/C falls back to plain text when the server offers no TLS even
+  // with TLS enforced: the session itself says whether it is encrypted.
+  if (h.tls_required && mysql_get_ssl_cipher(h.db) == nullptr) {
+    raise({ErrorKind::connection,
+           "cannot connect to MySQL/MariaDB: TLS is required (sslmode = " + h.mode +
+               ") but the server did not encrypt the session; turn TLS on at the server (ssl_cert, ssl_key) or "
+               "set sslmode = prefer to accept a plain session",
+           "08001", 0, {}, ConnectionFailure::refused});
+  }
+  m_db = std::exchange(h.db, nullptr);
+  m_tls_required = h.tls_required;
+  if (cfg.query_timeout.count() > 0) m_timeout = cfg.query_timeout;
+  m_cache_cap = static_cast<std::size_t>(target.options.integer("statement_cache"));
+  m_encrypted = mysql_get_ssl_cipher(m_db) != nullptr;
+  m_mariadb = std::string_view(mysql_get_server_info(m_db)).find("MariaDB") != std::string_view::npos;
+  m_thread_id = mysql_thread_id(m_db);
+  if (h.ep) m_target = *h.ep;
+  m_user = cfg.username;
+  m_password = cfg.password;
+}
+
+// ---- opening a session without blocking ------------------------------------
+
+namespace {
+driver::AsyncSession::Wait wait_for(int status) {
+  if (status == 0) return driver::AsyncSession::Wait::done;
+  if (status & MYSQL_WAIT_WRITE) return driver::AsyncSession::Wait::write;
+  return driver::AsyncSession::Wait::read;  // read, or only Connector/C's own timeout (ours is the deadline)
+}
+int ready_for(driver::AsyncSession::Wait w) { return w == driver::AsyncSession::Wait::write ? MYSQL_WAIT_WRITE : MYSQL_WAIT_READ; }
+}  // namespace
+
+PendingSession::PendingSession(const driver::Target& target)
+    : m_target(target), m_handle(target), m_setup(Session::setup_sql(target)) {
+  m_deadline = m_handle.connect_timeout > 0
+                   ? std::chrono::steady_clock::now() + std::chrono::seconds(m_handle.connect_timeout)
+                   : std::chrono::steady_clock::time_point::max();
+}
+
+driver::AsyncSession::Wait PendingSession::start() {
+  const ConnectionConfig& cfg = m_target.config;
+  MYSQL* ret = nullptr;
+  const int status = mysql_real_connect_start(&ret, m_handle.db, m_handle.host, cfg.username.c_str(), cfg.password.c_str(),
+                                              cfg.database.empty() ? nullptr : cfg.database.c_str(), m_handle.port,
+                                              m_handle.socket, kClientFlags);
+  return step(status, ret != nullptr);
+}
+
+driver::AsyncSession::Wait PendingSession::poll() {
+  if (m_step == Step::connecting) {
+    MYSQL* ret = nullptr;
+    const int status = mysql_real_connect_cont(&ret, m_handle.db, ready_for(m_waiting));
+    return step(status, ret != nullptr);
+  }
+  if (m_step == Step::setting) {
+    int err = 0;
+    const int status = mysql_real_query_cont(&err, m_handle.db, ready_for(m_waiting));
+    return step(status, err == 0);
+  }
+  return Wait::done;
+}
+
+driver::AsyncSession::Wait PendingSession::step(int status, bool ok) {
+  if (status != 0) return m_waiting = wait_for(status);
+  if (!ok) {
+    m_step = Step::failed;
+    return Wait::done;
+  }
+  // Connected, or one setting answered: the next setting, or open.
+  if (m_step == Step::connecting) m_step = Step::setting;
+  if (m_next < m_setup.size()) {
+    const std::string& sql = m_setup[m_next++];
+    int err = 0;
+    const int st = mysql_real_query_start(&err, m_handle.db, sql.c_str(), static_cast<unsigned long>(sql.size()));
+    return step(st, err == 0);
+  }
+  m_step = Step::open;
+  return Wait::done;
+}
+
+int PendingSession::socket() const noexcept { return m_handle.db ? static_cast<int>(mysql_get_socket(m_handle.db)) : -1; }
+
+std::unique_ptr<driver::Session> PendingSession::finish() {
+  if (m_step == Step::open) return std::make_unique<Session>(m_handle, m_target);
+  if (m_step == Step::failed) m_handle.fail(false);
+  raise(EngineError{ErrorKind::connection,
+                    "cannot connect to MySQL/MariaDB: no answer within connect_timeout (" +
+                        std::to_string(m_handle.connect_timeout) + " s)",
+                    "08001", 0, {}, ConnectionFailure::timed_out});
 }
 
 Session::~Session() {

@@ -91,9 +91,37 @@ class Statement {
   bool m_active = false;
 };
 
+/// CLIENT_FOUND_ROWS: an UPDATE reports the rows it matched, as PostgreSQL
+/// and SQLite do, not only those whose values changed.
+inline constexpr unsigned long kClientFlags = CLIENT_FOUND_ROWS;
+
+/// A client handle made for a target with every option set, not yet
+/// connected (closed when it goes, unless a Session took it).
+struct Handle {
+  explicit Handle(const driver::Target& target);
+  ~Handle();
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  /// Throws the ConnectionError of the failed connect (closes the handle).
+  [[noreturn]] void fail(bool slow);
+  MYSQL* db = nullptr;
+  unsigned connect_timeout = 0;
+  std::string mode;  ///< sslmode as given, or prefer
+  bool tls_wanted = false, tls_required = false;
+  const Endpoint* ep = nullptr;
+  const char* host = nullptr;
+  const char* socket = nullptr;
+  unsigned port = 0;
+};
+
 class Session final : public driver::Session, public driver::AsyncSession {
  public:
+  /// Connects (blocking).
   explicit Session(const driver::Target& target);
+  /// Takes the connection of a handle PendingSession opened and set up.
+  Session(Handle& opened, const driver::Target& target);
+  /// The statements every new session runs first.
+  static std::vector<std::string> setup_sql(const driver::Target& target);
   ~Session() override;
 
   Result execute(std::string_view sql, std::span<const Value> params) override;
@@ -172,6 +200,8 @@ class Session final : public driver::Session, public driver::AsyncSession {
 
   MYSQL* m_db = nullptr;
   bool m_broken = false;
+  /// Takes the handle's connection (refused when TLS was required and the session is plain).
+  void adopt(Handle& h, const driver::Target& target);
   bool m_mariadb = false;  // GTID functions differ between MariaDB and MySQL
   bool m_tls_required = false;  // sslmode asks for an encrypted session
   bool m_encrypted = false;     // the session is encrypted (TLS)
@@ -188,6 +218,33 @@ class Session final : public driver::Session, public driver::AsyncSession {
   std::size_t m_cache_cap = 256;
   detail::StatementCache<std::unique_ptr<Statement>> m_cache;
   std::vector<Value> m_row;  // execute_each's reused row buffer
+};
+
+/// A session opened without blocking (a session without TLS: Connector/C
+/// as Debian builds it blocks inside its TLS handshake): the connect, then
+/// the setup statements, through the _start/_cont calls.
+class PendingSession final : public driver::PendingSession {
+ public:
+  explicit PendingSession(const driver::Target& target);
+  [[nodiscard]] bool plain() const noexcept { return !m_handle.tls_wanted; }
+  [[nodiscard]] driver::AsyncSession::Wait start() override;
+  [[nodiscard]] int socket() const noexcept override;
+  [[nodiscard]] driver::AsyncSession::Wait poll() override;
+  [[nodiscard]] std::chrono::steady_clock::time_point deadline() const noexcept override { return m_deadline; }
+  [[nodiscard]] std::unique_ptr<driver::Session> finish() override;
+
+ private:
+  using Wait = driver::AsyncSession::Wait;
+  enum class Step : std::uint8_t { connecting, setting, open, failed };
+  /// What a _start/_cont call answered: wait again, or go on to the next step.
+  Wait step(int status, bool ok);
+  driver::Target m_target;
+  Handle m_handle;
+  std::vector<std::string> m_setup;
+  std::size_t m_next = 0;
+  Step m_step = Step::connecting;
+  Wait m_waiting = Wait::write;
+  std::chrono::steady_clock::time_point m_deadline;
 };
 
 }  // namespace plexus::engine::mysql
