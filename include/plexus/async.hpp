@@ -80,6 +80,29 @@ struct QueryArgs {
 /// a plain callback, use_future) is replaced by default_io_context().
 void start_query(Connection& c, boost::asio::any_io_executor io, QueryArgs args, ResultHandler handler);
 
+/// A batch of the asynchronous API: `sql` once per set of `sets`.
+struct BatchArgs {
+  std::string sql;
+  std::vector<std::vector<Value>> sets;
+  Intent intent = Intent::write;
+  RouteOptions route;
+};
+using BatchHandler = boost::asio::any_completion_handler<void(std::exception_ptr, std::vector<Result>)>;
+
+/// Routes and runs the batch `args` on `c` (a write: in a transaction of its own).
+void start_batch(Connection& c, boost::asio::any_io_executor io, BatchArgs args, BatchHandler handler);
+
+template <class Token>
+auto initiate_batch(Connection& c, BatchArgs args, Token&& token) {
+  return boost::asio::async_initiate<Token, void(std::exception_ptr, std::vector<Result>)>(
+      [&c](auto handler, BatchArgs a) {
+        boost::asio::any_io_executor io =
+            boost::asio::get_associated_executor(handler, default_io_context().get_executor());
+        start_batch(c, std::move(io), std::move(a), BatchHandler(std::move(handler)));
+      },
+      token, std::move(args));
+}
+
 template <class Token>
 auto initiate_query(Connection& c, QueryArgs args, Token&& token) {
   return boost::asio::async_initiate<Token, void(std::exception_ptr, Result)>(
@@ -160,6 +183,28 @@ auto async_execute(Target&& c, std::string sql, std::vector<Value> params, Token
   return async_query(std::forward<Target>(c), std::move(sql), std::move(params), Intent::write, std::forward<Token>(token));
 }
 
+/// Connection::select_batch: `sql` once for each parameter set, on one
+/// session, routed as a read (may go to a replica). PostgreSQL sends the
+/// statements together in one pipeline (a round trip per 128); other
+/// engines run them one after another on the session. Completes with one
+/// Result per set (signature `void(std::exception_ptr, std::vector<Result>)`).
+template <class Token>
+auto async_select_batch(Connection& c, std::string sql, std::vector<std::vector<Value>> sets, Token&& token) {
+  return async_detail::initiate_batch(c, {std::move(sql), std::move(sets), Intent::read, {}}, std::forward<Token>(token));
+}
+/// The same through a routed view (conn.with(uow), on_primary(), on_replica()).
+template <class Token>
+auto async_select_batch(const RoutedConnection& c, std::string sql, std::vector<std::vector<Value>> sets, Token&& token) {
+  return async_detail::initiate_batch(c.connection(), {std::move(sql), std::move(sets), Intent::read, c.options()},
+                                      std::forward<Token>(token));
+}
+/// Connection::execute_batch: the same as a write, on the primary, all or
+/// nothing (in a transaction of its own, as the blocking call).
+template <class Token>
+auto async_execute_batch(Connection& c, std::string sql, std::vector<std::vector<Value>> sets, Token&& token) {
+  return async_detail::initiate_batch(c, {std::move(sql), std::move(sets), Intent::write, {}}, std::forward<Token>(token));
+}
+
 class AsyncTransaction;
 
 namespace async_detail {
@@ -196,6 +241,18 @@ class AsyncTransaction {
   }
   [[nodiscard]] boost::asio::awaitable<Result> execute(std::string sql, std::vector<Value> params = {}) {
     return query(std::move(sql), std::move(params), Intent::write);
+  }
+  /// A batch in the transaction (Transaction::select_batch/execute_batch):
+  /// pipelined on PostgreSQL, one statement after another elsewhere.
+  [[nodiscard]] boost::asio::awaitable<std::vector<Result>> batch(std::string sql, std::vector<std::vector<Value>> sets,
+                                                                  Intent intent);
+  [[nodiscard]] boost::asio::awaitable<std::vector<Result>> select_batch(std::string sql,
+                                                                         std::vector<std::vector<Value>> sets) {
+    return batch(std::move(sql), std::move(sets), Intent::read);
+  }
+  [[nodiscard]] boost::asio::awaitable<std::vector<Result>> execute_batch(std::string sql,
+                                                                          std::vector<std::vector<Value>> sets) {
+    return batch(std::move(sql), std::move(sets), Intent::write);
   }
   /// @throws plexus::Error; after a failed commit the transaction is over.
   [[nodiscard]] boost::asio::awaitable<void> commit();

@@ -285,8 +285,28 @@ awaitable<void> run_blocking(detail::ConnectionCore& core, const detail::RunCont
   if (error) std::rethrow_exception(error);
 }
 
-/// Runs `s` on the session of `leg`: on its non-blocking side, waiting on
-/// its socket in the loop, or on a worker.
+/// Waits on `socket` for what the session's step asks until it answers
+/// Wait::done; the error of the wait when the caller cancelled it.
+awaitable<std::exception_ptr> drive(asio::posix::stream_descriptor& socket, driver::AsyncSession& side, driver::AsyncSession::Wait wait) {
+  using Wait = driver::AsyncSession::Wait;
+  if (wait != Wait::done && !socket.is_open()) socket.assign(side.socket());
+  while (wait != Wait::done) {
+    try {
+      co_await socket.async_wait(wait == Wait::read ? asio::posix::descriptor_base::wait_read
+                                                    : asio::posix::descriptor_base::wait_write,
+                                 use_awaitable);
+    } catch (const boost::system::system_error&) {
+      co_return std::current_exception();  // cancelled by the caller
+    }
+    wait = side.resume();
+  }
+  co_return nullptr;
+}
+
+/// Runs `s` (a statement, or a batch) on the session of `lease`: on its
+/// non-blocking side, waiting on its socket in the loop, or on a worker. A
+/// batch goes in one pipeline where the engine has one, else its statements
+/// one after another on the loop; the hooks see it once, as on the blocking API.
 awaitable<void> run_statement(detail::ConnectionCore& core, const detail::RunContext& at, Pool::Lease& lease,
                               const Statement& s) {
   detail::Executor& exec = core.exec;
@@ -298,25 +318,33 @@ awaitable<void> run_statement(detail::ConnectionCore& core, const detail::RunCon
   auto io = co_await asio::this_coro::executor;
   detail::Executor::Started started = exec.start(at, s.sql, s.params, s.intent);
   asio::posix::stream_descriptor socket(io);
+  const bool batch = s.kind == Statement::Kind::batch;
   std::exception_ptr aborted;
   try {
-    driver::AsyncSession::Wait wait = side->start(s.sql, s.params);
-    if (wait != driver::AsyncSession::Wait::done) socket.assign(side->socket());
-    while (wait != driver::AsyncSession::Wait::done) {
-      try {
-        co_await socket.async_wait(wait == driver::AsyncSession::Wait::read ? asio::posix::descriptor_base::wait_read
-                                                                             : asio::posix::descriptor_base::wait_write,
-                                   use_awaitable);
-      } catch (const boost::system::system_error&) {
-        aborted = std::current_exception();  // cancelled by the caller
-        break;
+    std::uint64_t rows = 0;
+    if (!batch) {
+      aborted = co_await drive(socket, *side, side->start(s.sql, s.params));
+      if (!aborted) {
+        *s.result = side->take();
+        rows = rows_of(*s.result);
       }
-      wait = side->resume();
+    } else if (side->pipelines_batches()) {
+      aborted = co_await drive(socket, *side, side->start_batch(s.sql, s.sets));
+      if (!aborted) *s.results = side->take_batch();
+    } else {
+      s.results->clear();
+      s.results->reserve(s.sets.size());
+      for (const auto& set : s.sets) {
+        aborted = co_await drive(socket, *side, side->start(s.sql, set));
+        if (aborted) break;
+        s.results->push_back(side->take());
+      }
     }
     if (socket.is_open()) (void)socket.release();  // the session owns the socket
     if (!aborted) {
-      *s.result = side->take();
-      exec.finish(started, at, s.intent, rows_of(*s.result));
+      if (batch)
+        for (const auto& r : *s.results) rows += rows_of(r);
+      exec.finish(started, at, s.intent, rows);
       co_return;
     }
   } catch (Error& e) {
@@ -380,7 +408,23 @@ awaitable<detail::Attempt> take(detail::ConnectionCore& core, detail::Router::Ro
   }
 }
 
-/// One statement through the router's walk, as ConnectionCore::run does it.
+/// A statement (or a read batch) through the router's walk, as ConnectionCore::run does it.
+awaitable<void> run_routed(detail::ConnectionCore& core, const Statement& s, const RouteOptions& options) {
+  core.exec.refuse_if_read_only(s.sql, s.intent, core.primary());
+  detail::Router::Route route(core.router, s, options);
+  for (;;) {
+    detail::Attempt attempt = co_await take(core, route, s);
+    try {
+      co_await run_statement(core, detail::RunContext{attempt.pool, attempt.reason}, attempt.lease, s);
+      route.succeeded(attempt);
+      co_return;
+    } catch (const Error& e) {
+      if (!route.failed(attempt, e)) throw;
+    }
+  }
+}
+
+/// One statement through the router's walk.
 awaitable<Result> run(detail::ConnectionCore& core, async_detail::QueryArgs args) {
   Result out;
   Statement s;
@@ -389,18 +433,8 @@ awaitable<Result> run(detail::ConnectionCore& core, async_detail::QueryArgs args
   s.params = args.params;
   s.intent = args.intent;
   s.result = &out;
-  core.exec.refuse_if_read_only(s.sql, s.intent, core.primary());
-  detail::Router::Route route(core.router, s, args.route);
-  for (;;) {
-    detail::Attempt attempt = co_await take(core, route, s);
-    try {
-      co_await run_statement(core, detail::RunContext{attempt.pool, attempt.reason}, attempt.lease, s);
-      route.succeeded(attempt);
-      co_return out;
-    } catch (const Error& e) {
-      if (!route.failed(attempt, e)) throw;
-    }
-  }
+  co_await run_routed(core, s, args.route);
+  co_return out;
 }
 
 }  // namespace
@@ -498,7 +532,28 @@ awaitable<std::uint64_t> write_members(std::vector<std::pair<Connection*, Query>
   co_return n;
 }
 
+/// A batch: a read through the router's walk, a write in a transaction of its own.
+awaitable<std::vector<Result>> run_batch(Connection& c, BatchArgs args) {
+  if (args.intent == Intent::write)
+    co_return co_await async_transaction(c, [&args](AsyncTransaction& tx) -> awaitable<std::vector<Result>> {
+      co_return co_await tx.batch(std::move(args.sql), std::move(args.sets), Intent::write);
+    });
+  std::vector<Result> out;
+  Statement s;
+  s.kind = Statement::Kind::batch;
+  s.sql = args.sql;
+  s.sets = args.sets;
+  s.intent = args.intent;
+  s.results = &out;
+  co_await run_routed(detail::core_of(c), s, args.route);
+  co_return out;
+}
+
 }  // namespace
+
+void start_batch(Connection& c, asio::any_io_executor io, BatchArgs args, BatchHandler handler) {
+  spawn(std::move(io), run_batch(c, std::move(args)), std::move(handler));
+}
 
 void start_query(Connection& c, asio::any_io_executor io, QueryArgs args, ResultHandler handler) {
   spawn(std::move(io), run(detail::core_of(c), std::move(args)), std::move(handler));
@@ -571,6 +626,22 @@ awaitable<Result> AsyncTransaction::query(std::string sql, std::vector<Value> pa
   s.params = params;
   s.intent = intent;
   s.result = &out;
+  co_await run_statement(*st.core, st.context(), st.lease, s);
+  co_return out;
+}
+
+awaitable<std::vector<Result>> AsyncTransaction::batch(std::string sql, std::vector<std::vector<Value>> sets,
+                                                       Intent intent) {
+  State& st = *m_state;
+  st.check_active();
+  st.core->exec.refuse_if_read_only(sql, intent, st.core->primary());
+  std::vector<Result> out;
+  Statement s;
+  s.kind = Statement::Kind::batch;
+  s.sql = sql;
+  s.sets = sets;
+  s.intent = intent;
+  s.results = &out;
   co_await run_statement(*st.core, st.context(), st.lease, s);
   co_return out;
 }

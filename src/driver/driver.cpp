@@ -12,6 +12,15 @@
 
 namespace plexus::driver {
 
+// ---- AsyncSession defaults -------------------------------------------------------
+
+AsyncSession::Wait AsyncSession::start_batch(std::string_view, std::span<const std::vector<Value>>) {
+  throw UsageError("this engine's sessions do not pipeline batches: run each statement with start() and take()");
+}
+std::vector<Result> AsyncSession::take_batch() {
+  throw UsageError("no batch was started on this session: start_batch() first");
+}
+
 // ---- Session defaults ------------------------------------------------------------
 
 std::vector<Result> Session::execute_batch(std::string_view sql, std::span<const std::vector<Value>> sets) {

@@ -506,6 +506,90 @@ TEST_P(Async, TransactionsCommitRollBackAndRetryAsOnTheBlockingApi) {
       << "BEGIN, two inserts, the count and COMMIT carry one transaction id";
 }
 
+TEST_P(Async, BatchesAnswerAsTheBlockingOnesAndAWriteBatchIsAllOrNothing) {
+  conn->execute("CREATE TABLE " + table + " (id INTEGER PRIMARY KEY, v INTEGER)");
+  const std::string insert = "INSERT INTO " + table + " (id, v) VALUES (?, ?)";
+  const std::string by_id = "SELECT v FROM " + table + " WHERE id = ?";
+  constexpr int kRows = 300;  // more than two of PostgreSQL's pipeline chunks (128)
+  std::vector<std::vector<Value>> rows, keys;
+  for (int i = 1; i <= kRows; ++i) {
+    rows.push_back({i, i * 7});
+    keys.push_back({i});
+  }
+  std::vector<std::pair<std::string, std::uint64_t>> seen;
+  std::mutex mutex;
+  auto hook = conn->on_after_query([&](const QueryEvent& e) {
+    std::lock_guard lock(mutex);
+    seen.emplace_back(std::string(e.sql), e.rows);
+  });
+  run([&]() -> awaitable<void> {
+    std::vector<Result> written = co_await async_execute_batch(*conn, insert, rows, use_awaitable);
+    EXPECT_EQ(written.size(), static_cast<std::size_t>(kRows));
+    EXPECT_EQ(written.back().affected_rows(), 1u);
+    // Twice: a statement prepared inside the pipeline, then the cached one.
+    for (int round = 0; round < 2; ++round) {
+      std::vector<Result> read = co_await async_select_batch(*conn, by_id, keys, use_awaitable);
+      const std::vector<Result> blocking = conn->select_batch(by_id, keys);
+      EXPECT_EQ(read.size(), blocking.size());
+      for (std::size_t i = 0; i < read.size() && i < blocking.size(); ++i) {
+        EXPECT_EQ(read[i].size(), 1u);
+        EXPECT_EQ(read[i][0][0].as<int>(), blocking[i][0][0].as<int>()) << "set " << i;
+        EXPECT_EQ(read[i][0][0].as<int>(), static_cast<int>(i + 1) * 7) << "set " << i;
+      }
+    }
+    EXPECT_TRUE((co_await async_select_batch(*conn, by_id, {}, use_awaitable)).empty());
+
+    // A key taken halfway through: the error, and none of the batch kept.
+    std::vector<std::vector<Value>> clash;
+    for (int i = kRows + 1; i <= kRows + 200; ++i) clash.push_back({i == kRows + 150 ? 5 : i, 0});
+    try {
+      (void)co_await async_execute_batch(*conn, insert, clash, use_awaitable);
+      ADD_FAILURE() << "a duplicate key in the batch was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::constraint) << e.what();
+      EXPECT_NE(std::string(e.what()).find("main"), std::string::npos) << e.what();
+    }
+    // A set with another count: refused before anything runs.
+    std::vector<std::vector<Value>> uneven{{kRows + 1, 1}, {kRows + 2}};
+    try {
+      (void)co_await async_execute_batch(*conn, insert, uneven, use_awaitable);
+      ADD_FAILURE() << "sets of different sizes were accepted";
+    } catch (const UsageError&) {
+    }
+    // In a transaction: it joins it, and goes with its rollback.
+    AsyncTransaction tx = co_await async_begin(*conn);
+    std::vector<std::vector<Value>> more{{kRows + 1, 1}, {kRows + 2, 2}};
+    EXPECT_EQ((co_await tx.execute_batch(insert, more)).size(), 2u);
+    std::vector<std::vector<Value>> last{{kRows + 2}};
+    EXPECT_EQ((co_await tx.select_batch(by_id, last))[0][0][0].as<int>(), 2);
+    co_await tx.rollback();
+  });
+  EXPECT_EQ(conn->scalar("SELECT count(*) FROM " + table).as<int>(), kRows) << "only the first batch was kept";
+  std::lock_guard lock(mutex);
+  const auto reads = std::count_if(seen.begin(), seen.end(), [&](const auto& e) { return e.first == by_id; });
+  EXPECT_GE(reads, 4) << "each batch is one event for the hooks";
+  for (const auto& [sql, n] : seen)
+    if (sql == insert) {
+      EXPECT_TRUE(n == static_cast<std::uint64_t>(kRows) || n == 2u) << "the rows of the whole batch: " << n;
+      break;
+    }
+}
+
+TEST_P(Async, ACancelledBatchIsStoppedOnTheServer) {
+  if (ctx.name == "sqlite") GTEST_SKIP() << "cancelling SQLite: ACancelledStatementIsStoppedOnTheServer";
+  std::vector<std::vector<Value>> twenty(20);
+  run([&]() -> awaitable<void> {
+    using namespace asio::experimental::awaitable_operators;
+    asio::steady_timer timer(co_await asio::this_coro::executor, 300ms);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto winner = co_await (async_select_batch(*conn, sleep_sql(0.25), twenty, use_awaitable) ||
+                            timer.async_wait(use_awaitable));
+    EXPECT_EQ(winner.index(), 1u) << "the timer won over twenty quarter-second statements";
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  });
+  EXPECT_EQ(conn->scalar("SELECT 3").as<int>(), 3) << "the pool hands out a clean session";
+}
+
 TEST_P(Async, EncryptedMariaDbRunsOnAWorkerAndIsCancelledToo) {
   if (ctx.name != "mysql") GTEST_SKIP() << "MariaDB over TLS only";
   Database tls(tls_cfg);

@@ -45,6 +45,19 @@ class AsyncSession {
   /// another connection, bounded in time: run it off the loop); the statement
   /// then ends with an error that take() throws.
   virtual void cancel() = 0;
+
+  /// Whether start_batch() sends a batch's statements together (PostgreSQL:
+  /// pipeline mode, a round trip per chunk). When false, a batch runs as one
+  /// start()/take() per parameter set.
+  [[nodiscard]] virtual bool pipelines_batches() const noexcept { return false; }
+  /// Sends `sql` once for each of `sets`, as execute_batch() runs it (checked
+  /// before anything is sent); `sets` must outlive take_batch(). Then
+  /// resume() as for start(), and take_batch().
+  [[nodiscard]] virtual Wait start_batch(std::string_view sql, std::span<const std::vector<Value>> sets);
+  /// The batch's results, one per set, or the first statement's error (the
+  /// statements after it did not run).
+  /// @throws plexus::Error as execute_batch() does.
+  [[nodiscard]] virtual std::vector<Result> take_batch();
 };
 
 class Session;

@@ -4,6 +4,7 @@
 // reports the socket ready. A statement not yet in the cache is prepared and
 // run in one round trip (pipeline mode: prepare, statement, sync), and cached
 // as the blocking side caches it.
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -75,6 +76,7 @@ void Session::send(const Prepared& p) {
                                                         m_enc.lengths.data(), m_enc.formats.data(), 0);
   if (!sent) {
     m_step = Step::idle;
+    m_batch = {};
     if (m_pipelined) PQexitPipelineMode(m_conn);
     m_pipelined = false;
     PQsetnonblocking(m_conn, 0);
@@ -94,6 +96,7 @@ Session::Wait Session::flush_sent() {
 
 Session::Wait Session::resume() {
   if (m_step == Step::idle || m_step == Step::done) return Wait::done;
+  if (m_batch.on) return resume_batch();
   if (m_flushing) {
     if (flush_sent() != Wait::read) return m_step == Step::done ? Wait::done : Wait::write;
   }
@@ -127,7 +130,7 @@ Session::Wait Session::resume() {
 }
 
 Result Session::take() {
-  if (m_step != Step::done)
+  if (m_step != Step::done || m_batch.on)
     throw UsageError("no statement has finished on this session: wait until resume() answers Wait::done");
   ResultPtr r(std::exchange(m_kept, nullptr));
   m_step = Step::idle;
@@ -144,6 +147,146 @@ Result Session::take() {
     refuse_or_throw(m_conn, r.r, m_async_sql);
   }
   return materialise(r.r, m_shape);
+}
+
+// ---- batches: one pipeline, a sync per chunk --------------------------------------
+
+namespace {
+/// Statements per sync: what is in flight stays well inside the socket
+/// buffers (as the blocking execute_batch chunks), so sending never waits on
+/// a server that is itself waiting for its results to be read.
+constexpr std::size_t kBatchChunk = 128;
+}  // namespace
+
+Session::Wait Session::start_batch(std::string_view sql, std::span<const std::vector<Value>> sets) {
+  if (!m_conn) throw ConnectionError("the PostgreSQL session is closed");
+  if (m_step != Step::idle)
+    throw UsageError("a statement is already in flight on this session: wait for it and take() its result first");
+  // Checked before anything is sent, as execute_batch() checks them.
+  Prepared* hit = m_cache_enabled ? m_cache.find(sql) : nullptr;
+  Prepared fresh;
+  if (!hit) fresh.sql = translate_placeholders(sql, &fresh.placeholders);
+  for (std::size_t i = 0; i < sets.size(); ++i) {
+    if (i > 0 && sets[i].size() != sets[0].size())
+      throw UsageError("parameter set " + std::to_string(i) + " of the batch has " + std::to_string(sets[i].size()) +
+                       " value(s), the first has " + std::to_string(sets[0].size()) +
+                       ": every set binds the same statement");
+    for (std::size_t k = 0; k < sets[i].size(); ++k)
+      if (sets[i][k].type() == Value::Type::text) refuse_nul(sets[i][k], k);
+  }
+  if (!sets.empty()) check_count(hit ? *hit : fresh, sets[0].size(), sql);
+  m_async_sql.assign(sql);
+  m_batch = Batch{};
+  m_batch.on = true;
+  m_batch.sets = sets;
+  m_batch.results.reserve(sets.size());
+  if (sets.empty()) {
+    m_step = Step::done;
+    return Wait::done;
+  }
+  if (PQsetnonblocking(m_conn, 1) != 0 || PQenterPipelineMode(m_conn) != 1) {
+    m_batch = {};
+    PQsetnonblocking(m_conn, 0);
+    throw_result_error(m_conn, nullptr, sql);
+  }
+  m_pipelined = true;
+  m_shape = hit;
+  if (!hit && m_cache_enabled && m_cache.size() < m_cache_cap) {
+    // Prepared in the same pipeline, ahead of the first chunk; cached at its sync.
+    fresh.name = "plexus_" + std::to_string(++m_next_name);
+    m_pending = std::move(fresh);
+    if (!PQsendPrepare(m_conn, m_pending.name.c_str(), m_pending.sql.c_str(), static_cast<int>(m_pending.placeholders),
+                       nullptr)) {
+      m_batch = {};
+      PQexitPipelineMode(m_conn);
+      m_pipelined = false;
+      PQsetnonblocking(m_conn, 0);
+      throw_result_error(m_conn, nullptr, sql);
+    }
+    m_batch.preparing = true;
+  } else if (!hit) {
+    m_unnamed = std::move(fresh);  // pgbouncer, or a full cache: each statement goes with its text
+  }
+  m_step = Step::running;
+  return send_chunk();
+}
+
+Session::Wait Session::send_chunk() {
+  const Prepared& p = m_shape ? *m_shape : m_batch.preparing ? m_pending : m_unnamed;
+  const std::size_t end = std::min(m_batch.sets.size(), m_batch.next + kBatchChunk);
+  for (; m_batch.next < end; ++m_batch.next) {
+    encode(m_batch.sets[m_batch.next], m_enc);
+    send(p);
+  }
+  if (!PQpipelineSync(m_conn)) {
+    m_step = Step::done;  // take_batch() throws the connection's error
+    return Wait::done;
+  }
+  return flush_sent();
+}
+
+Session::Wait Session::resume_batch() {
+  if (m_flushing) {
+    if (flush_sent() != Wait::read) return m_step == Step::done ? Wait::done : Wait::write;
+  }
+  if (!PQconsumeInput(m_conn)) {  // the connection is gone: take_batch() throws its error
+    m_step = Step::done;
+    return Wait::done;
+  }
+  while (!PQisBusy(m_conn)) {
+    PGresult* r = PQgetResult(m_conn);
+    if (!r) continue;  // the end of one statement's results
+    const ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_PIPELINE_SYNC) {  // a chunk is in: the next one goes, unless a statement failed
+      PQclear(r);
+      if (m_batch.preparing) {
+        m_batch.preparing = false;
+        if (!m_kept) m_shape = &m_cache.insert(m_async_sql, std::move(m_pending));
+      }
+      if (m_kept || m_batch.next == m_batch.sets.size()) {
+        m_step = Step::done;
+        return Wait::done;
+      }
+      return send_chunk();
+    }
+    if (m_batch.preparing && !m_batch.prepare_answered) {  // the prepare's own answer
+      m_batch.prepare_answered = true;
+      if (failed(r) && !m_kept) m_kept = r;
+      else PQclear(r);
+      continue;
+    }
+    if (st == PGRES_PIPELINE_ABORTED || m_kept) {  // after the first error nothing else ran
+      PQclear(r);
+    } else if (failed(r)) {
+      m_kept = r;
+    } else {
+      ResultPtr owned(r);
+      m_batch.results.push_back(materialise(r, m_shape));
+    }
+  }
+  return Wait::read;
+}
+
+std::vector<Result> Session::take_batch() {
+  if (m_step != Step::done || !m_batch.on)
+    throw UsageError("no batch has finished on this session: wait until resume() answers Wait::done");
+  ResultPtr r(std::exchange(m_kept, nullptr));
+  const std::size_t expected = m_batch.sets.size();
+  std::vector<Result> out = std::move(m_batch.results);
+  const bool prepared = m_shape != nullptr;
+  m_batch = {};
+  m_step = Step::idle;
+  m_flushing = false;
+  if (m_pipelined && m_conn) PQexitPipelineMode(m_conn);
+  m_pipelined = false;
+  if (m_conn) PQsetnonblocking(m_conn, 0);
+  if (r.r) {
+    const char* state = PQresultErrorField(r.r, PG_DIAG_SQLSTATE);
+    if (prepared && state && std::strcmp(state, "0A000") == 0) m_cache.erase(m_async_sql);
+    refuse_or_throw(m_conn, r.r, m_async_sql);
+  }
+  if (out.size() != expected) throw_result_error(m_conn, nullptr, m_async_sql);  // the connection was lost midway
+  return out;
 }
 
 void Session::cancel() {

@@ -113,6 +113,9 @@ class Session final : public driver::Session, public driver::AsyncSession {
   [[nodiscard]] Wait resume() override;
   [[nodiscard]] Result take() override;
   void cancel() override;
+  [[nodiscard]] bool pipelines_batches() const noexcept override { return true; }
+  [[nodiscard]] Wait start_batch(std::string_view sql, std::span<const std::vector<Value>> sets) override;
+  [[nodiscard]] std::vector<Result> take_batch() override;
 
   PGconn* handle() const noexcept { return m_conn; }
   /// query_timeout (0 = none).
@@ -159,6 +162,10 @@ class Session final : public driver::Session, public driver::AsyncSession {
   Wait flush_sent();
   /// Sends the statement `p` with the encoded parameters (m_enc).
   void send(const Prepared& p);
+  /// The batch's next chunk of statements and a sync.
+  Wait send_chunk();
+  /// resume() of a batch: its results gathered chunk by chunk.
+  Wait resume_batch();
 
   // The statement in flight on the non-blocking side: its text (for errors
   // and the cache), its step, its cached shape, and the result kept so far
@@ -171,6 +178,17 @@ class Session final : public driver::Session, public driver::AsyncSession {
   Prepared m_pending;
   Prepared* m_shape = nullptr;
   PGresult* m_kept = nullptr;
+  // The batch in flight (start_batch): its sets, the next one to send, the
+  // results so far; `preparing` until the sync after its PQsendPrepare.
+  struct Batch {
+    bool on = false;
+    bool preparing = false;
+    bool prepare_answered = false;
+    std::span<const std::vector<Value>> sets;
+    std::size_t next = 0;
+    std::vector<Result> results;
+  };
+  Batch m_batch;
 
   PGconn* m_conn = nullptr;
   std::chrono::milliseconds m_timeout{0};
