@@ -222,7 +222,9 @@ namespace async_detail {
 /// A transaction on one connection's primary, driven from a coroutine: its
 /// statements run on the session's non-blocking side as the connection's
 /// do, with the blocking Transaction's hooks, events (route "transaction",
-/// its id) and errors. BEGIN, COMMIT and ROLLBACK run on a worker today.
+/// its id) and errors; BEGIN, COMMIT and ROLLBACK too (on a worker for
+/// sessions without a non-blocking side). A COMMIT or ROLLBACK in flight is
+/// not cancelled: a cancellation reaches the caller's next operation.
 /// Await commit() or rollback(); one destroyed while still open is rolled
 /// back in its destructor (blocking the thread for that round trip).
 class AsyncTransaction {

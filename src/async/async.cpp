@@ -369,6 +369,55 @@ awaitable<void> run_statement(detail::ConnectionCore& core, const detail::RunCon
   std::rethrow_exception(aborted);
 }
 
+/// A transaction's step (`what`: BEGIN, COMMIT, ROLLBACK, as the hooks see
+/// it) on the session's non-blocking side: its statements sent one after
+/// another, waited on in the loop, with the hooks and metrics of the
+/// blocking step. False when the session has no such side or the engine no
+/// text for the step: the caller runs the blocking step on a worker. A
+/// connection error discards the session (and any error, with
+/// `discard_on_error`: after a failed COMMIT or ROLLBACK its state is unknown).
+awaitable<bool> control_on_loop(detail::ConnectionCore& core, const detail::RunContext& at, Pool::Lease& lease,
+                                std::string_view what, driver::Session::TxStep step, const driver::TransactionSpec& spec,
+                                bool discard_on_error) {
+  driver::AsyncSession* side = lease->async();
+  if (!side) co_return false;
+  const std::vector<std::string> statements = lease->transaction_sql(step, spec);
+  if (statements.empty()) co_return false;
+  detail::Executor& exec = core.exec;
+  detail::Executor::Started started = exec.start(at, what, {}, Intent::write);
+  asio::posix::stream_descriptor socket(co_await asio::this_coro::executor);
+  std::exception_ptr aborted;
+  try {
+    for (const auto& sql : statements) {
+      aborted = co_await drive(socket, *side, side->start_control(sql));
+      if (aborted) break;
+      side->take_control();
+    }
+    if (socket.is_open()) (void)socket.release();
+    if (!aborted) {
+      exec.finish(started, at, Intent::write, 0);
+      co_return true;
+    }
+  } catch (Error& e) {
+    if (socket.is_open()) (void)socket.release();
+    exec.fail(started, e, lease, at, what, {}, Intent::write);
+    if (discard_on_error && lease) lease.discard();
+    throw;
+  }
+  // Cancelled mid-step: stopped on the server, the session closed (the
+  // server then rolls back whatever it had begun).
+  co_await asio::this_coro::reset_cancellation_state();
+  (void)co_await on_worker<int>(core, [&] {
+    try {
+      side->cancel();
+    } catch (...) {
+    }
+    lease.discard();
+    return 0;
+  });
+  std::rethrow_exception(aborted);
+}
+
 /// A session on the next host of `route` that takes it (the router's walk:
 /// plan, take a session without blocking, accept), as Route::next() does.
 awaitable<detail::Attempt> take(detail::ConnectionCore& core, detail::Router::Route& route, const Statement& s) {
@@ -576,10 +625,13 @@ awaitable<AsyncTransaction> begin(Connection& c, TransactionOptions opts, unsign
   detail::Router::Route route(core.router, s, RouteOptions{});
   detail::Attempt leg = co_await take(core, route, s);  // the primary, fail-over followed
   const std::uint64_t id = ++core.tx_counter;
-  (void)co_await on_worker<int>(core, [&] {
-    detail::begin_step(core, leg.lease, opts, id, attempt);
-    return 0;
-  });
+  const detail::RunContext at{core.primary(), "transaction", id, attempt};
+  const driver::TransactionSpec spec{opts.isolation, opts.read_only};
+  if (!co_await control_on_loop(core, at, leg.lease, "BEGIN", driver::Session::TxStep::begin, spec, false))
+    (void)co_await on_worker<int>(core, [&] {
+      detail::begin_step(core, leg.lease, opts, id, attempt);
+      return 0;
+    });
   co_return AsyncTransaction(std::make_unique<AsyncTransaction::State>(
       AsyncTransaction::State{&c, &core, std::move(leg.lease), id, attempt, true, false}));
 }
@@ -646,14 +698,35 @@ awaitable<std::vector<Result>> AsyncTransaction::batch(std::string sql, std::vec
   co_return out;
 }
 
+namespace {
+/// COMMIT or ROLLBACK of `st`, on the loop where the session can, else on a
+/// worker. Not cancellable: it runs in a coroutine of its own, so a
+/// cancellation that comes meanwhile cannot leave the outcome unknown (it
+/// reaches the caller's next operation instead).
+awaitable<void> finish_tx(AsyncTransaction::State& st, bool commit) {
+  auto io = co_await asio::this_coro::executor;
+  co_await asio::co_spawn(
+      io,
+      [&st, commit]() -> awaitable<void> {
+        const bool on_loop = co_await control_on_loop(*st.core, st.context(), st.lease, commit ? "COMMIT" : "ROLLBACK",
+                                                      commit ? driver::Session::TxStep::commit
+                                                             : driver::Session::TxStep::rollback,
+                                                      {}, true);
+        if (!on_loop)
+          (void)co_await on_worker<int>(*st.core, [&st, commit] {
+            detail::finish_step(*st.core, st.lease, st.id, st.attempt, commit);
+            return 0;
+          });
+      },
+      asio::bind_cancellation_slot(asio::cancellation_slot(), use_awaitable));
+}
+}  // namespace
+
 awaitable<void> AsyncTransaction::commit() {
   State& st = *m_state;
   st.check_active();
   st.active = false;
-  (void)co_await on_worker<int>(*st.core, [&st] {
-    detail::finish_step(*st.core, st.lease, st.id, st.attempt, true);
-    return 0;
-  });
+  co_await finish_tx(st, true);
   st.committed = true;
   st.lease.release();
 }
@@ -663,14 +736,11 @@ awaitable<void> AsyncTransaction::rollback() {
   if (!st.active) co_return;
   st.active = false;
   if (!st.lease) co_return;  // closed: nothing left to roll back
-  (void)co_await on_worker<int>(*st.core, [&st] {
-    try {
-      detail::finish_step(*st.core, st.lease, st.id, st.attempt, false);
-    } catch (const Error&) {
-      // finish_step closed the session: the server rolls the work back.
-    }
-    return 0;
-  });
+  try {
+    co_await finish_tx(st, false);
+  } catch (const Error&) {
+    // The session was closed: the server rolls the work back.
+  }
   st.lease.release();
 }
 

@@ -67,6 +67,8 @@ std::string_view to_string(Isolation i) noexcept {
   return "?";
 }
 
+std::vector<std::string> Session::transaction_sql(TxStep, const TransactionSpec&) const { return {}; }
+
 void Session::begin(const TransactionSpec& spec) {
   if (!spec.plain())
     throw UsageError("the " + std::string(engine()) + " engine takes no isolation level or read-only transaction");

@@ -655,6 +655,83 @@ TEST_P(Async, SessionsOpenOnTheLoopWithoutAWorkerThread) {
   else EXPECT_EQ(main.scalar("SHOW TimeZone").as<std::string>(), "UTC");
 }
 
+// BEGIN (with an isolation level and read-only too: two statements on
+// MariaDB), COMMIT and ROLLBACK run on the session's non-blocking side, as
+// the statements between them do: a hundred transactions start no worker.
+TEST_P(Async, TransactionStepsRunOnTheLoopWithoutAWorkerThread) {
+  if (ctx.name == "sqlite") GTEST_SKIP() << ctx.name << " runs its transactions on a worker";
+  conn->execute("CREATE TABLE " + table + " (id INTEGER PRIMARY KEY, v INTEGER)");
+  Database fresh(cfg);
+  Connection& main = fresh.connection("main");
+  run([&]() -> awaitable<void> { (void)co_await async_select(main.on_primary(), "SELECT 1", {}, use_awaitable); });
+  const std::size_t before = thread_count();
+  std::vector<std::string> steps;
+  auto hook = main.on_after_query([&](const QueryEvent& e) {
+    if (e.transaction_id) steps.emplace_back(e.sql);
+  });
+  const std::string insert = "INSERT INTO " + table + " (id, v) VALUES (?, ?)";
+  TransactionOptions strict;
+  strict.isolation = Isolation::serializable;
+  strict.read_only = true;
+  run([&]() -> awaitable<void> {
+    for (int i = 1; i <= 100; ++i) {
+      if (i % 10 == 0) {  // rolled back
+        AsyncTransaction tx = co_await async_begin(main);
+        co_await tx.execute(insert, values(i, i));
+        co_await tx.rollback();
+      } else {
+        co_await async_transaction(main, [&](AsyncTransaction& tx) -> awaitable<void> {
+          co_await tx.execute(insert, values(i, i));
+        });
+      }
+    }
+    // Serializable and read-only: the count is read, a write refused by the server.
+    try {
+      co_await async_transaction(main, [&](AsyncTransaction& tx) -> awaitable<void> {
+        EXPECT_EQ((co_await tx.select("SELECT count(*) FROM " + table))[0][0].as<int>(), 90);
+        (void)co_await tx.execute(insert, values(1000, 0));
+      }, strict);
+      ADD_FAILURE() << "a read-only transaction wrote";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::read_only) << e.what();
+    }
+  });
+  EXPECT_EQ(thread_count(), before) << "a worker thread started: a transaction step ran off the loop";
+  EXPECT_EQ(main.scalar("SELECT count(*) FROM " + table).as<int>(), 90) << "90 committed, 10 rolled back";
+  EXPECT_EQ(std::count(steps.begin(), steps.end(), "BEGIN"), 101);
+  EXPECT_EQ(std::count(steps.begin(), steps.end(), "COMMIT"), 90);
+  EXPECT_EQ(std::count(steps.begin(), steps.end(), "ROLLBACK"), 11);
+  // PostgreSQL: a statement failed inside, the error swallowed, then COMMIT:
+  // the server rolls back, and the commit says so as the blocking one does.
+  if (ctx.name != "mysql") {
+    std::string blocking_error, async_error;
+    try {
+      Transaction tx = main.begin();
+      try {
+        tx.execute("SELEC 1");
+      } catch (const Error&) {
+      }
+      tx.commit();
+    } catch (const Error& e) {
+      blocking_error = e.what();
+    }
+    run([&]() -> awaitable<void> {
+      AsyncTransaction tx = co_await async_begin(main);
+      try {
+        (void)co_await tx.execute("SELEC 1");
+      } catch (const Error&) {
+      }
+      try {
+        co_await tx.commit();
+      } catch (const Error& e) {
+        async_error = e.what();
+      }
+    });
+    EXPECT_NE(blocking_error.find("rolled the transaction back"), std::string::npos) << blocking_error;
+    EXPECT_EQ(async_error, blocking_error);
+  }
+}
+
 // A connect that fails on the loop fails as the blocking connect does:
 // refused at once, or timed out after connect_timeout while the loop goes on
 // serving (a timer on the same thread keeps ticking).

@@ -58,6 +58,14 @@ class AsyncSession {
   /// statements after it did not run).
   /// @throws plexus::Error as execute_batch() does.
   [[nodiscard]] virtual std::vector<Result> take_batch();
+
+  /// Sends `sql`, a statement without values or rows (one of
+  /// Session::transaction_sql()), by the engine's simple protocol, never
+  /// cached; then resume() as for start(), and take_control().
+  [[nodiscard]] virtual Wait start_control(std::string_view sql) = 0;
+  /// @throws plexus::Error as the blocking step would throw it (a COMMIT
+  /// the server answered by rolling back included).
+  virtual void take_control() = 0;
 };
 
 class Session;
@@ -119,6 +127,14 @@ class Session {
   /// statements before it have run (see Queryable::execute_script). The
   /// default refuses with a UsageError naming the engine.
   virtual std::uint64_t execute_script(std::string_view sql);
+
+  /// A plain transaction's steps, for transaction_sql().
+  enum class TxStep : std::uint8_t { begin, commit, rollback };
+  /// The statements (no values, in order) that begin(spec), commit() and
+  /// rollback() run, which the non-blocking side sends with start_control();
+  /// empty when the step has no such text (the default: it then runs
+  /// through the blocking call, on a worker).
+  [[nodiscard]] virtual std::vector<std::string> transaction_sql(TxStep step, const TransactionSpec& spec) const;
 
   virtual void begin() = 0;
   /// BEGIN with an isolation level and/or read-only. The default runs

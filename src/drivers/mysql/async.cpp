@@ -56,6 +56,10 @@ Session::Wait Session::resume() {
       case Step::preparing: return advance(m_async->prepare_cont(ready));
       case Step::executing: return advance(m_async->execute_cont(ready));
       case Step::storing: return advance(m_async->store_cont(ready));
+      case Step::controlling: {
+        int err = 0;
+        return control_step(mysql_real_query_cont(&err, m_db, ready), err);
+      }
       default: return Wait::done;
     }
   } catch (...) {
@@ -110,13 +114,52 @@ Session::Wait Session::failed_async() noexcept {
 }
 
 Result Session::take() {
-  if (m_step != Step::done)
+  if (m_step != Step::done || m_control)
     throw UsageError("no statement has finished on this session: wait until resume() answers Wait::done");
   m_step = Step::idle;
   m_async_params.clear();
   Statement* st = std::exchange(m_async, nullptr);
   if (m_async_error) std::rethrow_exception(std::exchange(m_async_error, nullptr));
   return buffered_result(*st);
+}
+
+Session::Wait Session::start_control(std::string_view sql) {
+  if (!m_db) throw ConnectionError("the MySQL session is closed");
+  if (m_step != Step::idle)
+    throw UsageError("a statement is already in flight on this session: wait for it and take() its result first");
+  m_async_sql.assign(sql);
+  m_async_error = nullptr;
+  m_control = true;
+  m_step = Step::controlling;
+  int err = 0;
+  return control_step(mysql_real_query_start(&err, m_db, m_async_sql.data(), m_async_sql.size()), err);
+}
+
+Session::Wait Session::control_step(int status, int err) {
+  if (status) {
+    m_wait = status;
+    return wait_for(status);
+  }
+  if (err) {
+    try {
+      fail(m_async_sql);  // notes what the error says of the session
+    } catch (...) {
+      m_async_error = std::current_exception();
+    }
+  } else if (mysql_field_count(m_db) != 0) {
+    // Rows from a statement that should have none: read and dropped (they are already here).
+    if (MYSQL_RES* r = mysql_store_result(m_db)) mysql_free_result(r);
+  }
+  m_step = Step::done;
+  return Wait::done;
+}
+
+void Session::take_control() {
+  if (m_step != Step::done || !m_control)
+    throw UsageError("no control statement has finished on this session: wait until resume() answers Wait::done");
+  m_step = Step::idle;
+  m_control = false;
+  if (m_async_error) std::rethrow_exception(std::exchange(m_async_error, nullptr));
 }
 
 void Session::cancel() {

@@ -248,10 +248,23 @@ void Session::kill_query() noexcept {
   mysql_close(k);
 }
 
+std::vector<std::string> Session::transaction_sql(TxStep step, const driver::TransactionSpec& spec) const {
+  switch (step) {
+    case TxStep::begin: {
+      std::vector<std::string> out;
+      if (spec.isolation != driver::Isolation::engine_default)
+        out.push_back("SET TRANSACTION ISOLATION LEVEL " + std::string(driver::to_string(spec.isolation)));
+      out.emplace_back(spec.read_only ? "START TRANSACTION READ ONLY" : "START TRANSACTION");
+      return out;
+    }
+    case TxStep::commit: return {"COMMIT"};
+    case TxStep::rollback: return {"ROLLBACK"};
+  }
+  return {};
+}
+
 void Session::begin(const driver::TransactionSpec& spec) {
-  if (spec.isolation != driver::Isolation::engine_default)
-    simple("SET TRANSACTION ISOLATION LEVEL " + std::string(driver::to_string(spec.isolation)));
-  simple(spec.read_only ? "START TRANSACTION READ ONLY" : "START TRANSACTION");
+  for (const auto& sql : transaction_sql(TxStep::begin, spec)) simple(sql);
 }
 
 namespace {

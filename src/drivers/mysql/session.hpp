@@ -128,6 +128,7 @@ class Session final : public driver::Session, public driver::AsyncSession {
   std::uint64_t execute_script(std::string_view sql) override;
   std::uint64_t execute_each(std::string_view sql, std::span<const Value> params, const RowVisitor& visit) override;
   std::unique_ptr<RowSource> stream(std::string_view sql, std::span<const Value> params) override;
+  [[nodiscard]] std::vector<std::string> transaction_sql(TxStep step, const driver::TransactionSpec& spec) const override;
   void begin() override { simple("START TRANSACTION"); }
   void begin(const driver::TransactionSpec& spec) override;
   [[nodiscard]] std::string xa_statement(XaStep step, const driver::Xid& xid) const override;
@@ -162,8 +163,13 @@ class Session final : public driver::Session, public driver::AsyncSession {
   [[nodiscard]] Wait resume() override;
   [[nodiscard]] Result take() override;
   void cancel() override;
+  [[nodiscard]] Wait start_control(std::string_view sql) override;
+  void take_control() override;
 
  private:
+  /// What a control statement's _start/_cont call answered (`status` its
+  /// wait bits, `err` its result): wait again, or done.
+  Wait control_step(int status, int err);
   void simple(std::string_view sql);
   Result text_query(std::string_view sql);
   [[noreturn]] void fail(std::string_view sql);
@@ -189,7 +195,7 @@ class Session final : public driver::Session, public driver::AsyncSession {
   Wait failed_async() noexcept;
 
   // The statement in flight on the non-blocking side.
-  enum class Step : std::uint8_t { idle, preparing, executing, storing, done };
+  enum class Step : std::uint8_t { idle, preparing, executing, storing, controlling, done };
   Step m_step = Step::idle;
   int m_wait = 0;                         // the MYSQL_WAIT_* bits asked for last
   std::string m_async_sql;
@@ -197,6 +203,7 @@ class Session final : public driver::Session, public driver::AsyncSession {
   Statement* m_async = nullptr;
   std::vector<Value> m_async_params;       // kept while the statement is prepared
   std::exception_ptr m_async_error;
+  bool m_control = false;                  // a start_control() statement is in flight
 
   MYSQL* m_db = nullptr;
   bool m_broken = false;

@@ -130,7 +130,7 @@ Session::Wait Session::resume() {
 }
 
 Result Session::take() {
-  if (m_step != Step::done || m_batch.on)
+  if (m_step != Step::done || m_batch.on || m_control)
     throw UsageError("no statement has finished on this session: wait until resume() answers Wait::done");
   ResultPtr r(std::exchange(m_kept, nullptr));
   m_step = Step::idle;
@@ -287,6 +287,35 @@ std::vector<Result> Session::take_batch() {
   }
   if (out.size() != expected) throw_result_error(m_conn, nullptr, m_async_sql);  // the connection was lost midway
   return out;
+}
+
+// ---- control statements (a transaction's steps) ------------------------------------
+
+Session::Wait Session::start_control(std::string_view sql) {
+  if (!m_conn) throw ConnectionError("the PostgreSQL session is closed");
+  if (m_step != Step::idle)
+    throw UsageError("a statement is already in flight on this session: wait for it and take() its result first");
+  m_async_sql.assign(sql);
+  if (PQsetnonblocking(m_conn, 1) != 0 || !PQsendQuery(m_conn, m_async_sql.c_str())) {
+    PQsetnonblocking(m_conn, 0);
+    throw_result_error(m_conn, nullptr, m_async_sql);
+  }
+  m_shape = nullptr;
+  m_control = true;
+  m_step = Step::running;
+  return flush_sent();
+}
+
+void Session::take_control() {
+  if (m_step != Step::done || !m_control)
+    throw UsageError("no control statement has finished on this session: wait until resume() answers Wait::done");
+  ResultPtr r(std::exchange(m_kept, nullptr));
+  m_step = Step::idle;
+  m_flushing = false;
+  m_control = false;
+  if (m_conn) PQsetnonblocking(m_conn, 0);
+  if (failed(r.r)) throw_result_error(m_conn, r.r, m_async_sql);
+  if (m_async_sql == "COMMIT") check_committed(r.r);
 }
 
 void Session::cancel() {

@@ -721,10 +721,14 @@ bool Session::alive() noexcept { return healthy() && detail::socket_quiet(PQsock
 void Session::begin() { exec_simple("BEGIN"); }
 
 void Session::commit() {
-  // COMMIT of a transaction that failed earlier reports ROLLBACK: surface it.
   ResultPtr r(PQexec(m_conn, "COMMIT"));
   if (failed(r.r)) throw_result_error(m_conn, r.r, "COMMIT");
-  if (std::strcmp(PQcmdStatus(r.r), "ROLLBACK") == 0)
+  check_committed(r.r);
+}
+
+void Session::check_committed(PGresult* r) {
+  // COMMIT of a transaction that failed earlier reports ROLLBACK: surface it.
+  if (std::strcmp(PQcmdStatus(r), "ROLLBACK") == 0)
     raise(EngineError{ErrorKind::other,
                       "the server rolled the transaction back instead of committing it (an earlier statement failed)",
                       "25P02", 0, "COMMIT"});

@@ -86,6 +86,7 @@ class Session final : public driver::Session, public driver::AsyncSession {
   std::unique_ptr<RowSource> stream(std::string_view sql, std::span<const Value> params) override;
   /// Pipeline mode: the batch is sent in chunks, each answered in one round trip.
   std::vector<Result> execute_batch(std::string_view sql, std::span<const std::vector<Value>> sets) override;
+  [[nodiscard]] std::vector<std::string> transaction_sql(TxStep step, const driver::TransactionSpec& spec) const override;
   void begin() override;
   void begin(const driver::TransactionSpec& spec) override;
   [[nodiscard]] std::string xa_statement(XaStep step, const driver::Xid& xid) const override;
@@ -116,6 +117,8 @@ class Session final : public driver::Session, public driver::AsyncSession {
   [[nodiscard]] bool pipelines_batches() const noexcept override { return true; }
   [[nodiscard]] Wait start_batch(std::string_view sql, std::span<const std::vector<Value>> sets) override;
   [[nodiscard]] std::vector<Result> take_batch() override;
+  [[nodiscard]] Wait start_control(std::string_view sql) override;
+  void take_control() override;
 
   PGconn* handle() const noexcept { return m_conn; }
   /// query_timeout (0 = none).
@@ -158,6 +161,8 @@ class Session final : public driver::Session, public driver::AsyncSession {
   /// Closes the connection after a protocol failure: the pool then discards the session.
   void abandon() noexcept;
 
+  /// Throws when a COMMIT's answer `r` says the server rolled back instead.
+  static void check_committed(PGresult* r);
   /// Sends what start() or the end of a prepare queued; what to wait for next.
   Wait flush_sent();
   /// Sends the statement `p` with the encoded parameters (m_enc).
@@ -189,6 +194,7 @@ class Session final : public driver::Session, public driver::AsyncSession {
     std::vector<Result> results;
   };
   Batch m_batch;
+  bool m_control = false;  // a start_control() statement is in flight
 
   PGconn* m_conn = nullptr;
   std::chrono::milliseconds m_timeout{0};

@@ -10,12 +10,23 @@
 
 namespace plexus::engine::postgres {
 
+std::vector<std::string> Session::transaction_sql(TxStep step, const driver::TransactionSpec& spec) const {
+  switch (step) {
+    case TxStep::begin: {
+      std::string sql = "BEGIN";
+      if (spec.isolation != driver::Isolation::engine_default)
+        sql += " ISOLATION LEVEL " + std::string(driver::to_string(spec.isolation));
+      if (spec.read_only) sql += " READ ONLY";
+      return {std::move(sql)};
+    }
+    case TxStep::commit: return {"COMMIT"};
+    case TxStep::rollback: return {"ROLLBACK"};
+  }
+  return {};
+}
+
 void Session::begin(const driver::TransactionSpec& spec) {
-  std::string sql = "BEGIN";
-  if (spec.isolation != driver::Isolation::engine_default)
-    sql += " ISOLATION LEVEL " + std::string(driver::to_string(spec.isolation));
-  if (spec.read_only) sql += " READ ONLY";
-  exec_simple(sql.c_str());
+  exec_simple(transaction_sql(TxStep::begin, spec).front().c_str());
 }
 
 namespace {
