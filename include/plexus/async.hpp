@@ -205,6 +205,56 @@ auto async_execute_batch(Connection& c, std::string sql, std::vector<std::vector
   return async_detail::initiate_batch(c, {std::move(sql), std::move(sets), Intent::write, {}}, std::forward<Token>(token));
 }
 
+/// A streaming read of the asynchronous API (Connection::cursor): its rows
+/// are handed out as they arrive, never all held at once. PostgreSQL streams
+/// on your loop (single-row mode); other engines pull from the blocking
+/// stream on the worker pool. The cursor holds its session until every row
+/// was read; one dropped before that closes its session (the server stops
+/// the statement) rather than reading the rest.
+///   AsyncCursor c = co_await async_cursor(conn, "SELECT id, name FROM users", {});
+///   for (Result rows = co_await c.next(); !rows.empty(); rows = co_await c.next())
+///     for (Row r : rows) …;
+class AsyncCursor {
+ public:
+  struct State;
+  explicit AsyncCursor(std::unique_ptr<State> s) noexcept;
+  AsyncCursor(AsyncCursor&&) noexcept;
+  AsyncCursor& operator=(AsyncCursor&&) noexcept;
+  ~AsyncCursor();
+  /// The rows that arrived since the last call (waiting until at least one
+  /// does); an empty Result (with the columns) once every row was read.
+  /// @throws plexus::Error as Cursor::next(); cancelling it stops the
+  /// statement on the server and closes the session.
+  [[nodiscard]] boost::asio::awaitable<Result> next();
+  /// The rows handed out so far.
+  [[nodiscard]] std::uint64_t position() const noexcept;
+  /// Whether every row was read (the session is back in its pool).
+  [[nodiscard]] bool done() const noexcept;
+
+ private:
+  std::unique_ptr<State> m_state;
+};
+
+namespace async_detail {
+[[nodiscard]] boost::asio::awaitable<AsyncCursor> open_cursor(Connection& c, std::string sql, std::vector<Value> params,
+                                                              Intent intent, RouteOptions route);
+}  // namespace async_detail
+
+/// Opens a cursor (Connection::cursor): routed as a read by default (a
+/// replica that fails before any row arrived is left out, as on the blocking
+/// API); an error the statement raises at once is thrown here.
+[[nodiscard]] inline boost::asio::awaitable<AsyncCursor> async_cursor(Connection& c, std::string sql,
+                                                                     std::vector<Value> params,
+                                                                     Intent intent = Intent::read) {
+  return async_detail::open_cursor(c, std::move(sql), std::move(params), intent, {});
+}
+/// The same through a routed view (conn.with(uow), on_primary(), on_replica()).
+[[nodiscard]] inline boost::asio::awaitable<AsyncCursor> async_cursor(const RoutedConnection& c, std::string sql,
+                                                                     std::vector<Value> params,
+                                                                     Intent intent = Intent::read) {
+  return async_detail::open_cursor(c.connection(), std::move(sql), std::move(params), intent, c.options());
+}
+
 class AsyncTransaction;
 
 namespace async_detail {

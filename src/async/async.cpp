@@ -488,6 +488,33 @@ awaitable<Result> run(detail::ConnectionCore& core, async_detail::QueryArgs args
 
 }  // namespace
 
+struct AsyncCursor::State {
+  detail::ConnectionCore* core = nullptr;
+  std::string sql;
+  std::vector<Value> params;
+  Intent intent = Intent::read;
+  const Pool* pool = nullptr;
+  std::string reason;                 ///< the route's, kept for the events
+  Pool::Lease lease;                  ///< streaming on the loop: the session
+  detail::InFlight in_flight;         ///< a replica counts the cursor until it ends
+  detail::Executor::Started started;  ///< the hooks' event, finished at the end
+  Result pending;                     ///< rows read while opening, for the first next()
+  Columns columns;                    ///< for the empty Result after the end
+  std::optional<Cursor> blocking;     ///< no stream on the loop: the blocking one, pulled on a worker
+  std::uint64_t rows = 0;
+  bool ended = false;
+
+  [[nodiscard]] detail::RunContext context() const { return {*pool, reason}; }
+  /// The stream is over (read to its end, failed or cancelled): the session
+  /// goes back (or, `discard`, is closed), the replica stops counting it.
+  void end(bool discard) {
+    ended = true;
+    if (discard && lease) lease.discard();
+    lease.release();
+    in_flight = detail::InFlight();
+  }
+};
+
 struct AsyncTransaction::State {
   Connection* conn;
   detail::ConnectionCore* core;
@@ -599,6 +626,134 @@ awaitable<std::vector<Result>> run_batch(Connection& c, BatchArgs args) {
 }
 
 }  // namespace
+
+namespace {
+/// The stream's next rows on its session's non-blocking side (the loop).
+awaitable<Result> stream_rows(AsyncCursor::State& st) {
+  driver::AsyncSession& side = *st.lease->async();
+  asio::posix::stream_descriptor socket(co_await asio::this_coro::executor);
+  std::exception_ptr aborted;
+  try {
+    for (;;) {
+      Result rows;
+      const bool end = side.take_rows(rows);
+      st.rows += rows.size();
+      if (end) {
+        st.core->exec.finish(st.started, st.context(), st.intent, st.rows);
+        st.end(false);
+      }
+      if (end || !rows.empty()) {
+        if (socket.is_open()) (void)socket.release();
+        if (rows.columns().size()) st.columns = rows.columns();
+        co_return rows;
+      }
+      aborted = co_await drive(socket, side, side.resume());
+      if (aborted) break;
+    }
+  } catch (Error& e) {
+    if (socket.is_open()) (void)socket.release();
+    st.core->exec.fail(st.started, e, st.lease, st.context(), st.sql, st.params, st.intent);
+    st.end(false);  // fail() closed a broken session
+    throw;
+  }
+  if (socket.is_open()) (void)socket.release();
+  // Cancelled: the statement is stopped on the server and the session closed.
+  co_await asio::this_coro::reset_cancellation_state();
+  (void)co_await on_worker<int>(*st.core, [&] {
+    try {
+      side.cancel();
+    } catch (...) {
+    }
+    st.end(true);
+    return 0;
+  });
+  std::rethrow_exception(aborted);
+}
+
+/// Rows pulled from a blocking cursor on a worker (at most this many per next()).
+constexpr std::size_t kPulledRows = 512;
+}  // namespace
+
+awaitable<AsyncCursor> open_cursor(Connection& c, std::string sql, std::vector<Value> params, Intent intent,
+                                   RouteOptions options) {
+  detail::ConnectionCore& core = detail::core_of(c);
+  auto st = std::make_unique<AsyncCursor::State>();
+  st->core = &core;
+  st->sql = std::move(sql);
+  st->params = std::move(params);
+  st->intent = intent;
+  std::optional<Cursor> opened;
+  Statement s;
+  s.kind = Statement::Kind::cursor;
+  s.sql = st->sql;
+  s.params = st->params;
+  s.intent = intent;
+  s.cursor = &opened;
+  core.exec.refuse_if_read_only(s.sql, s.intent, core.primary());
+  detail::Router::Route route(core.router, s, options);
+  for (;;) {
+    detail::Attempt attempt = co_await take(core, route, s);
+    st->pool = &attempt.pool;
+    st->reason.assign(attempt.reason);
+    driver::AsyncSession* side = attempt.lease->async();
+    if (!side || !side->streams()) {
+      // The blocking stream, opened on a worker (its hooks fire when it ends).
+      std::exception_ptr failed;
+      (void)co_await on_worker<int>(core, [&] {
+        try {
+          (void)core.exec.run(attempt.lease, st->context(), s, &attempt.in_flight);
+        } catch (const Error&) {
+          failed = std::current_exception();
+        }
+        return 0;
+      });
+      if (failed) {
+        try {
+          std::rethrow_exception(failed);
+        } catch (const Error& e) {
+          if (!route.failed(attempt, e)) throw;
+          continue;
+        }
+      }
+      st->blocking.emplace(std::move(*opened));
+      co_return AsyncCursor(std::move(st));
+    }
+    // On the loop: sent, and read until the first rows (or the error) arrive.
+    st->started = core.exec.start(st->context(), st->sql, st->params, intent);
+    asio::posix::stream_descriptor socket(co_await asio::this_coro::executor);
+    std::exception_ptr aborted;
+    try {
+      aborted = co_await drive(socket, *side, side->start_stream(st->sql, st->params));
+      if (socket.is_open()) (void)socket.release();
+      if (!aborted) {
+        const bool end = side->take_rows(st->pending);
+        st->rows = st->pending.size();
+        st->lease = std::move(attempt.lease);
+        st->in_flight = std::move(attempt.in_flight);
+        if (end) {
+          core.exec.finish(st->started, st->context(), intent, st->rows);
+          st->end(false);
+        }
+        co_return AsyncCursor(std::move(st));
+      }
+    } catch (Error& e) {
+      if (socket.is_open()) (void)socket.release();
+      core.exec.fail(st->started, e, attempt.lease, st->context(), st->sql, st->params, intent);
+      if (!route.failed(attempt, e)) throw;
+      continue;
+    }
+    co_await asio::this_coro::reset_cancellation_state();
+    (void)co_await on_worker<int>(core, [&] {
+      try {
+        side->cancel();
+      } catch (...) {
+      }
+      attempt.lease.discard();
+      return 0;
+    });
+    std::rethrow_exception(aborted);
+  }
+}
 
 void start_batch(Connection& c, asio::any_io_executor io, BatchArgs args, BatchHandler handler) {
   spawn(std::move(io), run_batch(c, std::move(args)), std::move(handler));
@@ -743,6 +898,59 @@ awaitable<void> AsyncTransaction::rollback() {
   }
   st.lease.release();
 }
+
+// ---- AsyncCursor ----------------------------------------------------------------------
+
+AsyncCursor::AsyncCursor(std::unique_ptr<State> s) noexcept : m_state(std::move(s)) {}
+AsyncCursor::AsyncCursor(AsyncCursor&&) noexcept = default;
+AsyncCursor& AsyncCursor::operator=(AsyncCursor&&) noexcept = default;
+
+AsyncCursor::~AsyncCursor() {
+  if (!m_state || m_state->ended) return;
+  if (m_state->blocking) {
+    // Its end (draining, or stopping the statement) may wait on the server: on a worker.
+    asio::post(workers(*m_state->core), [c = std::make_shared<Cursor>(std::move(*m_state->blocking))] {});
+    return;
+  }
+  // Dropped before its end: closing the session stops the statement; the
+  // hooks hear of the rows read, as when a blocking cursor is dropped.
+  m_state->core->exec.finish(m_state->started, m_state->context(), m_state->intent, m_state->rows);
+  m_state->end(true);
+}
+
+awaitable<Result> AsyncCursor::next() {
+  State& st = *m_state;
+  if (!st.pending.empty()) {
+    st.columns = st.pending.columns();
+    co_return std::exchange(st.pending, Result{});
+  }
+  if (st.ended) {
+    Result none;
+    none.set_columns(st.columns.size() ? st.columns : st.pending.columns());
+    co_return none;
+  }
+  if (!st.blocking) co_return co_await async_detail::stream_rows(st);
+  co_return co_await on_worker<Result>(*st.core, [&st] {
+    Cursor& c = *st.blocking;
+    Result rows;
+    rows.set_columns(c.columns());
+    while (rows.size() < async_detail::kPulledRows && c.next()) {
+      Value* out = rows.append_row();
+      const Row r = c.row();
+      for (std::size_t i = 0; i < r.size(); ++i) out[i] = r[i];
+    }
+    st.rows += rows.size();
+    st.columns = rows.columns();
+    if (rows.size() < async_detail::kPulledRows) {  // its end: the session goes back, the hooks are told
+      st.blocking.reset();
+      st.ended = true;
+    }
+    return rows;
+  });
+}
+
+std::uint64_t AsyncCursor::position() const noexcept { return m_state ? m_state->rows : 0; }
+bool AsyncCursor::done() const noexcept { return !m_state || m_state->ended; }
 
 bool AsyncTransaction::active() const noexcept { return m_state && m_state->active; }
 bool AsyncTransaction::committed() const noexcept { return m_state && m_state->committed; }

@@ -17,6 +17,10 @@ namespace plexus::driver {
 AsyncSession::Wait AsyncSession::start_batch(std::string_view, std::span<const std::vector<Value>>) {
   throw UsageError("this engine's sessions do not pipeline batches: run each statement with start() and take()");
 }
+AsyncSession::Wait AsyncSession::start_stream(std::string_view, std::span<const Value>) {
+  throw UsageError("this engine's sessions do not stream on their non-blocking side: use the blocking stream()");
+}
+bool AsyncSession::take_rows(Result&) { throw UsageError("no stream was started on this session: start_stream() first"); }
 std::vector<Result> AsyncSession::take_batch() {
   throw UsageError("no batch was started on this session: start_batch() first");
 }

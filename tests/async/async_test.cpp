@@ -590,6 +590,95 @@ TEST_P(Async, ACancelledBatchIsStoppedOnTheServer) {
   EXPECT_EQ(conn->scalar("SELECT 3").as<int>(), 3) << "the pool hands out a clean session";
 }
 
+TEST_P(Async, CursorsHandOutEveryRowAsTheyArriveAndEndCleanly) {
+  conn->execute("CREATE TABLE " + table + " (id INTEGER PRIMARY KEY, v INTEGER)");
+  constexpr int kRows = 2000;
+  std::vector<std::vector<Value>> rows;
+  for (int i = 1; i <= kRows; ++i) rows.push_back({i, i % 97});
+  (void)conn->execute_batch("INSERT INTO " + table + " (id, v) VALUES (?, ?)", rows);
+  const std::string all = "SELECT id, v FROM " + table + " WHERE id > ? ORDER BY id";
+  std::vector<std::uint64_t> reported;
+  std::mutex mutex;
+  auto hook = conn->on_after_query([&](const QueryEvent& e) {
+    std::lock_guard lock(mutex);
+    if (e.sql == all) reported.push_back(e.rows);
+  });
+  run([&]() -> awaitable<void> {
+    AsyncCursor c = co_await async_cursor(*conn, all, values(0));
+    int expected = 1;
+    std::size_t chunks = 0;
+    for (Result chunk = co_await c.next(); !chunk.empty(); chunk = co_await c.next()) {
+      ++chunks;
+      EXPECT_EQ(chunk.columns()[1], "v");
+      for (Row r : chunk) {
+        EXPECT_EQ(r[0].as<int>(), expected);
+        EXPECT_EQ(r[1].as<int>(), expected % 97);
+        ++expected;
+      }
+      // The loop serves other statements while the cursor is open.
+      if (chunks == 1) EXPECT_EQ((co_await async_select(*conn, "SELECT 7", {}, use_awaitable))[0][0].as<int>(), 7);
+    }
+    EXPECT_EQ(expected, kRows + 1) << "every row, once, in order";
+    EXPECT_EQ(c.position(), static_cast<std::uint64_t>(kRows));
+    EXPECT_TRUE(c.done());
+    EXPECT_TRUE((co_await c.next()).empty()) << "after the end, empty again";
+
+    AsyncCursor none = co_await async_cursor(*conn, all, values(kRows));
+    EXPECT_TRUE((co_await none.next()).empty());
+    EXPECT_TRUE(none.done());
+
+    try {
+      (void)co_await async_cursor(*conn, "SELEC id FROM " + table, {});
+      ADD_FAILURE() << "broken SQL opened a cursor";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::syntax) << e.what();
+    }
+    try {
+      (void)co_await async_cursor(*conn, all, {});
+      ADD_FAILURE() << "a missing value was accepted";
+    } catch (const UsageError&) {
+    }
+    // Dropped after its first rows: the session is not handed out mid-stream.
+    {
+      AsyncCursor dropped = co_await async_cursor(*conn, all, values(0));
+      EXPECT_FALSE((co_await dropped.next()).empty());
+    }
+    EXPECT_EQ((co_await async_select(*conn, "SELECT count(*) FROM " + table, {}, use_awaitable))[0][0].as<int>(), kRows);
+  });
+  // (A dropped cursor of the worker pool ends there, soon after.)
+  for (int i = 0; i < 100; ++i) {
+    std::lock_guard lock(mutex);
+    if (reported.size() >= 3) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  std::lock_guard lock(mutex);
+  ASSERT_GE(reported.size(), 3u) << "the hooks hear of each cursor when it ends";
+  EXPECT_EQ(reported[0], static_cast<std::uint64_t>(kRows));
+  EXPECT_EQ(reported[1], 0u);
+}
+
+TEST_P(Async, ACursorDroppedMidStreamStopsItsStatementOnTheServer) {
+  if (ctx.name != "postgres" && ctx.name != "pgbouncer") GTEST_SKIP() << "streams on the loop: PostgreSQL";
+  const std::string marker = "plexus_cursor_" + ctx.name;
+  run([&]() -> awaitable<void> {
+    // generate_series in the select list streams (in FROM it would be materialised first).
+    AsyncCursor c = co_await async_cursor(*conn, "SELECT generate_series(1, 500000000) AS " + marker, {});
+    Result first = co_await c.next();
+    EXPECT_EQ(first[0][0].as<int>(), 1);
+  });
+  Database other(cfg);
+  int running = -1;
+  for (int i = 0; i < 20 && running != 0; ++i) {
+    running = other.connection("main")
+                  .scalar("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%" + marker +
+                          "%' AND query NOT LIKE '%pg_stat_activity%' AND state = 'active'")
+                  .as<int>();
+    if (running) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(running, 0) << "the dropped cursor's statement still runs after a second";
+  EXPECT_EQ(conn->scalar("SELECT 3").as<int>(), 3);
+}
+
 TEST_P(Async, EncryptedMariaDbRunsOnAWorkerAndIsCancelledToo) {
   if (ctx.name != "mysql") GTEST_SKIP() << "MariaDB over TLS only";
   Database tls(tls_cfg);

@@ -59,6 +59,19 @@ class AsyncSession {
   /// @throws plexus::Error as execute_batch() does.
   [[nodiscard]] virtual std::vector<Result> take_batch();
 
+  /// Whether start_stream() streams rows on this side (PostgreSQL: single-row
+  /// mode). When false, a cursor runs the blocking stream() on a worker.
+  [[nodiscard]] virtual bool streams() const noexcept { return false; }
+  /// Sends `sql` to stream its rows (never all held at once), checked as
+  /// stream() checks it; then resume() as for start(): it answers Wait::done
+  /// once rows arrived or the stream ended; take_rows() hands them over.
+  [[nodiscard]] virtual Wait start_stream(std::string_view sql, std::span<const Value> params);
+  /// Moves the rows that arrived into `into` (its columns set the first
+  /// time), without waiting. True when the stream has ended and every row
+  /// was handed over: the session is then free again.
+  /// @throws plexus::Error the statement's error, once the rows before it were taken.
+  virtual bool take_rows(Result& into);
+
   /// Sends `sql`, a statement without values or rows (one of
   /// Session::transaction_sql()), by the engine's simple protocol, never
   /// cached; then resume() as for start(), and take_control().

@@ -97,6 +97,7 @@ Session::Wait Session::flush_sent() {
 Session::Wait Session::resume() {
   if (m_step == Step::idle || m_step == Step::done) return Wait::done;
   if (m_batch.on) return resume_batch();
+  if (m_stream.on) return resume_stream();
   if (m_flushing) {
     if (flush_sent() != Wait::read) return m_step == Step::done ? Wait::done : Wait::write;
   }
@@ -130,7 +131,7 @@ Session::Wait Session::resume() {
 }
 
 Result Session::take() {
-  if (m_step != Step::done || m_batch.on || m_control)
+  if (m_step != Step::done || m_batch.on || m_control || m_stream.on)
     throw UsageError("no statement has finished on this session: wait until resume() answers Wait::done");
   ResultPtr r(std::exchange(m_kept, nullptr));
   m_step = Step::idle;
@@ -287,6 +288,98 @@ std::vector<Result> Session::take_batch() {
   }
   if (out.size() != expected) throw_result_error(m_conn, nullptr, m_async_sql);  // the connection was lost midway
   return out;
+}
+
+// ---- streams: single-row mode ----------------------------------------------------
+
+Session::Wait Session::start_stream(std::string_view sql, std::span<const Value> params) {
+  if (!m_conn) throw ConnectionError("the PostgreSQL session is closed");
+  if (m_step != Step::idle)
+    throw UsageError("a statement is already in flight on this session: wait for it and take() its result first");
+  m_unnamed = Prepared{};
+  m_unnamed.sql = translate_placeholders(sql, &m_unnamed.placeholders);
+  check_count(m_unnamed, params.size(), sql);
+  encode(params, m_enc);
+  m_async_sql.assign(sql);
+  if (PQsetnonblocking(m_conn, 1) != 0) throw_result_error(m_conn, nullptr, sql);
+  send(m_unnamed);
+  if (!PQsetSingleRowMode(m_conn)) {
+    m_step = Step::done;  // the statement runs, but its rows would come all at once: refused
+    cancel_bounded(m_conn, kCancelWait);
+    while (PGresult* r = PQgetResult(m_conn)) PQclear(r);
+    PQsetnonblocking(m_conn, 0);
+    m_step = Step::idle;
+    throw UsageError("PostgreSQL refused single-row mode for this query");
+  }
+  m_stream = Streaming{};
+  m_stream.on = true;
+  m_step = Step::running;
+  return flush_sent();
+}
+
+Session::Wait Session::resume_stream() {
+  if (!m_stream.rows.empty()) return Wait::done;  // taken first
+  if (m_flushing) {
+    if (flush_sent() != Wait::read) return m_step == Step::done ? Wait::done : Wait::write;
+  }
+  if (!PQconsumeInput(m_conn)) {  // the connection is gone: take_rows() throws its error
+    m_stream.ended = true;
+    m_step = Step::done;
+    return Wait::done;
+  }
+  while (!PQisBusy(m_conn)) {
+    PGresult* r = PQgetResult(m_conn);
+    if (!r) {  // the end of the statement
+      m_stream.ended = true;
+      m_step = Step::done;
+      return Wait::done;
+    }
+    ResultPtr owned(r);
+    const ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_SINGLE_TUPLE) {
+      if (m_stream.rows.columns().size() == 0) m_stream.rows.set_columns(columns_for(r, nullptr));
+      decode_row(r, 0, m_types, m_stream.rows.append_row());
+    } else if (failed(r)) {
+      if (!m_kept) m_kept = std::exchange(owned.r, nullptr);
+    } else if (m_stream.rows.columns().size() == 0) {  // the final, empty result: its columns (and a write's count)
+      m_stream.rows.set_columns(columns_for(r, nullptr));
+      const char* affected = PQcmdTuples(r);
+      if (affected && *affected) m_stream.rows.set_affected_rows(std::strtoull(affected, nullptr, 10));
+    }
+  }
+  return m_stream.rows.empty() ? Wait::read : Wait::done;
+}
+
+bool Session::take_rows(Result& into) {
+  if (!m_stream.on) throw UsageError("no stream was started on this session: start_stream() first");
+  if (into.columns().size() == 0) into.set_columns(m_stream.rows.columns());
+  if (!m_stream.rows.empty()) {
+    if (into.empty()) {
+      Columns cols = into.columns();
+      into = std::exchange(m_stream.rows, Result{});
+      m_stream.rows.set_columns(std::move(cols));
+    } else {
+      const std::size_t width = m_stream.rows.columns().size();
+      for (Row row : m_stream.rows) {
+        Value* out = into.append_row();
+        for (std::size_t c = 0; c < width; ++c) out[c] = row[c];
+      }
+      Columns cols = m_stream.rows.columns();
+      m_stream.rows = Result{};
+      m_stream.rows.set_columns(std::move(cols));
+    }
+    return false;
+  }
+  if (!m_stream.ended) return false;
+  ResultPtr r(std::exchange(m_kept, nullptr));
+  const bool lost = !r.r && (!m_conn || PQstatus(m_conn) == CONNECTION_BAD);
+  into.set_affected_rows(m_stream.rows.affected_rows());
+  m_stream = Streaming{};
+  m_step = Step::idle;
+  m_flushing = false;
+  if (m_conn) PQsetnonblocking(m_conn, 0);
+  if (r.r || lost) refuse_or_throw(m_conn, r.r, m_async_sql);
+  return true;
 }
 
 // ---- control statements (a transaction's steps) ------------------------------------

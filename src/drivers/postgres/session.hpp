@@ -117,6 +117,9 @@ class Session final : public driver::Session, public driver::AsyncSession {
   [[nodiscard]] bool pipelines_batches() const noexcept override { return true; }
   [[nodiscard]] Wait start_batch(std::string_view sql, std::span<const std::vector<Value>> sets) override;
   [[nodiscard]] std::vector<Result> take_batch() override;
+  [[nodiscard]] bool streams() const noexcept override { return true; }
+  [[nodiscard]] Wait start_stream(std::string_view sql, std::span<const Value> params) override;
+  bool take_rows(Result& into) override;
   [[nodiscard]] Wait start_control(std::string_view sql) override;
   void take_control() override;
 
@@ -195,6 +198,16 @@ class Session final : public driver::Session, public driver::AsyncSession {
   };
   Batch m_batch;
   bool m_control = false;  // a start_control() statement is in flight
+  // A stream (start_stream): rows that arrived and are not taken yet; ended
+  // once the final result (or the error, kept in m_kept) is in.
+  struct Streaming {
+    bool on = false;
+    bool ended = false;
+    Result rows;
+  };
+  Streaming m_stream;
+  /// resume() of a stream: the rows that arrived, decoded.
+  Wait resume_stream();
 
   PGconn* m_conn = nullptr;
   std::chrono::milliseconds m_timeout{0};
