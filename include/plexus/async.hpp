@@ -206,11 +206,12 @@ auto async_execute_batch(Connection& c, std::string sql, std::vector<std::vector
 }
 
 /// A streaming read of the asynchronous API (Connection::cursor): its rows
-/// are handed out as they arrive, never all held at once. PostgreSQL streams
-/// on your loop (single-row mode); other engines pull from the blocking
-/// stream on the worker pool. The cursor holds its session until every row
-/// was read; one dropped before that closes its session (the server stops
-/// the statement) rather than reading the rest.
+/// are handed out as they arrive, never all held at once. PostgreSQL and
+/// MariaDB stream on your loop; SQLite (and MariaDB over TLS) pull from the
+/// blocking stream on the worker pool. The cursor holds its session until
+/// every row was read; one dropped before that has its statement stopped
+/// on the server and its session closed (on a worker), rather than reading
+/// the rest.
 ///   AsyncCursor c = co_await async_cursor(conn, "SELECT id, name FROM users", {});
 ///   for (Result rows = co_await c.next(); !rows.empty(); rows = co_await c.next())
 ///     for (Row r : rows) …;

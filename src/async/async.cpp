@@ -912,10 +912,20 @@ AsyncCursor::~AsyncCursor() {
     asio::post(workers(*m_state->core), [c = std::make_shared<Cursor>(std::move(*m_state->blocking))] {});
     return;
   }
-  // Dropped before its end: closing the session stops the statement; the
-  // hooks hear of the rows read, as when a blocking cursor is dropped.
+  // Dropped before its end: the hooks hear of the rows read, as when a
+  // blocking cursor is dropped; the statement is stopped on the server and
+  // the session closed on a worker (a MariaDB session would read the rest of
+  // the rows as it closes, and asking the server to stop is a round trip).
   m_state->core->exec.finish(m_state->started, m_state->context(), m_state->intent, m_state->rows);
-  m_state->end(true);
+  detail::ConnectionCore& core = *m_state->core;
+  asio::post(workers(core), [st = std::move(m_state)] {
+    try {
+      if (st->lease) st->lease->async()->cancel();
+    } catch (...) {
+      // Closing the session ends the statement anyway.
+    }
+    st->end(true);
+  });
 }
 
 awaitable<Result> AsyncCursor::next() {

@@ -56,6 +56,9 @@ Session::Wait Session::resume() {
       case Step::preparing: return advance(m_async->prepare_cont(ready));
       case Step::executing: return advance(m_async->execute_cont(ready));
       case Step::storing: return advance(m_async->store_cont(ready));
+      case Step::fetching:
+        if (!m_stream.rows.empty()) return Wait::done;  // taken first
+        return fetch_rows(m_stream.fetching ? m_async->fetch_cont(ready, m_stream.rc) : m_async->fetch_start(m_stream.rc));
       case Step::controlling: {
         int err = 0;
         return control_step(mysql_real_query_cont(&err, m_db, ready), err);
@@ -83,8 +86,16 @@ Session::Wait Session::advance(int wait) {
       case Step::executing:
         m_async->executed();
         if (!m_async->has_rows()) {
+          if (m_stream.on) {  // a statement without rows: the stream ends at once
+            m_stream.ended = true;
+            m_stream.affected = m_async->affected_rows();
+          }
           m_step = Step::done;
           return Wait::done;
+        }
+        if (m_stream.on) {
+          m_step = Step::fetching;
+          return fetch_rows(m_async->fetch_start(m_stream.rc));
         }
         m_step = Step::storing;
         wait = m_async->store_start();
@@ -99,7 +110,8 @@ Session::Wait Session::advance(int wait) {
 }
 
 Session::Wait Session::failed_async() noexcept {
-  if (m_async && m_step == Step::storing) m_async->finish();
+  if (m_async && (m_step == Step::storing || m_step == Step::fetching)) m_async->finish();
+  if (m_stream.on) m_stream.ended = true;
   m_async = nullptr;  // take() throws the error; the statement may leave the cache below
   m_preparing.reset();
   m_async_params.clear();
@@ -114,13 +126,85 @@ Session::Wait Session::failed_async() noexcept {
 }
 
 Result Session::take() {
-  if (m_step != Step::done || m_control)
+  if (m_step != Step::done || m_control || m_stream.on)
     throw UsageError("no statement has finished on this session: wait until resume() answers Wait::done");
   m_step = Step::idle;
   m_async_params.clear();
   Statement* st = std::exchange(m_async, nullptr);
   if (m_async_error) std::rethrow_exception(std::exchange(m_async_error, nullptr));
   return buffered_result(*st);
+}
+
+// ---- streams: rows fetched one at a time, without blocking --------------------------
+
+namespace {
+/// Rows read ahead before a stream hands them over.
+constexpr std::size_t kStreamAhead = 512;
+}  // namespace
+
+Session::Wait Session::start_stream(std::string_view sql, std::span<const Value> params) {
+  if (m_step != Step::idle)
+    throw UsageError("a statement is already in flight on this session: wait for it and take() its result first");
+  m_stream = Streaming{};
+  m_stream.on = true;
+  try {
+    return start(sql, params);
+  } catch (...) {
+    m_stream = Streaming{};
+    throw;
+  }
+}
+
+Session::Wait Session::fetch_rows(int wait) {
+  // Rows the client already holds come without waiting; a fetch that must
+  // wait stays in flight, and the rows read so far are handed over first.
+  for (;;) {
+    if (wait) {
+      m_stream.fetching = true;
+      m_wait = wait;
+      return m_stream.rows.empty() ? wait_for(wait) : Wait::done;
+    }
+    m_stream.fetching = false;
+    if (!m_async->fetched(m_stream.rc)) {  // the end (the result is freed)
+      m_stream.ended = true;
+      m_step = Step::done;
+      return Wait::done;
+    }
+    if (m_stream.rows.columns().size() == 0) m_stream.rows.set_columns(m_async->columns());
+    m_async->read_row(m_stream.rows.append_row());
+    if (m_stream.rows.size() >= kStreamAhead) return Wait::done;
+    wait = m_async->fetch_start(m_stream.rc);
+  }
+}
+
+bool Session::take_rows(Result& into) {
+  if (!m_stream.on) throw UsageError("no stream was started on this session: start_stream() first");
+  if (into.columns().size() == 0) {
+    if (m_stream.rows.columns().size()) into.set_columns(m_stream.rows.columns());
+    else if (m_async) into.set_columns(m_async->columns());
+  }
+  if (!m_stream.rows.empty()) {
+    Columns cols = m_stream.rows.columns();
+    if (into.empty()) {
+      into = std::exchange(m_stream.rows, Result{});
+    } else {
+      for (Row row : m_stream.rows) {
+        Value* out = into.append_row();
+        for (std::size_t c = 0; c < cols.size(); ++c) out[c] = row[c];
+      }
+      m_stream.rows = Result{};
+    }
+    m_stream.rows.set_columns(std::move(cols));
+    return false;
+  }
+  if (!m_stream.ended) return false;
+  into.set_affected_rows(m_stream.affected);
+  m_stream = Streaming{};
+  m_step = Step::idle;
+  m_async_params.clear();
+  m_async = nullptr;
+  if (m_async_error) std::rethrow_exception(std::exchange(m_async_error, nullptr));
+  return true;
 }
 
 Session::Wait Session::start_control(std::string_view sql) {

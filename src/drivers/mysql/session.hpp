@@ -52,6 +52,15 @@ class Statement {
   bool fetch(std::vector<Value>& row);
   /// Reads the next row straight into a Result.
   bool fetch_into(Value* out);
+  /// mysql_stmt_fetch without blocking: 0 when it answered (its status in
+  /// `rc`, for fetched()), else the MYSQL_WAIT_* bits for fetch_cont().
+  [[nodiscard]] int fetch_start(int& rc);
+  [[nodiscard]] int fetch_cont(int ready, int& rc);
+  /// After a fetch answered `rc`: true when a row is in the buffers (read
+  /// it with read_row()), false at the end (the result freed).
+  /// @throws plexus::Error for a failed fetch.
+  bool fetched(int rc);
+  void read_row(Value* out);
   void finish() noexcept;
 
   [[nodiscard]] const Columns& columns() const noexcept { return m_columns; }
@@ -165,8 +174,13 @@ class Session final : public driver::Session, public driver::AsyncSession {
   void cancel() override;
   [[nodiscard]] Wait start_control(std::string_view sql) override;
   void take_control() override;
+  [[nodiscard]] bool streams() const noexcept override { return true; }
+  [[nodiscard]] Wait start_stream(std::string_view sql, std::span<const Value> params) override;
+  bool take_rows(Result& into) override;
 
  private:
+  /// A stream's next fetch: read rows while the client has them, then wait.
+  Wait fetch_rows(int wait);
   /// What a control statement's _start/_cont call answered (`status` its
   /// wait bits, `err` its result): wait again, or done.
   Wait control_step(int status, int err);
@@ -195,7 +209,7 @@ class Session final : public driver::Session, public driver::AsyncSession {
   Wait failed_async() noexcept;
 
   // The statement in flight on the non-blocking side.
-  enum class Step : std::uint8_t { idle, preparing, executing, storing, controlling, done };
+  enum class Step : std::uint8_t { idle, preparing, executing, storing, fetching, controlling, done };
   Step m_step = Step::idle;
   int m_wait = 0;                         // the MYSQL_WAIT_* bits asked for last
   std::string m_async_sql;
@@ -204,6 +218,17 @@ class Session final : public driver::Session, public driver::AsyncSession {
   std::vector<Value> m_async_params;       // kept while the statement is prepared
   std::exception_ptr m_async_error;
   bool m_control = false;                  // a start_control() statement is in flight
+  // A stream (start_stream): rows fetched and not taken yet; a fetch may be
+  // in flight (its status in m_fetch_rc once it answers).
+  struct Streaming {
+    bool on = false;
+    bool ended = false;
+    bool fetching = false;
+    int rc = 0;
+    Result rows;
+    std::uint64_t affected = 0;
+  };
+  Streaming m_stream;
 
   MYSQL* m_db = nullptr;
   bool m_broken = false;

@@ -396,7 +396,26 @@ void Statement::read_into(std::size_t i, Value& out) {
 }
 
 bool Statement::fetch_into(Value* out) {
-  int rc = mysql_stmt_fetch(m_stmt);
+  if (!fetched(mysql_stmt_fetch(m_stmt))) return false;
+  read_row(out);
+  return true;
+}
+
+int Statement::fetch_start(int& rc) {
+  rc = 0;
+  return mysql_stmt_fetch_start(&rc, m_stmt);
+}
+
+int Statement::fetch_cont(int ready, int& rc) {
+  rc = 0;
+  return mysql_stmt_fetch_cont(&rc, m_stmt, ready);
+}
+
+void Statement::read_row(Value* out) {
+  for (std::size_t i = 0; i < m_kinds.size(); ++i) read_into(i, out[i]);
+}
+
+bool Statement::fetched(int rc) {
   if (rc == MYSQL_NO_DATA) {
     finish();
     return false;
@@ -415,7 +434,6 @@ bool Statement::fetch_into(Value* out) {
     }
     if (rebind && mysql_stmt_bind_result(m_stmt, m_out.data())) fail();
   }
-  for (std::size_t i = 0; i < m_kinds.size(); ++i) read_into(i, out[i]);
   return true;
 }
 
