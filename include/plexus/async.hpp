@@ -114,13 +114,24 @@ auto initiate_query(Connection& c, QueryArgs args, Token&& token) {
       token, std::move(args));
 }
 
-/// initiate_query() completing with `convert(Result)`, a T, instead of the
+/// Plans `q` on `g` and runs its members at once on `io` (src/async/async.cpp).
+void start_read(ShardGroup& g, boost::asio::any_io_executor io, QueryBuilder q, ResultHandler handler);
+
+/// A read to run: one statement on a connection, or a builder on a shard group.
+struct ReadPlan {
+  Connection* conn = nullptr;
+  QueryArgs args;
+  ShardGroup* group = nullptr;
+  std::optional<QueryBuilder> builder;
+};
+
+/// Runs `plan`, completing with `convert(Result)`, a T, instead of the
 /// Result (a builder verb's or a model's answer); what `convert` throws is
 /// the operation's error. The handler keeps its executor and cancellation slot.
 template <class T, class Convert, class Token>
-auto initiate_as(Connection& c, QueryArgs args, Convert convert, Token&& token) {
+auto initiate_read_as(ReadPlan plan, Convert convert, Token&& token) {
   return boost::asio::async_initiate<Token, void(std::exception_ptr, T)>(
-      [&c](auto handler, QueryArgs a, Convert f) {
+      [](auto handler, ReadPlan p, Convert f) {
         boost::asio::any_io_executor io =
             boost::asio::get_associated_executor(handler, default_io_context().get_executor());
         auto slot = boost::asio::get_associated_cancellation_slot(handler);
@@ -135,10 +146,18 @@ auto initiate_as(Connection& c, QueryArgs args, Convert convert, Token&& token) 
           }
           std::move(h)(e, out ? std::move(*out) : T{});
         };
-        start_query(c, io, std::move(a),
-                    ResultHandler(boost::asio::bind_cancellation_slot(slot, boost::asio::bind_executor(io, std::move(done)))));
+        ResultHandler bound(boost::asio::bind_cancellation_slot(slot, boost::asio::bind_executor(io, std::move(done))));
+        if (p.group) start_read(*p.group, io, std::move(*p.builder), std::move(bound));
+        else start_query(*p.conn, io, std::move(p.args), std::move(bound));
       },
-      token, std::move(args), std::move(convert));
+      token, std::move(plan), std::move(convert));
+}
+
+/// initiate_query() completing with `convert(Result)` (see initiate_read_as).
+template <class T, class Convert, class Token>
+auto initiate_as(Connection& c, QueryArgs args, Convert convert, Token&& token) {
+  return initiate_read_as<T>(ReadPlan{&c, std::move(args), nullptr, std::nullopt}, std::move(convert),
+                             std::forward<Token>(token));
 }
 
 }  // namespace async_detail
@@ -476,13 +495,89 @@ auto async_upsert(Connection& c, const QueryBuilder& q, const std::vector<Fields
       std::forward<Token>(token));
 }
 
-/// Model<T>::find(id) on the model's connection: the row as an Entity, or
-/// nullopt. (A model on a shard group: async_get(group, builder) for now.)
+namespace async_detail {
+template <class T>
+struct ModelQueryAccess {
+  /// Where `q` reads: its connection (one statement) or its shard group
+  /// (planned as get() plans it). What runs more than one query (with(),
+  /// where_has()) and a query in a blocking Transaction are refused.
+  static ReadPlan plan(const ModelQuery<T>& q, const QueryBuilder& b, std::string_view what) {
+    if (q.m_extras.made() && (!q.m_extras->eager.empty() || !q.m_extras->deferred.empty()))
+      throw UsageError(std::string(what) + " of model '" + std::string(T::schema.table()) +
+                       "': with() and where_has() run more than one query, which the asynchronous API does not do "
+                       "yet; use the blocking " + std::string(what) + "() on a thread of your own");
+    Queryable* target = b.target();
+    if (auto* g = dynamic_cast<ShardGroup*>(target)) return ReadPlan{nullptr, {}, g, b};
+    auto* c = dynamic_cast<Connection*>(target);
+    if (!c)
+      throw UsageError(std::string(what) + " of model '" + std::string(T::schema.table()) +
+                       "' runs in a blocking Transaction: run the transaction's statements through an "
+                       "AsyncTransaction, or use the blocking " + std::string(what) + "()");
+    Query sql = b.to_sql(c->grammar());
+    return ReadPlan{c, {std::move(sql.sql), std::move(sql.bindings), Intent::read, {}}, nullptr, std::nullopt};
+  }
+  static const QueryBuilder& builder(const ModelQuery<T>& q) { return q.m_q; }
+  static const std::string& origin(const ModelQuery<T>& q) { return *q.m_conn; }
+};
+}  // namespace async_detail
+
+/// ModelQuery<T>::get(): the entities its read finds, on the model's
+/// connection or across its shard group (planned and merged as get() does).
+///   `auto adults = co_await async_get(people.where("age", ">=", 18).order_by("name"), use_awaitable);`
+/// with() and where_has() are refused (their extra queries run on the blocking API only, for now).
+template <class T, class Token>
+auto async_get(ModelQuery<T> q, Token&& token) {
+  using A = async_detail::ModelQueryAccess<T>;
+  return async_detail::initiate_read_as<std::vector<Entity<T>>>(
+      A::plan(q, A::builder(q), "get"),
+      [origin = A::origin(q)](Result r) {
+        std::vector<Entity<T>> out;
+        out.reserve(r.size());
+        for (Row row : r) detail::hydrate_row<T>(row, out.emplace_back(), origin);
+        return out;
+      },
+      std::forward<Token>(token));
+}
+/// ModelQuery<T>::first(): the first entity (LIMIT 1), or nullopt.
+template <class T, class Token>
+auto async_first(ModelQuery<T> q, Token&& token) {
+  using A = async_detail::ModelQueryAccess<T>;
+  QueryBuilder one = A::builder(q);
+  one.limit(1);
+  return async_detail::initiate_read_as<std::optional<Entity<T>>>(
+      A::plan(q, one, "first"),
+      [origin = A::origin(q)](Result r) {
+        std::optional<Entity<T>> e;
+        if (!r.empty()) detail::hydrate_row<T>(r[0], e.emplace(), origin);
+        return e;
+      },
+      std::forward<Token>(token));
+}
+/// Model<T>::all(): every entity of the model's table.
+template <class T, class Token>
+auto async_all(const Model<T>& model, Token&& token) {
+  return async_get(model.query(), std::forward<Token>(token));
+}
+
+/// Model<T>::find(id): the row as an Entity, or nullopt. On the model's
+/// connection with its compiled statement; a model on a shard group reads
+/// where the key says (every member when the key is not the shard key).
 template <class T, class Token>
 auto async_find(const Model<T>& model, const Value& id, Token&& token) {
-  Connection& c = model.connection();
-  return async_detail::initiate_as<std::optional<Entity<T>>>(
-      c, {detail::find_sql<T>(c.grammar()), {id}, Intent::read, {}},
+  using A = async_detail::ModelQueryAccess<T>;
+  async_detail::ReadPlan plan;
+  if (model.home().planning_target()) {
+    ModelQuery<T> by_key = model.where(Model<T>::key_name(), id);
+    QueryBuilder one = A::builder(by_key);
+    one.limit(1);
+    plan = A::plan(by_key, one, "find");
+  } else {
+    Connection& c = model.connection();
+    plan.conn = &c;
+    plan.args = {detail::find_sql<T>(c.grammar()), {id}, Intent::read, {}};
+  }
+  return async_detail::initiate_read_as<std::optional<Entity<T>>>(
+      std::move(plan),
       [origin = model.connection_name()](Result r) {
         std::optional<Entity<T>> e;
         if (r.empty()) return e;
@@ -605,10 +700,6 @@ boost::asio::awaitable<void> for_each(const Items& items, std::size_t limit, F f
     if (errors[k]) std::rethrow_exception(errors[k]);
 }
 
-namespace async_detail {
-/// Plans `q` on `g` and runs its members at once on `io` (src/async/async.cpp).
-void start_read(ShardGroup& g, boost::asio::any_io_executor io, QueryBuilder q, ResultHandler handler);
-}  // namespace async_detail
 
 /// A query builder's read on a shard group, as get() runs it there: on the
 /// member its key names, or planned over the members it may touch, which are

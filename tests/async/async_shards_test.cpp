@@ -47,7 +47,60 @@ std::string error_of(F fn) {
   return "";
 }
 
+/// The items table as a model on the mixed group, keyed and sharded by id.
+struct ShardItem {
+  std::int64_t id = 0;
+  std::string grp;
+  std::int64_t cat = 0;
+  double price = 0;
+  std::int64_t qty = 0;
+  std::string name;
+  static constexpr auto schema =
+      plexus::schema("items", col<&ShardItem::id>("id", primary_key), col<&ShardItem::grp>("grp"),
+                     col<&ShardItem::cat>("cat"), col<&ShardItem::price>("price"), col<&ShardItem::qty>("qty"),
+                     col<&ShardItem::name>("name"))
+          .connection("mixed")
+          .shard_key("id");
+};
+
 }  // namespace
+
+TEST_F(ShardServers, AsyncModelFindersOnAGroupAnswerAsTheBlockingOnes) {
+  auto& g = db->shards("mixed");
+  for (std::size_t m = 0; m < g.size(); ++m) {
+    g.member(m).execute("DROP TABLE IF EXISTS items");
+    g.member(m).execute(ddl(g.member(m).name()));
+  }
+  for (std::int64_t id = 1; id <= 30; ++id)
+    g.table("items").insert({{"id", id}, {"grp", "g" + std::to_string(id % 3)}, {"cat", id % 5},
+                             {"price", 1.5 * static_cast<double>(id)}, {"qty", id % 7}, {"name", "n" + std::to_string(id)}});
+  auto items = db->model<ShardItem>();
+  asio::io_context io;
+  std::exception_ptr failed;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        // By the shard key: the owning member alone.
+        for (std::int64_t id : {1, 7, 22, 30}) {
+          const auto found = co_await async_find(items, Value(id), asio::use_awaitable);
+          EXPECT_TRUE(found && found->id == id && found->name == "n" + std::to_string(id)) << id;
+        }
+        EXPECT_FALSE((co_await async_find(items, Value(999), asio::use_awaitable)).has_value());
+        // Across the members, merged as get() merges them.
+        const auto blocking = items.where("qty", ">=", 3).order_by("price", "desc").limit(9).get();
+        const auto awaited =
+            co_await async_get(items.where("qty", ">=", 3).order_by("price", "desc").limit(9), asio::use_awaitable);
+        EXPECT_EQ(awaited.size(), 9u);
+        EXPECT_EQ(awaited.size(), blocking.size());
+        for (std::size_t i = 0; i < awaited.size() && i < blocking.size(); ++i) EXPECT_EQ(awaited[i].id, blocking[i].id);
+        EXPECT_EQ((co_await async_all(items, asio::use_awaitable)).size(), 30u);
+        const auto cheapest = co_await async_first(items.query().order_by("price"), asio::use_awaitable);
+        EXPECT_TRUE(cheapest && cheapest->id == 1);
+      },
+      [&](std::exception_ptr e) { failed = e; });
+  io.run();
+  if (failed) std::rethrow_exception(failed);
+}
 
 TEST_F(ShardServers, AsyncReadsAgreeWithOneDatabaseAsTheBlockingReadsDo) {
   auto& g = db->shards("mixed");

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <filesystem>
 #include <future>
+#include <random>
 #include <thread>
 
 #include "conformance/conformance_fixture.hpp"
@@ -225,6 +226,64 @@ TEST_P(Async, BuilderVerbsAndModelFindAnswerAsTheBlockingOnes) {
   // What the blocking API sees afterwards: one row left, the one the async calls kept.
   EXPECT_EQ(conn->table("async_people").count(), 1);
   EXPECT_EQ(conn->table("async_people").first()->get<std::string>("name"), "ann");
+  conn->execute("DROP TABLE async_people");
+}
+
+// Generated model queries (a filter on a typed column, an order, a limit)
+// answered by async_get / async_first as get() / first() answer them.
+TEST_P(Async, ModelQueriesAnswerAsTheBlockingOnesForGeneratedFilters) {
+  const std::string key = ctx.name == "sqlite" ? "INTEGER PRIMARY KEY" : "BIGINT PRIMARY KEY";
+  conn->execute("DROP TABLE IF EXISTS async_people");
+  conn->execute("CREATE TABLE async_people (id " + key + ", name " + ctx.text + ", qty INTEGER NOT NULL)");
+  std::mt19937_64 rng(4242);
+  std::vector<std::vector<Value>> rows;
+  for (int i = 1; i <= 60; ++i)
+    rows.push_back({i, std::string(1, static_cast<char>('a' + rng() % 6)) + std::to_string(rng() % 10),
+                    static_cast<std::int64_t>(rng() % 20)});
+  (void)conn->execute_batch("INSERT INTO async_people (id, name, qty) VALUES (?, ?, ?)", rows);
+  auto model = db->model<AsyncPerson>();
+  const std::vector<std::string> ops{"=", "<", ">=", "<>"};
+  int compared = 0;
+  run([&]() -> awaitable<void> {
+    EXPECT_EQ((co_await async_all(model, use_awaitable)).size(), 60u);
+    for (int n = 0; n < 40; ++n) {
+      const std::string op = ops[rng() % ops.size()];
+      const std::int64_t qty = static_cast<std::int64_t>(rng() % 20);
+      auto shaped = [&] {
+        auto q = model.where("qty", op, qty);
+        if (n % 3 == 0) q.where("name", ">=", std::string(1, static_cast<char>('a' + n % 6)));
+        q.order_by(n % 2 ? "name" : "qty", n % 4 < 2 ? "asc" : "desc").order_by("id");
+        if (n % 5 == 0) q.limit(7).offset(n % 3);
+        return q;
+      };
+      const std::vector<Entity<AsyncPerson>> blocking = shaped().get();
+      const std::vector<Entity<AsyncPerson>> awaited = co_await async_get(shaped(), use_awaitable);
+      EXPECT_EQ(awaited.size(), blocking.size()) << "query " << n << ": qty " << op << " " << qty;
+      for (std::size_t i = 0; i < awaited.size() && i < blocking.size(); ++i) {
+        EXPECT_EQ(awaited[i].id, blocking[i].id) << "query " << n << " row " << i;
+        EXPECT_EQ(awaited[i].name, blocking[i].name);
+        EXPECT_TRUE(awaited[i].exists() && awaited[i].dirty().empty()) << "loaded, nothing changed";
+      }
+      const auto first = co_await async_first(shaped(), use_awaitable);
+      const auto blocking_first = shaped().first();
+      EXPECT_EQ(first.has_value(), blocking_first.has_value()) << "query " << n;
+      if (first && blocking_first) EXPECT_EQ(first->id, blocking_first->id);
+      ++compared;
+    }
+    // A loaded entity saves back where it came from.
+    auto one = co_await async_first(model.where("id", 5), use_awaitable);
+    EXPECT_TRUE(one.has_value());
+    if (one) {
+      one->qty = 99;
+      co_await async_save(model, *one);
+    }
+  });
+  EXPECT_EQ(compared, 40);
+  EXPECT_EQ(model.find(5)->qty, 99);
+  // A model query inside a blocking transaction is refused at the call.
+  Transaction tx = conn->begin();
+  EXPECT_THROW((void)async_get(model.in(tx).query(), asio::use_future), UsageError);
+  tx.rollback();
   conn->execute("DROP TABLE async_people");
 }
 

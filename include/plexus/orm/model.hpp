@@ -33,6 +33,11 @@ namespace plexus {
 
 template <class T>
 class ModelQuery;
+namespace async_detail {
+/// What the asynchronous API reads of a model query (include/plexus/async.hpp).
+template <class T>
+struct ModelQueryAccess;
+}  // namespace async_detail
 
 template <class T>
 class Model {
@@ -431,6 +436,7 @@ class ModelQuery {
 
  private:
   friend class Model<T>;
+  friend struct async_detail::ModelQueryAccess<T>;
   /// `name`: the connection's or group's name as the Database keeps it (it
   /// lives as long as the Database, which a query outlives no more than its target).
   ModelQuery(ConnectionRegistry& db, const std::string& name, Queryable& target)
