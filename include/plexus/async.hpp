@@ -813,6 +813,34 @@ auto async_upsert(ShardGroup& g, const QueryBuilder& q, const std::vector<Fields
   return async_detail::initiate_writes(std::move(writes), std::forward<Token>(token));
 }
 
+namespace async_detail {
+using HealthHandler = boost::asio::any_completion_handler<void(std::exception_ptr, ConnectionHealth)>;
+/// Runs `c.health()` on the connection's worker pool, completing on `io`.
+void start_health(Connection& c, boost::asio::any_io_executor io, HealthHandler handler);
+}  // namespace async_detail
+
+/// Connection::health(): the primary and each replica probed (a session
+/// taken, pinged, its version; a replica's lag and readiness; a primary gone
+/// followed to a promoted one), reported as the blocking call reports them.
+/// A probe is several engine calls, some only blocking (lag, Galera state),
+/// so it runs on the connection's worker pool; the loop serves meanwhile.
+template <class Token>
+auto async_health(Connection& c, Token&& token) {
+  return boost::asio::async_initiate<Token, void(std::exception_ptr, ConnectionHealth)>(
+      [&c](auto handler) {
+        boost::asio::any_io_executor io =
+            boost::asio::get_associated_executor(handler, default_io_context().get_executor());
+        async_detail::start_health(c, std::move(io), async_detail::HealthHandler(std::move(handler)));
+      },
+      token);
+}
+
+/// Database::health(): every connection probed at once (the blocking call
+/// probes them one after another), in the configuration's order. A
+/// connection whose server does not answer costs its connect timeout, not
+/// the sum of everyone's.
+[[nodiscard]] boost::asio::awaitable<std::vector<ConnectionHealth>> async_health(ConnectionRegistry& db);
+
 /// Awaits every operation at once (the seed's `Promise.all`): their results
 /// as a tuple, in order. The first to fail cancels the others (their
 /// statements are stopped on the server) and its error is thrown.

@@ -755,6 +755,11 @@ awaitable<AsyncCursor> open_cursor(Connection& c, std::string sql, std::vector<V
   }
 }
 
+void start_health(Connection& c, asio::any_io_executor io, HealthHandler handler) {
+  detail::ConnectionCore& core = detail::core_of(c);
+  spawn(std::move(io), on_worker<ConnectionHealth>(core, [&c] { return c.health(); }), std::move(handler));
+}
+
 void start_batch(Connection& c, asio::any_io_executor io, BatchArgs args, BatchHandler handler) {
   spawn(std::move(io), run_batch(c, std::move(args)), std::move(handler));
 }
@@ -897,6 +902,22 @@ awaitable<void> AsyncTransaction::rollback() {
     // The session was closed: the server rolls the work back.
   }
   st.lease.release();
+}
+
+awaitable<std::vector<ConnectionHealth>> async_health(ConnectionRegistry& db) {
+  auto io = co_await asio::this_coro::executor;
+  using Op = decltype(async_health(std::declval<Connection&>(), asio::deferred));
+  std::vector<Op> probes;
+  for (const auto& name : db.connection_names()) probes.push_back(async_health(db.connection(name), asio::deferred));
+  std::vector<ConnectionHealth> out;
+  if (probes.empty()) co_return out;
+  namespace x = asio::experimental;
+  auto [order, errors, reports] =
+      co_await x::make_parallel_group(std::move(probes)).async_wait(x::wait_for_all(), asio::use_awaitable);
+  for (std::size_t k : order)
+    if (errors[k]) std::rethrow_exception(errors[k]);
+  (void)io;
+  co_return std::move(reports);
 }
 
 // ---- AsyncCursor ----------------------------------------------------------------------

@@ -287,6 +287,56 @@ TEST_P(Async, ModelQueriesAnswerAsTheBlockingOnesForGeneratedFilters) {
   conn->execute("DROP TABLE async_people");
 }
 
+// health(), awaited: the report the blocking call gives, and a Database's
+// connections probed at once (a silent server costs its connect timeout once).
+TEST_P(Async, HealthReportsAsTheBlockingCallAndProbesConnectionsAtOnce) {
+  const ConnectionHealth blocking = conn->health();
+  ConnectionHealth awaited;
+  std::vector<ConnectionHealth> all;
+  run([&]() -> awaitable<void> {
+    awaited = co_await async_health(*conn, use_awaitable);
+    all = co_await async_health(*db);
+  });
+  EXPECT_EQ(awaited.name, "main");
+  EXPECT_EQ(awaited.status(), blocking.status());
+  EXPECT_EQ(awaited.hosts.size(), blocking.hosts.size());
+  EXPECT_TRUE(awaited.primary_up);
+  ASSERT_EQ(all.size(), db->connection_names().size());
+  for (std::size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i].name, db->connection_names()[i]);
+  if (ctx.name == "sqlite") return;
+  // Three connections to a server that accepts and never answers, a 1 s connect timeout each (2 s: libpq's least).
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 8), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  DatabaseConfig dc;
+  dc.add("up", *cfg.find("main"));
+  for (const char* name : {"silent1", "silent2", "silent3"}) {
+    auto silent = *cfg.find("main");
+    silent.hosts.at(0).port = ntohs(addr.sin_port);
+    silent.options["connect_timeout"] = "1";
+    dc.add(name, silent);
+  }
+  Database several(dc);
+  std::vector<ConnectionHealth> reports;
+  const auto t0 = std::chrono::steady_clock::now();
+  run([&]() -> awaitable<void> { reports = co_await async_health(several); });
+  const auto took = std::chrono::steady_clock::now() - t0;
+  ::close(fd);
+  ASSERT_EQ(reports.size(), 4u);
+  EXPECT_EQ(reports[0].status(), "healthy");
+  for (std::size_t i = 1; i < 4; ++i) {
+    EXPECT_EQ(reports[i].status(), "down") << reports[i].name;
+    EXPECT_FALSE(reports[i].hosts.front().error.empty());
+  }
+  EXPECT_LT(took, 4s) << "the three silent servers were waited for one after another (libpq waits at least 2 s)";
+}
+
 TEST_P(Async, ForEachRunsAtMostItsLimitAtOnceAndStopsAtTheFirstError) {
   std::vector<std::int64_t> keys(40);
   for (std::size_t i = 0; i < keys.size(); ++i) keys[i] = static_cast<std::int64_t>(i);
