@@ -305,29 +305,15 @@ TEST_P(Async, HealthReportsAsTheBlockingCallAndProbesConnectionsAtOnce) {
   for (std::size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i].name, db->connection_names()[i]);
   if (ctx.name == "sqlite") return;
   // Three connections to a server that accepts and never answers, a 1 s connect timeout each (2 s: libpq's least).
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(fd, 8), 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  SilentServer listener;
   DatabaseConfig dc;
   dc.add("up", *cfg.find("main"));
-  for (const char* name : {"silent1", "silent2", "silent3"}) {
-    auto silent = *cfg.find("main");
-    silent.hosts.at(0).port = ntohs(addr.sin_port);
-    silent.options["connect_timeout"] = "1";
-    dc.add(name, silent);
-  }
+  for (const char* name : {"silent1", "silent2", "silent3"}) dc.add(name, listener.pointed(*cfg.find("main"), "1"));
   Database several(dc);
   std::vector<ConnectionHealth> reports;
   const auto t0 = std::chrono::steady_clock::now();
   run([&]() -> awaitable<void> { reports = co_await async_health(several); });
   const auto took = std::chrono::steady_clock::now() - t0;
-  ::close(fd);
   ASSERT_EQ(reports.size(), 4u);
   EXPECT_EQ(reports[0].status(), "healthy");
   for (std::size_t i = 1; i < 4; ++i) {
@@ -957,19 +943,8 @@ TEST_P(Async, AConnectOnTheLoopIsRefusedOrTimesOutAsTheBlockingOneDoes) {
   auto down = *cfg.find("main");
   down.hosts.at(0).port = 1;
   dc.add("down", down);
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(fd, 8), 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  auto silent = *cfg.find("main");
-  silent.hosts.at(0).port = ntohs(addr.sin_port);
-  silent.options["connect_timeout"] = "2";
-  dc.add("silent", silent);
+  SilentServer listener;
+  dc.add("silent", listener.pointed(*cfg.find("main"), "2"));
   Database ddb(dc);
   int ticks = 0;
   std::chrono::steady_clock::duration waited{};
@@ -1003,7 +978,6 @@ TEST_P(Async, AConnectOnTheLoopIsRefusedOrTimesOutAsTheBlockingOneDoes) {
     waited = std::chrono::steady_clock::now() - start;
     connecting = false;
   });
-  ::close(fd);
   EXPECT_GE(waited, 1900ms);
   EXPECT_LT(waited, 6s);
   EXPECT_GE(ticks, 20) << "the loop was blocked while it connected";

@@ -3,11 +3,14 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cctype>
 #include <fstream>
 #include <memory>
+#include <stdexcept>
 
 #include "engine_context.hpp"
 
@@ -29,6 +32,36 @@ inline std::string series(int count, const std::string& extra = "") {
          "s(n) AS (SELECT a.x + 10 * b.x + 100 * c.x + 1000 * e.x + 10000 * f.x + 1 FROM d a, d b, d c, d e, d f) "
          "SELECT n" + extra + " FROM s WHERE n <= " + std::to_string(count) + " ORDER BY n";
 }
+
+/// A server on 127.0.0.1 that accepts connections and never answers (a
+/// connect then waits for its timeout); closed when it goes.
+class SilentServer {
+ public:
+  SilentServer() : m_fd(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (m_fd < 0 || ::bind(m_fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(m_fd, 8) != 0 ||
+        ::getsockname(m_fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+      throw std::runtime_error("SilentServer: no listening socket on 127.0.0.1");
+    m_port = ntohs(addr.sin_port);
+  }
+  ~SilentServer() { ::close(m_fd); }
+  SilentServer(const SilentServer&) = delete;
+  SilentServer& operator=(const SilentServer&) = delete;
+  [[nodiscard]] std::uint16_t port() const noexcept { return m_port; }
+  /// `c` pointed at this server, giving up after `timeout_s` seconds.
+  [[nodiscard]] ConnectionConfig pointed(ConnectionConfig c, const std::string& timeout_s) const {
+    c.hosts.at(0).port = m_port;
+    c.options["connect_timeout"] = timeout_s;
+    return c;
+  }
+
+ private:
+  int m_fd;
+  std::uint16_t m_port = 0;
+};
 
 class Conformance : public ::testing::TestWithParam<std::string> {
  protected:

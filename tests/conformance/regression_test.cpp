@@ -70,19 +70,8 @@ TEST_P(Conformance, ConnectionFailuresSayRefusedLostOrTimedOut) {
   down.hosts.at(0).port = 1;
   dc.add("down", down);
   // Timed out: something listens but never answers the handshake.
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(fd, 8), 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  auto silent = *cfg.find("main");
-  silent.hosts.at(0).port = ntohs(addr.sin_port);
-  silent.options["connect_timeout"] = "2";
-  dc.add("silent", silent);
+  SilentServer listener;
+  dc.add("silent", listener.pointed(*cfg.find("main"), "2"));
   Database ddb(dc);
   try {
     (void)ddb.connection("down").select("SELECT 1");
@@ -101,7 +90,6 @@ TEST_P(Conformance, ConnectionFailuresSayRefusedLostOrTimedOut) {
     EXPECT_FALSE(e.is_connection_refused());
   }
   EXPECT_LT(steady_clock::now() - start, seconds(6));
-  ::close(fd);
   // Lost: the session dies while in use (KilledConnection… covers the kill itself).
   try {
     conn->transaction([&](Transaction& tx) {
