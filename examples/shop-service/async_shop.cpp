@@ -190,9 +190,11 @@ awaitable<Reply> AsyncShop::create_shard_order(nlohmann::json body) {
 }
 
 awaitable<Reply> AsyncShop::health() {
-  // Awaited here; run on the pool's thread, so the loop goes on serving.
-  co_return co_await boost::asio::co_spawn(
-      m_blocking_work, [this]() -> awaitable<Reply> { co_return m_blocking.health(); }, use_awaitable);
+  // Migrations left pending at start are tried again on the pool's thread
+  // (they have no asynchronous twin); every database is probed at once.
+  const bool migrated = co_await boost::asio::co_spawn(
+      m_blocking_work, [this]() -> awaitable<bool> { co_return m_blocking.retry_migrations(); }, use_awaitable);
+  co_return m_blocking.health_reply(co_await plexus::async_health(m_db), migrated);
 }
 
 }  // namespace shop

@@ -14,8 +14,8 @@ namespace shop {
 
 class AsyncShop {
  public:
-  /// `blocking` lends what has no asynchronous twin yet (the health checks,
-  /// the migrations) and the order ids.
+  /// `blocking` lends what has no asynchronous twin yet (the migrations),
+  /// the /health answer's shape and the order ids.
   AsyncShop(plexus::Database& db, Shop& blocking) : m_db(db), m_blocking(blocking) {}
 
   boost::asio::awaitable<Reply> create_user(nlohmann::json body);
@@ -27,7 +27,8 @@ class AsyncShop {
   boost::asio::awaitable<Reply> create_shard_user(nlohmann::json body);
   boost::asio::awaitable<Reply> shard_user(std::int64_t id);
   boost::asio::awaitable<Reply> create_shard_order(nlohmann::json body);
-  /// Shop::health() on a thread of its own: the health checks block.
+  /// Shop::health() with every database probed at once (async_health);
+  /// pending migrations retried on a thread of their own.
   boost::asio::awaitable<Reply> health();
 
  private:

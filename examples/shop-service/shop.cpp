@@ -308,9 +308,13 @@ Reply Shop::create_shard_order(const nlohmann::json& body) {
 
 Reply Shop::health() {
   const bool migrated = retry_migrations();
+  return health_reply(m_db.health(), migrated);
+}
+
+Reply Shop::health_reply(const std::vector<plexus::ConnectionHealth>& reports, bool migrated) {
   nlohmann::json databases = nlohmann::json::object();
   std::string status = "healthy";
-  for (const auto& h : m_db.health()) {
+  for (const auto& h : reports) {
     const std::string s = h.status();
     databases[h.name] = {{"status", s}, {"connected", h.connected}, {"type", h.type}};
     if (s == "down") status = "down";

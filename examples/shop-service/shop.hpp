@@ -82,6 +82,9 @@ class Shop {
   Reply create_shard_order(const nlohmann::json& body);
   /// GET /health: healthy/degraded/down per database; 503 when one is down.
   Reply health();
+  /// The /health answer from the databases' reports (`migrated`: no
+  /// migration is left pending).
+  Reply health_reply(const std::vector<plexus::ConnectionHealth>& reports, bool migrated);
 
   /// An order id made before the insert, so the order can go to the shard
   /// owning its user: time in ms, then a counter.
