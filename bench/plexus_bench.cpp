@@ -353,7 +353,24 @@ void run_engine(const Target& t, const Sizes& n, std::vector<bench::Result>& out
       io.run();
       sums["w9 async"] = s;
     }));
-    if (sums["w9 async"] != sums["w9 blocking"] || (raw->batches() && sums["w9 raw"] != sums["w9 blocking"]))
+    // The same 64 at a time as one pipelined batch (async_select_batch), on one session.
+    out.push_back(bench::measure_once(w9, engine, "plexus async batch 64 deep", n.lookups, [&] {
+      boost::asio::io_context io;
+      std::int64_t s = 0;
+      boost::asio::co_spawn(io, [&]() -> boost::asio::awaitable<void> {
+        std::vector<std::vector<Value>> sets;
+        for (std::size_t at = 0; at < ids.size(); at += 64) {
+          sets.clear();
+          for (std::size_t k = at; k < std::min(ids.size(), at + 64); ++k) sets.push_back({ids[k]});
+          for (const auto& r : co_await plexus::async_select_batch(aconn, sql, sets, boost::asio::use_awaitable))
+            s += r[0][0].as<std::int64_t>();
+        }
+      }, [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
+      io.run();
+      sums["w9 async batch"] = s;
+    }));
+    if (sums["w9 async"] != sums["w9 blocking"] || sums["w9 async batch"] != sums["w9 blocking"] ||
+        (raw->batches() && sums["w9 raw"] != sums["w9 blocking"]))
       std::fprintf(stderr, "bench: W9 read different rows\n");
     // 10,000 coroutines at once, one point select each, through a pool of
     // 16 sessions from one thread: no thread per query, and the memory they take.
