@@ -905,7 +905,6 @@ awaitable<void> AsyncTransaction::rollback() {
 }
 
 awaitable<std::vector<ConnectionHealth>> async_health(ConnectionRegistry& db) {
-  auto io = co_await asio::this_coro::executor;
   using Op = decltype(async_health(std::declval<Connection&>(), asio::deferred));
   std::vector<Op> probes;
   for (const auto& name : db.connection_names()) probes.push_back(async_health(db.connection(name), asio::deferred));
@@ -916,7 +915,6 @@ awaitable<std::vector<ConnectionHealth>> async_health(ConnectionRegistry& db) {
       co_await x::make_parallel_group(std::move(probes)).async_wait(x::wait_for_all(), asio::use_awaitable);
   for (std::size_t k : order)
     if (errors[k]) std::rethrow_exception(errors[k]);
-  (void)io;
   co_return std::move(reports);
 }
 
