@@ -285,6 +285,24 @@ awaitable<void> run_blocking(detail::ConnectionCore& core, const detail::RunCont
   if (error) std::rethrow_exception(error);
 }
 
+/// After the caller cancelled a wait while `lease`'s session had a statement
+/// in flight: the server is asked to stop it (a blocking request, on a
+/// worker) and the session is closed, never handed out again mid-statement.
+/// The operation completes after this, so nothing outlives the caller's wait.
+/// (The caller resets its cancellation state first: a coroutine whose
+/// cancellation was asked throws at its next co_await, this one included.)
+awaitable<void> stop_in_flight(detail::ConnectionCore& core, Pool::Lease& lease) {
+  (void)co_await on_worker<int>(core, [&] {
+    try {
+      if (lease) lease->async()->cancel();
+    } catch (...) {
+      // Closing the session below ends the statement anyway.
+    }
+    lease.discard();
+    return 0;
+  });
+}
+
 /// Waits on `socket` for what the session's step asks until it answers
 /// Wait::done; the error of the wait when the caller cancelled it.
 awaitable<std::exception_ptr> drive(asio::posix::stream_descriptor& socket, driver::AsyncSession& side, driver::AsyncSession::Wait wait) {
@@ -352,20 +370,8 @@ awaitable<void> run_statement(detail::ConnectionCore& core, const detail::RunCon
     exec.fail(started, e, lease, at, s.sql, s.params, s.intent);
     throw;
   }
-  // Cancelled with the statement in flight: the server is asked to stop it
-  // (a blocking request, on a worker) and the session is closed, never
-  // handed out again mid-statement; the operation completes after that, so
-  // nothing outlives the caller's wait.
   co_await asio::this_coro::reset_cancellation_state();
-  (void)co_await on_worker<int>(core, [&] {
-    try {
-      side->cancel();
-    } catch (...) {
-      // Closing the session below ends the statement anyway.
-    }
-    lease.discard();
-    return 0;
-  });
+  co_await stop_in_flight(core, lease);  // cancelled with the statement in flight
   std::rethrow_exception(aborted);
 }
 
@@ -404,17 +410,9 @@ awaitable<bool> control_on_loop(detail::ConnectionCore& core, const detail::RunC
     if (discard_on_error && lease) lease.discard();
     throw;
   }
-  // Cancelled mid-step: stopped on the server, the session closed (the
-  // server then rolls back whatever it had begun).
+  // Cancelled mid-step (the server rolls back whatever it had begun).
   co_await asio::this_coro::reset_cancellation_state();
-  (void)co_await on_worker<int>(core, [&] {
-    try {
-      side->cancel();
-    } catch (...) {
-    }
-    lease.discard();
-    return 0;
-  });
+  co_await stop_in_flight(core, lease);
   std::rethrow_exception(aborted);
 }
 
@@ -657,16 +655,9 @@ awaitable<Result> stream_rows(AsyncCursor::State& st) {
     throw;
   }
   if (socket.is_open()) (void)socket.release();
-  // Cancelled: the statement is stopped on the server and the session closed.
   co_await asio::this_coro::reset_cancellation_state();
-  (void)co_await on_worker<int>(*st.core, [&] {
-    try {
-      side.cancel();
-    } catch (...) {
-    }
-    st.end(true);
-    return 0;
-  });
+  co_await stop_in_flight(*st.core, st.lease);  // cancelled mid-stream
+  st.end(true);
   std::rethrow_exception(aborted);
 }
 
@@ -743,14 +734,7 @@ awaitable<AsyncCursor> open_cursor(Connection& c, std::string sql, std::vector<V
       continue;
     }
     co_await asio::this_coro::reset_cancellation_state();
-    (void)co_await on_worker<int>(core, [&] {
-      try {
-        side->cancel();
-      } catch (...) {
-      }
-      attempt.lease.discard();
-      return 0;
-    });
+    co_await stop_in_flight(core, attempt.lease);  // cancelled while opening
     std::rethrow_exception(aborted);
   }
 }

@@ -66,9 +66,9 @@ class AsyncSession {
   /// stream() checks it; then resume() as for start(): it answers Wait::done
   /// once rows arrived or the stream ended; take_rows() hands them over.
   [[nodiscard]] virtual Wait start_stream(std::string_view sql, std::span<const Value> params);
-  /// Moves the rows that arrived into `into` (its columns set the first
-  /// time), without waiting. True when the stream has ended and every row
-  /// was handed over: the session is then free again.
+  /// Hands over the rows that arrived, without waiting: `into` becomes them
+  /// (with the columns; no rows when none arrived yet). True when the stream
+  /// has ended and every row was handed over: the session is then free again.
   /// @throws plexus::Error the statement's error, once the rows before it were taken.
   virtual bool take_rows(Result& into);
 

@@ -179,24 +179,11 @@ Session::Wait Session::fetch_rows(int wait) {
 
 bool Session::take_rows(Result& into) {
   if (!m_stream.on) throw UsageError("no stream was started on this session: start_stream() first");
-  if (into.columns().size() == 0) {
-    if (m_stream.rows.columns().size()) into.set_columns(m_stream.rows.columns());
-    else if (m_async) into.set_columns(m_async->columns());
-  }
-  if (!m_stream.rows.empty()) {
-    Columns cols = m_stream.rows.columns();
-    if (into.empty()) {
-      into = std::exchange(m_stream.rows, Result{});
-    } else {
-      for (Row row : m_stream.rows) {
-        Value* out = into.append_row();
-        for (std::size_t c = 0; c < cols.size(); ++c) out[c] = row[c];
-      }
-      m_stream.rows = Result{};
-    }
-    m_stream.rows.set_columns(std::move(cols));
-    return false;
-  }
+  Columns cols = m_stream.rows.columns().size() || !m_async ? m_stream.rows.columns() : m_async->columns();
+  into = std::exchange(m_stream.rows, Result{});
+  into.set_columns(cols);
+  m_stream.rows.set_columns(std::move(cols));
+  if (!into.empty()) return false;
   if (!m_stream.ended) return false;
   into.set_affected_rows(m_stream.affected);
   m_stream = Streaming{};

@@ -130,23 +130,32 @@ Session::Wait Session::resume() {
   return Wait::read;
 }
 
-Result Session::take() {
-  if (m_step != Step::done || m_batch.on || m_control || m_stream.on)
-    throw UsageError("no statement has finished on this session: wait until resume() answers Wait::done");
-  ResultPtr r(std::exchange(m_kept, nullptr));
+PGresult* Session::end_in_flight() noexcept {
   m_step = Step::idle;
   m_flushing = false;
+  m_control = false;
+  m_batch = {};
+  m_stream = Streaming{};
   if (m_pipelined && m_conn) PQexitPipelineMode(m_conn);  // after a lost connection, the pipeline never synced
   m_pipelined = false;
   if (m_conn) PQsetnonblocking(m_conn, 0);
-  if (failed(r.r)) {
-    // The table behind a cached plan changed shape (0A000): the statement
-    // leaves the cache, so the next start() prepares it again. The blocking
-    // side also runs it again at once; here the caller does.
-    const char* state = r.r ? PQresultErrorField(r.r, PG_DIAG_SQLSTATE) : nullptr;
-    if (m_shape && state && std::strcmp(state, "0A000") == 0) m_cache.erase(m_async_sql);
-    refuse_or_throw(m_conn, r.r, m_async_sql);
-  }
+  return std::exchange(m_kept, nullptr);
+}
+
+void Session::raise_failed(const PGresult* r, bool cached) {
+  // The table behind a cached plan changed shape (0A000): the statement
+  // leaves the cache, so the next start() prepares it again. The blocking
+  // side also runs it again at once; here the caller does.
+  const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  if (cached && state && std::strcmp(state, "0A000") == 0) m_cache.erase(m_async_sql);
+  refuse_or_throw(m_conn, r, m_async_sql);
+}
+
+Result Session::take() {
+  if (m_step != Step::done || m_batch.on || m_control || m_stream.on)
+    throw UsageError("no statement has finished on this session: wait until resume() answers Wait::done");
+  ResultPtr r(end_in_flight());
+  if (failed(r.r)) raise_failed(r.r, m_shape != nullptr);
   return materialise(r.r, m_shape);
 }
 
@@ -271,21 +280,10 @@ Session::Wait Session::resume_batch() {
 std::vector<Result> Session::take_batch() {
   if (m_step != Step::done || !m_batch.on)
     throw UsageError("no batch has finished on this session: wait until resume() answers Wait::done");
-  ResultPtr r(std::exchange(m_kept, nullptr));
   const std::size_t expected = m_batch.sets.size();
   std::vector<Result> out = std::move(m_batch.results);
-  const bool prepared = m_shape != nullptr;
-  m_batch = {};
-  m_step = Step::idle;
-  m_flushing = false;
-  if (m_pipelined && m_conn) PQexitPipelineMode(m_conn);
-  m_pipelined = false;
-  if (m_conn) PQsetnonblocking(m_conn, 0);
-  if (r.r) {
-    const char* state = PQresultErrorField(r.r, PG_DIAG_SQLSTATE);
-    if (prepared && state && std::strcmp(state, "0A000") == 0) m_cache.erase(m_async_sql);
-    refuse_or_throw(m_conn, r.r, m_async_sql);
-  }
+  ResultPtr r(end_in_flight());
+  if (r.r) raise_failed(r.r, m_shape != nullptr);
   if (out.size() != expected) throw_result_error(m_conn, nullptr, m_async_sql);  // the connection was lost midway
   return out;
 }
@@ -352,32 +350,13 @@ Session::Wait Session::resume_stream() {
 
 bool Session::take_rows(Result& into) {
   if (!m_stream.on) throw UsageError("no stream was started on this session: start_stream() first");
-  if (into.columns().size() == 0) into.set_columns(m_stream.rows.columns());
-  if (!m_stream.rows.empty()) {
-    if (into.empty()) {
-      Columns cols = into.columns();
-      into = std::exchange(m_stream.rows, Result{});
-      m_stream.rows.set_columns(std::move(cols));
-    } else {
-      const std::size_t width = m_stream.rows.columns().size();
-      for (Row row : m_stream.rows) {
-        Value* out = into.append_row();
-        for (std::size_t c = 0; c < width; ++c) out[c] = row[c];
-      }
-      Columns cols = m_stream.rows.columns();
-      m_stream.rows = Result{};
-      m_stream.rows.set_columns(std::move(cols));
-    }
-    return false;
-  }
+  Columns cols = m_stream.rows.columns();
+  into = std::exchange(m_stream.rows, Result{});
+  m_stream.rows.set_columns(std::move(cols));
+  if (!into.empty()) return false;
   if (!m_stream.ended) return false;
-  ResultPtr r(std::exchange(m_kept, nullptr));
+  ResultPtr r(end_in_flight());
   const bool lost = !r.r && (!m_conn || PQstatus(m_conn) == CONNECTION_BAD);
-  into.set_affected_rows(m_stream.rows.affected_rows());
-  m_stream = Streaming{};
-  m_step = Step::idle;
-  m_flushing = false;
-  if (m_conn) PQsetnonblocking(m_conn, 0);
   if (r.r || lost) refuse_or_throw(m_conn, r.r, m_async_sql);
   return true;
 }
@@ -402,11 +381,7 @@ Session::Wait Session::start_control(std::string_view sql) {
 void Session::take_control() {
   if (m_step != Step::done || !m_control)
     throw UsageError("no control statement has finished on this session: wait until resume() answers Wait::done");
-  ResultPtr r(std::exchange(m_kept, nullptr));
-  m_step = Step::idle;
-  m_flushing = false;
-  m_control = false;
-  if (m_conn) PQsetnonblocking(m_conn, 0);
+  ResultPtr r(end_in_flight());
   if (failed(r.r)) throw_result_error(m_conn, r.r, m_async_sql);
   if (m_async_sql == "COMMIT") check_committed(r.r);
 }

@@ -164,6 +164,12 @@ class Session final : public driver::Session, public driver::AsyncSession {
   /// Closes the connection after a protocol failure: the pool then discards the session.
   void abandon() noexcept;
 
+  /// The statement in flight is over (taken): the session back to idle and
+  /// blocking; returns the result kept (the caller owns it).
+  PGresult* end_in_flight() noexcept;
+  /// Throws the error of the failed result `r` of m_async_sql (a cached
+  /// statement whose table changed shape leaves the cache first).
+  [[noreturn]] void raise_failed(const PGresult* r, bool cached);
   /// Throws when a COMMIT's answer `r` says the server rolled back instead.
   static void check_committed(PGresult* r);
   /// Sends what start() or the end of a prepare queued; what to wait for next.
